@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libvbus: the one public header of the vbus core (object model, config store, operations). */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VBUS_EXPORT __attribute__((visibility("default")))
+
+/*
+ * Conventions (systemd's): functions return 0 (or a positive count) on success and a negative
+ * errno on failure; ret_* output parameters are left untouched on failure; _unref() and _free()
+ * accept NULL. On failure an operation also leaves a human readable cause, naming the object,
+ * in vbus_ctx_last_error(), e.g. "parent 0000:00:02.0 does not offer type i915-GVTg_V5_9".
+ */
+
+struct vbus_ctx;
+
+enum vbus_log_level {
+	VBUS_LOG_ERR = 3,
+	VBUS_LOG_WARNING = 4,
+	VBUS_LOG_NOTICE = 5,
+	VBUS_LOG_INFO = 6,
+	VBUS_LOG_DEBUG = 7,
+};
+
+typedef void (*vbus_log_fn)(void *userdata, int level, const char *file, int line,
+			    const char *fn, const char *format, va_list args);
+
+/*
+ * A context resolves every sysfs, /etc and /run path below ROOT ("/" when NULL). With a ROOT
+ * other than "/", the netlink kinds (sf, vdpa, virtbus) stay silent: they list nothing and
+ * refuse changes with -EOPNOTSUPP, since a fake tree has no kernel behind it.
+ * VBUS_LOG=debug|info|notice|warning|err in the environment sets the initial log level.
+ */
+VBUS_EXPORT int vbus_ctx_new(const char *root, struct vbus_ctx **ret);
+VBUS_EXPORT struct vbus_ctx *vbus_ctx_ref(struct vbus_ctx *ctx);
+VBUS_EXPORT struct vbus_ctx *vbus_ctx_unref(struct vbus_ctx *ctx);
+VBUS_EXPORT const char *vbus_ctx_get_root(struct vbus_ctx *ctx);
+VBUS_EXPORT void vbus_ctx_set_log_fn(struct vbus_ctx *ctx, vbus_log_fn fn, void *userdata);
+VBUS_EXPORT void vbus_ctx_set_log_level(struct vbus_ctx *ctx, int level);
+VBUS_EXPORT int vbus_ctx_get_log_level(struct vbus_ctx *ctx);
+/* The cause of the last failure, or NULL. Valid until the next call on ctx. */
+VBUS_EXPORT const char *vbus_ctx_last_error(struct vbus_ctx *ctx);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Kinds and their string forms. */
+
+enum vbus_kind {
+	VBUS_KIND_MDEV,
+	VBUS_KIND_VF,
+	VBUS_KIND_SF,
+	VBUS_KIND_VDPA,
+	VBUS_KIND_VIRTBUS,
+	VBUS_KIND_PCI,
+	_VBUS_KIND_MAX,
+	_VBUS_KIND_INVALID = -1,
+};
+
+enum vbus_start {
+	VBUS_START_AUTO,
+	VBUS_START_MANUAL,
+	_VBUS_START_MAX,
+	_VBUS_START_INVALID = -1,
+};
+
+VBUS_EXPORT const char *vbus_kind_to_string(enum vbus_kind kind);
+VBUS_EXPORT enum vbus_kind vbus_kind_from_string(const char *s); /* exact match */
+VBUS_EXPORT const char *vbus_start_to_string(enum vbus_start start);
+VBUS_EXPORT enum vbus_start vbus_start_from_string(const char *s);
+
+/* [A-Za-z0-9][A-Za-z0-9_.:-]{0,63} */
+VBUS_EXPORT bool vbus_name_is_valid(const char *name);
+/* The driver choices every kind understands; anything else must be a valid driver name. */
+#define VBUS_DRIVER_AUTO "auto"
+#define VBUS_DRIVER_VFIO "vfio"
+#define VBUS_DRIVER_HOST "host"
+#define VBUS_DRIVER_NONE "none"
+VBUS_EXPORT bool vbus_driver_is_valid(const char *driver);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Definitions: schema v1 of /etc/vbus/devices.d/NAME.json. */
+
+struct vbus_attr {
+	char *key;
+	char *value;
+};
+
+struct vbus_def {
+	char *name;
+	enum vbus_kind kind;
+	char *parent;
+	char *type;	 /* mdev type, vdpa/virtbus device type; NULL when unset */
+	char *uuid;	 /* mdev; generated on define when NULL */
+	int64_t index;	 /* VF index or sfnum; -1 when unset */
+	char *driver;	 /* "auto" when unset */
+	enum vbus_start start;
+	struct vbus_attr *attrs; /* written in this order */
+	size_t n_attrs;
+	char **tags;
+	size_t n_tags;
+	struct json_object *extra; /* unknown keys, preserved on rewrite; may be NULL */
+};
+
+VBUS_EXPORT int vbus_def_new(struct vbus_def **ret);
+VBUS_EXPORT struct vbus_def *vbus_def_free(struct vbus_def *def);
+VBUS_EXPORT int vbus_def_dup(const struct vbus_def *def, struct vbus_def **ret);
+VBUS_EXPORT int vbus_def_add_attr(struct vbus_def *def, const char *key, const char *value);
+VBUS_EXPORT int vbus_def_add_tag(struct vbus_def *def, const char *tag);
+/* Parses a schema-v1 object; -EINVAL with the offending key in vbus_ctx_last_error(). */
+VBUS_EXPORT int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj,
+				   struct vbus_def **ret);
+VBUS_EXPORT int vbus_def_to_json(const struct vbus_def *def, struct json_object **ret);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Listings: each returns a new JSON array (the one model both renderers print). */
+
+VBUS_EXPORT int vbus_list_parents(struct vbus_ctx *ctx, const char *parent,
+				  struct json_object **ret);
+VBUS_EXPORT int vbus_list_types(struct vbus_ctx *ctx, const char *parent,
+				struct json_object **ret);
+
+enum vbus_list_flags {
+	VBUS_LIST_DEFINED = 1 << 0, /* definitions, active or not */
+	VBUS_LIST_ACTIVE = 1 << 1,  /* active sub-devices, defined or not */
+};
+/* Schema-v1 objects plus "active", "defined", "bound_driver" and "sysfs_path". NAME may be NULL. */
+VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
+				  struct json_object **ret);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Operations. Each validates first, changes nothing on refusal and rolls back on failure. */
+
+enum vbus_define_flags {
+	VBUS_DEFINE_REPLACE = 1 << 0, /* modify: the definition must exist */
+};
+/* Returns 0, or 1 when the definition was stored but its parent is not present (a warning). */
+VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags);
+VBUS_EXPORT int vbus_def_load(struct vbus_ctx *ctx, const char *name, struct vbus_def **ret);
+VBUS_EXPORT int vbus_undefine(struct vbus_ctx *ctx, const char *name);
+VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name);
+VBUS_EXPORT int vbus_stop(struct vbus_ctx *ctx, const char *name);
+
+enum vbus_create_flags {
+	VBUS_CREATE_TRANSIENT = 1 << 0, /* start without persisting */
+};
+VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags);
+VBUS_EXPORT int vbus_remove(struct vbus_ctx *ctx, const char *name);
+VBUS_EXPORT int vbus_assign(struct vbus_ctx *ctx, const char *name, const char *driver);
+
+/* Imports mdevctl or driverctl definitions from DIR (NULL: the default under root). Returns a
+ * JSON array of {"name", "source", "imported": bool, "reason"} in *ret_report. */
+VBUS_EXPORT int vbus_import(struct vbus_ctx *ctx, const char *source, const char *dir,
+			    struct json_object **ret_report);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Internal interfaces of libvbus: the context, logging, errors and the backend contract. */
+#pragma once
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libvbus.h"
+
+/* ---- ownership helpers, as in systemd ---------------------------------------------------- */
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _unused_ __attribute__((unused))
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+#define TAKE_PTR(p)                                                                                \
+	({                                                                                         \
+		__typeof__(p) _p_ = (p);                                                           \
+		(p) = NULL;                                                                        \
+		_p_;                                                                               \
+	})
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+
+static inline void json_object_putp(struct json_object **p)
+{
+	if (*p)
+		json_object_put(*p);
+}
+
+static inline void vbus_def_freep(struct vbus_def **p)
+{
+	vbus_def_free(*p);
+}
+
+static inline void closep(int *fd);
+
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_json_ _cleanup_(json_object_putp)
+#define _cleanup_def_ _cleanup_(vbus_def_freep)
+#define _cleanup_close_ _cleanup_(closep)
+
+#include <unistd.h>
+static inline void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+
+static inline bool streq(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+static inline bool streq_ptr(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return streq(a, b);
+}
+
+/* ---- context ----------------------------------------------------------------------------- */
+
+struct vbus_ctx {
+	int n_ref;
+	char *root;	/* "/" or an absolute path without trailing slash */
+	bool real_root; /* root == "/": netlink kinds talk to the kernel */
+	vbus_log_fn log_fn;
+	void *log_data;
+	int log_level;
+	char *last_error;
+	/* Backends keep private state here (netlink sockets, caches), keyed by kind. */
+	void *backend_data[_VBUS_KIND_MAX];
+	/* Tests only: called after every successful sysfs write, so a test can play the kernel
+	 * (make the mdev appear after "create", the VFs after "sriov_numvfs", ...). */
+	int (*sysfs_write_hook)(struct vbus_ctx *ctx, const char *path, const char *value,
+				void *userdata);
+	void *sysfs_write_hook_data;
+};
+
+/* Path of P (absolute, e.g. "/sys/class/mdev_bus") under the context's root. Caller frees. */
+char *vbus_path(struct vbus_ctx *ctx, const char *p);
+char *vbus_pathf(struct vbus_ctx *ctx, const char *fmt, ...) _printf_(2, 3);
+
+/* Logging goes through the program's callback only. */
+void vbus_log(struct vbus_ctx *ctx, int level, const char *file, int line, const char *fn,
+	      const char *fmt, ...) _printf_(6, 7);
+#define vbus_log_cond(ctx, lvl, ...)                                                               \
+	do {                                                                                       \
+		if ((ctx)->log_level >= (lvl))                                                     \
+			vbus_log(ctx, lvl, __FILE__, __LINE__, __func__, __VA_ARGS__);            \
+	} while (0)
+#define dbg(ctx, ...) vbus_log_cond(ctx, VBUS_LOG_DEBUG, __VA_ARGS__)
+#define info(ctx, ...) vbus_log_cond(ctx, VBUS_LOG_INFO, __VA_ARGS__)
+#define warn(ctx, ...) vbus_log_cond(ctx, VBUS_LOG_WARNING, __VA_ARGS__)
+
+/*
+ * Records the cause of a failure for vbus_ctx_last_error() and returns ERR (negative errno),
+ * so a failing path reads: return vbus_error(ctx, -EINVAL, "parent %s has no type %s", p, t);
+ * The message names the object and the cause; the caller adds the verb ("Failed to start").
+ */
+int vbus_error(struct vbus_ctx *ctx, int err, const char *fmt, ...) _printf_(3, 4);
+void vbus_error_clear(struct vbus_ctx *ctx);
+
+/* ---- backends ---------------------------------------------------------------------------- */
+
+/* What the core knows of an active sub-device, filled by a backend's status op. */
+struct vbus_status {
+	bool active;
+	char *sysfs_path;   /* absolute path under root, e.g. ".../sys/bus/mdev/devices/UUID" */
+	char *bound_driver; /* NULL when unbound */
+};
+
+void vbus_status_done(struct vbus_status *st);
+
+/*
+ * One per kind, one file each (lib/backend-<kind>.c), registered in lib/backend.c. A NULL op
+ * means -EOPNOTSUPP. The core does the ordering: check, create, choose the driver (policy),
+ * bind, verify, and on failure undo what it did; backends do one step each and report the
+ * cause with vbus_error().
+ */
+struct vbus_backend {
+	enum vbus_kind kind;
+
+	/* Appends one object per capable parent to the JSON array PARENTS ("parent", "kind",
+	 * plus kind-specific keys). PARENT, when not NULL, filters. */
+	int (*list_parents)(struct vbus_ctx *ctx, const char *parent, struct json_object *parents);
+
+	/* Appends one object per creatable type ("parent", "kind", "type", ...). */
+	int (*list_types)(struct vbus_ctx *ctx, const char *parent, struct json_object *types);
+
+	/* Appends one object per active sub-device of this kind, in the shape of a definition
+	 * (kind, parent, type, uuid/index) plus "bound_driver" and "sysfs_path"; "name" is the
+	 * identity (UUID for mdev, "<pf>-vf<N>" for vf, ...). The core matches them with
+	 * definitions through match(). */
+	int (*list_active)(struct vbus_ctx *ctx, struct json_object *devices);
+
+	/* Validates DEF against the kind's rules (required keys, attrs allowed). With the parent
+	 * present, also against what it offers (type exists, index in range). Returns -ENODEV
+	 * when the parent is absent (the core stores it with a warning), -EINVAL when refused. */
+	int (*check)(struct vbus_ctx *ctx, const struct vbus_def *def);
+
+	/* Fills ST for DEF's sub-device; st->active false when it does not exist. */
+	int (*status)(struct vbus_ctx *ctx, const struct vbus_def *def, struct vbus_status *st);
+
+	/* Makes DEF's sub-device exist (without binding it to a driver other than what the kind
+	 * does on its own). Undoes its own partial steps on failure. */
+	int (*create)(struct vbus_ctx *ctx, const struct vbus_def *def);
+
+	/* Removes DEF's sub-device. */
+	int (*destroy)(struct vbus_ctx *ctx, const struct vbus_def *def);
+
+	/* Maps a driver choice ("vfio", "host") to a driver name for DEF; NULL for "none".
+	 * "auto" never reaches here: the core resolves it through policy first. */
+	int (*resolve_driver)(struct vbus_ctx *ctx, const struct vbus_def *def, const char *choice,
+			      char **ret);
+
+	/* Binds DEF's sub-device to DRIVER (NULL: unbind and leave unbound) and verifies that
+	 * DRIVER is what got bound. */
+	int (*bind)(struct vbus_ctx *ctx, const struct vbus_def *def, const char *driver);
+};
+
+extern const struct vbus_backend vbus_backend_mdev;
+extern const struct vbus_backend vbus_backend_vf;
+extern const struct vbus_backend vbus_backend_pci;
+
+/* NULL for a kind without a backend yet. */
+const struct vbus_backend *vbus_backend_get(enum vbus_kind kind);
+
+/* ---- policy (lib/policy.c) --------------------------------------------------------------- */
+
+/*
+ * Resolves driver "auto" for DEF: the first matching rule of /etc/vbus/policy.d/*.json, else the
+ * kind's built-in default (mdev: host, vf: vfio, pci: vfio, sf: host, vdpa: vfio, virtbus:
+ * host). *ret is "vfio", "host", "none" or a driver name; the caller frees it.
+ */
+int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);

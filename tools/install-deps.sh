@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs every build and test dependency of vbus on a fresh Debian 12 (bookworm).
+set -eu
+
+export DEBIAN_FRONTEND=noninteractive
+
+pkgs="
+	build-essential meson ninja-build pkg-config git
+	libnl-3-dev libnl-genl-3-dev libsystemd-dev libudev-dev libjson-c-dev
+	scdoc
+	linux-image-amd64 linux-headers-amd64 linux-source-6.1 xz-utils bc kmod
+	qemu-system-x86 busybox-static cpio
+	iproute2 udev dbus dbus-daemon systemd
+	python3
+"
+
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+else
+	SUDO=
+fi
+
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -q -y --no-install-recommends $pkgs
