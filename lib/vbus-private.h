@@ -175,7 +175,7 @@ const struct vbus_backend *vbus_backend_get(enum vbus_kind kind);
 /* ---- policy (lib/policy.c) --------------------------------------------------------------- */
 
 /*
- * Resolves driver "auto" for DEF: the first matching rule of /etc/vbus/policy.d/*.json, else the
+ * Resolves driver "auto" for DEF: the first matching rule of /etc/vbus/policy.d/ (*.json), else the
  * kind's built-in default (mdev: host, vf: vfio, pci: vfio, sf: host, vdpa: vfio, virtbus:
  * host). *ret is "vfio", "host", "none" or a driver name; the caller frees it.
  */

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Generic netlink in three calls (open, prepare, send-and-receive), with the kernel's extack. */
+#pragma once
+
+#include <netlink/attr.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/msg.h>
+
+#include "vbus-private.h"
+
+struct vbus_nl;
+
+/* Called for each reply message of a request (one for a doit, many for a dump). Attributes
+ * are parsed against POLICY (unknown ones skipped) before the callback sees them. Returning a
+ * negative errno aborts the request with that error. */
+typedef int (*vbus_nl_reply_fn)(struct nlattr **tb, void *userdata);
+
+int vbus_nl_open(struct vbus_ctx *ctx, struct vbus_nl **ret);
+struct vbus_nl *vbus_nl_free(struct vbus_nl *nl);
+static inline void vbus_nl_freep(struct vbus_nl **p)
+{
+	vbus_nl_free(*p);
+}
+#define _cleanup_nl_ _cleanup_(vbus_nl_freep)
+
+/* Resolves (and caches) a family; -ENOENT when the kernel does not have it (module not
+ * loaded, feature not built). */
+int vbus_nl_family(struct vbus_nl *nl, const char *family, int *ret_id);
+
+/* Starts a request for CMD of FAMILY; NLM_F_DUMP when DUMP. Add attributes with nla_put_*(). */
+int vbus_nl_request(struct vbus_nl *nl, const char *family, uint8_t cmd, bool dump,
+		    struct nl_msg **ret);
+
+/*
+ * Sends MSG (and frees it) and reads every reply up to the ack or the end of the dump, each
+ * parsed with POLICY (MAXATTR + 1 entries) and handed to CB (may be NULL). On a kernel error
+ * returns its negative errno and records "<what>: <extack message or strerror>" with
+ * vbus_error(), WHAT naming the object ("vdpa device v0").
+ */
+int vbus_nl_call(struct vbus_nl *nl, struct nl_msg *msg, const struct nla_policy *policy,
+		 int maxattr, vbus_nl_reply_fn cb, void *userdata, const char *what);
+
+/* The extack text of the last failed call, or NULL when the kernel sent none. */
+const char *vbus_nl_last_extack(struct vbus_nl *nl);
+
+/*
+ * Multicast: a separate socket subscribed to GROUP of FAMILY, non-blocking, for an event
+ * loop. vbus_nl_monitor_fd() gives the fd to poll; vbus_nl_monitor_dispatch() reads what is
+ * pending and calls CB for each message with its command in *cmd.
+ */
+typedef int (*vbus_nl_event_fn)(uint8_t cmd, struct nlattr **tb, void *userdata);
+int vbus_nl_monitor_open(struct vbus_ctx *ctx, const char *family, const char *group,
+			 const struct nla_policy *policy, int maxattr, vbus_nl_event_fn cb,
+			 void *userdata, struct vbus_nl **ret);
+int vbus_nl_monitor_fd(struct vbus_nl *nl);
+int vbus_nl_monitor_dispatch(struct vbus_nl *nl);
