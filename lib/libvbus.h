@@ -161,6 +161,18 @@ VBUS_EXPORT int vbus_assign(struct vbus_ctx *ctx, const char *name, const char *
 VBUS_EXPORT int vbus_import(struct vbus_ctx *ctx, const char *source, const char *dir,
 			    struct json_object **ret_report);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Policy (/etc/vbus/policy.d/ *.json, schema in lib/policy.c and vbus.json(5)). */
+
+/*
+ * What to create on PARENT for PURPOSE ("vm", "host" or a purpose a policy file defines):
+ * the kind (the first of the profile's preferred kinds that PARENT offers), the parent's name
+ * as that kind writes it ("0000:03:00.0" -> "pci/0000:03:00.0" for sf) and the driver choice
+ * ("vfio", "host", "none", a driver name). -ENODEV when PARENT offers nothing that fits.
+ */
+VBUS_EXPORT int vbus_policy_pick(struct vbus_ctx *ctx, const char *parent, const char *purpose,
+				 enum vbus_kind *ret_kind, char **ret_parent, char **ret_driver);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,42 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Policy: which driver a sub-device gets when its definition says "auto". */
+/* Policy: which driver a sub-device gets on "auto", and which kind a purpose (--for) asks for. */
+#include <dirent.h>
+#include <fnmatch.h>
+#include <stdio.h>
+
 #include "vbus-private.h"
+
+/*
+ * Policy files: ROOT/etc/vbus/policy.d/ *.json, read in lexical (strcmp) order on every
+ * decision, so an edit takes effect without a reload. Schema, version 1:
+ *
+ *   { "version": 1,
+ *     "rules": [
+ *       { "match": { "kind": "vf" | ["vf", "pci"],   any of these kinds
+ *                    "name": "vm1-*",                 glob (fnmatch) on the definition's name
+ *                    "parent": "0000:03:*",           glob on the parent as the user writes it
+ *                    "type": "i915-*",                glob on the mdev/vdpa/virtbus type
+ *                    "vendor": "0x8086",              PCI ids of the parent, compared as numbers
+ *                    "device": "0x1572",
+ *                    "class": "0x02*",                glob on the parent's PCI class ("0x020000")
+ *                    "tags": ["vm"] },                every tag listed must be on the definition
+ *         "driver": "vfio" | "host" | "none" | "<driver name>" } ],
+ *     "profiles": {
+ *       "vm": { "driver": "vfio",                     driver choice for devices created --for vm
+ *               "prefer": [ { "match": { "class": "0x02*" },   parent keys only: parent,
+ *                             "kinds": ["sf", "vf"],           vendor, device, class
+ *                             "driver": "vfio" } ] },          optional, overrides the above
+ *       "host": { ... } } }
+ *
+ * Every key is optional except "version". A rule without "match" matches everything. The first
+ * matching rule over all files wins; then the built-in default of the kind (below). For a
+ * purpose, "prefer" entries of all files are tried in order, then the built-in ones: the first
+ * entry whose match fits the parent yields the first of its kinds that the parent offers.
+ * A file with an unknown key, a wrong type or an invalid value is reported by name through the
+ * log callback and ignored as a whole: half a policy is worse than none.
+ */
+
+#define POLICY_DIR "/etc/vbus/policy.d"
 
 static const char *const default_choice[_VBUS_KIND_MAX] = {
 	[VBUS_KIND_MDEV] = VBUS_DRIVER_HOST,   [VBUS_KIND_VF] = VBUS_DRIVER_VFIO,
@@ -8,16 +44,632 @@ static const char *const default_choice[_VBUS_KIND_MAX] = {
 	[VBUS_KIND_VIRTBUS] = VBUS_DRIVER_HOST, [VBUS_KIND_PCI] = VBUS_DRIVER_VFIO,
 };
 
+/* The built-in purpose profiles, in the schema of a policy file, tried after the files. */
+static const char builtin_profiles[] =
+	"{ \"vm\": { \"driver\": \"vfio\", \"prefer\": ["
+	"    { \"match\": { \"class\": \"0x03*\" }, \"kinds\": [ \"mdev\", \"vf\" ] },"
+	"    { \"match\": { \"class\": \"0x02*\" }, \"kinds\": [ \"sf\", \"vf\" ] },"
+	"    { \"kinds\": [ \"mdev\", \"vf\", \"sf\", \"vdpa\", \"virtbus\" ] } ] },"
+	"  \"host\": { \"driver\": \"host\", \"prefer\": ["
+	"    { \"match\": { \"class\": \"0x02*\" }, \"kinds\": [ \"sf\", \"vf\" ] },"
+	"    { \"kinds\": [ \"vf\", \"sf\", \"mdev\", \"virtbus\", \"vdpa\" ] } ] } }";
+
+struct policy {
+	struct json_object *rules;    /* array of rule objects, all files in order */
+	struct json_object *profiles; /* purpose -> {"driver": first seen, "prefer": [all]} */
+};
+
+static void policy_done(struct policy *p)
+{
+	json_object_putp(&p->rules);
+	json_object_putp(&p->profiles);
+}
+
+/* ---- validation ---------------------------------------------------------------------------- */
+
+static bool is_type(struct json_object *o, enum json_type t)
+{
+	return o && json_object_is_type(o, t);
+}
+
+static bool driver_choice_is_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64 || streq(s, VBUS_DRIVER_AUTO))
+		return false;
+	for (const char *c = s; *c; c++)
+		if (!(('a' <= *c && *c <= 'z') || ('A' <= *c && *c <= 'Z') ||
+		      ('0' <= *c && *c <= '9') || *c == '_' || *c == '-' || *c == '.'))
+			return false;
+	return true;
+}
+
+static int parse_hex_id(const char *s, unsigned long *ret)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || strncmp(s, "0x", 2) != 0 || !s[2])
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s + 2, &end, 16);
+	if (errno || *end || v > 0xffff)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static bool kind_list_is_valid(struct json_object *v, bool array_only)
+{
+	if (!array_only && is_type(v, json_type_string))
+		return vbus_kind_from_string(json_object_get_string(v)) >= 0;
+	if (!is_type(v, json_type_array) || json_object_array_length(v) == 0)
+		return false;
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		struct json_object *k = json_object_array_get_idx(v, i);
+
+		if (!is_type(k, json_type_string) ||
+		    vbus_kind_from_string(json_object_get_string(k)) < 0)
+			return false;
+	}
+	return true;
+}
+
+/* Validates a "match" object; PARENT_ONLY for profiles, which match a parent, not a device.
+ * On failure *ret_key names the offending key. */
+static bool match_is_valid(struct json_object *m, bool parent_only, const char **ret_key)
+{
+	unsigned long id;
+
+	if (!is_type(m, json_type_object)) {
+		*ret_key = "match";
+		return false;
+	}
+	json_object_object_foreach(m, key, v) {
+		bool ok;
+
+		*ret_key = key;
+		if (streq(key, "parent") || streq(key, "class"))
+			ok = is_type(v, json_type_string);
+		else if (streq(key, "vendor") || streq(key, "device"))
+			ok = is_type(v, json_type_string) &&
+			     parse_hex_id(json_object_get_string(v), &id) == 0;
+		else if (parent_only)
+			ok = false;
+		else if (streq(key, "name") || streq(key, "type"))
+			ok = is_type(v, json_type_string);
+		else if (streq(key, "kind"))
+			ok = kind_list_is_valid(v, false);
+		else if (streq(key, "tags")) {
+			ok = is_type(v, json_type_array);
+			for (size_t i = 0; ok && i < json_object_array_length(v); i++)
+				ok = is_type(json_object_array_get_idx(v, i), json_type_string);
+		} else
+			ok = false;
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static bool driver_value_is_valid(struct json_object *d)
+{
+	return is_type(d, json_type_string) && driver_choice_is_valid(json_object_get_string(d));
+}
+
+static bool rule_is_valid(struct json_object *r, const char **ret_key)
+{
+	if (!is_type(r, json_type_object)) {
+		*ret_key = "rules";
+		return false;
+	}
+	*ret_key = "driver";
+	if (!driver_value_is_valid(json_object_object_get(r, "driver")))
+		return false;
+	json_object_object_foreach(r, key, v) {
+		*ret_key = key;
+		if (streq(key, "match")) {
+			if (!match_is_valid(v, false, ret_key))
+				return false;
+		} else if (!streq(key, "driver"))
+			return false;
+	}
+	return true;
+}
+
+static bool profile_is_valid(struct json_object *p, const char **ret_key)
+{
+	if (!is_type(p, json_type_object))
+		return false;
+	json_object_object_foreach(p, key, v) {
+		*ret_key = key;
+		if (streq(key, "driver")) {
+			if (!driver_value_is_valid(v))
+				return false;
+		} else if (streq(key, "prefer")) {
+			if (!is_type(v, json_type_array))
+				return false;
+			for (size_t i = 0; i < json_object_array_length(v); i++) {
+				struct json_object *e = json_object_array_get_idx(v, i);
+
+				if (!is_type(e, json_type_object))
+					return false;
+				*ret_key = "kinds";
+				if (!kind_list_is_valid(json_object_object_get(e, "kinds"), true))
+					return false;
+				json_object_object_foreach(e, ekey, ev) {
+					*ret_key = ekey;
+					if (streq(ekey, "match")) {
+						if (!match_is_valid(ev, true, ret_key))
+							return false;
+					} else if (streq(ekey, "driver")) {
+						if (!driver_value_is_valid(ev))
+							return false;
+					} else if (!streq(ekey, "kinds"))
+						return false;
+				}
+			}
+		} else
+			return false;
+	}
+	return true;
+}
+
+/* Checks a whole file; on failure *ret_key names what is wrong. */
+static bool file_is_valid(struct json_object *f, const char **ret_key)
+{
+	struct json_object *v;
+
+	*ret_key = "top level";
+	if (!is_type(f, json_type_object))
+		return false;
+	*ret_key = "version";
+	v = json_object_object_get(f, "version");
+	if (!is_type(v, json_type_int) || json_object_get_int(v) != 1)
+		return false;
+	json_object_object_foreach(f, key, val) {
+		*ret_key = key;
+		if (streq(key, "version"))
+			continue;
+		if (streq(key, "rules")) {
+			if (!is_type(val, json_type_array))
+				return false;
+			for (size_t i = 0; i < json_object_array_length(val); i++)
+				if (!rule_is_valid(json_object_array_get_idx(val, i), ret_key))
+					return false;
+		} else if (streq(key, "profiles")) {
+			if (!is_type(val, json_type_object))
+				return false;
+			json_object_object_foreach(val, purpose, prof) {
+				*ret_key = purpose;
+				if (!profile_is_valid(prof, ret_key))
+					return false;
+			}
+		} else
+			return false;
+	}
+	return true;
+}
+
+/* ---- loading ------------------------------------------------------------------------------- */
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void strv_freep(char ***p)
+{
+	if (!*p)
+		return;
+	for (char **s = *p; *s; s++)
+		free(*s);
+	free(*p);
+}
+
+/* Merges profiles of one file (or the built-ins) into P->profiles. */
+static int merge_profiles(struct policy *p, struct json_object *profiles)
+{
+	json_object_object_foreach(profiles, purpose, prof) {
+		struct json_object *dst, *prefer, *dst_prefer, *d;
+
+		if (!json_object_object_get_ex(p->profiles, purpose, &dst)) {
+			dst = json_object_new_object();
+			dst_prefer = json_object_new_array();
+			if (!dst || !dst_prefer ||
+			    json_object_object_add(dst, "prefer", dst_prefer) < 0) {
+				json_object_put(dst);
+				json_object_put(dst_prefer);
+				return -ENOMEM;
+			}
+			if (json_object_object_add(p->profiles, purpose, dst) < 0) {
+				json_object_put(dst);
+				return -ENOMEM;
+			}
+		}
+		dst_prefer = json_object_object_get(dst, "prefer");
+		/* The first file naming a purpose's driver decides it. */
+		d = json_object_object_get(prof, "driver");
+		if (d && !json_object_object_get(dst, "driver") &&
+		    json_object_object_add(dst, "driver", json_object_get(d)) < 0)
+			return -ENOMEM;
+		prefer = json_object_object_get(prof, "prefer");
+		for (size_t i = 0; prefer && i < json_object_array_length(prefer); i++)
+			if (json_object_array_add(dst_prefer,
+						  json_object_get(json_object_array_get_idx(prefer, i))) < 0)
+				return -ENOMEM;
+	}
+	return 0;
+}
+
+static int policy_add_file(struct vbus_ctx *ctx, struct policy *p, const char *path,
+			   const char *name)
+{
+	_cleanup_json_ struct json_object *f = NULL;
+	struct json_object *rules, *profiles;
+	const char *key = NULL;
+	int r;
+
+	f = json_object_from_file(path);
+	if (!f) {
+		const char *why = json_util_get_last_err();
+
+		warn(ctx, "policy %s: not valid JSON, ignored: %s", name,
+		     why ? why : "parse error");
+		return 0;
+	}
+	if (!file_is_valid(f, &key)) {
+		warn(ctx, "policy %s: invalid key or value '%s', ignored", name, key);
+		return 0;
+	}
+	rules = json_object_object_get(f, "rules");
+	for (size_t i = 0; rules && i < json_object_array_length(rules); i++)
+		if (json_object_array_add(p->rules,
+					  json_object_get(json_object_array_get_idx(rules, i))) < 0)
+			return -ENOMEM;
+	profiles = json_object_object_get(f, "profiles");
+	if (profiles) {
+		r = merge_profiles(p, profiles);
+		if (r < 0)
+			return r;
+	}
+	dbg(ctx, "policy %s loaded", name);
+	return 0;
+}
+
+static int policy_load(struct vbus_ctx *ctx, struct policy *ret)
+{
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_(strv_freep) char **names = NULL;
+	struct policy p = {};
+	size_t n = 0, allocated = 0;
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	p.rules = json_object_new_array();
+	p.profiles = json_object_new_object();
+	if (!p.rules || !p.profiles) {
+		policy_done(&p);
+		return -ENOMEM;
+	}
+	dir = vbus_path(ctx, POLICY_DIR);
+	if (!dir) {
+		policy_done(&p);
+		return -ENOMEM;
+	}
+	d = opendir(dir);
+	if (!d) {
+		if (errno != ENOENT)
+			warn(ctx, "policy: cannot read %s: %s", dir, strerror(errno));
+		goto builtin;
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || len < 6 || !streq(de->d_name + len - 5, ".json"))
+			continue;
+		if (n + 2 > allocated) {
+			size_t na = allocated ? allocated * 2 : 8;
+			char **nn = realloc(names, na * sizeof(char *));
+
+			if (!nn) {
+				r = -ENOMEM;
+				break;
+			}
+			names = nn;
+			allocated = na;
+		}
+		names[n] = strdup(de->d_name);
+		if (!names[n]) {
+			r = -ENOMEM;
+			break;
+		}
+		names[++n] = NULL;
+	}
+	closedir(d);
+	if (r < 0) {
+		policy_done(&p);
+		return r;
+	}
+	if (n)
+		qsort(names, n, sizeof(char *), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *path = NULL;
+
+		if (asprintf(&path, "%s/%s", dir, names[i]) < 0) {
+			policy_done(&p);
+			return -ENOMEM;
+		}
+		r = policy_add_file(ctx, &p, path, names[i]);
+		if (r < 0) {
+			policy_done(&p);
+			return r;
+		}
+	}
+
+builtin: {
+	_cleanup_json_ struct json_object *b = json_tokener_parse(builtin_profiles);
+
+	r = b ? merge_profiles(&p, b) : -ENOMEM;
+	if (r < 0) {
+		policy_done(&p);
+		return r;
+	}
+}
+	*ret = p;
+	return 0;
+}
+
+/* ---- matching ------------------------------------------------------------------------------ */
+
+/* What policy knows of a parent: its name and, when it is a PCI function, its ids. */
+struct parent_info {
+	const char *name;
+	bool pci;
+	unsigned long vendor, device;
+	char class[16];
+};
+
+static int read_line(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, size, f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/* "pci/0000:03:00.0" (devlink, vdpa) names the PCI function 0000:03:00.0. */
+static const char *parent_bdf(const char *parent)
+{
+	return strncmp(parent, "pci/", 4) == 0 ? parent + 4 : parent;
+}
+
+static int parent_info_get(struct vbus_ctx *ctx, const char *parent, struct parent_info *ret)
+{
+	struct parent_info pi = { .name = parent };
+	const char *bdf = parent_bdf(parent);
+	char buf[32];
+
+	/* A name with a '/' beyond "pci/" or ".." is not a PCI function; never build a path
+	 * out of it. */
+	if (!strchr(bdf, '/') && !strstr(bdf, "..")) {
+		_cleanup_free_ char *v = vbus_pathf(ctx, "/sys/bus/pci/devices/%s/vendor", bdf);
+		_cleanup_free_ char *d = vbus_pathf(ctx, "/sys/bus/pci/devices/%s/device", bdf);
+		_cleanup_free_ char *c = vbus_pathf(ctx, "/sys/bus/pci/devices/%s/class", bdf);
+
+		if (!v || !d || !c)
+			return -ENOMEM;
+		if (read_line(v, buf, sizeof(buf)) == 0 && parse_hex_id(buf, &pi.vendor) == 0 &&
+		    read_line(d, buf, sizeof(buf)) == 0 && parse_hex_id(buf, &pi.device) == 0) {
+			pi.pci = true;
+			if (read_line(c, pi.class, sizeof(pi.class)) < 0)
+				pi.class[0] = 0;
+		}
+	}
+	*ret = pi;
+	return 0;
+}
+
+static bool glob_matches(struct json_object *m, const char *key, const char *value)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(m, key, &v))
+		return true;
+	return value && fnmatch(json_object_get_string(v), value, 0) == 0;
+}
+
+static bool id_matches(struct json_object *m, const char *key, const struct parent_info *pi,
+		       unsigned long value)
+{
+	struct json_object *v;
+	unsigned long want;
+
+	if (!json_object_object_get_ex(m, key, &v))
+		return true;
+	return pi->pci && parse_hex_id(json_object_get_string(v), &want) == 0 && want == value;
+}
+
+static bool parent_matches(struct json_object *m, const struct parent_info *pi)
+{
+	if (!m)
+		return true;
+	return glob_matches(m, "parent", pi->name) && id_matches(m, "vendor", pi, pi->vendor) &&
+	       id_matches(m, "device", pi, pi->device) &&
+	       glob_matches(m, "class", pi->pci && pi->class[0] ? pi->class : NULL);
+}
+
+static bool def_has_tag(const struct vbus_def *def, const char *tag)
+{
+	for (size_t i = 0; i < def->n_tags; i++)
+		if (streq(def->tags[i], tag))
+			return true;
+	return false;
+}
+
+static bool rule_matches(struct json_object *rule, const struct vbus_def *def,
+			 const struct parent_info *pi)
+{
+	struct json_object *m = json_object_object_get(rule, "match"), *v;
+
+	if (!m)
+		return true;
+	if (json_object_object_get_ex(m, "kind", &v)) {
+		bool any = false;
+
+		if (json_object_is_type(v, json_type_string))
+			any = vbus_kind_from_string(json_object_get_string(v)) == def->kind;
+		for (size_t i = 0; !any && json_object_is_type(v, json_type_array) &&
+				   i < json_object_array_length(v);
+		     i++)
+			any = vbus_kind_from_string(json_object_get_string(
+				      json_object_array_get_idx(v, i))) == def->kind;
+		if (!any)
+			return false;
+	}
+	if (!glob_matches(m, "name", def->name) || !glob_matches(m, "type", def->type))
+		return false;
+	if (json_object_object_get_ex(m, "tags", &v))
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			if (!def_has_tag(def, json_object_get_string(json_object_array_get_idx(v, i))))
+				return false;
+	return parent_matches(m, pi);
+}
+
+/* ---- decisions ----------------------------------------------------------------------------- */
+
 int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)
 {
+	_cleanup_(policy_done) struct policy p = {};
+	struct parent_info pi;
+	const char *choice = NULL;
 	char *s;
+	int r;
 
 	if (def->kind < 0 || def->kind >= _VBUS_KIND_MAX)
 		return vbus_error(ctx, -EINVAL, "%s: unknown kind", def->name);
-	/* Rules from policy.d come with the daemon issue; until then the built-in defaults. */
-	s = strdup(default_choice[def->kind]);
+	r = policy_load(ctx, &p);
+	if (r < 0)
+		return r;
+	r = parent_info_get(ctx, def->parent ? def->parent : "", &pi);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < json_object_array_length(p.rules); i++) {
+		struct json_object *rule = json_object_array_get_idx(p.rules, i);
+
+		if (rule_matches(rule, def, &pi)) {
+			choice = json_object_get_string(json_object_object_get(rule, "driver"));
+			dbg(ctx, "%s: policy rule %zu picks driver %s", def->name, i, choice);
+			break;
+		}
+	}
+	if (!choice)
+		choice = default_choice[def->kind];
+	s = strdup(choice);
 	if (!s)
 		return -ENOMEM;
 	*ret = s;
+	return 0;
+}
+
+int vbus_policy_pick_kind_among(struct vbus_ctx *ctx, const char *parent, const char *purpose,
+				unsigned offered, enum vbus_kind *ret_kind, char **ret_driver)
+{
+	_cleanup_(policy_done) struct policy p = {};
+	struct json_object *prof, *prefer, *d;
+	struct parent_info pi;
+	int r;
+
+	if (!parent || !purpose)
+		return -EINVAL;
+	r = policy_load(ctx, &p);
+	if (r < 0)
+		return r;
+	if (!json_object_object_get_ex(p.profiles, purpose, &prof))
+		return vbus_error(ctx, -EINVAL, "no policy profile for purpose '%s'", purpose);
+	r = parent_info_get(ctx, parent, &pi);
+	if (r < 0)
+		return r;
+	prefer = json_object_object_get(prof, "prefer");
+	for (size_t i = 0; i < json_object_array_length(prefer); i++) {
+		struct json_object *e = json_object_array_get_idx(prefer, i);
+		struct json_object *kinds = json_object_object_get(e, "kinds");
+
+		if (!parent_matches(json_object_object_get(e, "match"), &pi))
+			continue;
+		for (size_t k = 0; k < json_object_array_length(kinds); k++) {
+			enum vbus_kind kind = vbus_kind_from_string(
+				json_object_get_string(json_object_array_get_idx(kinds, k)));
+			char *s;
+
+			if (kind < 0 || !(offered & (1u << kind)))
+				continue;
+			d = json_object_object_get(e, "driver");
+			if (!d)
+				d = json_object_object_get(prof, "driver");
+			s = strdup(d ? json_object_get_string(d) : VBUS_DRIVER_AUTO);
+			if (!s)
+				return -ENOMEM;
+			dbg(ctx, "parent %s for %s: kind %s, driver %s", parent, purpose,
+			    vbus_kind_to_string(kind), s);
+			*ret_kind = kind;
+			*ret_driver = s;
+			return 0;
+		}
+	}
+	return vbus_error(ctx, -ENODEV, "parent %s offers no kind for purpose '%s'", parent,
+			  purpose);
+}
+
+VBUS_EXPORT int vbus_policy_pick(struct vbus_ctx *ctx, const char *parent, const char *purpose,
+				 enum vbus_kind *ret_kind, char **ret_parent, char **ret_driver)
+{
+	_cleanup_json_ struct json_object *parents = NULL;
+	const char *names[_VBUS_KIND_MAX] = {};
+	_cleanup_free_ char *driver = NULL;
+	enum vbus_kind kind;
+	const char *want;
+	unsigned offered = 0;
+	char *pn_dup;
+	int r;
+
+	if (!parent || !purpose)
+		return -EINVAL;
+	want = parent_bdf(parent);
+	r = vbus_list_parents(ctx, NULL, &parents);
+	if (r < 0)
+		return r;
+	/* A PF is "0000:03:00.0" for vf but "pci/0000:03:00.0" for sf and vdpa: one parent. */
+	for (size_t i = 0; i < json_object_array_length(parents); i++) {
+		struct json_object *o = json_object_array_get_idx(parents, i);
+		const char *pn = json_object_get_string(json_object_object_get(o, "parent"));
+		const char *kn = json_object_get_string(json_object_object_get(o, "kind"));
+		enum vbus_kind k = kn ? vbus_kind_from_string(kn) : _VBUS_KIND_INVALID;
+
+		if (pn && k >= 0 && streq(parent_bdf(pn), want) && !names[k]) {
+			offered |= 1u << k;
+			names[k] = pn;
+		}
+	}
+	if (!offered)
+		return vbus_error(ctx, -ENODEV, "parent %s not found", parent);
+	r = vbus_policy_pick_kind_among(ctx, parent, purpose, offered, &kind, &driver);
+	if (r < 0)
+		return r;
+	pn_dup = strdup(names[kind]);
+	if (!pn_dup)
+		return -ENOMEM;
+	*ret_kind = kind;
+	*ret_parent = pn_dup;
+	*ret_driver = TAKE_PTR(driver);
 	return 0;
 }

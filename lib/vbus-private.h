@@ -180,3 +180,10 @@ const struct vbus_backend *vbus_backend_get(enum vbus_kind kind);
  * host). *ret is "vfio", "host", "none" or a driver name; the caller frees it.
  */
 int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
+
+/*
+ * The kind and driver choice that PURPOSE's profile gives PARENT, among the kinds in OFFERED
+ * (a mask of 1 << kind): vbus_policy_pick() without asking the backends, for tests.
+ */
+int vbus_policy_pick_kind_among(struct vbus_ctx *ctx, const char *parent, const char *purpose,
+				unsigned offered, enum vbus_kind *ret_kind, char **ret_driver);

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Policy engine: driver rules and purpose profiles against fake trees in tests/data/policy-*. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "test.h"
+#include "vbus-private.h"
+
+#ifndef TEST_DATA_DIR
+#define TEST_DATA_DIR "tests/data"
+#endif
+
+static char logbuf[8192];
+
+static void log_to_buf(void *userdata, int level, const char *file, int line, const char *fn,
+		       const char *format, va_list args)
+{
+	size_t n = strlen(logbuf);
+
+	if (level > VBUS_LOG_WARNING || n + 2 >= sizeof(logbuf))
+		return;
+	vsnprintf(logbuf + n, sizeof(logbuf) - n - 1, format, args);
+	strcat(logbuf, "\n");
+}
+
+static struct vbus_ctx *ctx_for(const char *tree)
+{
+	struct vbus_ctx *ctx = NULL;
+	char root[512];
+
+	snprintf(root, sizeof(root), "%s/%s", TEST_DATA_DIR, tree);
+	if (vbus_ctx_new(root, &ctx) < 0)
+		return NULL;
+	logbuf[0] = 0;
+	vbus_ctx_set_log_fn(ctx, log_to_buf, NULL);
+	return ctx;
+}
+
+/* The driver policy gives a definition; a static buffer so checks read in one line. */
+static const char *resolve(struct vbus_ctx *ctx, const char *name, enum vbus_kind kind,
+			   const char *parent, const char *type, const char *tag)
+{
+	static char out[64];
+	char *tags[] = { (char *)tag };
+	struct vbus_def def = {
+		.name = (char *)name,
+		.kind = kind,
+		.parent = (char *)parent,
+		.type = (char *)type,
+		.index = -1,
+		.driver = (char *)"auto",
+		.tags = tag ? tags : NULL,
+		.n_tags = tag ? 1 : 0,
+	};
+	char *s = NULL;
+	int r = vbus_policy_resolve_driver(ctx, &def, &s);
+
+	if (r < 0)
+		snprintf(out, sizeof(out), "error %d", r);
+	else
+		snprintf(out, sizeof(out), "%s", s);
+	free(s);
+	return out;
+}
+
+TEST(defaults_without_policy)
+{
+	struct vbus_ctx *ctx = ctx_for("policy-none");
+
+	check(ctx);
+	check_str(resolve(ctx, "a", VBUS_KIND_MDEV, "0000:00:02.0", "t", NULL), "host");
+	check_str(resolve(ctx, "a", VBUS_KIND_VF, "0000:03:00.0", NULL, NULL), "vfio");
+	check_str(resolve(ctx, "a", VBUS_KIND_SF, "pci/0000:03:00.0", NULL, NULL), "host");
+	check_str(resolve(ctx, "a", VBUS_KIND_VDPA, "vdpasim_net", "net", NULL), "vfio");
+	check_str(resolve(ctx, "a", VBUS_KIND_VIRTBUS, "vbus_sim/vbus_sim1", "net", NULL), "host");
+	check_str(resolve(ctx, "a", VBUS_KIND_PCI, "0000:05:00.0", NULL, NULL), "vfio");
+	check_str(resolve(ctx, "a", (enum vbus_kind)42, "x", NULL, NULL), "error -22");
+	/* No policy directory is not worth a warning. */
+	check_str(logbuf, "");
+	vbus_ctx_unref(ctx);
+}
+
+TEST(rules_match_ids_tags_and_globs)
+{
+	struct vbus_ctx *ctx = ctx_for("policy-basic");
+
+	/* 10-nic.json: vendor/device of the PF plus a tag. */
+	check_str(resolve(ctx, "n1", VBUS_KIND_VF, "0000:03:00.0", NULL, "host"), "iavf");
+	/* Same PF without the tag: the parent glob rule of the same file. */
+	check_str(resolve(ctx, "n2", VBUS_KIND_VF, "0000:03:00.0", NULL, NULL), "host");
+	check_str(resolve(ctx, "n3", VBUS_KIND_SF, "pci/0000:03:00.0", NULL, NULL), "host");
+	/* Another vendor's PF: no rule, the kind's default. */
+	check_str(resolve(ctx, "n4", VBUS_KIND_VF, "0000:04:00.0", NULL, "host"), "vfio");
+	/* 40-gpu.json: type glob and tag. */
+	check_str(resolve(ctx, "g1", VBUS_KIND_MDEV, "0000:00:02.0", "i915-GVTg_V5_4", "vm"),
+		  "vfio");
+	check_str(resolve(ctx, "g2", VBUS_KIND_MDEV, "0000:00:02.0", "i915-GVTg_V5_4", NULL),
+		  "host");
+	check_str(resolve(ctx, "g3", VBUS_KIND_MDEV, "0000:00:02.0", "nvidia-63", "vm"), "host");
+	/* A parent that is not a PCI function: globs work, id and class rules never match. */
+	check_str(resolve(ctx, "m1", VBUS_KIND_MDEV, "mtty", "mtty-1", NULL), "none");
+	check_str(resolve(ctx, "v1", VBUS_KIND_VDPA, "pci/0000:04:00.0", "net", NULL),
+		  "virtio_vdpa");
+	check_str(resolve(ctx, "v2", VBUS_KIND_VDPA, "vdpasim_net", "net", NULL), "vfio");
+	/* A name glob. */
+	check_str(resolve(ctx, "scratch-1", VBUS_KIND_PCI, "0000:05:00.0", NULL, NULL), "none");
+	/* Hostile parent names never escape the tree. */
+	check_str(resolve(ctx, "p", VBUS_KIND_VDPA, "pci/../../../etc", "net", NULL), "vfio");
+	vbus_ctx_unref(ctx);
+}
+
+TEST(first_file_in_lexical_order_wins)
+{
+	struct vbus_ctx *ctx = ctx_for("policy-basic");
+
+	/* 10-nic.json says host, 40-gpu.json says never-reached for the same device. */
+	check_str(resolve(ctx, "n2", VBUS_KIND_VF, "0000:03:00.1", NULL, NULL), "host");
+	vbus_ctx_unref(ctx);
+}
+
+TEST(bad_files_are_named_and_ignored)
+{
+	struct vbus_ctx *ctx = ctx_for("policy-basic");
+
+	/* Each bad file, if it were read, would make this "none" (or "auto"). */
+	check_str(resolve(ctx, "x", VBUS_KIND_MDEV, "0000:00:02.0", "other", NULL), "host");
+	check(strstr(logbuf, "20-broken.json"));
+	check(strstr(logbuf, "30-badkey.json"));
+	check(strstr(logbuf, "'knd'"));
+	check(strstr(logbuf, "35-badkind.json"));
+	check(strstr(logbuf, "36-auto.json"));
+	check(!strstr(logbuf, "10-nic.json"));
+	check(!strstr(logbuf, "40-gpu.json"));
+	check(!strstr(logbuf, "50-catchall"));
+	vbus_ctx_unref(ctx);
+}
+
+static const char *pick(struct vbus_ctx *ctx, const char *parent, const char *purpose,
+			unsigned offered)
+{
+	static char out[64];
+	enum vbus_kind kind = _VBUS_KIND_INVALID;
+	char *driver = NULL;
+	int r = vbus_policy_pick_kind_among(ctx, parent, purpose, offered, &kind, &driver);
+
+	if (r < 0)
+		snprintf(out, sizeof(out), "error %d", r);
+	else
+		snprintf(out, sizeof(out), "%s %s", vbus_kind_to_string(kind), driver);
+	free(driver);
+	return out;
+}
+
+#define K(k) (1u << VBUS_KIND_##k)
+
+TEST(builtin_profiles)
+{
+	struct vbus_ctx *ctx = ctx_for("policy-none");
+
+	/* A GPU with mdev types: mdev, whatever else it offers. */
+	check_str(pick(ctx, "0000:00:02.0", "vm", K(MDEV) | K(VF)), "mdev vfio");
+	/* A NIC PF: a subfunction when devlink offers one, else a VF. */
+	check_str(pick(ctx, "0000:03:00.0", "vm", K(SF) | K(VF) | K(VDPA)), "sf vfio");
+	check_str(pick(ctx, "0000:03:00.0", "vm", K(VF)), "vf vfio");
+	check_str(pick(ctx, "pci/0000:03:00.0", "host", K(SF) | K(VF)), "sf host");
+	check_str(pick(ctx, "0000:05:00.0", "host", K(VF)), "vf host");
+	check_str(pick(ctx, "mtty", "vm", K(MDEV)), "mdev vfio");
+	check_str(pick(ctx, "0000:05:00.0", "vm", K(PCI)), "error -19");
+	check_str(pick(ctx, "0000:05:00.0", "storage", K(VF)), "error -22");
+	check(strstr(vbus_ctx_last_error(ctx), "storage"));
+	vbus_ctx_unref(ctx);
+}
+
+TEST(file_profiles_come_first)
+{
+	struct vbus_ctx *ctx = ctx_for("policy-basic");
+
+	/* 10-nic.json: Mellanox PFs get VFs on vfio-pci for VMs, even when SFs are possible. */
+	check_str(pick(ctx, "0000:04:00.0", "vm", K(SF) | K(VF)), "vf vfio-pci");
+	/* ... but the entry only offers vf: without VFs the built-ins decide. */
+	check_str(pick(ctx, "0000:04:00.0", "vm", K(SF)), "sf vfio");
+	/* Other NICs and other purposes are untouched. */
+	check_str(pick(ctx, "0000:03:00.0", "vm", K(SF) | K(VF)), "sf vfio");
+	check_str(pick(ctx, "0000:04:00.0", "host", K(SF) | K(VF)), "sf host");
+	vbus_ctx_unref(ctx);
+}
+
+TEST_MAIN()
