@@ -2,6 +2,16 @@
 /* Internal interfaces of libvbus: the context, logging, errors and the backend contract. */
 #pragma once
 
+/*
+ * Changes since the first draft (for backend authors; all additive, nothing renamed):
+ *  - struct vbus_backend gained an optional last member free_data(), called by
+ *    vbus_ctx_unref() for ctx->backend_data[kind].
+ *  - the core looks backends up with vbus_ctx_backend(ctx, kind), which honours
+ *    ctx->backend_override[] (tests install fake backends there); vbus_backend_get() stays.
+ *  - helpers: vbus_path_display() (a path as seen inside the root, for messages),
+ *    vbus_uuid_is_valid(), vbus_error_take()/vbus_error_restore().
+ */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +91,8 @@ struct vbus_ctx {
 	int (*sysfs_write_hook)(struct vbus_ctx *ctx, const char *path, const char *value,
 				void *userdata);
 	void *sysfs_write_hook_data;
+	/* Tests only: a backend used instead of the built-in one of that kind. */
+	const struct vbus_backend *backend_override[_VBUS_KIND_MAX];
 };
 
 /* Path of P (absolute, e.g. "/sys/class/mdev_bus") under the context's root. Caller frees. */
@@ -106,6 +118,15 @@ void vbus_log(struct vbus_ctx *ctx, int level, const char *file, int line, const
  */
 int vbus_error(struct vbus_ctx *ctx, int err, const char *fmt, ...) _printf_(3, 4);
 void vbus_error_clear(struct vbus_ctx *ctx);
+/* Takes the current cause (caller frees), e.g. to keep it across a rollback; restore puts a
+ * taken cause back (and frees the one in place). */
+char *vbus_error_take(struct vbus_ctx *ctx);
+void vbus_error_restore(struct vbus_ctx *ctx, char *saved);
+
+/* PATH (made by vbus_path()) as the user knows it: without the root prefix. Points into PATH. */
+const char *vbus_path_display(struct vbus_ctx *ctx, const char *path);
+
+bool vbus_uuid_is_valid(const char *s);
 
 /* ---- backends ---------------------------------------------------------------------------- */
 
@@ -163,14 +184,26 @@ struct vbus_backend {
 	/* Binds DEF's sub-device to DRIVER (NULL: unbind and leave unbound) and verifies that
 	 * DRIVER is what got bound. */
 	int (*bind)(struct vbus_ctx *ctx, const struct vbus_def *def, const char *driver);
+
+	/* Frees ctx->backend_data[kind] (sockets, caches) when the context goes away. */
+	void (*free_data)(struct vbus_ctx *ctx, void *data);
 };
 
 extern const struct vbus_backend vbus_backend_mdev;
 extern const struct vbus_backend vbus_backend_vf;
 extern const struct vbus_backend vbus_backend_pci;
 
+extern const struct vbus_backend vbus_backend_sf;
+extern const struct vbus_backend vbus_backend_vdpa;
+extern const struct vbus_backend vbus_backend_virtbus;
+
 /* NULL for a kind without a backend yet. */
 const struct vbus_backend *vbus_backend_get(enum vbus_kind kind);
+/* The backend the core uses for KIND in CTX (a test override, else the table's). */
+const struct vbus_backend *vbus_ctx_backend(struct vbus_ctx *ctx, enum vbus_kind kind);
+/* The backend for KIND, or a vbus_error() saying the kind is not supported (yet). */
+int vbus_backend_require(struct vbus_ctx *ctx, enum vbus_kind kind,
+			 const struct vbus_backend **ret);
 
 /* ---- policy (lib/policy.c) --------------------------------------------------------------- */
 
@@ -187,3 +220,38 @@ int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def,
  */
 int vbus_policy_pick_kind_among(struct vbus_ctx *ctx, const char *parent, const char *purpose,
 				unsigned offered, enum vbus_kind *ret_kind, char **ret_driver);
+
+/* ---- core internals (store.c, ops.c) ----------------------------------------------------- */
+
+#include <sys/types.h>
+
+void vbus_defs_free(struct vbus_def **defs, size_t n);
+int vbus_uuid_generate(char **ret);
+int vbus_mkdir_p(const char *path, mode_t mode);
+int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *name,
+			   const char *contents);
+int vbus_unlink_sync(struct vbus_ctx *ctx, const char *dir, const char *name);
+int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_object **ret);
+char *vbus_store_dir(struct vbus_ctx *ctx);
+char *vbus_store_file(struct vbus_ctx *ctx, const char *name);
+int vbus_store_exists(struct vbus_ctx *ctx, const char *name);
+int vbus_store_load_all(struct vbus_ctx *ctx, struct vbus_def ***ret, size_t *ret_n);
+int vbus_store_save(struct vbus_ctx *ctx, const struct vbus_def *def);
+int vbus_store_remove(struct vbus_ctx *ctx, const char *name);
+
+/* /run/vbus/NAME.json: what a start did, so that stop undoes exactly that. */
+struct vbus_run {
+	struct vbus_def *def; /* the definition as started (transient ones live only here) */
+	bool created;	      /* vbus made the sub-device exist (stop destroys it) */
+	bool transient;
+	char *previous_driver; /* bound before vbus bound it (stop gives it back); may be NULL */
+};
+void vbus_run_done(struct vbus_run *run);
+/* 0 and RET filled, -ENOENT when NAME has no run record. */
+int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret);
+int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n);
+/* Validates DEF for the generic schema rules of its kind (before the backend's check()). */
+int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def);
+/* Same identity (mdev uuid, vf parent+index, pci parent, else name): DEF and an active
+ * object from list_active(). */
+bool vbus_def_matches_active(const struct vbus_def *def, struct json_object *active);

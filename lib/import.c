@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Import: mdevctl's /etc/mdevctl.d/<parent>/<uuid> and driverctl's /etc/driverctl.d/<bus>-<dev>. */
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "vbus-private.h"
+
+static int report(struct vbus_ctx *ctx, struct json_object *rep, const char *name,
+		  const char *path, bool imported, const char *reason)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return -ENOMEM;
+	if (json_object_object_add(o, "name", name ? json_object_new_string(name) : NULL) < 0 ||
+	    json_object_object_add(o, "source",
+				   json_object_new_string(vbus_path_display(ctx, path))) < 0 ||
+	    json_object_object_add(o, "imported", json_object_new_boolean(imported)) < 0 ||
+	    json_object_object_add(o, "reason",
+				   reason ? json_object_new_string(reason) : NULL) < 0 ||
+	    json_object_array_add(rep, o) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Defines DEF and reports the outcome; only -ENOMEM stops the import. */
+static int import_def(struct vbus_ctx *ctx, struct json_object *rep, struct vbus_def *def,
+		      const char *path)
+{
+	_cleanup_free_ char *msg = NULL;
+	int r;
+
+	r = vbus_define(ctx, def, 0);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return report(ctx, rep, def->name, path, false,
+			      vbus_ctx_last_error(ctx) ?: strerror(-r));
+	if (r > 0 && asprintf(&msg, "parent %s is not present; it will start when it appears",
+			      def->parent) < 0)
+		return -ENOMEM;
+	return report(ctx, rep, def->name, path, true, msg);
+}
+
+static int skip(struct vbus_ctx *ctx, struct json_object *rep, const char *name, const char *path,
+		int r)
+{
+	if (r == -ENOMEM)
+		return r;
+	return report(ctx, rep, name, path, false, vbus_ctx_last_error(ctx) ?: strerror(-r));
+}
+
+static int mdevctl_def(struct vbus_ctx *ctx, const char *parent, const char *uuid,
+		       struct json_object *obj, struct vbus_def **ret)
+{
+	_cleanup_def_ struct vbus_def *def = NULL;
+	struct json_object *v;
+	int r;
+
+	if (!vbus_uuid_is_valid(uuid))
+		return vbus_error(ctx, -EINVAL, "\"%s\" is not a uuid", uuid);
+	if (!json_object_is_type(obj, json_type_object))
+		return vbus_error(ctx, -EINVAL, "not a JSON object");
+	r = vbus_def_new(&def);
+	if (r < 0)
+		return r;
+	def->kind = VBUS_KIND_MDEV;
+	def->name = strdup(uuid);
+	def->uuid = strdup(uuid);
+	def->parent = strdup(parent);
+	if (!def->name || !def->uuid || !def->parent)
+		return -ENOMEM;
+	if (!json_object_object_get_ex(obj, "mdev_type", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return vbus_error(ctx, -EINVAL, "no \"mdev_type\"");
+	def->type = strdup(json_object_get_string(v));
+	if (!def->type)
+		return -ENOMEM;
+	if (json_object_object_get_ex(obj, "start", &v)) {
+		def->start = vbus_start_from_string(json_object_get_string(v));
+		if (def->start < 0 || !json_object_is_type(v, json_type_string))
+			return vbus_error(ctx, -EINVAL, "\"start\" must be \"auto\" or \"manual\"");
+	} else {
+		def->start = VBUS_START_MANUAL;
+	}
+	if (json_object_object_get_ex(obj, "attrs", &v)) {
+		size_t n;
+
+		if (!json_object_is_type(v, json_type_array))
+			return vbus_error(ctx, -EINVAL, "\"attrs\" must be an array");
+		n = json_object_array_length(v);
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *a = json_object_array_get_idx(v, i);
+
+			if (!json_object_is_type(a, json_type_object) ||
+			    json_object_object_length(a) != 1)
+				return vbus_error(ctx, -EINVAL,
+						  "\"attrs\" must hold one-key objects");
+			json_object_object_foreach(a, key, val)
+			{
+				if (!json_object_is_type(val, json_type_string) &&
+				    !json_object_is_type(val, json_type_int))
+					return vbus_error(ctx, -EINVAL,
+							  "attribute \"%s\" must be a string",
+							  key);
+				r = vbus_def_add_attr(def, key, json_object_get_string(val));
+				if (r < 0)
+					return r == -EINVAL ?
+						       vbus_error(ctx, r, "attribute without a name") :
+						       r;
+			}
+		}
+	}
+	*ret = TAKE_PTR(def);
+	return 0;
+}
+
+static int import_mdevctl(struct vbus_ctx *ctx, const char *dir, struct json_object *rep)
+{
+	struct dirent **parents = NULL;
+	int n, r = 0;
+
+	n = scandir(dir, &parents, NULL, alphasort);
+	if (n < 0) {
+		r = -errno;
+		return vbus_error(ctx, r, "cannot read %s: %s", vbus_path_display(ctx, dir),
+				  strerror(-r));
+	}
+	for (int i = 0; i < n && r >= 0; i++) {
+		_cleanup_free_ char *pdir = NULL;
+		struct dirent **files = NULL;
+		int m;
+
+		if (parents[i]->d_name[0] == '.')
+			continue;
+		if (asprintf(&pdir, "%s/%s", dir, parents[i]->d_name) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		m = scandir(pdir, &files, NULL, alphasort);
+		if (m < 0) {
+			if (errno != ENOTDIR)
+				r = report(ctx, rep, NULL, pdir, false, strerror(errno));
+			continue;
+		}
+		for (int j = 0; j < m; j++) {
+			_cleanup_json_ struct json_object *obj = NULL;
+			_cleanup_def_ struct vbus_def *def = NULL;
+			_cleanup_free_ char *path = NULL;
+			const char *uuid = files[j]->d_name;
+			int k;
+
+			if (r < 0 || uuid[0] == '.')
+				continue;
+			if (asprintf(&path, "%s/%s", pdir, uuid) < 0) {
+				r = -ENOMEM;
+				continue;
+			}
+			vbus_error_clear(ctx);
+			k = vbus_read_json_file(ctx, path, &obj);
+			if (k >= 0)
+				k = mdevctl_def(ctx, parents[i]->d_name, uuid, obj, &def);
+			if (k < 0)
+				r = skip(ctx, rep, vbus_uuid_is_valid(uuid) ? uuid : NULL, path, k);
+			else
+				r = import_def(ctx, rep, def, path);
+		}
+		for (int j = 0; j < m; j++)
+			free(files[j]);
+		free(files);
+	}
+	for (int i = 0; i < n; i++)
+		free(parents[i]);
+	free(parents);
+	return r;
+}
+
+static int read_line(struct vbus_ctx *ctx, const char *path, char **ret)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t size = 0;
+	FILE *f;
+	ssize_t n;
+
+	f = fopen(path, "re");
+	if (!f)
+		return vbus_error(ctx, -errno, "%s", strerror(errno));
+	n = getline(&line, &size, f);
+	fclose(f);
+	if (n < 0)
+		return vbus_error(ctx, -EINVAL, "empty file");
+	while (n > 0 && strchr(" \t\r\n", line[n - 1]))
+		line[--n] = '\0';
+	*ret = TAKE_PTR(line);
+	return 0;
+}
+
+static int import_driverctl(struct vbus_ctx *ctx, const char *dir, struct json_object *rep)
+{
+	struct dirent **files = NULL;
+	int n, r = 0;
+
+	n = scandir(dir, &files, NULL, alphasort);
+	if (n < 0) {
+		r = -errno;
+		return vbus_error(ctx, r, "cannot read %s: %s", vbus_path_display(ctx, dir),
+				  strerror(-r));
+	}
+	for (int i = 0; i < n && r >= 0; i++) {
+		_cleanup_def_ struct vbus_def *def = NULL;
+		_cleanup_free_ char *path = NULL, *driver = NULL;
+		const char *f = files[i]->d_name;
+		int k;
+
+		if (f[0] == '.')
+			continue;
+		if (asprintf(&path, "%s/%s", dir, f) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		vbus_error_clear(ctx);
+		if (strncmp(f, "pci-", 4) != 0 || !f[4]) {
+			r = skip(ctx, rep, NULL, path,
+				 vbus_error(ctx, -EOPNOTSUPP,
+					    "only overrides of pci devices can be imported"));
+			continue;
+		}
+		if (!vbus_name_is_valid(f)) {
+			r = skip(ctx, rep, NULL, path,
+				 vbus_error(ctx, -EINVAL, "\"%s\" is not a valid name", f));
+			continue;
+		}
+		k = read_line(ctx, path, &driver);
+		if (k >= 0 && !vbus_driver_is_valid(driver))
+			k = vbus_error(ctx, -EINVAL, "\"%s\" is not a driver name", driver);
+		if (k >= 0)
+			k = vbus_def_new(&def);
+		if (k < 0) {
+			r = skip(ctx, rep, f, path, k);
+			continue;
+		}
+		def->kind = VBUS_KIND_PCI;
+		def->name = strdup(f);
+		def->parent = strdup(f + 4);
+		def->driver = TAKE_PTR(driver);
+		if (!def->name || !def->parent) {
+			r = -ENOMEM;
+			break;
+		}
+		r = import_def(ctx, rep, def, path);
+	}
+	for (int i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
+	return r;
+}
+
+VBUS_EXPORT int vbus_import(struct vbus_ctx *ctx, const char *source, const char *dir,
+			    struct json_object **ret_report)
+{
+	_cleanup_json_ struct json_object *rep = NULL;
+	_cleanup_free_ char *path = NULL;
+	bool mdevctl;
+	int r;
+
+	vbus_error_clear(ctx);
+	if (!source || !(streq(source, "mdevctl") || streq(source, "driverctl")))
+		return vbus_error(ctx, -EINVAL, "unknown import source \"%s\"", source ?: "");
+	mdevctl = streq(source, "mdevctl");
+	/* An explicit DIR is the user's path, not one under the root. */
+	if (dir)
+		path = strdup(dir);
+	else
+		path = vbus_path(ctx, mdevctl ? "/etc/mdevctl.d" : "/etc/driverctl.d");
+	rep = json_object_new_array();
+	if (!path || !rep)
+		return -ENOMEM;
+	r = mdevctl ? import_mdevctl(ctx, path, rep) : import_driverctl(ctx, path, rep);
+	if (r < 0)
+		return r;
+	vbus_error_clear(ctx);
+	*ret_report = TAKE_PTR(rep);
+	return 0;
+}

@@ -1,0 +1,843 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Operations: define, undefine, start, stop, create, remove, assign; ordering and rollback. */
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <strings.h>
+
+#include "vbus-private.h"
+
+#define RUN_DIR "/run/vbus"
+
+/* ---- generic validation ------------------------------------------------------------------ */
+
+static bool attr_allowed(enum vbus_kind kind, const char *key)
+{
+	static const char *const vf[] = { "mac", NULL };
+	static const char *const sf[] = { "hw_addr", NULL };
+	static const char *const vdpa[] = { "mac", "mtu", "max_vqp", NULL };
+	const char *const *allowed;
+
+	switch (kind) {
+	case VBUS_KIND_MDEV:
+	case VBUS_KIND_VIRTBUS:
+		return true;
+	case VBUS_KIND_VF:
+		allowed = vf;
+		break;
+	case VBUS_KIND_SF:
+		allowed = sf;
+		break;
+	case VBUS_KIND_VDPA:
+		allowed = vdpa;
+		break;
+	default:
+		return false;
+	}
+	for (; *allowed; allowed++)
+		if (streq(*allowed, key))
+			return true;
+	return false;
+}
+
+int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	const char *kind = vbus_kind_to_string(def->kind);
+
+	if (!vbus_name_is_valid(def->name))
+		return vbus_error(ctx, -EINVAL,
+				  "invalid name \"%s\" (1-64 of A-Z a-z 0-9 _ . : -, starting with "
+				  "a letter or digit)",
+				  def->name ?: "");
+	if (!kind)
+		return vbus_error(ctx, -EINVAL, "'%s' has no valid kind", def->name);
+	if (!def->parent || !def->parent[0])
+		return vbus_error(ctx, -EINVAL, "'%s' names no parent", def->name);
+	if (def->driver && !vbus_driver_is_valid(def->driver))
+		return vbus_error(ctx, -EINVAL, "invalid driver \"%s\"", def->driver);
+	if (def->start < 0 || def->start >= _VBUS_START_MAX)
+		return vbus_error(ctx, -EINVAL, "'%s' has no valid start mode", def->name);
+	if (def->uuid && def->kind != VBUS_KIND_MDEV)
+		return vbus_error(ctx, -EINVAL, "a uuid is for mdev devices, not %s", kind);
+	if (def->uuid && !vbus_uuid_is_valid(def->uuid))
+		return vbus_error(ctx, -EINVAL, "invalid uuid \"%s\"", def->uuid);
+
+	switch (def->kind) {
+	case VBUS_KIND_MDEV:
+		if (!def->type)
+			return vbus_error(ctx, -EINVAL, "an mdev definition needs a type");
+		if (def->index >= 0)
+			return vbus_error(ctx, -EINVAL, "an index is not for mdev devices");
+		break;
+	case VBUS_KIND_VF:
+		if (def->index < 0)
+			return vbus_error(ctx, -EINVAL, "a vf definition needs an index");
+		if (def->type)
+			return vbus_error(ctx, -EINVAL, "a type is not for vf devices");
+		break;
+	case VBUS_KIND_PCI:
+		if (def->type || def->index >= 0)
+			return vbus_error(ctx, -EINVAL,
+					  "a pci definition names only its function (parent) "
+					  "and its driver");
+		break;
+	case VBUS_KIND_SF:
+		if (def->type)
+			return vbus_error(ctx, -EINVAL, "a type is not for sf devices");
+		break;
+	case VBUS_KIND_VDPA:
+	case VBUS_KIND_VIRTBUS:
+		if (def->index >= 0)
+			return vbus_error(ctx, -EINVAL, "an index is not for %s devices", kind);
+		break;
+	default:
+		break;
+	}
+	for (size_t i = 0; i < def->n_attrs; i++)
+		if (!attr_allowed(def->kind, def->attrs[i].key))
+			return vbus_error(ctx, -EINVAL, "attribute \"%s\" is not for %s devices",
+					  def->attrs[i].key, kind);
+	return 0;
+}
+
+static bool json_str_eq(struct json_object *o, const char *key, const char *s, bool icase)
+{
+	struct json_object *v;
+	const char *t;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return false;
+	t = json_object_get_string(v);
+	return s && (icase ? strcasecmp(t, s) == 0 : streq(t, s));
+}
+
+bool vbus_def_matches_active(const struct vbus_def *def, struct json_object *active)
+{
+	struct json_object *v;
+
+	if (!json_str_eq(active, "kind", vbus_kind_to_string(def->kind), false))
+		return false;
+	switch (def->kind) {
+	case VBUS_KIND_MDEV:
+		return json_str_eq(active, "uuid", def->uuid, true);
+	case VBUS_KIND_VF:
+	case VBUS_KIND_SF:
+		return json_str_eq(active, "parent", def->parent, false) &&
+		       json_object_object_get_ex(active, "index", &v) &&
+		       json_object_get_int64(v) == def->index;
+	case VBUS_KIND_PCI:
+		return json_str_eq(active, "parent", def->parent, false);
+	default:
+		return json_str_eq(active, "parent", def->parent, false) &&
+		       json_str_eq(active, "name", def->name, false);
+	}
+}
+
+/* Another definition with the same identity: refused, two names for one device is a trap. */
+static int check_duplicates(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	struct vbus_def **defs = NULL;
+	size_t n = 0;
+	int r;
+
+	r = vbus_store_load_all(ctx, &defs, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		const struct vbus_def *o = defs[i];
+
+		if (streq(o->name, def->name) || o->kind != def->kind)
+			continue;
+		if (def->kind == VBUS_KIND_MDEV && def->uuid && o->uuid &&
+		    strcasecmp(def->uuid, o->uuid) == 0)
+			r = vbus_error(ctx, -EEXIST, "uuid %s is already defined as '%s'", def->uuid,
+				       o->name);
+		else if ((def->kind == VBUS_KIND_VF || def->kind == VBUS_KIND_SF) &&
+			 streq(def->parent, o->parent) && def->index == o->index)
+			r = vbus_error(ctx, -EEXIST, "%s %" PRId64 " of %s is already defined as '%s'",
+				       def->kind == VBUS_KIND_VF ? "VF" : "SF", def->index,
+				       def->parent, o->name);
+		else if (def->kind == VBUS_KIND_PCI && streq(def->parent, o->parent))
+			r = vbus_error(ctx, -EEXIST, "%s is already defined as '%s'", def->parent,
+				       o->name);
+	}
+	vbus_defs_free(defs, n);
+	return r;
+}
+
+/* ---- run state --------------------------------------------------------------------------- */
+
+void vbus_run_done(struct vbus_run *run)
+{
+	run->def = vbus_def_free(run->def);
+	free(run->previous_driver);
+	run->previous_driver = NULL;
+}
+
+static void vbus_run_donep(struct vbus_run *run)
+{
+	vbus_run_done(run);
+}
+
+static int run_parse(struct vbus_ctx *ctx, struct json_object *obj, struct vbus_run *ret)
+{
+	struct json_object *d, *v;
+	struct vbus_def *def = NULL;
+	int r;
+
+	if (!json_object_object_get_ex(obj, "definition", &d))
+		return vbus_error(ctx, -EINVAL, "no definition");
+	r = vbus_def_from_json(ctx, d, &def);
+	if (r < 0)
+		return r;
+	*ret = (struct vbus_run){ .def = def };
+	if (json_object_object_get_ex(obj, "created", &v))
+		ret->created = json_object_get_boolean(v);
+	if (json_object_object_get_ex(obj, "transient", &v))
+		ret->transient = json_object_get_boolean(v);
+	if (json_object_object_get_ex(obj, "previous_driver", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		ret->previous_driver = strdup(json_object_get_string(v));
+		if (!ret->previous_driver) {
+			vbus_run_done(ret);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret)
+{
+	_cleanup_json_ struct json_object *obj = NULL;
+	_cleanup_free_ char *p = vbus_pathf(ctx, RUN_DIR "/%s.json", name);
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	if (access(p, F_OK) < 0)
+		return -ENOENT;
+	r = vbus_read_json_file(ctx, p, &obj);
+	if (r >= 0)
+		r = run_parse(ctx, obj, ret);
+	if (r < 0 && r != -ENOMEM) {
+		warn(ctx, "Ignoring %s: %s", vbus_path_display(ctx, p),
+		     vbus_ctx_last_error(ctx) ?: strerror(-r));
+		vbus_error_clear(ctx);
+		return -ENOENT;
+	}
+	return r;
+}
+
+int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n)
+{
+	_cleanup_free_ char *dir = vbus_path(ctx, RUN_DIR);
+	struct dirent **des = NULL;
+	struct vbus_run *runs = NULL;
+	size_t n_runs = 0;
+	int n, r = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	n = scandir(dir, &des, NULL, alphasort);
+	if (n < 0) {
+		*ret = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	runs = calloc(n + 1, sizeof(*runs));
+	if (!runs)
+		r = -ENOMEM;
+	for (int i = 0; i < n && r >= 0; i++) {
+		const char *f = des[i]->d_name;
+		size_t len = strlen(f);
+		_cleanup_free_ char *name = NULL;
+		int k;
+
+		if (f[0] == '.' || len <= 5 || !streq(f + len - 5, ".json"))
+			continue;
+		name = strndup(f, len - 5);
+		if (!name) {
+			r = -ENOMEM;
+			break;
+		}
+		if (!vbus_name_is_valid(name))
+			continue;
+		k = vbus_run_load(ctx, name, &runs[n_runs]);
+		if (k == -ENOMEM)
+			r = k;
+		else if (k >= 0)
+			n_runs++;
+	}
+	for (int i = 0; i < n; i++)
+		free(des[i]);
+	free(des);
+	if (r < 0) {
+		for (size_t i = 0; i < n_runs; i++)
+			vbus_run_done(&runs[i]);
+		free(runs);
+		return r;
+	}
+	*ret = runs;
+	*ret_n = n_runs;
+	return 0;
+}
+
+static int run_save(struct vbus_ctx *ctx, const struct vbus_run *run)
+{
+	_cleanup_json_ struct json_object *obj = NULL, *d = NULL;
+	_cleanup_free_ char *dir = NULL, *file = NULL, *text = NULL;
+	int r;
+
+	r = vbus_def_to_json(run->def, &d);
+	if (r < 0)
+		return r;
+	obj = json_object_new_object();
+	if (!obj)
+		return -ENOMEM;
+	if (json_object_object_add(obj, "version", json_object_new_int(1)) < 0 ||
+	    json_object_object_add(obj, "definition", TAKE_PTR(d)) < 0 ||
+	    json_object_object_add(obj, "created", json_object_new_boolean(run->created)) < 0 ||
+	    json_object_object_add(obj, "transient", json_object_new_boolean(run->transient)) < 0 ||
+	    json_object_object_add(obj, "previous_driver",
+				   run->previous_driver ?
+					   json_object_new_string(run->previous_driver) :
+					   NULL) < 0)
+		return -ENOMEM;
+	dir = vbus_path(ctx, RUN_DIR);
+	if (!dir || asprintf(&file, "%s.json", run->def->name) < 0 ||
+	    asprintf(&text, "%s\n",
+		     json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
+							     JSON_C_TO_STRING_SPACED |
+							     JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+		return -ENOMEM;
+	return vbus_write_file_atomic(ctx, dir, file, text);
+}
+
+static int run_remove(struct vbus_ctx *ctx, const char *name)
+{
+	_cleanup_free_ char *dir = vbus_path(ctx, RUN_DIR), *file = NULL;
+
+	if (!dir || asprintf(&file, "%s.json", name) < 0)
+		return -ENOMEM;
+	return vbus_unlink_sync(ctx, dir, file);
+}
+
+/* ---- define / undefine ------------------------------------------------------------------- */
+
+/* Generic rules, a uuid for mdev, then the backend's check. 1: parent absent (stored anyway). */
+static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
+{
+	const struct vbus_backend *be;
+	int r;
+
+	r = vbus_def_validate(ctx, def);
+	if (r < 0)
+		return r;
+	r = vbus_backend_require(ctx, def->kind, &be);
+	if (r < 0)
+		return r;
+	if (def->kind == VBUS_KIND_MDEV && !def->uuid) {
+		r = vbus_uuid_generate(&def->uuid);
+		if (r < 0)
+			return vbus_error(ctx, r, "cannot generate a uuid: %s", strerror(-r));
+	}
+	if (!be->check)
+		return 0;
+	r = be->check(ctx, def);
+	if (r == -ENODEV) {
+		vbus_error_clear(ctx);
+		return 1;
+	}
+	return r < 0 ? r : 0;
+}
+
+VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags)
+{
+	int r, absent, exists;
+
+	vbus_error_clear(ctx);
+	absent = prepare_def(ctx, def);
+	if (absent < 0)
+		return absent;
+	exists = vbus_store_exists(ctx, def->name);
+	if (exists < 0)
+		return vbus_error(ctx, exists, "cannot look up '%s': %s", def->name,
+				  strerror(-exists));
+	if (exists && !(flags & VBUS_DEFINE_REPLACE))
+		return vbus_error(ctx, -EEXIST, "'%s' is already defined", def->name);
+	if (!exists && (flags & VBUS_DEFINE_REPLACE))
+		return vbus_error(ctx, -ENOENT, "'%s' is not defined", def->name);
+	r = check_duplicates(ctx, def);
+	if (r < 0)
+		return r;
+	r = vbus_store_save(ctx, def);
+	if (r < 0)
+		return r;
+	info(ctx, "Defined '%s'", def->name);
+	return absent;
+}
+
+VBUS_EXPORT int vbus_undefine(struct vbus_ctx *ctx, const char *name)
+{
+	int r;
+
+	vbus_error_clear(ctx);
+	if (!vbus_name_is_valid(name))
+		return vbus_error(ctx, -EINVAL, "invalid name \"%s\"", name ?: "");
+	r = vbus_store_exists(ctx, name);
+	if (r < 0)
+		return vbus_error(ctx, r, "cannot look up '%s': %s", name, strerror(-r));
+	if (r == 0)
+		return vbus_error(ctx, -ENOENT, "'%s' is not defined", name);
+	/* A running device stays as it is (as with mdevctl); its run record lets stop undo it. */
+	return vbus_store_remove(ctx, name);
+}
+
+/* ---- start / stop ------------------------------------------------------------------------ */
+
+/* The driver name DEF asks for: NULL for none; *ret_skip when the kind binds by itself. */
+static int resolve_driver(struct vbus_ctx *ctx, const struct vbus_backend *be,
+			  const struct vbus_def *def, const char *request, char **ret,
+			  bool *ret_skip)
+{
+	_cleanup_free_ char *choice = NULL;
+	int r;
+
+	*ret_skip = false;
+	if (!request || streq(request, VBUS_DRIVER_AUTO)) {
+		r = vbus_policy_resolve_driver(ctx, def, &choice);
+		if (r < 0)
+			return r;
+	} else {
+		choice = strdup(request);
+		if (!choice)
+			return -ENOMEM;
+	}
+	if (streq(choice, VBUS_DRIVER_NONE)) {
+		*ret = NULL;
+		return 0;
+	}
+	if (streq(choice, VBUS_DRIVER_VFIO) || streq(choice, VBUS_DRIVER_HOST)) {
+		if (!be->resolve_driver) {
+			/* A kind that cannot choose: its sub-devices are bound by the kernel. */
+			*ret_skip = true;
+			*ret = NULL;
+			return 0;
+		}
+		return be->resolve_driver(ctx, def, choice, ret);
+	}
+	*ret = TAKE_PTR(choice);
+	return 0;
+}
+
+static int do_bind(struct vbus_ctx *ctx, const struct vbus_backend *be, const struct vbus_def *def,
+		   const char *driver)
+{
+	struct vbus_status st = {};
+	int r;
+
+	if (!be->bind)
+		return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot bind '%s' to a driver",
+				  vbus_kind_to_string(def->kind), def->name);
+	r = be->bind(ctx, def, driver);
+	if (r < 0)
+		return r;
+	/* Verify: the requested driver, not just some driver (driverctl only checks the latter). */
+	if (!be->status)
+		return 0;
+	r = be->status(ctx, def, &st);
+	if (r < 0)
+		return r;
+	if (!st.active)
+		r = vbus_error(ctx, -ENODEV, "'%s' disappeared while binding it", def->name);
+	else if (!streq_ptr(st.bound_driver, driver))
+		r = vbus_error(ctx, -EIO, "'%s' is bound to %s instead of %s", def->name,
+			       st.bound_driver ?: "no driver", driver ?: "no driver");
+	vbus_status_done(&st);
+	return r;
+}
+
+static int get_status(struct vbus_ctx *ctx, const struct vbus_backend *be,
+		      const struct vbus_def *def, struct vbus_status *st)
+{
+	if (!be->status)
+		return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot report status",
+				  vbus_kind_to_string(def->kind));
+	return be->status(ctx, def, st);
+}
+
+/* Undo a failed start: destroy what this start created, else give back the previous driver. */
+static void rollback_start(struct vbus_ctx *ctx, const struct vbus_backend *be,
+			   const struct vbus_def *def, bool created, bool rebound,
+			   const char *previous_driver)
+{
+	char *saved = vbus_error_take(ctx);
+	int r = 0;
+
+	if (created && be->destroy)
+		r = be->destroy(ctx, def);
+	else if (rebound && be->bind)
+		r = be->bind(ctx, def, previous_driver);
+	if (r < 0)
+		warn(ctx, "Could not undo the start of '%s': %s", def->name,
+		     vbus_ctx_last_error(ctx) ?: strerror(-r));
+	vbus_error_restore(ctx, saved);
+}
+
+static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool transient)
+{
+	const struct vbus_backend *be;
+	struct vbus_status st = {};
+	_cleanup_free_ char *driver = NULL;
+	struct vbus_run run = {};
+	bool created = false, rebound = false, skip;
+	int r;
+
+	r = vbus_backend_require(ctx, def->kind, &be);
+	if (r < 0)
+		return r;
+	if (be->check) {
+		r = be->check(ctx, def);
+		if (r == -ENODEV)
+			return vbus_error(ctx, r, "parent %s of '%s' is not present", def->parent,
+					  def->name);
+		if (r < 0)
+			return r;
+	}
+	r = get_status(ctx, be, def, &st);
+	if (r < 0)
+		return r;
+	if (!st.active) {
+		if (!be->create)
+			return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot create devices",
+					  vbus_kind_to_string(def->kind));
+		r = be->create(ctx, def);
+		if (r < 0)
+			return r;
+		created = true;
+		vbus_status_done(&st);
+		r = get_status(ctx, be, def, &st);
+		if (r >= 0 && !st.active)
+			r = vbus_error(ctx, -ENODEV, "'%s' did not appear after creating it",
+				       def->name);
+		if (r < 0)
+			goto fail;
+	}
+	run.previous_driver = TAKE_PTR(st.bound_driver);
+	vbus_status_done(&st);
+
+	r = resolve_driver(ctx, be, def, def->driver, &driver, &skip);
+	if (r < 0)
+		goto fail;
+	if (!skip && !streq_ptr(driver, run.previous_driver)) {
+		rebound = true;
+		r = do_bind(ctx, be, def, driver);
+		if (r < 0)
+			goto fail;
+	}
+
+	r = vbus_def_dup(def, &run.def);
+	if (r < 0)
+		goto fail;
+	run.created = created;
+	run.transient = transient;
+	r = run_save(ctx, &run);
+	if (r < 0)
+		goto fail;
+	vbus_run_done(&run);
+	info(ctx, "Started '%s'", def->name);
+	return 0;
+
+fail:
+	rollback_start(ctx, be, def, created, rebound, run.previous_driver);
+	vbus_run_done(&run);
+	return r;
+}
+
+/* Loads what start needs: the run record if there is one, else the stored definition. */
+static int load_for_name(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret_run,
+			 struct vbus_def **ret_def)
+{
+	int r;
+
+	if (!vbus_name_is_valid(name))
+		return vbus_error(ctx, -EINVAL, "invalid name \"%s\"", name ?: "");
+	r = vbus_run_load(ctx, name, ret_run);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r >= 0)
+		return 1;
+	r = vbus_def_load(ctx, name, ret_def);
+	return r < 0 ? r : 0;
+}
+
+static bool is_active(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
+	struct vbus_status st = {};
+	bool active;
+
+	if (!be || !be->status || be->status(ctx, def, &st) < 0)
+		return false;
+	active = st.active;
+	vbus_status_done(&st);
+	return active;
+}
+
+VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name)
+{
+	_cleanup_(vbus_run_donep) struct vbus_run run = {};
+	_cleanup_def_ struct vbus_def *def = NULL;
+	int r;
+
+	vbus_error_clear(ctx);
+	r = load_for_name(ctx, name, &run, &def);
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		if (is_active(ctx, run.def))
+			return vbus_error(ctx, -EALREADY, "'%s' is already active", name);
+		/* A stale record (the device went away underneath us): start afresh. */
+		r = run_remove(ctx, name);
+		if (r < 0)
+			return r;
+		if (run.transient)
+			return vbus_error(ctx, -ENOENT, "'%s' is not defined", name);
+		r = vbus_def_load(ctx, name, &def);
+		if (r < 0)
+			return r;
+	}
+	return start_def(ctx, def, false);
+}
+
+static int stop_run(struct vbus_ctx *ctx, const struct vbus_backend *be, struct vbus_run *run)
+{
+	const struct vbus_def *def = run->def;
+	int r;
+
+	if (run->created) {
+		if (!be->destroy)
+			return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot remove devices",
+					  vbus_kind_to_string(def->kind));
+		r = be->destroy(ctx, def);
+		if (r < 0)
+			return r;
+	} else if (be->bind) {
+		/* Not ours to destroy: give the device back the driver it had. */
+		_cleanup_free_ char *host = NULL;
+		struct vbus_status st = {};
+		const char *want = run->previous_driver;
+		bool skip = false;
+
+		if (!want && def->kind == VBUS_KIND_PCI) {
+			r = resolve_driver(ctx, be, def, VBUS_DRIVER_HOST, &host, &skip);
+			if (r < 0)
+				return r;
+			want = host;
+		}
+		r = get_status(ctx, be, def, &st);
+		if (r < 0)
+			return r;
+		if (st.active && !skip && !streq_ptr(st.bound_driver, want))
+			r = do_bind(ctx, be, def, want);
+		vbus_status_done(&st);
+		if (r < 0)
+			return r;
+	}
+	return run_remove(ctx, def->name);
+}
+
+VBUS_EXPORT int vbus_stop(struct vbus_ctx *ctx, const char *name)
+{
+	_cleanup_(vbus_run_donep) struct vbus_run run = {};
+	_cleanup_def_ struct vbus_def *def = NULL;
+	const struct vbus_backend *be;
+	int r;
+
+	vbus_error_clear(ctx);
+	r = load_for_name(ctx, name, &run, &def);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		r = vbus_backend_require(ctx, def->kind, &be);
+		if (r < 0)
+			return r;
+		if (!is_active(ctx, def))
+			return vbus_error(ctx, -EALREADY, "'%s' is not active", name);
+		if (def->kind != VBUS_KIND_PCI)
+			return vbus_error(ctx, -EBUSY,
+					  "'%s' is active but was not started by vbus; leaving it "
+					  "alone",
+					  name);
+		/* A pci definition only manages a binding: stopping gives back the host driver. */
+		run = (struct vbus_run){ .def = TAKE_PTR(def) };
+	} else {
+		r = vbus_backend_require(ctx, run.def->kind, &be);
+		if (r < 0)
+			return r;
+		if (!is_active(ctx, run.def)) {
+			/* Gone already (unplugged, removed by hand): only the record is left. */
+			(void)run_remove(ctx, name);
+			return vbus_error(ctx, -EALREADY, "'%s' is not active", name);
+		}
+	}
+	r = stop_run(ctx, be, &run);
+	if (r < 0)
+		return r;
+	info(ctx, "Stopped '%s'", name);
+	return 0;
+}
+
+/* ---- create / remove / assign ------------------------------------------------------------ */
+
+VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags)
+{
+	_cleanup_(vbus_run_donep) struct vbus_run run = {};
+	int r;
+
+	vbus_error_clear(ctx);
+	if (flags & VBUS_CREATE_TRANSIENT) {
+		r = prepare_def(ctx, def);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			return vbus_error(ctx, -ENODEV, "parent %s of '%s' is not present",
+					  def->parent, def->name);
+		r = vbus_store_exists(ctx, def->name);
+		if (r > 0)
+			return vbus_error(ctx, -EEXIST, "'%s' is already defined", def->name);
+		if (vbus_run_load(ctx, def->name, &run) >= 0)
+			return vbus_error(ctx, -EEXIST, "'%s' already exists", def->name);
+		r = check_duplicates(ctx, def);
+		if (r < 0)
+			return r;
+		return start_def(ctx, def, true);
+	}
+
+	if (vbus_run_load(ctx, def->name, &run) >= 0)
+		return vbus_error(ctx, -EEXIST, "'%s' already exists", def->name);
+	r = vbus_define(ctx, def, 0);
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		(void)vbus_store_remove(ctx, def->name);
+		return vbus_error(ctx, -ENODEV, "parent %s of '%s' is not present", def->parent,
+				  def->name);
+	}
+	r = start_def(ctx, def, false);
+	if (r < 0) {
+		/* Rolled back as a whole: the definition goes too. */
+		char *saved = vbus_error_take(ctx);
+
+		(void)vbus_store_remove(ctx, def->name);
+		vbus_error_restore(ctx, saved);
+		return r;
+	}
+	return 0;
+}
+
+VBUS_EXPORT int vbus_remove(struct vbus_ctx *ctx, const char *name)
+{
+	_cleanup_(vbus_run_donep) struct vbus_run run = {};
+	int r, defined;
+
+	vbus_error_clear(ctx);
+	if (!vbus_name_is_valid(name))
+		return vbus_error(ctx, -EINVAL, "invalid name \"%s\"", name ?: "");
+	defined = vbus_store_exists(ctx, name);
+	if (defined < 0)
+		return defined;
+	r = vbus_run_load(ctx, name, &run);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == -ENOENT && !defined)
+		return vbus_error(ctx, -ENOENT, "'%s' is not defined", name);
+	if (r >= 0) {
+		r = vbus_stop(ctx, name);
+		if (r < 0 && r != -EALREADY)
+			return r;
+		vbus_error_clear(ctx);
+	}
+	if (defined)
+		return vbus_undefine(ctx, name);
+	return 0;
+}
+
+VBUS_EXPORT int vbus_assign(struct vbus_ctx *ctx, const char *name, const char *request)
+{
+	_cleanup_(vbus_run_donep) struct vbus_run run = {};
+	_cleanup_def_ struct vbus_def *def = NULL, *stored = NULL;
+	_cleanup_free_ char *driver = NULL;
+	const struct vbus_backend *be;
+	struct vbus_status st = {};
+	bool skip, have_run;
+	int r, defined;
+
+	vbus_error_clear(ctx);
+	if (!vbus_driver_is_valid(request))
+		return vbus_error(ctx, -EINVAL, "invalid driver \"%s\"", request ?: "");
+	r = load_for_name(ctx, name, &run, &def);
+	if (r < 0)
+		return r;
+	have_run = r > 0;
+	if (have_run)
+		def = TAKE_PTR(run.def);
+	r = vbus_backend_require(ctx, def->kind, &be);
+	if (r < 0)
+		return r;
+	defined = vbus_store_exists(ctx, name);
+	if (defined < 0)
+		return defined;
+
+	r = get_status(ctx, be, def, &st);
+	if (r < 0)
+		return r;
+	if (st.active) {
+		free(def->driver);
+		def->driver = strdup(request);
+		if (!def->driver) {
+			vbus_status_done(&st);
+			return -ENOMEM;
+		}
+		r = resolve_driver(ctx, be, def, request, &driver, &skip);
+		if (r >= 0 && skip)
+			r = vbus_error(ctx, -EOPNOTSUPP, "kind %s binds its devices by itself",
+				       vbus_kind_to_string(def->kind));
+		if (r >= 0 && !streq_ptr(driver, st.bound_driver)) {
+			r = do_bind(ctx, be, def, driver);
+			if (r < 0) {
+				char *saved = vbus_error_take(ctx);
+
+				if (be->bind)
+					(void)be->bind(ctx, def, st.bound_driver);
+				vbus_error_restore(ctx, saved);
+			}
+		}
+		if (r >= 0) {
+			if (!have_run)
+				run.previous_driver = TAKE_PTR(st.bound_driver);
+			run.def = TAKE_PTR(def);
+			r = run_save(ctx, &run);
+			def = TAKE_PTR(run.def);
+		}
+		vbus_status_done(&st);
+		if (r < 0)
+			return r;
+	} else if (!defined) {
+		return vbus_error(ctx, -ENODEV, "'%s' is not active", name);
+	}
+
+	if (defined) {
+		r = vbus_def_load(ctx, name, &stored);
+		if (r < 0)
+			return r;
+		free(stored->driver);
+		stored->driver = strdup(request);
+		if (!stored->driver)
+			return -ENOMEM;
+		r = vbus_store_save(ctx, stored);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

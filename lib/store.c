@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The config store: /etc/vbus/devices.d/NAME.json, written atomically, read leniently. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "vbus-private.h"
+
+#define DEVICES_DIR "/etc/vbus/devices.d"
+
+void vbus_defs_free(struct vbus_def **defs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		vbus_def_free(defs[i]);
+	free(defs);
+}
+
+int vbus_uuid_generate(char **ret)
+{
+	uint8_t b[16];
+	char *s;
+	ssize_t n;
+
+	n = getrandom(b, sizeof(b), 0);
+	if (n < 0)
+		return -errno;
+	if (n != sizeof(b))
+		return -EIO;
+	b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
+	b[8] = (b[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+	if (asprintf(&s,
+		     "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+		     b[12], b[13], b[14], b[15]) < 0)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+/* mkdir -p, for directories under the root. */
+int vbus_mkdir_p(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = strdup(path);
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+static int write_all(int fd, const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(fd, s, n);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		s += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/*
+ * Replaces DIR/NAME with CONTENTS so that a reader (or a crash) sees the old file or the new
+ * one, never a mix: a temporary file beside it, fsync, rename over, fsync the directory.
+ */
+int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *name,
+			   const char *contents)
+{
+	_cleanup_free_ char *tmp = NULL, *dst = NULL;
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	r = vbus_mkdir_p(dir, 0755);
+	if (r < 0)
+		return vbus_error(ctx, r, "cannot create %s: %s", vbus_path_display(ctx, dir),
+				  strerror(-r));
+	if (asprintf(&tmp, "%s/.#%s.XXXXXX", dir, name) < 0 ||
+	    asprintf(&dst, "%s/%s", dir, name) < 0)
+		return -ENOMEM;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		return vbus_error(ctx, r, "cannot write %s: %s", vbus_path_display(ctx, dst),
+				  strerror(-r));
+	}
+	r = write_all(fd, contents, strlen(contents));
+	if (r >= 0 && fchmod(fd, 0644) < 0)
+		r = -errno;
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r >= 0 && rename(tmp, dst) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return vbus_error(ctx, r, "cannot write %s: %s", vbus_path_display(ctx, dst),
+				  strerror(-r));
+	}
+	r = fsync_dir(dir);
+	if (r < 0)
+		return vbus_error(ctx, r, "cannot sync %s: %s", vbus_path_display(ctx, dir),
+				  strerror(-r));
+	return 0;
+}
+
+int vbus_unlink_sync(struct vbus_ctx *ctx, const char *dir, const char *name)
+{
+	_cleanup_free_ char *p = NULL;
+	int r;
+
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		return -ENOMEM;
+	if (unlink(p) < 0) {
+		r = -errno;
+		return vbus_error(ctx, r, "cannot remove %s: %s", vbus_path_display(ctx, p),
+				  strerror(-r));
+	}
+	return fsync_dir(dir) < 0 ? 0 : 0; /* the file is gone; a failed dir sync is not fatal */
+}
+
+/* Reads PATH as one JSON value; a cause the user can act on in vbus_ctx_last_error(). */
+int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_object **ret)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	struct json_tokener *tok;
+	struct json_object *obj;
+	size_t len = 0, size = 0;
+	enum json_tokener_error jerr;
+	int r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		return vbus_error(ctx, r, "%s", strerror(-r));
+	}
+	for (;;) {
+		ssize_t k;
+
+		if (len + 4096 > size) {
+			char *b;
+
+			if (size >= 1 << 20)
+				return vbus_error(ctx, -EFBIG, "file too large");
+			size += 8192;
+			b = realloc(buf, size + 1);
+			if (!b)
+				return -ENOMEM;
+			buf = b;
+		}
+		k = read(fd, buf + len, size - len);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			return vbus_error(ctx, r, "%s", strerror(-r));
+		}
+		if (k == 0)
+			break;
+		len += k;
+	}
+	buf[len] = '\0';
+	if (len == 0)
+		return vbus_error(ctx, -EINVAL, "empty file");
+
+	tok = json_tokener_new();
+	if (!tok)
+		return -ENOMEM;
+	obj = json_tokener_parse_ex(tok, buf, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (!obj && jerr == json_tokener_continue)
+		jerr = json_tokener_error_parse_eof;
+	if (obj && (size_t)json_tokener_get_parse_end(tok) < len) {
+		/* Only white space may follow the value. */
+		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
+			if (!strchr(" \t\r\n", buf[i])) {
+				json_object_put(obj);
+				obj = NULL;
+				json_tokener_free(tok);
+				return vbus_error(ctx, -EINVAL, "trailing data after the JSON value");
+			}
+	}
+	json_tokener_free(tok);
+	if (!obj)
+		return vbus_error(ctx, -EINVAL, "invalid JSON: %s",
+				  json_tokener_error_desc(jerr));
+	*ret = obj;
+	return 0;
+}
+
+char *vbus_store_dir(struct vbus_ctx *ctx)
+{
+	return vbus_path(ctx, DEVICES_DIR);
+}
+
+char *vbus_store_file(struct vbus_ctx *ctx, const char *name)
+{
+	return vbus_pathf(ctx, DEVICES_DIR "/%s.json", name);
+}
+
+/* 1 when NAME has a file in the store (parsable or not), 0 when not. */
+int vbus_store_exists(struct vbus_ctx *ctx, const char *name)
+{
+	_cleanup_free_ char *p = vbus_store_file(ctx, name);
+
+	if (!p)
+		return -ENOMEM;
+	if (access(p, F_OK) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -errno;
+}
+
+static int load_file(struct vbus_ctx *ctx, const char *path, const char *name,
+		     struct vbus_def **ret)
+{
+	_cleanup_json_ struct json_object *obj = NULL;
+	_cleanup_def_ struct vbus_def *def = NULL;
+	int r;
+
+	r = vbus_read_json_file(ctx, path, &obj);
+	if (r < 0)
+		return r;
+	r = vbus_def_from_json(ctx, obj, &def);
+	if (r < 0)
+		return r;
+	if (!streq(def->name, name))
+		return vbus_error(ctx, -EINVAL, "name \"%s\" does not match the file name",
+				  def->name);
+	*ret = TAKE_PTR(def);
+	return 0;
+}
+
+VBUS_EXPORT int vbus_def_load(struct vbus_ctx *ctx, const char *name, struct vbus_def **ret)
+{
+	_cleanup_free_ char *p = NULL;
+	struct vbus_def *def = NULL;
+	int r;
+
+	if (!vbus_name_is_valid(name))
+		return vbus_error(ctx, -EINVAL, "invalid name \"%s\"", name);
+	p = vbus_store_file(ctx, name);
+	if (!p)
+		return -ENOMEM;
+	if (access(p, F_OK) < 0 && errno == ENOENT)
+		return vbus_error(ctx, -ENOENT, "'%s' is not defined", name);
+	r = load_file(ctx, p, name, &def);
+	if (r < 0) {
+		_cleanup_free_ char *cause = vbus_error_take(ctx);
+
+		return vbus_error(ctx, r, "%s: %s", vbus_path_display(ctx, p),
+				  cause ?: strerror(-r));
+	}
+	*ret = def;
+	return 0;
+}
+
+static int filter_json(const struct dirent *de)
+{
+	size_t n = strlen(de->d_name);
+
+	/* Hidden files include our own temporary ".#NAME.XXXXXX". */
+	return de->d_name[0] != '.' && n > 5 && streq(de->d_name + n - 5, ".json");
+}
+
+/*
+ * Every definition of the store, sorted by name. A file that cannot be used is reported by
+ * name (warning) and skipped: one damaged file never hides the others.
+ */
+int vbus_store_load_all(struct vbus_ctx *ctx, struct vbus_def ***ret, size_t *ret_n)
+{
+	_cleanup_free_ char *dir = vbus_store_dir(ctx);
+	struct dirent **des = NULL;
+	struct vbus_def **defs = NULL;
+	size_t n_defs = 0;
+	int n, r = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	n = scandir(dir, &des, filter_json, alphasort);
+	if (n < 0) {
+		if (errno == ENOENT) {
+			*ret = NULL;
+			*ret_n = 0;
+			return 0;
+		}
+		r = -errno;
+		return vbus_error(ctx, r, "cannot read %s: %s", DEVICES_DIR, strerror(-r));
+	}
+	defs = calloc(n + 1, sizeof(*defs));
+	if (!defs)
+		r = -ENOMEM;
+	for (int i = 0; i < n && r >= 0; i++) {
+		_cleanup_free_ char *path = NULL, *name = NULL;
+		struct vbus_def *def = NULL;
+		int k;
+
+		name = strndup(des[i]->d_name, strlen(des[i]->d_name) - 5);
+		if (!name || asprintf(&path, "%s/%s", dir, des[i]->d_name) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		if (!vbus_name_is_valid(name)) {
+			warn(ctx, "Ignoring %s: \"%s\" is not a valid name",
+			     vbus_path_display(ctx, path), name);
+			continue;
+		}
+		k = load_file(ctx, path, name, &def);
+		if (k == -ENOMEM) {
+			r = k;
+			break;
+		}
+		if (k < 0) {
+			warn(ctx, "Ignoring %s: %s", vbus_path_display(ctx, path),
+			     vbus_ctx_last_error(ctx) ?: strerror(-k));
+			vbus_error_clear(ctx);
+			continue;
+		}
+		defs[n_defs++] = def;
+	}
+	for (int i = 0; i < n; i++)
+		free(des[i]);
+	free(des);
+	if (r < 0) {
+		vbus_defs_free(defs, n_defs);
+		return r;
+	}
+	*ret = defs;
+	*ret_n = n_defs;
+	return 0;
+}
+
+int vbus_store_save(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	_cleanup_json_ struct json_object *obj = NULL;
+	_cleanup_free_ char *dir = NULL, *file = NULL, *text = NULL;
+	int r;
+
+	if (!vbus_name_is_valid(def->name))
+		return vbus_error(ctx, -EINVAL, "invalid name \"%s\"", def->name ?: "");
+	r = vbus_def_to_json(def, &obj);
+	if (r < 0)
+		return r;
+	dir = vbus_store_dir(ctx);
+	if (!dir || asprintf(&file, "%s.json", def->name) < 0 ||
+	    asprintf(&text, "%s\n",
+		     json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
+							     JSON_C_TO_STRING_SPACED |
+							     JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+		return -ENOMEM;
+	return vbus_write_file_atomic(ctx, dir, file, text);
+}
+
+int vbus_store_remove(struct vbus_ctx *ctx, const char *name)
+{
+	_cleanup_free_ char *dir = vbus_store_dir(ctx), *file = NULL;
+
+	if (!dir || asprintf(&file, "%s.json", name) < 0)
+		return -ENOMEM;
+	return vbus_unlink_sync(ctx, dir, file);
+}
