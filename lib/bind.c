@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Driver binding through driver_override and drivers_probe, verified, for the vf and pci kinds. */
+#include <spawn.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "bind.h"
+#include "sysfs.h"
+
+extern char **environ;
+
+int vbus_run(struct vbus_ctx *ctx, char *const argv[])
+{
+	pid_t pid;
+	int r, status;
+
+	r = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
+	if (r != 0) {
+		dbg(ctx, "cannot run %s: %s", argv[0], strerror(r));
+		return -r;
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		dbg(ctx, "%s failed (status 0x%x)", argv[0], status);
+		return -EIO;
+	}
+	return 0;
+}
+
+int vbus_bind_get_driver(struct vbus_ctx *ctx, const char *bus, const char *dev, char **ret)
+{
+	_cleanup_free_ char *path = NULL;
+	char *drv = NULL;
+	int r;
+
+	if (asprintf(&path, "/sys/bus/%s/devices/%s", bus, dev) < 0)
+		return -ENOMEM;
+	if (!sysfs_exists(ctx, path))
+		return -ENODEV;
+	free(path);
+	if (asprintf(&path, "/sys/bus/%s/devices/%s/driver", bus, dev) < 0) {
+		path = NULL;
+		return -ENOMEM;
+	}
+	r = sysfs_link_basename(ctx, path, &drv);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	*ret = drv;
+	return 0;
+}
+
+/* The override, NULL when none: the kernel shows "(null)", a fake tree may hold "". */
+static int get_override(struct vbus_ctx *ctx, const char *bus, const char *dev, char **ret)
+{
+	_cleanup_free_ char *s = NULL;
+	int r;
+
+	r = sysfs_readf(ctx, &s, "/sys/bus/%s/devices/%s/driver_override", bus, dev);
+	if (r == -ENOENT) {
+		*ret = NULL;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	*ret = (streq(s, "(null)") || !*s) ? NULL : TAKE_PTR(s);
+	return 0;
+}
+
+static int set_override(struct vbus_ctx *ctx, const char *bus, const char *dev, const char *driver)
+{
+	/* "\n" alone clears it (driver_set_override()). */
+	return sysfs_writef(ctx, driver ?: "\n", "/sys/bus/%s/devices/%s/driver_override", bus, dev);
+}
+
+static int unbind(struct vbus_ctx *ctx, const char *bus, const char *dev, const char *driver)
+{
+	return sysfs_writef(ctx, dev, "/sys/bus/%s/drivers/%s/unbind", bus, driver);
+}
+
+/* drivers_probe and read what got bound. Probing may be asynchronous on a real kernel. */
+static int probe(struct vbus_ctx *ctx, const char *bus, const char *dev, char **ret)
+{
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	if (asprintf(&path, "/sys/bus/%s/drivers_probe", bus) < 0)
+		return -ENOMEM;
+	r = sysfs_write(ctx, path, dev);
+	if (r < 0)
+		return r;
+	for (int i = 0;; i++) {
+		char *drv = NULL;
+
+		r = vbus_bind_get_driver(ctx, bus, dev, &drv);
+		if (r < 0)
+			return r;
+		if (drv || !ctx->real_root || i >= 20) {
+			*ret = drv;
+			return 0;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
+	}
+}
+
+static bool driver_present(struct vbus_ctx *ctx, const char *bus, const char *driver)
+{
+	_cleanup_free_ char *path = NULL;
+
+	if (asprintf(&path, "/sys/bus/%s/drivers/%s", bus, driver) < 0)
+		return false;
+	return sysfs_exists(ctx, path);
+}
+
+static int load_driver(struct vbus_ctx *ctx, const char *bus, const char *dev, const char *driver)
+{
+	int r;
+
+	if (driver_present(ctx, bus, driver))
+		return 0;
+	if (ctx->real_root) {
+		char *argv[] = { (char *)"/sbin/modprobe", (char *)"-q", (char *)"--",
+				 (char *)driver, NULL };
+
+		/* Module and driver names mostly agree (modprobe treats - and _ alike). */
+		r = vbus_run(ctx, argv);
+		if (r < 0)
+			dbg(ctx, "modprobe %s failed: %s", driver, strerror(-r));
+		if (driver_present(ctx, bus, driver))
+			return 0;
+	} else {
+		dbg(ctx, "fake root: not loading module %s", driver);
+	}
+	return vbus_error(ctx, -ENOENT, "%s: driver %s is not available on bus %s (no module loaded it)",
+			  dev, driver, bus);
+}
+
+/* Puts DEV back to OLD_OVERRIDE and OLD_DRIVER after a failed bind; errors are only logged,
+ * the caller reports the original failure. */
+static void restore(struct vbus_ctx *ctx, const char *bus, const char *dev,
+		    const char *old_override, const char *old_driver)
+{
+	_cleanup_free_ char *cur = NULL, *drv = NULL;
+	int r;
+
+	r = set_override(ctx, bus, dev, old_override);
+	if (r < 0)
+		dbg(ctx, "%s: cannot restore driver_override: %s", dev, strerror(-r));
+	if (vbus_bind_get_driver(ctx, bus, dev, &cur) < 0 || streq_ptr(cur, old_driver))
+		return;
+	if (cur) {
+		r = unbind(ctx, bus, dev, cur);
+		if (r < 0) {
+			dbg(ctx, "%s: cannot unbind %s: %s", dev, cur, strerror(-r));
+			return;
+		}
+	}
+	if (!old_driver)
+		return;
+	r = probe(ctx, bus, dev, &drv);
+	if (r < 0 || !streq_ptr(drv, old_driver))
+		dbg(ctx, "%s: could not give it back to %s", dev, old_driver);
+}
+
+int vbus_bind_driver(struct vbus_ctx *ctx, const char *bus, const char *dev, const char *driver)
+{
+	_cleanup_free_ char *cur = NULL, *old_override = NULL, *drv = NULL, *grp = NULL;
+	int r;
+
+	r = vbus_bind_get_driver(ctx, bus, dev, &cur);
+	if (r == -ENODEV)
+		return vbus_error(ctx, r, "%s device %s does not exist", bus, dev);
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: cannot read its driver: %s", dev, strerror(-r));
+	r = get_override(ctx, bus, dev, &old_override);
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: cannot read driver_override: %s", dev, strerror(-r));
+
+	if (!driver) {
+		if (old_override) {
+			r = set_override(ctx, bus, dev, NULL);
+			if (r < 0)
+				return vbus_error(ctx, r, "%s: cannot clear driver_override: %s", dev,
+						  strerror(-r));
+		}
+		if (cur) {
+			r = unbind(ctx, bus, dev, cur);
+			if (r < 0)
+				return vbus_error(ctx, r, "%s: cannot unbind from %s: %s", dev, cur,
+						  strerror(-r));
+		}
+		return 0;
+	}
+
+	if (streq_ptr(cur, driver))
+		return 0;
+
+	r = load_driver(ctx, bus, dev, driver);
+	if (r < 0)
+		return r;
+	/* vfio-pci refuses a device without an IOMMU group; say why before touching anything. */
+	if (streq(bus, "pci") && streq(driver, "vfio-pci")) {
+		if (asprintf(&grp, "/sys/bus/pci/devices/%s/iommu_group", dev) < 0) {
+			grp = NULL;
+			return -ENOMEM;
+		}
+		if (!sysfs_exists(ctx, grp))
+			return vbus_error(ctx, -ENODEV,
+					  "%s has no IOMMU group, vfio-pci cannot take it (is the IOMMU enabled?)",
+					  dev);
+	}
+
+	r = set_override(ctx, bus, dev, driver);
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: cannot set driver_override to %s: %s", dev, driver,
+				  strerror(-r));
+	if (cur) {
+		r = unbind(ctx, bus, dev, cur);
+		if (r < 0) {
+			vbus_error(ctx, r, "%s: cannot unbind from %s: %s", dev, cur, strerror(-r));
+			goto fail;
+		}
+	}
+	r = probe(ctx, bus, dev, &drv);
+	if (r < 0) {
+		vbus_error(ctx, r, "%s: probing drivers failed: %s", dev, strerror(-r));
+		goto fail;
+	}
+	if (!streq_ptr(drv, driver)) {
+		if (drv)
+			r = vbus_error(ctx, -EIO, "%s: %s got bound instead of %s", dev, drv, driver);
+		else
+			r = vbus_error(ctx, -EIO, "%s: %s did not bind it (see the kernel log)", dev,
+				       driver);
+		goto fail;
+	}
+	return 0;
+fail: {
+	/* Keep the cause while restoring. */
+	_cleanup_free_ char *cause = ctx->last_error ? strdup(ctx->last_error) : NULL;
+
+	restore(ctx, bus, dev, old_override, cur);
+	if (cause) {
+		free(ctx->last_error);
+		ctx->last_error = TAKE_PTR(cause);
+	}
+	return r;
+}
+}
+
+int vbus_bind_host(struct vbus_ctx *ctx, const char *bus, const char *dev, char **ret)
+{
+	_cleanup_free_ char *cur = NULL, *override = NULL, *drv = NULL;
+	int r;
+
+	r = vbus_bind_get_driver(ctx, bus, dev, &cur);
+	if (r == -ENODEV)
+		return vbus_error(ctx, r, "%s device %s does not exist", bus, dev);
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: cannot read its driver: %s", dev, strerror(-r));
+	r = get_override(ctx, bus, dev, &override);
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: cannot read driver_override: %s", dev, strerror(-r));
+	if (cur && !override) {
+		if (ret)
+			*ret = TAKE_PTR(cur);
+		return 0;
+	}
+	if (override) {
+		r = set_override(ctx, bus, dev, NULL);
+		if (r < 0)
+			return vbus_error(ctx, r, "%s: cannot clear driver_override: %s", dev,
+					  strerror(-r));
+	}
+	if (cur) {
+		r = unbind(ctx, bus, dev, cur);
+		if (r < 0)
+			return vbus_error(ctx, r, "%s: cannot unbind from %s: %s", dev, cur,
+					  strerror(-r));
+	}
+	r = probe(ctx, bus, dev, &drv);
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: probing drivers failed: %s", dev, strerror(-r));
+	if (ret)
+		*ret = TAKE_PTR(drv);
+	return 0;
+}
