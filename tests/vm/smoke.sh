@@ -27,7 +27,8 @@ t=$(now)
 check "systemd-udevd starts and settles" start_udev
 note "udev start + settle: $(awk -v a="$t" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')s"
 check "udevd is running" pgrep -x systemd-udevd
-check "dbus-daemon starts on the system bus address" start_dbus
+# Not through check: start_dbus exports DBUS_SYSTEM_BUS_ADDRESS into this shell.
+if start_dbus; then ok "dbus-daemon starts on the system bus address"; else fail "dbus-daemon starts"; fi
 check "the system bus answers" dbus-send --system --print-reply --dest=org.freedesktop.DBus \
 	/org/freedesktop/DBus org.freedesktop.DBus.ListNames
 assert_eq "DBUS_SYSTEM_BUS_ADDRESS is exported" unix:path=/run/dbus/system_bus_socket \
@@ -43,7 +44,8 @@ uuid=$(cat /proc/sys/kernel/random/uuid)
 check "create an mdev by writing a UUID" sh -c "echo $uuid >$parent/mdev_supported_types/mtty-2/create"
 assert_exists "the mdev appears on the mdev bus" "/sys/bus/mdev/devices/$uuid"
 assert_link_target "the mdev has type mtty-2" "/sys/bus/mdev/devices/$uuid/mdev_type" mtty-2
-assert_link_target "the mdev is bound to vfio_mdev" "/sys/bus/mdev/devices/$uuid/driver" vfio_mdev
+# 6.1 has no vfio_mdev: mtty is its own mdev_driver.
+assert_link_target "the mdev is bound to the mtty driver" "/sys/bus/mdev/devices/$uuid/driver" mtty
 check "remove the mdev" sh -c "echo 1 >/sys/bus/mdev/devices/$uuid/remove"
 assert_absent "the mdev is gone" "/sys/bus/mdev/devices/$uuid"
 note "mdev part: $(awk -v a="$t" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')s"
@@ -58,7 +60,10 @@ check "vdpa dev add name v0 mgmtdev vdpasim_net" vdpa dev add name v0 mgmtdev vd
 dev=/sys/bus/vdpa/devices/v0
 assert_exists "v0 is on the vdpa bus" "$dev"
 # Both drivers are loaded, so the first match wins; start from a known state.
-[ -L "$dev/driver" ] && echo v0 >"$dev/driver/unbind"
+if [ -L "$dev/driver" ]; then
+	note "v0 was bound to $(basename "$(readlink -f "$dev/driver")") on creation"
+	echo v0 >"$dev/driver/unbind"
+fi
 check "driver_override = vhost_vdpa" sh -c "echo vhost_vdpa >$dev/driver_override"
 check "bind v0 to vhost_vdpa" sh -c 'echo v0 >/sys/bus/vdpa/drivers/vhost_vdpa/bind'
 assert_link_target "v0 is bound to vhost_vdpa" "$dev/driver" vhost_vdpa

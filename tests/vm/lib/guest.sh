@@ -244,7 +244,12 @@ EOF
 load_kmod() {
 	local m
 	if [ -z "${VBUS_KMOD_DIR:-}" ]; then
-		echo "load_kmod: VBUS_KMOD_DIR is not set (tests/vm/run --kmod-dir, or kmod/Makefile)" >&2
+		if [ -f "$VBUS_OUT/kmod-build.log" ]; then
+			echo "load_kmod: building kmod/ failed:" >&2
+			tail -n 20 "$VBUS_OUT/kmod-build.log" >&2
+		else
+			echo "load_kmod: VBUS_KMOD_DIR is not set (tests/vm/run --kmod-dir, or kmod/Makefile)" >&2
+		fi
 		return 1
 	fi
 	for m in vbus vbus_sim; do
