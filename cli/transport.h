@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* How vbusctl reaches the core: in-process (--direct, --root) or through vbusd (D-Bus). */
+#pragma once
+
+#include "libvbus.h"
+
+/*
+ * Every verb goes through one of these tables, so the CLI reads the same over both paths.
+ * Each op returns what the libvbus call of the same name returns; last_error() gives the
+ * cause of the last failure (the libvbus text, or the D-Bus error message).
+ */
+struct transport_ops {
+	const char *name;
+	int (*list_parents)(void *t, const char *parent, struct json_object **ret);
+	int (*list_types)(void *t, const char *parent, struct json_object **ret);
+	int (*list_devices)(void *t, unsigned flags, const char *name, struct json_object **ret);
+	int (*def_load)(void *t, const char *name, struct vbus_def **ret);
+	int (*define)(void *t, struct vbus_def *def, unsigned flags);
+	int (*undefine)(void *t, const char *name);
+	int (*start)(void *t, const char *name);
+	int (*stop)(void *t, const char *name);
+	int (*create)(void *t, struct vbus_def *def, unsigned flags);
+	int (*remove)(void *t, const char *name);
+	int (*assign)(void *t, const char *name, const char *driver);
+	int (*import)(void *t, const char *source, const char *dir, struct json_object **ret);
+	const char *(*last_error)(void *t);
+	void (*close)(void *t);
+};
+
+struct transport {
+	const struct transport_ops *ops;
+	void *data;
+};
+
+/* In-process on ROOT ("/" for --direct). Lib warnings go to stderr as "vbusctl: ...". */
+int transport_direct_open(const char *root, struct transport *ret);
+
+/* Through vbusd on the system bus. -EOPNOTSUPP while there is no bus transport (cli/bus.c):
+ * vbusctl then runs in-process, as with --direct. */
+int transport_bus_open(struct transport *ret);

@@ -1,0 +1,903 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* vbusctl: the command line of vbus, a table of verbs over a transport (in-process or vbusd). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "libvbus.h"
+#include "output.h"
+#include "transport.h"
+
+#define EXIT_USAGE 2
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+
+static inline void json_putp(struct json_object **p)
+{
+	if (*p)
+		json_object_put(*p);
+}
+
+static inline void def_freep(struct vbus_def **p)
+{
+	vbus_def_free(*p);
+}
+
+/* Options: each has a bit, and each verb says which it takes. */
+enum {
+	OPT_DEFINED = 1 << 0,
+	OPT_ALL = 1 << 1,
+	OPT_KIND = 1 << 2,
+	OPT_PARENT = 1 << 3,
+	OPT_TYPE = 1 << 4,
+	OPT_UUID = 1 << 5,
+	OPT_INDEX = 1 << 6,
+	OPT_DRIVER = 1 << 7,
+	OPT_ATTR = 1 << 8,
+	OPT_AUTO = 1 << 9,
+	OPT_MANUAL = 1 << 10,
+	OPT_TAG = 1 << 11,
+	OPT_JSONFILE = 1 << 12,
+	OPT_TRANSIENT = 1 << 13,
+	OPT_DRY_RUN = 1 << 14,
+};
+#define OPTS_DEF                                                                                   \
+	(OPT_KIND | OPT_PARENT | OPT_TYPE | OPT_UUID | OPT_INDEX | OPT_DRIVER | OPT_ATTR |         \
+	 OPT_AUTO | OPT_MANUAL | OPT_TAG)
+
+static const struct {
+	unsigned bit;
+	const char *name;
+} opt_names[] = {
+	{ OPT_DEFINED, "--defined" }, { OPT_ALL, "--all" },	    { OPT_KIND, "--kind" },
+	{ OPT_PARENT, "--parent" },   { OPT_TYPE, "--type" },	    { OPT_UUID, "--uuid" },
+	{ OPT_INDEX, "--index" },     { OPT_DRIVER, "--driver" },   { OPT_ATTR, "--attr" },
+	{ OPT_AUTO, "--auto" },	      { OPT_MANUAL, "--manual" },   { OPT_TAG, "--tag" },
+	{ OPT_JSONFILE, "--jsonfile" }, { OPT_TRANSIENT, "--transient" },
+	{ OPT_DRY_RUN, "--dry-run" },
+};
+
+static bool arg_json;
+static bool arg_direct;
+static const char *arg_root;
+static unsigned arg_opts; /* OPT_* given */
+static const char *arg_kind, *arg_parent, *arg_type, *arg_uuid, *arg_driver, *arg_jsonfile;
+static int64_t arg_index = -1;
+static char **arg_attrs, **arg_tags; /* as given: "KEY=VALUE", "TAG" */
+static size_t arg_n_attrs, arg_n_tags;
+
+static struct transport tr;
+
+static void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vbusctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* "Failed to VERB 'NAME': cause", the cause from the transport (libvbus names the object). */
+static int failed(const char *verb, const char *name, int r)
+{
+	const char *cause = tr.ops->last_error(tr.data);
+
+	if (!cause || !*cause)
+		cause = strerror(r < 0 ? -r : r);
+	if (name)
+		err("Failed to %s '%s': %s", verb, name, cause);
+	else
+		err("Failed to %s: %s", verb, cause);
+	return EXIT_FAILURE;
+}
+
+/* ---- listings ---------------------------------------------------------------------------- */
+
+static char *fmt_types(struct json_object *row)
+{
+	struct json_object *v;
+	char *s;
+
+	if (!json_object_object_get_ex(row, "types", &v) || !json_object_is_type(v, json_type_array))
+		return NULL;
+	if (asprintf(&s, "%zu", json_object_array_length(v)) < 0)
+		return NULL;
+	return s;
+}
+
+static char *fmt_vfs(struct json_object *row)
+{
+	struct json_object *num, *total;
+	char *s;
+
+	if (!json_object_object_get_ex(row, "num_vfs", &num) ||
+	    !json_object_object_get_ex(row, "total_vfs", &total))
+		return NULL;
+	if (asprintf(&s, "%" PRId64 "/%" PRId64, json_object_get_int64(num),
+		     json_object_get_int64(total)) < 0)
+		return NULL;
+	return s;
+}
+
+static char *fmt_type_or_index(struct json_object *row)
+{
+	struct json_object *v;
+	char *s;
+
+	if (json_object_object_get_ex(row, "type", &v) && json_object_is_type(v, json_type_string))
+		return strdup(json_object_get_string(v));
+	if (json_object_object_get_ex(row, "index", &v) && json_object_is_type(v, json_type_int)) {
+		if (asprintf(&s, "index %" PRId64, json_object_get_int64(v)) < 0)
+			return NULL;
+		return s;
+	}
+	return NULL;
+}
+
+static int verb_parents(int argc, char **argv)
+{
+	static const struct column cols[] = {
+		{ "PARENT", "parent", NULL },
+		{ "KIND", "kind", NULL },
+		{ "TYPES", NULL, fmt_types },
+		{ "VFS", NULL, fmt_vfs },
+	};
+	_cleanup_(json_putp) struct json_object *arr = NULL;
+	const char *parent = argc > 1 ? argv[1] : NULL;
+	int r;
+
+	r = tr.ops->list_parents(tr.data, parent, &arr);
+	if (r < 0)
+		return failed("list parents", NULL, r);
+	return output_list(arr, cols, sizeof(cols) / sizeof(cols[0]), arg_json) < 0;
+}
+
+static int verb_types(int argc, char **argv)
+{
+	static const struct column cols[] = {
+		{ "PARENT", "parent", NULL },
+		{ "KIND", "kind", NULL },
+		{ "TYPE", "type", NULL },
+		{ "AVAILABLE", "available_instances", NULL },
+		{ "API", "device_api", NULL },
+		{ "NAME", "name", NULL },
+	};
+	_cleanup_(json_putp) struct json_object *arr = NULL;
+	const char *parent = argc > 1 ? argv[1] : NULL;
+	int r;
+
+	r = tr.ops->list_types(tr.data, parent, &arr);
+	if (r < 0)
+		return failed("list types", NULL, r);
+	return output_list(arr, cols, sizeof(cols) / sizeof(cols[0]), arg_json) < 0;
+}
+
+static int verb_list(int argc, char **argv)
+{
+	static const struct column cols[] = {
+		{ "NAME", "name", NULL },
+		{ "KIND", "kind", NULL },
+		{ "PARENT", "parent", NULL },
+		{ "TYPE", NULL, fmt_type_or_index },
+		{ "ACTIVE", "active", NULL },
+		{ "DEFINED", "defined", NULL },
+		{ "START", "start", NULL },
+		{ "DRIVER", "bound_driver", NULL },
+	};
+	_cleanup_(json_putp) struct json_object *arr = NULL;
+	const char *name = argc > 1 ? argv[1] : NULL;
+	unsigned flags;
+	int r;
+
+	if (arg_opts & OPT_ALL)
+		flags = VBUS_LIST_ACTIVE | VBUS_LIST_DEFINED;
+	else if (arg_opts & OPT_DEFINED)
+		flags = VBUS_LIST_DEFINED;
+	else
+		flags = VBUS_LIST_ACTIVE;
+	r = tr.ops->list_devices(tr.data, flags, name, &arr);
+	if (r < 0)
+		return failed("list", name, r);
+	return output_list(arr, cols, sizeof(cols) / sizeof(cols[0]), arg_json) < 0;
+}
+
+/* ---- definitions from options ------------------------------------------------------------ */
+
+static int set_str(char **dst, const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d)
+		return -ENOMEM;
+	free(*dst);
+	*dst = d;
+	return 0;
+}
+
+/* Applies the definition options to DEF (new or loaded for modify). */
+static int apply_options(struct vbus_def *def)
+{
+	int r = 0;
+
+	if (arg_kind)
+		def->kind = vbus_kind_from_string(arg_kind);
+	if (arg_parent)
+		r = set_str(&def->parent, arg_parent);
+	if (r >= 0 && arg_type)
+		r = set_str(&def->type, arg_type);
+	if (r >= 0 && arg_uuid)
+		r = set_str(&def->uuid, arg_uuid);
+	if (r >= 0 && arg_driver)
+		r = set_str(&def->driver, arg_driver);
+	if (r < 0)
+		return r;
+	if (arg_opts & OPT_INDEX)
+		def->index = arg_index;
+	if (arg_opts & OPT_AUTO)
+		def->start = VBUS_START_AUTO;
+	if (arg_opts & OPT_MANUAL)
+		def->start = VBUS_START_MANUAL;
+	if (arg_opts & OPT_ATTR) {
+		/* Given attributes replace the list: their order is the order of writing. */
+		for (size_t i = 0; i < def->n_attrs; i++) {
+			free(def->attrs[i].key);
+			free(def->attrs[i].value);
+		}
+		def->n_attrs = 0;
+		for (size_t i = 0; i < arg_n_attrs; i++) {
+			_cleanup_(freep) char *key = strdup(arg_attrs[i]);
+			char *eq;
+
+			if (!key)
+				return -ENOMEM;
+			eq = strchr(key, '=');
+			*eq = '\0';
+			r = vbus_def_add_attr(def, key, eq + 1);
+			if (r < 0)
+				return r;
+		}
+	}
+	if (arg_opts & OPT_TAG) {
+		for (size_t i = 0; i < def->n_tags; i++)
+			free(def->tags[i]);
+		def->n_tags = 0;
+		for (size_t i = 0; i < arg_n_tags; i++) {
+			r = vbus_def_add_tag(def, arg_tags[i]);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int read_jsonfile(const char *name, struct vbus_def **ret)
+{
+	_cleanup_(json_putp) struct json_object *obj = NULL;
+	struct vbus_ctx *ctx = NULL;
+	int r;
+
+	obj = json_object_from_file(arg_jsonfile);
+	if (!obj) {
+		err("Failed to read %s: %s", arg_jsonfile, json_util_get_last_err() ?: "error");
+		return -EINVAL;
+	}
+	/* A private context only to parse: the transport may not be in-process. */
+	r = vbus_ctx_new(NULL, &ctx);
+	if (r < 0)
+		return r;
+	r = vbus_def_from_json(ctx, obj, ret);
+	if (r < 0)
+		err("Failed to read %s: %s", arg_jsonfile,
+		    vbus_ctx_last_error(ctx) ?: strerror(-r));
+	else if (name && strcmp(name, (*ret)->name) != 0) {
+		err("Failed to read %s: it defines '%s', not '%s'", arg_jsonfile, (*ret)->name,
+		    name);
+		*ret = vbus_def_free(*ret);
+		r = -EINVAL;
+	}
+	vbus_ctx_unref(ctx);
+	return r;
+}
+
+/* The definition that define and create act on: from --jsonfile or from the options. */
+static int build_def(int argc, char **argv, struct vbus_def **ret)
+{
+	_cleanup_(def_freep) struct vbus_def *def = NULL;
+	const char *name = argc > 1 ? argv[1] : NULL;
+	int r;
+
+	if (arg_jsonfile) {
+		if (arg_opts & OPTS_DEF) {
+			err("--jsonfile does not combine with the definition options");
+			return -EXIT_USAGE;
+		}
+		r = read_jsonfile(name, &def);
+		if (r < 0)
+			return -EXIT_FAILURE;
+		*ret = def;
+		def = NULL;
+		return 0;
+	}
+	if (!name) {
+		err("%s needs a NAME (or --jsonfile FILE)", argv[0]);
+		return -EXIT_USAGE;
+	}
+	if (!arg_kind || !arg_parent) {
+		err("%s needs --kind and --parent", argv[0]);
+		return -EXIT_USAGE;
+	}
+	r = vbus_def_new(&def);
+	if (r >= 0)
+		r = set_str(&def->name, name);
+	if (r >= 0)
+		r = apply_options(def);
+	if (r < 0) {
+		err("Out of memory");
+		return -EXIT_FAILURE;
+	}
+	*ret = def;
+	def = NULL;
+	return 0;
+}
+
+static void print_def(const struct vbus_def *def, bool uuid_generated)
+{
+	_cleanup_(json_putp) struct json_object *obj = NULL;
+
+	if (arg_json) {
+		if (vbus_def_to_json(def, &obj) >= 0)
+			output_json(obj);
+	} else if (uuid_generated) {
+		puts(def->uuid);
+	}
+}
+
+static int verb_define(int argc, char **argv)
+{
+	_cleanup_(def_freep) struct vbus_def *def = NULL;
+	bool gen;
+	int r;
+
+	r = build_def(argc, argv, &def);
+	if (r < 0)
+		return -r;
+	gen = def->kind == VBUS_KIND_MDEV && !def->uuid;
+	r = tr.ops->define(tr.data, def, 0);
+	if (r < 0)
+		return failed("define", def->name, r);
+	if (r > 0)
+		err("Parent %s of '%s' is not present; it will start when it appears",
+		    def->parent, def->name);
+	print_def(def, gen);
+	return EXIT_SUCCESS;
+}
+
+static int verb_modify(int argc, char **argv)
+{
+	_cleanup_(def_freep) struct vbus_def *def = NULL;
+	int r;
+
+	if (!(arg_opts & OPTS_DEF)) {
+		err("modify needs at least one option to change");
+		return EXIT_USAGE;
+	}
+	r = tr.ops->def_load(tr.data, argv[1], &def);
+	if (r < 0)
+		return failed("modify", argv[1], r);
+	r = apply_options(def);
+	if (r < 0) {
+		err("Out of memory");
+		return EXIT_FAILURE;
+	}
+	r = tr.ops->define(tr.data, def, VBUS_DEFINE_REPLACE);
+	if (r < 0)
+		return failed("modify", argv[1], r);
+	if (r > 0)
+		err("Parent %s of '%s' is not present; it will start when it appears",
+		    def->parent, def->name);
+	print_def(def, false);
+	return EXIT_SUCCESS;
+}
+
+static int verb_create(int argc, char **argv)
+{
+	_cleanup_(def_freep) struct vbus_def *def = NULL;
+	bool gen;
+	int r;
+
+	r = build_def(argc, argv, &def);
+	if (r < 0)
+		return -r;
+	gen = def->kind == VBUS_KIND_MDEV && !def->uuid;
+	r = tr.ops->create(tr.data, def, arg_opts & OPT_TRANSIENT ? VBUS_CREATE_TRANSIENT : 0);
+	if (r < 0)
+		return failed("create", def->name, r);
+	print_def(def, gen);
+	return EXIT_SUCCESS;
+}
+
+static int verb_undefine(int argc, char **argv)
+{
+	int r = tr.ops->undefine(tr.data, argv[1]);
+
+	return r < 0 ? failed("undefine", argv[1], r) : EXIT_SUCCESS;
+}
+
+static int verb_start(int argc, char **argv)
+{
+	int r = tr.ops->start(tr.data, argv[1]);
+
+	return r < 0 ? failed("start", argv[1], r) : EXIT_SUCCESS;
+}
+
+static int verb_stop(int argc, char **argv)
+{
+	int r = tr.ops->stop(tr.data, argv[1]);
+
+	return r < 0 ? failed("stop", argv[1], r) : EXIT_SUCCESS;
+}
+
+static int verb_remove(int argc, char **argv)
+{
+	int r = tr.ops->remove(tr.data, argv[1]);
+
+	return r < 0 ? failed("remove", argv[1], r) : EXIT_SUCCESS;
+}
+
+static int verb_assign(int argc, char **argv)
+{
+	int r;
+
+	if (!vbus_driver_is_valid(argv[2])) {
+		err("Invalid driver '%s'", argv[2]);
+		return EXIT_USAGE;
+	}
+	r = tr.ops->assign(tr.data, argv[1], argv[2]);
+	return r < 0 ? failed("assign", argv[1], r) : EXIT_SUCCESS;
+}
+
+static int verb_import(int argc, char **argv)
+{
+	_cleanup_(json_putp) struct json_object *rep = NULL;
+	size_t n;
+	int r;
+
+	if (strcmp(argv[1], "mdevctl") != 0 && strcmp(argv[1], "driverctl") != 0) {
+		err("Unknown import source '%s' (mdevctl or driverctl)", argv[1]);
+		return EXIT_USAGE;
+	}
+	r = tr.ops->import(tr.data, argv[1], argc > 2 ? argv[2] : NULL, &rep);
+	if (r < 0)
+		return failed("import", argv[1], r);
+	if (arg_json) {
+		output_json(rep);
+		return EXIT_SUCCESS;
+	}
+	n = json_object_array_length(rep);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(rep, i), *name, *src, *ok, *why;
+
+		json_object_object_get_ex(o, "name", &name);
+		json_object_object_get_ex(o, "source", &src);
+		json_object_object_get_ex(o, "imported", &ok);
+		json_object_object_get_ex(o, "reason", &why);
+		if (json_object_get_boolean(ok)) {
+			printf("Imported '%s' from %s\n", json_object_get_string(name),
+			       json_object_get_string(src));
+			if (why)
+				err("'%s': %s", json_object_get_string(name),
+				    json_object_get_string(why));
+		} else {
+			err("Skipping %s: %s", json_object_get_string(src),
+			    json_object_get_string(why));
+		}
+	}
+	return EXIT_SUCCESS;
+}
+
+static int verb_needs_daemon(int argc, char **argv)
+{
+	err("%s is not available yet: it comes with the vbusd daemon", argv[0]);
+	return EXIT_FAILURE;
+}
+
+/* ---- verbs and options ------------------------------------------------------------------- */
+
+struct verb {
+	const char *name;
+	int min_args, max_args; /* not counting the verb */
+	unsigned opts;
+	int (*fn)(int argc, char **argv);
+};
+
+static const struct verb verbs[] = {
+	{ "parents", 0, 1, 0, verb_parents },
+	{ "types", 0, 1, 0, verb_types },
+	{ "list", 0, 1, OPT_DEFINED | OPT_ALL, verb_list },
+	{ "define", 0, 1, OPTS_DEF | OPT_JSONFILE, verb_define },
+	{ "modify", 1, 1, OPTS_DEF, verb_modify },
+	{ "undefine", 1, 1, 0, verb_undefine },
+	{ "start", 1, 1, 0, verb_start },
+	{ "stop", 1, 1, 0, verb_stop },
+	{ "create", 0, 1, OPTS_DEF | OPT_JSONFILE | OPT_TRANSIENT, verb_create },
+	{ "remove", 1, 1, 0, verb_remove },
+	{ "assign", 2, 2, 0, verb_assign },
+	{ "apply", 1, 1, OPT_DRY_RUN, verb_needs_daemon },
+	{ "import", 1, 2, 0, verb_import },
+	{ "monitor", 0, 0, 0, verb_needs_daemon },
+};
+
+static void help(void)
+{
+	printf("vbusctl [-j|--json] [--root DIR | --direct] COMMAND ...\n"
+	       "\n"
+	       "Manage kernel sub-devices (mdev, SR-IOV VFs, PCI driver overrides, ...).\n"
+	       "\n"
+	       "Commands:\n"
+	       "  parents [PARENT]             what each parent can create, per kind\n"
+	       "  types [PARENT]               creatable types with available instances\n"
+	       "  list [--defined | --all] [NAME]\n"
+	       "                               active devices; --defined: definitions;\n"
+	       "                               --all: both\n"
+	       "  define NAME --kind K --parent P [--type T] [--uuid U] [--index N]\n"
+	       "              [--driver D] [--attr KEY=VALUE]... [--auto | --manual] [--tag T]...\n"
+	       "  define --jsonfile FILE\n"
+	       "  modify NAME [same options]   change a definition\n"
+	       "  undefine NAME                forget a definition (the device stays)\n"
+	       "  start NAME                   create and bind a defined device\n"
+	       "  stop NAME                    undo what start did\n"
+	       "  create NAME ... [--transient] define + start, rolled back as a whole\n"
+	       "  remove NAME                  stop + undefine\n"
+	       "  assign NAME DRIVER           rebind now; persisted if NAME is defined\n"
+	       "  apply FILE [--dry-run]       (comes with vbusd)\n"
+	       "  import mdevctl|driverctl [DIR]\n"
+	       "  monitor                      (comes with vbusd)\n"
+	       "\n"
+	       "Kinds: mdev, vf, sf, vdpa, virtbus, pci. Drivers: auto, vfio, host, none or a\n"
+	       "driver name.\n"
+	       "\n"
+	       "Options:\n"
+	       "  -h --help      show this help\n"
+	       "     --version  show the version\n"
+	       "  -j --json      JSON output\n"
+	       "     --root DIR run in-process with every path under DIR\n"
+	       "     --direct   run in-process on /\n"
+	       "\n"
+	       "Exit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+enum {
+	ARG_VERSION = 0x100,
+	ARG_ROOT,
+	ARG_DIRECT,
+	ARG_DEFINED,
+	ARG_ALL,
+	ARG_KIND,
+	ARG_PARENT,
+	ARG_TYPE,
+	ARG_UUID,
+	ARG_INDEX,
+	ARG_DRIVER,
+	ARG_ATTR,
+	ARG_AUTO,
+	ARG_MANUAL,
+	ARG_TAG,
+	ARG_JSONFILE,
+	ARG_TRANSIENT,
+	ARG_DRY_RUN,
+};
+
+static int push(char ***list, size_t *n, char *s)
+{
+	char **l = realloc(*list, (*n + 1) * sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	l[(*n)++] = s;
+	*list = l;
+	return 0;
+}
+
+/* Long options match exactly: getopt_long() alone would take "--kin" for "--kind". */
+static int check_exact_options(int argc, char **argv, const struct option *options)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		bool known = false;
+		size_t len;
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strncmp(a, "--", 2) != 0)
+			continue;
+		len = strcspn(a + 2, "=");
+		for (const struct option *o = options; o->name; o++) {
+			if (strlen(o->name) == len && strncmp(o->name, a + 2, len) == 0) {
+				known = true;
+				/* The next word is this option's value, whatever it looks like. */
+				if (o->has_arg == required_argument && !a[2 + len])
+					i++;
+			}
+		}
+		if (!known) {
+			err("Unknown option '%.*s'", (int)len + 2, a);
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+static int take_option(int c, const char *optarg_, const char *spelled)
+{
+	unsigned bit = 0;
+	char *end;
+
+	switch (c) {
+	case ARG_DEFINED:
+		bit = OPT_DEFINED;
+		break;
+	case ARG_ALL:
+		bit = OPT_ALL;
+		break;
+	case ARG_KIND:
+		bit = OPT_KIND;
+		if (vbus_kind_from_string(optarg_) < 0) {
+			err("Unknown kind '%s' (mdev, vf, sf, vdpa, virtbus or pci)", optarg_);
+			return EXIT_USAGE;
+		}
+		arg_kind = optarg_;
+		break;
+	case ARG_PARENT:
+		bit = OPT_PARENT;
+		if (!*optarg_) {
+			err("--parent needs a value");
+			return EXIT_USAGE;
+		}
+		arg_parent = optarg_;
+		break;
+	case ARG_TYPE:
+		bit = OPT_TYPE;
+		if (!*optarg_) {
+			err("--type needs a value");
+			return EXIT_USAGE;
+		}
+		arg_type = optarg_;
+		break;
+	case ARG_UUID:
+		bit = OPT_UUID;
+		arg_uuid = optarg_;
+		break;
+	case ARG_INDEX:
+		bit = OPT_INDEX;
+		errno = 0;
+		arg_index = strtoll(optarg_, &end, 10);
+		if (errno || !*optarg_ || *end || arg_index < 0 || arg_index > INT32_MAX ||
+		    optarg_[0] == '-' || optarg_[0] == '+' || optarg_[0] == ' ') {
+			err("Invalid index '%s' (a number from 0)", optarg_);
+			return EXIT_USAGE;
+		}
+		break;
+	case ARG_DRIVER:
+		bit = OPT_DRIVER;
+		if (!vbus_driver_is_valid(optarg_)) {
+			err("Invalid driver '%s' (auto, vfio, host, none or a driver name)", optarg_);
+			return EXIT_USAGE;
+		}
+		arg_driver = optarg_;
+		break;
+	case ARG_ATTR:
+		bit = OPT_ATTR;
+		if (!strchr(optarg_, '=') || optarg_[0] == '=') {
+			err("Invalid attribute '%s' (KEY=VALUE)", optarg_);
+			return EXIT_USAGE;
+		}
+		if (push(&arg_attrs, &arg_n_attrs, (char *)optarg_) < 0)
+			return EXIT_FAILURE;
+		break;
+	case ARG_AUTO:
+		bit = OPT_AUTO;
+		break;
+	case ARG_MANUAL:
+		bit = OPT_MANUAL;
+		break;
+	case ARG_TAG:
+		bit = OPT_TAG;
+		if (!*optarg_) {
+			err("--tag needs a value");
+			return EXIT_USAGE;
+		}
+		if (push(&arg_tags, &arg_n_tags, (char *)optarg_) < 0)
+			return EXIT_FAILURE;
+		break;
+	case ARG_JSONFILE:
+		bit = OPT_JSONFILE;
+		arg_jsonfile = optarg_;
+		break;
+	case ARG_TRANSIENT:
+		bit = OPT_TRANSIENT;
+		break;
+	case ARG_DRY_RUN:
+		bit = OPT_DRY_RUN;
+		break;
+	default:
+		err("Unknown option '%s'", spelled);
+		return EXIT_USAGE;
+	}
+	arg_opts |= bit;
+	return 0;
+}
+
+static const char *opt_name(unsigned bit)
+{
+	for (size_t i = 0; i < sizeof(opt_names) / sizeof(opt_names[0]); i++)
+		if (opt_names[i].bit == bit)
+			return opt_names[i].name;
+	return "?";
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "root", required_argument, NULL, ARG_ROOT },
+		{ "direct", no_argument, NULL, ARG_DIRECT },
+		{ "defined", no_argument, NULL, ARG_DEFINED },
+		{ "all", no_argument, NULL, ARG_ALL },
+		{ "kind", required_argument, NULL, ARG_KIND },
+		{ "parent", required_argument, NULL, ARG_PARENT },
+		{ "type", required_argument, NULL, ARG_TYPE },
+		{ "uuid", required_argument, NULL, ARG_UUID },
+		{ "index", required_argument, NULL, ARG_INDEX },
+		{ "driver", required_argument, NULL, ARG_DRIVER },
+		{ "attr", required_argument, NULL, ARG_ATTR },
+		{ "auto", no_argument, NULL, ARG_AUTO },
+		{ "manual", no_argument, NULL, ARG_MANUAL },
+		{ "tag", required_argument, NULL, ARG_TAG },
+		{ "jsonfile", required_argument, NULL, ARG_JSONFILE },
+		{ "transient", no_argument, NULL, ARG_TRANSIENT },
+		{ "dry-run", no_argument, NULL, ARG_DRY_RUN },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, ARG_VERSION },
+		{}
+	};
+	const struct verb *verb = NULL;
+	char **args;
+	int n_args = 0, r, c;
+
+	r = check_exact_options(argc, argv, options);
+	if (r)
+		return r;
+
+	/* Global options, the verb, its arguments and its options, in any order (as systemctl
+	 * takes them); each verb says below which options it takes. */
+	args = calloc(argc + 1, sizeof(*args));
+	if (!args) {
+		err("Out of memory");
+		return EXIT_FAILURE;
+	}
+	opterr = 0;
+	while (optind < argc) {
+		c = getopt_long(argc, argv, "-:hj", options, NULL);
+		if (c < 0) {
+			/* After "--": the rest are arguments. */
+			while (optind < argc)
+				args[n_args++] = argv[optind++];
+			break;
+		}
+		switch (c) {
+		case 1:
+			args[n_args++] = optarg;
+			break;
+		case 'j':
+			arg_json = true;
+			break;
+		case ARG_ROOT:
+			arg_root = optarg;
+			break;
+		case ARG_DIRECT:
+			arg_direct = true;
+			break;
+		case 'h':
+			help();
+			free(args);
+			return EXIT_SUCCESS;
+		case ARG_VERSION:
+			printf("vbusctl %s\n", VBUS_VERSION);
+			free(args);
+			return EXIT_SUCCESS;
+		case ':':
+			err("Option '%s' needs an argument", argv[optind - 1]);
+			free(args);
+			return EXIT_USAGE;
+		case '?':
+			if (optopt && optopt < 0x100)
+				err("Unknown option '-%c'", optopt);
+			else
+				err("Unknown option '%s'", argv[optind - 1]);
+			free(args);
+			return EXIT_USAGE;
+		default:
+			r = take_option(c, optarg, argv[optind - 1]);
+			if (r) {
+				free(args);
+				return r;
+			}
+		}
+	}
+
+	if (n_args == 0) {
+		err("Missing command (see vbusctl --help)");
+		r = EXIT_USAGE;
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(verbs[i].name, args[0]) == 0)
+			verb = &verbs[i];
+	if (!verb) {
+		err("Unknown command '%s' (see vbusctl --help)", args[0]);
+		r = EXIT_USAGE;
+		goto out;
+	}
+	if (n_args - 1 < verb->min_args || n_args - 1 > verb->max_args) {
+		err("%s takes %s%d argument%s, %d given", verb->name,
+		    verb->min_args == verb->max_args ? "" : "at most ", verb->max_args,
+		    verb->max_args == 1 ? "" : "s", n_args - 1);
+		r = EXIT_USAGE;
+		goto out;
+	}
+	if (arg_opts & ~verb->opts) {
+		unsigned bad = arg_opts & ~verb->opts;
+
+		err("%s does not take %s", verb->name, opt_name(bad & -bad));
+		r = EXIT_USAGE;
+		goto out;
+	}
+	if ((arg_opts & OPT_DEFINED) && (arg_opts & OPT_ALL)) {
+		err("--defined and --all exclude each other");
+		r = EXIT_USAGE;
+		goto out;
+	}
+	if ((arg_opts & OPT_AUTO) && (arg_opts & OPT_MANUAL)) {
+		err("--auto and --manual exclude each other");
+		r = EXIT_USAGE;
+		goto out;
+	}
+	if (arg_root && arg_direct) {
+		err("--root and --direct exclude each other");
+		r = EXIT_USAGE;
+		goto out;
+	}
+
+	if (arg_root || arg_direct) {
+		r = transport_direct_open(arg_root ?: "/", &tr);
+	} else {
+		r = transport_bus_open(&tr);
+		if (r == -EOPNOTSUPP)
+			r = transport_direct_open("/", &tr);
+	}
+	if (r < 0) {
+		err("Failed to set up: %s", strerror(-r));
+		r = EXIT_FAILURE;
+		goto out;
+	}
+	r = verb->fn(n_args, args);
+	tr.ops->close(tr.data);
+out:
+	free(args);
+	free(arg_attrs);
+	free(arg_tags);
+	return r;
+}
