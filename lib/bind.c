@@ -287,3 +287,28 @@ int vbus_bind_host(struct vbus_ctx *ctx, const char *bus, const char *dev, char 
 		*ret = TAKE_PTR(drv);
 	return 0;
 }
+
+int vbus_bind_resolve_pci(struct vbus_ctx *ctx, const char *dev, const char *choice, char **ret)
+{
+	char *s = NULL;
+	int r;
+
+	if (streq(choice, VBUS_DRIVER_NONE)) {
+		*ret = NULL;
+		return 0;
+	}
+	if (streq(choice, VBUS_DRIVER_HOST)) {
+		r = vbus_bind_host(ctx, "pci", dev, &s);
+		if (r < 0)
+			return r;
+		if (!s)
+			return vbus_error(ctx, -ENOENT, "%s: no host driver takes it", dev);
+		*ret = s;
+		return 0;
+	}
+	s = strdup(streq(choice, VBUS_DRIVER_VFIO) ? "vfio-pci" : choice);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}

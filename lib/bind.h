@@ -37,3 +37,11 @@ int vbus_bind_host(struct vbus_ctx *ctx, const char *bus, const char *dev, char 
 /* Runs ARGV[0] (an absolute path) with ARGV, without a shell; 0 when it exits 0, -EIO when it
  * fails (its exit status logged at debug), negative errno when it cannot be started. */
 int vbus_run(struct vbus_ctx *ctx, char *const argv[]);
+
+/*
+ * Maps a driver CHOICE for a PCI device to a driver name: "none" -> NULL, "vfio" -> "vfio-pci",
+ * "host" -> the driver the kernel picks for DEV (vbus_bind_host(): this may rebind DEV when it
+ * is held through an override or unbound; -ENOENT when no driver takes it), anything else is
+ * taken literally.
+ */
+int vbus_bind_resolve_pci(struct vbus_ctx *ctx, const char *dev, const char *choice, char **ret);

@@ -1,0 +1,524 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The vf backend: SR-IOV virtual functions, made to exist through the PF's sriov_numvfs. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "bind.h"
+#include "sysfs.h"
+
+#define PCI_DEVICES "/sys/bus/pci/devices"
+
+static int pf_read_u64(struct vbus_ctx *ctx, const char *pf, const char *attr, uint64_t *ret)
+{
+	_cleanup_free_ char *p = NULL;
+
+	if (asprintf(&p, PCI_DEVICES "/%s/%s", pf, attr) < 0)
+		return -ENOMEM;
+	return sysfs_read_u64(ctx, p, ret);
+}
+
+static bool pci_exists(struct vbus_ctx *ctx, const char *bdf)
+{
+	_cleanup_free_ char *p = NULL;
+
+	if (!sysfs_name_is_valid(bdf) || asprintf(&p, PCI_DEVICES "/%s", bdf) < 0)
+		return false;
+	return sysfs_exists(ctx, p);
+}
+
+/* Total VFs of PF; 0 when it is not an SR-IOV PF. */
+static uint64_t pf_total_vfs(struct vbus_ctx *ctx, const char *pf)
+{
+	uint64_t n = 0;
+
+	if (pf_read_u64(ctx, pf, "sriov_totalvfs", &n) < 0)
+		return 0;
+	return n;
+}
+
+/* The address of VF INDEX of PF, -ENOENT when that VF does not exist now. */
+static int vf_address(struct vbus_ctx *ctx, const char *pf, int64_t index, char **ret)
+{
+	_cleanup_free_ char *p = NULL;
+
+	if (asprintf(&p, PCI_DEVICES "/%s/virtfn%" PRId64, pf, index) < 0)
+		return -ENOMEM;
+	return sysfs_link_basename(ctx, p, ret);
+}
+
+static int vf_list_parents(struct vbus_ctx *ctx, const char *parent, struct json_object *parents)
+{
+	_cleanup_strv_ char **l = NULL;
+	int r;
+
+	r = sysfs_list_dir(ctx, PCI_DEVICES, &l, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return vbus_error(ctx, r, "cannot list %s: %s", PCI_DEVICES, strerror(-r));
+	for (char **d = l; *d; d++) {
+		_cleanup_json_ struct json_object *o = NULL;
+		_cleanup_free_ char *drv = NULL;
+		uint64_t total, num = 0;
+
+		if (parent && !streq(parent, *d))
+			continue;
+		total = pf_total_vfs(ctx, *d);
+		if (total == 0)
+			continue;
+		(void)pf_read_u64(ctx, *d, "sriov_numvfs", &num);
+		r = vbus_bind_get_driver(ctx, "pci", *d, &drv);
+		if (r < 0)
+			return r;
+		o = json_object_new_object();
+		if (!o)
+			return -ENOMEM;
+		if ((r = jadd_str(o, "parent", *d)) < 0 || (r = jadd_str(o, "kind", "vf")) < 0 ||
+		    (r = jadd_int(o, "total_vfs", (int64_t)total)) < 0 ||
+		    (r = jadd_int(o, "num_vfs", (int64_t)num)) < 0 ||
+		    (r = jadd_str(o, "driver", drv)) < 0)
+			return r;
+		r = jarray_add(parents, TAKE_PTR(o));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int vf_list_active(struct vbus_ctx *ctx, struct json_object *devices)
+{
+	_cleanup_strv_ char **l = NULL;
+	int r;
+
+	r = sysfs_list_dir(ctx, PCI_DEVICES, &l, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return vbus_error(ctx, r, "cannot list %s: %s", PCI_DEVICES, strerror(-r));
+	for (char **d = l; *d; d++) {
+		uint64_t total = pf_total_vfs(ctx, *d);
+
+		for (uint64_t i = 0; i < total; i++) {
+			_cleanup_free_ char *vf = NULL, *drv = NULL, *path = NULL, *name = NULL;
+			_cleanup_json_ struct json_object *o = NULL;
+
+			if (vf_address(ctx, *d, (int64_t)i, &vf) < 0)
+				continue;
+			r = vbus_bind_get_driver(ctx, "pci", vf, &drv);
+			if (r < 0)
+				continue;
+			path = vbus_pathf(ctx, PCI_DEVICES "/%s", vf);
+			o = json_object_new_object();
+			if (!path || !o || asprintf(&name, "%s-vf%" PRIu64, *d, i) < 0)
+				return -ENOMEM;
+			if ((r = jadd_str(o, "name", name)) < 0 ||
+			    (r = jadd_str(o, "kind", "vf")) < 0 ||
+			    (r = jadd_str(o, "parent", *d)) < 0 ||
+			    (r = jadd_int(o, "index", (int64_t)i)) < 0 ||
+			    (r = jadd_str(o, "address", vf)) < 0 ||
+			    (r = jadd_str(o, "bound_driver", drv)) < 0 ||
+			    (r = jadd_str(o, "sysfs_path", path)) < 0)
+				return r;
+			r = jarray_add(devices, TAKE_PTR(o));
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static bool mac_is_valid(const char *s)
+{
+	if (!s || strlen(s) != 17)
+		return false;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+static const char *def_mac(const struct vbus_def *def)
+{
+	for (size_t i = 0; i < def->n_attrs; i++)
+		if (streq(def->attrs[i].key, "mac"))
+			return def->attrs[i].value;
+	return NULL;
+}
+
+static int vf_check(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	uint64_t total;
+
+	if (!def->parent || !sysfs_name_is_valid(def->parent))
+		return vbus_error(ctx, -EINVAL, "%s: a VF needs its PF's PCI address as parent",
+				  def->name);
+	if (def->index < 0)
+		return vbus_error(ctx, -EINVAL, "%s: a VF needs an index", def->name);
+	if (def->type)
+		return vbus_error(ctx, -EINVAL, "%s: a VF has no type", def->name);
+	for (size_t i = 0; i < def->n_attrs; i++) {
+		const struct vbus_attr *a = &def->attrs[i];
+
+		if (!streq_ptr(a->key, "mac"))
+			return vbus_error(ctx, -EINVAL, "%s: a VF has no attribute '%s' (only mac)",
+					  def->name, a->key ?: "");
+		if (!mac_is_valid(a->value))
+			return vbus_error(ctx, -EINVAL, "%s: '%s' is not a MAC address", def->name,
+					  a->value ?: "");
+	}
+	if (!pci_exists(ctx, def->parent))
+		return vbus_error(ctx, -ENODEV, "%s: PF %s is not present", def->name, def->parent);
+	total = pf_total_vfs(ctx, def->parent);
+	if (total == 0)
+		return vbus_error(ctx, -EINVAL, "%s: %s is not an SR-IOV PF", def->name, def->parent);
+	if ((uint64_t)def->index >= total)
+		return vbus_error(ctx, -EINVAL, "%s: VF index %" PRId64 " is out of range, PF %s has %" PRIu64 " VFs (0-%" PRIu64 ")",
+				  def->name, def->index, def->parent, total, total - 1);
+	return 0;
+}
+
+static int vf_status(struct vbus_ctx *ctx, const struct vbus_def *def, struct vbus_status *st)
+{
+	_cleanup_free_ char *vf = NULL, *drv = NULL, *path = NULL;
+	int r;
+
+	*st = (struct vbus_status){};
+	if (!def->parent || !sysfs_name_is_valid(def->parent) || def->index < 0)
+		return 0;
+	r = vf_address(ctx, def->parent, def->index, &vf);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: VF %" PRId64 " of %s: %s", def->name, def->index,
+				  def->parent, strerror(-r));
+	r = vbus_bind_get_driver(ctx, "pci", vf, &drv);
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: VF %s: %s", def->name, vf, strerror(-r));
+	path = vbus_pathf(ctx, PCI_DEVICES "/%s", vf);
+	if (!path)
+		return -ENOMEM;
+	st->active = true;
+	st->sysfs_path = TAKE_PTR(path);
+	st->bound_driver = TAKE_PTR(drv);
+	return 0;
+}
+
+/* The drivers the first N VFs are bound to (NULL entries: unbound), to bring them back after the
+ * kernel re-created them. */
+static void free_drivers(char **d, uint64_t n)
+{
+	for (uint64_t i = 0; d && i < n; i++)
+		free(d[i]);
+	free(d);
+}
+
+static int save_drivers(struct vbus_ctx *ctx, const char *pf, uint64_t n, char ***ret)
+{
+	char **d = calloc(n + 1, sizeof(char *));
+
+	if (!d)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < n; i++) {
+		_cleanup_free_ char *vf = NULL;
+
+		if (vf_address(ctx, pf, (int64_t)i, &vf) < 0)
+			continue;
+		if (vbus_bind_get_driver(ctx, "pci", vf, &d[i]) < 0)
+			d[i] = NULL;
+	}
+	*ret = d;
+	return 0;
+}
+
+static void restore_drivers(struct vbus_ctx *ctx, const char *pf, char **d, uint64_t n)
+{
+	for (uint64_t i = 0; d && i < n; i++) {
+		_cleanup_free_ char *vf = NULL, *cur = NULL;
+		int r;
+
+		if (!d[i] || vf_address(ctx, pf, (int64_t)i, &vf) < 0)
+			continue;
+		if (vbus_bind_get_driver(ctx, "pci", vf, &cur) >= 0 && streq_ptr(cur, d[i]))
+			continue;
+		r = vbus_bind_driver(ctx, "pci", vf, d[i]);
+		if (r < 0)
+			warn(ctx, "VF %s of %s: cannot bind it back to %s: %s", vf, pf, d[i],
+			     ctx->last_error ?: strerror(-r));
+	}
+}
+
+static int write_numvfs(struct vbus_ctx *ctx, const char *pf, uint64_t n)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, n);
+	return sysfs_writef(ctx, buf, PCI_DEVICES "/%s/sriov_numvfs", pf);
+}
+
+/*
+ * Sets the VF count of PF from OLD to N. The kernel refuses to change a non-zero count, so
+ * with OLD > 0 it goes through 0, which re-creates VFs 0..OLD-1: their drivers are noted
+ * before and restored after. With AUTOPROBE false, new VFs do not meet their host driver
+ * (sriov_drivers_autoprobe is off during the change and restored after).
+ */
+static int set_numvfs(struct vbus_ctx *ctx, const char *name, const char *pf, uint64_t old,
+		      uint64_t n, bool autoprobe)
+{
+	_cleanup_free_ char *old_autoprobe = NULL;
+	char **drivers = NULL;
+	int r, k;
+
+	if (old > 0) {
+		r = save_drivers(ctx, pf, old, &drivers);
+		if (r < 0)
+			return r;
+	}
+	if (!autoprobe) {
+		k = sysfs_readf(ctx, &old_autoprobe, PCI_DEVICES "/%s/sriov_drivers_autoprobe", pf);
+		if (k >= 0 && !streq(old_autoprobe, "0")) {
+			k = sysfs_writef(ctx, "0", PCI_DEVICES "/%s/sriov_drivers_autoprobe", pf);
+			if (k < 0) {
+				r = vbus_error(ctx, k, "%s: cannot turn off driver autoprobe of %s's VFs: %s",
+					       name, pf, strerror(-k));
+				goto out;
+			}
+		} else {
+			free(old_autoprobe);
+			old_autoprobe = NULL;
+		}
+	}
+	if (old > 0) {
+		r = write_numvfs(ctx, pf, 0);
+		if (r < 0) {
+			vbus_error(ctx, r, "%s: PF %s refused to remove its %" PRIu64 " VFs: %s",
+				   name, pf, old, strerror(-r));
+			goto restore_autoprobe;
+		}
+	}
+	r = n > 0 ? write_numvfs(ctx, pf, n) : 0;
+	if (r < 0) {
+		vbus_error(ctx, r, "%s: PF %s refused to create %" PRIu64 " VFs: %s", name, pf, n,
+			   strerror(-r));
+		/* Bring the old VFs back, under the old rules. */
+		if (old > 0 && write_numvfs(ctx, pf, old) < 0)
+			warn(ctx, "%s: cannot restore %" PRIu64 " VFs on %s", name, old, pf);
+	}
+restore_autoprobe:
+	if (old_autoprobe) {
+		k = sysfs_writef(ctx, old_autoprobe, PCI_DEVICES "/%s/sriov_drivers_autoprobe", pf);
+		if (k < 0)
+			warn(ctx, "%s: cannot restore driver autoprobe of %s's VFs: %s", name, pf,
+			     strerror(-k));
+	}
+	if (old > 0)
+		restore_drivers(ctx, pf, drivers, old);
+out:
+	free_drivers(drivers, old);
+	return r;
+}
+
+static const char *find_ip(void)
+{
+	static const char *const paths[] = { "/sbin/ip", "/usr/sbin/ip", "/bin/ip", "/usr/bin/ip" };
+
+	for (size_t i = 0; i < ELEMENTSOF(paths); i++)
+		if (access(paths[i], X_OK) == 0)
+			return paths[i];
+	return NULL;
+}
+
+/* `ip link set PFNETDEV vf INDEX mac MAC`, when the PF has a netdev. */
+static int set_mac(struct vbus_ctx *ctx, const struct vbus_def *def, const char *mac)
+{
+	_cleanup_strv_ char **nets = NULL;
+	_cleanup_free_ char *path = NULL;
+	char index[32];
+	const char *ip;
+	int r;
+
+	if (asprintf(&path, PCI_DEVICES "/%s/net", def->parent) < 0)
+		return -ENOMEM;
+	r = sysfs_list_dir(ctx, path, &nets, NULL);
+	if (r == -ENOENT || (r >= 0 && !nets[0])) {
+		dbg(ctx, "%s: PF %s has no netdev, mac %s not set", def->name, def->parent, mac);
+		return 0;
+	}
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: cannot list %s's netdevs: %s", def->name, def->parent,
+				  strerror(-r));
+	if (!ctx->real_root) {
+		dbg(ctx, "fake root: not running ip link set %s vf %" PRId64 " mac %s", nets[0],
+		    def->index, mac);
+		return 0;
+	}
+	ip = find_ip();
+	if (!ip)
+		return vbus_error(ctx, -ENOENT, "%s: cannot set the VF's mac: ip (iproute2) is missing",
+				  def->name);
+	snprintf(index, sizeof(index), "%" PRId64, def->index);
+	{
+		char *argv[] = { (char *)ip, (char *)"link", (char *)"set", (char *)"dev", nets[0],
+				 (char *)"vf", index, (char *)"mac", (char *)mac, NULL };
+
+		r = vbus_run(ctx, argv);
+	}
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: ip link set %s vf %s mac %s failed", def->name,
+				  nets[0], index, mac);
+	return 0;
+}
+
+static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	_cleanup_free_ char *choice = NULL, *pfdrv = NULL;
+	const char *mac = def_mac(def);
+	uint64_t old = 0;
+	bool raised = false;
+	int r;
+
+	r = vf_check(ctx, def);
+	if (r < 0)
+		return r;
+	r = pf_read_u64(ctx, def->parent, "sriov_numvfs", &old);
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: cannot read the VF count of %s: %s", def->name,
+				  def->parent, strerror(-r));
+
+	if ((uint64_t)def->index >= old) {
+		r = vbus_bind_get_driver(ctx, "pci", def->parent, &pfdrv);
+		if (r < 0)
+			return vbus_error(ctx, r, "%s: PF %s: %s", def->name, def->parent,
+					  strerror(-r));
+		if (!pfdrv)
+			return vbus_error(ctx, -ENOENT,
+					  "%s: PF %s has no driver bound, it cannot create VFs",
+					  def->name, def->parent);
+		/* Raising a non-zero count re-creates the existing VFs; never pull one from
+		 * under a VM. */
+		for (uint64_t i = 0; i < old; i++) {
+			_cleanup_free_ char *vf = NULL, *drv = NULL;
+
+			if (vf_address(ctx, def->parent, (int64_t)i, &vf) < 0)
+				continue;
+			if (vbus_bind_get_driver(ctx, "pci", vf, &drv) >= 0 &&
+			    streq_ptr(drv, "vfio-pci"))
+				return vbus_error(ctx, -EBUSY,
+						  "%s: making VF %" PRId64 " re-creates %s's %" PRIu64 " VFs, and VF %" PRIu64 " (%s) is bound to vfio-pci",
+						  def->name, def->index, def->parent, old, i, vf);
+		}
+		if (def->driver && !streq(def->driver, VBUS_DRIVER_AUTO))
+			choice = strdup(def->driver);
+		else
+			r = vbus_policy_resolve_driver(ctx, def, &choice);
+		if (r < 0)
+			return r;
+		if (!choice)
+			return -ENOMEM;
+		r = set_numvfs(ctx, def->name, def->parent, old, (uint64_t)def->index + 1,
+			       streq(choice, VBUS_DRIVER_HOST));
+		if (r < 0)
+			return r;
+		raised = true;
+	}
+
+	if (mac) {
+		r = set_mac(ctx, def, mac);
+		if (r < 0) {
+			_cleanup_free_ char *cause = ctx->last_error ? strdup(ctx->last_error) : NULL;
+
+			if (raised &&
+			    set_numvfs(ctx, def->name, def->parent, (uint64_t)def->index + 1, old,
+				       true) < 0)
+				warn(ctx, "%s: cannot restore %" PRIu64 " VFs on %s", def->name, old,
+				     def->parent);
+			if (cause) {
+				free(ctx->last_error);
+				ctx->last_error = TAKE_PTR(cause);
+			}
+			return r;
+		}
+	}
+	return 0;
+}
+
+/*
+ * destroy unbinds the VF (clears its override); the VF itself disappears only with the PF's
+ * whole VF set: the count goes back to 0 when no VF of the PF is bound to a driver any more.
+ * A VF in use keeps the others alive, and nothing is re-created to shrink the count.
+ */
+static int vf_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	_cleanup_free_ char *vf = NULL;
+	uint64_t num = 0;
+	int r;
+
+	r = vf_address(ctx, def->parent, def->index, &vf);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: VF %" PRId64 " of %s: %s", def->name, def->index,
+				  def->parent, strerror(-r));
+	r = vbus_bind_driver(ctx, "pci", vf, NULL);
+	if (r < 0)
+		return r;
+	r = pf_read_u64(ctx, def->parent, "sriov_numvfs", &num);
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: cannot read the VF count of %s: %s", def->name,
+				  def->parent, strerror(-r));
+	for (uint64_t i = 0; i < num; i++) {
+		_cleanup_free_ char *other = NULL, *drv = NULL;
+
+		if (vf_address(ctx, def->parent, (int64_t)i, &other) < 0)
+			continue;
+		if (vbus_bind_get_driver(ctx, "pci", other, &drv) >= 0 && drv) {
+			dbg(ctx, "%s: VF %s is bound to %s, keeping %" PRIu64 " VFs on %s", def->name,
+			    other, drv, num, def->parent);
+			return 0;
+		}
+	}
+	r = write_numvfs(ctx, def->parent, 0);
+	if (r < 0)
+		return vbus_error(ctx, r, "%s: PF %s refused to remove its VFs: %s", def->name,
+				  def->parent, strerror(-r));
+	return 0;
+}
+
+static int vf_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, const char *choice,
+			     char **ret)
+{
+	_cleanup_free_ char *vf = NULL;
+	int r;
+
+	if (!streq(choice, VBUS_DRIVER_HOST))
+		return vbus_bind_resolve_pci(ctx, NULL, choice, ret);
+	r = vf_address(ctx, def->parent, def->index, &vf);
+	if (r < 0)
+		return vbus_error(ctx, r == -ENOENT ? -ENODEV : r, "%s: VF %" PRId64 " of %s does not exist",
+				  def->name, def->index, def->parent);
+	return vbus_bind_resolve_pci(ctx, vf, choice, ret);
+}
+
+static int vf_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const char *driver)
+{
+	_cleanup_free_ char *vf = NULL;
+	int r;
+
+	r = vf_address(ctx, def->parent, def->index, &vf);
+	if (r < 0)
+		return vbus_error(ctx, r == -ENOENT ? -ENODEV : r, "%s: VF %" PRId64 " of %s does not exist",
+				  def->name, def->index, def->parent);
+	return vbus_bind_driver(ctx, "pci", vf, driver);
+}
+
+const struct vbus_backend vbus_backend_vf = {
+	.kind = VBUS_KIND_VF,
+	.list_parents = vf_list_parents,
+	.list_active = vf_list_active,
+	.check = vf_check,
+	.status = vf_status,
+	.create = vf_create,
+	.destroy = vf_destroy,
+	.resolve_driver = vf_resolve_driver,
+	.bind = vf_bind,
+};
