@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* /org/vbus1: org.vbus1.Manager, the CLI verbs as methods. */
+#include <stdio.h>
+
+#include "config.h"
+#include "vbusd.h"
+
+/*
+ * Every changing method runs in one order: parse, validate, no-op shortcut, authorize, act,
+ * emit (objects_refresh), reply. Authorization may suspend the call until polkit answers; the
+ * message is then dispatched again from the top, so nothing is done twice.
+ * The methods run one at a time on the event loop: changes are serialized by construction, and
+ * a failing one leaves nothing behind that blocks the next.
+ */
+
+int bus_error_from_vbus(struct vbusd *d, sd_bus_error *error, int r, const char *verb,
+			const char *name)
+{
+	const char *cause = vbus_ctx_last_error(d->ctx);
+	const char *ename = vbus_bus_error_name(r);
+
+	if (!cause)
+		cause = strerror(r < 0 ? -r : r);
+	log_notice("Failed to %s '%s': %s", verb, name ? name : "", cause);
+	if (ename)
+		return sd_bus_error_set(error, ename, cause);
+	return sd_bus_error_set_errnof(error, r < 0 ? -r : r, "%s", cause);
+}
+
+static int reply_json_array(sd_bus_message *m, struct json_object *arr)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r < 0)
+		return r;
+	r = bus_append_json_object_array(reply, arr);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static int check_name(sd_bus_error *error, const char *name)
+{
+	if (!vbus_name_is_valid(name))
+		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
+					 "invalid name '%s'", name);
+	return 0;
+}
+
+/* ---- reading ------------------------------------------------------------------------------- */
+
+static int method_list_parents(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	_cleanup_json_ struct json_object *arr = NULL;
+	const char *parent;
+	int r;
+
+	r = sd_bus_message_read(m, "s", &parent);
+	if (r < 0)
+		return r;
+	r = vbus_list_parents(d->ctx, parent[0] ? parent : NULL, &arr);
+	if (r < 0)
+		return bus_error_from_vbus(d, error, r, "list parents", parent);
+	return reply_json_array(m, arr);
+}
+
+static int method_list_types(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	_cleanup_json_ struct json_object *arr = NULL;
+	const char *parent;
+	int r;
+
+	r = sd_bus_message_read(m, "s", &parent);
+	if (r < 0)
+		return r;
+	r = vbus_list_types(d->ctx, parent[0] ? parent : NULL, &arr);
+	if (r < 0)
+		return bus_error_from_vbus(d, error, r, "list types", parent);
+	return reply_json_array(m, arr);
+}
+
+static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	_cleanup_json_ struct json_object *arr = NULL;
+	const char *name;
+	uint32_t flags;
+	int r;
+
+	r = sd_bus_message_read(m, "us", &flags, &name);
+	if (r < 0)
+		return r;
+	if (flags & ~(uint32_t)(VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE))
+		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
+					 "unknown flags 0x%x", flags);
+	r = vbus_list_devices(d->ctx, flags, name[0] ? name : NULL, &arr);
+	if (r < 0)
+		return bus_error_from_vbus(d, error, r, "list", name);
+	return reply_json_array(m, arr);
+}
+
+/* ---- definitions --------------------------------------------------------------------------- */
+
+/* Reads an a{sv} definition into a vbus_def; InvalidArgument with the key on refusal. */
+static int read_def(struct vbusd *d, sd_bus_message *m, struct json_object **ret_obj,
+		    sd_bus_error *error)
+{
+	_cleanup_json_ struct json_object *obj = NULL;
+	int r;
+
+	r = bus_read_json_object(m, &obj);
+	if (r < 0)
+		return r;
+	if (!json_object_object_get(obj, "version") &&
+	    json_object_object_add(obj, "version", json_object_new_int(1)) < 0)
+		return -ENOMEM;
+	*ret_obj = TAKE_PTR(obj);
+	return 0;
+}
+
+static int def_parse(struct vbusd *d, struct json_object *obj, struct vbus_def **ret,
+		     sd_bus_error *error)
+{
+	struct json_object *n = json_object_object_get(obj, "name");
+	const char *name = n ? json_object_get_string(n) : NULL;
+	int r;
+
+	if (!name)
+		return sd_bus_error_set(error, "org.vbus1.Error.InvalidArgument",
+					"definition has no name");
+	r = check_name(error, name);
+	if (r < 0)
+		return r;
+	r = vbus_def_from_json(d->ctx, obj, ret);
+	if (r < 0)
+		return bus_error_from_vbus(d, error, r, "parse definition", name);
+	return 0;
+}
+
+/* The definition NAME already has exactly this content: nothing to do. */
+static bool def_unchanged(struct vbusd *d, const struct vbus_def *def)
+{
+	_cleanup_def_ struct vbus_def *old = NULL;
+	_cleanup_json_ struct json_object *a = NULL, *b = NULL;
+
+	if (vbus_def_load(d->ctx, def->name, &old) < 0)
+		return false;
+	/* A new definition without uuid gets one generated: it can never be the same. */
+	if (old->kind == VBUS_KIND_MDEV && !def->uuid)
+		return false;
+	if (vbus_def_to_json(old, &a) < 0 || vbus_def_to_json(def, &b) < 0)
+		return false;
+	return json_object_equal(a, b);
+}
+
+static int reply_device(sd_bus_message *m, const char *name, int define_result)
+{
+	_cleanup_free_ char *path = device_path(name);
+
+	if (!path)
+		return -ENOMEM;
+	if (define_result < 0)
+		return sd_bus_reply_method_return(m, "o", path);
+	/* vbus_define() returns 1 when it stored a definition whose parent is absent. */
+	return sd_bus_reply_method_return(m, "ob", path, define_result == 0);
+}
+
+static int method_define(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	_cleanup_json_ struct json_object *obj = NULL;
+	_cleanup_def_ struct vbus_def *def = NULL;
+	int r;
+
+	r = read_def(d, m, &obj, error);
+	if (r < 0)
+		return r;
+	r = def_parse(d, obj, &def, error);
+	if (r < 0)
+		return r;
+	if (def_unchanged(d, def))
+		return reply_device(m, def->name, 0);
+	r = auth_check(d, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	r = vbus_define(d->ctx, def, 0);
+	if (r < 0)
+		return bus_error_from_vbus(d, error, r, "define", def->name);
+	log_info("Defined '%s'", def->name);
+	objects_refresh(d);
+	return reply_device(m, def->name, r);
+}
+
+static int method_modify(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	_cleanup_json_ struct json_object *changes = NULL, *obj = NULL;
+	_cleanup_def_ struct vbus_def *old = NULL, *def = NULL;
+	struct json_object *n;
+	const char *name;
+	int r;
+
+	r = sd_bus_message_read(m, "s", &name);
+	if (r < 0)
+		return r;
+	r = bus_read_json_object(m, &changes);
+	if (r < 0)
+		return r;
+	r = check_name(error, name);
+	if (r < 0)
+		return r;
+	n = json_object_object_get(changes, "name");
+	if (n && !streq(json_object_get_string(n), name))
+		return sd_bus_error_set(error, "org.vbus1.Error.InvalidArgument",
+					"modify cannot rename a definition");
+	r = vbus_def_load(d->ctx, name, &old);
+	if (r < 0)
+		return bus_error_from_vbus(d, error, r, "modify", name);
+	r = vbus_def_to_json(old, &obj);
+	if (r < 0)
+		return r;
+	/* The changes replace whole keys; an empty string removes one. */
+	json_object_object_foreach(changes, key, val) {
+		if (json_object_is_type(val, json_type_string) && !json_object_get_string_len(val))
+			json_object_object_del(obj, key);
+		else if (json_object_object_add(obj, key, json_object_get(val)) < 0)
+			return -ENOMEM;
+	}
+	r = def_parse(d, obj, &def, error);
+	if (r < 0)
+		return r;
+	if (def_unchanged(d, def))
+		return reply_device(m, name, 0);
+	r = auth_check(d, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	r = vbus_define(d->ctx, def, VBUS_DEFINE_REPLACE);
+	if (r < 0)
+		return bus_error_from_vbus(d, error, r, "modify", name);
+	log_info("Modified '%s'", name);
+	objects_refresh(d);
+	return reply_device(m, name, r);
+}
+
+static int method_create(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	_cleanup_json_ struct json_object *obj = NULL;
+	_cleanup_def_ struct vbus_def *def = NULL;
+	const char *purpose;
+	uint32_t flags;
+	int r;
+
+	r = read_def(d, m, &obj, error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read(m, "su", &purpose, &flags);
+	if (r < 0)
+		return r;
+	if (flags & ~(uint32_t)VBUS_CREATE_TRANSIENT)
+		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
+					 "unknown flags 0x%x", flags);
+	if (purpose[0] && !json_object_object_get(obj, "kind")) {
+		struct json_object *p = json_object_object_get(obj, "parent");
+		struct json_object *drv = json_object_object_get(obj, "driver");
+		_cleanup_free_ char *parent = NULL, *driver = NULL;
+		enum vbus_kind kind;
+
+		if (!p)
+			return sd_bus_error_set(error, "org.vbus1.Error.InvalidArgument",
+						"a purpose needs a parent");
+		r = vbus_policy_pick(d->ctx, json_object_get_string(p), purpose, &kind, &parent,
+				     &driver);
+		if (r < 0)
+			return bus_error_from_vbus(d, error, r, "pick a kind for",
+						   json_object_get_string(p));
+		if (json_object_object_add(obj, "kind",
+					   json_object_new_string(vbus_kind_to_string(kind))) < 0 ||
+		    json_object_object_add(obj, "parent", json_object_new_string(parent)) < 0)
+			return -ENOMEM;
+		if ((!drv || streq(json_object_get_string(drv), VBUS_DRIVER_AUTO)) &&
+		    json_object_object_add(obj, "driver", json_object_new_string(driver)) < 0)
+			return -ENOMEM;
+	}
+	r = def_parse(d, obj, &def, error);
+	if (r < 0)
+		return r;
+	r = auth_check(d, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	r = vbus_create(d->ctx, def, flags);
+	if (r < 0)
+		return bus_error_from_vbus(d, error, r, "create", def->name);
+	log_info("Created '%s'", def->name);
+	objects_refresh(d);
+	return reply_device(m, def->name, -1);
+}
+
+/* ---- verbs on a name ----------------------------------------------------------------------- */
+
+static struct json_object *device_get(struct vbusd *d, const char *name)
+{
+	struct json_object *o;
+
+	return json_object_object_get_ex(d->devices, name, &o) ? o : NULL;
+}
+
+static bool device_flag(struct vbusd *d, const char *name, const char *key)
+{
+	struct json_object *o = device_get(d, name);
+
+	return o && json_object_get_boolean(json_object_object_get(o, key));
+}
+
+enum verb { VERB_UNDEFINE, VERB_START, VERB_STOP, VERB_REMOVE };
+
+static int method_verb(sd_bus_message *m, struct vbusd *d, sd_bus_error *error, enum verb verb)
+{
+	static const char *const names[] = { "undefine", "start", "stop", "remove" };
+	const char *name;
+	int r;
+
+	r = sd_bus_message_read(m, "s", &name);
+	if (r < 0)
+		return r;
+	r = check_name(error, name);
+	if (r < 0)
+		return r;
+	/* No-op shortcuts: what is already so needs no privilege. */
+	objects_refresh(d);
+	if (verb == VERB_START && device_flag(d, name, "active"))
+		return sd_bus_reply_method_return(m, NULL);
+	if (verb == VERB_STOP && device_get(d, name) && !device_flag(d, name, "active"))
+		return sd_bus_reply_method_return(m, NULL);
+	r = auth_check(d, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	switch (verb) {
+	case VERB_UNDEFINE:
+		r = vbus_undefine(d->ctx, name);
+		break;
+	case VERB_START:
+		r = vbus_start(d->ctx, name);
+		break;
+	case VERB_STOP:
+		r = vbus_stop(d->ctx, name);
+		break;
+	case VERB_REMOVE:
+		r = vbus_remove(d->ctx, name);
+		break;
+	}
+	if (r < 0) {
+		r = bus_error_from_vbus(d, error, r, names[verb], name);
+		objects_refresh(d);
+		return r;
+	}
+	log_info("%c%s '%s' done", names[verb][0] - 'a' + 'A', names[verb] + 1, name);
+	objects_refresh(d);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_undefine(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	return method_verb(m, userdata, error, VERB_UNDEFINE);
+}
+
+static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	return method_verb(m, userdata, error, VERB_START);
+}
+
+static int method_stop(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	return method_verb(m, userdata, error, VERB_STOP);
+}
+
+static int method_remove(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	return method_verb(m, userdata, error, VERB_REMOVE);
+}
+
+static int method_assign(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	const char *name, *driver;
+	int r;
+
+	r = sd_bus_message_read(m, "ss", &name, &driver);
+	if (r < 0)
+		return r;
+	r = check_name(error, name);
+	if (r < 0)
+		return r;
+	if (!streq(driver, VBUS_DRIVER_AUTO) && !vbus_driver_is_valid(driver))
+		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
+					 "invalid driver '%s'", driver);
+	r = auth_check(d, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	r = vbus_assign(d->ctx, name, driver);
+	if (r < 0) {
+		r = bus_error_from_vbus(d, error, r, "assign", name);
+		objects_refresh(d);
+		return r;
+	}
+	log_info("Assigned '%s' to %s", name, driver);
+	objects_refresh(d);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	_cleanup_json_ struct json_object *defs = NULL, *plan = NULL;
+	int dry_run, r;
+
+	r = bus_read_json_object_array(m, &defs);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read(m, "b", &dry_run);
+	if (r < 0)
+		return r;
+	if (!dry_run) {
+		r = auth_check(d, m, error);
+		if (r <= 0)
+			return r < 0 ? r : 1;
+	}
+#if HAVE_VBUS_APPLY
+	r = vbus_apply(d->ctx, defs, dry_run ? VBUS_APPLY_DRY_RUN : 0, &plan);
+#else
+	/* libvbus has no vbus_apply() yet. */
+	r = vbus_error(d->ctx, -EOPNOTSUPP, "apply is not supported by this libvbus");
+#endif
+	if (r < 0) {
+		r = bus_error_from_vbus(d, error, r, "apply", "");
+		objects_refresh(d);
+		return r;
+	}
+	objects_refresh(d);
+	return reply_json_array(m, plan);
+}
+
+static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	_cleanup_json_ struct json_object *report = NULL;
+	const char *source, *dir;
+	int r;
+
+	r = sd_bus_message_read(m, "ss", &source, &dir);
+	if (r < 0)
+		return r;
+	if (!streq(source, "mdevctl") && !streq(source, "driverctl"))
+		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
+					 "unknown import source '%s'", source);
+	r = auth_check(d, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	r = vbus_import(d->ctx, source, dir[0] ? dir : NULL, &report);
+	if (r < 0)
+		return bus_error_from_vbus(d, error, r, "import", source);
+	objects_refresh(d);
+	return reply_json_array(m, report);
+}
+
+static int property_get_root(sd_bus *bus, const char *path, const char *interface,
+			     const char *property, sd_bus_message *reply, void *userdata,
+			     sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+
+	return sd_bus_message_append(reply, "s", vbus_ctx_get_root(d->ctx));
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface,
+				const char *property, sd_bus_message *reply, void *userdata,
+				sd_bus_error *error)
+{
+	return sd_bus_message_append(reply, "s", VBUS_VERSION);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Root", "s", property_get_root, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_METHOD_WITH_ARGS("ListParents", SD_BUS_ARGS("s", parent),
+				SD_BUS_RESULT("aa{sv}", parents), method_list_parents,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListTypes", SD_BUS_ARGS("s", parent),
+				SD_BUS_RESULT("aa{sv}", types), method_list_types,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListDevices", SD_BUS_ARGS("u", flags, "s", name),
+				SD_BUS_RESULT("aa{sv}", devices), method_list_devices,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Define", SD_BUS_ARGS("a{sv}", definition),
+				SD_BUS_RESULT("o", device, "b", parent_present), method_define,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Modify", SD_BUS_ARGS("s", name, "a{sv}", changes),
+				SD_BUS_RESULT("o", device, "b", parent_present), method_modify,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Undefine", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
+				method_undefine, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_start,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Stop", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_stop,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Create",
+				SD_BUS_ARGS("a{sv}", definition, "s", purpose, "u", flags),
+				SD_BUS_RESULT("o", device), method_create,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Remove", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
+				method_remove, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Assign", SD_BUS_ARGS("s", name, "s", driver), SD_BUS_NO_RESULT,
+				method_assign, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Apply", SD_BUS_ARGS("aa{sv}", definitions, "b", dry_run),
+				SD_BUS_RESULT("aa{sv}", plan), method_apply,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Import", SD_BUS_ARGS("s", source, "s", directory),
+				SD_BUS_RESULT("aa{sv}", report), method_import,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded", SD_BUS_ARGS("s", name, "o", device,
+							   "a{sv}", properties), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceRemoved", SD_BUS_ARGS("s", name, "o", device), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceBound", SD_BUS_ARGS("s", name, "o", device, "s", driver),
+				0),
+	SD_BUS_VTABLE_END,
+};
+
+int manager_register(struct vbusd *d)
+{
+	return sd_bus_add_object_vtable(d->bus, NULL, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
+					manager_vtable, d);
+}

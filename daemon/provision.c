@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Auto-provisioning: reconcile at start, udev events bring start:auto definitions up. */
+#include <stdio.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "vbusd.h"
+
+#if HAVE_LIBUDEV
+#include <libudev.h>
+#endif
+
+/*
+ * Starting an autostart definition right after its parent appeared can fail because the
+ * parent is not ready yet (mdev types registered a moment later, SR-IOV capability still being
+ * set up): such a start is retried with a doubling delay, RETRY_MAX times.
+ */
+#define RETRY_FIRST_USEC 500000ULL
+#define RETRY_MAX 7
+
+struct retry {
+	struct retry *next;
+	struct vbusd *d;
+	char *name;
+	unsigned attempt;
+	sd_event_source *timer;
+};
+
+static struct retry *retry_free(struct retry *t)
+{
+	if (!t)
+		return NULL;
+	sd_event_source_disable_unref(t->timer);
+	free(t->name);
+	free(t);
+	return NULL;
+}
+
+static void retry_drop(struct vbusd *d, struct retry *t)
+{
+	for (struct retry **p = &d->retries; *p; p = &(*p)->next)
+		if (*p == t) {
+			*p = t->next;
+			break;
+		}
+	retry_free(t);
+}
+
+static struct retry *retry_find(struct vbusd *d, const char *name)
+{
+	for (struct retry *t = d->retries; t; t = t->next)
+		if (streq(t->name, name))
+			return t;
+	return NULL;
+}
+
+static int start_one(struct vbusd *d, const char *name);
+
+static int retry_fire(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct retry *t = userdata;
+	struct vbusd *d = t->d;
+	_cleanup_free_ char *name = strdup(t->name);
+
+	if (!name)
+		return -ENOMEM;
+	(void)start_one(d, name);
+	objects_refresh(d);
+	return 0;
+}
+
+static void retry_schedule(struct vbusd *d, const char *name)
+{
+	struct retry *t = retry_find(d, name);
+	uint64_t now;
+
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (!t)
+			return;
+		t->d = d;
+		t->name = strdup(name);
+		if (!t->name) {
+			free(t);
+			return;
+		}
+		t->next = d->retries;
+		d->retries = t;
+	}
+	if (t->attempt >= RETRY_MAX) {
+		log_warning("Giving up on starting '%s' after %u attempts", name, t->attempt);
+		retry_drop(d, t);
+		return;
+	}
+	t->timer = sd_event_source_disable_unref(t->timer);
+	sd_event_now(d->event, CLOCK_MONOTONIC, &now);
+	if (sd_event_add_time(d->event, &t->timer, CLOCK_MONOTONIC,
+			      now + (RETRY_FIRST_USEC << t->attempt), 0, retry_fire, t) < 0) {
+		retry_drop(d, t);
+		return;
+	}
+	t->attempt++;
+}
+
+/* Starts NAME; on failure schedules a retry. Returns the result of vbus_start(). */
+static int start_one(struct vbusd *d, const char *name)
+{
+	int r = vbus_start(d->ctx, name);
+	struct retry *t = retry_find(d, name);
+
+	if (r >= 0) {
+		log_info("Started '%s'", name);
+		if (t)
+			retry_drop(d, t);
+		return r;
+	}
+	log_notice("Failed to start '%s': %s%s", name,
+		   vbus_ctx_last_error(d->ctx) ?: strerror(-r),
+		   t && t->attempt >= RETRY_MAX ? "" : " (will retry)");
+	retry_schedule(d, name);
+	return r;
+}
+
+static const char *bdf_of(const char *parent)
+{
+	return strncmp(parent, "pci/", 4) == 0 ? parent + 4 : parent;
+}
+
+/*
+ * Starts every defined start:auto device that is not active and whose parent is present (and,
+ * with PARENT, is PARENT: the name the kernel gave it, "0000:03:00.0" or "mtty"). Active
+ * devices matching a definition were adopted by the listing already.
+ */
+int provision_reconcile(struct vbusd *d, const char *parent)
+{
+	_cleanup_json_ struct json_object *todo = json_object_new_array();
+	int n = 0;
+
+	if (!todo)
+		return -ENOMEM;
+	objects_refresh(d);
+	if (!d->devices)
+		return 0;
+	json_object_object_foreach(d->devices, name, dev) {
+		const char *p = json_object_get_string(json_object_object_get(dev, "parent"));
+		const char *start = json_object_get_string(json_object_object_get(dev, "start"));
+
+		if (!json_object_get_boolean(json_object_object_get(dev, "defined")) ||
+		    json_object_get_boolean(json_object_object_get(dev, "active")) ||
+		    !streq_ptr(start, "auto") || !p)
+			continue;
+		if (parent && !streq(bdf_of(p), bdf_of(parent)))
+			continue;
+		if (!d->parents || !json_object_object_get(d->parents, p)) {
+			/* A parent that just appeared may not list itself yet: retry later. */
+			if (parent)
+				retry_schedule(d, name);
+			continue;
+		}
+		json_object_array_add(todo, json_object_new_string(name));
+	}
+	/* The loop above walks d->devices, which starting refreshes: act on a copy. */
+	for (size_t i = 0; i < json_object_array_length(todo); i++) {
+		if (start_one(d, json_object_get_string(json_object_array_get_idx(todo, i))) >= 0)
+			n++;
+	}
+	if (json_object_array_length(todo))
+		objects_refresh(d);
+	return n;
+}
+
+/* ---- udev ---------------------------------------------------------------------------------- */
+
+#if HAVE_LIBUDEV
+static int udev_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct vbusd *d = userdata;
+	struct udev_device *dev = udev_monitor_receive_device(d->monitor);
+	const char *action, *subsystem, *sysname, *mdev_state;
+
+	if (!dev)
+		return 0;
+	action = udev_device_get_action(dev);
+	subsystem = udev_device_get_subsystem(dev);
+	sysname = udev_device_get_sysname(dev);
+	mdev_state = udev_device_get_property_value(dev, "MDEV_STATE");
+	log_debug("udev: %s %s %s", action ?: "?", subsystem ?: "?", sysname ?: "?");
+
+	if (!action || !sysname)
+		goto out;
+	if ((streq(action, "add") && subsystem &&
+	     (streq(subsystem, "pci") || streq(subsystem, "vdpa") ||
+	      streq(subsystem, "vbus_sim") || streq(subsystem, "auxiliary"))) ||
+	    (streq(action, "change") && streq_ptr(mdev_state, "registered"))) {
+		/* A parent may have appeared: its autostart definitions come up. */
+		(void)provision_reconcile(d, sysname);
+	} else
+		objects_refresh(d);
+out:
+	udev_device_unref(dev);
+	return 0;
+}
+
+static int monitor_start(struct vbusd *d)
+{
+	struct udev *udev;
+	int r;
+
+	udev = udev_new();
+	if (!udev)
+		return -ENOMEM;
+	d->monitor = udev_monitor_new_from_netlink(udev, "udev");
+	udev_unref(udev); /* the monitor keeps its own reference */
+	if (!d->monitor)
+		return -errno ?: -EIO;
+	r = udev_monitor_enable_receiving(d->monitor);
+	if (r < 0)
+		return r;
+	return sd_event_add_io(d->event, &d->monitor_source, udev_monitor_get_fd(d->monitor),
+			       EPOLLIN, udev_event, d);
+}
+#endif
+
+/* ---- devices.d ----------------------------------------------------------------------------- */
+
+/* Definitions written by someone else (vbusctl --direct, an editor): show them. */
+static int devices_dir_changed(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+{
+	objects_refresh(userdata);
+	return 0;
+}
+
+static int watch_devices_dir(struct vbusd *d)
+{
+	_cleanup_free_ char *etc = vbus_path(d->ctx, "/etc/vbus");
+	_cleanup_free_ char *dir = vbus_path(d->ctx, "/etc/vbus/devices.d");
+
+	if (!etc || !dir)
+		return -ENOMEM;
+	(void)mkdir(etc, 0755);
+	(void)mkdir(dir, 0755);
+	return sd_event_add_inotify(d->event, &d->inotify_source, dir,
+				    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+					    IN_ONLYDIR,
+				    devices_dir_changed, d);
+}
+
+int provision_start(struct vbusd *d)
+{
+	int r;
+
+	r = watch_devices_dir(d);
+	if (r < 0)
+		log_warning("Not watching devices.d: %s", strerror(-r));
+#if HAVE_LIBUDEV
+	/* Events of the real kernel mean nothing for a tree below --root. */
+	if (streq(vbus_ctx_get_root(d->ctx), "/")) {
+		r = monitor_start(d);
+		if (r < 0)
+			log_warning("No udev monitor, parents appearing later are not noticed: %s",
+				    strerror(-r));
+	}
+#endif
+	r = provision_reconcile(d, NULL);
+	if (r > 0)
+		log_info("Reconciled: started %d device(s)", r);
+	return 0;
+}
+
+void provision_done(struct vbusd *d)
+{
+	while (d->retries) {
+		struct retry *t = d->retries;
+
+		d->retries = t->next;
+		retry_free(t);
+	}
+	d->monitor_source = sd_event_source_disable_unref(d->monitor_source);
+	d->inotify_source = sd_event_source_disable_unref(d->inotify_source);
+#if HAVE_LIBUDEV
+	if (d->monitor)
+		udev_monitor_unref(d->monitor);
+	d->monitor = NULL;
+#endif
+}

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* vbusd: owns org.vbus1 on the system bus; state, authorization, events and policy of vbus. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+
+#include "config.h"
+#include "vbusd.h"
+
+int vbusd_log_level = 6;
+static bool log_to_journal;
+
+static const char *arg_root;
+static bool arg_no_polkit;
+
+void vbusd_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > vbusd_log_level)
+		return;
+	va_start(ap, fmt);
+	if (log_to_journal)
+		sd_journal_printv(level, fmt, ap);
+	else {
+		/* "<N>" lets journald (or anything reading sd-daemon prefixes) keep the level. */
+		fprintf(stderr, "<%d>", level);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+/* Library messages go to the same log, at the library's level. */
+static void lib_log(void *userdata, int level, const char *file, int line, const char *fn,
+		    const char *format, va_list args)
+{
+	char buf[1024];
+
+	if (level > vbusd_log_level)
+		return;
+	vsnprintf(buf, sizeof(buf), format, args);
+	vbusd_log(level, "%s", buf);
+}
+
+/* stderr is the journal when JOURNAL_STREAM names its device and inode (systemd.exec(5)). */
+static bool stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return st.st_dev == dev && st.st_ino == ino;
+}
+
+static int log_level_parse(const char *s)
+{
+	static const char *const names[] = { "emerg", "alert", "crit", "err",
+					     "warning", "notice", "info", "debug" };
+
+	for (int i = 0; i < 8; i++)
+		if (streq(s, names[i]))
+			return i;
+	return -EINVAL;
+}
+
+static void help(void)
+{
+	printf("vbusd [OPTIONS...]\n\n"
+	       "The vbus daemon: serves org.vbus1 on the system bus.\n\n"
+	       "  -h --help            Show this help\n"
+	       "     --version         Show the version\n"
+	       "     --root=DIR        Work on the tree below DIR (sys, etc/vbus, run)\n"
+	       "     --no-polkit       Do not ask polkit: only root may change things\n"
+	       "     --log-level=LEVEL err, warning, notice, info (default) or debug\n");
+}
+
+/* Returns 1 to go on, 0 to exit successfully, <0 on usage error. */
+static int parse_argv(int argc, char *argv[])
+{
+	enum { ARG_VERSION = 0x100, ARG_ROOT, ARG_NO_POLKIT, ARG_LOG_LEVEL };
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, ARG_VERSION },
+		{ "root", required_argument, NULL, ARG_ROOT },
+		{ "no-polkit", no_argument, NULL, ARG_NO_POLKIT },
+		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+		{}
+	};
+	int c, l;
+
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			help();
+			return 0;
+		case ARG_VERSION:
+			printf("vbusd %s\n", VBUS_VERSION);
+			return 0;
+		case ARG_ROOT:
+			arg_root = optarg;
+			break;
+		case ARG_NO_POLKIT:
+			arg_no_polkit = true;
+			break;
+		case ARG_LOG_LEVEL:
+			l = log_level_parse(optarg);
+			if (l < 0) {
+				fprintf(stderr, "vbusd: unknown log level '%s'\n", optarg);
+				return -EINVAL;
+			}
+			vbusd_log_level = l;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vbusd: takes no arguments\n");
+		return -EINVAL;
+	}
+	return 1;
+}
+
+static void vbusd_done(struct vbusd *d)
+{
+	provision_done(d);
+	auth_done(d);
+	objects_done(d);
+	d->bus = sd_bus_flush_close_unref(d->bus);
+	d->event = sd_event_unref(d->event);
+	d->ctx = vbus_ctx_unref(d->ctx);
+}
+
+static int run(void)
+{
+	_cleanup_(vbusd_done) struct vbusd d = { .root = arg_root, .no_polkit = arg_no_polkit };
+	sigset_t mask;
+	int r;
+
+	r = vbus_ctx_new(arg_root, &d.ctx);
+	if (r < 0) {
+		log_error("Failed to set up libvbus for root %s: %s", arg_root ? arg_root : "/",
+			  strerror(-r));
+		return r;
+	}
+	vbus_ctx_set_log_fn(d.ctx, lib_log, &d);
+	/* The library logs at the daemon's level (bad policy and definition files are
+	 * warnings), unless VBUS_LOG says otherwise. */
+	if (!getenv("VBUS_LOG"))
+		vbus_ctx_set_log_level(d.ctx, vbusd_log_level);
+
+	r = sd_event_default(&d.event);
+	if (r < 0) {
+		log_error("Failed to allocate the event loop: %s", strerror(-r));
+		return r;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	/* A NULL handler makes the loop exit cleanly on the signal. */
+	r = sd_event_add_signal(d.event, NULL, SIGTERM, NULL, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(d.event, NULL, SIGINT, NULL, NULL);
+	if (r < 0) {
+		log_error("Failed to watch SIGTERM: %s", strerror(-r));
+		return r;
+	}
+
+	/* sd_bus_open_system() honours DBUS_SYSTEM_BUS_ADDRESS: tests run on a private bus. */
+	r = sd_bus_open_system(&d.bus);
+	if (r < 0) {
+		log_error("Failed to connect to the system bus: %s", strerror(-r));
+		return r;
+	}
+	r = sd_bus_error_add_map(vbus_bus_errors);
+	if (r < 0)
+		return r;
+	r = manager_register(&d);
+	if (r >= 0)
+		r = objects_register(&d);
+	if (r < 0) {
+		log_error("Failed to register the D-Bus objects: %s", strerror(-r));
+		return r;
+	}
+	r = sd_bus_attach_event(d.bus, d.event, SD_EVENT_PRIORITY_NORMAL);
+	if (r < 0)
+		return r;
+
+	/* The model and the devices first, so the first caller sees a reconciled state. */
+	r = provision_start(&d);
+	if (r < 0)
+		return r;
+
+	r = sd_bus_request_name(d.bus, VBUS_BUS_NAME, 0);
+	if (r < 0) {
+		log_error("Failed to own %s: %s", VBUS_BUS_NAME, strerror(-r));
+		return r;
+	}
+	sd_notify(false, "READY=1\nSTATUS=Serving org.vbus1");
+	log_info("vbusd %s serving %s (root %s)", VBUS_VERSION, VBUS_BUS_NAME,
+		 vbus_ctx_get_root(d.ctx));
+
+	r = sd_event_loop(d.event);
+	sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+	if (r < 0) {
+		log_error("Event loop failed: %s", strerror(-r));
+		return r;
+	}
+	log_info("vbusd stopped");
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	int r;
+
+	log_to_journal = stderr_is_journal();
+	r = parse_argv(argc, argv);
+	if (r <= 0)
+		return r < 0 ? 2 : 0;
+	return run() < 0 ? 1 : 0;
+}
