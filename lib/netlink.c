@@ -40,6 +40,7 @@ struct call {
 	int maxattr;
 	struct nlattr **tb;
 	vbus_nl_reply_fn fn;
+	int (*raw_fn)(struct nl_msg *msg, void *userdata);
 	void *userdata;
 	int err;
 	bool kernel_err; /* err came from the kernel's ack, not from us */
@@ -195,6 +196,8 @@ static int on_valid(struct nl_msg *msg, void *arg)
 
 	if (c->err < 0)
 		return NL_SKIP;
+	if (c->raw_fn)
+		return c->raw_fn(msg, c->userdata);
 	memset(c->tb, 0, (c->maxattr + 1) * sizeof(*c->tb));
 	r = genlmsg_parse(nlmsg_hdr(msg), 0, c->tb, c->maxattr, (struct nla_policy *)c->policy);
 	if (r < 0) {
@@ -254,21 +257,13 @@ static int on_done(struct nl_msg *msg, void *arg)
 	return NL_STOP;
 }
 
-int vbus_nl_call(struct vbus_nl *nl, struct nl_msg *msg, const struct nla_policy *policy,
-		 int maxattr, vbus_nl_reply_fn cb, void *userdata, const char *what)
+static int call(struct vbus_nl *nl, struct nl_msg *msg, struct call c, const char *what)
 {
-	struct call c = {
-		.nl = nl,
-		.policy = policy,
-		.maxattr = maxattr,
-		.fn = cb,
-		.userdata = userdata,
-	};
 	int r;
 
 	free(nl->extack);
 	nl->extack = NULL;
-	c.tb = calloc(maxattr + 1, sizeof(*c.tb));
+	c.tb = calloc(c.maxattr + 1, sizeof(*c.tb));
 	if (!c.tb) {
 		nlmsg_free(msg);
 		return -ENOMEM;
@@ -300,6 +295,21 @@ int vbus_nl_call(struct vbus_nl *nl, struct nl_msg *msg, const struct nla_policy
 	if (c.kernel_err)
 		return vbus_error(nl->ctx, c.err, "%s: %s", what, nl->extack ?: strerror(-c.err));
 	return c.err;
+}
+
+int vbus_nl_call(struct vbus_nl *nl, struct nl_msg *msg, const struct nla_policy *policy,
+		 int maxattr, vbus_nl_reply_fn cb, void *userdata, const char *what)
+{
+	return call(nl, msg,
+		    (struct call){ .nl = nl, .policy = policy, .maxattr = maxattr, .fn = cb,
+				   .userdata = userdata },
+		    what);
+}
+
+int vbus_nl_call_raw(struct vbus_nl *nl, struct nl_msg *msg,
+		     int (*cb)(struct nl_msg *msg, void *userdata), void *userdata, const char *what)
+{
+	return call(nl, msg, (struct call){ .nl = nl, .raw_fn = cb, .userdata = userdata }, what);
 }
 
 const char *vbus_nl_last_extack(struct vbus_nl *nl)
@@ -373,4 +383,59 @@ int vbus_nl_monitor_dispatch(struct vbus_nl *nl)
 		if (r < 0)
 			return nlerr_to_errno(r);
 	}
+}
+
+int vbus_nl_get(struct vbus_ctx *ctx, enum vbus_kind kind, struct vbus_nl **ret)
+{
+	struct vbus_nl *nl;
+	int r;
+
+	if (!ctx->real_root)
+		return vbus_error(ctx, -EOPNOTSUPP,
+				  "kind %s talks to the kernel and is not available under --root %s",
+				  vbus_kind_to_string(kind), ctx->root);
+	if (!ctx->backend_data[kind]) {
+		r = vbus_nl_open(ctx, &nl);
+		if (r < 0)
+			return r;
+		ctx->backend_data[kind] = nl;
+	}
+	*ret = ctx->backend_data[kind];
+	return 0;
+}
+
+void vbus_nl_free_data(struct vbus_ctx *ctx, void *data)
+{
+	vbus_nl_free(data);
+}
+
+int vbus_nl_put_handle(struct nl_msg *msg, int bus_attr, int dev_attr, const char *handle)
+{
+	const char *slash = strchr(handle, '/');
+	int r;
+
+	if (slash) {
+		_cleanup_free_ char *bus = strndup(handle, slash - handle);
+
+		if (!bus)
+			return -ENOMEM;
+		r = nla_put_string(msg, bus_attr, bus);
+		if (r < 0)
+			return -EMSGSIZE;
+		handle = slash + 1;
+	}
+	return nla_put_string(msg, dev_attr, handle) < 0 ? -EMSGSIZE : 0;
+}
+
+char *vbus_nl_handle(struct nlattr **tb, int bus_attr, int dev_attr)
+{
+	char *s;
+
+	if (!tb[dev_attr])
+		return NULL;
+	if (!tb[bus_attr])
+		return strdup(nla_get_string(tb[dev_attr]));
+	if (asprintf(&s, "%s/%s", nla_get_string(tb[bus_attr]), nla_get_string(tb[dev_attr])) < 0)
+		return NULL;
+	return s;
 }

@@ -41,6 +41,11 @@ int vbus_nl_request(struct vbus_nl *nl, const char *family, uint8_t cmd, bool du
 int vbus_nl_call(struct vbus_nl *nl, struct nl_msg *msg, const struct nla_policy *policy,
 		 int maxattr, vbus_nl_reply_fn cb, void *userdata, const char *what);
 
+/* The same, for replies whose attributes repeat (a list of nests): CB gets each message raw
+ * and returns NL_OK, NL_SKIP or NL_STOP. */
+int vbus_nl_call_raw(struct vbus_nl *nl, struct nl_msg *msg,
+		     int (*cb)(struct nl_msg *msg, void *userdata), void *userdata, const char *what);
+
 /* The extack text of the last failed call, or NULL when the kernel sent none. */
 const char *vbus_nl_last_extack(struct vbus_nl *nl);
 
@@ -55,3 +60,16 @@ int vbus_nl_monitor_open(struct vbus_ctx *ctx, const char *family, const char *g
 			 void *userdata, struct vbus_nl **ret);
 int vbus_nl_monitor_fd(struct vbus_nl *nl);
 int vbus_nl_monitor_dispatch(struct vbus_nl *nl);
+
+/*
+ * The request socket of a netlink kind in CTX, opened on first use and kept in
+ * ctx->backend_data[KIND] (free it with vbus_nl_free_data as the backend's free_data op).
+ * -EOPNOTSUPP under a --root other than "/": a fake tree has no kernel behind it.
+ */
+int vbus_nl_get(struct vbus_ctx *ctx, enum vbus_kind kind, struct vbus_nl **ret);
+void vbus_nl_free_data(struct vbus_ctx *ctx, void *data);
+
+/* Puts a handle written "BUS/DEV" (or "DEV" alone) as the two string attributes. */
+int vbus_nl_put_handle(struct nl_msg *msg, int bus_attr, int dev_attr, const char *handle);
+/* The "BUS/DEV" (or "DEV") form of a handle from a reply; NULL when DEV is missing. */
+char *vbus_nl_handle(struct nlattr **tb, int bus_attr, int dev_attr);

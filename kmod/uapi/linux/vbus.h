@@ -46,7 +46,7 @@ enum vbus_cmd {
 	VBUS_CMD_MAX = __VBUS_CMD_MAX - 1
 };
 
-enum vbus_attr {
+enum vbus_nl_attr { /* not vbus_attr: libvbus.h has struct vbus_attr */
 	VBUS_ATTR_UNSPEC,
 	VBUS_ATTR_MGMTDEV_BUS_NAME,	/* string, e.g. "vbus_sim" */
 	VBUS_ATTR_MGMTDEV_DEV_NAME,	/* string, e.g. "vbus_sim1" */
