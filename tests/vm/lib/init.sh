@@ -54,15 +54,16 @@ echo "boot $boot" >/run/vbus-out/timings
 
 # shellcheck source=/dev/null
 . /run/vbus-out/.harness/env
+mapfile -t scripts </run/vbus-out/.harness/scripts
 # Parents before children, so a later bind does not cover an earlier one.
-for p in $(printf '%s\n' "$VBUS_SRC" "$VBUS_BUILD" "$VBUS_KMOD_DIR" "$VBUS_FIXTURES" | awk NF | sort -u); do
+for p in $(printf '%s\n' "$VBUS_SRC" "$VBUS_BUILD" "$VBUS_KMOD_DIR" "$VBUS_FIXTURES" \
+	"${scripts[@]%/*}" | awk NF | sort -u); do
 	bind_host_tmp "$p"
 done
 case $out in
 /tmp/*) mkdir -p "$out" ;;
 esac
 mount --bind /run/vbus-out "$out"
-mapfile -t scripts <"$out/.harness/scripts"
 
 hostname vbus-vm
 ip link set lo up 2>/dev/null
