@@ -38,3 +38,7 @@ int transport_direct_open(const char *root, struct transport *ret);
 /* Through vbusd on the system bus. -EOPNOTSUPP while there is no bus transport (cli/bus.c):
  * vbusctl then runs in-process, as with --direct. */
 int transport_bus_open(struct transport *ret);
+
+/* cli/bus.c: prints vbusd's DeviceAdded/DeviceRemoved/DeviceBound signals (one JSON object a
+ * line with JSON) until vbusd leaves the bus or the program is interrupted. */
+int transport_bus_monitor(bool json);

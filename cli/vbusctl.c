@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "libvbus.h"
@@ -289,9 +290,17 @@ static int read_jsonfile(const char *name, struct vbus_def **ret)
 	struct vbus_ctx *ctx = NULL;
 	int r;
 
+	if (access(arg_jsonfile, R_OK) < 0) {
+		err("Failed to read %s: %s", arg_jsonfile, strerror(errno));
+		return -errno;
+	}
 	obj = json_object_from_file(arg_jsonfile);
 	if (!obj) {
-		err("Failed to read %s: %s", arg_jsonfile, json_util_get_last_err() ?: "error");
+		/* json-c's message ends with a newline. */
+		const char *e = json_util_get_last_err();
+
+		err("Failed to read %s: %.*s", arg_jsonfile, e ? (int)strcspn(e, "\n") : 5,
+		    e ?: "error");
 		return -EINVAL;
 	}
 	/* A private context only to parse: the transport may not be in-process. */
@@ -508,6 +517,16 @@ static int verb_import(int argc, char **argv)
 	return EXIT_SUCCESS;
 }
 
+/* Signals of vbusd, so always over the bus (cli/bus.c). */
+static int verb_monitor(int argc, char **argv)
+{
+	if (arg_root || arg_direct) {
+		err("monitor needs vbusd: it cannot run with --root or --direct");
+		return EXIT_USAGE;
+	}
+	return transport_bus_monitor(arg_json) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 static int verb_needs_daemon(int argc, char **argv)
 {
 	err("%s is not available yet: it comes with the vbusd daemon", argv[0]);
@@ -537,7 +556,7 @@ static const struct verb verbs[] = {
 	{ "assign", 2, 2, 0, verb_assign },
 	{ "apply", 1, 1, OPT_DRY_RUN, verb_needs_daemon },
 	{ "import", 1, 2, 0, verb_import },
-	{ "monitor", 0, 0, 0, verb_needs_daemon },
+	{ "monitor", 0, 0, 0, verb_monitor },
 };
 
 static void help(void)
@@ -564,7 +583,7 @@ static void help(void)
 	       "  assign NAME DRIVER           rebind now; persisted if NAME is defined\n"
 	       "  apply FILE [--dry-run]       (comes with vbusd)\n"
 	       "  import mdevctl|driverctl [DIR]\n"
-	       "  monitor                      (comes with vbusd)\n"
+	       "  monitor                      stream vbusd's add/remove/bind events\n"
 	       "\n"
 	       "Kinds: mdev, vf, sf, vdpa, virtbus, pci. Drivers: auto, vfio, host, none or a\n"
 	       "driver name.\n"
@@ -852,9 +871,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (n_args - 1 < verb->min_args || n_args - 1 > verb->max_args) {
-		err("%s takes %s%d argument%s, %d given", verb->name,
-		    verb->min_args == verb->max_args ? "" : "at most ", verb->max_args,
-		    verb->max_args == 1 ? "" : "s", n_args - 1);
+		if (verb->min_args == verb->max_args)
+			err("%s takes %d argument%s, %d given", verb->name, verb->max_args,
+			    verb->max_args == 1 ? "" : "s", n_args - 1);
+		else if (verb->min_args == 0)
+			err("%s takes at most %d argument%s, %d given", verb->name, verb->max_args,
+			    verb->max_args == 1 ? "" : "s", n_args - 1);
+		else
+			err("%s takes %d to %d arguments, %d given", verb->name, verb->min_args,
+			    verb->max_args, n_args - 1);
 		r = EXIT_USAGE;
 		goto out;
 	}
