@@ -122,7 +122,7 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 	if (!flags)
 		flags = VBUS_LIST_ACTIVE;
 
-	r = vbus_store_load_all(ctx, &defs, &n_defs);
+	r = vbus_store_load_all(ctx, false, &defs, &n_defs);
 	if (r < 0)
 		goto out;
 	r = vbus_run_load_all(ctx, &runs, &n_runs);

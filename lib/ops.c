@@ -140,7 +140,7 @@ static int check_duplicates(struct vbus_ctx *ctx, const struct vbus_def *def)
 	size_t n = 0;
 	int r;
 
-	r = vbus_store_load_all(ctx, &defs, &n);
+	r = vbus_store_load_all(ctx, true, &defs, &n);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
@@ -162,6 +162,24 @@ static int check_duplicates(struct vbus_ctx *ctx, const struct vbus_def *def)
 				       o->name);
 	}
 	vbus_defs_free(defs, n);
+	return r;
+}
+
+/*
+ * The caller (CLI, daemon) says "Failed to start 'NAME': <cause>", so a cause that starts
+ * with "NAME: " would say the name twice: keep the cause only.
+ */
+static int plain_cause(struct vbus_ctx *ctx, const struct vbus_def *def, int r)
+{
+	const char *e = vbus_ctx_last_error(ctx);
+	size_t n = strlen(def->name);
+
+	if (r < 0 && e && strncmp(e, def->name, n) == 0 && e[n] == ':' && e[n + 1] == ' ') {
+		char *s = strdup(e + n + 2);
+
+		if (s)
+			vbus_error_restore(ctx, s);
+	}
 	return r;
 }
 
@@ -343,7 +361,7 @@ static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 	}
 	if (!be->check)
 		return 0;
-	r = be->check(ctx, def);
+	r = plain_cause(ctx, def, be->check(ctx, def));
 	if (r == -ENODEV) {
 		vbus_error_clear(ctx);
 		return 1;
@@ -424,7 +442,7 @@ static int resolve_driver(struct vbus_ctx *ctx, const struct vbus_backend *be,
 			*ret = NULL;
 			return 0;
 		}
-		return be->resolve_driver(ctx, def, choice, ret);
+		return plain_cause(ctx, def, be->resolve_driver(ctx, def, choice, ret));
 	}
 	*ret = TAKE_PTR(choice);
 	return 0;
@@ -439,7 +457,7 @@ static int do_bind(struct vbus_ctx *ctx, const struct vbus_backend *be, const st
 	if (!be->bind)
 		return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot bind '%s' to a driver",
 				  vbus_kind_to_string(def->kind), def->name);
-	r = be->bind(ctx, def, driver);
+	r = plain_cause(ctx, def, be->bind(ctx, def, driver));
 	if (r < 0)
 		return r;
 	/* Verify: the requested driver, not just some driver (driverctl only checks the latter). */
@@ -463,7 +481,7 @@ static int get_status(struct vbus_ctx *ctx, const struct vbus_backend *be,
 	if (!be->status)
 		return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot report status",
 				  vbus_kind_to_string(def->kind));
-	return be->status(ctx, def, st);
+	return plain_cause(ctx, def, be->status(ctx, def, st));
 }
 
 /* Undo a failed start: destroy what this start created, else give back the previous driver. */
@@ -497,7 +515,7 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	if (r < 0)
 		return r;
 	if (be->check) {
-		r = be->check(ctx, def);
+		r = plain_cause(ctx, def, be->check(ctx, def));
 		if (r == -ENODEV)
 			return vbus_error(ctx, r, "parent %s of '%s' is not present", def->parent,
 					  def->name);
@@ -511,7 +529,7 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 		if (!be->create)
 			return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot create devices",
 					  vbus_kind_to_string(def->kind));
-		r = be->create(ctx, def);
+		r = plain_cause(ctx, def, be->create(ctx, def));
 		if (r < 0)
 			return r;
 		created = true;
@@ -619,7 +637,7 @@ static int stop_run(struct vbus_ctx *ctx, const struct vbus_backend *be, struct 
 		if (!be->destroy)
 			return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot remove devices",
 					  vbus_kind_to_string(def->kind));
-		r = be->destroy(ctx, def);
+		r = plain_cause(ctx, def, be->destroy(ctx, def));
 		if (r < 0)
 			return r;
 	} else if (be->bind) {

@@ -292,7 +292,7 @@ static int filter_json(const struct dirent *de)
  * Every definition of the store, sorted by name. A file that cannot be used is reported by
  * name (warning) and skipped: one damaged file never hides the others.
  */
-int vbus_store_load_all(struct vbus_ctx *ctx, struct vbus_def ***ret, size_t *ret_n)
+int vbus_store_load_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret, size_t *ret_n)
 {
 	_cleanup_free_ char *dir = vbus_store_dir(ctx);
 	struct dirent **des = NULL;
@@ -326,7 +326,8 @@ int vbus_store_load_all(struct vbus_ctx *ctx, struct vbus_def ***ret, size_t *re
 			break;
 		}
 		if (!vbus_name_is_valid(name)) {
-			warn(ctx, "Ignoring %s: \"%s\" is not a valid name",
+			if (!quiet)
+				warn(ctx, "Ignoring %s: \"%s\" is not a valid name",
 			     vbus_path_display(ctx, path), name);
 			continue;
 		}
@@ -336,8 +337,9 @@ int vbus_store_load_all(struct vbus_ctx *ctx, struct vbus_def ***ret, size_t *re
 			break;
 		}
 		if (k < 0) {
-			warn(ctx, "Ignoring %s: %s", vbus_path_display(ctx, path),
-			     vbus_ctx_last_error(ctx) ?: strerror(-k));
+			if (!quiet)
+				warn(ctx, "Ignoring %s: %s", vbus_path_display(ctx, path),
+				     vbus_ctx_last_error(ctx) ?: strerror(-k));
 			vbus_error_clear(ctx);
 			continue;
 		}

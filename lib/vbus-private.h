@@ -235,7 +235,8 @@ int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_obje
 char *vbus_store_dir(struct vbus_ctx *ctx);
 char *vbus_store_file(struct vbus_ctx *ctx, const char *name);
 int vbus_store_exists(struct vbus_ctx *ctx, const char *name);
-int vbus_store_load_all(struct vbus_ctx *ctx, struct vbus_def ***ret, size_t *ret_n);
+/* QUIET: skip unusable files without the warning (it was given by whoever listed them). */
+int vbus_store_load_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret, size_t *ret_n);
 int vbus_store_save(struct vbus_ctx *ctx, const struct vbus_def *def);
 int vbus_store_remove(struct vbus_ctx *ctx, const char *name);
 
