@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#define streq(a, b) (strcmp((a), (b)) == 0)
+
 #include "bus-util.h"
 
 const sd_bus_error_map vbus_bus_errors[] = {
@@ -47,13 +49,18 @@ static bool array_is_strings(struct json_object *a)
 
 static int append_value(sd_bus_message *m, struct json_object *v);
 
-/* Appends V as a variant; a null becomes an empty string array, which reads back as []. */
+/*
+ * Appends V as a variant. D-Bus has no null: a JSON null travels as an empty "av", which no
+ * JSON value produces otherwise (an empty array is "as"), and reads back as null.
+ */
 static int append_variant(sd_bus_message *m, struct json_object *v)
 {
 	const char *sig;
 	int r;
 
 	switch (json_object_get_type(v)) {
+	case json_type_null:
+		return sd_bus_message_append(m, "v", "av", 0);
 	case json_type_boolean:
 		return sd_bus_message_append(m, "v", "b", (int)json_object_get_boolean(v));
 	case json_type_int:
@@ -98,7 +105,7 @@ static int append_value(sd_bus_message *m, struct json_object *v)
 		for (size_t i = 0; r >= 0 && i < json_object_array_length(v); i++) {
 			struct json_object *e = json_object_array_get_idx(v, i);
 
-			r = e ? append_variant(m, e) : sd_bus_message_append(m, "v", "as", 0);
+			r = append_variant(m, e);
 		}
 	}
 	if (r < 0)
@@ -116,8 +123,6 @@ int bus_append_json_object(sd_bus_message *m, struct json_object *obj)
 	if (r < 0)
 		return r;
 	json_object_object_foreach(obj, key, val) {
-		if (!val)
-			continue;
 		r = sd_bus_message_open_container(m, 'e', "sv");
 		if (r < 0)
 			return r;
@@ -298,9 +303,12 @@ int bus_read_json_value(sd_bus_message *m, struct json_object **ret)
 		r = sd_bus_message_enter_container(m, type, contents);
 		if (r < 0)
 			return r;
-		if (type == 'v')
+		if (type == 'v') {
 			r = bus_read_json_value(m, &v);
-		else if (type == 'a' && contents[0] == '{')
+			/* An empty "av" is how a null travels. */
+			if (r >= 0 && streq(contents, "av") && json_object_array_length(v) == 0)
+				v = (json_object_put(v), NULL);
+		} else if (type == 'a' && contents[0] == '{')
 			r = read_dict(m, &v);
 		else
 			r = read_list(m, &v);

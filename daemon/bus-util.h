@@ -29,7 +29,8 @@ const char *vbus_bus_error_name(int err);
 /*
  * A JSON value as a D-Bus value and back, so the one JSON model of libvbus travels typed:
  * object -> a{sv}, string -> s, integer -> x, double -> d, boolean -> b, array of strings ->
- * as, any other array -> av; null members are left out. Reading accepts any D-Bus type
+ * as, any other array -> av, null -> an empty av (D-Bus has no null; no other value gives an
+ * empty av, so it reads back as null). Reading accepts any D-Bus type
  * (unsigned and signed integers, structs as arrays, dicts with any basic key).
  */
 int bus_append_json_object(sd_bus_message *m, struct json_object *obj);         /* a{sv} */

@@ -1,0 +1,347 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# vbusd on a private system bus (dbus-daemon with the real org.vbus1 policy) over a scratch
+# copy of a fake host tree, driven with vbusctl, busctl and gdbus. TAP output.
+# Usage: run.sh VBUSD VBUSCTL SRCDIR   (as root: the refusal checks run a caller as nobody)
+set -u
+
+VBUSD=$(realpath "$1")
+VBUSCTL=$(realpath "$2")
+SRC=$(realpath "$3")
+
+T=$(mktemp -d /tmp/vbus-integration.XXXXXX)
+chmod 755 "$T"
+ROOT=$T/root
+export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$T/bus
+DBUS_PID=
+VBUSD_PID=
+MON_PID=
+n=0
+failed=0
+
+cleanup() {
+	for p in $MON_PID $VBUSD_PID $DBUS_PID; do
+		kill "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() {
+	n=$((n + 1))
+	echo "ok $n - $1"
+}
+
+not_ok() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n - $1"
+	shift
+	for l in "$@"; do
+		echo "# $l"
+	done
+}
+
+# check DESCRIPTION COMMAND...: passes when COMMAND succeeds.
+check() {
+	local what=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		ok "$what"
+	else
+		not_ok "$what" "command: $*" "${out//$'\n'/$'\n'# }"
+	fi
+}
+
+as_nobody() {
+	setpriv --reuid 65534 --regid 65534 --clear-groups "$@"
+}
+
+vbusctl() {
+	"$VBUSCTL" "$@"
+}
+
+# A digest of everything under the tree, to prove that a refused call changed nothing.
+tree_digest() {
+	(cd "$ROOT" && find . -path ./run -prune -o -print0 | sort -z |
+		xargs -0 stat -c '%n %s %Y' | md5sum)
+}
+
+alive() {
+	kill -0 "$VBUSD_PID" 2>/dev/null && busctl status org.vbus1 >/dev/null 2>&1
+}
+
+# Starts vbusd and waits for READY=1 on a notify socket of our own (Type=notify).
+start_vbusd() {
+	rm -f "$T/notify" "$T/ready"
+	python3 - "$T/notify" "$T/ready" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(20)
+try:
+    while True:
+        msg = s.recv(4096).decode()
+        if "READY=1" in msg.split("\n"):
+            open(sys.argv[2], "w").write(msg)
+            break
+except socket.timeout:
+    pass
+PY
+	local listener=$!
+	for _ in $(seq 100); do
+		[ -S "$T/notify" ] && break
+		sleep 0.05
+	done
+	NOTIFY_SOCKET=$T/notify "$VBUSD" --root "$ROOT" --log-level=debug >>"$T/vbusd.log" 2>&1 &
+	VBUSD_PID=$!
+	wait "$listener"
+	[ -f "$T/ready" ]
+}
+
+# gdbus prints the D-Bus error name: "GDBus.Error:org.vbus1.Error.AccessDenied: ...".
+gcall() {
+	gdbus call --system --dest org.vbus1 --object-path /org/vbus1 \
+		--method "org.vbus1.Manager.$1" "${@:2}" 2>&1
+}
+
+# expect_error DESCRIPTION ERROR-NAME METHOD ARGS...
+expect_error() {
+	local what=$1 name=$2 out
+	shift 2
+	out=$(gcall "$@")
+	if [[ $out == *"GDBus.Error:$name:"* ]]; then
+		ok "$what"
+	else
+		not_ok "$what" "expected $name, got: $out"
+	fi
+}
+
+# ---- setup -------------------------------------------------------------------------------------
+cp -a "$SRC/tests/data/host-mixed" "$ROOT"
+rm -f "$ROOT/etc/vbus/devices.d/broken.json"
+sed -e "s|@SOCKET@|$T/bus|" -e "s|@UNITS@|$SRC/units|" "$SRC/tests/integration/bus.conf.in" \
+	>"$T/bus.conf"
+dbus-daemon --config-file="$T/bus.conf" --nofork --print-address=3 3>"$T/address" \
+	2>"$T/dbus.log" &
+DBUS_PID=$!
+for _ in $(seq 100); do
+	[ -s "$T/address" ] && break
+	sleep 0.05
+done
+
+# Definitions for reconcile: one autostart on a present parent, one on an absent parent.
+cat >"$ROOT/etc/vbus/devices.d/auto-here.json" <<'EOF'
+{ "version": 1, "name": "auto-here", "kind": "mdev", "parent": "mtty", "type": "mtty-1",
+  "uuid": "11111111-2222-4333-8444-555555555555", "driver": "auto", "start": "auto" }
+EOF
+cat >"$ROOT/etc/vbus/devices.d/auto-absent.json" <<'EOF'
+{ "version": 1, "name": "auto-absent", "kind": "pci", "parent": "0000:0a:00.0",
+  "driver": "vfio", "start": "auto" }
+EOF
+
+if start_vbusd; then
+	ok "vbusd reports READY=1 over NOTIFY_SOCKET"
+else
+	not_ok "vbusd reports READY=1 over NOTIFY_SOCKET" "$(cat "$T/vbusd.log")"
+fi
+check "vbusd owns org.vbus1 on the private system bus" busctl status org.vbus1
+
+# ---- introspection -----------------------------------------------------------------------------
+intro=$(busctl introspect --xml-interface org.vbus1 /org/vbus1 |
+	sed -n '/<interface name="org.vbus1.Manager">/,/<\/interface>/p')
+methods=$(grep -o '<method name="[A-Za-z]*"' <<<"$intro" | sort | tr -d '\n')
+want=$(grep -o '<method name="[A-Za-z]*"' "$SRC/daemon/org.vbus1.Manager.xml" | sort | tr -d '\n')
+all=1
+for m in ListParents ListTypes ListDevices Define Undefine Modify Start Stop Create Remove \
+	Assign Apply Import; do
+	grep -q "<method name=\"$m\"" <<<"$intro" || all=0
+done
+if [ "$all" = 1 ] && [ "$methods" = "$want" ]; then
+	ok "org.vbus1.Manager has every method, as the installed XML says"
+else
+	not_ok "org.vbus1.Manager has every method, as the installed XML says" "live: $methods" \
+		"xml: $want"
+fi
+for s in DeviceAdded DeviceRemoved DeviceBound; do
+	check "org.vbus1.Manager declares signal $s" grep -q "<signal name=\"$s\"" <<<"$intro"
+done
+dev_live=$(busctl introspect --xml-interface org.vbus1 /org/vbus1/device/gpu_2ddesktop |
+	sed -n '/<interface name="org.vbus1.Device">/,/<\/interface>/p')
+dev_xml=$(sed -n '/<interface name="org.vbus1.Device">/,/<\/interface>/p' \
+	"$SRC/daemon/org.vbus1.Device.xml")
+if [ -n "$dev_live" ] && [ "$dev_live" = "$dev_xml" ]; then
+	ok "device objects implement org.vbus1.Device as the installed XML says"
+else
+	not_ok "device objects implement org.vbus1.Device as the installed XML says" "$dev_live"
+fi
+
+# ---- reading, same output as in-process --------------------------------------------------------
+for args in "parents" "types" "types mtty" "list --all" "-j list --all" "-j parents"; do
+	# shellcheck disable=SC2086
+	bus_out=$(vbusctl $args 2>&1)
+	# shellcheck disable=SC2086
+	direct_out=$(vbusctl --root "$ROOT" $args 2>&1)
+	if [ -n "$bus_out" ] && [ "$bus_out" = "$direct_out" ]; then
+		ok "vbusctl $args over the bus prints what --root prints"
+	else
+		not_ok "vbusctl $args over the bus prints what --root prints" "bus: $bus_out" \
+			"direct: $direct_out"
+	fi
+done
+check "vbusctl parents lists mtty through vbusd" grep -q '^mtty ' <<<"$(vbusctl parents)"
+check "an unprivileged caller can list" as_nobody "$VBUSCTL" list --all
+check "parent objects exist" busctl get-property org.vbus1 /org/vbus1/parent/mtty \
+	org.vbus1.Parent Kinds
+check "adopted active device has its object" \
+	test "$(busctl get-property org.vbus1 /org/vbus1/device/gpu_2ddesktop org.vbus1.Device \
+		Active)" = "b true"
+
+# ---- define through vbusd, with the signal ---------------------------------------------------
+"$VBUSCTL" -j monitor >"$T/monitor.json" 2>"$T/monitor.err" &
+MON_PID=$!
+busctl monitor --json=short --match "type='signal',path='/org/vbus1/device/vm1'" \
+	>"$T/props.json" 2>/dev/null &
+BM_PID=$!
+sleep 0.5
+check "vbusctl define through vbusd" vbusctl define vm1 --kind mdev --parent mtty \
+	--type mtty-2 --manual --tag vm
+check "the definition is written under the tree" \
+	grep -q '"kind": *"mdev"' "$ROOT/etc/vbus/devices.d/vm1.json"
+check "device object /org/vbus1/device/vm1 has typed properties" \
+	test "$(busctl get-property org.vbus1 /org/vbus1/device/vm1 org.vbus1.Device Kind Defined \
+		Active Index Tags | tr '\n' ' ')" = 's "mdev" b true b false x -1 as 1 "vm" '
+check "vbusctl modify through vbusd" vbusctl modify vm1 --driver vfio
+check "Driver property follows the change" \
+	test "$(busctl get-property org.vbus1 /org/vbus1/device/vm1 org.vbus1.Device Driver)" \
+	= 's "vfio"'
+sleep 0.5
+kill "$MON_PID" "$BM_PID" 2>/dev/null
+wait "$MON_PID" "$BM_PID" 2>/dev/null
+MON_PID=
+check "monitor -j reports the definition as one JSON object" \
+	python3 -c 'import json,sys
+evs=[json.loads(l) for l in open(sys.argv[1])]
+assert any(e["event"]=="added" and e["name"]=="vm1" and e["device"]["kind"]=="mdev"
+           for e in evs), evs' "$T/monitor.json"
+check "PropertiesChanged announces Driver" \
+	python3 -c 'import json,sys
+ms=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert any(m.get("member")=="PropertiesChanged" and "Driver" in json.dumps(m.get("payload"))
+           for m in ms), ms' "$T/props.json"
+check "a definition written behind vbusd's back shows up" \
+	bash -c "vbusctl() { \"$VBUSCTL\" \"\$@\"; }; \"$VBUSCTL\" --root '$ROOT' define side \
+		--kind pci --parent 0000:05:00.0 --driver vfio --manual >/dev/null &&
+		sleep 0.5 && busctl get-property org.vbus1 /org/vbus1/device/side org.vbus1.Device Kind"
+
+# ---- errors ------------------------------------------------------------------------------------
+expect_error "a bad name is org.vbus1.Error.InvalidArgument" org.vbus1.Error.InvalidArgument \
+	Define "{'name': <'bad name'>, 'kind': <'mdev'>, 'parent': <'mtty'>}"
+expect_error "a bad kind is org.vbus1.Error.InvalidArgument" org.vbus1.Error.InvalidArgument \
+	Define "{'name': <'k1'>, 'kind': <'gpu'>, 'parent': <'mtty'>}"
+expect_error "an unknown name is org.vbus1.Error.NoSuchDevice" org.vbus1.Error.NoSuchDevice \
+	Undefine nope
+expect_error "a second definition of vm1 is org.vbus1.Error.AlreadyExists" \
+	org.vbus1.Error.AlreadyExists \
+	Define "{'name': <'vm1'>, 'kind': <'mdev'>, 'parent': <'mtty'>, 'type': <'mtty-1'>}"
+expect_error "an unknown method is refused" org.freedesktop.DBus.Error.UnknownMethod Frobnicate
+out=$(busctl call org.vbus1 /org/vbus1 org.vbus1.Manager Start i 42 2>&1)
+check "a call with the wrong signature is refused" test -n "$out"
+out=$(vbusctl define k2 --kind mdev --parent mtty --type mtty-2 --driver 'bad driver!' 2>&1)
+check "vbusctl: bad options fail without reaching a change" test $? -ne 0
+check "vbusd is alive after the bad calls" alive
+
+# ---- refusal of an unprivileged caller -------------------------------------------------------
+before=$(tree_digest)
+refused=0
+total=0
+refuse() {
+	local out
+	total=$((total + 1))
+	out=$(as_nobody gdbus call --system --dest org.vbus1 --object-path /org/vbus1 \
+		--method "org.vbus1.Manager.$1" "${@:2}" 2>&1)
+	if [[ $out == *"GDBus.Error:org.vbus1.Error.AccessDenied:"* ]]; then
+		refused=$((refused + 1))
+	else
+		echo "# $1 as nobody: $out"
+	fi
+}
+refuse Define "{'name': <'nb1'>, 'kind': <'mdev'>, 'parent': <'mtty'>, 'type': <'mtty-2'>}"
+refuse Modify vm1 "{'driver': <'host'>}"
+refuse Undefine vm1
+refuse Start vm1
+refuse Stop gpu-desktop
+refuse Create "{'name': <'nb2'>, 'kind': <'mdev'>, 'parent': <'mtty'>, 'type': <'mtty-2'>}" \
+	"''" 0
+refuse Remove vm1
+refuse Assign vm1 vfio
+refuse Import mdevctl "''"
+refuse Apply "[{'name': <'nb3'>, 'kind': <'pci'>, 'parent': <'0000:05:00.0'>}]" false
+if [ "$refused" = "$total" ]; then
+	ok "every changing method refuses uid 65534 with org.vbus1.Error.AccessDenied ($total)"
+else
+	not_ok "every changing method refuses uid 65534 ($refused of $total)"
+fi
+out=$(as_nobody "$VBUSCTL" define nb4 --kind mdev --parent mtty --type mtty-2 2>&1)
+rc=$?
+if [ $rc = 1 ] && [[ $out == *"access denied"* ]]; then
+	ok "vbusctl as uid 65534: define fails with exit 1 and says why"
+else
+	not_ok "vbusctl as uid 65534: define fails with exit 1 and says why" "rc=$rc: $out"
+fi
+check "nothing changed in the tree after the refusals" test "$before" = "$(tree_digest)"
+check "root still can: undefine side" vbusctl undefine side
+check "the undefined file is gone" test ! -e "$ROOT/etc/vbus/devices.d/side.json"
+
+# ---- reconcile ---------------------------------------------------------------------------------
+check "reconcile tried to start the autostart definition with its parent present" \
+	grep -q "start 'auto-here'" "$T/vbusd.log"
+check "reconcile left the definition whose parent is absent alone" \
+	bash -c "! grep -q \"start 'auto-absent'\" '$T/vbusd.log'"
+check "reconcile adopted the running gpu-desktop (active and defined)" \
+	test "$(busctl get-property org.vbus1 /org/vbus1/device/gpu_2ddesktop org.vbus1.Device \
+		Defined Active | tr '\n' ' ')" = "b true b true "
+
+# ---- crash and restart -------------------------------------------------------------------------
+defs_before=$(vbusctl -j list --defined)
+kill -9 "$VBUSD_PID"
+wait "$VBUSD_PID" 2>/dev/null
+VBUSD_PID=
+if start_vbusd; then
+	ok "vbusd restarts after kill -9"
+else
+	not_ok "vbusd restarts after kill -9" "$(tail -5 "$T/vbusd.log")"
+fi
+check "every definition is intact after kill -9 and restart" \
+	test "$defs_before" = "$(vbusctl -j list --defined)"
+check "vm1 keeps its changed driver" \
+	test "$(busctl get-property org.vbus1 /org/vbus1/device/vm1 org.vbus1.Device Driver)" \
+	= 's "vfio"'
+
+# ---- removal and signals -----------------------------------------------------------------------
+"$VBUSCTL" -j monitor >"$T/monitor2.json" 2>/dev/null &
+MON_PID=$!
+sleep 0.5
+check "vbusctl undefine vm1 through vbusd" vbusctl undefine vm1
+check "the device object is gone" \
+	bash -c "! busctl get-property org.vbus1 /org/vbus1/device/vm1 org.vbus1.Device Kind"
+sleep 0.3
+check "monitor reports the removal" grep -q '"event":"removed","name":"vm1"' "$T/monitor2.json"
+
+# ---- clean stop --------------------------------------------------------------------------------
+kill -TERM "$VBUSD_PID"
+wait "$VBUSD_PID"
+rc=$?
+VBUSD_PID=
+check "SIGTERM stops vbusd with status 0" test "$rc" = 0
+sleep 0.3
+check "monitor ends when vbusd leaves the bus" bash -c "! kill -0 $MON_PID 2>/dev/null"
+MON_PID=
+
+if [ "$failed" != 0 ]; then
+	echo "# vbusd log:"
+	sed 's/^/# /' "$T/vbusd.log" | tail -40
+fi
+echo "1..$n"
+exit $((failed > 0))
