@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Operations against a fake backend: ordering, rollback, run state, what stop may destroy. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "test.h"
+#include "vbus-private.h"
+
+/* ---- a fake mdev-like backend: devices exist in a table, drivers are strings ---------------- */
+
+#define MAX_DEV 8
+
+static struct fake {
+	struct {
+		char name[64]; /* the definition's uuid or parent */
+		char driver[64];
+		bool used;
+	} dev[MAX_DEV];
+	bool parent_absent;
+	int fail_create, fail_bind, fail_destroy; /* negative errno to return */
+	bool bind_wrong;			   /* bind "succeeds" with another driver */
+	bool create_invisible;			   /* create succeeds, device never appears */
+	int n_create, n_destroy, n_bind;
+	char log[1024];
+} fk;
+
+static const char *key(const struct vbus_def *def)
+{
+	return def->uuid ?: def->parent;
+}
+
+static int find(const struct vbus_def *def)
+{
+	for (int i = 0; i < MAX_DEV; i++)
+		if (fk.dev[i].used && streq(fk.dev[i].name, key(def)))
+			return i;
+	return -1;
+}
+
+static int add_dev(const char *name, const char *driver)
+{
+	for (int i = 0; i < MAX_DEV; i++)
+		if (!fk.dev[i].used) {
+			fk.dev[i].used = true;
+			snprintf(fk.dev[i].name, sizeof(fk.dev[i].name), "%s", name);
+			snprintf(fk.dev[i].driver, sizeof(fk.dev[i].driver), "%s", driver ?: "");
+			return i;
+		}
+	return -1;
+}
+
+static void logf_(const char *fmt, ...)
+{
+	size_t n = strlen(fk.log);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(fk.log + n, sizeof(fk.log) - n, fmt, ap);
+	va_end(ap);
+}
+
+static int f_check(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	if (fk.parent_absent)
+		return -ENODEV;
+	if (def->type && streq(def->type, "nope"))
+		return vbus_error(ctx, -EINVAL, "%s: parent %s does not offer type %s", def->name,
+				  def->parent, def->type);
+	return 0;
+}
+
+static int f_status(struct vbus_ctx *ctx, const struct vbus_def *def, struct vbus_status *st)
+{
+	int i = find(def);
+
+	*st = (struct vbus_status){};
+	if (i < 0)
+		return 0;
+	st->active = true;
+	st->sysfs_path = vbus_pathf(ctx, "/sys/fake/%s", fk.dev[i].name);
+	if (fk.dev[i].driver[0])
+		st->bound_driver = strdup(fk.dev[i].driver);
+	return 0;
+}
+
+static int f_create(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	fk.n_create++;
+	logf_("create %s;", def->name);
+	if (fk.fail_create)
+		return vbus_error(ctx, fk.fail_create, "create failed for %s", def->name);
+	if (!fk.create_invisible)
+		add_dev(key(def), "host_drv");
+	return 0;
+}
+
+static int f_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	int i = find(def);
+
+	fk.n_destroy++;
+	logf_("destroy %s;", def->name);
+	if (fk.fail_destroy)
+		return vbus_error(ctx, fk.fail_destroy, "destroy failed");
+	if (i >= 0)
+		fk.dev[i].used = false;
+	return 0;
+}
+
+static int f_resolve(struct vbus_ctx *ctx, const struct vbus_def *def, const char *choice,
+		     char **ret)
+{
+	*ret = strdup(streq(choice, "vfio") ? "vfio_drv" : "host_drv");
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int f_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const char *driver)
+{
+	int i = find(def);
+
+	fk.n_bind++;
+	logf_("bind %s %s;", def->name, driver ?: "(none)");
+	if (fk.fail_bind)
+		return vbus_error(ctx, fk.fail_bind, "%s: %s refused to bind", def->name,
+				  driver ?: "(none)");
+	if (i < 0)
+		return vbus_error(ctx, -ENODEV, "no device");
+	snprintf(fk.dev[i].driver, sizeof(fk.dev[i].driver), "%s",
+		 fk.bind_wrong ? "other_drv" : driver ?: "");
+	return 0;
+}
+
+static int f_list_active(struct vbus_ctx *ctx, struct json_object *devices)
+{
+	for (int i = 0; i < MAX_DEV; i++) {
+		struct json_object *o;
+
+		if (!fk.dev[i].used)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "name", json_object_new_string(fk.dev[i].name));
+		json_object_object_add(o, "kind", json_object_new_string("mdev"));
+		json_object_object_add(o, "parent", json_object_new_string("p0"));
+		json_object_object_add(o, "uuid", json_object_new_string(fk.dev[i].name));
+		json_object_array_add(devices, o);
+	}
+	return 0;
+}
+
+static const struct vbus_backend fake_mdev = {
+	.kind = VBUS_KIND_MDEV,
+	.check = f_check,
+	.status = f_status,
+	.create = f_create,
+	.destroy = f_destroy,
+	.resolve_driver = f_resolve,
+	.bind = f_bind,
+	.list_active = f_list_active,
+};
+
+/* The same for pci: never created, only bound. */
+static const struct vbus_backend fake_pci = {
+	.kind = VBUS_KIND_PCI,
+	.check = f_check,
+	.status = f_status,
+	.resolve_driver = f_resolve,
+	.bind = f_bind,
+};
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static char root[256];
+static char warnings[2048];
+
+static void log_cb(void *userdata, int level, const char *file, int line, const char *fn,
+		   const char *format, va_list args)
+{
+	size_t n = strlen(warnings);
+
+	if (level <= VBUS_LOG_WARNING && n + 2 < sizeof(warnings)) {
+		vsnprintf(warnings + n, sizeof(warnings) - n - 1, format, args);
+		strcat(warnings, "\n");
+	}
+}
+
+static struct vbus_ctx *setup(void)
+{
+	struct vbus_ctx *ctx = NULL;
+	char cmd[300];
+
+	memset(&fk, 0, sizeof(fk));
+	warnings[0] = '\0';
+	if (root[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+		check_int(system(cmd), 0);
+	}
+	snprintf(root, sizeof(root), "/tmp/vbus-test-ops-XXXXXX");
+	check(mkdtemp(root) != NULL);
+	check_int(vbus_ctx_new(root, &ctx), 0);
+	vbus_ctx_set_log_fn(ctx, log_cb, NULL);
+	ctx->backend_override[VBUS_KIND_MDEV] = &fake_mdev;
+	ctx->backend_override[VBUS_KIND_PCI] = &fake_pci;
+	return ctx;
+}
+
+static void teardown(struct vbus_ctx *ctx)
+{
+	char cmd[300];
+
+	vbus_ctx_unref(ctx);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	check_int(system(cmd), 0);
+	root[0] = '\0';
+}
+
+static bool exists(const char *rel)
+{
+	char p[512];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s%s", root, rel);
+	return stat(p, &st) == 0;
+}
+
+static struct vbus_def *mdev_def(const char *name, const char *uuid)
+{
+	struct vbus_def *def = NULL;
+
+	check_int(vbus_def_new(&def), 0);
+	def->name = strdup(name);
+	def->kind = VBUS_KIND_MDEV;
+	def->parent = strdup("p0");
+	def->type = strdup("t1");
+	def->uuid = uuid ? strdup(uuid) : NULL;
+	return def;
+}
+
+static struct vbus_def *pci_def(const char *name, const char *bdf, const char *driver)
+{
+	struct vbus_def *def = NULL;
+
+	check_int(vbus_def_new(&def), 0);
+	def->name = strdup(name);
+	def->kind = VBUS_KIND_PCI;
+	def->parent = strdup(bdf);
+	def->driver = driver ? strdup(driver) : NULL;
+	return def;
+}
+
+#define U1 "11111111-2222-4333-8444-555555555555"
+#define U2 "11111111-2222-4333-8444-666666666666"
+
+/* ---- cases ----------------------------------------------------------------------------------- */
+
+TEST(define_generates_uuid)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = mdev_def("g1", NULL), *loaded = NULL;
+
+	check_int(vbus_define(ctx, def, 0), 0);
+	check(def->uuid && vbus_uuid_is_valid(def->uuid));
+	check_int(vbus_def_load(ctx, "g1", &loaded), 0);
+	check_str(loaded->uuid, def->uuid);
+	check(exists("/etc/vbus/devices.d/g1.json"));
+	teardown(ctx);
+}
+
+TEST(define_absent_parent_warns)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+
+	fk.parent_absent = true;
+	check_int(vbus_define(ctx, def, 0), 1);
+	check(exists("/etc/vbus/devices.d/g1.json"));
+	teardown(ctx);
+}
+
+TEST(define_refusals_write_nothing)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *a = mdev_def("g1", U1), *b = mdev_def("g2", U1),
+				      *c = mdev_def("g3", U2), *d = mdev_def("g1", U2),
+				      *e = mdev_def("a/b", U2);
+
+	check_int(vbus_define(ctx, a, 0), 0);
+	check_int(vbus_define(ctx, b, 0), -EEXIST);
+	check_str(vbus_ctx_last_error(ctx), "uuid " U1 " is already defined as 'g1'");
+	check_int(vbus_define(ctx, d, 0), -EEXIST);
+	check_str(vbus_ctx_last_error(ctx), "'g1' is already defined");
+	check_int(vbus_define(ctx, e, 0), -EINVAL);
+	free(c->type);
+	c->type = strdup("nope");
+	check_int(vbus_define(ctx, c, 0), -EINVAL);
+	/* the backend's "g3: " prefix is dropped: callers name the device themselves */
+	check_str(vbus_ctx_last_error(ctx), "parent p0 does not offer type nope");
+	check(!exists("/etc/vbus/devices.d/g2.json"));
+	check(!exists("/etc/vbus/devices.d/g3.json"));
+	check(!exists("/etc/vbus/devices.d/a/b.json"));
+	/* modify needs an existing definition */
+	check_int(vbus_define(ctx, c, VBUS_DEFINE_REPLACE), -EINVAL);
+	free(c->type);
+	c->type = strdup("t1");
+	check_int(vbus_define(ctx, c, VBUS_DEFINE_REPLACE), -ENOENT);
+	teardown(ctx);
+}
+
+TEST(kind_without_backend)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = NULL;
+	_cleanup_json_ struct json_object *arr = NULL;
+
+	check_int(vbus_def_new(&def), 0);
+	def->name = strdup("s1");
+	def->kind = VBUS_KIND_SF;
+	def->parent = strdup("pci/0000:06:00.0");
+	/* A kind whose backend is not built: refused by name, nothing written. */
+	if (!vbus_backend_get(VBUS_KIND_SF)) {
+		check_int(vbus_define(ctx, def, 0), -EOPNOTSUPP);
+		check_str(vbus_ctx_last_error(ctx), "kind sf is not supported yet");
+		check(!exists("/etc/vbus/devices.d/s1.json"));
+	}
+	check_int(vbus_list_parents(ctx, NULL, &arr), 0);
+	teardown(ctx);
+}
+
+TEST(start_stop_created)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+	_cleanup_json_ struct json_object *arr = NULL;
+	struct json_object *o, *v;
+
+	check_int(vbus_define(ctx, def, 0), 0);
+	check_int(vbus_start(ctx, "g1"), 0);
+	/* auto -> policy default for mdev: host -> backend's host driver, already bound */
+	check_str(fk.log, "create g1;");
+	check(exists("/run/vbus/g1.json"));
+	check_int(vbus_start(ctx, "g1"), -EALREADY);
+
+	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE, NULL, &arr), 0);
+	check_int(json_object_array_length(arr), 1);
+	o = json_object_array_get_idx(arr, 0);
+	check(json_object_object_get_ex(o, "name", &v) && streq(json_object_get_string(v), "g1"));
+	check(json_object_object_get_ex(o, "bound_driver", &v) &&
+	      streq(json_object_get_string(v), "host_drv"));
+	check(json_object_object_get_ex(o, "sysfs_path", &v) &&
+	      streq(json_object_get_string(v), "/sys/fake/" U1));
+
+	check_int(vbus_stop(ctx, "g1"), 0);
+	check_str(fk.log, "create g1;destroy g1;");
+	check(!exists("/run/vbus/g1.json"));
+	check_int(vbus_stop(ctx, "g1"), -EALREADY);
+	teardown(ctx);
+}
+
+TEST(start_rollback_on_bind_failure)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+
+	def->driver = strdup("vfio");
+	check_int(vbus_define(ctx, def, 0), 0);
+	fk.fail_bind = -EBUSY;
+	check_int(vbus_start(ctx, "g1"), -EBUSY);
+	/* what start created is destroyed again; the cause survives the rollback */
+	check_str(fk.log, "create g1;bind g1 vfio_drv;destroy g1;");
+	check_str(vbus_ctx_last_error(ctx), "vfio_drv refused to bind");
+	check(!exists("/run/vbus/g1.json"));
+	check_int(find(def), -1);
+	teardown(ctx);
+}
+
+TEST(start_verifies_driver)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+
+	def->driver = strdup("vfio");
+	check_int(vbus_define(ctx, def, 0), 0);
+	fk.bind_wrong = true;
+	check_int(vbus_start(ctx, "g1"), -EIO);
+	check_str(vbus_ctx_last_error(ctx), "'g1' is bound to other_drv instead of vfio_drv");
+	check_int(find(def), -1);
+	teardown(ctx);
+}
+
+TEST(start_device_that_never_appears)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+
+	check_int(vbus_define(ctx, def, 0), 0);
+	fk.create_invisible = true;
+	check_int(vbus_start(ctx, "g1"), -ENODEV);
+	check_str(fk.log, "create g1;destroy g1;");
+	teardown(ctx);
+}
+
+TEST(create_rolls_back_definition)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1), *t = mdev_def("t1", U2);
+	_cleanup_json_ struct json_object *arr = NULL;
+	struct json_object *v;
+
+	fk.fail_create = -ENOSPC;
+	check_int(vbus_create(ctx, def, 0), -ENOSPC);
+	check_str(vbus_ctx_last_error(ctx), "create failed for g1");
+	check(!exists("/etc/vbus/devices.d/g1.json"));
+	fk.fail_create = 0;
+	check_int(vbus_create(ctx, def, 0), 0);
+	check(exists("/etc/vbus/devices.d/g1.json"));
+	check(exists("/run/vbus/g1.json"));
+
+	/* transient: no definition file, but listed and stoppable */
+	check_int(vbus_create(ctx, t, VBUS_CREATE_TRANSIENT), 0);
+	check(!exists("/etc/vbus/devices.d/t1.json"));
+	check(exists("/run/vbus/t1.json"));
+	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE, "t1", &arr), 0);
+	check_int(json_object_array_length(arr), 1);
+	check(json_object_object_get_ex(json_object_array_get_idx(arr, 0), "defined", &v) &&
+	      !json_object_get_boolean(v));
+	check_int(vbus_create(ctx, t, VBUS_CREATE_TRANSIENT), -EEXIST);
+	check_int(vbus_remove(ctx, "t1"), 0);
+	check(!exists("/run/vbus/t1.json"));
+	check_int(find(t), -1);
+
+	/* parent absent: create refuses and keeps nothing */
+	fk.parent_absent = true;
+	{
+		_cleanup_def_ struct vbus_def *x = mdev_def("x1", NULL);
+
+		check_int(vbus_create(ctx, x, 0), -ENODEV);
+		check(!exists("/etc/vbus/devices.d/x1.json"));
+	}
+	teardown(ctx);
+}
+
+TEST(stop_never_destroys_foreign)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+
+	/* the mdev exists already (made by hand): start only records, stop only unbinds back */
+	add_dev(U1, "host_drv");
+	def->driver = strdup("vfio");
+	check_int(vbus_define(ctx, def, 0), 0);
+	check_int(vbus_start(ctx, "g1"), 0);
+	check_int(fk.n_create, 0);
+	check_str(fk.dev[0].driver, "vfio_drv");
+	check_int(vbus_stop(ctx, "g1"), 0);
+	check_int(fk.n_destroy, 0);
+	check_str(fk.dev[0].driver, "host_drv");
+	check(fk.dev[0].used);
+
+	/* without a run record: refused, nothing touched */
+	check_int(vbus_stop(ctx, "g1"), -EBUSY);
+	check_int(fk.n_destroy, 0);
+	teardown(ctx);
+}
+
+TEST(pci_gets_host_driver_back)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = pci_def("nic", "0000:04:00.0", "vfio");
+	_cleanup_free_ char *p = NULL;
+
+	add_dev("0000:04:00.0", "e1000e");
+	check_int(vbus_create(ctx, def, 0), 0);
+	check_str(fk.dev[0].driver, "vfio_drv");
+	check_int(vbus_stop(ctx, "nic"), 0);
+	check_str(fk.dev[0].driver, "e1000e");
+	check(fk.dev[0].used);
+
+	/* assign: rebinding now and persisting */
+	check_int(vbus_start(ctx, "nic"), 0);
+	check_int(vbus_assign(ctx, "nic", "host"), 0);
+	check_str(fk.dev[0].driver, "host_drv");
+	{
+		_cleanup_def_ struct vbus_def *l = NULL;
+
+		check_int(vbus_def_load(ctx, "nic", &l), 0);
+		check_str(l->driver, "host");
+	}
+	fk.fail_bind = -EINVAL;
+	check_int(vbus_assign(ctx, "nic", "vfio"), -EINVAL);
+	fk.fail_bind = 0;
+	check_str(fk.dev[0].driver, "host_drv");
+	{
+		_cleanup_def_ struct vbus_def *l = NULL;
+
+		check_int(vbus_def_load(ctx, "nic", &l), 0);
+		check_str(l->driver, "host");
+	}
+	/* remove = stop + undefine: the function stays, with its own driver */
+	check_int(vbus_remove(ctx, "nic"), 0);
+	check(fk.dev[0].used);
+	check_str(fk.dev[0].driver, "e1000e");
+	check(!exists("/etc/vbus/devices.d/nic.json"));
+	check_int(vbus_remove(ctx, "nic"), -ENOENT);
+	teardown(ctx);
+}
+
+TEST(list_matches_active)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+	_cleanup_json_ struct json_object *all = NULL, *defined = NULL;
+	struct json_object *v;
+
+	add_dev(U1, "host_drv");
+	add_dev(U2, "host_drv");
+	check_int(vbus_define(ctx, def, 0), 0);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE | VBUS_LIST_DEFINED, NULL, &all), 0);
+	/* g1 is the definition of U1 (one row), U2 is active without definition */
+	check_int(json_object_array_length(all), 2);
+	check(json_object_object_get_ex(json_object_array_get_idx(all, 1), "name", &v) &&
+	      streq(json_object_get_string(v), U2));
+	check(json_object_object_get_ex(json_object_array_get_idx(all, 1), "defined", &v) &&
+	      !json_object_get_boolean(v));
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, NULL, &defined), 0);
+	check_int(json_object_array_length(defined), 1);
+	teardown(ctx);
+}
+
+TEST_MAIN()
