@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # vbusd on a private system bus (dbus-daemon with the real org.vbus1 policy) over a scratch
 # copy of a fake host tree, driven with vbusctl, busctl and gdbus. TAP output.
-# Usage: run.sh VBUSD VBUSCTL SRCDIR   (as root: the refusal checks run a caller as nobody)
+# Usage: run.sh VBUSD VBUSCTL SRCDIR FAKE_POLKIT
+# (as root: the refusal checks run a caller as nobody)
 set -u
 
 VBUSD=$(realpath "$1")
 VBUSCTL=$(realpath "$2")
 SRC=$(realpath "$3")
+FAKE_POLKIT=$(realpath "$4")
 
 T=$(mktemp -d /tmp/vbus-integration.XXXXXX)
 chmod 755 "$T"
@@ -16,11 +18,12 @@ export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$T/bus
 DBUS_PID=
 VBUSD_PID=
 MON_PID=
+POLKIT_PID=
 n=0
 failed=0
 
 cleanup() {
-	for p in $MON_PID $VBUSD_PID $DBUS_PID; do
+	for p in $MON_PID $POLKIT_PID $VBUSD_PID $DBUS_PID; do
 		kill "$p" 2>/dev/null
 	done
 	wait 2>/dev/null
@@ -293,6 +296,51 @@ fi
 check "nothing changed in the tree after the refusals" test "$before" = "$(tree_digest)"
 check "root still can: undefine side" vbusctl undefine side
 check "the undefined file is gone" test ! -e "$ROOT/etc/vbus/devices.d/side.json"
+
+# ---- polkit ------------------------------------------------------------------------------------
+echo no >"$T/polkit.answer"
+"$FAKE_POLKIT" "$T/polkit.answer" "$T/polkit.log" &
+POLKIT_PID=$!
+for _ in $(seq 100); do
+	busctl status org.freedesktop.PolicyKit1 >/dev/null 2>&1 && break
+	sleep 0.05
+done
+before=$(tree_digest)
+expect_polkit() {
+	local what=$1 name=$2 out
+	shift 2
+	out=$(as_nobody gdbus call --system --dest org.vbus1 --object-path /org/vbus1 "$@" 2>&1)
+	if [[ $out == *"GDBus.Error:$name:"* ]]; then
+		ok "$what"
+	else
+		not_ok "$what" "expected $name, got: $out"
+	fi
+}
+expect_polkit "polkit saying no: uid 65534 is refused" org.vbus1.Error.AccessDenied \
+	--method org.vbus1.Manager.Define \
+	"{'name': <'pk1'>, 'kind': <'mdev'>, 'parent': <'mtty'>, 'type': <'mtty-2'>}"
+check "vbusd asked polkit for org.vbus1.manage, not interactively" \
+	grep -qx "org.vbus1.manage 0 system-bus-name" "$T/polkit.log"
+echo challenge >"$T/polkit.answer"
+expect_polkit "polkit wanting a password: InteractiveAuthorizationRequired" \
+	org.freedesktop.DBus.Error.InteractiveAuthorizationRequired --interactive \
+	--method org.vbus1.Manager.Define \
+	"{'name': <'pk1'>, 'kind': <'mdev'>, 'parent': <'mtty'>, 'type': <'mtty-2'>}"
+check "the interactive flag reached polkit" \
+	grep -qx "org.vbus1.manage 1 system-bus-name" "$T/polkit.log"
+check "nothing changed while polkit refused" test "$before" = "$(tree_digest)"
+echo yes >"$T/polkit.answer"
+check "polkit saying yes: uid 65534 defines through vbusctl" as_nobody "$VBUSCTL" define pk2 \
+	--kind pci --parent 0000:05:00.0 --driver vfio --manual
+check "... and the definition is written" test -f "$ROOT/etc/vbus/devices.d/pk2.json"
+check "polkit saying yes: uid 65534 undefines" as_nobody "$VBUSCTL" undefine pk2
+check "... and the file is gone" test ! -e "$ROOT/etc/vbus/devices.d/pk2.json"
+kill "$POLKIT_PID"
+wait "$POLKIT_PID" 2>/dev/null
+POLKIT_PID=
+out=$(as_nobody "$VBUSCTL" define pk3 --kind pci --parent 0000:05:00.0 --manual 2>&1)
+check "polkit gone again: uid 65534 is refused" test $? = 1
+check "vbusd is alive after the polkit round trips" alive
 
 # ---- reconcile ---------------------------------------------------------------------------------
 check "reconcile tried to start the autostart definition with its parent present" \
