@@ -204,46 +204,61 @@ static int vf_status(struct vbus_ctx *ctx, const struct vbus_def *def, struct vb
 	return 0;
 }
 
-/* The drivers the first N VFs are bound to (NULL entries: unbound), to bring them back after the
- * kernel re-created them. */
-static void free_drivers(char **d, uint64_t n)
+/* What the first N VFs were bound to, to bring them back after the kernel re-created them. */
+struct saved_vf {
+	char *driver;  /* NULL: unbound */
+	bool override; /* held through driver_override, else by the kernel's own match */
+};
+
+static void free_saved(struct saved_vf *s, uint64_t n)
 {
-	for (uint64_t i = 0; d && i < n; i++)
-		free(d[i]);
-	free(d);
+	for (uint64_t i = 0; s && i < n; i++)
+		free(s[i].driver);
+	free(s);
 }
 
-static int save_drivers(struct vbus_ctx *ctx, const char *pf, uint64_t n, char ***ret)
+static int save_drivers(struct vbus_ctx *ctx, const char *pf, uint64_t n, struct saved_vf **ret)
 {
-	char **d = calloc(n + 1, sizeof(char *));
+	struct saved_vf *s = calloc(n + 1, sizeof(*s));
 
-	if (!d)
+	if (!s)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < n; i++) {
-		_cleanup_free_ char *vf = NULL;
+		_cleanup_free_ char *vf = NULL, *o = NULL;
 
 		if (vf_address(ctx, pf, (int64_t)i, &vf) < 0)
 			continue;
-		if (vbus_bind_get_driver(ctx, "pci", vf, &d[i]) < 0)
-			d[i] = NULL;
+		if (vbus_bind_get_driver(ctx, "pci", vf, &s[i].driver) < 0)
+			s[i].driver = NULL;
+		if (sysfs_readf(ctx, &o, PCI_DEVICES "/%s/driver_override", vf) >= 0)
+			s[i].override = *o && !streq(o, "(null)");
 	}
-	*ret = d;
+	*ret = s;
 	return 0;
 }
 
-static void restore_drivers(struct vbus_ctx *ctx, const char *pf, char **d, uint64_t n)
+static void restore_drivers(struct vbus_ctx *ctx, const char *pf, struct saved_vf *s, uint64_t n)
 {
-	for (uint64_t i = 0; d && i < n; i++) {
+	for (uint64_t i = 0; s && i < n; i++) {
 		_cleanup_free_ char *vf = NULL, *cur = NULL;
 		int r;
 
-		if (!d[i] || vf_address(ctx, pf, (int64_t)i, &vf) < 0)
+		if (!s[i].driver || vf_address(ctx, pf, (int64_t)i, &vf) < 0)
 			continue;
-		if (vbus_bind_get_driver(ctx, "pci", vf, &cur) >= 0 && streq_ptr(cur, d[i]))
+		if (vbus_bind_get_driver(ctx, "pci", vf, &cur) >= 0 && streq_ptr(cur, s[i].driver))
 			continue;
-		r = vbus_bind_driver(ctx, "pci", vf, d[i]);
+		if (s[i].override) {
+			r = vbus_bind_driver(ctx, "pci", vf, s[i].driver);
+		} else {
+			/* It had its host driver: let the kernel match it again, without pinning. */
+			free(cur);
+			cur = NULL;
+			r = vbus_bind_host(ctx, "pci", vf, &cur);
+			if (r >= 0 && !streq_ptr(cur, s[i].driver))
+				r = -EIO;
+		}
 		if (r < 0)
-			warn(ctx, "VF %s of %s: cannot bind it back to %s: %s", vf, pf, d[i],
+			warn(ctx, "VF %s of %s: cannot bind it back to %s: %s", vf, pf, s[i].driver,
 			     ctx->last_error ?: strerror(-r));
 	}
 }
@@ -266,7 +281,7 @@ static int set_numvfs(struct vbus_ctx *ctx, const char *name, const char *pf, ui
 		      uint64_t n, bool autoprobe)
 {
 	_cleanup_free_ char *old_autoprobe = NULL;
-	char **drivers = NULL;
+	struct saved_vf *drivers = NULL;
 	int r, k;
 
 	if (old > 0) {
@@ -314,7 +329,7 @@ restore_autoprobe:
 	if (old > 0)
 		restore_drivers(ctx, pf, drivers, old);
 out:
-	free_drivers(drivers, old);
+	free_saved(drivers, old);
 	return r;
 }
 

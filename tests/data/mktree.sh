@@ -11,13 +11,15 @@ cases=${*:-"host-gvt host-ap host-sriov host-mixed"}
 
 # put FILE CONTENT: an attribute, with the newline sysfs shows.
 put() {
-	mkdir -p "$(dirname "$1")"
+	[ -d "${1%/*}" ] || mkdir -p "${1%/*}"
 	printf '%s\n' "$2" >"$1"
 }
 
 # lnk TARGET LINK: a relative symlink, as sysfs makes them.
 lnk() {
-	mkdir -p "$(dirname "$2")" "$(dirname "$R/$1")"
+	[ -d "${2%/*}" ] || mkdir -p "${2%/*}"
+	t=$R/$1
+	[ -d "${t%/*}" ] || mkdir -p "${t%/*}"
 	ln -snr "$R/$1" "$2"
 }
 
@@ -45,20 +47,20 @@ driver() {
 bind() {
 	[ -d "$R/sys/bus/$1/drivers/$3" ] || driver "$1" "$3"
 	lnk "sys/bus/$1/drivers/$3" "$R/sys/devices/$2/driver"
-	lnk "sys/devices/$2" "$R/sys/bus/$1/drivers/$3/$(basename "$2")"
+	lnk "sys/devices/$2" "$R/sys/bus/$1/drivers/$3/"${2##*/}""
 }
 
 # iommu GROUP DEVPATH
 iommu() {
 	lnk "sys/kernel/iommu_groups/$1" "$R/sys/devices/$2/iommu_group"
-	lnk "sys/devices/$2" "$R/sys/kernel/iommu_groups/$1/devices/$(basename "$2")"
+	lnk "sys/devices/$2" "$R/sys/kernel/iommu_groups/$1/devices/"${2##*/}""
 	[ -e "$R/sys/kernel/iommu_groups/$1/type" ] || put "$R/sys/kernel/iommu_groups/$1/type" DMA
 }
 
 # pcidev DEVPATH VENDOR DEVICE CLASS SUBVENDOR SUBDEVICE DRIVER|- IOMMUGROUP|-
 pcidev() {
 	p=$R/sys/devices/$1
-	bdf=$(basename "$1")
+	bdf="${1##*/}"
 	v=${2#0x} dv=${3#0x} c=${4#0x} sv=${5#0x} sd=${6#0x}
 	mkdir -p "$p"
 	put "$p/vendor" "$2"
@@ -127,7 +129,7 @@ sriov_vf() {
 
 # mdev_parent DEVPATH (under sys/devices)
 mdev_parent() {
-	lnk "sys/devices/$1" "$R/sys/class/mdev_bus/$(basename "$1")"
+	lnk "sys/devices/$1" "$R/sys/class/mdev_bus/"${1##*/}""
 	mkdir -p "$R/sys/devices/$1/mdev_supported_types"
 }
 
@@ -192,6 +194,7 @@ sriov_nic() {
 }
 
 plain_nic() {
+	driver pci e1000e
 	pcidev pci0000:00/0000:00:1c.4 0x8086 0xa33c 0x060400 0x1028 0x0869 pcieport 8
 	pcidev pci0000:00/0000:00:1c.4/0000:04:00.0 0x8086 0x10d3 0x020000 0x8086 0xa01f "$1" 9
 	[ "$1" = e1000e ] && netdev pci0000:00/0000:00:1c.4/0000:04:00.0 enp4s0 00:1b:21:0a:7c:40 2
@@ -204,11 +207,11 @@ nvme() {
 }
 
 mtty() {
-	d=sys/devices/virtual/mtty/mtty
-	mkdir -p "$R/$d"
-	put "$R/$d/uevent" ""
-	lnk sys/class/mtty "$R/$d/subsystem"
-	lnk "$d" "$R/sys/class/mtty/mtty"
+	mt=sys/devices/virtual/mtty/mtty
+	mkdir -p "$R/$mt"
+	put "$R/$mt/uevent" ""
+	lnk sys/class/mtty "$R/$mt/subsystem"
+	lnk "$mt" "$R/sys/class/mtty/mtty"
 	driver mdev mtty
 	mdev_parent virtual/mtty/mtty
 	mdev_type virtual/mtty/mtty mtty-1 "Single port serial" 24 vfio-pci
@@ -216,13 +219,13 @@ mtty() {
 }
 
 ap_matrix() {
-	d=sys/devices/vfio_ap/matrix
-	mkdir -p "$R/$d"
-	put "$R/$d/uevent" "DRIVER=vfio_ap"
+	apd=sys/devices/vfio_ap/matrix
+	mkdir -p "$R/$apd"
+	put "$R/$apd/uevent" "DRIVER=vfio_ap"
 	bus matrix
 	driver matrix vfio_ap
-	lnk sys/bus/matrix "$R/$d/subsystem"
-	lnk "$d" "$R/sys/bus/matrix/devices/matrix"
+	lnk sys/bus/matrix "$R/$apd/subsystem"
+	lnk "$apd" "$R/sys/bus/matrix/devices/matrix"
 	bind matrix vfio_ap/matrix vfio_ap
 	driver mdev vfio_ap_mdev
 	mdev_parent vfio_ap/matrix

@@ -1,0 +1,1131 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The mdev, vf and pci backends against copies of the fake host trees, with a hook playing the kernel. */
+/* Paths in a temporary directory are short; snprintf truncation cannot happen here. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bind.h"
+#include "sysfs.h"
+#include "test.h"
+#include "vbus-private.h"
+
+TEST_MAIN();
+
+/* ---- the fake kernel --------------------------------------------------------------------- */
+
+struct kernel {
+	char root[PATH_MAX];
+	/* Every write, as "PATH VALUE" with PATH under the root, in order. */
+	char log[64][PATH_MAX + 64];
+	int n_log;
+	/* Failure injection: a write whose path contains fail_path (and whose value is
+	 * fail_value, when set) is refused with fail_err, before anything happens. */
+	const char *fail_path;
+	const char *fail_value;
+	int fail_err;
+	/* drivers_probe binds this driver, whatever driver_override says. */
+	const char *wrong_driver;
+};
+
+static struct kernel K;
+static struct vbus_ctx *ctx;
+
+static void sh(const char *fmt, ...) _printf_(1, 2);
+static void sh(const char *fmt, ...)
+{
+	char cmd[PATH_MAX * 3];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0) {
+		printf("# command failed: %s\n", cmd);
+		test_failed = 1;
+	}
+}
+
+static void put(const char *path, const char *value)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f) {
+		printf("# cannot write %s: %m\n", path);
+		test_failed = 1;
+		return;
+	}
+	fprintf(f, "%s\n", value);
+	fclose(f);
+}
+
+static char *get(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	buf[0] = '\0';
+	if (!f)
+		return buf;
+	n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return buf;
+}
+
+static void link_to(const char *target, const char *fmt, ...) _printf_(2, 3);
+static void link_to(const char *target, const char *fmt, ...)
+{
+	char p[PATH_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p, sizeof(p), fmt, ap);
+	va_end(ap);
+	unlink(p);
+	if (symlink(target, p) < 0) {
+		printf("# symlink %s -> %s: %m\n", p, target);
+		test_failed = 1;
+	}
+}
+
+static const char *base(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+/* Binds DEVDIR (real path) on BUS to DRIVER, as really_probe() would. */
+static int k_bind(const char *bus, const char *devdir, const char *driver)
+{
+	char drvdir[PATH_MAX];
+
+	snprintf(drvdir, sizeof(drvdir), "%s/sys/bus/%s/drivers/%s", K.root, bus, driver);
+	if (access(drvdir, F_OK) < 0)
+		return -ENODEV;
+	link_to(drvdir, "%s/driver", devdir);
+	link_to(devdir, "%s/%s", drvdir, base(devdir));
+	return 0;
+}
+
+static void k_unbind(const char *bus, const char *devdir)
+{
+	char l[PATH_MAX], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(l, sizeof(l), "%s/driver", devdir);
+	n = readlink(l, target, sizeof(target) - 1);
+	if (n < 0)
+		return;
+	target[n] = '\0';
+	unlink(l);
+	snprintf(l, sizeof(l), "%s/sys/bus/%s/drivers/%s/%s", K.root, bus, base(target),
+		 base(devdir));
+	unlink(l);
+}
+
+static bool k_bound(const char *devdir)
+{
+	char l[PATH_MAX];
+
+	snprintf(l, sizeof(l), "%s/driver", devdir);
+	return access(l, F_OK) == 0;
+}
+
+/* The driver a PCI device matches by id, as modules.alias would say. */
+static const char *host_driver(const char *devdir)
+{
+	static const struct {
+		const char *id, *driver;
+	} ids[] = {
+		{ "0x8086:0x1889", "iavf" },   { "0x8086:0x1593", "ice" },
+		{ "0x8086:0x10d3", "e1000e" }, { "0x144d:0xa808", "nvme" },
+		{ "0x8086:0x3e92", "i915" },
+	};
+	char p[PATH_MAX], v[32], d[32], id[80];
+
+	snprintf(p, sizeof(p), "%s/vendor", devdir);
+	get(p, v, sizeof(v));
+	snprintf(p, sizeof(p), "%s/device", devdir);
+	get(p, d, sizeof(d));
+	snprintf(id, sizeof(id), "%s:%s", v, d);
+	for (size_t i = 0; i < ELEMENTSOF(ids); i++)
+		if (streq(ids[i].id, id))
+			return ids[i].driver;
+	return NULL;
+}
+
+/* drivers_probe: driver_override first (only that driver may bind), else the id match. */
+static int k_probe(const char *bus, const char *dev)
+{
+	char devdir[PATH_MAX], p[PATH_MAX], o[128];
+	const char *drv;
+
+	snprintf(p, sizeof(p), "%s/sys/bus/%s/devices/%s", K.root, bus, dev);
+	if (!realpath(p, devdir))
+		return -ENODEV;
+	if (k_bound(devdir))
+		return 0;
+	snprintf(p, sizeof(p), "%s/driver_override", devdir);
+	get(p, o, sizeof(o));
+	drv = (*o && !streq(o, "(null)")) ? o : host_driver(devdir);
+	if (K.wrong_driver)
+		drv = K.wrong_driver;
+	if (drv)
+		(void)k_bind(bus, devdir, drv); /* no driver: stays unbound, not an error */
+	return 0;
+}
+
+static int k_mdev_create(const char *typedir_link, const char *uuid)
+{
+	char typedir[PATH_MAX], parentdir[PATH_MAX], devdir[PATH_MAX], p[PATH_MAX], v[32];
+	const char *drv;
+	long avail;
+
+	if (!realpath(typedir_link, typedir))
+		return -ENOENT;
+	snprintf(p, sizeof(p), "%s/../..", typedir);
+	if (!realpath(p, parentdir))
+		return -ENOENT;
+	snprintf(devdir, sizeof(devdir), "%s/%s", parentdir, uuid);
+	if (access(devdir, F_OK) == 0)
+		return -EEXIST;
+	snprintf(p, sizeof(p), "%s/available_instances", typedir);
+	avail = atol(get(p, v, sizeof(v)));
+	if (avail <= 0)
+		return -ENOSPC;
+	snprintf(v, sizeof(v), "%ld", avail - 1);
+	put(p, v);
+
+	mkdir(devdir, 0755);
+	snprintf(p, sizeof(p), "%s/remove", devdir);
+	put(p, "");
+	link_to(typedir, "%s/mdev_type", devdir);
+	snprintf(p, sizeof(p), "%s/devices", typedir);
+	mkdir(p, 0755);
+	link_to(devdir, "%s/devices/%s", typedir, uuid);
+	snprintf(p, sizeof(p), "%s/sys/bus/mdev/devices", K.root);
+	mkdir(p, 0755);
+	link_to(devdir, "%s/sys/bus/mdev/devices/%s", K.root, uuid);
+	/* Per parent: its mdev driver and the attributes that driver gives the device. */
+	if (streq(base(parentdir), "matrix")) {
+		static const char *const attrs[] = { "assign_adapter", "assign_domain",
+						     "assign_control_domain", "matrix" };
+
+		for (size_t i = 0; i < ELEMENTSOF(attrs); i++) {
+			snprintf(p, sizeof(p), "%s/%s", devdir, attrs[i]);
+			put(p, "");
+		}
+		drv = "vfio_ap_mdev";
+	} else if (streq(base(parentdir), "mtty")) {
+		drv = "mtty";
+	} else {
+		drv = "intel_vgpu_mdev";
+	}
+	return k_bind("mdev", devdir, drv);
+}
+
+static int k_mdev_remove(const char *devdir_link)
+{
+	char devdir[PATH_MAX], typedir[PATH_MAX], p[PATH_MAX], v[32];
+	const char *uuid;
+
+	if (!realpath(devdir_link, devdir))
+		return -ENODEV;
+	uuid = base(devdir);
+	k_unbind("mdev", devdir);
+	snprintf(p, sizeof(p), "%s/mdev_type", devdir);
+	if (realpath(p, typedir)) {
+		snprintf(p, sizeof(p), "%s/devices/%s", typedir, uuid);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/available_instances", typedir);
+		snprintf(v, sizeof(v), "%ld", atol(get(p, v, sizeof(v))) + 1);
+		put(p, v);
+	}
+	snprintf(p, sizeof(p), "%s/sys/bus/mdev/devices/%s", K.root, uuid);
+	unlink(p);
+	sh("rm -rf '%s'", devdir);
+	return 0;
+}
+
+static int count_vfs(const char *pfdir)
+{
+	char p[PATH_MAX];
+	int n = 0;
+
+	for (;; n++) {
+		snprintf(p, sizeof(p), "%s/virtfn%d", pfdir, n);
+		if (access(p, F_OK) < 0)
+			return n;
+	}
+}
+
+static void k_vf_remove_all(const char *pfdir)
+{
+	char p[PATH_MAX], vfdir[PATH_MAX];
+	int n = count_vfs(pfdir);
+
+	for (int i = 0; i < n; i++) {
+		snprintf(p, sizeof(p), "%s/virtfn%d", pfdir, i);
+		if (!realpath(p, vfdir))
+			continue;
+		k_unbind("pci", vfdir);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/sys/bus/pci/devices/%s", K.root, base(vfdir));
+		unlink(p);
+		sh("rm -rf '%s'", vfdir);
+	}
+}
+
+static int k_sriov_numvfs(const char *attr, const char *value)
+{
+	char pfdir[PATH_MAX], p[PATH_MAX], v[32], vfdir[PATH_MAX], bdf[32], vfdev[32];
+	unsigned dom, bus, dev, fn;
+	long n = strtol(value, NULL, 0), total, offset, stride, cur;
+
+	if (!realpath(attr, p) || !realpath(dirname(p), pfdir))
+		return -ENODEV;
+	cur = count_vfs(pfdir);
+	snprintf(p, sizeof(p), "%s/sriov_totalvfs", pfdir);
+	total = atol(get(p, v, sizeof(v)));
+	/* The attribute shows the kernel's count, not what was written. */
+	snprintf(v, sizeof(v), "%ld", cur);
+	put(attr, v);
+	if (n > total)
+		return -ERANGE;
+	if (n == cur)
+		return 0;
+	if (!k_bound(pfdir))
+		return -ENOENT;
+	if (n == 0) {
+		k_vf_remove_all(pfdir);
+		put(attr, "0");
+		return 0;
+	}
+	if (cur != 0)
+		return -EBUSY; /* "%d VFs already enabled. Disable before enabling %d VFs" */
+
+	snprintf(p, sizeof(p), "%s/sriov_offset", pfdir);
+	offset = atol(get(p, v, sizeof(v)));
+	snprintf(p, sizeof(p), "%s/sriov_stride", pfdir);
+	stride = atol(get(p, v, sizeof(v)));
+	snprintf(p, sizeof(p), "%s/sriov_vf_device", pfdir);
+	get(p, vfdev, sizeof(vfdev));
+	if (sscanf(base(pfdir), "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
+		return -EINVAL;
+	for (long i = 0; i < n; i++) {
+		unsigned devfn = dev * 8 + fn + offset + stride * i;
+		static const char *const files[][2] = {
+			{ "vendor", "0x8086" },	    { "class", "0x020000" },
+			{ "driver_override", "(null)" }, { "remove", "" },
+			{ "subsystem_vendor", "0x8086" }, { "subsystem_device", "0x0000" },
+		};
+
+		snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%x", dom, bus + devfn / 256,
+			 (devfn % 256) / 8, devfn % 8);
+		snprintf(vfdir, sizeof(vfdir), "%s/../%s", pfdir, bdf);
+		mkdir(vfdir, 0755);
+		if (!realpath(vfdir, p))
+			return -EIO;
+		strcpy(vfdir, p);
+		for (size_t f = 0; f < ELEMENTSOF(files); f++) {
+			snprintf(p, sizeof(p), "%s/%s", vfdir, files[f][0]);
+			put(p, files[f][1]);
+		}
+		snprintf(p, sizeof(p), "%s/device", vfdir);
+		put(p, vfdev);
+		link_to(pfdir, "%s/physfn", vfdir);
+		link_to(vfdir, "%s/virtfn%ld", pfdir, i);
+		snprintf(p, sizeof(p), "%s/sys/kernel/iommu_groups/%ld", K.root, 100 + i);
+		mkdir(p, 0755);
+		link_to(p, "%s/iommu_group", vfdir);
+		link_to(vfdir, "%s/sys/bus/pci/devices/%s", K.root, bdf);
+		snprintf(p, sizeof(p), "%s/sriov_drivers_autoprobe", pfdir);
+		if (streq(get(p, v, sizeof(v)), "1") && host_driver(vfdir))
+			(void)k_bind("pci", vfdir, host_driver(vfdir));
+	}
+	snprintf(v, sizeof(v), "%ld", n);
+	put(attr, v);
+	return 0;
+}
+
+static int kernel_hook(struct vbus_ctx *c, const char *path, const char *value, void *userdata)
+{
+	const char *rel = path + strlen(K.root);
+	char dir[PATH_MAX], v[256], p[PATH_MAX];
+	const char *name = base(path);
+
+	snprintf(v, sizeof(v), "%s", value);
+	v[strcspn(v, "\n")] = '\0';
+	if (K.n_log < (int)ELEMENTSOF(K.log))
+		snprintf(K.log[K.n_log++], sizeof(K.log[0]), "%s %s", rel, value);
+	if (K.fail_path && strstr(rel, K.fail_path) &&
+	    (!K.fail_value || streq(K.fail_value, v)))
+		return K.fail_err;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	dirname(dir);
+	if (streq(name, "create") && strstr(rel, "/mdev_supported_types/"))
+		return k_mdev_create(dir, v);
+	if (streq(name, "remove") && strstr(rel, "/sys/bus/mdev/devices/"))
+		return k_mdev_remove(dir);
+	if (streq(name, "sriov_numvfs"))
+		return k_sriov_numvfs(path, v);
+	if (streq(name, "driver_override")) {
+		put(path, *v ? v : "(null)");
+		return 0;
+	}
+	if (streq(name, "drivers_probe")) {
+		/* .../sys/bus/BUS/drivers_probe */
+		return k_probe(base(dir), v);
+	}
+	if (streq(name, "unbind") || streq(name, "bind")) {
+		/* .../sys/bus/BUS/drivers/DRV/(un)bind */
+		char drv[PATH_MAX], bus[PATH_MAX], devdir[PATH_MAX];
+
+		snprintf(drv, sizeof(drv), "%s", base(dir));
+		snprintf(p, sizeof(p), "%s/../..", dir);
+		if (!realpath(p, bus))
+			return -ENODEV;
+		snprintf(p, sizeof(p), "%s/devices/%s", bus, v);
+		if (!realpath(p, devdir))
+			return -ENODEV;
+		if (streq(name, "unbind")) {
+			char target[PATH_MAX];
+			ssize_t n;
+
+			snprintf(p, sizeof(p), "%s/driver", devdir);
+			n = readlink(p, target, sizeof(target) - 1);
+			if (n < 0)
+				return -ENODEV;
+			target[n] = '\0';
+			if (!streq(base(target), drv))
+				return -ENODEV;
+			k_unbind(base(bus), devdir);
+			return 0;
+		}
+		if (k_bound(devdir))
+			return -EBUSY;
+		return k_bind(base(bus), devdir, drv);
+	}
+	return 0;
+}
+
+/* ---- fixtures ---------------------------------------------------------------------------- */
+
+static void setup(const char *tree)
+{
+	char tmpl[] = "/tmp/vbus-test-backends-XXXXXX";
+
+	memset(&K, 0, sizeof(K));
+	if (!mkdtemp(tmpl)) {
+		printf("# mkdtemp: %m\n");
+		exit(1);
+	}
+	snprintf(K.root, sizeof(K.root), "%s", tmpl);
+	sh("cp -a '%s/%s/.' '%s/'", TEST_DATA_DIR, tree, K.root);
+	check_int(vbus_ctx_new(K.root, &ctx), 0);
+	ctx->sysfs_write_hook = kernel_hook;
+	ctx->sysfs_write_hook_data = &K;
+}
+
+static void teardown(void)
+{
+	vbus_ctx_unref(ctx);
+	ctx = NULL;
+	sh("rm -rf '%s'", K.root);
+}
+
+static char *R(const char *fmt, ...) _printf_(1, 2);
+static char *R(const char *fmt, ...)
+{
+	static char bufs[4][PATH_MAX];
+	static int i;
+	char rel[PATH_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	i = (i + 1) % 4;
+	snprintf(bufs[i], sizeof(bufs[i]), "%s%s", K.root, rel);
+	return bufs[i];
+}
+
+static bool exists(const char *rel)
+{
+	return access(R("%s", rel), F_OK) == 0;
+}
+
+static const char *driver_of(const char *rel_dev)
+{
+	static char buf[PATH_MAX];
+	char *p = R("%s/driver", rel_dev);
+	ssize_t n = readlink(p, buf, sizeof(buf) - 1);
+
+	if (n < 0)
+		return "(none)";
+	buf[n] = '\0';
+	return base(buf);
+}
+
+static const char *read_attr(const char *rel)
+{
+	static char buf[512];
+
+	return get(R("%s", rel), buf, sizeof(buf));
+}
+
+/* The recorded writes, one "PATH VALUE" per line. */
+static const char *writes(void)
+{
+	static char buf[sizeof(K.log)];
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < K.n_log; i++)
+		n += snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? "\n" : "", K.log[i]);
+	return buf;
+}
+
+static struct vbus_def *def_new(const char *name, enum vbus_kind kind, const char *parent)
+{
+	struct vbus_def *d = NULL;
+
+	check_int(vbus_def_new(&d), 0);
+	d->name = strdup(name);
+	d->kind = kind;
+	d->parent = strdup(parent);
+	return d;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return "(missing)";
+	if (json_object_is_type(v, json_type_null))
+		return "(null)";
+	return json_object_get_string(v);
+}
+
+static int64_t jint(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return -999;
+	return json_object_get_int64(v);
+}
+
+#define GPU "0000:00:02.0"
+#define GVT_UUID "4b6f1c2e-8a3d-4f5e-9c71-2d0e6a5b3f10"
+#define NEW_UUID "0d6f59a4-9a43-4b9c-8f1e-5b2a7c3d1e01"
+#define PF "0000:03:00.0"
+
+/* ---- mdev -------------------------------------------------------------------------------- */
+
+TEST(mdev_list_parents_gvt)
+{
+	_cleanup_json_ struct json_object *a = json_object_new_array();
+	struct json_object *p, *types, *t;
+
+	setup("host-gvt");
+	check_int(vbus_backend_mdev.list_parents(ctx, NULL, a), 0);
+	check_int(json_object_array_length(a), 1);
+	p = json_object_array_get_idx(a, 0);
+	check_str(jstr(p, "parent"), GPU);
+	check_str(jstr(p, "kind"), "mdev");
+	check(json_object_object_get_ex(p, "types", &types));
+	check_int(json_object_array_length(types), 2);
+	t = json_object_array_get_idx(types, 0);
+	check_str(jstr(t, "type"), "i915-GVTg_V5_4");
+	check_str(jstr(t, "name"), "GVTg_V5_4");
+	check_int(jint(t, "available_instances"), 1);
+	check_str(jstr(t, "device_api"), "vfio-pci");
+	check(strncmp(jstr(t, "description"), "low_gm_size: 128MB\nhigh_gm_size: 512MB", 38) == 0);
+	t = json_object_array_get_idx(types, 1);
+	check_str(jstr(t, "type"), "i915-GVTg_V5_8");
+	check_int(jint(t, "available_instances"), 2);
+
+	/* Filter by parent. */
+	json_object_put(a);
+	a = json_object_new_array();
+	check_int(vbus_backend_mdev.list_parents(ctx, "mtty", a), 0);
+	check_int(json_object_array_length(a), 0);
+	check_int(K.n_log, 0);
+	teardown();
+}
+
+TEST(mdev_list_types_ap)
+{
+	_cleanup_json_ struct json_object *a = json_object_new_array();
+	struct json_object *t;
+
+	setup("host-ap");
+	check_int(vbus_backend_mdev.list_types(ctx, NULL, a), 0);
+	check_int(json_object_array_length(a), 1);
+	t = json_object_array_get_idx(a, 0);
+	check_str(jstr(t, "parent"), "matrix");
+	check_str(jstr(t, "type"), "vfio_ap-passthrough");
+	check_str(jstr(t, "name"), "VFIO AP Passthrough Device");
+	check_str(jstr(t, "description"), "(null)");
+	check_str(jstr(t, "device_api"), "vfio-ap");
+	check_int(jint(t, "available_instances"), 255);
+	teardown();
+}
+
+TEST(mdev_list_active_gvt)
+{
+	_cleanup_json_ struct json_object *a = json_object_new_array();
+	struct json_object *d;
+
+	setup("host-gvt");
+	check_int(vbus_backend_mdev.list_active(ctx, a), 0);
+	check_int(json_object_array_length(a), 1);
+	d = json_object_array_get_idx(a, 0);
+	check_str(jstr(d, "name"), GVT_UUID);
+	check_str(jstr(d, "kind"), "mdev");
+	check_str(jstr(d, "parent"), GPU);
+	check_str(jstr(d, "type"), "i915-GVTg_V5_4");
+	check_str(jstr(d, "uuid"), GVT_UUID);
+	check_str(jstr(d, "bound_driver"), "intel_vgpu_mdev");
+	check_str(jstr(d, "sysfs_path"), R("/sys/bus/mdev/devices/%s", GVT_UUID));
+	teardown();
+}
+
+TEST(mdev_create_writes_attrs_in_order)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("ap1", VBUS_KIND_MDEV, "matrix");
+	struct vbus_status st = {};
+	char *drv = NULL;
+
+	setup("host-ap");
+	d->type = strdup("vfio_ap-passthrough");
+	d->uuid = strdup(NEW_UUID);
+	vbus_def_add_attr(d, "assign_adapter", "5");
+	vbus_def_add_attr(d, "assign_domain", "0x47");
+	vbus_def_add_attr(d, "assign_control_domain", "0x47");
+	check_int((vbus_backend_mdev.check)(ctx, d), 0);
+	check_int(vbus_backend_mdev.create(ctx, d), 0);
+	check_str(writes(),
+		  "/sys/class/mdev_bus/matrix/mdev_supported_types/vfio_ap-passthrough/create " NEW_UUID "\n"
+		  "/sys/bus/mdev/devices/" NEW_UUID "/assign_adapter 5\n"
+		  "/sys/bus/mdev/devices/" NEW_UUID "/assign_domain 0x47\n"
+		  "/sys/bus/mdev/devices/" NEW_UUID "/assign_control_domain 0x47");
+	check_str(read_attr("/sys/bus/mdev/devices/" NEW_UUID "/assign_domain"), "0x47");
+	check_int(vbus_backend_mdev.status(ctx, d, &st), 0);
+	check(st.active);
+	check_str(st.bound_driver, "vfio_ap_mdev");
+	vbus_status_done(&st);
+
+	/* vfio and host both mean the parent's mdev driver, which the kernel already bound. */
+	check_int(vbus_backend_mdev.resolve_driver(ctx, d, "vfio", &drv), 0);
+	check_str(drv, "vfio_ap_mdev");
+	K.n_log = 0;
+	check_int(vbus_backend_mdev.bind(ctx, d, drv), 0);
+	check_int(K.n_log, 0);
+	free(drv);
+	/* Another driver cannot take an mdev: reported, nothing written. */
+	check_int(vbus_backend_mdev.bind(ctx, d, "vfio-pci"), -EIO);
+	check(strstr(vbus_ctx_last_error(ctx), "bound to vfio_ap_mdev, not vfio-pci") != NULL);
+	check_int(K.n_log, 0);
+
+	/* Twice: refused, the first one untouched. */
+	check_int(vbus_backend_mdev.create(ctx, d), -EEXIST);
+	check_int(K.n_log, 0);
+	teardown();
+}
+
+TEST(mdev_create_rolls_back_on_refused_attr)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("ap1", VBUS_KIND_MDEV, "matrix");
+	struct vbus_status st = {};
+
+	setup("host-ap");
+	d->type = strdup("vfio_ap-passthrough");
+	d->uuid = strdup(NEW_UUID);
+	vbus_def_add_attr(d, "assign_adapter", "5");
+	vbus_def_add_attr(d, "assign_domain", "0x47");
+	vbus_def_add_attr(d, "assign_control_domain", "0x47");
+	K.fail_path = "/assign_domain";
+	K.fail_err = -EADDRINUSE; /* vfio_ap: the domain belongs to another mdev */
+	check_int(vbus_backend_mdev.create(ctx, d), -EADDRINUSE);
+	check_str(writes(),
+		  "/sys/class/mdev_bus/matrix/mdev_supported_types/vfio_ap-passthrough/create " NEW_UUID "\n"
+		  "/sys/bus/mdev/devices/" NEW_UUID "/assign_adapter 5\n"
+		  "/sys/bus/mdev/devices/" NEW_UUID "/assign_domain 0x47\n"
+		  "/sys/bus/mdev/devices/" NEW_UUID "/remove 1");
+	check(strstr(vbus_ctx_last_error(ctx), "assign_domain=0x47") != NULL);
+	check(!exists("/sys/bus/mdev/devices/" NEW_UUID));
+	check_int(vbus_backend_mdev.status(ctx, d, &st), 0);
+	check(!st.active);
+	check_str(read_attr("/sys/class/mdev_bus/matrix/mdev_supported_types/vfio_ap-passthrough/available_instances"),
+		  "255");
+	teardown();
+}
+
+TEST(mdev_create_rolls_back_on_unknown_attr)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("g1", VBUS_KIND_MDEV, GPU);
+
+	setup("host-gvt");
+	d->type = strdup("i915-GVTg_V5_8");
+	d->uuid = strdup(NEW_UUID);
+	vbus_def_add_attr(d, "weight", "4"); /* GVT-g mdevs have no such attribute */
+	check_int(vbus_backend_mdev.create(ctx, d), -ENOENT);
+	/* The attribute write never reached the kernel: create, then remove. */
+	check_str(writes(),
+		  "/sys/class/mdev_bus/" GPU "/mdev_supported_types/i915-GVTg_V5_8/create " NEW_UUID "\n"
+		  "/sys/bus/mdev/devices/" NEW_UUID "/remove 1");
+	check(!exists("/sys/bus/mdev/devices/" NEW_UUID));
+	check(!exists("/sys/devices/pci0000:00/" GPU "/" NEW_UUID));
+	check(!exists("/sys/devices/pci0000:00/" GPU "/" NEW_UUID "/weight"));
+	teardown();
+}
+
+TEST(mdev_refuses_unknown_type_and_absent_parent)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("g1", VBUS_KIND_MDEV, GPU);
+	_cleanup_def_ struct vbus_def *e = def_new("g2", VBUS_KIND_MDEV, "0000:00:03.0");
+	_cleanup_def_ struct vbus_def *f = def_new("g3", VBUS_KIND_MDEV, GPU);
+
+	setup("host-gvt");
+	d->type = strdup("i915-GVTg_V5_9");
+	d->uuid = strdup(NEW_UUID);
+	check_int((vbus_backend_mdev.check)(ctx, d), -EINVAL);
+	check_str(vbus_ctx_last_error(ctx), "g1: parent 0000:00:02.0 does not offer type i915-GVTg_V5_9");
+	check_int(vbus_backend_mdev.create(ctx, d), -EINVAL);
+	e->type = strdup("i915-GVTg_V5_4");
+	check_int((vbus_backend_mdev.check)(ctx, e), -ENODEV);
+	check_str(vbus_ctx_last_error(ctx), "g2: mdev parent 0000:00:03.0 is not present");
+	/* No type, a type with a path in it, a VF index: refused before looking at sysfs. */
+	check_int((vbus_backend_mdev.check)(ctx, f), -EINVAL);
+	f->type = strdup("../../../../etc");
+	check_int((vbus_backend_mdev.check)(ctx, f), -EINVAL);
+	free(f->type);
+	f->type = strdup("i915-GVTg_V5_8");
+	f->index = 2;
+	check_int((vbus_backend_mdev.check)(ctx, f), -EINVAL);
+	check_int(K.n_log, 0);
+	teardown();
+}
+
+TEST(mdev_no_instance_left)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("g1", VBUS_KIND_MDEV, GPU);
+
+	setup("host-gvt");
+	d->type = strdup("i915-GVTg_V5_4");
+	d->uuid = strdup(NEW_UUID);
+	check_int(vbus_backend_mdev.create(ctx, d), 0);
+	check_str(read_attr("/sys/class/mdev_bus/" GPU "/mdev_supported_types/i915-GVTg_V5_4/available_instances"),
+		  "0");
+	free(d->uuid);
+	d->uuid = strdup("0d6f59a4-9a43-4b9c-8f1e-5b2a7c3d1e02");
+	K.n_log = 0;
+	check_int(vbus_backend_mdev.create(ctx, d), -ENOSPC);
+	check_int(K.n_log, 0);
+	check(strstr(vbus_ctx_last_error(ctx), "no instance of type i915-GVTg_V5_4 left") != NULL);
+	teardown();
+}
+
+TEST(mdev_destroy)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("gpu-desktop", VBUS_KIND_MDEV, GPU);
+	_cleanup_json_ struct json_object *a = json_object_new_array();
+
+	setup("host-gvt");
+	d->type = strdup("i915-GVTg_V5_4");
+	d->uuid = strdup(GVT_UUID);
+	check_int(vbus_backend_mdev.destroy(ctx, d), 0);
+	check_str(writes(), "/sys/bus/mdev/devices/" GVT_UUID "/remove 1");
+	check_int(vbus_backend_mdev.list_active(ctx, a), 0);
+	check_int(json_object_array_length(a), 0);
+	check_str(read_attr("/sys/class/mdev_bus/" GPU "/mdev_supported_types/i915-GVTg_V5_4/available_instances"),
+		  "2");
+	/* Gone already: nothing to do. */
+	K.n_log = 0;
+	check_int(vbus_backend_mdev.destroy(ctx, d), 0);
+	check_int(K.n_log, 0);
+	teardown();
+}
+
+TEST(mdev_unbind_and_rebind)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("gpu-desktop", VBUS_KIND_MDEV, GPU);
+	char *drv = NULL;
+
+	setup("host-gvt");
+	d->type = strdup("i915-GVTg_V5_4");
+	d->uuid = strdup(GVT_UUID);
+	check_int(vbus_backend_mdev.bind(ctx, d, NULL), 0);
+	check_str(writes(), "/sys/bus/mdev/drivers/intel_vgpu_mdev/unbind " GVT_UUID);
+	check_str(driver_of("/sys/bus/mdev/devices/" GVT_UUID), "(none)");
+	/* Unbound, "host" still knows the parent's driver (i915 registers intel_vgpu_mdev). */
+	check_int(vbus_backend_mdev.resolve_driver(ctx, d, "host", &drv), 0);
+	check_str(drv, "intel_vgpu_mdev");
+	K.n_log = 0;
+	check_int(vbus_backend_mdev.bind(ctx, d, drv), 0);
+	check_str(writes(), "/sys/bus/mdev/drivers/intel_vgpu_mdev/bind " GVT_UUID);
+	check_str(driver_of("/sys/bus/mdev/devices/" GVT_UUID), "intel_vgpu_mdev");
+	free(drv);
+	check_int(vbus_backend_mdev.resolve_driver(ctx, d, "none", &drv), 0);
+	check(drv == NULL);
+	teardown();
+}
+
+/* ---- vf ---------------------------------------------------------------------------------- */
+
+TEST(vf_list_parents_and_active)
+{
+	_cleanup_json_ struct json_object *a = json_object_new_array();
+	_cleanup_json_ struct json_object *b = json_object_new_array();
+	struct json_object *o;
+
+	setup("host-sriov");
+	check_int(vbus_backend_vf.list_parents(ctx, NULL, a), 0);
+	/* Only the PF: the e1000e NIC, the NVMe and the bridges have no SR-IOV. */
+	check_int(json_object_array_length(a), 1);
+	o = json_object_array_get_idx(a, 0);
+	check_str(jstr(o, "parent"), PF);
+	check_str(jstr(o, "kind"), "vf");
+	check_int(jint(o, "total_vfs"), 8);
+	check_int(jint(o, "num_vfs"), 2);
+	check_str(jstr(o, "driver"), "ice");
+
+	check_int(vbus_backend_vf.list_active(ctx, b), 0);
+	check_int(json_object_array_length(b), 2);
+	o = json_object_array_get_idx(b, 0);
+	check_str(jstr(o, "name"), PF "-vf0");
+	check_int(jint(o, "index"), 0);
+	check_str(jstr(o, "address"), "0000:03:01.0");
+	check_str(jstr(o, "bound_driver"), "iavf");
+	o = json_object_array_get_idx(b, 1);
+	check_str(jstr(o, "name"), PF "-vf1");
+	check_str(jstr(o, "address"), "0000:03:01.1");
+	check_str(jstr(o, "bound_driver"), "(null)");
+	check_int(K.n_log, 0);
+	teardown();
+}
+
+TEST(vf_create_raises_count_through_zero)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("vm-nic", VBUS_KIND_VF, PF);
+	struct vbus_status st = {};
+	char *drv = NULL;
+
+	setup("host-sriov");
+	d->index = 3;
+	d->driver = strdup("vfio");
+	vbus_def_add_attr(d, "mac", "52:54:00:12:34:56");
+	check_int((vbus_backend_vf.check)(ctx, d), 0);
+	check_int(vbus_backend_vf.create(ctx, d), 0);
+	/* autoprobe off so VF 3 never meets iavf, 0 first, then 4; VF 0 gets iavf back. */
+	check_str(writes(),
+		  "/sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe 0\n"
+		  "/sys/bus/pci/devices/" PF "/sriov_numvfs 0\n"
+		  "/sys/bus/pci/devices/" PF "/sriov_numvfs 4\n"
+		  "/sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe 1\n"
+		  "/sys/bus/pci/drivers_probe 0000:03:01.0");
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "4");
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe"), "1");
+	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.0"), "iavf");
+	check_str(read_attr("/sys/bus/pci/devices/0000:03:01.0/driver_override"), "(null)");
+	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.3"), "(none)");
+
+	check_int(vbus_backend_vf.resolve_driver(ctx, d, "vfio", &drv), 0);
+	check_str(drv, "vfio-pci");
+	K.n_log = 0;
+	check_int(vbus_backend_vf.bind(ctx, d, drv), 0);
+	check_str(writes(), "/sys/bus/pci/devices/0000:03:01.3/driver_override vfio-pci\n"
+			    "/sys/bus/pci/drivers_probe 0000:03:01.3");
+	free(drv);
+	check_int(vbus_backend_vf.status(ctx, d, &st), 0);
+	check(st.active);
+	check_str(st.bound_driver, "vfio-pci");
+	check_str(st.sysfs_path, R("/sys/bus/pci/devices/0000:03:01.3"));
+	vbus_status_done(&st);
+	teardown();
+}
+
+TEST(vf_create_host_keeps_autoprobe)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("host-nic", VBUS_KIND_VF, "0000:03:00.0");
+	char *drv = NULL;
+
+	setup("host-sriov");
+	d->index = 2;
+	d->driver = strdup("host");
+	check_int(vbus_backend_vf.create(ctx, d), 0);
+	check_str(writes(), "/sys/bus/pci/devices/" PF "/sriov_numvfs 0\n"
+			    "/sys/bus/pci/devices/" PF "/sriov_numvfs 3");
+	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.2"), "iavf");
+	/* The kernel matched it already: host resolves to that, without a write. */
+	K.n_log = 0;
+	check_int(vbus_backend_vf.resolve_driver(ctx, d, "host", &drv), 0);
+	check_str(drv, "iavf");
+	check_int(vbus_backend_vf.bind(ctx, d, drv), 0);
+	check_int(K.n_log, 0);
+	free(drv);
+	teardown();
+}
+
+TEST(vf_existing_index_writes_nothing)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("vf1", VBUS_KIND_VF, PF);
+
+	setup("host-sriov");
+	d->index = 1;
+	check_int(vbus_backend_vf.create(ctx, d), 0);
+	check_int(K.n_log, 0);
+	teardown();
+}
+
+TEST(vf_refusals)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("vfx", VBUS_KIND_VF, PF);
+
+	setup("host-sriov");
+	d->index = 8;
+	check_int((vbus_backend_vf.check)(ctx, d), -EINVAL);
+	check_str(vbus_ctx_last_error(ctx),
+		  "vfx: VF index 8 is out of range, PF 0000:03:00.0 has 8 VFs (0-7)");
+	check_int(vbus_backend_vf.create(ctx, d), -EINVAL);
+	d->index = -1;
+	check_int((vbus_backend_vf.check)(ctx, d), -EINVAL);
+	d->index = 1;
+	vbus_def_add_attr(d, "mac", "52:54:00:12:34");
+	check_int((vbus_backend_vf.check)(ctx, d), -EINVAL);
+	check_str(vbus_ctx_last_error(ctx), "vfx: '52:54:00:12:34' is not a MAC address");
+	free(d->attrs[0].key);
+	d->attrs[0].key = strdup("mtu");
+	check_int((vbus_backend_vf.check)(ctx, d), -EINVAL);
+	d->n_attrs = 0;
+	free(d->attrs[0].key);
+	free(d->attrs[0].value);
+	free(d->parent);
+	d->parent = strdup("0000:04:00.0");
+	check_int((vbus_backend_vf.check)(ctx, d), -EINVAL);
+	check_str(vbus_ctx_last_error(ctx), "vfx: 0000:04:00.0 is not an SR-IOV PF");
+	free(d->parent);
+	d->parent = strdup("0000:0a:00.0");
+	check_int((vbus_backend_vf.check)(ctx, d), -ENODEV);
+	check_int(K.n_log, 0);
+	teardown();
+}
+
+TEST(vf_wont_recreate_a_vfio_vf)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("vf5", VBUS_KIND_VF, PF);
+
+	setup("host-sriov");
+	check_int(vbus_bind_driver(ctx, "pci", "0000:03:01.1", "vfio-pci"), 0);
+	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.1"), "vfio-pci");
+	K.n_log = 0;
+	d->index = 5;
+	check_int(vbus_backend_vf.create(ctx, d), -EBUSY);
+	check(strstr(vbus_ctx_last_error(ctx), "VF 1 (0000:03:01.1) is bound to vfio-pci") != NULL);
+	check_int(K.n_log, 0);
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "2");
+	teardown();
+}
+
+TEST(vf_count_refused_is_rolled_back)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("vf5", VBUS_KIND_VF, PF);
+
+	setup("host-sriov");
+	d->index = 5;
+	K.fail_path = "/sriov_numvfs";
+	K.fail_value = "6";
+	K.fail_err = -ENOMEM; /* the PF driver could not allocate the VFs */
+	check_int(vbus_backend_vf.create(ctx, d), -ENOMEM);
+	check(strstr(vbus_ctx_last_error(ctx), "refused to create 6 VFs") != NULL);
+	/* The two VFs are back, autoprobe is on again, VF 0 has iavf again. */
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "2");
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe"), "1");
+	check(exists("/sys/bus/pci/devices/" PF "/virtfn1"));
+	check(!exists("/sys/bus/pci/devices/" PF "/virtfn2"));
+	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.0"), "iavf");
+	check_str(writes(), "/sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe 0\n"
+			    "/sys/bus/pci/devices/" PF "/sriov_numvfs 0\n"
+			    "/sys/bus/pci/devices/" PF "/sriov_numvfs 6\n"
+			    "/sys/bus/pci/devices/" PF "/sriov_numvfs 2\n"
+			    "/sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe 1\n"
+			    "/sys/bus/pci/drivers_probe 0000:03:01.0");
+	teardown();
+}
+
+TEST(vf_kernel_refuses_direct_change)
+{
+	/* The hook plays the kernel's rule that the tests above rely on. */
+	setup("host-sriov");
+	check_int(sysfs_write(ctx, "/sys/bus/pci/devices/" PF "/sriov_numvfs", "4"), -EBUSY);
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "2");
+	check_int(sysfs_write(ctx, "/sys/bus/pci/devices/" PF "/sriov_numvfs", "9"), -ERANGE);
+	teardown();
+}
+
+TEST(vf_bind_wrong_driver_is_reported_and_undone)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("vf1", VBUS_KIND_VF, PF);
+
+	setup("host-sriov");
+	d->index = 1;
+	K.wrong_driver = "iavf";
+	check_int(vbus_backend_vf.bind(ctx, d, "vfio-pci"), -EIO);
+	check_str(vbus_ctx_last_error(ctx), "0000:03:01.1: iavf got bound instead of vfio-pci");
+	/* Back as it was: no override, unbound. */
+	check_str(read_attr("/sys/bus/pci/devices/0000:03:01.1/driver_override"), "(null)");
+	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.1"), "(none)");
+	check_str(writes(), "/sys/bus/pci/devices/0000:03:01.1/driver_override vfio-pci\n"
+			    "/sys/bus/pci/drivers_probe 0000:03:01.1\n"
+			    "/sys/bus/pci/devices/0000:03:01.1/driver_override \n\n"
+			    "/sys/bus/pci/drivers/iavf/unbind 0000:03:01.1");
+	teardown();
+}
+
+TEST(vf_destroy)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("vf1", VBUS_KIND_VF, PF);
+	_cleanup_def_ struct vbus_def *e = def_new("vf0", VBUS_KIND_VF, PF);
+
+	setup("host-sriov");
+	d->index = 1;
+	e->index = 0;
+	check_int(vbus_backend_vf.bind(ctx, d, "vfio-pci"), 0);
+	K.n_log = 0;
+	/* VF 0 is still with iavf: VF 1 is only unbound, the count stays. */
+	check_int(vbus_backend_vf.destroy(ctx, d), 0);
+	check_str(writes(), "/sys/bus/pci/devices/0000:03:01.1/driver_override \n\n"
+			    "/sys/bus/pci/drivers/vfio-pci/unbind 0000:03:01.1");
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "2");
+	/* The last bound VF goes: the PF's VFs go with it. */
+	K.n_log = 0;
+	check_int(vbus_backend_vf.destroy(ctx, e), 0);
+	check_str(writes(), "/sys/bus/pci/drivers/iavf/unbind 0000:03:01.0\n"
+			    "/sys/bus/pci/devices/" PF "/sriov_numvfs 0");
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "0");
+	check(!exists("/sys/bus/pci/devices/0000:03:01.0"));
+	check(!exists("/sys/bus/pci/devices/" PF "/virtfn0"));
+	K.n_log = 0;
+	check_int(vbus_backend_vf.destroy(ctx, e), 0);
+	check_int(K.n_log, 0);
+	teardown();
+}
+
+/* ---- pci --------------------------------------------------------------------------------- */
+
+TEST(pci_bind_vfio_and_give_back)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("nic", VBUS_KIND_PCI, "0000:04:00.0");
+	_cleanup_json_ struct json_object *a = json_object_new_array();
+	char *drv = NULL;
+
+	setup("host-sriov");
+	check_int((vbus_backend_pci.check)(ctx, d), 0);
+	check_int(vbus_backend_pci.create(ctx, d), 0);
+	check_int(K.n_log, 0);
+	check_int(vbus_backend_pci.resolve_driver(ctx, d, "vfio", &drv), 0);
+	check_str(drv, "vfio-pci");
+	check_int(vbus_backend_pci.bind(ctx, d, drv), 0);
+	free(drv);
+	check_str(writes(), "/sys/bus/pci/devices/0000:04:00.0/driver_override vfio-pci\n"
+			    "/sys/bus/pci/drivers/e1000e/unbind 0000:04:00.0\n"
+			    "/sys/bus/pci/drivers_probe 0000:04:00.0");
+	check_str(driver_of("/sys/bus/pci/devices/0000:04:00.0"), "vfio-pci");
+	check_int(vbus_backend_pci.list_active(ctx, a), 0);
+	check_int(json_object_array_length(a), 1);
+	check_str(jstr(json_object_array_get_idx(a, 0), "name"), "0000:04:00.0");
+	check_str(jstr(json_object_array_get_idx(a, 0), "bound_driver"), "vfio-pci");
+
+	K.n_log = 0;
+	check_int(vbus_backend_pci.destroy(ctx, d), 0);
+	check_str(writes(), "/sys/bus/pci/devices/0000:04:00.0/driver_override \n\n"
+			    "/sys/bus/pci/drivers/vfio-pci/unbind 0000:04:00.0\n"
+			    "/sys/bus/pci/drivers_probe 0000:04:00.0");
+	check_str(driver_of("/sys/bus/pci/devices/0000:04:00.0"), "e1000e");
+	teardown();
+}
+
+TEST(pci_resolve_host_from_override)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("nic", VBUS_KIND_PCI, "0000:04:00.0");
+	char *drv = NULL;
+
+	/* host-mixed: driverctl left 0000:04:00.0 on vfio-pci. */
+	setup("host-mixed");
+	check_str(driver_of("/sys/bus/pci/devices/0000:04:00.0"), "vfio-pci");
+	check_int(vbus_backend_pci.resolve_driver(ctx, d, "host", &drv), 0);
+	check_str(drv, "e1000e");
+	free(drv);
+	check_str(driver_of("/sys/bus/pci/devices/0000:04:00.0"), "e1000e");
+	check_str(read_attr("/sys/bus/pci/devices/0000:04:00.0/driver_override"), "(null)");
+	teardown();
+}
+
+TEST(pci_refusals)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("disk", VBUS_KIND_PCI, "0000:05:00.0");
+	_cleanup_def_ struct vbus_def *e = def_new("gone", VBUS_KIND_PCI, "0000:0a:00.0");
+
+	setup("host-sriov");
+	/* A driver that is not there (and no modprobe on a fake root). */
+	check_int(vbus_backend_pci.bind(ctx, d, "nouveau"), -ENOENT);
+	check(strstr(vbus_ctx_last_error(ctx), "driver nouveau is not available") != NULL);
+	/* No IOMMU group: vfio-pci would refuse it; we say why before touching anything. */
+	check(unlink(R("/sys/bus/pci/devices/0000:05:00.0/iommu_group")) == 0);
+	check_int(vbus_backend_pci.bind(ctx, d, "vfio-pci"), -ENODEV);
+	check(strstr(vbus_ctx_last_error(ctx), "no IOMMU group") != NULL);
+	check_int(K.n_log, 0);
+	check_str(driver_of("/sys/bus/pci/devices/0000:05:00.0"), "nvme");
+	check_int((vbus_backend_pci.check)(ctx, e), -ENODEV);
+	check_int(vbus_backend_pci.bind(ctx, e, "vfio-pci"), -ENODEV);
+	vbus_def_add_attr(d, "mac", "52:54:00:12:34:56");
+	check_int((vbus_backend_pci.check)(ctx, d), -EINVAL);
+	teardown();
+}
+
+TEST(pci_none_leaves_unbound)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("disk", VBUS_KIND_PCI, "0000:05:00.0");
+	char *drv = (char *)"x";
+
+	setup("host-sriov");
+	check_int(vbus_backend_pci.resolve_driver(ctx, d, "none", &drv), 0);
+	check(drv == NULL);
+	check_int(vbus_backend_pci.bind(ctx, d, NULL), 0);
+	check_str(writes(), "/sys/bus/pci/drivers/nvme/unbind 0000:05:00.0");
+	check_str(driver_of("/sys/bus/pci/devices/0000:05:00.0"), "(none)");
+	teardown();
+}
+
+/* ---- the trees --------------------------------------------------------------------------- */
+
+TEST(trees_match_mktree)
+{
+	char tmpl[] = "/tmp/vbus-test-trees-XXXXXX";
+
+	/* The checked-in trees are what mktree.sh makes (git drops empty directories, so
+	 * compare files and links only). */
+	check(mkdtemp(tmpl) != NULL);
+	sh("sh '%s/mktree.sh' '%s' >/dev/null", TEST_DATA_DIR, tmpl);
+	sh("set -e; l() { (cd \"$1\" && find host-* ! -type d -printf '%%p %%l\\n' | sort && "
+	   "find host-* -type f -exec md5sum {} + | sort); }; "
+	   "l '%s' >'%s.a'; l '%s' >'%s.b'; diff -u '%s.a' '%s.b' | head -20; "
+	   "cmp -s '%s.a' '%s.b'",
+	   TEST_DATA_DIR, tmpl, tmpl, tmpl, tmpl, tmpl, tmpl, tmpl);
+	sh("rm -rf '%s' '%s.a' '%s.b'", tmpl, tmpl, tmpl);
+}
