@@ -227,20 +227,21 @@ static int monitor_start(struct vbusd *d)
 /* Definitions written by someone else (vbusctl --direct, an editor): show them. */
 static int devices_dir_changed(sd_event_source *s, const struct inotify_event *ev, void *userdata)
 {
+	lib_log_forget();
 	objects_refresh(userdata);
 	return 0;
 }
 
-static int watch_devices_dir(struct vbusd *d)
+static int watch_dir(struct vbusd *d, const char *sub, sd_event_source **ret)
 {
 	_cleanup_free_ char *etc = vbus_path(d->ctx, "/etc/vbus");
-	_cleanup_free_ char *dir = vbus_path(d->ctx, "/etc/vbus/devices.d");
+	_cleanup_free_ char *dir = vbus_pathf(d->ctx, "/etc/vbus/%s", sub);
 
 	if (!etc || !dir)
 		return -ENOMEM;
 	(void)mkdir(etc, 0755);
 	(void)mkdir(dir, 0755);
-	return sd_event_add_inotify(d->event, &d->inotify_source, dir,
+	return sd_event_add_inotify(d->event, ret, dir,
 				    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
 					    IN_ONLYDIR,
 				    devices_dir_changed, d);
@@ -250,9 +251,13 @@ int provision_start(struct vbusd *d)
 {
 	int r;
 
-	r = watch_devices_dir(d);
+	r = watch_dir(d, "devices.d", &d->inotify_source);
 	if (r < 0)
 		log_warning("Not watching devices.d: %s", strerror(-r));
+	/* Policy is read at each decision; a change only lets its warnings be given again. */
+	r = watch_dir(d, "policy.d", &d->policy_inotify_source);
+	if (r < 0)
+		log_warning("Not watching policy.d: %s", strerror(-r));
 #if HAVE_LIBUDEV
 	/* Events of the real kernel mean nothing for a tree below --root. */
 	if (streq(vbus_ctx_get_root(d->ctx), "/")) {
@@ -278,6 +283,7 @@ void provision_done(struct vbusd *d)
 	}
 	d->monitor_source = sd_event_source_disable_unref(d->monitor_source);
 	d->inotify_source = sd_event_source_disable_unref(d->inotify_source);
+	d->policy_inotify_source = sd_event_source_disable_unref(d->policy_inotify_source);
 #if HAVE_LIBUDEV
 	if (d->monitor)
 		udev_monitor_unref(d->monitor);

@@ -35,6 +35,17 @@ void vbusd_log(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * The warnings the library gave already (a broken definition or policy file is met again on
+ * every listing): repeated ones go to debug, until the files change (lib_log_forget()).
+ */
+static struct json_object *lib_warned;
+
+void lib_log_forget(void)
+{
+	json_object_putp(&lib_warned);
+}
+
 /* Library messages go to the same log, at the library's level. */
 static void lib_log(void *userdata, int level, const char *file, int line, const char *fn,
 		    const char *format, va_list args)
@@ -44,6 +55,16 @@ static void lib_log(void *userdata, int level, const char *file, int line, const
 	if (level > vbusd_log_level)
 		return;
 	vsnprintf(buf, sizeof(buf), format, args);
+	if (level <= VBUS_LOG_WARNING) {
+		if (!lib_warned)
+			lib_warned = json_object_new_object();
+		if (lib_warned && json_object_object_get_ex(lib_warned, buf, NULL))
+			level = VBUS_LOG_DEBUG;
+		else if (lib_warned)
+			json_object_object_add(lib_warned, buf, NULL);
+		if (level > vbusd_log_level)
+			return;
+	}
 	vbusd_log(level, "%s", buf);
 }
 
@@ -136,6 +157,7 @@ static void vbusd_done(struct vbusd *d)
 	d->bus = sd_bus_flush_close_unref(d->bus);
 	d->event = sd_event_unref(d->event);
 	d->ctx = vbus_ctx_unref(d->ctx);
+	lib_log_forget();
 }
 
 static int run(void)

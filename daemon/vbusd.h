@@ -29,6 +29,7 @@ struct vbusd {
 	struct udev_monitor *monitor;
 	sd_event_source *monitor_source;
 	sd_event_source *inotify_source;
+	sd_event_source *policy_inotify_source;
 	struct retry *retries;
 	bool no_polkit; /* tests and --no-polkit: root only */
 };
@@ -41,6 +42,8 @@ void vbusd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2,
 #define log_info(...) vbusd_log(6, __VA_ARGS__)
 #define log_debug(...) vbusd_log(7, __VA_ARGS__)
 extern int vbusd_log_level;
+/* Lets library warnings already given be given again (the files they name changed). */
+void lib_log_forget(void);
 
 /* objects.c: /org/vbus1/device/ *, /org/vbus1/parent/ * and the change signals. */
 int objects_register(struct vbusd *d);
