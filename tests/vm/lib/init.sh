@@ -73,6 +73,7 @@ dmesg -n 4 2>/dev/null
 
 n=0
 for s in "${scripts[@]}"; do
+	[ -n "$s" ] || continue
 	n=$((n + 1))
 	name=$(printf '%02d-%s' "$n" "$(basename "$s" .sh)")
 	echo "=== $name ($s)" >/dev/console
@@ -95,6 +96,7 @@ sync
 
 if [ "$VM_SHELL" = 1 ]; then
 	echo "vbus-vm: interactive shell; environment from $out/.harness/env; exit powers off"
-	setsid -c bash -l </dev/console >/dev/console 2>&1
+	# ttyS0, not /dev/console: the shell needs a controlling terminal for job control and ^C.
+	(cd "$VBUS_OUT" && exec setsid -c -w bash -i <>/dev/ttyS0 >&0 2>&0)
 fi
 exit 0
