@@ -11,6 +11,7 @@ pkgs="
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1 xz-utils bc kmod
 	qemu-system-x86 busybox-static cpio
 	iproute2 udev dbus dbus-daemon systemd
+	procps pciutils nvme-cli
 	libglib2.0-bin
 	python3
 "
