@@ -913,6 +913,11 @@ int main(int argc, char **argv)
 		if (r == -EOPNOTSUPP)
 			r = transport_direct_open("/", &tr);
 	}
+	if (r < 0 && arg_root) {
+		err("Cannot use root %s: %s", arg_root, strerror(-r));
+		r = EXIT_FAILURE;
+		goto out;
+	}
 	if (r < 0) {
 		err("Failed to set up: %s", strerror(-r));
 		r = EXIT_FAILURE;

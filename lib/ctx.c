@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vbus-private.h"
@@ -159,6 +160,7 @@ VBUS_EXPORT int vbus_ctx_new(const char *root, struct vbus_ctx **ret)
 {
 	struct vbus_ctx *ctx;
 	const char *env;
+	struct stat st;
 	int r;
 
 	if (!ret)
@@ -169,6 +171,12 @@ VBUS_EXPORT int vbus_ctx_new(const char *root, struct vbus_ctx **ret)
 	ctx->n_ref = 1;
 	r = make_root(root, &ctx->root);
 	if (r < 0) {
+		free(ctx);
+		return r;
+	}
+	if (stat(ctx->root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		r = stat(ctx->root, &st) < 0 ? -errno : -ENOTDIR;
+		free(ctx->root);
 		free(ctx);
 		return r;
 	}

@@ -40,6 +40,7 @@ typedef void (*vbus_log_fn)(void *userdata, int level, const char *file, int lin
  * other than "/", the netlink kinds (sf, vdpa, virtbus) stay silent: they list nothing and
  * refuse changes with -EOPNOTSUPP, since a fake tree has no kernel behind it.
  * VBUS_LOG=debug|info|notice|warning|err in the environment sets the initial log level.
+ * ROOT must be an existing directory (-ENOENT, -ENOTDIR): a mistyped root never gets a tree.
  */
 VBUS_EXPORT int vbus_ctx_new(const char *root, struct vbus_ctx **ret);
 VBUS_EXPORT struct vbus_ctx *vbus_ctx_ref(struct vbus_ctx *ctx);

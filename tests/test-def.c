@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Definitions and the config store: schema v1 to and from JSON, names, atomic writes, bad files. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "test.h"
+#include "vbus-private.h"
+
+static char root[256];
+static char warnings[4096];
+
+static void log_cb(void *userdata, int level, const char *file, int line, const char *fn,
+		   const char *format, va_list args)
+{
+	size_t n = strlen(warnings);
+
+	if (level <= VBUS_LOG_WARNING && n + 2 < sizeof(warnings)) {
+		vsnprintf(warnings + n, sizeof(warnings) - n - 1, format, args);
+		strcat(warnings, "\n");
+	}
+}
+
+static struct vbus_ctx *setup(void)
+{
+	struct vbus_ctx *ctx = NULL;
+
+	warnings[0] = '\0';
+	snprintf(root, sizeof(root), "/tmp/vbus-test-def-XXXXXX");
+	check(mkdtemp(root) != NULL);
+	check_int(vbus_ctx_new(root, &ctx), 0);
+	vbus_ctx_set_log_fn(ctx, log_cb, NULL);
+	return ctx;
+}
+
+static void teardown(struct vbus_ctx *ctx)
+{
+	char cmd[300];
+
+	vbus_ctx_unref(ctx);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	check_int(system(cmd), 0);
+}
+
+static void write_file(const char *rel, const char *text)
+{
+	char p[512], cmd[600];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s%s')\"", root, rel);
+	check_int(system(cmd), 0);
+	snprintf(p, sizeof(p), "%s%s", root, rel);
+	f = fopen(p, "we");
+	check(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static struct json_object *parse(const char *s)
+{
+	struct json_object *o = json_tokener_parse(s);
+
+	check(o != NULL);
+	return o;
+}
+
+TEST(names)
+{
+	check(vbus_name_is_valid("vm1-gpu"));
+	check(vbus_name_is_valid("0000:03:00.0"));
+	check(vbus_name_is_valid("a_b.c:d-e"));
+	check(!vbus_name_is_valid(""));
+	check(!vbus_name_is_valid(NULL));
+	check(!vbus_name_is_valid(".hidden"));
+	check(!vbus_name_is_valid("-x"));
+	check(!vbus_name_is_valid("a/b"));
+	check(!vbus_name_is_valid(".."));
+	check(!vbus_name_is_valid("a b"));
+	check(vbus_name_is_valid("a234567890123456789012345678901234567890123456789012345678901234"));
+	check(!vbus_name_is_valid("a2345678901234567890123456789012345678901234567890123456789012345"));
+	check(vbus_driver_is_valid("vfio-pci"));
+	check(vbus_driver_is_valid("auto"));
+	check(!vbus_driver_is_valid("a/b"));
+	check(!vbus_driver_is_valid(""));
+	check_int(vbus_kind_from_string("mdev"), VBUS_KIND_MDEV);
+	check_int(vbus_kind_from_string("MDEV"), _VBUS_KIND_INVALID);
+	check_int(vbus_kind_from_string("md"), _VBUS_KIND_INVALID);
+	check_str(vbus_kind_to_string(VBUS_KIND_VIRTBUS), "virtbus");
+	check_int(vbus_start_from_string("manual"), VBUS_START_MANUAL);
+	check_int(vbus_start_from_string("Manual"), _VBUS_START_INVALID);
+}
+
+TEST(json_round_trip_keeps_unknown_keys)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_json_ struct json_object *in = parse(
+		"{ \"version\": 1, \"name\": \"vm1-gpu\", \"kind\": \"mdev\", \"parent\": "
+		"\"0000:00:02.0\", \"type\": \"i915-GVTg_V5_4\", \"uuid\": "
+		"\"83b8f4f2-509f-382f-3c1e-e6bfe0fa1001\", \"attrs\": [ { \"weight\": \"4\" }, { "
+		"\"b\": \"1\" } ], \"driver\": \"auto\", \"start\": \"manual\", \"tags\": [ \"vm\" ], "
+		"\"x-note\": { \"k\": [ 1, 2 ] } }");
+	_cleanup_json_ struct json_object *out = NULL;
+	_cleanup_def_ struct vbus_def *def = NULL, *dup = NULL;
+
+	check_int(vbus_def_from_json(ctx, in, &def), 0);
+	check_str(def->name, "vm1-gpu");
+	check_int(def->kind, VBUS_KIND_MDEV);
+	check_int(def->start, VBUS_START_MANUAL);
+	check_int(def->n_attrs, 2);
+	check_str(def->attrs[0].key, "weight");
+	check_str(def->attrs[1].key, "b");
+	check_int(def->index, -1);
+	check_int(vbus_def_dup(def, &dup), 0);
+	check_int(vbus_def_to_json(dup, &out), 0);
+	/* the same object, key for key, unknown ones included */
+	check(json_object_equal(in, out));
+	teardown(ctx);
+}
+
+TEST(json_refusals_name_the_key)
+{
+	static const struct {
+		const char *json, *cause;
+	} cases[] = {
+		{ "[]", "a definition must be a JSON object" },
+		{ "{\"kind\":\"mdev\",\"parent\":\"p\"}", "key \"name\" is missing" },
+		{ "{\"name\":\"a/b\",\"kind\":\"mdev\",\"parent\":\"p\"}", NULL },
+		{ "{\"name\":\"x\",\"kind\":\"gpu\",\"parent\":\"p\"}", "unknown kind \"gpu\"" },
+		{ "{\"name\":\"x\",\"kind\":\"vf\"}", "key \"parent\" is missing" },
+		{ "{\"version\":2,\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\"}",
+		  "unsupported version 2 (this is version 1)" },
+		{ "{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"index\":-1}",
+		  "key \"index\" must be a non-negative integer" },
+		{ "{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"index\":\"1\"}",
+		  "key \"index\" must be a non-negative integer" },
+		{ "{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"start\":\"later\"}",
+		  "key \"start\" must be \"auto\" or \"manual\"" },
+		{ "{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"attrs\":{\"a\":\"b\"}}",
+		  "key \"attrs\" must be an array of objects" },
+		{ "{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"attrs\":[{\"a\":\"b\",\"c\":\"d\"}]}",
+		  "each element of \"attrs\" must hold exactly one key" },
+		{ "{\"name\":\"x\",\"kind\":\"mdev\",\"parent\":\"p\",\"uuid\":\"nope\"}",
+		  "invalid uuid \"nope\"" },
+		{ "{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"tags\":[1]}",
+		  "key \"tags\" must hold non-empty strings" },
+		{ "{\"name\":5,\"kind\":\"vf\",\"parent\":\"p\"}", "key \"name\" must be a string" },
+	};
+	struct vbus_ctx *ctx = setup();
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_json_ struct json_object *o = parse(cases[i].json);
+		struct vbus_def *def = NULL;
+
+		check_int(vbus_def_from_json(ctx, o, &def), -EINVAL);
+		check(def == NULL);
+		if (cases[i].cause)
+			check_str(vbus_ctx_last_error(ctx), cases[i].cause);
+	}
+	teardown(ctx);
+}
+
+static int count_entries(const char *rel)
+{
+	char p[512];
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(p, sizeof(p), "%s%s", root, rel);
+	d = opendir(p);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' || (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")))
+			n++;
+	closedir(d);
+	return n;
+}
+
+TEST(store_save_is_atomic_and_clean)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = NULL, *loaded = NULL;
+	char p[512];
+	struct stat st;
+
+	check_int(vbus_def_new(&def), 0);
+	def->name = strdup("v1");
+	def->kind = VBUS_KIND_VF;
+	def->parent = strdup("0000:03:00.0");
+	def->index = 3;
+	check_int(vbus_store_save(ctx, def), 0);
+	check_int(vbus_store_save(ctx, def), 0);
+	/* one file, no temporary left behind, mode 0644 */
+	check_int(count_entries("/etc/vbus/devices.d"), 1);
+	snprintf(p, sizeof(p), "%s/etc/vbus/devices.d/v1.json", root);
+	check_int(stat(p, &st), 0);
+	check_int(st.st_mode & 0777, 0644);
+	check_int(vbus_def_load(ctx, "v1", &loaded), 0);
+	check_int(loaded->index, 3);
+	check_str(loaded->driver, "auto");
+	check_int(vbus_def_load(ctx, "v2", &loaded), -ENOENT);
+	check_str(vbus_ctx_last_error(ctx), "'v2' is not defined");
+	teardown(ctx);
+}
+
+TEST(store_skips_bad_files_by_name)
+{
+	struct vbus_ctx *ctx = setup();
+	struct vbus_def **defs = NULL;
+	size_t n = 0;
+
+	write_file("/etc/vbus/devices.d/good.json",
+		   "{\"version\":1,\"name\":\"good\",\"kind\":\"pci\",\"parent\":\"0000:04:00.0\"}");
+	write_file("/etc/vbus/devices.d/broken.json", "{ \"version\": 1, \"name\": ");
+	write_file("/etc/vbus/devices.d/other.json",
+		   "{\"version\":1,\"name\":\"good2\",\"kind\":\"pci\",\"parent\":\"0000:05:00.0\"}");
+	write_file("/etc/vbus/devices.d/junk.json", "{} trailing");
+	write_file("/etc/vbus/devices.d/empty.json", "");
+	write_file("/etc/vbus/devices.d/.#good.json.abc123", "garbage");
+	write_file("/etc/vbus/devices.d/README", "not a definition");
+	check_int(vbus_store_load_all(ctx, false, &defs, &n), 0);
+	check_int(n, 1);
+	if (n == 1)
+		check_str(defs[0]->name, "good");
+	vbus_defs_free(defs, n);
+	check_str(warnings,
+		  "Ignoring /etc/vbus/devices.d/broken.json: invalid JSON: unexpected end of data\n"
+		  "Ignoring /etc/vbus/devices.d/empty.json: empty file\n"
+		  "Ignoring /etc/vbus/devices.d/junk.json: trailing data after the JSON value\n"
+		  "Ignoring /etc/vbus/devices.d/other.json: name \"good2\" does not match the file "
+		  "name\n");
+	/* quiet: the same result without a word */
+	warnings[0] = '\0';
+	check_int(vbus_store_load_all(ctx, true, &defs, &n), 0);
+	check_int(n, 1);
+	vbus_defs_free(defs, n);
+	check_str(warnings, "");
+	teardown(ctx);
+}
+
+TEST(ctx_paths)
+{
+	struct vbus_ctx *ctx = NULL;
+	_cleanup_free_ char *a = NULL, *b = NULL;
+
+	/* a root must exist: a typo must not create a tree somewhere */
+	check_int(vbus_ctx_new("/nonexistent-vbus-root", &ctx), -ENOENT);
+	check_int(vbus_ctx_new("/etc/hostname", &ctx), -ENOTDIR);
+	check_int(vbus_ctx_new("/tmp//", &ctx), 0);
+	check_str(vbus_ctx_get_root(ctx), "/tmp");
+	a = vbus_path(ctx, "/sys/class/mdev_bus");
+	check_str(a, "/tmp/sys/class/mdev_bus");
+	check_str(vbus_path_display(ctx, a), "/sys/class/mdev_bus");
+	vbus_ctx_unref(ctx);
+	check_int(vbus_ctx_new(NULL, &ctx), 0);
+	check_str(vbus_ctx_get_root(ctx), "/");
+	b = vbus_path(ctx, "/etc/vbus");
+	check_str(b, "/etc/vbus");
+	check(vbus_ctx_ref(ctx) == ctx);
+	vbus_ctx_unref(ctx);
+	vbus_ctx_unref(ctx);
+}
+
+TEST(uuid_generation)
+{
+	_cleanup_free_ char *a = NULL, *b = NULL;
+
+	check_int(vbus_uuid_generate(&a), 0);
+	check_int(vbus_uuid_generate(&b), 0);
+	check(vbus_uuid_is_valid(a));
+	check(strcmp(a, b) != 0);
+	check(a[14] == '4');
+}
+
+TEST_MAIN()
