@@ -671,6 +671,7 @@ TEST(mdev_create_rolls_back_on_refused_attr)
 	check(!exists("/sys/bus/mdev/devices/" NEW_UUID));
 	check_int(vbus_backend_mdev.status(ctx, d, &st), 0);
 	check(!st.active);
+	vbus_status_done(&st);
 	check_str(read_attr("/sys/class/mdev_bus/matrix/mdev_supported_types/vfio_ap-passthrough/available_instances"),
 		  "255");
 	teardown();
