@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Driver binding through driver_override and drivers_probe, verified, for the vf and pci kinds. */
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -12,10 +13,18 @@ extern char **environ;
 
 int vbus_run(struct vbus_ctx *ctx, char *const argv[])
 {
+	posix_spawn_file_actions_t fa;
 	pid_t pid;
 	int r, status;
 
-	r = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
+	/* Its stdout must not mix with ours (vbusctl -j prints JSON there); stderr stays. */
+	r = posix_spawn_file_actions_init(&fa);
+	if (r != 0)
+		return -r;
+	r = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	if (r == 0)
+		r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
 	if (r != 0) {
 		dbg(ctx, "cannot run %s: %s", argv[0], strerror(r));
 		return -r;

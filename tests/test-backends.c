@@ -1130,3 +1130,31 @@ TEST(trees_match_mktree)
 	   TEST_DATA_DIR, tmpl, tmpl, tmpl, tmpl, tmpl, tmpl, tmpl);
 	sh("rm -rf '%s' '%s.a' '%s.b'", tmpl, tmpl, tmpl);
 }
+
+TEST(run_helper)
+{
+	char *t[] = { (char *)"/bin/true", NULL };
+	char *f[] = { (char *)"/bin/false", NULL };
+	char *n[] = { (char *)"/nonexistent/modprobe", NULL };
+	char *e[] = { (char *)"/bin/sh", (char *)"-c", (char *)"echo leaked", NULL };
+	char out[] = "/tmp/vbus-test-run-XXXXXX", buf[64];
+	int fd, saved;
+
+	setup("host-gvt");
+	check_int(vbus_run(ctx, t), 0);
+	check_int(vbus_run(ctx, f), -EIO);
+	check_int(vbus_run(ctx, n), -ENOENT);
+	/* A helper's stdout never reaches ours (vbusctl -j prints JSON there). */
+	fflush(stdout);
+	fd = mkstemp(out);
+	check(fd >= 0);
+	saved = dup(STDOUT_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	check_int(vbus_run(ctx, e), 0);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	close(fd);
+	check_str(get(out, buf, sizeof(buf)), "");
+	unlink(out);
+	teardown();
+}
