@@ -5,13 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "libvbus.h"
 #include "output.h"
 
 void output_json(struct json_object *value)
 {
-	puts(json_object_to_json_string_ext(value, JSON_C_TO_STRING_PRETTY |
-							   JSON_C_TO_STRING_SPACED |
-							   JSON_C_TO_STRING_NOSLASHESCAPE));
+	char *s = NULL;
+
+	if (vbus_json_format(value, &s) < 0) {
+		/* Out of memory: still print something valid. */
+		puts(json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN));
+		return;
+	}
+	fputs(s, stdout);
+	free(s);
 }
 
 static char *cell(struct json_object *row, const struct column *col)

@@ -380,3 +380,68 @@ VBUS_EXPORT int vbus_def_to_json(const struct vbus_def *def, struct json_object 
 	*ret = TAKE_PTR(o);
 	return 0;
 }
+
+static void format_value(FILE *f, struct json_object *v, int indent)
+{
+	const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+	size_t n, i = 0;
+
+	switch (json_object_get_type(v)) {
+	case json_type_object:
+		n = json_object_object_length(v);
+		if (n == 0) {
+			fputs("{}", f);
+			return;
+		}
+		fputs("{\n", f);
+		json_object_object_foreach(v, key, val)
+		{
+			struct json_object *k = json_object_new_string(key);
+
+			fprintf(f, "%*s%s: ", indent + 2, "",
+				k ? json_object_to_json_string_ext(k, flags) : "\"\"");
+			json_object_put(k);
+			format_value(f, val, indent + 2);
+			fputs(++i < n ? ",\n" : "\n", f);
+		}
+		fprintf(f, "%*s}", indent, "");
+		return;
+	case json_type_array:
+		n = json_object_array_length(v);
+		if (n == 0) {
+			fputs("[]", f);
+			return;
+		}
+		fputs("[\n", f);
+		for (i = 0; i < n; i++) {
+			fprintf(f, "%*s", indent + 2, "");
+			format_value(f, json_object_array_get_idx(v, i), indent + 2);
+			fputs(i + 1 < n ? ",\n" : "\n", f);
+		}
+		fprintf(f, "%*s]", indent, "");
+		return;
+	default:
+		fputs(v ? json_object_to_json_string_ext(v, flags) : "null", f);
+		return;
+	}
+}
+
+/* Pretty JSON as people write it: two spaces, "[]" and "{}" when empty, a final newline. */
+VBUS_EXPORT int vbus_json_format(struct json_object *value, char **ret)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f;
+
+	f = open_memstream(&buf, &size);
+	if (!f)
+		return -ENOMEM;
+	format_value(f, value, 0);
+	fputc('\n', f);
+	if (fclose(f) != 0 || !buf) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*ret = buf;
+	return 0;
+}

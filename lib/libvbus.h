@@ -120,6 +120,9 @@ VBUS_EXPORT int vbus_def_add_tag(struct vbus_def *def, const char *tag);
 VBUS_EXPORT int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj,
 				   struct vbus_def **ret);
 VBUS_EXPORT int vbus_def_to_json(const struct vbus_def *def, struct json_object **ret);
+/* VALUE as the config files and vbusctl -j print it (two-space indent, "[]" when empty, a final
+ * newline). The caller frees *ret. */
+VBUS_EXPORT int vbus_json_format(struct json_object *value, char **ret);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Listings: each returns a new JSON array (the one model both renderers print). */

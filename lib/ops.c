@@ -322,12 +322,11 @@ static int run_save(struct vbus_ctx *ctx, const struct vbus_run *run)
 					   NULL) < 0)
 		return -ENOMEM;
 	dir = vbus_path(ctx, RUN_DIR);
-	if (!dir || asprintf(&file, "%s.json", run->def->name) < 0 ||
-	    asprintf(&text, "%s\n",
-		     json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
-							     JSON_C_TO_STRING_SPACED |
-							     JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+	if (!dir || asprintf(&file, "%s.json", run->def->name) < 0)
 		return -ENOMEM;
+	r = vbus_json_format(obj, &text);
+	if (r < 0)
+		return r;
 	return vbus_write_file_atomic(ctx, dir, file, text);
 }
 
