@@ -2,6 +2,7 @@
 /* The vf backend: SR-IOV virtual functions, made to exist through the PF's sriov_numvfs. */
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "bind.h"
@@ -333,6 +334,60 @@ out:
 	return r;
 }
 
+/*
+ * The process that holds VF open through vfio, 0 when none: its group (/dev/vfio/N) or its
+ * device cdev (/dev/vfio/devices/vfioN) among the open files in /proc/PID/fd. Removing a VF that
+ * a VM holds would block in the kernel until the VM lets go.
+ */
+static long vfio_holder(struct vbus_ctx *ctx, const char *vf)
+{
+	_cleanup_free_ char *group = NULL, *p = NULL, *gpath = NULL, *cpath = NULL;
+	_cleanup_strv_ char **procs = NULL, **cdev = NULL;
+
+	if (asprintf(&p, PCI_DEVICES "/%s/iommu_group", vf) < 0)
+		return -ENOMEM;
+	if (sysfs_link_basename(ctx, p, &group) >= 0 && asprintf(&gpath, "/dev/vfio/%s", group) < 0)
+		return -ENOMEM;
+	free(p);
+	if (asprintf(&p, PCI_DEVICES "/%s/vfio-dev", vf) < 0) {
+		p = NULL;
+		return -ENOMEM;
+	}
+	if (sysfs_list_dir(ctx, p, &cdev, NULL) >= 0 && cdev[0] &&
+	    asprintf(&cpath, "/dev/vfio/devices/%s", cdev[0]) < 0)
+		return -ENOMEM;
+	if (!gpath && !cpath)
+		return 0;
+	if (sysfs_list_dir(ctx, "/proc", &procs, NULL) < 0)
+		return 0;
+	for (char **pid = procs; *pid; pid++) {
+		_cleanup_strv_ char **fds = NULL;
+		_cleanup_free_ char *dir = NULL;
+
+		if (strspn(*pid, "0123456789") != strlen(*pid))
+			continue;
+		if (asprintf(&dir, "/proc/%s/fd", *pid) < 0)
+			return -ENOMEM;
+		if (sysfs_list_dir(ctx, dir, &fds, NULL) < 0)
+			continue; /* gone, or not ours to see */
+		for (char **fd = fds; *fd; fd++) {
+			_cleanup_free_ char *l = vbus_pathf(ctx, "%s/%s", dir, *fd);
+			char target[PATH_MAX];
+			ssize_t n;
+
+			if (!l)
+				return -ENOMEM;
+			n = readlink(l, target, sizeof(target) - 1);
+			if (n < 0)
+				continue;
+			target[n] = '\0';
+			if (streq_ptr(target, gpath) || streq_ptr(target, cpath))
+				return strtol(*pid, NULL, 10);
+		}
+	}
+	return 0;
+}
+
 static const char *find_ip(void)
 {
 	static const char *const paths[] = { "/sbin/ip", "/usr/sbin/ip", "/bin/ip", "/usr/bin/ip" };
@@ -409,18 +464,24 @@ static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 			return vbus_error(ctx, -ENOENT,
 					  "%s: PF %s has no driver bound, it cannot create VFs",
 					  def->name, def->parent);
-		/* Raising a non-zero count re-creates the existing VFs; never pull one from
-		 * under a VM. */
+		/* Raising a non-zero count re-creates the existing VFs (their drivers are
+		 * restored after); never pull one from under a VM. */
 		for (uint64_t i = 0; i < old; i++) {
 			_cleanup_free_ char *vf = NULL, *drv = NULL;
+			long pid;
 
 			if (vf_address(ctx, def->parent, (int64_t)i, &vf) < 0)
 				continue;
-			if (vbus_bind_get_driver(ctx, "pci", vf, &drv) >= 0 &&
-			    streq_ptr(drv, "vfio-pci"))
+			if (vbus_bind_get_driver(ctx, "pci", vf, &drv) < 0 ||
+			    !streq_ptr(drv, "vfio-pci"))
+				continue;
+			pid = vfio_holder(ctx, vf);
+			if (pid < 0)
+				return pid;
+			if (pid > 0)
 				return vbus_error(ctx, -EBUSY,
-						  "%s: making VF %" PRId64 " re-creates %s's %" PRIu64 " VFs, and VF %" PRIu64 " (%s) is bound to vfio-pci",
-						  def->name, def->index, def->parent, old, i, vf);
+						  "%s: making VF %" PRId64 " re-creates %s's %" PRIu64 " VFs, and VF %" PRIu64 " (%s) is in use through vfio by process %ld",
+						  def->name, def->index, def->parent, old, i, vf, pid);
 		}
 		if (def->driver && !streq(def->driver, VBUS_DRIVER_AUTO))
 			choice = strdup(def->driver);

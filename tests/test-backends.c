@@ -927,19 +927,50 @@ TEST(vf_refusals)
 	teardown();
 }
 
-TEST(vf_wont_recreate_a_vfio_vf)
+TEST(vf_wont_recreate_a_vf_in_use)
 {
 	_cleanup_def_ struct vbus_def *d = def_new("vf5", VBUS_KIND_VF, PF);
 
 	setup("host-sriov");
 	check_int(vbus_bind_driver(ctx, "pci", "0000:03:01.1", "vfio-pci"), 0);
 	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.1"), "vfio-pci");
+	/* A VM (pid 4242) holds VF 1's group, /dev/vfio/21, open. */
+	sh("mkdir -p '%s/proc/4242/fd' && ln -s /dev/vfio/21 '%s/proc/4242/fd/7' && "
+	   "ln -s /dev/null '%s/proc/4242/fd/0' && mkdir -p '%s/proc/self'",
+	   K.root, K.root, K.root, K.root);
 	K.n_log = 0;
 	d->index = 5;
 	check_int(vbus_backend_vf.create(ctx, d), -EBUSY);
-	check(strstr(vbus_ctx_last_error(ctx), "VF 1 (0000:03:01.1) is bound to vfio-pci") != NULL);
+	check_str(vbus_ctx_last_error(ctx),
+		  "vf5: making VF 5 re-creates 0000:03:00.0's 2 VFs, and VF 1 (0000:03:01.1) is in use through vfio by process 4242");
 	check_int(K.n_log, 0);
 	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "2");
+	teardown();
+}
+
+TEST(vf_recreates_idle_vfio_vf_and_rebinds_it)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("vf3", VBUS_KIND_VF, PF);
+
+	setup("host-sriov");
+	check_int(vbus_bind_driver(ctx, "pci", "0000:03:01.1", "vfio-pci"), 0);
+	K.n_log = 0;
+	d->index = 3;
+	check_int(vbus_backend_vf.create(ctx, d), 0);
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "4");
+	/* VF 0 back with iavf (matched, not pinned), VF 1 back with vfio-pci (pinned again). */
+	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.0"), "iavf");
+	check_str(read_attr("/sys/bus/pci/devices/0000:03:01.0/driver_override"), "(null)");
+	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.1"), "vfio-pci");
+	check_str(read_attr("/sys/bus/pci/devices/0000:03:01.1/driver_override"), "vfio-pci");
+	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.3"), "(none)");
+	check_str(writes(), "/sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe 0\n"
+			    "/sys/bus/pci/devices/" PF "/sriov_numvfs 0\n"
+			    "/sys/bus/pci/devices/" PF "/sriov_numvfs 4\n"
+			    "/sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe 1\n"
+			    "/sys/bus/pci/drivers_probe 0000:03:01.0\n"
+			    "/sys/bus/pci/devices/0000:03:01.1/driver_override vfio-pci\n"
+			    "/sys/bus/pci/drivers_probe 0000:03:01.1");
 	teardown();
 }
 
