@@ -24,6 +24,7 @@
 
 struct vbus_sim_sf {
 	struct auxiliary_device adev;
+	u32 sfnum;
 	u8 hw_addr[ETH_ALEN];
 };
 
@@ -39,6 +40,8 @@ struct vbus_sim_port {
 
 struct vbus_sim_devlink {
 	struct vbus_sim_dev *sim;
+	/* The eswitch port of the PF itself (index 0), as a NIC in switchdev mode has. */
+	struct devlink_port pf_port;
 	struct list_head ports;
 	unsigned int next_index;
 };
@@ -49,6 +52,21 @@ static struct vbus_sim_port *to_sim_port(struct devlink_port *dl_port)
 {
 	return container_of(dl_port, struct vbus_sim_port, dl_port);
 }
+
+/* Like mlx5's SF devices: "sfnum" tells userspace which port an auxiliary device belongs to. */
+static ssize_t sfnum_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct vbus_sim_sf *sf = container_of(dev, struct vbus_sim_sf, adev.dev);
+
+	return sysfs_emit(buf, "%u\n", sf->sfnum);
+}
+static DEVICE_ATTR_RO(sfnum);
+
+static struct attribute *vbus_sim_sf_attrs[] = {
+	&dev_attr_sfnum.attr,
+	NULL
+};
+ATTRIBUTE_GROUPS(vbus_sim_sf);
 
 /* The only place a vbus_sim_sf is freed. */
 static void vbus_sim_sf_release(struct device *dev)
@@ -77,10 +95,12 @@ static int vbus_sim_sf_activate(struct vbus_sim_dev *sim, struct vbus_sim_port *
 		return id;
 	}
 	ether_addr_copy(sf->hw_addr, port->hw_addr);
+	sf->sfnum = port->sfnum;
 	sf->adev.name = "sf";
 	sf->adev.id = id;
 	sf->adev.dev.parent = &sim->dev;
 	sf->adev.dev.release = vbus_sim_sf_release;
+	sf->adev.dev.groups = vbus_sim_sf_groups;
 
 	err = auxiliary_device_init(&sf->adev);
 	if (err) {
@@ -221,10 +241,21 @@ static int vbus_sim_port_del(struct devlink *devlink, unsigned int port_index,
 	return 0;
 }
 
+/* The PF port has no function of its own to manage: only SF ports are vbus_sim_ports. */
+static bool vbus_sim_is_pf_port(struct devlink_port *dl_port)
+{
+	struct vbus_sim_devlink *sdl = devlink_priv(dl_port->devlink);
+
+	return dl_port == &sdl->pf_port;
+}
+
 static int vbus_sim_hw_addr_get(struct devlink_port *dl_port, u8 *hw_addr, int *hw_addr_len,
 				struct netlink_ext_ack *extack)
 {
 	struct vbus_sim_port *port = to_sim_port(dl_port);
+
+	if (vbus_sim_is_pf_port(dl_port))
+		return -EOPNOTSUPP;
 
 	ether_addr_copy(hw_addr, port->hw_addr);
 	*hw_addr_len = ETH_ALEN;
@@ -236,6 +267,10 @@ static int vbus_sim_hw_addr_set(struct devlink_port *dl_port, const u8 *hw_addr,
 {
 	struct vbus_sim_port *port = to_sim_port(dl_port);
 
+	if (vbus_sim_is_pf_port(dl_port)) {
+		NL_SET_ERR_MSG_MOD(extack, "The PF port has no function to configure");
+		return -EOPNOTSUPP;
+	}
 	if (hw_addr_len != ETH_ALEN) {
 		NL_SET_ERR_MSG_MOD(extack, "Hardware address must be 6 bytes");
 		return -EINVAL;
@@ -258,6 +293,8 @@ static int vbus_sim_state_get(struct devlink_port *dl_port, enum devlink_port_fn
 {
 	struct vbus_sim_port *port = to_sim_port(dl_port);
 
+	if (vbus_sim_is_pf_port(dl_port))
+		return -EOPNOTSUPP;
 	*state = port->sf ? DEVLINK_PORT_FN_STATE_ACTIVE : DEVLINK_PORT_FN_STATE_INACTIVE;
 	/* attached once our auxiliary driver has bound the SF device */
 	*opstate = port->sf && READ_ONCE(port->sf->adev.dev.driver) ?
@@ -271,6 +308,10 @@ static int vbus_sim_state_set(struct devlink_port *dl_port, enum devlink_port_fn
 	struct vbus_sim_devlink *sdl = devlink_priv(dl_port->devlink);
 	struct vbus_sim_port *port = to_sim_port(dl_port);
 
+	if (vbus_sim_is_pf_port(dl_port)) {
+		NL_SET_ERR_MSG_MOD(extack, "The PF port has no function to configure");
+		return -EOPNOTSUPP;
+	}
 	switch (state) {
 	case DEVLINK_PORT_FN_STATE_ACTIVE:
 		if (port->sf)
@@ -298,6 +339,7 @@ int vbus_sim_devlink_create(struct vbus_sim_dev *sim)
 {
 	struct vbus_sim_devlink *sdl;
 	struct devlink *devlink;
+	int err;
 
 	devlink = devlink_alloc(&vbus_sim_devlink_ops, sizeof(*sdl), &sim->dev);
 	if (!devlink)
@@ -306,6 +348,13 @@ int vbus_sim_devlink_create(struct vbus_sim_dev *sim)
 	sdl->sim = sim;
 	INIT_LIST_HEAD(&sdl->ports);
 	sdl->next_index = 1;
+
+	devlink_port_attrs_pci_pf_set(&sdl->pf_port, 0, 0, false);
+	err = devlink_port_register(devlink, &sdl->pf_port, 0);
+	if (err) {
+		devlink_free(devlink);
+		return err;
+	}
 
 	sim->devlink = devlink;
 	devlink_register(devlink);
@@ -323,6 +372,7 @@ void vbus_sim_devlink_destroy(struct vbus_sim_dev *sim)
 	devl_lock(devlink);
 	list_for_each_entry_safe_reverse(port, tmp, &sdl->ports, list)
 		vbus_sim_port_free(port);
+	devl_port_unregister(&sdl->pf_port);
 	devl_unlock(devlink);
 	devlink_free(devlink);
 	sim->devlink = NULL;

@@ -292,6 +292,41 @@ static int sf_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 
 /* ---- checking --------------------------------------------------------------------------- */
 
+static int match_instance(struct nlattr **tb, void *userdata)
+{
+	const char **want = userdata;
+	_cleanup_free_ char *handle = vbus_nl_handle(tb, DEVLINK_ATTR_BUS_NAME, DEVLINK_ATTR_DEV_NAME);
+
+	if (handle && streq(handle, want[0]))
+		want[1] = "";
+	return 0;
+}
+
+/* 1 when the devlink instance HANDLE exists, 0 when not (or no devlink at all). */
+static int instance_exists(struct vbus_ctx *ctx, const char *handle)
+{
+	const char *want[2] = { handle, NULL };
+	struct vbus_nl *nl;
+	struct nl_msg *msg;
+	int r;
+
+	r = vbus_nl_get(ctx, VBUS_KIND_SF, &nl);
+	if (r < 0)
+		return r;
+	r = vbus_nl_request(nl, DEVLINK_GENL, DEVLINK_CMD_GET, true, &msg);
+	if (r == -ENOENT) {
+		vbus_error_clear(ctx);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	r = vbus_nl_call(nl, msg, devlink_policy, DEVLINK_ATTR_MAX, match_instance, want,
+			 "devlink instances");
+	if (r < 0)
+		return r;
+	return want[1] ? 1 : 0;
+}
+
 static int parse_hw_addr(const char *s, uint8_t mac[6])
 {
 	unsigned int b[6];
@@ -315,7 +350,6 @@ static const char *attr_value(const struct vbus_def *def, const char *key)
 
 static int sf_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
-	_cleanup_json_ struct json_object *parents = NULL;
 	uint8_t mac[6];
 	int r;
 
@@ -353,13 +387,11 @@ static int sf_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (!ctx->real_root)
 		return -ENODEV;
 
-	parents = json_object_new_array();
-	if (!parents)
-		return -ENOMEM;
-	r = sf_list_parents(ctx, def->parent, parents);
+	/* Present is enough: whether the instance makes SFs only PORT_NEW can tell. */
+	r = instance_exists(ctx, def->parent);
 	if (r < 0)
 		return r;
-	return json_object_array_length(parents) ? 0 : -ENODEV;
+	return r ? 0 : -ENODEV;
 }
 
 static int sf_status(struct vbus_ctx *ctx, const struct vbus_def *def, struct vbus_status *st)

@@ -130,9 +130,9 @@ assert f[\"state\"] == \"active\" and f[\"opstate\"] == \"attached\", f"'
 sfdev=$(jfield sf88 sysfs_path)
 assert_exists "sf: its auxiliary device exists" "${sfdev:-/nonexistent}"
 assert_eq "sf: list -j bound_driver matches sysfs" "$(drv "${sfdev:-/nonexistent}")" "$(jfield sf88 bound_driver)"
-expect_fail "sf: a second port with sfnum 88 is refused with the kernel's message" 1 "sfnum" \
+expect_fail "sf: a second port with sfnum 88 is refused with the kernel's message" 1 "SF number is already in use" \
 	ctl create sf88b --kind sf --parent vbus_sim/vbus_sim1 --index 88 --transient
-expect_fail "sf: pfnum 1 is refused with the kernel's message" 1 "pfnum" \
+expect_fail "sf: pfnum 1 is refused with the kernel's message" 1 "Only PF number 0 is supported" \
 	ctl create sfbad --kind sf --parent vbus_sim/vbus_sim1 --index 5 --attr pfnum=1
 check "sf: the refused create left no definition" sh -c '! test -e /etc/vbus/devices.d/sfbad.json'
 check "sf: stop sf88" ctl stop sf88
