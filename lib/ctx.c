@@ -169,6 +169,7 @@ VBUS_EXPORT int vbus_ctx_new(const char *root, struct vbus_ctx **ret)
 	if (!ctx)
 		return -ENOMEM;
 	ctx->n_ref = 1;
+	ctx->lock_fd = -1;
 	r = make_root(root, &ctx->root);
 	if (r < 0) {
 		free(ctx);
@@ -209,6 +210,8 @@ VBUS_EXPORT struct vbus_ctx *vbus_ctx_unref(struct vbus_ctx *ctx)
 		if (ctx->backend_data[i] && be && be->free_data)
 			be->free_data(ctx, ctx->backend_data[i]);
 	}
+	if (ctx->lock_fd >= 0)
+		close(ctx->lock_fd);
 	free(ctx->last_error);
 	free(ctx->root);
 	free(ctx);

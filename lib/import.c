@@ -258,8 +258,8 @@ static int import_driverctl(struct vbus_ctx *ctx, const char *dir, struct json_o
 	return r;
 }
 
-VBUS_EXPORT int vbus_import(struct vbus_ctx *ctx, const char *source, const char *dir,
-			    struct json_object **ret_report)
+static int import_locked(struct vbus_ctx *ctx, const char *source, const char *dir,
+			 struct json_object **ret_report)
 {
 	_cleanup_json_ struct json_object *rep = NULL;
 	_cleanup_free_ char *path = NULL;
@@ -284,4 +284,18 @@ VBUS_EXPORT int vbus_import(struct vbus_ctx *ctx, const char *source, const char
 	vbus_error_clear(ctx);
 	*ret_report = TAKE_PTR(rep);
 	return 0;
+}
+
+VBUS_EXPORT int vbus_import(struct vbus_ctx *ctx, const char *source, const char *dir,
+			    struct json_object **ret_report)
+{
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	r = import_locked(ctx, source, dir, ret_report);
+	vbus_unlock(ctx);
+	return r;
 }

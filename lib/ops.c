@@ -368,7 +368,7 @@ static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 	return r < 0 ? r : 0;
 }
 
-VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags)
+static int define_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags)
 {
 	int r, absent, exists;
 
@@ -394,7 +394,7 @@ VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned
 	return absent;
 }
 
-VBUS_EXPORT int vbus_undefine(struct vbus_ctx *ctx, const char *name)
+static int undefine_locked(struct vbus_ctx *ctx, const char *name)
 {
 	int r;
 
@@ -601,7 +601,7 @@ static bool is_active(struct vbus_ctx *ctx, const struct vbus_def *def)
 	return active;
 }
 
-VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name)
+static int start_locked(struct vbus_ctx *ctx, const char *name)
 {
 	_cleanup_(vbus_run_donep) struct vbus_run run = {};
 	_cleanup_def_ struct vbus_def *def = NULL;
@@ -664,7 +664,7 @@ static int stop_run(struct vbus_ctx *ctx, const struct vbus_backend *be, struct 
 	return run_remove(ctx, def->name);
 }
 
-VBUS_EXPORT int vbus_stop(struct vbus_ctx *ctx, const char *name)
+static int stop_locked(struct vbus_ctx *ctx, const char *name)
 {
 	_cleanup_(vbus_run_donep) struct vbus_run run = {};
 	_cleanup_def_ struct vbus_def *def = NULL;
@@ -707,7 +707,7 @@ VBUS_EXPORT int vbus_stop(struct vbus_ctx *ctx, const char *name)
 
 /* ---- create / remove / assign ------------------------------------------------------------ */
 
-VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags)
+static int create_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags)
 {
 	_cleanup_(vbus_run_donep) struct vbus_run run = {};
 	int r;
@@ -753,7 +753,7 @@ VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned
 	return 0;
 }
 
-VBUS_EXPORT int vbus_remove(struct vbus_ctx *ctx, const char *name)
+static int remove_locked(struct vbus_ctx *ctx, const char *name)
 {
 	_cleanup_(vbus_run_donep) struct vbus_run run = {};
 	int r, defined;
@@ -780,7 +780,7 @@ VBUS_EXPORT int vbus_remove(struct vbus_ctx *ctx, const char *name)
 	return 0;
 }
 
-VBUS_EXPORT int vbus_assign(struct vbus_ctx *ctx, const char *name, const char *request)
+static int assign_locked(struct vbus_ctx *ctx, const char *name, const char *request)
 {
 	_cleanup_(vbus_run_donep) struct vbus_run run = {};
 	_cleanup_def_ struct vbus_def *def = NULL, *stored = NULL;
@@ -857,4 +857,97 @@ VBUS_EXPORT int vbus_assign(struct vbus_ctx *ctx, const char *name, const char *
 			return r;
 	}
 	return 0;
+}
+
+/* ---- the public entry points: each holds the store lock ---------------------------------- */
+
+VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags)
+{
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	r = define_locked(ctx, def, flags);
+	vbus_unlock(ctx);
+	return r;
+}
+
+VBUS_EXPORT int vbus_undefine(struct vbus_ctx *ctx, const char *name)
+{
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	r = undefine_locked(ctx, name);
+	vbus_unlock(ctx);
+	return r;
+}
+
+VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name)
+{
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	r = start_locked(ctx, name);
+	vbus_unlock(ctx);
+	return r;
+}
+
+VBUS_EXPORT int vbus_stop(struct vbus_ctx *ctx, const char *name)
+{
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	r = stop_locked(ctx, name);
+	vbus_unlock(ctx);
+	return r;
+}
+
+VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags)
+{
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	r = create_locked(ctx, def, flags);
+	vbus_unlock(ctx);
+	return r;
+}
+
+VBUS_EXPORT int vbus_remove(struct vbus_ctx *ctx, const char *name)
+{
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	r = remove_locked(ctx, name);
+	vbus_unlock(ctx);
+	return r;
+}
+
+VBUS_EXPORT int vbus_assign(struct vbus_ctx *ctx, const char *name, const char *request)
+{
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	r = assign_locked(ctx, name, request);
+	vbus_unlock(ctx);
+	return r;
 }

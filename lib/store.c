@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
@@ -212,6 +213,46 @@ int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_obje
 				  json_tokener_error_desc(jerr));
 	*ret = obj;
 	return 0;
+}
+
+int vbus_lock(struct vbus_ctx *ctx)
+{
+	_cleanup_free_ char *dir = NULL;
+	int fd, r;
+
+	if (ctx->lock_depth > 0) {
+		ctx->lock_depth++;
+		return 0;
+	}
+	dir = vbus_store_dir(ctx);
+	if (!dir)
+		return -ENOMEM;
+	r = vbus_mkdir_p(dir, 0755);
+	if (r < 0)
+		return vbus_error(ctx, r, "cannot create %s: %s", DEVICES_DIR, strerror(-r));
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		return vbus_error(ctx, r, "cannot open %s: %s", DEVICES_DIR, strerror(-r));
+	}
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno == EINTR)
+			continue;
+		r = -errno;
+		close(fd);
+		return vbus_error(ctx, r, "cannot lock %s: %s", DEVICES_DIR, strerror(-r));
+	}
+	ctx->lock_fd = fd;
+	ctx->lock_depth = 1;
+	return 0;
+}
+
+void vbus_unlock(struct vbus_ctx *ctx)
+{
+	if (ctx->lock_depth == 0 || --ctx->lock_depth > 0)
+		return;
+	close(ctx->lock_fd);
+	ctx->lock_fd = -1;
 }
 
 char *vbus_store_dir(struct vbus_ctx *ctx)

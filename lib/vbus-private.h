@@ -91,6 +91,9 @@ struct vbus_ctx {
 	int (*sysfs_write_hook)(struct vbus_ctx *ctx, const char *path, const char *value,
 				void *userdata);
 	void *sysfs_write_hook_data;
+	/* vbus_lock(): the flock'ed store directory and how deep the calls that hold it are. */
+	int lock_fd;
+	unsigned lock_depth;
 	/* Tests only: a backend used instead of the built-in one of that kind. */
 	const struct vbus_backend *backend_override[_VBUS_KIND_MAX];
 };
@@ -226,6 +229,13 @@ int vbus_policy_pick_kind_among(struct vbus_ctx *ctx, const char *parent, const 
 #include <sys/types.h>
 
 void vbus_defs_free(struct vbus_def **defs, size_t n);
+/*
+ * Changes are serialized between processes (vbusd, vbusctl --direct, a second vbusctl) with
+ * an exclusive flock on /etc/vbus/devices.d, held by the outermost changing call of a context
+ * (nested calls, e.g. import -> define, only count).
+ */
+int vbus_lock(struct vbus_ctx *ctx);
+void vbus_unlock(struct vbus_ctx *ctx);
 int vbus_uuid_generate(char **ret);
 int vbus_mkdir_p(const char *path, mode_t mode);
 int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *name,

@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #include "test.h"
 #include "vbus-private.h"
@@ -523,6 +525,39 @@ TEST(list_matches_active)
 	      !json_object_get_boolean(v));
 	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, NULL, &defined), 0);
 	check_int(json_object_array_length(defined), 1);
+	teardown(ctx);
+}
+
+TEST(changes_are_serialized)
+{
+	struct vbus_ctx *ctx = setup(), *other = NULL;
+	struct timespec ts = { .tv_nsec = 300 * 1000 * 1000 };
+	int status = -1;
+	pid_t pid;
+
+	check_int(vbus_ctx_new(root, &other), 0);
+	other->backend_override[VBUS_KIND_MDEV] = &fake_mdev;
+	check_int(vbus_lock(ctx), 0);
+	check_int(vbus_lock(ctx), 0); /* nests */
+	vbus_unlock(ctx);
+	pid = fork();
+	if (pid == 0) {
+		struct vbus_def *def = mdev_def("g1", U1);
+
+		/* flock belongs to the open file, which fork shares: let go of the parent's */
+		close(ctx->lock_fd);
+		_exit(vbus_define(other, def, 0) == 0 ? 0 : 1);
+	}
+	check(pid > 0);
+	nanosleep(&ts, NULL);
+	/* the other process waits for the lock: nothing written yet */
+	check_int(waitpid(pid, &status, WNOHANG), 0);
+	check(!exists("/etc/vbus/devices.d/g1.json"));
+	vbus_unlock(ctx);
+	check_int(waitpid(pid, &status, 0), pid);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	check(exists("/etc/vbus/devices.d/g1.json"));
+	vbus_ctx_unref(other);
 	teardown(ctx);
 }
 
