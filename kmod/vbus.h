@@ -11,7 +11,7 @@
 #include <linux/mod_devicetable.h>
 #include <linux/netlink.h>
 #include <linux/spinlock.h>
-#include "uapi/linux/vbus.h"
+#include <linux/vbus.h>	/* kmod/uapi, through ccflags in Kbuild */
 
 struct vbus_mgmtdev;
 
