@@ -41,8 +41,8 @@ static int type_to_json(struct vbus_ctx *ctx, const char *parent, const char *ty
 	{
 		_cleanup_free_ char *p = NULL;
 
-		if (asprintf(&p, MDEV_BUS "/%s/mdev_supported_types/%s/available_instances",
-			     parent, type) < 0)
+		if (asprintf(&p, MDEV_BUS "/%s/mdev_supported_types/%s/available_instances", parent,
+			     type) < 0)
 			return -ENOMEM;
 		r = sysfs_read_u64(ctx, p, &avail);
 		if (r < 0)
@@ -216,8 +216,9 @@ static int mdev_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 		if (!path || !o)
 			return -ENOMEM;
 		if ((r = jadd_str(o, "name", *u)) < 0 || (r = jadd_str(o, "kind", "mdev")) < 0 ||
-		    (r = jadd_str(o, "parent", parent)) < 0 || (r = jadd_str(o, "type", type)) < 0 ||
-		    (r = jadd_str(o, "uuid", *u)) < 0 || (r = jadd_str(o, "bound_driver", drv)) < 0 ||
+		    (r = jadd_str(o, "parent", parent)) < 0 ||
+		    (r = jadd_str(o, "type", type)) < 0 || (r = jadd_str(o, "uuid", *u)) < 0 ||
+		    (r = jadd_str(o, "bound_driver", drv)) < 0 ||
 		    (r = jadd_str(o, "sysfs_path", path)) < 0)
 			return r;
 		r = jarray_add(devices, TAKE_PTR(o));
@@ -241,7 +242,8 @@ static int mdev_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 	_cleanup_free_ char *p = NULL;
 
 	if (!def->parent || !sysfs_name_is_valid(def->parent))
-		return vbus_error(ctx, -EINVAL, "%s: an mdev needs a parent device name", def->name);
+		return vbus_error(ctx, -EINVAL, "%s: an mdev needs a parent device name",
+				  def->name);
 	if (!def->type || !sysfs_name_is_valid(def->type))
 		return vbus_error(ctx, -EINVAL, "%s: an mdev needs a type", def->name);
 	if (def->uuid && !uuid_is_valid(def->uuid))
@@ -250,8 +252,8 @@ static int mdev_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 		return vbus_error(ctx, -EINVAL, "%s: an mdev has no index", def->name);
 	for (size_t i = 0; i < def->n_attrs; i++)
 		if (!sysfs_name_is_valid(def->attrs[i].key) || !def->attrs[i].value)
-			return vbus_error(ctx, -EINVAL, "%s: invalid mdev attribute '%s'", def->name,
-					  def->attrs[i].key ?: "");
+			return vbus_error(ctx, -EINVAL, "%s: invalid mdev attribute '%s'",
+					  def->name, def->attrs[i].key ?: "");
 	if (!parent_exists(ctx, def->parent))
 		return vbus_error(ctx, -ENODEV, "%s: mdev parent %s is not present", def->name,
 				  def->parent);
@@ -351,8 +353,8 @@ static const struct {
 	const char *parent_driver;
 	const char *mdev_driver;
 } known_drivers[] = {
-	{ "i915", "intel_vgpu_mdev" }, { "vfio_ap", "vfio_ap_mdev" }, { "mtty", "mtty" },
-	{ "mdpy", "mdpy" },	       { "mbochs", "mbochs" },
+    {"i915", "intel_vgpu_mdev"}, {"vfio_ap", "vfio_ap_mdev"}, {"mtty", "mtty"}, {"mdpy", "mdpy"},
+    {"mbochs", "mbochs"},
 };
 
 static int parent_mdev_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)
@@ -408,8 +410,8 @@ static int parent_mdev_driver(struct vbus_ctx *ctx, const struct vbus_def *def, 
 			  def->name, def->parent);
 }
 
-static int mdev_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def,
-			       const char *choice, char **ret)
+static int mdev_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, const char *choice,
+			       char **ret)
 {
 	char *s;
 
@@ -444,22 +446,22 @@ static int mdev_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const cha
 			return 0;
 		r = sysfs_writef(ctx, def->uuid, "/sys/bus/mdev/drivers/%s/unbind", cur);
 		if (r < 0)
-			return vbus_error(ctx, r, "%s: cannot unbind mdev %s from %s: %s", def->name,
-					  def->uuid, cur, strerror(-r));
+			return vbus_error(ctx, r, "%s: cannot unbind mdev %s from %s: %s",
+					  def->name, def->uuid, cur, strerror(-r));
 		return 0;
 	}
 	if (streq_ptr(cur, driver))
 		return 0;
 	if (cur)
-		return vbus_error(ctx, -EIO,
-				  "%s: mdev %s is bound to %s, not %s (its parent's driver binds it)",
-				  def->name, def->uuid, cur, driver);
+		return vbus_error(
+		    ctx, -EIO, "%s: mdev %s is bound to %s, not %s (its parent's driver binds it)",
+		    def->name, def->uuid, cur, driver);
 	r = sysfs_writef(ctx, def->uuid, "/sys/bus/mdev/drivers/%s/bind", driver);
 	if (r == -ENOENT)
 		return vbus_error(ctx, r, "%s: mdev driver %s is not loaded", def->name, driver);
 	if (r < 0)
-		return vbus_error(ctx, r, "%s: %s refused mdev %s: %s", def->name, driver, def->uuid,
-				  strerror(-r));
+		return vbus_error(ctx, r, "%s: %s refused mdev %s: %s", def->name, driver,
+				  def->uuid, strerror(-r));
 	r = active_info(ctx, def->uuid, NULL, NULL, &now);
 	if (r < 0)
 		return vbus_error(ctx, r, "mdev %s: %s", def->uuid, strerror(-r));
@@ -470,14 +472,14 @@ static int mdev_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const cha
 }
 
 const struct vbus_backend vbus_backend_mdev = {
-	.kind = VBUS_KIND_MDEV,
-	.list_parents = mdev_list_parents,
-	.list_types = mdev_list_types,
-	.list_active = mdev_list_active,
-	.check = mdev_check,
-	.status = mdev_status,
-	.create = mdev_create,
-	.destroy = mdev_destroy,
-	.resolve_driver = mdev_resolve_driver,
-	.bind = mdev_bind,
+    .kind = VBUS_KIND_MDEV,
+    .list_parents = mdev_list_parents,
+    .list_types = mdev_list_types,
+    .list_active = mdev_list_active,
+    .check = mdev_check,
+    .status = mdev_status,
+    .create = mdev_create,
+    .destroy = mdev_destroy,
+    .resolve_driver = mdev_resolve_driver,
+    .bind = mdev_bind,
 };

@@ -121,8 +121,8 @@ static int pci_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 	return vbus_bind_host(ctx, "pci", def->parent, NULL);
 }
 
-static int pci_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def,
-			      const char *choice, char **ret)
+static int pci_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, const char *choice,
+			      char **ret)
 {
 	if (streq(choice, VBUS_DRIVER_HOST) && !pci_exists(ctx, def->parent))
 		return vbus_error(ctx, -ENODEV, "%s: PCI device %s is not present", def->name,
@@ -139,12 +139,12 @@ static int pci_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const char
 }
 
 const struct vbus_backend vbus_backend_pci = {
-	.kind = VBUS_KIND_PCI,
-	.list_active = pci_list_active,
-	.check = pci_check,
-	.status = pci_status,
-	.create = pci_create,
-	.destroy = pci_destroy,
-	.resolve_driver = pci_resolve_driver,
-	.bind = pci_bind,
+    .kind = VBUS_KIND_PCI,
+    .list_active = pci_list_active,
+    .check = pci_check,
+    .status = pci_status,
+    .create = pci_create,
+    .destroy = pci_destroy,
+    .resolve_driver = pci_resolve_driver,
+    .bind = pci_bind,
 };

@@ -172,9 +172,12 @@ static int vf_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 		return vbus_error(ctx, -ENODEV, "%s: PF %s is not present", def->name, def->parent);
 	total = pf_total_vfs(ctx, def->parent);
 	if (total == 0)
-		return vbus_error(ctx, -EINVAL, "%s: %s is not an SR-IOV PF", def->name, def->parent);
+		return vbus_error(ctx, -EINVAL, "%s: %s is not an SR-IOV PF", def->name,
+				  def->parent);
 	if ((uint64_t)def->index >= total)
-		return vbus_error(ctx, -EINVAL, "%s: VF index %" PRId64 " is out of range, PF %s has %" PRIu64 " VFs (0-%" PRIu64 ")",
+		return vbus_error(ctx, -EINVAL,
+				  "%s: VF index %" PRId64 " is out of range, PF %s has %" PRIu64
+				  " VFs (0-%" PRIu64 ")",
 				  def->name, def->index, def->parent, total, total - 1);
 	return 0;
 }
@@ -251,7 +254,8 @@ static void restore_drivers(struct vbus_ctx *ctx, const char *pf, struct saved_v
 		if (s[i].override) {
 			r = vbus_bind_driver(ctx, "pci", vf, s[i].driver);
 		} else {
-			/* It had its host driver: let the kernel match it again, without pinning. */
+			/* It had its host driver: let the kernel match it again, without pinning.
+			 */
 			free(cur);
 			cur = NULL;
 			r = vbus_bind_host(ctx, "pci", vf, &cur);
@@ -295,8 +299,9 @@ static int set_numvfs(struct vbus_ctx *ctx, const char *name, const char *pf, ui
 		if (k >= 0 && !streq(old_autoprobe, "0")) {
 			k = sysfs_writef(ctx, "0", PCI_DEVICES "/%s/sriov_drivers_autoprobe", pf);
 			if (k < 0) {
-				r = vbus_error(ctx, k, "%s: cannot turn off driver autoprobe of %s's VFs: %s",
-					       name, pf, strerror(-k));
+				r = vbus_error(
+				    ctx, k, "%s: cannot turn off driver autoprobe of %s's VFs: %s",
+				    name, pf, strerror(-k));
 				goto out;
 			}
 		} else {
@@ -390,7 +395,7 @@ static long vfio_holder(struct vbus_ctx *ctx, const char *vf)
 
 static const char *find_ip(void)
 {
-	static const char *const paths[] = { "/sbin/ip", "/usr/sbin/ip", "/bin/ip", "/usr/bin/ip" };
+	static const char *const paths[] = {"/sbin/ip", "/usr/sbin/ip", "/bin/ip", "/usr/bin/ip"};
 
 	for (size_t i = 0; i < ELEMENTSOF(paths); i++)
 		if (access(paths[i], X_OK) == 0)
@@ -415,8 +420,8 @@ static int set_mac(struct vbus_ctx *ctx, const struct vbus_def *def, const char 
 		return 0;
 	}
 	if (r < 0)
-		return vbus_error(ctx, r, "%s: cannot list %s's netdevs: %s", def->name, def->parent,
-				  strerror(-r));
+		return vbus_error(ctx, r, "%s: cannot list %s's netdevs: %s", def->name,
+				  def->parent, strerror(-r));
 	if (!ctx->real_root) {
 		dbg(ctx, "fake root: not running ip link set %s vf %" PRId64 " mac %s", nets[0],
 		    def->index, mac);
@@ -424,12 +429,13 @@ static int set_mac(struct vbus_ctx *ctx, const struct vbus_def *def, const char 
 	}
 	ip = find_ip();
 	if (!ip)
-		return vbus_error(ctx, -ENOENT, "%s: cannot set the VF's mac: ip (iproute2) is missing",
+		return vbus_error(ctx, -ENOENT,
+				  "%s: cannot set the VF's mac: ip (iproute2) is missing",
 				  def->name);
 	snprintf(index, sizeof(index), "%" PRId64, def->index);
 	{
-		char *argv[] = { (char *)ip, (char *)"link", (char *)"set", (char *)"dev", nets[0],
-				 (char *)"vf", index, (char *)"mac", (char *)mac, NULL };
+		char *argv[] = {(char *)ip,   (char *)"link", (char *)"set", (char *)"dev", nets[0],
+				(char *)"vf", index,	      (char *)"mac", (char *)mac,   NULL};
 
 		r = vbus_run(ctx, argv);
 	}
@@ -479,9 +485,12 @@ static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 			if (pid < 0)
 				return pid;
 			if (pid > 0)
-				return vbus_error(ctx, -EBUSY,
-						  "%s: making VF %" PRId64 " re-creates %s's %" PRIu64 " VFs, and VF %" PRIu64 " (%s) is in use through vfio by process %ld",
-						  def->name, def->index, def->parent, old, i, vf, pid);
+				return vbus_error(
+				    ctx, -EBUSY,
+				    "%s: making VF %" PRId64 " re-creates %s's %" PRIu64
+				    " VFs, and VF %" PRIu64
+				    " (%s) is in use through vfio by process %ld",
+				    def->name, def->index, def->parent, old, i, vf, pid);
 		}
 		if (def->driver && !streq(def->driver, VBUS_DRIVER_AUTO))
 			choice = strdup(def->driver);
@@ -501,13 +510,13 @@ static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (mac) {
 		r = set_mac(ctx, def, mac);
 		if (r < 0) {
-			_cleanup_free_ char *cause = ctx->last_error ? strdup(ctx->last_error) : NULL;
+			_cleanup_free_ char *cause =
+			    ctx->last_error ? strdup(ctx->last_error) : NULL;
 
-			if (raised &&
-			    set_numvfs(ctx, def->name, def->parent, (uint64_t)def->index + 1, old,
-				       true) < 0)
-				warn(ctx, "%s: cannot restore %" PRIu64 " VFs on %s", def->name, old,
-				     def->parent);
+			if (raised && set_numvfs(ctx, def->name, def->parent,
+						 (uint64_t)def->index + 1, old, true) < 0)
+				warn(ctx, "%s: cannot restore %" PRIu64 " VFs on %s", def->name,
+				     old, def->parent);
 			if (cause) {
 				free(ctx->last_error);
 				ctx->last_error = TAKE_PTR(cause);
@@ -548,8 +557,8 @@ static int vf_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 		if (vf_address(ctx, def->parent, (int64_t)i, &other) < 0)
 			continue;
 		if (vbus_bind_get_driver(ctx, "pci", other, &drv) >= 0 && drv) {
-			dbg(ctx, "%s: VF %s is bound to %s, keeping %" PRIu64 " VFs on %s", def->name,
-			    other, drv, num, def->parent);
+			dbg(ctx, "%s: VF %s is bound to %s, keeping %" PRIu64 " VFs on %s",
+			    def->name, other, drv, num, def->parent);
 			return 0;
 		}
 	}
@@ -570,8 +579,9 @@ static int vf_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, c
 		return vbus_bind_resolve_pci(ctx, NULL, choice, ret);
 	r = vf_address(ctx, def->parent, def->index, &vf);
 	if (r < 0)
-		return vbus_error(ctx, r == -ENOENT ? -ENODEV : r, "%s: VF %" PRId64 " of %s does not exist",
-				  def->name, def->index, def->parent);
+		return vbus_error(ctx, r == -ENOENT ? -ENODEV : r,
+				  "%s: VF %" PRId64 " of %s does not exist", def->name, def->index,
+				  def->parent);
 	return vbus_bind_resolve_pci(ctx, vf, choice, ret);
 }
 
@@ -582,19 +592,20 @@ static int vf_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const char 
 
 	r = vf_address(ctx, def->parent, def->index, &vf);
 	if (r < 0)
-		return vbus_error(ctx, r == -ENOENT ? -ENODEV : r, "%s: VF %" PRId64 " of %s does not exist",
-				  def->name, def->index, def->parent);
+		return vbus_error(ctx, r == -ENOENT ? -ENODEV : r,
+				  "%s: VF %" PRId64 " of %s does not exist", def->name, def->index,
+				  def->parent);
 	return vbus_bind_driver(ctx, "pci", vf, driver);
 }
 
 const struct vbus_backend vbus_backend_vf = {
-	.kind = VBUS_KIND_VF,
-	.list_parents = vf_list_parents,
-	.list_active = vf_list_active,
-	.check = vf_check,
-	.status = vf_status,
-	.create = vf_create,
-	.destroy = vf_destroy,
-	.resolve_driver = vf_resolve_driver,
-	.bind = vf_bind,
+    .kind = VBUS_KIND_VF,
+    .list_parents = vf_list_parents,
+    .list_active = vf_list_active,
+    .check = vf_check,
+    .status = vf_status,
+    .create = vf_create,
+    .destroy = vf_destroy,
+    .resolve_driver = vf_resolve_driver,
+    .bind = vf_bind,
 };

@@ -81,7 +81,8 @@ static int get_override(struct vbus_ctx *ctx, const char *bus, const char *dev, 
 static int set_override(struct vbus_ctx *ctx, const char *bus, const char *dev, const char *driver)
 {
 	/* "\n" alone clears it (driver_set_override()). */
-	return sysfs_writef(ctx, driver ?: "\n", "/sys/bus/%s/devices/%s/driver_override", bus, dev);
+	return sysfs_writef(ctx, driver ?: "\n", "/sys/bus/%s/devices/%s/driver_override", bus,
+			    dev);
 }
 
 static int unbind(struct vbus_ctx *ctx, const char *bus, const char *dev, const char *driver)
@@ -110,7 +111,7 @@ static int probe(struct vbus_ctx *ctx, const char *bus, const char *dev, char **
 			*ret = drv;
 			return 0;
 		}
-		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
+		nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
 	}
 }
 
@@ -130,8 +131,8 @@ static int load_driver(struct vbus_ctx *ctx, const char *bus, const char *dev, c
 	if (driver_present(ctx, bus, driver))
 		return 0;
 	if (ctx->real_root) {
-		char *argv[] = { (char *)"/sbin/modprobe", (char *)"-q", (char *)"--",
-				 (char *)driver, NULL };
+		char *argv[] = {(char *)"/sbin/modprobe", (char *)"-q", (char *)"--",
+				(char *)driver, NULL};
 
 		/* Module and driver names mostly agree (modprobe treats - and _ alike). */
 		r = vbus_run(ctx, argv);
@@ -142,8 +143,9 @@ static int load_driver(struct vbus_ctx *ctx, const char *bus, const char *dev, c
 	} else {
 		dbg(ctx, "fake root: not loading module %s", driver);
 	}
-	return vbus_error(ctx, -ENOENT, "%s: driver %s is not available on bus %s (no module loaded it)",
-			  dev, driver, bus);
+	return vbus_error(ctx, -ENOENT,
+			  "%s: driver %s is not available on bus %s (no module loaded it)", dev,
+			  driver, bus);
 }
 
 /* Puts DEV back to OLD_OVERRIDE and OLD_DRIVER after a failed bind; errors are only logged,
@@ -191,8 +193,8 @@ int vbus_bind_driver(struct vbus_ctx *ctx, const char *bus, const char *dev, con
 		if (old_override) {
 			r = set_override(ctx, bus, dev, NULL);
 			if (r < 0)
-				return vbus_error(ctx, r, "%s: cannot clear driver_override: %s", dev,
-						  strerror(-r));
+				return vbus_error(ctx, r, "%s: cannot clear driver_override: %s",
+						  dev, strerror(-r));
 		}
 		if (cur) {
 			r = unbind(ctx, bus, dev, cur);
@@ -217,7 +219,8 @@ int vbus_bind_driver(struct vbus_ctx *ctx, const char *bus, const char *dev, con
 		}
 		if (!sysfs_exists(ctx, grp))
 			return vbus_error(ctx, -ENODEV,
-					  "%s has no IOMMU group, vfio-pci cannot take it (is the IOMMU enabled?)",
+					  "%s has no IOMMU group, vfio-pci cannot take it (is the "
+					  "IOMMU enabled?)",
 					  dev);
 	}
 
@@ -239,14 +242,15 @@ int vbus_bind_driver(struct vbus_ctx *ctx, const char *bus, const char *dev, con
 	}
 	if (!streq_ptr(drv, driver)) {
 		if (drv)
-			r = vbus_error(ctx, -EIO, "%s: %s got bound instead of %s", dev, drv, driver);
-		else
-			r = vbus_error(ctx, -EIO, "%s: %s did not bind it (see the kernel log)", dev,
+			r = vbus_error(ctx, -EIO, "%s: %s got bound instead of %s", dev, drv,
 				       driver);
+		else
+			r = vbus_error(ctx, -EIO, "%s: %s did not bind it (see the kernel log)",
+				       dev, driver);
 		goto fail;
 	}
 	return 0;
-fail: {
+fail : {
 	/* Keep the cause while restoring. */
 	_cleanup_free_ char *cause = ctx->last_error ? strdup(ctx->last_error) : NULL;
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Driver binding of a device on a sysfs bus (driver_override + drivers_probe), shared by vf and pci. */
+/* Driver binding of a device on a sysfs bus (driver_override + drivers_probe), shared by vf and
+ * pci. */
 #pragma once
 
 #include "vbus-private.h"

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* sysfs access below the context's root: attributes, links and directories, as the kernel shows them. */
+/* sysfs access below the context's root: attributes, links and directories, as the kernel shows
+ * them. */
 #pragma once
 
 #include <stdbool.h>
@@ -91,6 +92,5 @@ static inline int jarray_add(struct json_object *a, struct json_object *v)
 /* A sysfs name given by a user (parent, type, attribute): one path component, no tricks. */
 static inline bool sysfs_name_is_valid(const char *s)
 {
-	return s && *s && !strchr(s, '/') && !streq(s, ".") && !streq(s, "..") &&
-	       strlen(s) < 256;
+	return s && *s && !strchr(s, '/') && !streq(s, ".") && !streq(s, "..") && strlen(s) < 256;
 }

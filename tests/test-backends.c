@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* The mdev, vf and pci backends against copies of the fake host trees, with a hook playing the kernel. */
+/* The mdev, vf and pci backends against copies of the fake host trees, with a hook playing the
+ * kernel. */
 /* Paths in a temporary directory are short; snprintf truncation cannot happen here. */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
@@ -148,9 +149,8 @@ static const char *host_driver(const char *devdir)
 	static const struct {
 		const char *id, *driver;
 	} ids[] = {
-		{ "0x8086:0x1889", "iavf" },   { "0x8086:0x1593", "ice" },
-		{ "0x8086:0x10d3", "e1000e" }, { "0x144d:0xa808", "nvme" },
-		{ "0x8086:0x3e92", "i915" },
+	    {"0x8086:0x1889", "iavf"}, {"0x8086:0x1593", "ice"},  {"0x8086:0x10d3", "e1000e"},
+	    {"0x144d:0xa808", "nvme"}, {"0x8086:0x3e92", "i915"},
 	};
 	char p[PATH_MAX], v[32], d[32], id[80];
 
@@ -219,8 +219,8 @@ static int k_mdev_create(const char *typedir_link, const char *uuid)
 	link_to(devdir, "%s/sys/bus/mdev/devices/%s", K.root, uuid);
 	/* Per parent: its mdev driver and the attributes that driver gives the device. */
 	if (streq(base(parentdir), "matrix")) {
-		static const char *const attrs[] = { "assign_adapter", "assign_domain",
-						     "assign_control_domain", "matrix" };
+		static const char *const attrs[] = {"assign_adapter", "assign_domain",
+						    "assign_control_domain", "matrix"};
 
 		for (size_t i = 0; i < ELEMENTSOF(attrs); i++) {
 			snprintf(p, sizeof(p), "%s/%s", devdir, attrs[i]);
@@ -326,9 +326,9 @@ static int k_sriov_numvfs(const char *attr, const char *value)
 	for (long i = 0; i < n; i++) {
 		unsigned devfn = dev * 8 + fn + offset + stride * i;
 		static const char *const files[][2] = {
-			{ "vendor", "0x8086" },	    { "class", "0x020000" },
-			{ "driver_override", "(null)" }, { "remove", "" },
-			{ "subsystem_vendor", "0x8086" }, { "subsystem_device", "0x0000" },
+		    {"vendor", "0x8086"},	    {"class", "0x020000"},
+		    {"driver_override", "(null)"},  {"remove", ""},
+		    {"subsystem_vendor", "0x8086"}, {"subsystem_device", "0x0000"},
 		};
 
 		snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%x", dom, bus + devfn / 256,
@@ -369,8 +369,7 @@ static int kernel_hook(struct vbus_ctx *c, const char *path, const char *value, 
 	v[strcspn(v, "\n")] = '\0';
 	if (K.n_log < (int)ELEMENTSOF(K.log))
 		snprintf(K.log[K.n_log++], sizeof(K.log[0]), "%s %s", rel, value);
-	if (K.fail_path && strstr(rel, K.fail_path) &&
-	    (!K.fail_value || streq(K.fail_value, v)))
+	if (K.fail_path && strstr(rel, K.fail_path) && (!K.fail_value || streq(K.fail_value, v)))
 		return K.fail_err;
 
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -619,11 +618,13 @@ TEST(mdev_create_writes_attrs_in_order)
 	vbus_def_add_attr(d, "assign_control_domain", "0x47");
 	check_int((vbus_backend_mdev.check)(ctx, d), 0);
 	check_int(vbus_backend_mdev.create(ctx, d), 0);
-	check_str(writes(),
-		  "/sys/class/mdev_bus/matrix/mdev_supported_types/vfio_ap-passthrough/create " NEW_UUID "\n"
-		  "/sys/bus/mdev/devices/" NEW_UUID "/assign_adapter 5\n"
-		  "/sys/bus/mdev/devices/" NEW_UUID "/assign_domain 0x47\n"
-		  "/sys/bus/mdev/devices/" NEW_UUID "/assign_control_domain 0x47");
+	check_str(
+	    writes(),
+	    "/sys/class/mdev_bus/matrix/mdev_supported_types/vfio_ap-passthrough/create " NEW_UUID
+	    "\n"
+	    "/sys/bus/mdev/devices/" NEW_UUID "/assign_adapter 5\n"
+	    "/sys/bus/mdev/devices/" NEW_UUID "/assign_domain 0x47\n"
+	    "/sys/bus/mdev/devices/" NEW_UUID "/assign_control_domain 0x47");
 	check_str(read_attr("/sys/bus/mdev/devices/" NEW_UUID "/assign_domain"), "0x47");
 	check_int(vbus_backend_mdev.status(ctx, d, &st), 0);
 	check(st.active);
@@ -662,17 +663,20 @@ TEST(mdev_create_rolls_back_on_refused_attr)
 	K.fail_path = "/assign_domain";
 	K.fail_err = -EADDRINUSE; /* vfio_ap: the domain belongs to another mdev */
 	check_int(vbus_backend_mdev.create(ctx, d), -EADDRINUSE);
-	check_str(writes(),
-		  "/sys/class/mdev_bus/matrix/mdev_supported_types/vfio_ap-passthrough/create " NEW_UUID "\n"
-		  "/sys/bus/mdev/devices/" NEW_UUID "/assign_adapter 5\n"
-		  "/sys/bus/mdev/devices/" NEW_UUID "/assign_domain 0x47\n"
-		  "/sys/bus/mdev/devices/" NEW_UUID "/remove 1");
+	check_str(
+	    writes(),
+	    "/sys/class/mdev_bus/matrix/mdev_supported_types/vfio_ap-passthrough/create " NEW_UUID
+	    "\n"
+	    "/sys/bus/mdev/devices/" NEW_UUID "/assign_adapter 5\n"
+	    "/sys/bus/mdev/devices/" NEW_UUID "/assign_domain 0x47\n"
+	    "/sys/bus/mdev/devices/" NEW_UUID "/remove 1");
 	check(strstr(vbus_ctx_last_error(ctx), "assign_domain=0x47") != NULL);
 	check(!exists("/sys/bus/mdev/devices/" NEW_UUID));
 	check_int(vbus_backend_mdev.status(ctx, d, &st), 0);
 	check(!st.active);
 	vbus_status_done(&st);
-	check_str(read_attr("/sys/class/mdev_bus/matrix/mdev_supported_types/vfio_ap-passthrough/available_instances"),
+	check_str(read_attr("/sys/class/mdev_bus/matrix/mdev_supported_types/vfio_ap-passthrough/"
+			    "available_instances"),
 		  "255");
 	teardown();
 }
@@ -687,9 +691,9 @@ TEST(mdev_create_rolls_back_on_unknown_attr)
 	vbus_def_add_attr(d, "weight", "4"); /* GVT-g mdevs have no such attribute */
 	check_int(vbus_backend_mdev.create(ctx, d), -ENOENT);
 	/* The attribute write never reached the kernel: create, then remove. */
-	check_str(writes(),
-		  "/sys/class/mdev_bus/" GPU "/mdev_supported_types/i915-GVTg_V5_8/create " NEW_UUID "\n"
-		  "/sys/bus/mdev/devices/" NEW_UUID "/remove 1");
+	check_str(writes(), "/sys/class/mdev_bus/" GPU
+			    "/mdev_supported_types/i915-GVTg_V5_8/create " NEW_UUID "\n"
+			    "/sys/bus/mdev/devices/" NEW_UUID "/remove 1");
 	check(!exists("/sys/bus/mdev/devices/" NEW_UUID));
 	check(!exists("/sys/devices/pci0000:00/" GPU "/" NEW_UUID));
 	check(!exists("/sys/devices/pci0000:00/" GPU "/" NEW_UUID "/weight"));
@@ -706,7 +710,8 @@ TEST(mdev_refuses_unknown_type_and_absent_parent)
 	d->type = strdup("i915-GVTg_V5_9");
 	d->uuid = strdup(NEW_UUID);
 	check_int((vbus_backend_mdev.check)(ctx, d), -EINVAL);
-	check_str(vbus_ctx_last_error(ctx), "g1: parent 0000:00:02.0 does not offer type i915-GVTg_V5_9");
+	check_str(vbus_ctx_last_error(ctx),
+		  "g1: parent 0000:00:02.0 does not offer type i915-GVTg_V5_9");
 	check_int(vbus_backend_mdev.create(ctx, d), -EINVAL);
 	e->type = strdup("i915-GVTg_V5_4");
 	check_int((vbus_backend_mdev.check)(ctx, e), -ENODEV);
@@ -731,7 +736,8 @@ TEST(mdev_no_instance_left)
 	d->type = strdup("i915-GVTg_V5_4");
 	d->uuid = strdup(NEW_UUID);
 	check_int(vbus_backend_mdev.create(ctx, d), 0);
-	check_str(read_attr("/sys/class/mdev_bus/" GPU "/mdev_supported_types/i915-GVTg_V5_4/available_instances"),
+	check_str(read_attr("/sys/class/mdev_bus/" GPU
+			    "/mdev_supported_types/i915-GVTg_V5_4/available_instances"),
 		  "0");
 	free(d->uuid);
 	d->uuid = strdup("0d6f59a4-9a43-4b9c-8f1e-5b2a7c3d1e02");
@@ -754,7 +760,8 @@ TEST(mdev_destroy)
 	check_str(writes(), "/sys/bus/mdev/devices/" GVT_UUID "/remove 1");
 	check_int(vbus_backend_mdev.list_active(ctx, a), 0);
 	check_int(json_object_array_length(a), 0);
-	check_str(read_attr("/sys/class/mdev_bus/" GPU "/mdev_supported_types/i915-GVTg_V5_4/available_instances"),
+	check_str(read_attr("/sys/class/mdev_bus/" GPU
+			    "/mdev_supported_types/i915-GVTg_V5_4/available_instances"),
 		  "2");
 	/* Gone already: nothing to do. */
 	K.n_log = 0;
@@ -834,12 +841,11 @@ TEST(vf_create_raises_count_through_zero)
 	check_int((vbus_backend_vf.check)(ctx, d), 0);
 	check_int(vbus_backend_vf.create(ctx, d), 0);
 	/* autoprobe off so VF 3 never meets iavf, 0 first, then 4; VF 0 gets iavf back. */
-	check_str(writes(),
-		  "/sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe 0\n"
-		  "/sys/bus/pci/devices/" PF "/sriov_numvfs 0\n"
-		  "/sys/bus/pci/devices/" PF "/sriov_numvfs 4\n"
-		  "/sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe 1\n"
-		  "/sys/bus/pci/drivers_probe 0000:03:01.0");
+	check_str(writes(), "/sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe 0\n"
+			    "/sys/bus/pci/devices/" PF "/sriov_numvfs 0\n"
+			    "/sys/bus/pci/devices/" PF "/sriov_numvfs 4\n"
+			    "/sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe 1\n"
+			    "/sys/bus/pci/drivers_probe 0000:03:01.0");
 	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "4");
 	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe"), "1");
 	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.0"), "iavf");
@@ -942,7 +948,8 @@ TEST(vf_wont_recreate_a_vf_in_use)
 	d->index = 5;
 	check_int(vbus_backend_vf.create(ctx, d), -EBUSY);
 	check_str(vbus_ctx_last_error(ctx),
-		  "vf5: making VF 5 re-creates 0000:03:00.0's 2 VFs, and VF 1 (0000:03:01.1) is in use through vfio by process 4242");
+		  "vf5: making VF 5 re-creates 0000:03:00.0's 2 VFs, and VF 1 (0000:03:01.1) is in "
+		  "use through vfio by process 4242");
 	check_int(K.n_log, 0);
 	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "2");
 	teardown();
@@ -1164,10 +1171,10 @@ TEST(trees_match_mktree)
 
 TEST(run_helper)
 {
-	char *t[] = { (char *)"/bin/true", NULL };
-	char *f[] = { (char *)"/bin/false", NULL };
-	char *n[] = { (char *)"/nonexistent/modprobe", NULL };
-	char *e[] = { (char *)"/bin/sh", (char *)"-c", (char *)"echo leaked", NULL };
+	char *t[] = {(char *)"/bin/true", NULL};
+	char *f[] = {(char *)"/bin/false", NULL};
+	char *n[] = {(char *)"/nonexistent/modprobe", NULL};
+	char *e[] = {(char *)"/bin/sh", (char *)"-c", (char *)"echo leaked", NULL};
 	char out[] = "/tmp/vbus-test-run-XXXXXX", buf[64];
 	int fd, saved;
 
