@@ -73,6 +73,12 @@ static int d_import(void *t, const char *source, const char *dir, struct json_ob
 	return vbus_import(t, source, dir, ret);
 }
 
+static int d_apply(void *t, struct json_object *definitions, unsigned flags,
+		   struct json_object **ret_plan)
+{
+	return vbus_apply(t, definitions, flags, ret_plan);
+}
+
 static const char *d_last_error(void *t)
 {
 	return vbus_ctx_last_error(t);
@@ -99,6 +105,7 @@ static const struct transport_ops direct_ops = {
 	.import = d_import,
 	.last_error = d_last_error,
 	.close = d_close,
+	.apply = d_apply,
 };
 
 int transport_direct_open(const char *root, struct transport *ret)

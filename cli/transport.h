@@ -25,6 +25,9 @@ struct transport_ops {
 	int (*import)(void *t, const char *source, const char *dir, struct json_object **ret);
 	const char *(*last_error)(void *t);
 	void (*close)(void *t);
+	/* Added later; NULL: the transport cannot do it (vbusctl says so). */
+	int (*apply)(void *t, struct json_object *definitions, unsigned flags,
+		     struct json_object **ret_plan);
 };
 
 struct transport {

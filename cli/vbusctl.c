@@ -527,10 +527,37 @@ static int verb_monitor(int argc, char **argv)
 	return transport_bus_monitor(arg_json) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-static int verb_needs_daemon(int argc, char **argv)
+static int verb_apply(int argc, char **argv)
 {
-	err("%s is not available yet: it comes with the vbusd daemon", argv[0]);
-	return EXIT_FAILURE;
+	static const struct column cols[] = {
+		{ "ACTION", "action", NULL },
+		{ "NAME", "name", NULL },
+		{ "KIND", "kind", NULL },
+		{ "PARENT", "parent", NULL },
+		{ "PRESENT", "parent_present", NULL },
+	};
+	_cleanup_(json_putp) struct json_object *list = NULL, *plan = NULL;
+	int r;
+
+	if (access(argv[1], R_OK) < 0) {
+		err("Failed to read %s: %s", argv[1], strerror(errno));
+		return EXIT_FAILURE;
+	}
+	list = json_object_from_file(argv[1]);
+	if (!list || !json_object_is_type(list, json_type_array)) {
+		const char *e = list ? "not a JSON array of definitions" : json_util_get_last_err();
+
+		err("Failed to read %s: %.*s", argv[1], e ? (int)strcspn(e, "\n") : 5, e ?: "error");
+		return EXIT_FAILURE;
+	}
+	if (!tr.ops->apply) {
+		err("apply is not available over %s", tr.ops->name);
+		return EXIT_FAILURE;
+	}
+	r = tr.ops->apply(tr.data, list, arg_opts & OPT_DRY_RUN ? VBUS_APPLY_DRY_RUN : 0, &plan);
+	if (r < 0)
+		return failed("apply", argv[1], r);
+	return output_list(plan, cols, sizeof(cols) / sizeof(cols[0]), arg_json) < 0;
 }
 
 /* ---- verbs and options ------------------------------------------------------------------- */
@@ -554,7 +581,7 @@ static const struct verb verbs[] = {
 	{ "create", 0, 1, OPTS_DEF | OPT_JSONFILE | OPT_TRANSIENT, verb_create },
 	{ "remove", 1, 1, 0, verb_remove },
 	{ "assign", 2, 2, 0, verb_assign },
-	{ "apply", 1, 1, OPT_DRY_RUN, verb_needs_daemon },
+	{ "apply", 1, 1, OPT_DRY_RUN, verb_apply },
 	{ "import", 1, 2, 0, verb_import },
 	{ "monitor", 0, 0, 0, verb_monitor },
 };
@@ -581,7 +608,8 @@ static void help(void)
 	       "  create NAME ... [--transient] define + start, rolled back as a whole\n"
 	       "  remove NAME                  stop + undefine\n"
 	       "  assign NAME DRIVER           rebind now; persisted if NAME is defined\n"
-	       "  apply FILE [--dry-run]       (comes with vbusd)\n"
+	       "  apply FILE [--dry-run]       make the defined set equal to FILE's list\n"
+	       "                               (a JSON array of definitions); print the plan\n"
 	       "  import mdevctl|driverctl [DIR]\n"
 	       "  monitor                      stream vbusd's add/remove/bind events\n"
 	       "\n"

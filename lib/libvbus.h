@@ -160,6 +160,20 @@ VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned
 VBUS_EXPORT int vbus_remove(struct vbus_ctx *ctx, const char *name);
 VBUS_EXPORT int vbus_assign(struct vbus_ctx *ctx, const char *name, const char *driver);
 
+enum vbus_apply_flags {
+	VBUS_APPLY_DRY_RUN = 1 << 0, /* only compute the plan */
+};
+/*
+ * Makes the set of definitions equal to DEFINITIONS (a JSON array of schema-v1 objects): the
+ * ones not listed are undefined (their devices stay as they are, as with undefine), changed
+ * ones rewritten, new ones defined; an mdev listed without uuid keeps the stored one. Every
+ * entry is validated first (a refusal changes nothing); a failure while writing puts back what
+ * was changed. *ret_plan: a JSON array of {"action": "undefine"|"modify"|"define"|"keep",
+ * "name", "kind", "parent", "parent_present"} in the order carried out.
+ */
+VBUS_EXPORT int vbus_apply(struct vbus_ctx *ctx, struct json_object *definitions, unsigned flags,
+			   struct json_object **ret_plan);
+
 /* Imports mdevctl or driverctl definitions from DIR (NULL: the default under root). Returns a
  * JSON array of {"name", "source", "imported": bool, "reason"} in *ret_report. */
 VBUS_EXPORT int vbus_import(struct vbus_ctx *ctx, const char *source, const char *dir,

@@ -169,7 +169,7 @@ static int check_duplicates(struct vbus_ctx *ctx, const struct vbus_def *def)
  * The caller (CLI, daemon) says "Failed to start 'NAME': <cause>", so a cause that starts
  * with "NAME: " would say the name twice: keep the cause only.
  */
-static int plain_cause(struct vbus_ctx *ctx, const struct vbus_def *def, int r)
+int vbus_plain_cause(struct vbus_ctx *ctx, const struct vbus_def *def, int r)
 {
 	const char *e = vbus_ctx_last_error(ctx);
 	size_t n = strlen(def->name);
@@ -360,7 +360,7 @@ static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 	}
 	if (!be->check)
 		return 0;
-	r = plain_cause(ctx, def, be->check(ctx, def));
+	r = vbus_plain_cause(ctx, def, be->check(ctx, def));
 	if (r == -ENODEV) {
 		vbus_error_clear(ctx);
 		return 1;
@@ -441,7 +441,7 @@ static int resolve_driver(struct vbus_ctx *ctx, const struct vbus_backend *be,
 			*ret = NULL;
 			return 0;
 		}
-		return plain_cause(ctx, def, be->resolve_driver(ctx, def, choice, ret));
+		return vbus_plain_cause(ctx, def, be->resolve_driver(ctx, def, choice, ret));
 	}
 	*ret = TAKE_PTR(choice);
 	return 0;
@@ -456,7 +456,7 @@ static int do_bind(struct vbus_ctx *ctx, const struct vbus_backend *be, const st
 	if (!be->bind)
 		return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot bind '%s' to a driver",
 				  vbus_kind_to_string(def->kind), def->name);
-	r = plain_cause(ctx, def, be->bind(ctx, def, driver));
+	r = vbus_plain_cause(ctx, def, be->bind(ctx, def, driver));
 	if (r < 0)
 		return r;
 	/* Verify: the requested driver, not just some driver (driverctl only checks the latter). */
@@ -480,7 +480,7 @@ static int get_status(struct vbus_ctx *ctx, const struct vbus_backend *be,
 	if (!be->status)
 		return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot report status",
 				  vbus_kind_to_string(def->kind));
-	return plain_cause(ctx, def, be->status(ctx, def, st));
+	return vbus_plain_cause(ctx, def, be->status(ctx, def, st));
 }
 
 /* Undo a failed start: destroy what this start created, else give back the previous driver. */
@@ -514,7 +514,7 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	if (r < 0)
 		return r;
 	if (be->check) {
-		r = plain_cause(ctx, def, be->check(ctx, def));
+		r = vbus_plain_cause(ctx, def, be->check(ctx, def));
 		if (r == -ENODEV)
 			return vbus_error(ctx, r, "parent %s of '%s' is not present", def->parent,
 					  def->name);
@@ -528,7 +528,7 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 		if (!be->create)
 			return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot create devices",
 					  vbus_kind_to_string(def->kind));
-		r = plain_cause(ctx, def, be->create(ctx, def));
+		r = vbus_plain_cause(ctx, def, be->create(ctx, def));
 		if (r < 0)
 			return r;
 		created = true;
@@ -636,7 +636,7 @@ static int stop_run(struct vbus_ctx *ctx, const struct vbus_backend *be, struct 
 		if (!be->destroy)
 			return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot remove devices",
 					  vbus_kind_to_string(def->kind));
-		r = plain_cause(ctx, def, be->destroy(ctx, def));
+		r = vbus_plain_cause(ctx, def, be->destroy(ctx, def));
 		if (r < 0)
 			return r;
 	} else if (be->bind) {

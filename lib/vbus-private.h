@@ -261,6 +261,8 @@ void vbus_run_done(struct vbus_run *run);
 /* 0 and RET filled, -ENOENT when NAME has no run record. */
 int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret);
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n);
+/* R, with a cause "NAME: text" from a backend cut to "text" (callers name the device). */
+int vbus_plain_cause(struct vbus_ctx *ctx, const struct vbus_def *def, int r);
 /* Validates DEF for the generic schema rules of its kind (before the backend's check()). */
 int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def);
 /* Same identity (mdev uuid, vf parent+index, pci parent, else name): DEF and an active

@@ -528,6 +528,41 @@ TEST(list_matches_active)
 	teardown(ctx);
 }
 
+TEST(apply_all_or_nothing)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *g1 = mdev_def("g1", U1), *l = NULL;
+	_cleanup_json_ struct json_object *plan = NULL, *list = NULL;
+	char p[512];
+
+	check_int(vbus_define(ctx, g1, 0), 0);
+	/* x1.json cannot be written (a directory is in the way): g1's change is put back */
+	snprintf(p, sizeof(p), "%s/etc/vbus/devices.d/x1.json", root);
+	check_int(mkdir(p, 0755), 0);
+	list = json_tokener_parse("[{\"name\":\"g1\",\"kind\":\"mdev\",\"parent\":\"p0\","
+				  "\"type\":\"t1\",\"driver\":\"vfio\"},"
+				  "{\"name\":\"x1\",\"kind\":\"pci\",\"parent\":\"0000:01:00.0\"}]");
+	check(list != NULL);
+	check(vbus_apply(ctx, list, 0, &plan) < 0);
+	check(plan == NULL);
+	check_int(vbus_def_load(ctx, "g1", &l), 0);
+	check_str(l->driver, "auto");
+	check_str(l->uuid, U1);
+	l = vbus_def_free(l);
+	/* dry run: the plan, nothing written */
+	check_int(rmdir(p), 0);
+	check_int(vbus_apply(ctx, list, VBUS_APPLY_DRY_RUN, &plan), 0);
+	check_int(json_object_array_length(plan), 2);
+	check(!exists("/etc/vbus/devices.d/x1.json"));
+	json_object_put(TAKE_PTR(plan));
+	check_int(vbus_apply(ctx, list, 0, &plan), 0);
+	check(exists("/etc/vbus/devices.d/x1.json"));
+	check_int(vbus_def_load(ctx, "g1", &l), 0);
+	check_str(l->driver, "vfio");
+	check_str(l->uuid, U1); /* kept: the list names none */
+	teardown(ctx);
+}
+
 TEST(changes_are_serialized)
 {
 	struct vbus_ctx *ctx = setup(), *other = NULL;
