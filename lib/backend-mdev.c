@@ -459,9 +459,35 @@ static int mdev_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const cha
 	r = sysfs_writef(ctx, def->uuid, "/sys/bus/mdev/drivers/%s/bind", driver);
 	if (r == -ENOENT)
 		return vbus_error(ctx, r, "%s: mdev driver %s is not loaded", def->name, driver);
-	if (r < 0)
+	if (r == -ENODEV) {
+		/*
+		 * The kernel's mdev_match() refuses every driver (6.1 and later): an mdev is bound
+		 * to its parent's driver when it is created, and an unbound one can only get it
+		 * back by being created again. Nothing uses an unbound mdev, so remove it and
+		 * create it again, same UUID, type and attributes.
+		 */
+		_cleanup_free_ char *expected = NULL;
+
+		r = parent_mdev_driver(ctx, def, &expected);
+		if (r < 0)
+			return r;
+		if (!streq(expected, driver))
+			return vbus_error(ctx, -EIO,
+					  "%s: only %s, the driver of parent %s, can take mdev %s",
+					  def->name, expected, def->parent, def->uuid);
+		dbg(ctx, "%s: re-creating mdev %s to bind it to %s", def->name, def->uuid, driver);
+		r = mdev_remove(ctx, def->uuid);
+		if (r < 0)
+			return vbus_error(ctx, r,
+					  "%s: cannot remove unbound mdev %s to re-create it: %s",
+					  def->name, def->uuid, strerror(-r));
+		r = mdev_create(ctx, def);
+		if (r < 0)
+			return r;
+	} else if (r < 0) {
 		return vbus_error(ctx, r, "%s: %s refused mdev %s: %s", def->name, driver,
 				  def->uuid, strerror(-r));
+	}
 	r = active_info(ctx, def->uuid, NULL, NULL, &now);
 	if (r < 0)
 		return vbus_error(ctx, r, "mdev %s: %s", def->uuid, strerror(-r));

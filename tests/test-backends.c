@@ -415,6 +415,9 @@ static int kernel_hook(struct vbus_ctx *c, const char *path, const char *value, 
 		}
 		if (k_bound(devdir))
 			return -EBUSY;
+		/* mdev_match() refuses every driver: an mdev is bound only on creation. */
+		if (streq(base(bus), "mdev"))
+			return -ENODEV;
 		return k_bind(base(bus), devdir, drv);
 	}
 	return 0;
@@ -785,10 +788,26 @@ TEST(mdev_unbind_and_rebind)
 	check_int(vbus_backend_mdev.resolve_driver(ctx, d, "host", &drv), 0);
 	check_str(drv, "intel_vgpu_mdev");
 	K.n_log = 0;
+	/* The kernel refuses to bind an existing mdev: it is re-created, same UUID and type. */
 	check_int(vbus_backend_mdev.bind(ctx, d, drv), 0);
-	check_str(writes(), "/sys/bus/mdev/drivers/intel_vgpu_mdev/bind " GVT_UUID);
+	check_str(writes(), "/sys/bus/mdev/drivers/intel_vgpu_mdev/bind " GVT_UUID "\n"
+			    "/sys/bus/mdev/devices/" GVT_UUID "/remove 1\n"
+			    "/sys/class/mdev_bus/" GPU
+			    "/mdev_supported_types/i915-GVTg_V5_4/create " GVT_UUID);
 	check_str(driver_of("/sys/bus/mdev/devices/" GVT_UUID), "intel_vgpu_mdev");
 	free(drv);
+	/* Only the parent's driver can take it: refused before removing anything. */
+	check_int(vbus_backend_mdev.bind(ctx, d, NULL), 0);
+	K.n_log = 0;
+	check_int(vbus_backend_mdev.bind(ctx, d, "vfio_ap_mdev"), -ENOENT);
+	check_int(vbus_backend_mdev.bind(ctx, d, "mtty"), -ENOENT);
+	sh("mkdir -p '%s/sys/bus/mdev/drivers/mtty' && touch '%s/sys/bus/mdev/drivers/mtty/bind'",
+	   K.root, K.root);
+	check_int(vbus_backend_mdev.bind(ctx, d, "mtty"), -EIO);
+	check_str(vbus_ctx_last_error(ctx), "gpu-desktop: only intel_vgpu_mdev, the driver of "
+					    "parent 0000:00:02.0, can take mdev " GVT_UUID);
+	check_str(writes(), "/sys/bus/mdev/drivers/mtty/bind " GVT_UUID);
+	check(exists("/sys/bus/mdev/devices/" GVT_UUID));
 	check_int(vbus_backend_mdev.resolve_driver(ctx, d, "none", &drv), 0);
 	check(drv == NULL);
 	teardown();
