@@ -1,0 +1,44 @@
+#!/bin/bash
+# Harness self-test on the host: one boot runs a passing, a failing and a crashing script;
+# tests/vm/run must exit 1 and report each one's status, log and the failing output.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-$(mktemp -d "${TMPDIR:-/tmp}/vbus-vm-selftest.XXXXXX")}
+shift || true
+
+n=0
+failed=0
+t() {
+	n=$((n + 1))
+	if eval "$2"; then
+		echo "ok $n - $1"
+	else
+		echo "not ok $n - $1"
+		failed=$((failed + 1))
+	fi
+}
+
+rc=0
+"$here/run" "$@" --out "$out" "$here/selftest/pass.sh" "$here/selftest/fail.sh" \
+	"$here/selftest/crash.sh" 2>"$out.stderr" || rc=$?
+cat "$out.stderr"
+
+t "run exits 1 when a script fails" '[ $rc = 1 ]'
+t "status of pass.sh is 0" 'grep -qx "01-pass 0" "$out/status"'
+t "status of fail.sh is 1" 'grep -qx "02-fail 1" "$out/status"'
+t "status of crash.sh is 1" 'grep -qx "03-crash 1" "$out/status"'
+t "pass.sh's checks all passed" 'grep -qx "5 passed, 0 failed" "$out/01-pass.log"'
+t "the guest's write reached the host" 'grep -qx kept "$out/selftest-file"'
+t "leftover processes were killed between scripts" \
+	'grep -q "^ok 1 - the previous script" "$out/02-fail.log"'
+t "fail.sh counted 2 failures" 'grep -qx "1 passed, 2 failed" "$out/02-fail.log"'
+t "the mismatch detail is in the log" 'grep -q "expected: .expected-value." "$out/02-fail.log"'
+t "crash.sh is reported as ending early" 'grep -q "^not ok 2 - script ended before finish" "$out/03-crash.log"'
+t "the failing script's tail is printed" 'grep -q "actual:   .actual-value." "$out.stderr"'
+t "passing scripts are named" 'grep -q "PASS 01-pass" "$out.stderr"'
+t "timings has boot and three scripts" \
+	'grep -q "^boot " "$out/timings" && [ "$(grep -c "^script " "$out/timings")" = 3 ]'
+t "console.log and dmesg.log exist" '[ -s "$out/console.log" ] && [ -s "$out/dmesg.log" ]'
+
+echo "$((n - failed)) passed, $failed failed"
+[ $failed = 0 ]
