@@ -190,7 +190,7 @@ static int method_define(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = vbus_define(d->ctx, def, 0);
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "define", def->name);
-	log_info("Defined '%s'", def->name);
+	log_debug("Defined '%s'", def->name); /* libvbus logs it at info */
 	objects_refresh(d);
 	return reply_device(m, def->name, r);
 }
@@ -241,7 +241,7 @@ static int method_modify(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = vbus_define(d->ctx, def, VBUS_DEFINE_REPLACE);
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "modify", name);
-	log_info("Modified '%s'", name);
+	log_debug("Modified '%s'", name);
 	objects_refresh(d);
 	return reply_device(m, name, r);
 }
@@ -295,7 +295,7 @@ static int method_create(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = vbus_create(d->ctx, def, flags);
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "create", def->name);
-	log_info("Created '%s'", def->name);
+	log_debug("Created '%s'", def->name);
 	objects_refresh(d);
 	return reply_device(m, def->name, -1);
 }
@@ -358,7 +358,7 @@ static int method_verb(sd_bus_message *m, struct vbusd *d, sd_bus_error *error, 
 		objects_refresh(d);
 		return r;
 	}
-	log_info("%c%s '%s' done", names[verb][0] - 'a' + 'A', names[verb] + 1, name);
+	log_debug("%c%s '%s' done", names[verb][0] - 'a' + 'A', names[verb] + 1, name);
 	objects_refresh(d);
 	return sd_bus_reply_method_return(m, NULL);
 }
@@ -407,7 +407,7 @@ static int method_assign(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		objects_refresh(d);
 		return r;
 	}
-	log_info("Assigned '%s' to %s", name, driver);
+	log_debug("Assigned '%s' to %s", name, driver);
 	objects_refresh(d);
 	return sd_bus_reply_method_return(m, NULL);
 }
@@ -467,6 +467,25 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return reply_json_array(m, report);
 }
 
+/* What policy would create on PARENT for PURPOSE: the first half of Create with a purpose. */
+static int method_pick_kind(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	_cleanup_free_ char *parent_name = NULL, *driver = NULL;
+	const char *parent, *purpose;
+	enum vbus_kind kind;
+	int r;
+
+	r = sd_bus_message_read(m, "ss", &parent, &purpose);
+	if (r < 0)
+		return r;
+	r = vbus_policy_pick(d->ctx, parent, purpose, &kind, &parent_name, &driver);
+	if (r < 0)
+		return bus_error_from_vbus(d, error, r, "pick a kind for", parent);
+	return sd_bus_reply_method_return(m, "sss", vbus_kind_to_string(kind), parent_name,
+					  driver);
+}
+
 static int property_get_root(sd_bus *bus, const char *path, const char *interface,
 			     const char *property, sd_bus_message *reply, void *userdata,
 			     sd_bus_error *error)
@@ -522,6 +541,9 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("Import", SD_BUS_ARGS("s", source, "s", directory),
 				SD_BUS_RESULT("aa{sv}", report), method_import,
 				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("PickKind", SD_BUS_ARGS("s", parent, "s", purpose),
+				SD_BUS_RESULT("s", kind, "s", kind_parent, "s", driver),
+				method_pick_kind, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded", SD_BUS_ARGS("s", name, "o", device,
 							   "a{sv}", properties), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceRemoved", SD_BUS_ARGS("s", name, "o", device), 0),

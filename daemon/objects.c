@@ -226,6 +226,7 @@ void objects_done(struct vbusd *d)
 {
 	json_object_putp(&d->devices);
 	json_object_putp(&d->parents);
+	d->devices = d->parents = NULL;
 }
 
 /* ---- refresh ------------------------------------------------------------------------------- */
@@ -353,7 +354,7 @@ int objects_refresh(struct vbusd *d)
 		log_warning("Failed to list parents: %s",
 			    vbus_ctx_last_error(d->ctx) ?: strerror(-r));
 	else {
-		json_object_putp(&d->parents);
+		json_object_put(d->parents);
 		d->parents = TAKE_PTR(parents);
 	}
 

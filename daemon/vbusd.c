@@ -43,7 +43,9 @@ static struct json_object *lib_warned;
 
 void lib_log_forget(void)
 {
-	json_object_putp(&lib_warned);
+	if (lib_warned)
+		json_object_put(lib_warned);
+	lib_warned = NULL;
 }
 
 /* Library messages go to the same log, at the library's level. */

@@ -315,8 +315,9 @@ static int policy_add_file(struct vbus_ctx *ctx, struct policy *p, const char *p
 	if (!f) {
 		const char *why = json_util_get_last_err();
 
-		warn(ctx, "policy %s: not valid JSON, ignored: %s", name,
-		     why ? why : "parse error");
+		/* json-c's message ends in a newline. */
+		warn(ctx, "policy %s: not valid JSON, ignored: %.*s", name,
+		     why ? (int)strcspn(why, "\n") : 11, why ? why : "parse error");
 		return 0;
 	}
 	if (!file_is_valid(f, &key)) {

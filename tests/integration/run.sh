@@ -27,7 +27,7 @@ cleanup() {
 		kill "$p" 2>/dev/null
 	done
 	wait 2>/dev/null
-	rm -rf "$T"
+	[ -n "${KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
 
@@ -146,6 +146,15 @@ cat >"$ROOT/etc/vbus/devices.d/auto-absent.json" <<'EOF'
   "driver": "vfio", "start": "auto" }
 EOF
 
+# Policy: a site profile for the E810 (8086:1593) and a broken file that must be named.
+mkdir -p "$ROOT/etc/vbus/policy.d"
+cat >"$ROOT/etc/vbus/policy.d/10-site.json" <<'EOF'
+{ "version": 1,
+  "profiles": { "vm": { "prefer": [ { "match": { "vendor": "0x8086", "device": "0x1593" },
+                                      "kinds": [ "vf" ], "driver": "vfio-pci" } ] } } }
+EOF
+echo '{ "version": 1, "rules": [ ' >"$ROOT/etc/vbus/policy.d/20-broken.json"
+
 if start_vbusd; then
 	ok "vbusd reports READY=1 over NOTIFY_SOCKET"
 else
@@ -160,7 +169,7 @@ methods=$(grep -o '<method name="[A-Za-z]*"' <<<"$intro" | sort | tr -d '\n')
 want=$(grep -o '<method name="[A-Za-z]*"' "$SRC/daemon/org.vbus1.Manager.xml" | sort | tr -d '\n')
 all=1
 for m in ListParents ListTypes ListDevices Define Undefine Modify Start Stop Create Remove \
-	Assign Apply Import; do
+	Assign Apply Import PickKind; do
 	grep -q "<method name=\"$m\"" <<<"$intro" || all=0
 done
 if [ "$all" = 1 ] && [ "$methods" = "$want" ]; then
@@ -298,6 +307,31 @@ fi
 check "nothing changed in the tree after the refusals" test "$before" = "$(tree_digest)"
 check "root still can: undefine side" vbusctl undefine side
 check "the undefined file is gone" test ! -e "$ROOT/etc/vbus/devices.d/side.json"
+
+# ---- policy ------------------------------------------------------------------------------------
+pick() {
+	local what=$1 want=$2 out
+	shift 2
+	out=$(as_nobody gdbus call --system --dest org.vbus1 --object-path /org/vbus1 \
+		--method org.vbus1.Manager.PickKind "$@" 2>&1)
+	if [[ $out == *"$want"* ]]; then
+		ok "$what"
+	else
+		not_ok "$what" "expected $want, got: $out"
+	fi
+}
+pick "policy: a site profile gives the E810 VFs on vfio-pci for VMs" \
+	"('vf', '0000:03:00.0', 'vfio-pci')" 0000:03:00.0 vm
+pick "policy: the built-in host profile gives the E810 host VFs" \
+	"('vf', '0000:03:00.0', 'host')" 0000:03:00.0 host
+pick "policy: a GPU with mdev types gets an mdev for a VM" \
+	"('mdev', '0000:00:02.0', 'vfio')" 0000:00:02.0 vm
+pick "policy: an NVMe without SR-IOV offers nothing" \
+	"GDBus.Error:org.vbus1.Error.NoSuchParent:" 0000:05:00.0 vm
+pick "policy: an unknown purpose is InvalidArgument" \
+	"GDBus.Error:org.vbus1.Error.InvalidArgument:" mtty storage
+check "the broken policy file is named in the log, once" \
+	test "$(grep -c '^<4>policy 20-broken.json' "$T/vbusd.log")" = 1
 
 # ---- polkit ------------------------------------------------------------------------------------
 echo no >"$T/polkit.answer"
