@@ -243,6 +243,27 @@ static int b_import(void *t, const char *source, const char *dir, struct json_ob
 	return call_list(t, "Import", "ss", ret, source, dir ?: "");
 }
 
+static int b_apply(void *t, struct json_object *definitions, unsigned flags,
+		   struct json_object **ret_plan)
+{
+	struct bus_transport *b = t;
+	sd_bus_message *m = NULL, *reply = NULL;
+	int r;
+
+	r = new_call(b, "Apply", &m);
+	if (r >= 0)
+		r = bus_append_json_object_array(m, definitions);
+	if (r >= 0)
+		r = sd_bus_message_append(m, "b", (int)!!(flags & VBUS_APPLY_DRY_RUN));
+	if (r >= 0)
+		r = call(b, "Apply", &reply, m);
+	if (r >= 0)
+		r = bus_read_json_object_array(reply, ret_plan);
+	sd_bus_message_unref(m);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
 static const char *b_last_error(void *t)
 {
 	struct bus_transport *b = t;
@@ -278,6 +299,7 @@ static const struct transport_ops bus_ops = {
 	.import = b_import,
 	.last_error = b_last_error,
 	.close = b_close,
+	.apply = b_apply,
 };
 
 static int bus_open(sd_bus **ret)

@@ -429,12 +429,7 @@ static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		if (r <= 0)
 			return r < 0 ? r : 1;
 	}
-#if HAVE_VBUS_APPLY
 	r = vbus_apply(d->ctx, defs, dry_run ? VBUS_APPLY_DRY_RUN : 0, &plan);
-#else
-	/* libvbus has no vbus_apply() yet. */
-	r = vbus_error(d->ctx, -EOPNOTSUPP, "apply is not supported by this libvbus");
-#endif
 	if (r < 0) {
 		r = bus_error_from_vbus(d, error, r, "apply", "");
 		objects_refresh(d);

@@ -413,6 +413,33 @@ check "the device object is gone" \
 sleep 0.3
 check "monitor reports the removal" grep -q '"event":"removed","name":"vm1"' "$T/monitor2.json"
 
+# ---- apply ---------------------------------------------------------------------------------------
+cat >"$T/apply.json" <<'EOF'
+[ { "name": "gpu-desktop", "kind": "mdev", "parent": "0000:00:02.0", "type": "i915-GVTg_V5_4",
+    "uuid": "4b6f1c2e-8a3d-4f5e-9c71-2d0e6a5b3f10", "start": "auto", "tags": [ "vm" ] },
+  { "name": "ap1", "kind": "pci", "parent": "0000:05:00.0", "driver": "vfio",
+    "start": "manual" } ]
+EOF
+before=$(tree_digest)
+bus_out=$(vbusctl apply "$T/apply.json" --dry-run 2>&1)
+direct_out=$(vbusctl --root "$ROOT" apply "$T/apply.json" --dry-run 2>&1)
+if [[ $bus_out == *"define    ap1"* ]] && [ "$bus_out" = "$direct_out" ]; then
+	ok "apply --dry-run over the bus prints the plan --root prints"
+else
+	not_ok "apply --dry-run over the bus prints the plan --root prints" "bus: $bus_out" \
+		"direct: $direct_out"
+fi
+check "apply --dry-run changes nothing, and is open to uid 65534" \
+	bash -c "setpriv --reuid 65534 --regid 65534 --clear-groups '$VBUSCTL' apply \
+		'$T/apply.json' --dry-run >/dev/null && test '$before' = \"\$(cd '$ROOT' &&
+		find . -path '*mtty-1*' -prune -o -print0 | sort -z | xargs -0 stat -c '%n %s %Y' |
+		md5sum)\""
+check "apply through vbusd" vbusctl apply "$T/apply.json"
+check "apply defined ap1 and undefined nic-vf1" \
+	test -f "$ROOT/etc/vbus/devices.d/ap1.json" -a ! -e "$ROOT/etc/vbus/devices.d/nic-vf1.json"
+check "ap1 has its device object" busctl get-property org.vbus1 /org/vbus1/device/ap1 \
+	org.vbus1.Device Kind
+
 # ---- clean stop --------------------------------------------------------------------------------
 kill -TERM "$VBUSD_PID"
 wait "$VBUSD_PID"
