@@ -946,6 +946,12 @@ int main(int argc, char **argv)
 		r = EXIT_FAILURE;
 		goto out;
 	}
+	if (r < 0 && !arg_direct) {
+		err("Failed to connect to vbusd on the system bus: %s (--direct runs in-process)",
+		    strerror(-r));
+		r = EXIT_FAILURE;
+		goto out;
+	}
 	if (r < 0) {
 		err("Failed to set up: %s", strerror(-r));
 		r = EXIT_FAILURE;
