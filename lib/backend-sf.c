@@ -371,16 +371,9 @@ static int sf_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 				return vbus_error(ctx, -EINVAL,
 						  "%s: attribute hw_addr: '%s' is not a MAC address",
 						  def->name, a->value);
-		} else if (streq(a->key, "pfnum")) {
-			char *end;
-			unsigned long v = strtoul(a->value, &end, 10);
-
-			if (!*a->value || *end || v > UINT16_MAX)
-				return vbus_error(ctx, -EINVAL, "%s: attribute pfnum: '%s' is not a number",
-						  def->name, a->value);
 		} else {
 			return vbus_error(ctx, -EINVAL,
-					  "%s: sf devices take the attributes hw_addr and pfnum, not '%s'",
+					  "%s: sf devices take the attribute hw_addr, not '%s'",
 					  def->name, a->key);
 		}
 	}
@@ -505,7 +498,7 @@ static int wait_aux(struct vbus_ctx *ctx, const struct vbus_def *def)
 
 static int sf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
-	const char *hw = attr_value(def, "hw_addr"), *pf = attr_value(def, "pfnum");
+	const char *hw = attr_value(def, "hw_addr");
 	struct vbus_nl *nl;
 	struct nl_msg *msg;
 	uint32_t port = UINT32_MAX;
@@ -523,7 +516,7 @@ static int sf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (r < 0)
 		return r;
 	if (nla_put_u16(msg, DEVLINK_ATTR_PORT_FLAVOUR, DEVLINK_PORT_FLAVOUR_PCI_SF) < 0 ||
-	    nla_put_u16(msg, DEVLINK_ATTR_PORT_PCI_PF_NUMBER, pf ? atoi(pf) : 0) < 0 ||
+	    nla_put_u16(msg, DEVLINK_ATTR_PORT_PCI_PF_NUMBER, 0) < 0 ||
 	    nla_put_u32(msg, DEVLINK_ATTR_PORT_PCI_SF_NUMBER, def->index) < 0) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;

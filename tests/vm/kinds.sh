@@ -130,15 +130,19 @@ assert f[\"state\"] == \"active\" and f[\"opstate\"] == \"attached\", f"'
 sfdev=$(jfield sf88 sysfs_path)
 assert_exists "sf: its auxiliary device exists" "${sfdev:-/nonexistent}"
 assert_eq "sf: list -j bound_driver matches sysfs" "$(drv "${sfdev:-/nonexistent}")" "$(jfield sf88 bound_driver)"
-expect_fail "sf: a second port with sfnum 88 is refused with the kernel's message" 1 "SF number is already in use" \
+expect_fail "sf: a second definition of SF 88 is refused before the kernel is asked" 1 "sf88" \
 	ctl create sf88b --kind sf --parent vbus_sim/vbus_sim1 --index 88 --transient
-expect_fail "sf: pfnum 1 is refused with the kernel's message" 1 "Only PF number 0 is supported" \
-	ctl create sfbad --kind sf --parent vbus_sim/vbus_sim1 --index 5 --attr pfnum=1
+check "sf: a port with sfnum 77 made by hand with devlink" \
+	devlink port add vbus_sim/vbus_sim1 flavour pcisf pfnum 0 sfnum 77
+expect_fail "sf: sfnum 77 is refused with the kernel's extack message" 1 "SF number is already in use" \
+	ctl create sfbad --kind sf --parent vbus_sim/vbus_sim1 --index 77
 check "sf: the refused create left no definition" sh -c '! test -e /etc/vbus/devices.d/sfbad.json'
 check "sf: stop sf88" ctl stop sf88
 check "sf: stopped, the port is gone" sh -c '! devlink port show | grep -q "sfnum 88"'
 assert_absent "sf: stopped, the auxiliary device is gone" "${sfdev:-/nonexistent}"
 check "sf: remove sf88" ctl remove sf88
+check "sf: the port made by hand is still there" sh -c 'devlink port show | grep -q "sfnum 77"'
+devlink port del "$(devlink port show | awk '/sfnum 77/ { sub(":$", "", $1); print $1 }')"
 
 # ---- vdpa: vdpa_sim_net, vhost_vdpa for VMs and virtio_vdpa for the host -----------------------
 check "vdpa: create v0 for a VM" ctl create v0 --kind vdpa --parent vdpasim_net --driver vfio \
@@ -201,7 +205,7 @@ cat >/etc/vbus/policy.d/10-vdpa.json <<'EOF'
 EOF
 "$VBUSD" >"$VBUS_OUT/vbusd.log" 2>&1 &
 vbusd_pid=$!
-wait_for "vbusd owns org.vbus1" 10 busctl --system status org.vbus1
+wait_for "vbusd owns org.vbus1" 10 busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus GetNameOwner s org.vbus1
 check "load mtty with vbusd running" load_fixture mtty
 m2uuid=$(jfield m2 uuid)
 wait_for "m2 came up when mtty appeared" 10 test -e "/sys/bus/mdev/devices/$m2uuid"
