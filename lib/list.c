@@ -24,8 +24,14 @@ static int list_each(struct vbus_ctx *ctx, const char *parent, bool types, struc
 		if (!op)
 			continue;
 		r = op(ctx, parent, arr);
-		if (r < 0)
+		if (r == -ENOMEM)
 			return r;
+		if (r < 0) {
+			/* One kind that cannot be read must not hide the others. */
+			warn(ctx, "Cannot list %s of kind %s: %s", types ? "types" : "parents",
+			     vbus_kind_to_string(k), vbus_ctx_last_error(ctx) ?: strerror(-r));
+			vbus_error_clear(ctx);
+		}
 	}
 	if (parent && json_object_array_length(arr) == 0 && !types)
 		return vbus_error(ctx, -ENODEV,
@@ -140,8 +146,13 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 		if (!be || !be->list_active)
 			continue;
 		r = be->list_active(ctx, active);
-		if (r < 0)
+		if (r == -ENOMEM)
 			goto out;
+		if (r < 0) {
+			warn(ctx, "Cannot list active devices of kind %s: %s", vbus_kind_to_string(k),
+			     vbus_ctx_last_error(ctx) ?: strerror(-r));
+			vbus_error_clear(ctx);
+		}
 	}
 	n_active = json_object_array_length(active);
 	matched = calloc(n_active + 1, sizeof(*matched));

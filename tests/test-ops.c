@@ -23,6 +23,7 @@ static struct fake {
 	int fail_create, fail_bind, fail_destroy; /* negative errno to return */
 	bool bind_wrong;			   /* bind "succeeds" with another driver */
 	bool create_invisible;			   /* create succeeds, device never appears */
+	bool fail_list;
 	int n_create, n_destroy, n_bind;
 	char log[1024];
 } fk;
@@ -135,6 +136,8 @@ static int f_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const char *
 
 static int f_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 {
+	if (fk.fail_list)
+		return vbus_error(ctx, -EIO, "sysfs is broken");
 	for (int i = 0; i < MAX_DEV; i++) {
 		struct json_object *o;
 
@@ -560,6 +563,20 @@ TEST(apply_all_or_nothing)
 	check_int(vbus_def_load(ctx, "g1", &l), 0);
 	check_str(l->driver, "vfio");
 	check_str(l->uuid, U1); /* kept: the list names none */
+	teardown(ctx);
+}
+
+TEST(list_survives_a_failing_kind)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+	_cleanup_json_ struct json_object *arr = NULL;
+
+	check_int(vbus_define(ctx, def, 0), 0);
+	fk.fail_list = true;
+	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE | VBUS_LIST_DEFINED, NULL, &arr), 0);
+	check_int(json_object_array_length(arr), 1);
+	check_str(warnings, "Cannot list active devices of kind mdev: sysfs is broken\n");
 	teardown(ctx);
 }
 
