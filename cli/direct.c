@@ -79,6 +79,12 @@ static int d_apply(void *t, struct json_object *definitions, unsigned flags,
 	return vbus_apply(t, definitions, flags, ret_plan);
 }
 
+static int d_pick(void *t, const char *parent, const char *purpose, enum vbus_kind *ret_kind,
+		  char **ret_parent, char **ret_driver)
+{
+	return vbus_policy_pick(t, parent, purpose, ret_kind, ret_parent, ret_driver);
+}
+
 static const char *d_last_error(void *t)
 {
 	return vbus_ctx_last_error(t);
@@ -106,6 +112,7 @@ static const struct transport_ops direct_ops = {
 	.last_error = d_last_error,
 	.close = d_close,
 	.apply = d_apply,
+	.pick = d_pick,
 };
 
 int transport_direct_open(const char *root, struct transport *ret)

@@ -28,6 +28,9 @@ struct transport_ops {
 	/* Added later; NULL: the transport cannot do it (vbusctl says so). */
 	int (*apply)(void *t, struct json_object *definitions, unsigned flags,
 		     struct json_object **ret_plan);
+	/* vbus_policy_pick(): the kind, parent name and driver PURPOSE gets on PARENT. */
+	int (*pick)(void *t, const char *parent, const char *purpose, enum vbus_kind *ret_kind,
+		    char **ret_parent, char **ret_driver);
 };
 
 struct transport {

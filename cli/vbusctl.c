@@ -51,10 +51,11 @@ enum {
 	OPT_JSONFILE = 1 << 12,
 	OPT_TRANSIENT = 1 << 13,
 	OPT_DRY_RUN = 1 << 14,
+	OPT_FOR = 1 << 15,
 };
 #define OPTS_DEF                                                                                   \
 	(OPT_KIND | OPT_PARENT | OPT_TYPE | OPT_UUID | OPT_INDEX | OPT_DRIVER | OPT_ATTR |         \
-	 OPT_AUTO | OPT_MANUAL | OPT_TAG)
+	 OPT_AUTO | OPT_MANUAL | OPT_TAG | OPT_FOR)
 
 static const struct {
 	unsigned bit;
@@ -65,13 +66,14 @@ static const struct {
 	{ OPT_INDEX, "--index" },     { OPT_DRIVER, "--driver" },   { OPT_ATTR, "--attr" },
 	{ OPT_AUTO, "--auto" },	      { OPT_MANUAL, "--manual" },   { OPT_TAG, "--tag" },
 	{ OPT_JSONFILE, "--jsonfile" }, { OPT_TRANSIENT, "--transient" },
-	{ OPT_DRY_RUN, "--dry-run" },
+	{ OPT_DRY_RUN, "--dry-run" }, { OPT_FOR, "--for" },
 };
 
 static bool arg_json;
 static bool arg_direct;
 static const char *arg_root;
 static unsigned arg_opts; /* OPT_* given */
+static const char *arg_for;
 static const char *arg_kind, *arg_parent, *arg_type, *arg_uuid, *arg_driver, *arg_jsonfile;
 static int64_t arg_index = -1;
 static char **arg_attrs, **arg_tags; /* as given: "KEY=VALUE", "TAG" */
@@ -344,8 +346,12 @@ static int build_def(int argc, char **argv, struct vbus_def **ret)
 		err("%s needs a NAME (or --jsonfile FILE)", argv[0]);
 		return -EXIT_USAGE;
 	}
-	if (!arg_kind || !arg_parent) {
-		err("%s needs --kind and --parent", argv[0]);
+	if (arg_for && arg_kind) {
+		err("--for and --kind exclude each other");
+		return -EXIT_USAGE;
+	}
+	if ((!arg_kind && !arg_for) || !arg_parent) {
+		err("%s needs --kind (or --for) and --parent", argv[0]);
 		return -EXIT_USAGE;
 	}
 	r = vbus_def_new(&def);
@@ -356,6 +362,28 @@ static int build_def(int argc, char **argv, struct vbus_def **ret)
 	if (r < 0) {
 		err("Out of memory");
 		return -EXIT_FAILURE;
+	}
+	if (arg_for) {
+		/* Policy picks the kind (and the driver, unless --driver says). */
+		char *parent = NULL, *driver = NULL;
+
+		if (!tr.ops->pick) {
+			err("--for is not available over %s", tr.ops->name);
+			return -EXIT_FAILURE;
+		}
+		r = tr.ops->pick(tr.data, arg_parent, arg_for, &def->kind, &parent, &driver);
+		if (r < 0) {
+			failed(argv[0], name, r);
+			return -EXIT_FAILURE;
+		}
+		free(def->parent);
+		def->parent = parent;
+		if (!arg_driver) {
+			free(def->driver);
+			def->driver = driver;
+		} else {
+			free(driver);
+		}
 	}
 	*ret = def;
 	def = NULL;
@@ -600,6 +628,7 @@ static void help(void)
 	       "                               --all: both\n"
 	       "  define NAME --kind K --parent P [--type T] [--uuid U] [--index N]\n"
 	       "              [--driver D] [--attr KEY=VALUE]... [--auto | --manual] [--tag T]...\n"
+	       "  define NAME --for vm|host --parent P ...   policy picks the kind and driver\n"
 	       "  define --jsonfile FILE\n"
 	       "  modify NAME [same options]   change a definition\n"
 	       "  undefine NAME                forget a definition (the device stays)\n"
@@ -645,6 +674,7 @@ enum {
 	ARG_JSONFILE,
 	ARG_TRANSIENT,
 	ARG_DRY_RUN,
+	ARG_FOR,
 };
 
 static int push(char ***list, size_t *n, char *s)
@@ -779,6 +809,14 @@ static int take_option(int c, const char *optarg_, const char *spelled)
 	case ARG_DRY_RUN:
 		bit = OPT_DRY_RUN;
 		break;
+	case ARG_FOR:
+		bit = OPT_FOR;
+		if (!*optarg_) {
+			err("--for needs a purpose (vm, host, ...)");
+			return EXIT_USAGE;
+		}
+		arg_for = optarg_;
+		break;
 	default:
 		err("Unknown option '%s'", spelled);
 		return EXIT_USAGE;
@@ -816,6 +854,7 @@ int main(int argc, char **argv)
 		{ "jsonfile", required_argument, NULL, ARG_JSONFILE },
 		{ "transient", no_argument, NULL, ARG_TRANSIENT },
 		{ "dry-run", no_argument, NULL, ARG_DRY_RUN },
+		{ "for", required_argument, NULL, ARG_FOR },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
 		{}
