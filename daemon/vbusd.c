@@ -14,6 +14,10 @@
 int vbusd_log_level = 6;
 static bool log_to_journal;
 
+#if VBUSD_FAKE_KERNEL
+void fake_kernel_install(struct vbus_ctx *ctx);
+#endif
+
 static const char *arg_root;
 static bool arg_no_polkit;
 
@@ -175,6 +179,10 @@ static int run(void)
 		return r;
 	}
 	vbus_ctx_set_log_fn(d.ctx, lib_log, &d);
+#if VBUSD_FAKE_KERNEL
+	/* tests/integration/fake-kernel.c: the test copy plays the kernel in a fake tree. */
+	fake_kernel_install(d.ctx);
+#endif
 	/* The library logs at the daemon's level (bad policy and definition files are
 	 * warnings), unless VBUS_LOG says otherwise. */
 	if (!getenv("VBUS_LOG"))

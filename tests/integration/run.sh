@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # vbusd on a private system bus (dbus-daemon with the real org.vbus1 policy) over a scratch
 # copy of a fake host tree, driven with vbusctl, busctl and gdbus. TAP output.
-# Usage: run.sh VBUSD VBUSCTL SRCDIR FAKE_POLKIT
+# Usage: run.sh VBUSD VBUSCTL SRCDIR FAKE_POLKIT VBUSD_FAKE_KERNEL
 # (as root: the refusal checks run a caller as nobody)
 set -u
 
@@ -10,6 +10,7 @@ VBUSD=$(realpath "$1")
 VBUSCTL=$(realpath "$2")
 SRC=$(realpath "$3")
 FAKE_POLKIT=$(realpath "$4")
+VBUSD_FAKE_KERNEL=$(realpath "$5")
 
 T=$(mktemp -d /tmp/vbus-integration.XXXXXX)
 chmod 755 "$T"
@@ -99,7 +100,7 @@ PY
 		[ -S "$T/notify" ] && break
 		sleep 0.05
 	done
-	NOTIFY_SOCKET=$T/notify "$VBUSD" --root "$ROOT" --log-level=debug >>"$T/vbusd.log" 2>&1 &
+	NOTIFY_SOCKET=$T/notify "${1:-$VBUSD}" --root "$ROOT" --log-level=debug >>"$T/vbusd.log" 2>&1 &
 	VBUSD_PID=$!
 	wait "$listener"
 	[ -f "$T/ready" ]
@@ -449,6 +450,71 @@ check "SIGTERM stops vbusd with status 0" test "$rc" = 0
 sleep 0.3
 check "monitor ends when vbusd leaves the bus" bash -c "! kill -0 $MON_PID 2>/dev/null"
 MON_PID=
+
+# ---- with a fake kernel: mdevs really come and go in the tree ------------------------------------
+rm -rf "$ROOT"
+cp -a "$SRC/tests/data/host-mixed" "$ROOT"
+rm -f "$ROOT/etc/vbus/devices.d/broken.json"
+cat >"$ROOT/etc/vbus/devices.d/auto-here.json" <<'EOF'
+{ "version": 1, "name": "auto-here", "kind": "mdev", "parent": "mtty", "type": "mtty-1",
+  "uuid": "11111111-2222-4333-8444-555555555555", "driver": "auto", "start": "auto" }
+EOF
+MDEV=$ROOT/sys/bus/mdev/devices/11111111-2222-4333-8444-555555555555
+AVAIL=$ROOT/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-1/available_instances
+avail_before=$(cat "$AVAIL")
+devprop() {
+	busctl get-property org.vbus1 "/org/vbus1/device/$1" org.vbus1.Device "${@:2}" | tr '\n' ' '
+}
+if start_vbusd "$VBUSD_FAKE_KERNEL"; then
+	ok "vbusd (fake kernel) starts on a fresh tree"
+else
+	not_ok "vbusd (fake kernel) starts on a fresh tree" "$(tail -5 "$T/vbusd.log")"
+fi
+check "reconcile started the autostart mdev: active, bound to mtty" \
+	test "$(devprop auto_2dhere Active BoundDriver)" = 'b true s "mtty" '
+check "... and it exists in the tree" test -e "$MDEV"
+"$VBUSCTL" -j monitor >"$T/monitor3.json" 2>/dev/null &
+MON_PID=$!
+sleep 0.5
+check "uid 65534 cannot stop it" bash -c "! setpriv --reuid 65534 --regid 65534 \
+	--clear-groups '$VBUSCTL' stop auto-here 2>/dev/null && test -e '$MDEV'"
+check "vbusctl stop through vbusd" vbusctl stop auto-here
+check "stopped: inactive, gone from the tree" \
+	bash -c "test \"\$(busctl get-property org.vbus1 /org/vbus1/device/auto_2dhere \
+		org.vbus1.Device Active)\" = 'b false' && test ! -e '$MDEV'"
+check "vbusctl start through vbusd" vbusctl start auto-here
+check "started again: active, in the tree" \
+	bash -c "test \"\$(busctl get-property org.vbus1 /org/vbus1/device/auto_2dhere \
+		org.vbus1.Device Active)\" = 'b true' && test -e '$MDEV'"
+check "start of an active device is a no-op, even for uid 65534" \
+	setpriv --reuid 65534 --regid 65534 --clear-groups "$VBUSCTL" start auto-here
+check "vbusctl create through vbusd" vbusctl create c1 --kind mdev --parent mtty --type mtty-2 \
+	--manual
+check "created: defined and active" test "$(devprop c1 Defined Active)" = "b true b true "
+check "vbusctl remove through vbusd" vbusctl remove c1
+check "removed: no file, no object" bash -c "test ! -e '$ROOT/etc/vbus/devices.d/c1.json' &&
+	! busctl get-property org.vbus1 /org/vbus1/device/c1 org.vbus1.Device Kind 2>/dev/null"
+sleep 0.3
+kill "$MON_PID" 2>/dev/null
+wait "$MON_PID" 2>/dev/null
+MON_PID=
+check "monitor saw auto-here bound again, and c1 added and removed" \
+	python3 -c 'import json,sys
+evs=[(e["event"], e["name"]) for e in map(json.loads, open(sys.argv[1]))]
+for want in [("bound", "auto-here"), ("added", "c1"), ("removed", "c1")]:
+    assert want in evs, (want, evs)' "$T/monitor3.json"
+kill -9 "$VBUSD_PID"
+wait "$VBUSD_PID" 2>/dev/null
+VBUSD_PID=
+start_vbusd "$VBUSD_FAKE_KERNEL"
+check "after kill -9 and restart the running mdev is adopted, not created twice" \
+	bash -c "test \"\$(busctl get-property org.vbus1 /org/vbus1/device/auto_2dhere \
+		org.vbus1.Device Active)\" = 'b true' && test \$(cat '$AVAIL') = $((avail_before - 1))"
+kill -TERM "$VBUSD_PID"
+wait "$VBUSD_PID"
+rc=$?
+VBUSD_PID=
+check "SIGTERM stops vbusd (fake kernel) with status 0" test "$rc" = 0
 
 if [ "$failed" != 0 ]; then
 	echo "# vbusd log:"

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Plays the kernel's part of mdev create/remove in a fake tree, for vbusd-fake-kernel. */
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vbus-private.h"
+
+/*
+ * Built into a test copy of vbusd (VBUSD_FAKE_KERNEL): after libvbus writes an mdev type's
+ * "create" or an mdev's "remove" in the tree, the device appears or goes as under Linux
+ * (mdev dir under the parent, mdev_type link, type's devices/ link, bus link, bound to the
+ * parent's mdev driver, available_instances counted). Nothing else is simulated.
+ */
+
+static const char *base(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+static int put(const char *path, const char *value)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f)
+		return -errno;
+	fprintf(f, "%s\n", value);
+	return fclose(f) < 0 ? -errno : 0;
+}
+
+static long get_long(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	long v = 0;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+static int add_instances(const char *typedir, long delta)
+{
+	char p[2 * PATH_MAX], v[32];
+	long n;
+
+	snprintf(p, sizeof(p), "%s/available_instances", typedir);
+	n = get_long(p);
+	if (n + delta < 0)
+		return -ENOSPC;
+	snprintf(v, sizeof(v), "%ld", n + delta);
+	return put(p, v);
+}
+
+static int mdev_create(const char *root, const char *typelink, const char *uuid)
+{
+	char typedir[PATH_MAX], parentdir[PATH_MAX], devdir[2 * PATH_MAX], p[3 * PATH_MAX];
+	char drv[PATH_MAX];
+	const char *driver;
+	int r;
+
+	if (!realpath(typelink, typedir))
+		return -ENOENT;
+	snprintf(p, sizeof(p), "%s/../..", typedir);
+	if (!realpath(p, parentdir))
+		return -ENOENT;
+	snprintf(devdir, sizeof(devdir), "%s/%s", parentdir, uuid);
+	if (access(devdir, F_OK) == 0)
+		return -EEXIST;
+	r = add_instances(typedir, -1);
+	if (r < 0)
+		return r;
+	if (mkdir(devdir, 0755) < 0)
+		return -errno;
+	snprintf(p, sizeof(p), "%s/remove", devdir);
+	put(p, "");
+	snprintf(p, sizeof(p), "%s/mdev_type", devdir);
+	(void)symlink(typedir, p);
+	snprintf(p, sizeof(p), "%s/devices", typedir);
+	(void)mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/devices/%s", typedir, uuid);
+	(void)symlink(devdir, p);
+	snprintf(p, sizeof(p), "%s/sys/bus/mdev/devices", root);
+	(void)mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/sys/bus/mdev/devices/%s", root, uuid);
+	(void)symlink(devdir, p);
+	/* The parent's mdev driver binds it on creation. */
+	driver = streq(base(parentdir), "mtty") ? "mtty" : "intel_vgpu_mdev";
+	snprintf(drv, sizeof(drv), "%s/sys/bus/mdev/drivers/%s", root, driver);
+	if (access(drv, F_OK) == 0) {
+		snprintf(p, sizeof(p), "%s/driver", devdir);
+		(void)symlink(drv, p);
+		snprintf(p, sizeof(p), "%s/%s", drv, uuid);
+		(void)symlink(devdir, p);
+	}
+	return 0;
+}
+
+static int mdev_remove(const char *root, const char *devlink)
+{
+	char devdir[PATH_MAX], typedir[PATH_MAX], target[PATH_MAX], p[3 * PATH_MAX];
+	const char *uuid;
+	ssize_t n;
+
+	if (!realpath(devlink, devdir))
+		return -ENODEV;
+	uuid = base(devdir);
+	snprintf(p, sizeof(p), "%s/driver", devdir);
+	n = readlink(p, target, sizeof(target) - 1);
+	if (n >= 0) {
+		target[n] = 0;
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/sys/bus/mdev/drivers/%s/%s", root, base(target), uuid);
+		unlink(p);
+	}
+	snprintf(p, sizeof(p), "%s/mdev_type", devdir);
+	if (realpath(p, typedir)) {
+		snprintf(p, sizeof(p), "%s/devices/%s", typedir, uuid);
+		unlink(p);
+		(void)add_instances(typedir, 1);
+	}
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/mdev_type", devdir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/remove", devdir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/sys/bus/mdev/devices/%s", root, uuid);
+	unlink(p);
+	return rmdir(devdir) < 0 ? -errno : 0;
+}
+
+static int hook(struct vbus_ctx *ctx, const char *path, const char *value, void *userdata)
+{
+	const char *root = vbus_ctx_get_root(ctx);
+	char dir[PATH_MAX], v[256];
+
+	snprintf(v, sizeof(v), "%s", value);
+	v[strcspn(v, "\n")] = 0;
+	snprintf(dir, sizeof(dir), "%s", path);
+	dirname(dir);
+	if (streq(base(path), "create") && strstr(path, "/mdev_supported_types/"))
+		return mdev_create(root, dir, v);
+	if (streq(base(path), "remove") && strstr(path, "/sys/bus/mdev/devices/"))
+		return mdev_remove(root, dir);
+	return 0;
+}
+
+void fake_kernel_install(struct vbus_ctx *ctx);
+void fake_kernel_install(struct vbus_ctx *ctx)
+{
+	ctx->sysfs_write_hook = hook;
+}
