@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Auto-provisioning: reconcile at start, udev events bring start:auto definitions up. */
 #include <stdio.h>
+#include <fcntl.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
@@ -172,32 +173,38 @@ int provision_reconcile(struct vbusd *d, const char *parent)
 
 /* ---- udev ---------------------------------------------------------------------------------- */
 
+/*
+ * One kernel event, as udev passes it on: a parent may have appeared (a PCI function, a vdpa
+ * or vbus_sim device, an auxiliary device such as an SF, or an mdev parent registering its
+ * types), so its autostart definitions come up; anything else may change what is active.
+ */
+static _unused_ void handle_uevent(struct vbusd *d, const char *action, const char *subsystem,
+				   const char *sysname, const char *mdev_state)
+{
+	log_debug("uevent: %s %s %s%s%s", action ?: "?", subsystem ?: "?", sysname ?: "?",
+		  mdev_state ? " MDEV_STATE=" : "", mdev_state ?: "");
+	if (!action || !sysname)
+		return;
+	if ((streq(action, "add") && subsystem &&
+	     (streq(subsystem, "pci") || streq(subsystem, "vdpa") ||
+	      streq(subsystem, "vbus_sim") || streq(subsystem, "auxiliary"))) ||
+	    (streq(action, "change") && streq_ptr(mdev_state, "registered")))
+		(void)provision_reconcile(d, sysname);
+	else
+		objects_refresh(d);
+}
+
 #if HAVE_LIBUDEV
 static int udev_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct vbusd *d = userdata;
 	struct udev_device *dev = udev_monitor_receive_device(d->monitor);
-	const char *action, *subsystem, *sysname, *mdev_state;
 
 	if (!dev)
 		return 0;
-	action = udev_device_get_action(dev);
-	subsystem = udev_device_get_subsystem(dev);
-	sysname = udev_device_get_sysname(dev);
-	mdev_state = udev_device_get_property_value(dev, "MDEV_STATE");
-	log_debug("udev: %s %s %s", action ?: "?", subsystem ?: "?", sysname ?: "?");
-
-	if (!action || !sysname)
-		goto out;
-	if ((streq(action, "add") && subsystem &&
-	     (streq(subsystem, "pci") || streq(subsystem, "vdpa") ||
-	      streq(subsystem, "vbus_sim") || streq(subsystem, "auxiliary"))) ||
-	    (streq(action, "change") && streq_ptr(mdev_state, "registered"))) {
-		/* A parent may have appeared: its autostart definitions come up. */
-		(void)provision_reconcile(d, sysname);
-	} else
-		objects_refresh(d);
-out:
+	handle_uevent(d, udev_device_get_action(dev), udev_device_get_subsystem(dev),
+		      udev_device_get_sysname(dev),
+		      udev_device_get_property_value(dev, "MDEV_STATE"));
 	udev_device_unref(dev);
 	return 0;
 }
@@ -219,6 +226,46 @@ static int monitor_start(struct vbusd *d)
 		return r;
 	return sd_event_add_io(d->event, &d->monitor_source, udev_monitor_get_fd(d->monitor),
 			       EPOLLIN, udev_event, d);
+}
+#endif
+
+#if VBUSD_FAKE_KERNEL
+/*
+ * The test copy reads uevents from the FIFO named by VBUSD_FAKE_UEVENTS, one a line:
+ * "ACTION SUBSYSTEM SYSNAME [MDEV_STATE]", as udev would deliver them for a fake tree.
+ */
+static int fake_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	char buf[4096], *line, *save = NULL;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[4] = {}, *save2 = NULL;
+		int i = 0;
+
+		for (char *w = strtok_r(line, " ", &save2); w && i < 4; w = strtok_r(NULL, " ", &save2))
+			f[i++] = w;
+		handle_uevent(userdata, f[0], f[1], f[2], f[3]);
+	}
+	return 0;
+}
+
+static void fake_uevents_start(struct vbusd *d)
+{
+	const char *path = getenv("VBUSD_FAKE_UEVENTS");
+	int fd;
+
+	if (!path)
+		return;
+	fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || sd_event_add_io(d->event, &d->monitor_source, fd, EPOLLIN, fake_uevent, d) < 0) {
+		log_error("Cannot read fake uevents from %s", path);
+		return;
+	}
+	sd_event_source_set_io_fd_own(d->monitor_source, true);
 }
 #endif
 
@@ -266,6 +313,9 @@ int provision_start(struct vbusd *d)
 			log_warning("No udev monitor, parents appearing later are not noticed: %s",
 				    strerror(-r));
 	}
+#endif
+#if VBUSD_FAKE_KERNEL
+	fake_uevents_start(d);
 #endif
 	r = provision_reconcile(d, NULL);
 	if (r > 0)

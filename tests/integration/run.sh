@@ -465,6 +465,8 @@ avail_before=$(cat "$AVAIL")
 devprop() {
 	busctl get-property org.vbus1 "/org/vbus1/device/$1" org.vbus1.Device "${@:2}" | tr '\n' ' '
 }
+mkfifo "$T/uevents"
+export VBUSD_FAKE_UEVENTS=$T/uevents
 if start_vbusd "$VBUSD_FAKE_KERNEL"; then
 	ok "vbusd (fake kernel) starts on a fresh tree"
 else
@@ -503,6 +505,27 @@ check "monitor saw auto-here bound again, and c1 added and removed" \
 evs=[(e["event"], e["name"]) for e in map(json.loads, open(sys.argv[1]))]
 for want in [("bound", "auto-here"), ("added", "c1"), ("removed", "c1")]:
     assert want in evs, (want, evs)' "$T/monitor3.json"
+# A parent going away and coming back, as udev reports it.
+GPU=$ROOT/sys/devices/pci0000:00/0000:00:02.0
+mv "$GPU" "$T/gpu.away"
+echo "remove pci 0000:00:02.0" >"$T/uevents"
+sleep 0.3
+check "parent removed: its mdev is marked inactive" \
+	test "$(devprop gpu_2ddesktop Active)" = "b false "
+out=$(vbusctl define late1 --kind mdev --parent 0000:00:02.0 --type i915-GVTg_V5_8 --auto 2>&1)
+check "an autostart definition on an absent parent is stored, with a warning" \
+	bash -c "test -f '$ROOT/etc/vbus/devices.d/late1.json' && [[ '$out' == *'not present'* ]]"
+mv "$T/gpu.away" "$GPU"
+echo "add pci 0000:00:02.0" >"$T/uevents"
+sleep 0.5
+check "parent back (udev add): its autostart definition came up, bound to its driver" \
+	test "$(devprop late1 Active BoundDriver)" = 'b true s "intel_vgpu_mdev" '
+check "parent back: the running mdev is active again" \
+	test "$(devprop gpu_2ddesktop Active)" = "b true "
+echo "change mtty mtty registered" >"$T/uevents"
+sleep 0.3
+check "vbusd lives through the uevents" alive
+
 kill -9 "$VBUSD_PID"
 wait "$VBUSD_PID" 2>/dev/null
 VBUSD_PID=
