@@ -515,10 +515,16 @@ check "parent removed: its mdev is marked inactive" \
 out=$(vbusctl define late1 --kind mdev --parent 0000:00:02.0 --type i915-GVTg_V5_8 --auto 2>&1)
 check "an autostart definition on an absent parent is stored, with a warning" \
 	bash -c "test -f '$ROOT/etc/vbus/devices.d/late1.json' && [[ '$out' == *'not present'* ]]"
+# It comes back before its mdev types are registered: the start is retried.
+mv "$T/gpu.away/mdev_supported_types/i915-GVTg_V5_8" "$T/type.away"
 mv "$T/gpu.away" "$GPU"
 echo "add pci 0000:00:02.0" >"$T/uevents"
-sleep 0.5
-check "parent back (udev add): its autostart definition came up, bound to its driver" \
+sleep 0.2
+check "parent back without the type: not started yet" \
+	test "$(devprop late1 Active)" = "b false "
+mv "$T/type.away" "$GPU/mdev_supported_types/i915-GVTg_V5_8"
+sleep 1.5
+check "the type registered: the retry brought the definition up, bound to its driver" \
 	test "$(devprop late1 Active BoundDriver)" = 'b true s "intel_vgpu_mdev" '
 check "parent back: the running mdev is active again" \
 	test "$(devprop gpu_2ddesktop Active)" = "b true "
