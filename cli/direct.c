@@ -5,6 +5,12 @@
 
 #include "transport.h"
 
+#if VBUSCTL_FAKE_KERNEL
+/* Test build only (tests/meson.build): tests/integration/fake-kernel.c plays the kernel's part
+ * of mdev create/remove in a fake tree, so start and stop can be tested through vbusctl. */
+void fake_kernel_install(struct vbus_ctx *ctx);
+#endif
+
 static void log_stderr(void *userdata, int level, const char *file, int line, const char *fn,
 		       const char *format, va_list args)
 {
@@ -124,6 +130,9 @@ int transport_direct_open(const char *root, struct transport *ret)
 	if (r < 0)
 		return r;
 	vbus_ctx_set_log_fn(ctx, log_stderr, NULL);
+#if VBUSCTL_FAKE_KERNEL
+	fake_kernel_install(ctx);
+#endif
 	*ret = (struct transport){ .ops = &direct_ops, .data = ctx };
 	return 0;
 }

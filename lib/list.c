@@ -170,9 +170,15 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 		if (defined) {
 			def = defs[i];
 		} else {
-			if (!runs[i - n_defs].transient)
-				continue;
+			/* Started by vbus and not (or no longer) defined: transient, or undefined
+			 * while running. It keeps its name until it is stopped. */
+			bool stored = false;
+
 			def = runs[i - n_defs].def;
+			for (size_t j = 0; j < n_defs && !stored; j++)
+				stored = streq(defs[j]->name, def->name);
+			if (stored)
+				continue;
 		}
 		for (size_t j = 0; j < n_active; j++)
 			if (vbus_def_matches_active(def, json_object_array_get_idx(active, j)))
