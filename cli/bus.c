@@ -264,6 +264,43 @@ static int b_apply(void *t, struct json_object *definitions, unsigned flags,
 	return r;
 }
 
+static int b_pick(void *t, const char *parent, const char *purpose, enum vbus_kind *ret_kind,
+		  char **ret_parent, char **ret_driver)
+{
+	struct bus_transport *b = t;
+	sd_bus_message *m = NULL, *reply = NULL;
+	const char *kind, *kparent, *driver;
+	char *p = NULL, *d = NULL;
+	int r;
+
+	r = new_call(b, "PickKind", &m);
+	if (r >= 0)
+		r = sd_bus_message_append(m, "ss", parent, purpose);
+	if (r >= 0)
+		r = call(b, "PickKind", &reply, m);
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "sss", &kind, &kparent, &driver);
+	if (r >= 0 && vbus_kind_from_string(kind) < 0)
+		r = -EPROTO;
+	if (r >= 0) {
+		p = strdup(kparent);
+		d = strdup(driver);
+		if (!p || !d)
+			r = -ENOMEM;
+	}
+	if (r >= 0) {
+		*ret_kind = vbus_kind_from_string(kind);
+		*ret_parent = p;
+		*ret_driver = d;
+	} else {
+		free(p);
+		free(d);
+	}
+	sd_bus_message_unref(m);
+	sd_bus_message_unref(reply);
+	return r < 0 ? r : 0;
+}
+
 static const char *b_last_error(void *t)
 {
 	struct bus_transport *b = t;
@@ -300,6 +337,7 @@ static const struct transport_ops bus_ops = {
 	.last_error = b_last_error,
 	.close = b_close,
 	.apply = b_apply,
+	.pick = b_pick,
 };
 
 static int bus_open(sd_bus **ret)

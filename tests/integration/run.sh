@@ -331,6 +331,14 @@ pick "policy: an NVMe without SR-IOV offers nothing" \
 	"GDBus.Error:org.vbus1.Error.NoSuchParent:" 0000:05:00.0 vm
 pick "policy: an unknown purpose is InvalidArgument" \
 	"GDBus.Error:org.vbus1.Error.InvalidArgument:" mtty storage
+check "vbusctl define --for vm through vbusd: policy picks kind and driver" \
+	vbusctl define pv1 --for vm --parent 0000:03:00.0 --index 3 --manual
+check "... the stored definition is a VF on vfio-pci" \
+	python3 -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+assert (d["kind"], d["parent"], d["driver"]) == ("vf", "0000:03:00.0", "vfio-pci"), d' \
+	"$ROOT/etc/vbus/devices.d/pv1.json"
+check "vbusctl undefine pv1" vbusctl undefine pv1
 check "the broken policy file is named in the log, once" \
 	test "$(grep -c '^<4>policy 20-broken.json' "$T/vbusd.log")" = 1
 
