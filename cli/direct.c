@@ -102,23 +102,23 @@ static void d_close(void *t)
 }
 
 static const struct transport_ops direct_ops = {
-	.name = "direct",
-	.list_parents = d_list_parents,
-	.list_types = d_list_types,
-	.list_devices = d_list_devices,
-	.def_load = d_def_load,
-	.define = d_define,
-	.undefine = d_undefine,
-	.start = d_start,
-	.stop = d_stop,
-	.create = d_create,
-	.remove = d_remove,
-	.assign = d_assign,
-	.import = d_import,
-	.last_error = d_last_error,
-	.close = d_close,
-	.apply = d_apply,
-	.pick = d_pick,
+    .name = "direct",
+    .list_parents = d_list_parents,
+    .list_types = d_list_types,
+    .list_devices = d_list_devices,
+    .def_load = d_def_load,
+    .define = d_define,
+    .undefine = d_undefine,
+    .start = d_start,
+    .stop = d_stop,
+    .create = d_create,
+    .remove = d_remove,
+    .assign = d_assign,
+    .import = d_import,
+    .last_error = d_last_error,
+    .close = d_close,
+    .apply = d_apply,
+    .pick = d_pick,
 };
 
 int transport_direct_open(const char *root, struct transport *ret)
@@ -133,6 +133,6 @@ int transport_direct_open(const char *root, struct transport *ret)
 #if VBUSCTL_FAKE_KERNEL
 	fake_kernel_install(ctx);
 #endif
-	*ret = (struct transport){ .ops = &direct_ops, .data = ctx };
+	*ret = (struct transport){.ops = &direct_ops, .data = ctx};
 	return 0;
 }

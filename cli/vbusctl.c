@@ -61,12 +61,14 @@ static const struct {
 	unsigned bit;
 	const char *name;
 } opt_names[] = {
-	{ OPT_DEFINED, "--defined" }, { OPT_ALL, "--all" },	    { OPT_KIND, "--kind" },
-	{ OPT_PARENT, "--parent" },   { OPT_TYPE, "--type" },	    { OPT_UUID, "--uuid" },
-	{ OPT_INDEX, "--index" },     { OPT_DRIVER, "--driver" },   { OPT_ATTR, "--attr" },
-	{ OPT_AUTO, "--auto" },	      { OPT_MANUAL, "--manual" },   { OPT_TAG, "--tag" },
-	{ OPT_JSONFILE, "--jsonfile" }, { OPT_TRANSIENT, "--transient" },
-	{ OPT_DRY_RUN, "--dry-run" }, { OPT_FOR, "--for" },
+    {OPT_DEFINED, "--defined"},	  {OPT_ALL, "--all"},
+    {OPT_KIND, "--kind"},	  {OPT_PARENT, "--parent"},
+    {OPT_TYPE, "--type"},	  {OPT_UUID, "--uuid"},
+    {OPT_INDEX, "--index"},	  {OPT_DRIVER, "--driver"},
+    {OPT_ATTR, "--attr"},	  {OPT_AUTO, "--auto"},
+    {OPT_MANUAL, "--manual"},	  {OPT_TAG, "--tag"},
+    {OPT_JSONFILE, "--jsonfile"}, {OPT_TRANSIENT, "--transient"},
+    {OPT_DRY_RUN, "--dry-run"},	  {OPT_FOR, "--for"},
 };
 
 static bool arg_json;
@@ -114,7 +116,8 @@ static char *fmt_types(struct json_object *row)
 	struct json_object *v;
 	char *s;
 
-	if (!json_object_object_get_ex(row, "types", &v) || !json_object_is_type(v, json_type_array))
+	if (!json_object_object_get_ex(row, "types", &v) ||
+	    !json_object_is_type(v, json_type_array))
 		return NULL;
 	if (asprintf(&s, "%zu", json_object_array_length(v)) < 0)
 		return NULL;
@@ -153,10 +156,10 @@ static char *fmt_type_or_index(struct json_object *row)
 static int verb_parents(int argc, char **argv)
 {
 	static const struct column cols[] = {
-		{ "PARENT", "parent", NULL },
-		{ "KIND", "kind", NULL },
-		{ "TYPES", NULL, fmt_types },
-		{ "VFS", NULL, fmt_vfs },
+	    {"PARENT", "parent", NULL},
+	    {"KIND", "kind", NULL},
+	    {"TYPES", NULL, fmt_types},
+	    {"VFS", NULL, fmt_vfs},
 	};
 	_cleanup_(json_putp) struct json_object *arr = NULL;
 	const char *parent = argc > 1 ? argv[1] : NULL;
@@ -171,12 +174,9 @@ static int verb_parents(int argc, char **argv)
 static int verb_types(int argc, char **argv)
 {
 	static const struct column cols[] = {
-		{ "PARENT", "parent", NULL },
-		{ "KIND", "kind", NULL },
-		{ "TYPE", "type", NULL },
-		{ "AVAILABLE", "available_instances", NULL },
-		{ "API", "device_api", NULL },
-		{ "NAME", "name", NULL },
+	    {"PARENT", "parent", NULL},	 {"KIND", "kind", NULL},
+	    {"TYPE", "type", NULL},	 {"AVAILABLE", "available_instances", NULL},
+	    {"API", "device_api", NULL}, {"NAME", "name", NULL},
 	};
 	_cleanup_(json_putp) struct json_object *arr = NULL;
 	const char *parent = argc > 1 ? argv[1] : NULL;
@@ -191,14 +191,10 @@ static int verb_types(int argc, char **argv)
 static int verb_list(int argc, char **argv)
 {
 	static const struct column cols[] = {
-		{ "NAME", "name", NULL },
-		{ "KIND", "kind", NULL },
-		{ "PARENT", "parent", NULL },
-		{ "TYPE", NULL, fmt_type_or_index },
-		{ "ACTIVE", "active", NULL },
-		{ "DEFINED", "defined", NULL },
-		{ "START", "start", NULL },
-		{ "DRIVER", "bound_driver", NULL },
+	    {"NAME", "name", NULL},	{"KIND", "kind", NULL},
+	    {"PARENT", "parent", NULL}, {"TYPE", NULL, fmt_type_or_index},
+	    {"ACTIVE", "active", NULL}, {"DEFINED", "defined", NULL},
+	    {"START", "start", NULL},	{"DRIVER", "bound_driver", NULL},
 	};
 	_cleanup_(json_putp) struct json_object *arr = NULL;
 	const char *name = argc > 1 ? argv[1] : NULL;
@@ -416,8 +412,8 @@ static int verb_define(int argc, char **argv)
 	if (r < 0)
 		return failed("define", def->name, r);
 	if (r > 0)
-		err("Parent %s of '%s' is not present; it will start when it appears",
-		    def->parent, def->name);
+		err("Parent %s of '%s' is not present; it will start when it appears", def->parent,
+		    def->name);
 	print_def(def, gen);
 	return EXIT_SUCCESS;
 }
@@ -443,8 +439,8 @@ static int verb_modify(int argc, char **argv)
 	if (r < 0)
 		return failed("modify", argv[1], r);
 	if (r > 0)
-		err("Parent %s of '%s' is not present; it will start when it appears",
-		    def->parent, def->name);
+		err("Parent %s of '%s' is not present; it will start when it appears", def->parent,
+		    def->name);
 	print_def(def, false);
 	return EXIT_SUCCESS;
 }
@@ -558,11 +554,11 @@ static int verb_monitor(int argc, char **argv)
 static int verb_apply(int argc, char **argv)
 {
 	static const struct column cols[] = {
-		{ "ACTION", "action", NULL },
-		{ "NAME", "name", NULL },
-		{ "KIND", "kind", NULL },
-		{ "PARENT", "parent", NULL },
-		{ "PRESENT", "parent_present", NULL },
+	    {"ACTION", "action", NULL},
+	    {"NAME", "name", NULL},
+	    {"KIND", "kind", NULL},
+	    {"PARENT", "parent", NULL},
+	    {"PRESENT", "parent_present", NULL},
 	};
 	_cleanup_(json_putp) struct json_object *list = NULL, *plan = NULL;
 	int r;
@@ -575,7 +571,8 @@ static int verb_apply(int argc, char **argv)
 	if (!list || !json_object_is_type(list, json_type_array)) {
 		const char *e = list ? "not a JSON array of definitions" : json_util_get_last_err();
 
-		err("Failed to read %s: %.*s", argv[1], e ? (int)strcspn(e, "\n") : 5, e ?: "error");
+		err("Failed to read %s: %.*s", argv[1], e ? (int)strcspn(e, "\n") : 5,
+		    e ?: "error");
 		return EXIT_FAILURE;
 	}
 	if (!tr.ops->apply) {
@@ -598,20 +595,20 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-	{ "parents", 0, 1, 0, verb_parents },
-	{ "types", 0, 1, 0, verb_types },
-	{ "list", 0, 1, OPT_DEFINED | OPT_ALL, verb_list },
-	{ "define", 0, 1, OPTS_DEF | OPT_JSONFILE, verb_define },
-	{ "modify", 1, 1, OPTS_DEF, verb_modify },
-	{ "undefine", 1, 1, 0, verb_undefine },
-	{ "start", 1, 1, 0, verb_start },
-	{ "stop", 1, 1, 0, verb_stop },
-	{ "create", 0, 1, OPTS_DEF | OPT_JSONFILE | OPT_TRANSIENT, verb_create },
-	{ "remove", 1, 1, 0, verb_remove },
-	{ "assign", 2, 2, 0, verb_assign },
-	{ "apply", 1, 1, OPT_DRY_RUN, verb_apply },
-	{ "import", 1, 2, 0, verb_import },
-	{ "monitor", 0, 0, 0, verb_monitor },
+    {"parents", 0, 1, 0, verb_parents},
+    {"types", 0, 1, 0, verb_types},
+    {"list", 0, 1, OPT_DEFINED | OPT_ALL, verb_list},
+    {"define", 0, 1, OPTS_DEF | OPT_JSONFILE, verb_define},
+    {"modify", 1, 1, OPTS_DEF, verb_modify},
+    {"undefine", 1, 1, 0, verb_undefine},
+    {"start", 1, 1, 0, verb_start},
+    {"stop", 1, 1, 0, verb_stop},
+    {"create", 0, 1, OPTS_DEF | OPT_JSONFILE | OPT_TRANSIENT, verb_create},
+    {"remove", 1, 1, 0, verb_remove},
+    {"assign", 2, 2, 0, verb_assign},
+    {"apply", 1, 1, OPT_DRY_RUN, verb_apply},
+    {"import", 1, 2, 0, verb_import},
+    {"monitor", 0, 0, 0, verb_monitor},
 };
 
 static void help(void)
@@ -770,7 +767,8 @@ static int take_option(int c, const char *optarg_, const char *spelled)
 	case ARG_DRIVER:
 		bit = OPT_DRIVER;
 		if (!vbus_driver_is_valid(optarg_)) {
-			err("Invalid driver '%s' (auto, vfio, host, none or a driver name)", optarg_);
+			err("Invalid driver '%s' (auto, vfio, host, none or a driver name)",
+			    optarg_);
 			return EXIT_USAGE;
 		}
 		arg_driver = optarg_;
@@ -835,30 +833,28 @@ static const char *opt_name(unsigned bit)
 
 int main(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "root", required_argument, NULL, ARG_ROOT },
-		{ "direct", no_argument, NULL, ARG_DIRECT },
-		{ "defined", no_argument, NULL, ARG_DEFINED },
-		{ "all", no_argument, NULL, ARG_ALL },
-		{ "kind", required_argument, NULL, ARG_KIND },
-		{ "parent", required_argument, NULL, ARG_PARENT },
-		{ "type", required_argument, NULL, ARG_TYPE },
-		{ "uuid", required_argument, NULL, ARG_UUID },
-		{ "index", required_argument, NULL, ARG_INDEX },
-		{ "driver", required_argument, NULL, ARG_DRIVER },
-		{ "attr", required_argument, NULL, ARG_ATTR },
-		{ "auto", no_argument, NULL, ARG_AUTO },
-		{ "manual", no_argument, NULL, ARG_MANUAL },
-		{ "tag", required_argument, NULL, ARG_TAG },
-		{ "jsonfile", required_argument, NULL, ARG_JSONFILE },
-		{ "transient", no_argument, NULL, ARG_TRANSIENT },
-		{ "dry-run", no_argument, NULL, ARG_DRY_RUN },
-		{ "for", required_argument, NULL, ARG_FOR },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, ARG_VERSION },
-		{}
-	};
+	static const struct option options[] = {{"json", no_argument, NULL, 'j'},
+						{"root", required_argument, NULL, ARG_ROOT},
+						{"direct", no_argument, NULL, ARG_DIRECT},
+						{"defined", no_argument, NULL, ARG_DEFINED},
+						{"all", no_argument, NULL, ARG_ALL},
+						{"kind", required_argument, NULL, ARG_KIND},
+						{"parent", required_argument, NULL, ARG_PARENT},
+						{"type", required_argument, NULL, ARG_TYPE},
+						{"uuid", required_argument, NULL, ARG_UUID},
+						{"index", required_argument, NULL, ARG_INDEX},
+						{"driver", required_argument, NULL, ARG_DRIVER},
+						{"attr", required_argument, NULL, ARG_ATTR},
+						{"auto", no_argument, NULL, ARG_AUTO},
+						{"manual", no_argument, NULL, ARG_MANUAL},
+						{"tag", required_argument, NULL, ARG_TAG},
+						{"jsonfile", required_argument, NULL, ARG_JSONFILE},
+						{"transient", no_argument, NULL, ARG_TRANSIENT},
+						{"dry-run", no_argument, NULL, ARG_DRY_RUN},
+						{"for", required_argument, NULL, ARG_FOR},
+						{"help", no_argument, NULL, 'h'},
+						{"version", no_argument, NULL, ARG_VERSION},
+						{}};
 	const struct verb *verb = NULL;
 	char **args;
 	int n_args = 0, r, c;

@@ -13,10 +13,10 @@ enum action {
 };
 
 static const char *const action_names[] = {
-	[ACT_KEEP] = "keep",
-	[ACT_DEFINE] = "define",
-	[ACT_MODIFY] = "modify",
-	[ACT_UNDEFINE] = "undefine",
+    [ACT_KEEP] = "keep",
+    [ACT_DEFINE] = "define",
+    [ACT_MODIFY] = "modify",
+    [ACT_UNDEFINE] = "undefine",
 };
 
 struct step {
@@ -53,15 +53,15 @@ static int plan_entry(struct json_object *plan, const struct step *s)
 	if (!o)
 		return -ENOMEM;
 	if (json_object_object_add(o, "action", json_object_new_string(action_names[s->action])) <
-		    0 ||
+		0 ||
 	    json_object_object_add(o, "name", json_object_new_string(d->name)) < 0 ||
 	    json_object_object_add(o, "kind",
 				   json_object_new_string(vbus_kind_to_string(d->kind))) < 0 ||
 	    json_object_object_add(o, "parent", json_object_new_string(d->parent)) < 0 ||
 	    json_object_object_add(o, "parent_present",
-				   s->action == ACT_UNDEFINE ?
-					   NULL :
-					   json_object_new_boolean(!s->parent_absent)) < 0 ||
+				   s->action == ACT_UNDEFINE
+				       ? NULL
+				       : json_object_new_boolean(!s->parent_absent)) < 0 ||
 	    json_object_array_add(plan, o) < 0) {
 		json_object_put(o);
 		return -ENOMEM;
@@ -249,16 +249,17 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 
 			if ((int)s->action != a)
 				continue;
-			r = a == ACT_UNDEFINE ? vbus_store_remove(ctx, s->old->name) :
-						vbus_store_save(ctx, s->want);
+			r = a == ACT_UNDEFINE ? vbus_store_remove(ctx, s->old->name)
+					      : vbus_store_save(ctx, s->want);
 			if (r < 0) {
 				rollback(ctx, steps, n_steps);
 				goto out;
 			}
 			s->done = true;
-			info(ctx, "%s '%s'", a == ACT_UNDEFINE ? "Undefined" :
-					     a == ACT_MODIFY   ? "Modified" :
-								 "Defined",
+			info(ctx, "%s '%s'",
+			     a == ACT_UNDEFINE ? "Undefined"
+			     : a == ACT_MODIFY ? "Modified"
+					       : "Defined",
 			     (s->want ?: s->old)->name);
 		}
 done:

@@ -15,9 +15,9 @@
 #pragma weak vbus_backend_pci
 
 static const struct vbus_backend *const backends[_VBUS_KIND_MAX] = {
-	[VBUS_KIND_MDEV] = &vbus_backend_mdev,	     [VBUS_KIND_VF] = &vbus_backend_vf,
-	[VBUS_KIND_SF] = &vbus_backend_sf,	     [VBUS_KIND_VDPA] = &vbus_backend_vdpa,
-	[VBUS_KIND_VIRTBUS] = &vbus_backend_virtbus, [VBUS_KIND_PCI] = &vbus_backend_pci,
+    [VBUS_KIND_MDEV] = &vbus_backend_mdev,	 [VBUS_KIND_VF] = &vbus_backend_vf,
+    [VBUS_KIND_SF] = &vbus_backend_sf,		 [VBUS_KIND_VDPA] = &vbus_backend_vdpa,
+    [VBUS_KIND_VIRTBUS] = &vbus_backend_virtbus, [VBUS_KIND_PCI] = &vbus_backend_pci,
 };
 
 const struct vbus_backend *vbus_backend_get(enum vbus_kind kind)
@@ -36,8 +36,7 @@ const struct vbus_backend *vbus_ctx_backend(struct vbus_ctx *ctx, enum vbus_kind
 	return backends[kind];
 }
 
-int vbus_backend_require(struct vbus_ctx *ctx, enum vbus_kind kind,
-			 const struct vbus_backend **ret)
+int vbus_backend_require(struct vbus_ctx *ctx, enum vbus_kind kind, const struct vbus_backend **ret)
 {
 	const struct vbus_backend *be;
 

@@ -9,13 +9,13 @@
 #include "vbus-private.h"
 
 static const char *const kind_names[_VBUS_KIND_MAX] = {
-	[VBUS_KIND_MDEV] = "mdev", [VBUS_KIND_VF] = "vf",	    [VBUS_KIND_SF] = "sf",
-	[VBUS_KIND_VDPA] = "vdpa", [VBUS_KIND_VIRTBUS] = "virtbus", [VBUS_KIND_PCI] = "pci",
+    [VBUS_KIND_MDEV] = "mdev", [VBUS_KIND_VF] = "vf",		[VBUS_KIND_SF] = "sf",
+    [VBUS_KIND_VDPA] = "vdpa", [VBUS_KIND_VIRTBUS] = "virtbus", [VBUS_KIND_PCI] = "pci",
 };
 
 static const char *const start_names[_VBUS_START_MAX] = {
-	[VBUS_START_AUTO] = "auto",
-	[VBUS_START_MANUAL] = "manual",
+    [VBUS_START_AUTO] = "auto",
+    [VBUS_START_MANUAL] = "manual",
 };
 
 VBUS_EXPORT const char *vbus_kind_to_string(enum vbus_kind kind)
@@ -113,9 +113,8 @@ static int log_level_from_string(const char *s)
 		const char *name;
 		int level;
 	} levels[] = {
-		{ "err", VBUS_LOG_ERR },	 { "error", VBUS_LOG_ERR },
-		{ "warning", VBUS_LOG_WARNING }, { "notice", VBUS_LOG_NOTICE },
-		{ "info", VBUS_LOG_INFO },	 { "debug", VBUS_LOG_DEBUG },
+	    {"err", VBUS_LOG_ERR},	 {"error", VBUS_LOG_ERR}, {"warning", VBUS_LOG_WARNING},
+	    {"notice", VBUS_LOG_NOTICE}, {"info", VBUS_LOG_INFO}, {"debug", VBUS_LOG_DEBUG},
 	};
 	char *end;
 	long l;

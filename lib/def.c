@@ -170,9 +170,9 @@ static int parse_attrs(struct vbus_ctx *ctx, struct vbus_def *def, struct json_o
 		int count = 0;
 
 		if (!json_object_is_type(o, json_type_object))
-			return vbus_error(ctx, -EINVAL, "key \"attrs\" must be an array of objects");
-		json_object_object_foreach(o, key, val)
-		{
+			return vbus_error(ctx, -EINVAL,
+					  "key \"attrs\" must be an array of objects");
+		json_object_object_foreach (o, key, val) {
 			const char *s;
 
 			if (attr_value(val, &s) < 0)
@@ -225,8 +225,7 @@ VBUS_EXPORT int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj
 	if (r < 0)
 		return r;
 
-	json_object_object_foreach(obj, key, v)
-	{
+	json_object_object_foreach (obj, key, v) {
 		if (streq(key, "version")) {
 			if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) != 1)
 				return vbus_error(ctx, -EINVAL,
@@ -247,8 +246,8 @@ VBUS_EXPORT int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj
 		} else if (streq(key, "start")) {
 			r = get_string(ctx, v, key, &start);
 		} else if (streq(key, "index")) {
-			if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
-			    json_object_get_int64(v) > INT32_MAX)
+			if (!json_object_is_type(v, json_type_int) ||
+			    json_object_get_int64(v) < 0 || json_object_get_int64(v) > INT32_MAX)
 				return vbus_error(ctx, -EINVAL,
 						  "key \"index\" must be a non-negative integer");
 			def->index = json_object_get_int64(v);
@@ -288,7 +287,8 @@ VBUS_EXPORT int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj
 	if (start) {
 		def->start = vbus_start_from_string(start);
 		if (def->start < 0)
-			return vbus_error(ctx, -EINVAL, "key \"start\" must be \"auto\" or \"manual\"");
+			return vbus_error(ctx, -EINVAL,
+					  "key \"start\" must be \"auto\" or \"manual\"");
 	}
 	if (def->driver && !vbus_driver_is_valid(def->driver))
 		return vbus_error(ctx, -EINVAL, "invalid driver \"%s\"", def->driver);
@@ -369,8 +369,7 @@ VBUS_EXPORT int vbus_def_to_json(const struct vbus_def *def, struct json_object 
 		}
 	}
 	if (def->extra) {
-		json_object_object_foreach(def->extra, key, v)
-		{
+		json_object_object_foreach (def->extra, key, v) {
 			if (json_object_object_get_ex(o, key, NULL))
 				continue;
 			if (json_object_object_add(o, key, json_object_get(v)) < 0)
@@ -394,8 +393,7 @@ static void format_value(FILE *f, struct json_object *v, int indent)
 			return;
 		}
 		fputs("{\n", f);
-		json_object_object_foreach(v, key, val)
-		{
+		json_object_object_foreach (v, key, val) {
 			struct json_object *k = json_object_new_string(key);
 
 			fprintf(f, "%*s%s: ", indent + 2, "",

@@ -6,8 +6,8 @@
 
 #include "vbus-private.h"
 
-static int report(struct vbus_ctx *ctx, struct json_object *rep, const char *name,
-		  const char *path, bool imported, const char *reason)
+static int report(struct vbus_ctx *ctx, struct json_object *rep, const char *name, const char *path,
+		  bool imported, const char *reason)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -17,8 +17,8 @@ static int report(struct vbus_ctx *ctx, struct json_object *rep, const char *nam
 	    json_object_object_add(o, "source",
 				   json_object_new_string(vbus_path_display(ctx, path))) < 0 ||
 	    json_object_object_add(o, "imported", json_object_new_boolean(imported)) < 0 ||
-	    json_object_object_add(o, "reason",
-				   reason ? json_object_new_string(reason) : NULL) < 0 ||
+	    json_object_object_add(o, "reason", reason ? json_object_new_string(reason) : NULL) <
+		0 ||
 	    json_object_array_add(rep, o) < 0) {
 		json_object_put(o);
 		return -ENOMEM;
@@ -99,18 +99,16 @@ static int mdevctl_def(struct vbus_ctx *ctx, const char *parent, const char *uui
 			    json_object_object_length(a) != 1)
 				return vbus_error(ctx, -EINVAL,
 						  "\"attrs\" must hold one-key objects");
-			json_object_object_foreach(a, key, val)
-			{
+			json_object_object_foreach (a, key, val) {
 				if (!json_object_is_type(val, json_type_string) &&
 				    !json_object_is_type(val, json_type_int))
 					return vbus_error(ctx, -EINVAL,
-							  "attribute \"%s\" must be a string",
-							  key);
+							  "attribute \"%s\" must be a string", key);
 				r = vbus_def_add_attr(def, key, json_object_get_string(val));
 				if (r < 0)
-					return r == -EINVAL ?
-						       vbus_error(ctx, r, "attribute without a name") :
-						       r;
+					return r == -EINVAL
+						   ? vbus_error(ctx, r, "attribute without a name")
+						   : r;
 			}
 		}
 	}

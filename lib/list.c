@@ -46,8 +46,7 @@ VBUS_EXPORT int vbus_list_parents(struct vbus_ctx *ctx, const char *parent,
 	return list_each(ctx, parent, false, ret);
 }
 
-VBUS_EXPORT int vbus_list_types(struct vbus_ctx *ctx, const char *parent,
-				struct json_object **ret)
+VBUS_EXPORT int vbus_list_types(struct vbus_ctx *ctx, const char *parent, struct json_object **ret)
 {
 	_cleanup_json_ struct json_object *parents = NULL;
 	int r;
@@ -108,8 +107,8 @@ static bool name_matches(struct json_object *o, const char *name)
 {
 	struct json_object *v;
 
-	return !name || (json_object_object_get_ex(o, "name", &v) &&
-			 streq(json_object_get_string(v), name));
+	return !name ||
+	       (json_object_object_get_ex(o, "name", &v) && streq(json_object_get_string(v), name));
 }
 
 VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
@@ -149,8 +148,8 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 		if (r == -ENOMEM)
 			goto out;
 		if (r < 0) {
-			warn(ctx, "Cannot list active devices of kind %s: %s", vbus_kind_to_string(k),
-			     vbus_ctx_last_error(ctx) ?: strerror(-r));
+			warn(ctx, "Cannot list active devices of kind %s: %s",
+			     vbus_kind_to_string(k), vbus_ctx_last_error(ctx) ?: strerror(-r));
 			vbus_error_clear(ctx);
 		}
 	}

@@ -13,9 +13,9 @@
 
 static bool attr_allowed(enum vbus_kind kind, const char *key)
 {
-	static const char *const vf[] = { "mac", NULL };
-	static const char *const sf[] = { "hw_addr", NULL };
-	static const char *const vdpa[] = { "mac", "mtu", "max_vqp", NULL };
+	static const char *const vf[] = {"mac", NULL};
+	static const char *const sf[] = {"hw_addr", NULL};
+	static const char *const vdpa[] = {"mac", "mtu", "max_vqp", NULL};
 	const char *const *allowed;
 
 	switch (kind) {
@@ -150,11 +150,12 @@ static int check_duplicates(struct vbus_ctx *ctx, const struct vbus_def *def)
 			continue;
 		if (def->kind == VBUS_KIND_MDEV && def->uuid && o->uuid &&
 		    strcasecmp(def->uuid, o->uuid) == 0)
-			r = vbus_error(ctx, -EEXIST, "uuid %s is already defined as '%s'", def->uuid,
-				       o->name);
+			r = vbus_error(ctx, -EEXIST, "uuid %s is already defined as '%s'",
+				       def->uuid, o->name);
 		else if ((def->kind == VBUS_KIND_VF || def->kind == VBUS_KIND_SF) &&
 			 streq(def->parent, o->parent) && def->index == o->index)
-			r = vbus_error(ctx, -EEXIST, "%s %" PRId64 " of %s is already defined as '%s'",
+			r = vbus_error(ctx, -EEXIST,
+				       "%s %" PRId64 " of %s is already defined as '%s'",
 				       def->kind == VBUS_KIND_VF ? "VF" : "SF", def->index,
 				       def->parent, o->name);
 		else if (def->kind == VBUS_KIND_PCI && streq(def->parent, o->parent))
@@ -208,7 +209,7 @@ static int run_parse(struct vbus_ctx *ctx, struct json_object *obj, struct vbus_
 	r = vbus_def_from_json(ctx, d, &def);
 	if (r < 0)
 		return r;
-	*ret = (struct vbus_run){ .def = def };
+	*ret = (struct vbus_run){.def = def};
 	if (json_object_object_get_ex(obj, "created", &v))
 		ret->created = json_object_get_boolean(v);
 	if (json_object_object_get_ex(obj, "transient", &v))
@@ -316,10 +317,9 @@ static int run_save(struct vbus_ctx *ctx, const struct vbus_run *run)
 	    json_object_object_add(obj, "definition", TAKE_PTR(d)) < 0 ||
 	    json_object_object_add(obj, "created", json_object_new_boolean(run->created)) < 0 ||
 	    json_object_object_add(obj, "transient", json_object_new_boolean(run->transient)) < 0 ||
-	    json_object_object_add(obj, "previous_driver",
-				   run->previous_driver ?
-					   json_object_new_string(run->previous_driver) :
-					   NULL) < 0)
+	    json_object_object_add(
+		obj, "previous_driver",
+		run->previous_driver ? json_object_new_string(run->previous_driver) : NULL) < 0)
 		return -ENOMEM;
 	dir = vbus_path(ctx, RUN_DIR);
 	if (!dir || asprintf(&file, "%s.json", run->def->name) < 0)
@@ -687,7 +687,7 @@ static int stop_locked(struct vbus_ctx *ctx, const char *name)
 					  "alone",
 					  name);
 		/* A pci definition only manages a binding: stopping gives back the host driver. */
-		run = (struct vbus_run){ .def = TAKE_PTR(def) };
+		run = (struct vbus_run){.def = TAKE_PTR(def)};
 	} else {
 		r = vbus_backend_require(ctx, run.def->kind, &be);
 		if (r < 0)

@@ -31,8 +31,7 @@ int vbus_uuid_generate(char **ret)
 		return -EIO;
 	b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
 	b[8] = (b[8] & 0x3f) | 0x80; /* RFC 4122 variant */
-	if (asprintf(&s,
-		     "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	if (asprintf(&s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
 		     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
 		     b[12], b[13], b[14], b[15]) < 0)
 		return -ENOMEM;
@@ -204,13 +203,13 @@ int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_obje
 				json_object_put(obj);
 				obj = NULL;
 				json_tokener_free(tok);
-				return vbus_error(ctx, -EINVAL, "trailing data after the JSON value");
+				return vbus_error(ctx, -EINVAL,
+						  "trailing data after the JSON value");
 			}
 	}
 	json_tokener_free(tok);
 	if (!obj)
-		return vbus_error(ctx, -EINVAL, "invalid JSON: %s",
-				  json_tokener_error_desc(jerr));
+		return vbus_error(ctx, -EINVAL, "invalid JSON: %s", json_tokener_error_desc(jerr));
 	*ret = obj;
 	return 0;
 }
@@ -369,7 +368,7 @@ int vbus_store_load_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret
 		if (!vbus_name_is_valid(name)) {
 			if (!quiet)
 				warn(ctx, "Ignoring %s: \"%s\" is not a valid name",
-			     vbus_path_display(ctx, path), name);
+				     vbus_path_display(ctx, path), name);
 			continue;
 		}
 		k = load_file(ctx, path, name, &def);

@@ -80,8 +80,10 @@ TEST(names)
 	check(!vbus_name_is_valid("a/b"));
 	check(!vbus_name_is_valid(".."));
 	check(!vbus_name_is_valid("a b"));
-	check(vbus_name_is_valid("a234567890123456789012345678901234567890123456789012345678901234"));
-	check(!vbus_name_is_valid("a2345678901234567890123456789012345678901234567890123456789012345"));
+	check(
+	    vbus_name_is_valid("a234567890123456789012345678901234567890123456789012345678901234"));
+	check(!vbus_name_is_valid(
+	    "a2345678901234567890123456789012345678901234567890123456789012345"));
 	check(vbus_driver_is_valid("vfio-pci"));
 	check(vbus_driver_is_valid("auto"));
 	check(!vbus_driver_is_valid("a/b"));
@@ -98,11 +100,11 @@ TEST(json_round_trip_keeps_unknown_keys)
 {
 	struct vbus_ctx *ctx = setup();
 	_cleanup_json_ struct json_object *in = parse(
-		"{ \"version\": 1, \"name\": \"vm1-gpu\", \"kind\": \"mdev\", \"parent\": "
-		"\"0000:00:02.0\", \"type\": \"i915-GVTg_V5_4\", \"uuid\": "
-		"\"83b8f4f2-509f-382f-3c1e-e6bfe0fa1001\", \"attrs\": [ { \"weight\": \"4\" }, { "
-		"\"b\": \"1\" } ], \"driver\": \"auto\", \"start\": \"manual\", \"tags\": [ \"vm\" ], "
-		"\"x-note\": { \"k\": [ 1, 2 ] } }");
+	    "{ \"version\": 1, \"name\": \"vm1-gpu\", \"kind\": \"mdev\", \"parent\": "
+	    "\"0000:00:02.0\", \"type\": \"i915-GVTg_V5_4\", \"uuid\": "
+	    "\"83b8f4f2-509f-382f-3c1e-e6bfe0fa1001\", \"attrs\": [ { \"weight\": \"4\" }, { "
+	    "\"b\": \"1\" } ], \"driver\": \"auto\", \"start\": \"manual\", \"tags\": [ \"vm\" ], "
+	    "\"x-note\": { \"k\": [ 1, 2 ] } }");
 	_cleanup_json_ struct json_object *out = NULL;
 	_cleanup_def_ struct vbus_def *def = NULL, *dup = NULL;
 
@@ -126,28 +128,29 @@ TEST(json_refusals_name_the_key)
 	static const struct {
 		const char *json, *cause;
 	} cases[] = {
-		{ "[]", "a definition must be a JSON object" },
-		{ "{\"kind\":\"mdev\",\"parent\":\"p\"}", "key \"name\" is missing" },
-		{ "{\"name\":\"a/b\",\"kind\":\"mdev\",\"parent\":\"p\"}", NULL },
-		{ "{\"name\":\"x\",\"kind\":\"gpu\",\"parent\":\"p\"}", "unknown kind \"gpu\"" },
-		{ "{\"name\":\"x\",\"kind\":\"vf\"}", "key \"parent\" is missing" },
-		{ "{\"version\":2,\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\"}",
-		  "unsupported version 2 (this is version 1)" },
-		{ "{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"index\":-1}",
-		  "key \"index\" must be a non-negative integer" },
-		{ "{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"index\":\"1\"}",
-		  "key \"index\" must be a non-negative integer" },
-		{ "{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"start\":\"later\"}",
-		  "key \"start\" must be \"auto\" or \"manual\"" },
-		{ "{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"attrs\":{\"a\":\"b\"}}",
-		  "key \"attrs\" must be an array of objects" },
-		{ "{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"attrs\":[{\"a\":\"b\",\"c\":\"d\"}]}",
-		  "each element of \"attrs\" must hold exactly one key" },
-		{ "{\"name\":\"x\",\"kind\":\"mdev\",\"parent\":\"p\",\"uuid\":\"nope\"}",
-		  "invalid uuid \"nope\"" },
-		{ "{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"tags\":[1]}",
-		  "key \"tags\" must hold non-empty strings" },
-		{ "{\"name\":5,\"kind\":\"vf\",\"parent\":\"p\"}", "key \"name\" must be a string" },
+	    {"[]", "a definition must be a JSON object"},
+	    {"{\"kind\":\"mdev\",\"parent\":\"p\"}", "key \"name\" is missing"},
+	    {"{\"name\":\"a/b\",\"kind\":\"mdev\",\"parent\":\"p\"}", NULL},
+	    {"{\"name\":\"x\",\"kind\":\"gpu\",\"parent\":\"p\"}", "unknown kind \"gpu\""},
+	    {"{\"name\":\"x\",\"kind\":\"vf\"}", "key \"parent\" is missing"},
+	    {"{\"version\":2,\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\"}",
+	     "unsupported version 2 (this is version 1)"},
+	    {"{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"index\":-1}",
+	     "key \"index\" must be a non-negative integer"},
+	    {"{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"index\":\"1\"}",
+	     "key \"index\" must be a non-negative integer"},
+	    {"{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"start\":\"later\"}",
+	     "key \"start\" must be \"auto\" or \"manual\""},
+	    {"{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"attrs\":{\"a\":\"b\"}}",
+	     "key \"attrs\" must be an array of objects"},
+	    {"{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"attrs\":[{\"a\":\"b\",\"c\":\"d\"}"
+	     "]}",
+	     "each element of \"attrs\" must hold exactly one key"},
+	    {"{\"name\":\"x\",\"kind\":\"mdev\",\"parent\":\"p\",\"uuid\":\"nope\"}",
+	     "invalid uuid \"nope\""},
+	    {"{\"name\":\"x\",\"kind\":\"vf\",\"parent\":\"p\",\"tags\":[1]}",
+	     "key \"tags\" must hold non-empty strings"},
+	    {"{\"name\":5,\"kind\":\"vf\",\"parent\":\"p\"}", "key \"name\" must be a string"},
 	};
 	struct vbus_ctx *ctx = setup();
 
@@ -214,11 +217,13 @@ TEST(store_skips_bad_files_by_name)
 	struct vbus_def **defs = NULL;
 	size_t n = 0;
 
-	write_file("/etc/vbus/devices.d/good.json",
-		   "{\"version\":1,\"name\":\"good\",\"kind\":\"pci\",\"parent\":\"0000:04:00.0\"}");
+	write_file(
+	    "/etc/vbus/devices.d/good.json",
+	    "{\"version\":1,\"name\":\"good\",\"kind\":\"pci\",\"parent\":\"0000:04:00.0\"}");
 	write_file("/etc/vbus/devices.d/broken.json", "{ \"version\": 1, \"name\": ");
-	write_file("/etc/vbus/devices.d/other.json",
-		   "{\"version\":1,\"name\":\"good2\",\"kind\":\"pci\",\"parent\":\"0000:05:00.0\"}");
+	write_file(
+	    "/etc/vbus/devices.d/other.json",
+	    "{\"version\":1,\"name\":\"good2\",\"kind\":\"pci\",\"parent\":\"0000:05:00.0\"}");
 	write_file("/etc/vbus/devices.d/junk.json", "{} trailing");
 	write_file("/etc/vbus/devices.d/empty.json", "");
 	write_file("/etc/vbus/devices.d/.#good.json.abc123", "garbage");

@@ -21,8 +21,8 @@ static struct fake {
 	} dev[MAX_DEV];
 	bool parent_absent;
 	int fail_create, fail_bind, fail_destroy; /* negative errno to return */
-	bool bind_wrong;			   /* bind "succeeds" with another driver */
-	bool create_invisible;			   /* create succeeds, device never appears */
+	bool bind_wrong;			  /* bind "succeeds" with another driver */
+	bool create_invisible;			  /* create succeeds, device never appears */
 	bool fail_list;
 	int n_create, n_destroy, n_bind;
 	char log[1024];
@@ -154,23 +154,23 @@ static int f_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 }
 
 static const struct vbus_backend fake_mdev = {
-	.kind = VBUS_KIND_MDEV,
-	.check = f_check,
-	.status = f_status,
-	.create = f_create,
-	.destroy = f_destroy,
-	.resolve_driver = f_resolve,
-	.bind = f_bind,
-	.list_active = f_list_active,
+    .kind = VBUS_KIND_MDEV,
+    .check = f_check,
+    .status = f_status,
+    .create = f_create,
+    .destroy = f_destroy,
+    .resolve_driver = f_resolve,
+    .bind = f_bind,
+    .list_active = f_list_active,
 };
 
 /* The same for pci: never created, only bound. */
 static const struct vbus_backend fake_pci = {
-	.kind = VBUS_KIND_PCI,
-	.check = f_check,
-	.status = f_status,
-	.resolve_driver = f_resolve,
-	.bind = f_bind,
+    .kind = VBUS_KIND_PCI,
+    .check = f_check,
+    .status = f_status,
+    .resolve_driver = f_resolve,
+    .bind = f_bind,
 };
 
 /* ---- helpers ------------------------------------------------------------------------------- */
@@ -542,9 +542,10 @@ TEST(apply_all_or_nothing)
 	/* x1.json cannot be written (a directory is in the way): g1's change is put back */
 	snprintf(p, sizeof(p), "%s/etc/vbus/devices.d/x1.json", root);
 	check_int(mkdir(p, 0755), 0);
-	list = json_tokener_parse("[{\"name\":\"g1\",\"kind\":\"mdev\",\"parent\":\"p0\","
-				  "\"type\":\"t1\",\"driver\":\"vfio\"},"
-				  "{\"name\":\"x1\",\"kind\":\"pci\",\"parent\":\"0000:01:00.0\"}]");
+	list =
+	    json_tokener_parse("[{\"name\":\"g1\",\"kind\":\"mdev\",\"parent\":\"p0\","
+			       "\"type\":\"t1\",\"driver\":\"vfio\"},"
+			       "{\"name\":\"x1\",\"kind\":\"pci\",\"parent\":\"0000:01:00.0\"}]");
 	check(list != NULL);
 	check(vbus_apply(ctx, list, 0, &plan) < 0);
 	check(plan == NULL);
@@ -583,7 +584,7 @@ TEST(list_survives_a_failing_kind)
 TEST(changes_are_serialized)
 {
 	struct vbus_ctx *ctx = setup(), *other = NULL;
-	struct timespec ts = { .tv_nsec = 300 * 1000 * 1000 };
+	struct timespec ts = {.tv_nsec = 300 * 1000 * 1000};
 	int status = -1;
 	pid_t pid;
 
