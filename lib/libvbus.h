@@ -136,21 +136,39 @@ enum vbus_list_flags {
 	VBUS_LIST_DEFINED = 1 << 0, /* definitions, active or not */
 	VBUS_LIST_ACTIVE = 1 << 1,  /* active sub-devices, defined or not */
 };
-/* Schema-v1 objects plus "active", "defined", "bound_driver" and "sysfs_path". NAME may be NULL. */
+/* Schema-v1 objects plus "active", "defined", "bound_driver" and "sysfs_path" (as seen inside
+ * the root). FLAGS 0 means VBUS_LIST_ACTIVE. Definitions come first (by name; then devices vbus
+ * started that are not defined), then active devices nobody defined, named by their identity
+ * (mdev uuid, "<pf>-vf<N>", ...). A definition file that cannot be read is named in a warning
+ * and skipped. NAME may be NULL; -ENOENT when NAME matches nothing. */
 VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 				  struct json_object **ret);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Operations. Each validates first, changes nothing on refusal and rolls back on failure. */
+/*
+ * Operations. Each validates first, changes nothing on refusal and rolls back on failure.
+ * Changes are serialized between processes by a lock on /etc/vbus/devices.d. What a start did
+ * is recorded in /run/vbus/NAME.json (created or found, the driver it had before), so that
+ * stop undoes exactly that: a sub-device vbus did not create is never destroyed, it only gets
+ * its previous driver back (a pci definition: its host driver).
+ */
 
 enum vbus_define_flags {
 	VBUS_DEFINE_REPLACE = 1 << 0, /* modify: the definition must exist */
 };
-/* Returns 0, or 1 when the definition was stored but its parent is not present (a warning). */
+/* Returns 0, or 1 when the definition was stored but its parent is not present (a warning).
+ * An mdev definition without uuid gets one (written into DEF). Refused: an invalid name, a
+ * kind without backend ("kind sf is not supported yet"), a type or index the present parent
+ * does not offer, a name in use (-EEXIST; -ENOENT with REPLACE when absent) and a device
+ * already defined under another name (same mdev uuid, same VF index of a PF, same PCI
+ * function: -EEXIST). */
 VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags);
 VBUS_EXPORT int vbus_def_load(struct vbus_ctx *ctx, const char *name, struct vbus_def **ret);
 VBUS_EXPORT int vbus_undefine(struct vbus_ctx *ctx, const char *name);
+/* check, create (when absent), choose the driver (auto: policy; vfio/host: the backend), bind,
+ * verify the bound driver; -EALREADY when vbus started it already. */
 VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name);
+/* -EALREADY when not active; -EBUSY for an active mdev/vf that vbus did not start. */
 VBUS_EXPORT int vbus_stop(struct vbus_ctx *ctx, const char *name);
 
 enum vbus_create_flags {
