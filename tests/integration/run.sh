@@ -192,6 +192,16 @@ else
 	not_ok "device objects implement org.vbus1.Device as the installed XML says" "$dev_live"
 fi
 
+par_live=$(busctl introspect --xml-interface org.vbus1 /org/vbus1/parent/mtty |
+	sed -n '/<interface name="org.vbus1.Parent">/,/<\/interface>/p')
+par_xml=$(sed -n '/<interface name="org.vbus1.Parent">/,/<\/interface>/p' \
+	"$SRC/daemon/org.vbus1.Parent.xml")
+if [ -n "$par_live" ] && [ "$par_live" = "$par_xml" ]; then
+	ok "parent objects implement org.vbus1.Parent as the installed XML says"
+else
+	not_ok "parent objects implement org.vbus1.Parent as the installed XML says" "$par_live"
+fi
+
 # ---- reading, same output as in-process --------------------------------------------------------
 for args in "parents" "types" "types mtty" "list --all" "-j list --all" "-j parents"; do
 	# shellcheck disable=SC2086
