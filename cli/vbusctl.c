@@ -643,11 +643,11 @@ static void help(void)
 	       "driver name.\n"
 	       "\n"
 	       "Options:\n"
-	       "  -h --help      show this help\n"
-	       "     --version  show the version\n"
-	       "  -j --json      JSON output\n"
-	       "     --root DIR run in-process with every path under DIR\n"
-	       "     --direct   run in-process on /\n"
+	       "  -h --help        show this help\n"
+	       "     --version     show the version\n"
+	       "  -j --json        JSON output\n"
+	       "     --root DIR    run in-process with every path under DIR\n"
+	       "     --direct      run in-process on /\n"
 	       "\n"
 	       "Exit status: 0 success, 1 failure, 2 usage error.\n");
 }
