@@ -121,7 +121,7 @@ static int import_mdevctl(struct vbus_ctx *ctx, const char *dir, struct json_obj
 	struct dirent **parents = NULL;
 	int n, r = 0;
 
-	n = scandir(dir, &parents, NULL, alphasort);
+	n = scandir(dir, &parents, NULL, vbus_dirent_cmp);
 	if (n < 0) {
 		r = -errno;
 		return vbus_error(ctx, r, "cannot read %s: %s", vbus_path_display(ctx, dir),
@@ -138,7 +138,7 @@ static int import_mdevctl(struct vbus_ctx *ctx, const char *dir, struct json_obj
 			r = -ENOMEM;
 			break;
 		}
-		m = scandir(pdir, &files, NULL, alphasort);
+		m = scandir(pdir, &files, NULL, vbus_dirent_cmp);
 		if (m < 0) {
 			if (errno != ENOTDIR)
 				r = report(ctx, rep, NULL, pdir, false, strerror(errno));
@@ -201,7 +201,7 @@ static int import_driverctl(struct vbus_ctx *ctx, const char *dir, struct json_o
 	struct dirent **files = NULL;
 	int n, r = 0;
 
-	n = scandir(dir, &files, NULL, alphasort);
+	n = scandir(dir, &files, NULL, vbus_dirent_cmp);
 	if (n < 0) {
 		r = -errno;
 		return vbus_error(ctx, r, "cannot read %s: %s", vbus_path_display(ctx, dir),

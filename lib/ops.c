@@ -257,7 +257,7 @@ int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n
 
 	if (!dir)
 		return -ENOMEM;
-	n = scandir(dir, &des, NULL, alphasort);
+	n = scandir(dir, &des, NULL, vbus_dirent_cmp);
 	if (n < 0) {
 		*ret = NULL;
 		*ret_n = 0;

@@ -18,6 +18,11 @@ void vbus_defs_free(struct vbus_def **defs, size_t n)
 	free(defs);
 }
 
+int vbus_dirent_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
 int vbus_uuid_generate(char **ret)
 {
 	uint8_t b[16];
@@ -342,7 +347,7 @@ int vbus_store_load_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret
 
 	if (!dir)
 		return -ENOMEM;
-	n = scandir(dir, &des, filter_json, alphasort);
+	n = scandir(dir, &des, filter_json, vbus_dirent_cmp);
 	if (n < 0) {
 		if (errno == ENOENT) {
 			*ret = NULL;

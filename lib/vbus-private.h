@@ -229,6 +229,9 @@ int vbus_policy_pick_kind_among(struct vbus_ctx *ctx, const char *parent, const 
 #include <sys/types.h>
 
 void vbus_defs_free(struct vbus_def **defs, size_t n);
+/* For scandir(): byte order, so listings do not depend on the program's locale. */
+struct dirent;
+int vbus_dirent_cmp(const struct dirent **a, const struct dirent **b);
 /*
  * Changes are serialized between processes (vbusd, vbusctl --direct, a second vbusctl) with
  * an exclusive flock on /etc/vbus/devices.d, held by the outermost changing call of a context
