@@ -123,9 +123,13 @@ static int start_one(struct vbusd *d, const char *name)
 	return r;
 }
 
-static const char *bdf_of(const char *parent)
+/* The kernel's name of a parent handle: "pci/0000:06:00.0" and "vbus_sim/vbus_sim2" (devlink,
+ * vdpa and vbus handles) name their device by the part after the bus. */
+static const char *sysname_of(const char *parent)
 {
-	return strncmp(parent, "pci/", 4) == 0 ? parent + 4 : parent;
+	const char *slash = strrchr(parent, '/');
+
+	return slash ? slash + 1 : parent;
 }
 
 /*
@@ -151,7 +155,7 @@ int provision_reconcile(struct vbusd *d, const char *parent)
 		    json_object_get_boolean(json_object_object_get(dev, "active")) ||
 		    !streq_ptr(start, "auto") || !p)
 			continue;
-		if (parent && !streq(bdf_of(p), bdf_of(parent)))
+		if (parent && !streq(sysname_of(p), sysname_of(parent)))
 			continue;
 		if (!d->parents || !json_object_object_get(d->parents, p)) {
 			/* A parent that just appeared may not list itself yet: retry later. */

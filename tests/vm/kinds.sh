@@ -3,6 +3,7 @@
 # removes an mdev (mtty), a VF and a PCI function (qemu's NVMe SR-IOV, an e1000e), an SF
 # (vbus_sim's devlink), a vDPA device (vdpa_sim_net) and a virtbus device (vbus_sim), checking
 # sysfs at each step; then vbusd brings start:auto definitions up when their parents appear.
+# Not here yet: policy binding sub-devices that vbus did not make (vbusd does not adopt them).
 # Needs tests/vm/run --nvme-sriov.
 # shellcheck source=lib/guest.sh
 . "$VBUS_SRC/tests/vm/lib/guest.sh"
@@ -189,7 +190,7 @@ assert_eq "no mdevs left" "" "$(ls /sys/bus/mdev/devices)"
 assert_eq "no vdpa devices left" "" "$(ls /sys/bus/vdpa/devices)"
 assert_eq "no virtbus devices left" "" "$(ls /sys/bus/virtbus/devices)"
 
-# ---- vbusd: autostart when parents appear, policy for new devices -------------------------------
+# ---- vbusd: autostart when parents appear -------------------------------
 check "start udev" start_udev
 if start_dbus "$VBUS_SRC/units"; then ok "start dbus"; else fail "start dbus"; fi
 echo 0 >/sys/bus/vbus_sim/del_device 2>/dev/null || true
@@ -199,10 +200,6 @@ check "define m2 (auto) while mtty is absent: accepted with a warning" \
 	ctl define m2 --kind mdev --parent mtty --type mtty-1 --auto
 check "define n2 (auto) on vbus_sim2 before it exists" \
 	ctl define n2 --kind virtbus --parent vbus_sim/vbus_sim2 --type blk --auto
-mkdir -p /etc/vbus/policy.d
-cat >/etc/vbus/policy.d/10-vdpa.json <<'EOF'
-{ "version": 1, "rules": [ { "match": { "kind": "vdpa" }, "driver": "host" } ] }
-EOF
 "$VBUSD" >"$VBUS_OUT/vbusd.log" 2>&1 &
 vbusd_pid=$!
 wait_for "vbusd owns org.vbus1" 10 busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus GetNameOwner s org.vbus1
@@ -212,11 +209,7 @@ wait_for "m2 came up when mtty appeared" 10 test -e "/sys/bus/mdev/devices/$m2uu
 echo 2 >/sys/bus/vbus_sim/new_device
 wait_for "n2 came up when vbus_sim2 appeared" 10 test -e /sys/bus/virtbus/devices/vbus_sim2.n2
 assert_eq "n2 is bound to vbus_sim_blk" vbus_sim_blk "$(drv /sys/bus/virtbus/devices/vbus_sim2.n2)"
-check "a vdpa device made by hand" vdpa dev add name h0 mgmtdev vdpasim_net
-wait_for "policy bound h0 to virtio_vdpa" 10 sh -c \
-	'[ "$(basename "$(readlink -f /sys/bus/vdpa/devices/h0/driver)")" = virtio_vdpa ]'
 check "vbusctl over D-Bus lists m2 as active" sh -c "$VBUSCTL -j list m2 | grep -q '\"active\": *true'"
-vdpa dev del h0 || true
 "$VBUSCTL" remove m2 >/dev/null 2>&1 || ctl remove m2
 "$VBUSCTL" remove n2 >/dev/null 2>&1 || ctl remove n2
 kill "$vbusd_pid"
