@@ -6,7 +6,17 @@
 
 #include "vbus-private.h"
 
-static int report(struct vbus_ctx *ctx, struct json_object *rep, const char *name, const char *path,
+struct import {
+	struct json_object *rep;
+	bool raw; /* DIR came from the user: show paths as given, not as seen inside the root */
+};
+
+static const char *shown(struct vbus_ctx *ctx, const struct import *im, const char *path)
+{
+	return im->raw ? path : vbus_path_display(ctx, path);
+}
+
+static int report(struct vbus_ctx *ctx, struct import *im, const char *name, const char *path,
 		  bool imported, const char *reason)
 {
 	struct json_object *o = json_object_new_object();
@@ -14,12 +24,11 @@ static int report(struct vbus_ctx *ctx, struct json_object *rep, const char *nam
 	if (!o)
 		return -ENOMEM;
 	if (json_object_object_add(o, "name", name ? json_object_new_string(name) : NULL) < 0 ||
-	    json_object_object_add(o, "source",
-				   json_object_new_string(vbus_path_display(ctx, path))) < 0 ||
+	    json_object_object_add(o, "source", json_object_new_string(shown(ctx, im, path))) < 0 ||
 	    json_object_object_add(o, "imported", json_object_new_boolean(imported)) < 0 ||
 	    json_object_object_add(o, "reason", reason ? json_object_new_string(reason) : NULL) <
 		0 ||
-	    json_object_array_add(rep, o) < 0) {
+	    json_object_array_add(im->rep, o) < 0) {
 		json_object_put(o);
 		return -ENOMEM;
 	}
@@ -27,7 +36,7 @@ static int report(struct vbus_ctx *ctx, struct json_object *rep, const char *nam
 }
 
 /* Defines DEF and reports the outcome; only -ENOMEM stops the import. */
-static int import_def(struct vbus_ctx *ctx, struct json_object *rep, struct vbus_def *def,
+static int import_def(struct vbus_ctx *ctx, struct import *im, struct vbus_def *def,
 		      const char *path)
 {
 	_cleanup_free_ char *msg = NULL;
@@ -37,20 +46,19 @@ static int import_def(struct vbus_ctx *ctx, struct json_object *rep, struct vbus
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0)
-		return report(ctx, rep, def->name, path, false,
+		return report(ctx, im, def->name, path, false,
 			      vbus_ctx_last_error(ctx) ?: strerror(-r));
 	if (r > 0 && asprintf(&msg, "parent %s is not present; it will start when it appears",
 			      def->parent) < 0)
 		return -ENOMEM;
-	return report(ctx, rep, def->name, path, true, msg);
+	return report(ctx, im, def->name, path, true, msg);
 }
 
-static int skip(struct vbus_ctx *ctx, struct json_object *rep, const char *name, const char *path,
-		int r)
+static int skip(struct vbus_ctx *ctx, struct import *im, const char *name, const char *path, int r)
 {
 	if (r == -ENOMEM)
 		return r;
-	return report(ctx, rep, name, path, false, vbus_ctx_last_error(ctx) ?: strerror(-r));
+	return report(ctx, im, name, path, false, vbus_ctx_last_error(ctx) ?: strerror(-r));
 }
 
 static int mdevctl_def(struct vbus_ctx *ctx, const char *parent, const char *uuid,
@@ -116,7 +124,7 @@ static int mdevctl_def(struct vbus_ctx *ctx, const char *parent, const char *uui
 	return 0;
 }
 
-static int import_mdevctl(struct vbus_ctx *ctx, const char *dir, struct json_object *rep)
+static int import_mdevctl(struct vbus_ctx *ctx, const char *dir, struct import *im)
 {
 	struct dirent **parents = NULL;
 	int n, r = 0;
@@ -124,8 +132,7 @@ static int import_mdevctl(struct vbus_ctx *ctx, const char *dir, struct json_obj
 	n = scandir(dir, &parents, NULL, vbus_dirent_cmp);
 	if (n < 0) {
 		r = -errno;
-		return vbus_error(ctx, r, "cannot read %s: %s", vbus_path_display(ctx, dir),
-				  strerror(-r));
+		return vbus_error(ctx, r, "cannot read %s: %s", shown(ctx, im, dir), strerror(-r));
 	}
 	for (int i = 0; i < n && r >= 0; i++) {
 		_cleanup_free_ char *pdir = NULL;
@@ -141,7 +148,7 @@ static int import_mdevctl(struct vbus_ctx *ctx, const char *dir, struct json_obj
 		m = scandir(pdir, &files, NULL, vbus_dirent_cmp);
 		if (m < 0) {
 			if (errno != ENOTDIR)
-				r = report(ctx, rep, NULL, pdir, false, strerror(errno));
+				r = report(ctx, im, NULL, pdir, false, strerror(errno));
 			continue;
 		}
 		for (int j = 0; j < m; j++) {
@@ -162,9 +169,9 @@ static int import_mdevctl(struct vbus_ctx *ctx, const char *dir, struct json_obj
 			if (k >= 0)
 				k = mdevctl_def(ctx, parents[i]->d_name, uuid, obj, &def);
 			if (k < 0)
-				r = skip(ctx, rep, vbus_uuid_is_valid(uuid) ? uuid : NULL, path, k);
+				r = skip(ctx, im, vbus_uuid_is_valid(uuid) ? uuid : NULL, path, k);
 			else
-				r = import_def(ctx, rep, def, path);
+				r = import_def(ctx, im, def, path);
 		}
 		for (int j = 0; j < m; j++)
 			free(files[j]);
@@ -196,7 +203,7 @@ static int read_line(struct vbus_ctx *ctx, const char *path, char **ret)
 	return 0;
 }
 
-static int import_driverctl(struct vbus_ctx *ctx, const char *dir, struct json_object *rep)
+static int import_driverctl(struct vbus_ctx *ctx, const char *dir, struct import *im)
 {
 	struct dirent **files = NULL;
 	int n, r = 0;
@@ -204,8 +211,7 @@ static int import_driverctl(struct vbus_ctx *ctx, const char *dir, struct json_o
 	n = scandir(dir, &files, NULL, vbus_dirent_cmp);
 	if (n < 0) {
 		r = -errno;
-		return vbus_error(ctx, r, "cannot read %s: %s", vbus_path_display(ctx, dir),
-				  strerror(-r));
+		return vbus_error(ctx, r, "cannot read %s: %s", shown(ctx, im, dir), strerror(-r));
 	}
 	for (int i = 0; i < n && r >= 0; i++) {
 		_cleanup_def_ struct vbus_def *def = NULL;
@@ -221,13 +227,13 @@ static int import_driverctl(struct vbus_ctx *ctx, const char *dir, struct json_o
 		}
 		vbus_error_clear(ctx);
 		if (strncmp(f, "pci-", 4) != 0 || !f[4]) {
-			r = skip(ctx, rep, NULL, path,
+			r = skip(ctx, im, NULL, path,
 				 vbus_error(ctx, -EOPNOTSUPP,
 					    "only overrides of pci devices can be imported"));
 			continue;
 		}
 		if (!vbus_name_is_valid(f)) {
-			r = skip(ctx, rep, NULL, path,
+			r = skip(ctx, im, NULL, path,
 				 vbus_error(ctx, -EINVAL, "\"%s\" is not a valid name", f));
 			continue;
 		}
@@ -237,7 +243,7 @@ static int import_driverctl(struct vbus_ctx *ctx, const char *dir, struct json_o
 		if (k >= 0)
 			k = vbus_def_new(&def);
 		if (k < 0) {
-			r = skip(ctx, rep, f, path, k);
+			r = skip(ctx, im, f, path, k);
 			continue;
 		}
 		def->kind = VBUS_KIND_PCI;
@@ -248,7 +254,7 @@ static int import_driverctl(struct vbus_ctx *ctx, const char *dir, struct json_o
 			r = -ENOMEM;
 			break;
 		}
-		r = import_def(ctx, rep, def, path);
+		r = import_def(ctx, im, def, path);
 	}
 	for (int i = 0; i < n; i++)
 		free(files[i]);
@@ -261,6 +267,7 @@ static int import_locked(struct vbus_ctx *ctx, const char *source, const char *d
 {
 	_cleanup_json_ struct json_object *rep = NULL;
 	_cleanup_free_ char *path = NULL;
+	struct import im;
 	bool mdevctl;
 	int r;
 
@@ -276,7 +283,8 @@ static int import_locked(struct vbus_ctx *ctx, const char *source, const char *d
 	rep = json_object_new_array();
 	if (!path || !rep)
 		return -ENOMEM;
-	r = mdevctl ? import_mdevctl(ctx, path, rep) : import_driverctl(ctx, path, rep);
+	im = (struct import){.rep = rep, .raw = dir != NULL};
+	r = mdevctl ? import_mdevctl(ctx, path, &im) : import_driverctl(ctx, path, &im);
 	if (r < 0)
 		return r;
 	vbus_error_clear(ctx);
