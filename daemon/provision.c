@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "netlink.h"
 #include "vbusd.h"
 
 #if HAVE_LIBUDEV
@@ -175,6 +176,74 @@ int provision_reconcile(struct vbusd *d, const char *parent)
 	return n;
 }
 
+/* ---- policy for sub-devices vbus did not make ------------------------------------------------ */
+
+/*
+ * An active sub-device without a definition that was not there before (vdpa dev add by hand,
+ * an mdev made by another tool) gets the driver policy.d gives it. What was there when vbusd
+ * started, or was seen already, is left as it is: the administrator may have bound it by hand.
+ */
+static void provision_adopt(struct vbusd *d, bool initial)
+{
+	struct json_object *seen = json_object_new_object();
+
+	if (!seen || !d->devices) {
+		json_object_put(seen);
+		return;
+	}
+	json_object_object_foreach(d->devices, name, dev) {
+		if (json_object_get_boolean(json_object_object_get(dev, "defined")) ||
+		    !json_object_get_boolean(json_object_object_get(dev, "active")))
+			continue;
+		json_object_object_add(seen, name, NULL);
+		if (initial || (d->policy_seen && json_object_object_get_ex(d->policy_seen, name, NULL)))
+			continue;
+		if (vbus_apply_policy(d->ctx, name) < 0)
+			log_warning("Policy could not bind '%s': %s", name,
+				    vbus_ctx_last_error(d->ctx) ?: "unknown cause");
+	}
+	json_object_put(d->policy_seen);
+	d->policy_seen = seen;
+}
+
+/* ---- the vbus genl family's monitor group --------------------------------------------------- */
+
+static int vbus_event(uint8_t cmd, struct nlattr **tb, void *userdata)
+{
+	struct vbusd *d = userdata;
+
+	/* DEV_NEW, DEV_DEL, DEV_BIND: the listing tells the rest. */
+	objects_refresh(d);
+	provision_adopt(d, false);
+	return 0;
+}
+
+static int vbus_monitor_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct vbusd *d = userdata;
+
+	if (vbus_nl_monitor_dispatch(d->vbus_monitor) < 0)
+		log_debug("vbus monitor: reading failed");
+	return 0;
+}
+
+/* Follows the virtbus devices of vbus.ko; tried again on kernel events until it is loaded. */
+static void vbus_monitor_start(struct vbusd *d)
+{
+	if (d->vbus_monitor || !streq(vbus_ctx_get_root(d->ctx), "/"))
+		return;
+	if (vbus_virtbus_monitor_open(d->ctx, vbus_event, d, &d->vbus_monitor) < 0) {
+		vbus_error_clear(d->ctx);
+		return;
+	}
+	if (sd_event_add_io(d->event, &d->vbus_monitor_source,
+			    vbus_nl_monitor_fd(d->vbus_monitor), EPOLLIN, vbus_monitor_io, d) < 0) {
+		d->vbus_monitor = vbus_nl_free(d->vbus_monitor);
+		return;
+	}
+	log_debug("Following the vbus monitor group");
+}
+
 /* ---- udev ---------------------------------------------------------------------------------- */
 
 /*
@@ -196,6 +265,8 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 		(void)provision_reconcile(d, sysname);
 	else
 		objects_refresh(d);
+	vbus_monitor_start(d);
+	provision_adopt(d, false);
 }
 
 #if HAVE_LIBUDEV
@@ -321,14 +392,20 @@ int provision_start(struct vbusd *d)
 #if VBUSD_FAKE_KERNEL
 	fake_uevents_start(d);
 #endif
+	vbus_monitor_start(d);
 	r = provision_reconcile(d, NULL);
 	if (r > 0)
 		log_info("Reconciled: started %d device(s)", r);
+	provision_adopt(d, true);
 	return 0;
 }
 
 void provision_done(struct vbusd *d)
 {
+	d->vbus_monitor_source = sd_event_source_disable_unref(d->vbus_monitor_source);
+	d->vbus_monitor = vbus_nl_free(d->vbus_monitor);
+	json_object_put(d->policy_seen);
+	d->policy_seen = NULL;
 	while (d->retries) {
 		struct retry *t = d->retries;
 

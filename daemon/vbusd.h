@@ -11,6 +11,7 @@
 struct auth_query;
 struct udev_monitor;
 struct retry;
+struct vbus_nl;
 
 struct vbusd {
 	sd_event *event;
@@ -31,6 +32,11 @@ struct vbusd {
 	sd_event_source *inotify_source;
 	sd_event_source *policy_inotify_source;
 	struct retry *retries;
+	/* Active sub-devices without a definition already seen: policy binds only new ones. */
+	struct json_object *policy_seen;
+	/* The vbus genl family's "monitor" group, when vbus.ko is loaded. */
+	struct vbus_nl *vbus_monitor;
+	sd_event_source *vbus_monitor_source;
 	bool no_polkit; /* tests and --no-polkit: root only */
 };
 

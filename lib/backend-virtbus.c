@@ -446,6 +446,13 @@ static int virtbus_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const 
 	return simple_call(ctx, def, VBUS_CMD_DEV_SET, driver, !driver);
 }
 
+int vbus_virtbus_monitor_open(struct vbus_ctx *ctx, vbus_nl_event_fn cb, void *userdata,
+			      struct vbus_nl **ret)
+{
+	return vbus_nl_monitor_open(ctx, VBUS_GENL_NAME, VBUS_GENL_MCGRP_MONITOR, vbus_policy,
+				    VBUS_ATTR_MAX, cb, userdata, ret);
+}
+
 const struct vbus_backend vbus_backend_virtbus = {
 	.kind = VBUS_KIND_VIRTBUS,
 	.list_parents = virtbus_list_parents,

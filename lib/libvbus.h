@@ -177,6 +177,10 @@ enum vbus_create_flags {
 VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags);
 VBUS_EXPORT int vbus_remove(struct vbus_ctx *ctx, const char *name);
 VBUS_EXPORT int vbus_assign(struct vbus_ctx *ctx, const char *name, const char *driver);
+/* For an active sub-device that no definition describes (made by hand or by another tool):
+ * binds it as the first matching rule of policy.d says. 1 when it was rebound, 0 when no rule
+ * matches, it is defined (its definition decides) or it has that driver already. */
+VBUS_EXPORT int vbus_apply_policy(struct vbus_ctx *ctx, const char *name);
 
 enum vbus_apply_flags {
 	VBUS_APPLY_DRY_RUN = 1 << 0, /* only compute the plan */

@@ -73,3 +73,7 @@ void vbus_nl_free_data(struct vbus_ctx *ctx, void *data);
 int vbus_nl_put_handle(struct nl_msg *msg, int bus_attr, int dev_attr, const char *handle);
 /* The "BUS/DEV" (or "DEV") form of a handle from a reply; NULL when DEV is missing. */
 char *vbus_nl_handle(struct nlattr **tb, int bus_attr, int dev_attr);
+
+/* The "monitor" group of our own family (lib/backend-virtbus.c): DEV_NEW, DEV_DEL, DEV_BIND. */
+int vbus_virtbus_monitor_open(struct vbus_ctx *ctx, vbus_nl_event_fn cb, void *userdata,
+			      struct vbus_nl **ret);

@@ -959,3 +959,88 @@ VBUS_EXPORT int vbus_assign(struct vbus_ctx *ctx, const char *name, const char *
 	vbus_unlock(ctx);
 	return r;
 }
+
+/* ---- policy for what vbus did not make ---------------------------------------------------- */
+
+/* A definition-shaped copy of an active object from list_active(): its identity only. */
+static int def_from_active(struct json_object *o, struct vbus_def **ret)
+{
+	_cleanup_def_ struct vbus_def *def = NULL;
+	struct json_object *v;
+	int r;
+
+	r = vbus_def_new(&def);
+	if (r < 0)
+		return r;
+	def->kind =
+	    vbus_kind_from_string(json_object_get_string(json_object_object_get(o, "kind")));
+	if (def->kind < 0)
+		return -EINVAL;
+	{
+		static const char *const keys[] = {"name", "parent", "type", "uuid"};
+		char **fields[] = {&def->name, &def->parent, &def->type, &def->uuid};
+
+		for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+			if (json_object_object_get_ex(o, keys[i], &v) &&
+			    json_object_is_type(v, json_type_string) &&
+			    !(*fields[i] = strdup(json_object_get_string(v))))
+				return -ENOMEM;
+	}
+	if (json_object_object_get_ex(o, "index", &v) && json_object_is_type(v, json_type_int))
+		def->index = json_object_get_int64(v);
+	if (!def->name || !def->parent)
+		return -EINVAL;
+	*ret = TAKE_PTR(def);
+	return 0;
+}
+
+VBUS_EXPORT int vbus_apply_policy(struct vbus_ctx *ctx, const char *name)
+{
+	_cleanup_json_ struct json_object *list = NULL;
+	_cleanup_def_ struct vbus_def *def = NULL;
+	_cleanup_free_ char *choice = NULL, *driver = NULL;
+	const struct vbus_backend *be;
+	struct json_object *o, *v;
+	const char *bound = NULL;
+	bool skip;
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_list_devices(ctx, VBUS_LIST_ACTIVE, name, &list);
+	if (r < 0)
+		return r;
+	if (json_object_array_length(list) == 0)
+		return vbus_error(ctx, -ENODEV, "'%s' is not an active sub-device", name);
+	o = json_object_array_get_idx(list, 0);
+	if (json_object_object_get_ex(o, "defined", &v) && json_object_get_boolean(v))
+		return 0; /* its definition decides, not policy */
+	if (json_object_object_get_ex(o, "bound_driver", &v) &&
+	    json_object_is_type(v, json_type_string))
+		bound = json_object_get_string(v);
+
+	r = def_from_active(o, &def);
+	if (r < 0)
+		return vbus_error(ctx, r, "'%s': cannot tell what it is", name);
+	r = vbus_policy_rule_driver(ctx, def, &choice);
+	if (r < 0 || !choice)
+		return r;
+	r = vbus_backend_require(ctx, def->kind, &be);
+	if (r < 0)
+		return r;
+
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	r = resolve_driver(ctx, be, def, choice, &driver, &skip);
+	if (r >= 0 && !skip && !streq_ptr(driver, bound)) {
+		r = do_bind(ctx, be, def, driver);
+		if (r >= 0) {
+			info(ctx, "Policy bound '%s' to %s", name, driver ?: "no driver");
+			r = 1;
+		}
+	} else if (r >= 0) {
+		r = 0;
+	}
+	vbus_unlock(ctx);
+	return r;
+}

@@ -548,12 +548,12 @@ static bool rule_matches(struct json_object *rule, const struct vbus_def *def,
 
 /* ---- decisions ----------------------------------------------------------------------------- */
 
-int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)
+int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)
 {
 	_cleanup_(policy_done) struct policy p = {};
 	struct parent_info pi;
 	const char *choice = NULL;
-	char *s;
+	char *s = NULL;
 	int r;
 
 	if (def->kind < 0 || def->kind >= _VBUS_KIND_MAX)
@@ -573,10 +573,21 @@ int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def,
 			break;
 		}
 	}
-	if (!choice)
-		choice = default_choice[def->kind];
-	s = strdup(choice);
-	if (!s)
+	if (choice && !(s = strdup(choice)))
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)
+{
+	char *s;
+	int r;
+
+	r = vbus_policy_rule_driver(ctx, def, &s);
+	if (r < 0)
+		return r;
+	if (!s && !(s = strdup(default_choice[def->kind])))
 		return -ENOMEM;
 	*ret = s;
 	return 0;

@@ -216,6 +216,9 @@ int vbus_backend_require(struct vbus_ctx *ctx, enum vbus_kind kind,
  * host). *ret is "vfio", "host", "none" or a driver name; the caller frees it.
  */
 int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
+/* The driver choice of the first policy.d rule matching DEF; *ret NULL when none matches (no
+ * built-in default: what vbus_apply_policy() uses for devices it did not make). */
+int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
 
 /*
  * The kind and driver choice that PURPOSE's profile gives PARENT, among the kinds in OFFERED

@@ -3,7 +3,6 @@
 # removes an mdev (mtty), a VF and a PCI function (qemu's NVMe SR-IOV, an e1000e), an SF
 # (vbus_sim's devlink), a vDPA device (vdpa_sim_net) and a virtbus device (vbus_sim), checking
 # sysfs at each step; then vbusd brings start:auto definitions up when their parents appear.
-# Not here yet: policy binding sub-devices that vbus did not make (vbusd does not adopt them).
 # Needs tests/vm/run --nvme-sriov.
 # shellcheck source=lib/guest.sh
 . "$VBUS_SRC/tests/vm/lib/guest.sh"
@@ -190,7 +189,7 @@ assert_eq "no mdevs left" "" "$(ls /sys/bus/mdev/devices)"
 assert_eq "no vdpa devices left" "" "$(ls /sys/bus/vdpa/devices)"
 assert_eq "no virtbus devices left" "" "$(ls /sys/bus/virtbus/devices)"
 
-# ---- vbusd: autostart when parents appear -------------------------------
+# ---- vbusd: autostart when parents appear, policy for sub-devices made by hand -------------------------------
 check "start udev" start_udev
 if start_dbus "$VBUS_SRC/units"; then ok "start dbus"; else fail "start dbus"; fi
 echo 0 >/sys/bus/vbus_sim/del_device 2>/dev/null || true
@@ -200,6 +199,12 @@ check "define m2 (auto) while mtty is absent: accepted with a warning" \
 	ctl define m2 --kind mdev --parent mtty --type mtty-1 --auto
 check "define n2 (auto) on vbus_sim2 before it exists" \
 	ctl define n2 --kind virtbus --parent vbus_sim/vbus_sim2 --type blk --auto
+mkdir -p /etc/vbus/policy.d
+cat >/etc/vbus/policy.d/10-test.json <<'EOF'
+{ "version": 1, "rules": [
+  { "match": { "kind": "vdpa" }, "driver": "host" },
+  { "match": { "kind": "virtbus", "type": "net" }, "driver": "none" } ] }
+EOF
 "$VBUSD" >"$VBUS_OUT/vbusd.log" 2>&1 &
 vbusd_pid=$!
 wait_for "vbusd owns org.vbus1" 10 busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus GetNameOwner s org.vbus1
@@ -209,7 +214,17 @@ wait_for "m2 came up when mtty appeared" 10 test -e "/sys/bus/mdev/devices/$m2uu
 echo 2 >/sys/bus/vbus_sim/new_device
 wait_for "n2 came up when vbus_sim2 appeared" 10 test -e /sys/bus/virtbus/devices/vbus_sim2.n2
 assert_eq "n2 is bound to vbus_sim_blk" vbus_sim_blk "$(drv /sys/bus/virtbus/devices/vbus_sim2.n2)"
+check "a vdpa device made by hand with iproute2" vdpa dev add name h0 mgmtdev vdpasim_net
+wait_for "policy bound h0 to virtio_vdpa" 10 sh -c \
+	'[ "$(basename "$(readlink -f /sys/bus/vdpa/devices/h0/driver)")" = virtio_vdpa ]'
+check "a virtbus device made by hand over genl" \
+	"$VBUS_BUILD/tests/vm/client/vbus-nl" dev-new vbus_sim/vbus_sim2 hand0 net
+wait_for "policy (from the monitor group) left hand0 unbound" 10 sh -c \
+	'[ -e /sys/bus/virtbus/devices/vbus_sim2.hand0 ] && [ ! -e /sys/bus/virtbus/devices/vbus_sim2.hand0/driver ]'
+check "vbusd lists hand0 over D-Bus" sh -c "$VBUSCTL list --all | grep -q hand0"
 check "vbusctl over D-Bus lists m2 as active" sh -c "$VBUSCTL -j list m2 | grep -q '\"active\": *true'"
+vdpa dev del h0
+"$VBUS_BUILD/tests/vm/client/vbus-nl" dev-del vbus_sim/vbus_sim2 hand0
 "$VBUSCTL" remove m2 >/dev/null 2>&1 || ctl remove m2
 "$VBUSCTL" remove n2 >/dev/null 2>&1 || ctl remove n2
 kill "$vbusd_pid"
