@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "test.h"
 #include "vbus-private.h"
@@ -245,6 +246,49 @@ TEST(store_skips_bad_files_by_name)
 	check_int(n, 1);
 	vbus_defs_free(defs, n);
 	check_str(warnings, "");
+	teardown(ctx);
+}
+
+/* A store that the caller may not write: refused with the file named, nothing left behind. */
+TEST(store_unwritable)
+{
+	struct vbus_ctx *ctx = setup();
+	char dir[512];
+	int status = -1;
+	pid_t pid;
+
+	write_file(
+	    "/etc/vbus/devices.d/keep.json",
+	    "{\"version\":1,\"name\":\"keep\",\"kind\":\"pci\",\"parent\":\"0000:04:00.0\"}");
+	snprintf(dir, sizeof(dir), "%s/etc/vbus/devices.d", root);
+	check_int(chmod(root, 0755), 0); /* mkdtemp's 0700 would stop the other user earlier */
+	check_int(chmod(dir, 0555), 0);
+	pid = fork();
+	if (pid == 0) {
+		_cleanup_def_ struct vbus_def *def = NULL;
+		int r;
+
+		/* root writes anyway: be somebody else */
+		if (getuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+			_exit(3);
+		vbus_def_new(&def);
+		def->name = strdup("v1");
+		def->kind = VBUS_KIND_PCI;
+		def->parent = strdup("0000:05:00.0");
+		r = vbus_store_save(ctx, def);
+		if (r != -EACCES)
+			_exit(1);
+		if (strcmp(vbus_ctx_last_error(ctx),
+			   "cannot write /etc/vbus/devices.d/v1.json: Permission denied") != 0)
+			_exit(2);
+		_exit(0);
+	}
+	check(pid > 0);
+	check_int(waitpid(pid, &status, 0), pid);
+	check(WIFEXITED(status));
+	check_int(WEXITSTATUS(status), 0);
+	check_int(chmod(dir, 0755), 0);
+	check_int(count_entries("/etc/vbus/devices.d"), 1);
 	teardown(ctx);
 }
 
