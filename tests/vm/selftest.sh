@@ -1,6 +1,6 @@
 #!/bin/bash
-# Harness self-test on the host: one boot runs a passing, a failing and a crashing script;
-# tests/vm/run must exit 1 and report each one's status, log and the failing output.
+# Harness self-test on the host: one boot runs a passing, a failing, a crashing and a hanging
+# script; tests/vm/run must exit 1 and report each one's status, log and the failing output.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$(mktemp -d "${TMPDIR:-/tmp}/vbus-vm-selftest.XXXXXX")}
@@ -20,7 +20,7 @@ t() {
 
 rc=0
 "$here/run" "$@" --out "$out" "$here/selftest/pass.sh" "$here/selftest/fail.sh" \
-	"$here/selftest/crash.sh" 2>"$out.stderr" || rc=$?
+	--script-timeout 45 "$here/selftest/crash.sh" "$here/selftest/hang.sh" 2>"$out.stderr" || rc=$?
 cat "$out.stderr"
 
 t "run exits 1 when a script fails" '[ $rc = 1 ]'
@@ -34,11 +34,13 @@ t "leftover processes were killed between scripts" \
 t "fail.sh counted 2 failures" 'grep -qx "1 passed, 2 failed" "$out/02-fail.log"'
 t "the mismatch detail is in the log" 'grep -q "expected: .expected-value." "$out/02-fail.log"'
 t "crash.sh is reported as ending early" 'grep -q "^not ok 2 - script ended before finish" "$out/03-crash.log"'
+t "hang.sh is killed by the script timeout (status 124)" 'grep -qx "04-hang 124" "$out/status"'
+t "the timeout is written into its log" 'grep -q "killed after the script timeout of 45s" "$out/04-hang.log"'
 t "the failing script's tail is printed" 'grep -q "actual:   .actual-value." "$out.stderr"'
 t "passing scripts are named" 'grep -q "PASS 01-pass" "$out.stderr"'
-t "timings has boot and three scripts" \
-	'grep -q "^boot " "$out/timings" && [ "$(grep -c "^script " "$out/timings")" = 3 ]'
-t "console.log and dmesg.log exist" '[ -s "$out/console.log" ] && [ -s "$out/dmesg.log" ]'
+t "timings has boot and four scripts" \
+	'grep -q "^boot " "$out/timings" && [ "$(grep -c "^script " "$out/timings")" = 4 ]'
+t "console.log and dmesg.log exist (the run ended in the guest)" '[ -s "$out/console.log" ] && [ -s "$out/dmesg.log" ]'
 
 echo "$((n - failed)) passed, $failed failed"
 [ $failed = 0 ]

@@ -79,8 +79,12 @@ for s in "${scripts[@]}"; do
 	echo "=== $name ($s)" >/dev/console
 	read -r t0 _ </proc/uptime
 	# Each script runs in its own session in $VBUS_OUT; stdout+stderr go to its log and the console.
-	(cd "$VBUS_OUT" && exec setsid bash "$s") </dev/null 2>&1 | tee "$out/$name.log" >/dev/console
+	(cd "$VBUS_OUT" && exec setsid timeout -k 5 "$VM_SCRIPT_TIMEOUT" bash "$s") </dev/null 2>&1 |
+		tee "$out/$name.log" >/dev/console
 	st=${PIPESTATUS[0]}
+	if [ "$st" = 124 ] || [ "$st" = 137 ]; then
+		echo "# vm: killed after the script timeout of ${VM_SCRIPT_TIMEOUT}s" | tee -a "$out/$name.log"
+	fi
 	read -r t1 _ </proc/uptime
 	echo "$st" >"$out/$name.status"
 	echo "script $name $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') $st" >>"$out/timings"
