@@ -255,6 +255,11 @@ VBUS_EXPORT int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj
 			r = parse_attrs(ctx, def, v);
 		} else if (streq(key, "tags")) {
 			r = parse_tags(ctx, def, v);
+		} else if (streq(key, "active") || streq(key, "defined") ||
+			   streq(key, "bound_driver") || streq(key, "sysfs_path")) {
+			/* Runtime keys of "vbusctl list -j": what it prints can be fed back
+			 * (define --jsonfile, apply) without them ending up in a file. */
+			continue;
 		} else {
 			/* Unknown keys (a newer writer, an admin's note) survive a rewrite. */
 			if (!def->extra) {

@@ -124,6 +124,27 @@ TEST(json_round_trip_keeps_unknown_keys)
 	teardown(ctx);
 }
 
+TEST(json_runtime_keys_are_not_stored)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_json_ struct json_object *in = parse(
+		"{\"version\":1,\"name\":\"v\",\"kind\":\"vf\",\"parent\":\"0000:03:00.0\","
+		"\"index\":1,\"active\":true,\"defined\":true,\"bound_driver\":null,"
+		"\"sysfs_path\":\"/sys/bus/pci/devices/0000:03:01.1\",\"note\":\"kept\"}");
+	_cleanup_json_ struct json_object *out = NULL;
+	_cleanup_def_ struct vbus_def *def = NULL;
+
+	/* what "vbusctl list -j" prints goes back in without its runtime keys */
+	check_int(vbus_def_from_json(ctx, in, &def), 0);
+	check_int(vbus_def_to_json(def, &out), 0);
+	check(!json_object_object_get_ex(out, "active", NULL));
+	check(!json_object_object_get_ex(out, "defined", NULL));
+	check(!json_object_object_get_ex(out, "bound_driver", NULL));
+	check(!json_object_object_get_ex(out, "sysfs_path", NULL));
+	check(json_object_object_get_ex(out, "note", NULL));
+	teardown(ctx);
+}
+
 TEST(json_refusals_name_the_key)
 {
 	static const struct {
