@@ -14,6 +14,7 @@ pkgs="
 	procps pciutils nvme-cli
 	libglib2.0-bin
 	python3
+	clang libclang-rt-14-dev python3-dbusmock
 "
 
 if [ "$(id -u)" -ne 0 ]; then
