@@ -1,6 +1,6 @@
 #!/bin/bash
 # Proves the VM harness: kernel, host binaries, modprobe, udev, dbus, results share, mdev, vdpa,
-# and with --nvme-sriov real SR-IOV VFs bound to vfio-pci.
+# netdevsim, and with --nvme-sriov real SR-IOV VFs bound to vfio-pci.
 # shellcheck source=lib/guest.sh
 . "$VBUS_SRC/tests/vm/lib/guest.sh"
 
@@ -79,6 +79,17 @@ check "vdpa dev del v0" vdpa dev del v0
 assert_absent "v0 is gone" "$dev"
 assert_absent "its virtio device is gone" "/sys/bus/virtio/devices/${virtio:-virtio?}"
 note "vdpa part: $(awk -v a="$t" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')s"
+
+# ---- netdevsim: a devlink device with ports, from sysfs -----------------------------------
+t=$(now)
+check "load_fixture netdevsim" load_fixture netdevsim
+check "new netdevsim device 7 with 2 ports" sh -c 'echo "7 2" >/sys/bus/netdevsim/new_device'
+wait_for "devlink lists netdevsim/netdevsim7" 5 sh -c 'devlink dev show | grep -qx netdevsim/netdevsim7'
+assert_eq "it has 2 ports with netdevs" 2 \
+	"$(ls -d /sys/bus/netdevsim/devices/netdevsim7/net/* 2>/dev/null | wc -l)"
+check "remove netdevsim device 7" sh -c 'echo 7 >/sys/bus/netdevsim/del_device'
+assert_absent "netdevsim7 is gone" /sys/bus/netdevsim/devices/netdevsim7
+note "netdevsim part: $(awk -v a="$t" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')s"
 
 # ---- NVMe SR-IOV VFs (tests/vm/run --nvme-sriov) -----------------------------------------
 if [ "${VBUS_VM_NVME_SRIOV:-0}" = 1 ]; then
