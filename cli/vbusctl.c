@@ -386,7 +386,8 @@ static int build_def(int argc, char **argv, struct vbus_def **ret)
 	return 0;
 }
 
-static void print_def(const struct vbus_def *def, bool uuid_generated)
+/* With -j the stored definition; otherwise what the user did not choose: the uuid or index. */
+static void print_def(const struct vbus_def *def, bool uuid_generated, bool index_picked)
 {
 	_cleanup_(json_putp) struct json_object *obj = NULL;
 
@@ -395,26 +396,34 @@ static void print_def(const struct vbus_def *def, bool uuid_generated)
 			output_json(obj);
 	} else if (uuid_generated) {
 		puts(def->uuid);
+	} else if (index_picked) {
+		printf("%" PRId64 "\n", def->index);
 	}
+}
+
+static bool picks_index(const struct vbus_def *def)
+{
+	return (def->kind == VBUS_KIND_VF || def->kind == VBUS_KIND_SF) && def->index < 0;
 }
 
 static int verb_define(int argc, char **argv)
 {
 	_cleanup_(def_freep) struct vbus_def *def = NULL;
-	bool gen;
+	bool gen, pick;
 	int r;
 
 	r = build_def(argc, argv, &def);
 	if (r < 0)
 		return -r;
 	gen = def->kind == VBUS_KIND_MDEV && !def->uuid;
+	pick = picks_index(def);
 	r = tr.ops->define(tr.data, def, 0);
 	if (r < 0)
 		return failed("define", def->name, r);
 	if (r > 0)
 		err("Parent %s of '%s' is not present; it will start when it appears", def->parent,
 		    def->name);
-	print_def(def, gen);
+	print_def(def, gen, pick);
 	return EXIT_SUCCESS;
 }
 
@@ -441,24 +450,25 @@ static int verb_modify(int argc, char **argv)
 	if (r > 0)
 		err("Parent %s of '%s' is not present; it will start when it appears", def->parent,
 		    def->name);
-	print_def(def, false);
+	print_def(def, false, false);
 	return EXIT_SUCCESS;
 }
 
 static int verb_create(int argc, char **argv)
 {
 	_cleanup_(def_freep) struct vbus_def *def = NULL;
-	bool gen;
+	bool gen, pick;
 	int r;
 
 	r = build_def(argc, argv, &def);
 	if (r < 0)
 		return -r;
 	gen = def->kind == VBUS_KIND_MDEV && !def->uuid;
+	pick = picks_index(def);
 	r = tr.ops->create(tr.data, def, arg_opts & OPT_TRANSIENT ? VBUS_CREATE_TRANSIENT : 0);
 	if (r < 0)
 		return failed("create", def->name, r);
-	print_def(def, gen);
+	print_def(def, gen, pick);
 	return EXIT_SUCCESS;
 }
 

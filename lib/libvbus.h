@@ -157,7 +157,8 @@ enum vbus_define_flags {
 	VBUS_DEFINE_REPLACE = 1 << 0, /* modify: the definition must exist */
 };
 /* Returns 0, or 1 when the definition was stored but its parent is not present (a warning).
- * An mdev definition without uuid gets one (written into DEF). Refused: an invalid name, a
+ * An mdev definition without uuid gets one, a vf or sf definition without index the lowest
+ * one no definition holds and no in-use device has (both written into DEF). Refused: an invalid name, a
  * kind without backend ("kind sf is not supported yet"), a type or index the present parent
  * does not offer, a name in use (-EEXIST; -ENOENT with REPLACE when absent) and a device
  * already defined under another name (same mdev uuid, same VF index of a PF, same PCI

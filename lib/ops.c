@@ -342,11 +342,80 @@ static int run_remove(struct vbus_ctx *ctx, const char *name)
 /* ---- define / undefine ------------------------------------------------------------------- */
 
 /* Generic rules, a uuid for mdev, then the backend's check. 1: parent absent (stored anyway). */
+static void mark_used(bool *used, size_t n, int64_t index)
+{
+	if (index >= 0 && (uint64_t)index < n)
+		used[index] = true;
+}
+
+/*
+ * A vf or sf definition without index gets the lowest one that no definition (stored or
+ * started) of that parent holds and no active device of it is bound to a driver (in use).
+ */
+static int pick_index(struct vbus_ctx *ctx, struct vbus_def *def)
+{
+	enum { MAX_INDEX = 4096 };
+	_cleanup_free_ bool *used = calloc(MAX_INDEX, sizeof(bool));
+	_cleanup_json_ struct json_object *active = json_object_new_array();
+	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
+	struct vbus_def **defs = NULL;
+	struct vbus_run *runs = NULL;
+	size_t n_defs = 0, n_runs = 0;
+	int r;
+
+	if (!used || !active)
+		return -ENOMEM;
+	r = vbus_store_load_all(ctx, true, &defs, &n_defs);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_defs; i++)
+		if (defs[i]->kind == def->kind && streq(defs[i]->parent, def->parent))
+			mark_used(used, MAX_INDEX, defs[i]->index);
+	vbus_defs_free(defs, n_defs);
+	r = vbus_run_load_all(ctx, &runs, &n_runs);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_runs; i++) {
+		if (runs[i].def->kind == def->kind && streq(runs[i].def->parent, def->parent))
+			mark_used(used, MAX_INDEX, runs[i].def->index);
+		vbus_run_done(&runs[i]);
+	}
+	free(runs);
+	if (be && be->list_active && be->list_active(ctx, active) >= 0) {
+		for (size_t i = 0; i < json_object_array_length(active); i++) {
+			struct json_object *o = json_object_array_get_idx(active, i), *v;
+
+			if (!json_object_object_get_ex(o, "parent", &v) ||
+			    !streq(json_object_get_string(v), def->parent))
+				continue;
+			if (!json_object_object_get_ex(o, "bound_driver", &v) ||
+			    !json_object_is_type(v, json_type_string))
+				continue;
+			if (json_object_object_get_ex(o, "index", &v))
+				mark_used(used, MAX_INDEX, json_object_get_int64(v));
+		}
+	}
+	vbus_error_clear(ctx);
+	for (int i = 0; i < MAX_INDEX; i++)
+		if (!used[i]) {
+			def->index = i;
+			dbg(ctx, "'%s': index %d of %s is free", def->name, i, def->parent);
+			return 0;
+		}
+	return vbus_error(ctx, -ENOSPC, "no free index on %s", def->parent);
+}
+
 static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 {
 	const struct vbus_backend *be;
 	int r;
 
+	if ((def->kind == VBUS_KIND_VF || def->kind == VBUS_KIND_SF) && def->index < 0 &&
+	    def->parent && def->name) {
+		r = pick_index(ctx, def);
+		if (r < 0)
+			return r;
+	}
 	r = vbus_def_validate(ctx, def);
 	if (r < 0)
 		return r;
