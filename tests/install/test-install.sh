@@ -26,9 +26,10 @@ out=$(meson install -C "$build" --destdir "$D" --no-rebuild --quiet 2>&1)
 ok $? "meson install --destdir succeeds" "$out"
 
 # The build's own directories, as meson was configured.
+options=$(meson introspect --buildoptions "$build")
 opt() {
-	meson introspect --buildoptions "$build" |
-		python3 -c 'import json,sys; print({o["name"]: o["value"] for o in json.load(sys.stdin)}[sys.argv[1]])' "$1"
+	python3 -c 'import json,sys; v = {o["name"]: o["value"] for o in json.load(sys.stdin)}[sys.argv[1]]
+print(",".join(v) if isinstance(v, list) else v)' "$1" <<<"$options"
 }
 abs() { [[ $1 == /* ]] && echo "$1" || echo "$prefix/$1"; }
 prefix=$(opt prefix)
@@ -137,6 +138,9 @@ EOF
 flags=$(PKG_CONFIG_PATH=$D$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D \
 	pkg-config --cflags --libs libvbus 2>&1)
 ok $? "pkg-config --cflags --libs libvbus" "$flags"
+# A sanitized build's library needs its runtime in the program too.
+san=$(opt b_sanitize)
+[[ $san != none && -n $san ]] && flags+=" -fsanitize=$san"
 # shellcheck disable=SC2086
 out=$(cc -o "$D/use" "$D/use.c" $flags 2>&1)
 ok $? "a program compiles and links against the installed libvbus" "$out"
