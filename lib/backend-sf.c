@@ -390,6 +390,7 @@ static int sf_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 static int sf_status(struct vbus_ctx *ctx, const struct vbus_def *def, struct vbus_status *st)
 {
 	_cleanup_free_ char *aux = NULL;
+	const struct port *x;
 	struct ports p = {};
 	int r;
 
@@ -398,7 +399,10 @@ static int sf_status(struct vbus_ctx *ctx, const struct vbus_def *def, struct vb
 	r = dump_ports(ctx, &p);
 	if (r < 0)
 		return r;
-	st->active = find_sf(&p, def->parent, def->index) != NULL;
+	/* A port whose function is inactive has no device: it is not active (and creating it
+	 * again is refused by the kernel, which says why). */
+	x = find_sf(&p, def->parent, def->index);
+	st->active = x && x->state == DEVLINK_PORT_FN_STATE_ACTIVE;
 	ports_done(&p);
 	if (!st->active || find_aux(ctx, def->parent, def->index, &aux) < 0)
 		return 0;
