@@ -125,10 +125,20 @@ def main():
         for o in re.findall(r'(?<![\w-])(--[a-z][a-z-]*)', usage):
             ok(word_re(o).search(entries.get(cur, '')) is not None,
                'vbusctl(8) documents %s under %s' % (o, cur))
-    for kind in ['mdev', 'vf', 'sf', 'vdpa', 'virtbus', 'pci']:
+    m = re.search(r'Kinds: ([^.]*)\.', helptext)
+    helpkinds = re.findall(r'[a-z]+', m.group(1)) if m else []
+    ok(len(helpkinds) >= 6, 'vbusctl --help names %d kinds' % len(helpkinds))
+    for kind in helpkinds:
+        ok(re.search(r'^ {7}' + kind + r'$', sec.get('KINDS', ''), re.M) is not None,
+           'vbusctl(8) KINDS describes %s' % kind)
+    m = re.search(r'Drivers: ([^.]*)\.', helptext)
+    for drv in re.findall(r'\b(?!or\b|a\b|driver\b|name\b)[a-z]+', m.group(1) if m else ''):
+        ok(word_re(drv).search(sec.get('DRIVERS', '')) is not None,
+           'vbusctl(8) DRIVERS describes %s' % drv)
+    for kind in helpkinds or ['mdev', 'vf', 'sf', 'vdpa', 'virtbus', 'pci']:
         ok(re.search(r'--kind ' + kind + r'\b', sec.get('EXAMPLES', '')) is not None,
            'vbusctl(8) EXAMPLES has an example for the kind %s' % kind)
-    for s in ['OPTIONS', 'COMMANDS', 'EXIT STATUS', 'ENVIRONMENT', 'EXAMPLES']:
+    for s in ['OPTIONS', 'COMMANDS', 'KINDS', 'DRIVERS', 'EXIT STATUS', 'ENVIRONMENT', 'EXAMPLES']:
         ok(s in sec, 'vbusctl(8) has a section %s' % s)
 
     # 3. vbusd: every option of --help is in vbusd(8).
