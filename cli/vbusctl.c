@@ -609,7 +609,7 @@ static const struct verb verbs[] = {
     {"types", 0, 1, 0, verb_types},
     {"list", 0, 1, OPT_DEFINED | OPT_ALL, verb_list},
     {"define", 0, 1, OPTS_DEF | OPT_JSONFILE, verb_define},
-    {"modify", 1, 1, OPTS_DEF, verb_modify},
+    {"modify", 1, 1, OPTS_DEF & ~OPT_FOR, verb_modify},
     {"undefine", 1, 1, 0, verb_undefine},
     {"start", 1, 1, 0, verb_start},
     {"stop", 1, 1, 0, verb_stop},
