@@ -42,5 +42,13 @@ t "timings has boot and four scripts" \
 	'grep -q "^boot " "$out/timings" && [ "$(grep -c "^script " "$out/timings")" = 4 ]'
 t "console.log and dmesg.log exist (the run ended in the guest)" '[ -s "$out/console.log" ] && [ -s "$out/dmesg.log" ]'
 
+# qemu failing to start (here: no memory for the guest) must be a failure, not a crash of run.
+rc=0
+"$here/run" "$@" --out "$out/nomem" --mem 99999999999 "$here/selftest/pass.sh" \
+	2>"$out/nomem.stderr" || rc=$?
+t "a qemu that cannot start makes run exit 1" '[ $rc = 1 ]'
+t "its script is reported as never finished" 'grep -qx "01-pass none" "$out/nomem/status"'
+t "qemu's error is shown" 'grep -q "cannot set up guest memory" "$out/nomem.stderr"'
+
 echo "$((n - failed)) passed, $failed failed"
 [ $failed = 0 ]
