@@ -125,5 +125,43 @@ expect "vbusctl $R define x --kind sf --attr " "hw_addr="
 # Without --root, vbusctl asks vbusd; --root names another tree: nothing from this one.
 expect "vbusctl --root $tmp/bin start " ""
 
+# Each verb is offered exactly the options vbusctl accepts for it (so the completion cannot
+# drift from vbusctl's verb table): every long option of --help is tried on every verb, in a
+# scratch root of its own, and refused ones ("VERB does not take --OPT") must not be offered.
+probe=$tmp/probe
+cp -a "$data/host-mixed" "$probe"
+declare -A value=([--kind]=mdev [--parent]=mtty [--type]=mtty-1 [--uuid]=11111111-2222-4333-8444-555555555555
+	[--index]=1 [--driver]=auto [--attr]=a=b [--tag]=t [--jsonfile]=/nonexistent [--for]=vm)
+opts=$(vbusctl --help | grep -o -- '--[a-z][a-z-]*' | sort -u |
+	grep -vx -e --root -e --direct -e --json -e --help -e --version)
+for verb in $(complete_line "vbusctl "); do
+	# As many placeholder arguments as the verb needs.
+	for nargs in 0 1 2; do
+		a=(mdevctl x y)
+		a=("${a[@]:0:nargs}")
+		[[ $verb != import ]] && a=("${a[@]/mdevctl/p1}")
+		e=$(vbusctl --root "$probe" "$verb" "${a[@]}" 2>&1 >/dev/null)
+		[[ $e != *"argument"* ]] && break
+	done
+	accepted=""
+	for o in $opts; do
+		e=$(vbusctl --root "$probe" "$verb" "${a[@]}" "$o" ${value[$o]:+"${value[$o]}"} \
+			2>&1 >/dev/null </dev/null)
+		[[ $e != *"does not take $o"* ]] && accepted+=" $o"
+	done
+	offered=$(complete_line "vbusctl $verb ${a[*]} --" | tr ' ' '\n' |
+		grep -vx -e --root -e --direct -e --json -e --help -e --version | sort | tr '\n' ' ')
+	want=$(printf '%s\n' $accepted | sort | tr '\n' ' ')
+	n=$((n + 1))
+	if [[ ${offered% } == "${want% }" ]]; then
+		echo "ok $n - $verb: the options offered are the ones vbusctl takes:${accepted:- none}"
+	else
+		echo "not ok $n - $verb: options offered differ from those vbusctl takes"
+		echo "#   vbusctl takes: $want"
+		echo "#         offered: $offered"
+		failed=$((failed + 1))
+	fi
+done
+
 echo "1..$n"
 [[ $failed -eq 0 ]]
