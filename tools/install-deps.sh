@@ -12,6 +12,7 @@ pkgs="
 	qemu-system-x86 busybox-static cpio
 	iproute2 udev dbus dbus-daemon systemd
 	procps pciutils nvme-cli
+	mdevctl driverctl valgrind strace
 	libglib2.0-bin
 	python3
 	clang libclang-rt-14-dev python3-dbusmock
