@@ -201,9 +201,13 @@ def main():
         sim = f.read()
     knobs = re.findall(r'debugfs_create_u32\("(\w+)"', sim)
     knobs += re.findall(r'static BUS_ATTR_\w+\((\w+)\)', sim)
-    ok(len(knobs) >= 5, 'found %d vbus_sim sysfs and debugfs files' % len(knobs))
+    # The sysfs attributes of virtbus devices and of vbus_sim's SF devices.
+    for f in ['vbus_main.c', 'vbus_sim_devlink.c']:
+        with open(os.path.join(daemon_src, '..', 'kmod', f)) as fh:
+            knobs += re.findall(r'static DEVICE_ATTR_\w+\((\w+)\)', fh.read())
+    ok(len(knobs) >= 9, 'found %d sysfs and debugfs files in kmod/' % len(knobs))
     for k in knobs:
-        ok(word_re(k).search(page4) is not None, 'vbus(4) documents vbus_sim file %s' % k)
+        ok(word_re(k).search(page4) is not None, 'vbus(4) documents the file %s' % k)
 
     print('1..%d' % n)
     return 1 if failed else 0
