@@ -125,6 +125,11 @@ expect "vbusctl $R define x --kind sf --attr " "hw_addr="
 # Without --root, vbusctl asks vbusd; --root names another tree: nothing from this one.
 expect "vbusctl --root $tmp/bin start " ""
 
+# The verbs offered are the verbs of vbusctl --help.
+helpverbs=$(vbusctl --help | sed -n '/^Commands:/,/^$/p' | sed -n 's/^  \([a-z][a-z-]*\).*/\1/p' |
+	sort -u | tr '\n' ' ')
+expect "vbusctl " "$helpverbs"
+
 # Each verb is offered exactly the options vbusctl accepts for it (so the completion cannot
 # drift from vbusctl's verb table): every long option of --help is tried on every verb, in a
 # scratch root of its own, and refused ones ("VERB does not take --OPT") must not be offered.
