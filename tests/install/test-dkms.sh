@@ -22,7 +22,8 @@ srctree=$T/src
 mkdir -p "$tree" "$srctree"
 dkms=(dkms --dkmstree "$tree" --sourcetree "$srctree")
 cleanup() {
-	"${dkms[@]}" remove -m vbus -v "$ver" --all >/dev/null 2>&1
+	"${dkms[@]}" --installtree "$T/modules" --no-depmod remove -m vbus -v "$ver" --all \
+		>/dev/null 2>&1
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -90,6 +91,30 @@ ko=$(find "$tree/vbus/$ver/$kver" -name "vbus_sim.ko*" 2>/dev/null | head -n 1)
 dep=$(modinfo -F depends "$ko" 2>/dev/null)
 [[ ,$dep, == *,vbus,* ]]
 ok $? "vbus_sim.ko depends on vbus" "depends: $dep"
+
+# dkms install into a private install tree, without depmod: the modules land where dkms.conf
+# says (updates/dkms), and the machine's /lib/modules stays as it was.
+itree=$T/modules
+mkdir -p "$itree/$kver"
+before=$(find "/lib/modules/$kver" -newer "$T" -print 2>/dev/null | head -n 5)
+out=$("${dkms[@]}" --installtree "$itree" --no-depmod install -m vbus -v "$ver" -k "$kver" 2>&1)
+ok $? "dkms install -m vbus -v $ver -k $kver (private install tree)" "$out"
+for m in vbus vbus_sim; do
+	f=$(find "$itree/$kver/updates/dkms" -name "$m.ko*" 2>/dev/null | head -n 1)
+	[[ -n $f ]]
+	ok $? "$m.ko installed in updates/dkms" "$(find "$itree" 2>&1)"
+done
+st=$("${dkms[@]}" --installtree "$itree" status -m vbus -v "$ver" -k "$kver" 2>&1)
+[[ $st == *"vbus/$ver, $kver, "*": installed"* ]]
+ok $? "dkms status says installed" "$st"
+after=$(find "/lib/modules/$kver" -newer "$T" -print 2>/dev/null | head -n 5)
+[[ -z $after || $after == "$before" ]]
+ok $? "nothing under /lib/modules/$kver changed" "$after"
+out=$("${dkms[@]}" --installtree "$itree" --no-depmod uninstall -m vbus -v "$ver" -k "$kver" 2>&1)
+ok $? "dkms uninstall" "$out"
+left=$(find "$itree/$kver" -name '*.ko*' 2>/dev/null)
+[[ -z $left ]]
+ok $? "dkms uninstall removes the modules" "$left"
 
 out=$("${dkms[@]}" remove -m vbus -v "$ver" --all 2>&1)
 ok $? "dkms remove --all" "$out"
