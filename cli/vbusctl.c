@@ -86,13 +86,26 @@ static struct transport tr;
 static void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void err(const char *fmt, ...)
 {
+	char *msg = NULL;
 	va_list ap;
+	int n;
 
-	fputs("vbusctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
+	fputs("vbusctl: ", stderr);
+	/* Names come from the user and from files: a control character in one (a newline, an
+	 * escape sequence) is shown escaped, so it cannot forge or hide output on a terminal. */
+	for (int i = 0; n >= 0 && i < n; i++) {
+		unsigned char c = msg[i];
+
+		if (c < 0x20 || c == 0x7f)
+			fprintf(stderr, "\\x%02x", c);
+		else
+			fputc(c, stderr);
+	}
 	fputc('\n', stderr);
+	free(msg);
 }
 
 /* "Failed to VERB 'NAME': cause", the cause from the transport (libvbus names the object). */
