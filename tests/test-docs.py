@@ -75,6 +75,10 @@ def main():
         ok(g.returncode == 0 and g.stderr.strip() == '', '%s: groff -ww is silent' % page,
            g.stderr.splitlines()[:10])
         name = page.rsplit('.', 1)[0]
+        # What mandb puts in the whatis database, so that apropos/man -k find the page.
+        lg = subprocess.run(['lexgrog', path], capture_output=True, text=True)
+        ok(lg.returncode == 0 and ('"%s - ' % name) in lg.stdout,
+           '%s: lexgrog reads the whatis entry of %s' % (page, name), lg.stdout.splitlines())
         ok(re.search(r'^NAME\n\s+' + re.escape(name) + r'\b', out, re.M) is not None,
            '%s has a NAME section naming %s' % (page, name))
 
