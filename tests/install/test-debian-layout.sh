@@ -54,6 +54,7 @@ want=$(sort <<END
 /usr/share/man/man5/vbus-policy.5
 /usr/share/man/man5/org.vbus1.5
 /usr/share/man/man4/vbus.4
+/usr/share/man/man4/vbus_sim.4
 END
 )
 while read -r f; do
