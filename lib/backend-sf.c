@@ -110,21 +110,10 @@ static int add_port(struct nlattr **tb, void *userdata)
  * replies come as DEVLINK_CMD_NEW, which the reply callback does not care about. */
 static int dump_ports(struct vbus_ctx *ctx, struct ports *ret)
 {
-	struct vbus_nl *nl;
-	struct nl_msg *msg;
 	int r;
 
-	r = vbus_nl_get(ctx, VBUS_KIND_SF, &nl);
-	if (r < 0)
-		return r;
-	r = vbus_nl_request(nl, DEVLINK_GENL, DEVLINK_CMD_PORT_GET, true, &msg);
-	if (r == -ENOENT) {
-		vbus_error_clear(ctx);
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	r = vbus_nl_call(nl, msg, devlink_policy, DEVLINK_ATTR_MAX, add_port, ret, "devlink ports");
+	r = vbus_nl_dump(ctx, VBUS_KIND_SF, DEVLINK_GENL, DEVLINK_CMD_PORT_GET, devlink_policy,
+			 DEVLINK_ATTR_MAX, add_port, ret, "devlink ports");
 	if (r < 0)
 		ports_done(ret);
 	return r;
@@ -192,8 +181,6 @@ static int sf_list_parents(struct vbus_ctx *ctx, const char *parent, struct json
 	struct ports p = {};
 	int r;
 
-	if (!ctx->real_root)
-		return 0;
 	r = dump_ports(ctx, &p);
 	if (r < 0)
 		return r;
@@ -253,8 +240,6 @@ static int sf_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 	struct ports p = {};
 	int r;
 
-	if (!ctx->real_root)
-		return 0;
 	r = dump_ports(ctx, &p);
 	if (r < 0)
 		return r;
@@ -306,38 +291,13 @@ static int match_instance(struct nlattr **tb, void *userdata)
 static int instance_exists(struct vbus_ctx *ctx, const char *handle)
 {
 	const char *want[2] = { handle, NULL };
-	struct vbus_nl *nl;
-	struct nl_msg *msg;
 	int r;
 
-	r = vbus_nl_get(ctx, VBUS_KIND_SF, &nl);
-	if (r < 0)
-		return r;
-	r = vbus_nl_request(nl, DEVLINK_GENL, DEVLINK_CMD_GET, true, &msg);
-	if (r == -ENOENT) {
-		vbus_error_clear(ctx);
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	r = vbus_nl_call(nl, msg, devlink_policy, DEVLINK_ATTR_MAX, match_instance, want,
-			 "devlink instances");
+	r = vbus_nl_dump(ctx, VBUS_KIND_SF, DEVLINK_GENL, DEVLINK_CMD_GET, devlink_policy,
+			 DEVLINK_ATTR_MAX, match_instance, want, "devlink instances");
 	if (r < 0)
 		return r;
 	return want[1] ? 1 : 0;
-}
-
-static int parse_hw_addr(const char *s, uint8_t mac[6])
-{
-	unsigned int b[6];
-	char end;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-		   &end) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++)
-		mac[i] = b[i];
-	return 0;
 }
 
 static const char *attr_value(const struct vbus_def *def, const char *key)
@@ -367,7 +327,7 @@ static int sf_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 		const struct vbus_attr *a = &def->attrs[i];
 
 		if (streq(a->key, "hw_addr")) {
-			if (parse_hw_addr(a->value, mac) < 0)
+			if (vbus_parse_mac(a->value, mac) < 0)
 				return vbus_error(ctx, -EINVAL,
 						  "%s: attribute hw_addr: '%s' is not a MAC address",
 						  def->name, a->value);
@@ -513,7 +473,7 @@ static int sf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 	r = vbus_nl_get(ctx, VBUS_KIND_SF, &nl);
 	if (r < 0)
 		return r;
-	if (hw && parse_hw_addr(hw, mac) < 0)
+	if (hw && vbus_parse_mac(hw, mac) < 0)
 		return -EINVAL;
 
 	r = port_request(nl, DEVLINK_CMD_PORT_NEW, def->parent, &msg);

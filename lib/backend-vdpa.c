@@ -110,24 +110,8 @@ static int add_mgmtdev(struct nlattr **tb, void *userdata)
 /* The kernel without vdpa (no module, Debian's stock 6.1) simply has no vdpa parents. */
 static int walk_mgmtdevs(struct vbus_ctx *ctx, struct mgmtdev_walk *w)
 {
-	struct vbus_nl *nl;
-	struct nl_msg *msg;
-	int r;
-
-	if (!ctx->real_root)
-		return 0;
-	r = vbus_nl_get(ctx, VBUS_KIND_VDPA, &nl);
-	if (r < 0)
-		return r;
-	r = vbus_nl_request(nl, VDPA_GENL_NAME, VDPA_CMD_MGMTDEV_GET, true, &msg);
-	if (r == -ENOENT) {
-		vbus_error_clear(ctx);
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	return vbus_nl_call(nl, msg, vdpa_policy, VDPA_ATTR_MAX, add_mgmtdev, w,
-			    "vdpa management devices");
+	return vbus_nl_dump(ctx, VBUS_KIND_VDPA, VDPA_GENL_NAME, VDPA_CMD_MGMTDEV_GET, vdpa_policy,
+			    VDPA_ATTR_MAX, add_mgmtdev, w, "vdpa management devices");
 }
 
 static int vdpa_list_parents(struct vbus_ctx *ctx, const char *parent, struct json_object *parents)
@@ -193,39 +177,12 @@ static int add_dev(struct nlattr **tb, void *userdata)
 static int vdpa_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 {
 	struct dev_walk w = { .ctx = ctx, .out = devices };
-	struct vbus_nl *nl;
-	struct nl_msg *msg;
-	int r;
 
-	if (!ctx->real_root)
-		return 0;
-	r = vbus_nl_get(ctx, VBUS_KIND_VDPA, &nl);
-	if (r < 0)
-		return r;
-	r = vbus_nl_request(nl, VDPA_GENL_NAME, VDPA_CMD_DEV_GET, true, &msg);
-	if (r == -ENOENT) {
-		vbus_error_clear(ctx);
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	return vbus_nl_call(nl, msg, vdpa_policy, VDPA_ATTR_MAX, add_dev, &w, "vdpa devices");
+	return vbus_nl_dump(ctx, VBUS_KIND_VDPA, VDPA_GENL_NAME, VDPA_CMD_DEV_GET, vdpa_policy,
+			    VDPA_ATTR_MAX, add_dev, &w, "vdpa devices");
 }
 
 /* ---- checking --------------------------------------------------------------------------- */
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned int b[6];
-	char end;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-		   &end) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++)
-		mac[i] = b[i];
-	return 0;
-}
 
 static int parse_u16(const char *s, uint16_t *ret)
 {
@@ -248,7 +205,7 @@ static int check_attrs(struct vbus_ctx *ctx, const struct vbus_def *def)
 		uint16_t v;
 
 		if (streq(a->key, "mac")) {
-			if (parse_mac(a->value, mac) < 0)
+			if (vbus_parse_mac(a->value, mac) < 0)
 				return vbus_error(ctx, -EINVAL,
 						  "%s: attribute mac: '%s' is not a MAC address",
 						  def->name, a->value);
@@ -331,7 +288,7 @@ static int put_attrs(struct vbus_ctx *ctx, const struct vbus_def *def, struct nl
 		int r;
 
 		if (streq(a->key, "mac")) {
-			if (parse_mac(a->value, mac) < 0)
+			if (vbus_parse_mac(a->value, mac) < 0)
 				return -EINVAL;
 			r = nla_put(msg, VDPA_ATTR_DEV_NET_CFG_MACADDR, sizeof(mac), mac);
 		} else {

@@ -108,26 +108,11 @@ static int mgmtdev_msg(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
+/* vbus.ko not loaded: no virtbus parents, not an error. */
 static int walk_mgmtdevs(struct vbus_ctx *ctx, struct mgmtdev_walk *w)
 {
-	struct vbus_nl *nl;
-	struct nl_msg *msg;
-	int r;
-
-	if (!ctx->real_root)
-		return 0;
-	r = vbus_nl_get(ctx, VBUS_KIND_VIRTBUS, &nl);
-	if (r < 0)
-		return r;
-	r = vbus_nl_request(nl, VBUS_GENL_NAME, VBUS_CMD_MGMTDEV_GET, true, &msg);
-	if (r == -ENOENT) {
-		/* vbus.ko not loaded: no virtbus parents, not an error. */
-		vbus_error_clear(ctx);
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	return vbus_nl_call_raw(nl, msg, mgmtdev_msg, w, "vbus management devices");
+	return vbus_nl_dump_raw(ctx, VBUS_KIND_VIRTBUS, VBUS_GENL_NAME, VBUS_CMD_MGMTDEV_GET,
+				mgmtdev_msg, w, "vbus management devices");
 }
 
 static int virtbus_list_parents(struct vbus_ctx *ctx, const char *parent,
@@ -219,23 +204,9 @@ static int add_dev(struct nlattr **tb, void *userdata)
 static int virtbus_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 {
 	void *data[2] = { ctx, devices };
-	struct vbus_nl *nl;
-	struct nl_msg *msg;
-	int r;
 
-	if (!ctx->real_root)
-		return 0;
-	r = vbus_nl_get(ctx, VBUS_KIND_VIRTBUS, &nl);
-	if (r < 0)
-		return r;
-	r = vbus_nl_request(nl, VBUS_GENL_NAME, VBUS_CMD_DEV_GET, true, &msg);
-	if (r == -ENOENT) {
-		vbus_error_clear(ctx);
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	return vbus_nl_call(nl, msg, vbus_policy, VBUS_ATTR_MAX, add_dev, data, "virtbus devices");
+	return vbus_nl_dump(ctx, VBUS_KIND_VIRTBUS, VBUS_GENL_NAME, VBUS_CMD_DEV_GET, vbus_policy,
+			    VBUS_ATTR_MAX, add_dev, data, "virtbus devices");
 }
 
 /* A request naming DEF's device: its mgmtdev handle and name. */

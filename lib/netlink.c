@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Generic netlink on libnl-genl: requests, dumps, multicast and the kernel's extack message. */
 #include <linux/netlink.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include <netlink/genl/family.h>
@@ -438,4 +439,62 @@ char *vbus_nl_handle(struct nlattr **tb, int bus_attr, int dev_attr)
 	if (asprintf(&s, "%s/%s", nla_get_string(tb[bus_attr]), nla_get_string(tb[dev_attr])) < 0)
 		return NULL;
 	return s;
+}
+
+static int dump_request(struct vbus_ctx *ctx, enum vbus_kind kind, const char *family, uint8_t cmd,
+			struct vbus_nl **ret_nl, struct nl_msg **ret)
+{
+	int r;
+
+	if (!ctx->real_root)
+		return 0;
+	r = vbus_nl_get(ctx, kind, ret_nl);
+	if (r < 0)
+		return r;
+	r = vbus_nl_request(*ret_nl, family, cmd, true, ret);
+	if (r == -ENOENT) {
+		vbus_error_clear(ctx);
+		return 0;
+	}
+	return r < 0 ? r : 1;
+}
+
+int vbus_nl_dump(struct vbus_ctx *ctx, enum vbus_kind kind, const char *family, uint8_t cmd,
+		 const struct nla_policy *policy, int maxattr, vbus_nl_reply_fn cb, void *userdata,
+		 const char *what)
+{
+	struct vbus_nl *nl;
+	struct nl_msg *msg;
+	int r;
+
+	r = dump_request(ctx, kind, family, cmd, &nl, &msg);
+	if (r <= 0)
+		return r;
+	return vbus_nl_call(nl, msg, policy, maxattr, cb, userdata, what);
+}
+
+int vbus_nl_dump_raw(struct vbus_ctx *ctx, enum vbus_kind kind, const char *family, uint8_t cmd,
+		     int (*cb)(struct nl_msg *msg, void *userdata), void *userdata, const char *what)
+{
+	struct vbus_nl *nl;
+	struct nl_msg *msg;
+	int r;
+
+	r = dump_request(ctx, kind, family, cmd, &nl, &msg);
+	if (r <= 0)
+		return r;
+	return vbus_nl_call_raw(nl, msg, cb, userdata, what);
+}
+
+int vbus_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = b[i];
+	return 0;
 }

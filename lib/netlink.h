@@ -77,3 +77,17 @@ char *vbus_nl_handle(struct nlattr **tb, int bus_attr, int dev_attr);
 /* The "monitor" group of our own family (lib/backend-virtbus.c): DEV_NEW, DEV_DEL, DEV_BIND. */
 int vbus_virtbus_monitor_open(struct vbus_ctx *ctx, vbus_nl_event_fn cb, void *userdata,
 			      struct vbus_nl **ret);
+
+/*
+ * A dump of CMD of FAMILY for a kind's listing: nothing (0) under a --root other than "/" or
+ * when the kernel lacks the family (the module is not loaded: no parents, not an error).
+ * The _raw form hands CB each message, for replies whose attributes repeat.
+ */
+int vbus_nl_dump(struct vbus_ctx *ctx, enum vbus_kind kind, const char *family, uint8_t cmd,
+		 const struct nla_policy *policy, int maxattr, vbus_nl_reply_fn cb, void *userdata,
+		 const char *what);
+int vbus_nl_dump_raw(struct vbus_ctx *ctx, enum vbus_kind kind, const char *family, uint8_t cmd,
+		     int (*cb)(struct nl_msg *msg, void *userdata), void *userdata, const char *what);
+
+/* "00:11:22:33:44:55" to 6 bytes; -EINVAL for anything else. */
+int vbus_parse_mac(const char *s, uint8_t mac[6]);
