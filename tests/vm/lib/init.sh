@@ -71,6 +71,12 @@ ip link set lo up 2>/dev/null
 [ "$(uname -r)" = "$KVER" ] || echo "init: guest runs $(uname -r), expected $KVER"
 dmesg -n 4 2>/dev/null
 
+if [ "${VM_SYSTEMD:-0}" = 1 ]; then
+	# --systemd: systemd becomes PID 1 here and runs the scripts from a unit; does not return.
+	# shellcheck source=systemd.sh
+	. "${0%/*}/systemd.sh"
+fi
+
 n=0
 for s in "${scripts[@]}"; do
 	[ -n "$s" ] || continue
