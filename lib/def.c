@@ -157,6 +157,10 @@ static int attr_value(struct json_object *v, const char **ret)
 	}
 }
 
+/* Tags are kept unique by a linear search: a bound keeps a hostile file or D-Bus call from
+ * costing quadratic time (200000 tags took minutes). */
+#define DEF_MAX_LIST 256
+
 static int parse_attrs(struct vbus_ctx *ctx, struct vbus_def *def, struct json_object *v)
 {
 	size_t n;
@@ -165,6 +169,9 @@ static int parse_attrs(struct vbus_ctx *ctx, struct vbus_def *def, struct json_o
 	if (!json_object_is_type(v, json_type_array))
 		return vbus_error(ctx, -EINVAL, "key \"attrs\" must be an array of objects");
 	n = json_object_array_length(v);
+	if (n > DEF_MAX_LIST)
+		return vbus_error(ctx, -E2BIG, "key \"attrs\" holds %zu entries (at most %d)", n,
+				  DEF_MAX_LIST);
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(v, i);
 		int count = 0;
@@ -200,6 +207,9 @@ static int parse_tags(struct vbus_ctx *ctx, struct vbus_def *def, struct json_ob
 	if (!json_object_is_type(v, json_type_array))
 		return vbus_error(ctx, -EINVAL, "key \"tags\" must be an array of strings");
 	n = json_object_array_length(v);
+	if (n > DEF_MAX_LIST)
+		return vbus_error(ctx, -E2BIG, "key \"tags\" holds %zu entries (at most %d)", n,
+				  DEF_MAX_LIST);
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *t = json_object_array_get_idx(v, i);
 
