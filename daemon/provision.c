@@ -112,7 +112,7 @@ static int start_one(struct vbusd *d, const char *name)
 	struct retry *t = retry_find(d, name);
 
 	if (r >= 0) {
-		log_info("Started '%s'", name);
+		/* libvbus has said "Started" through the log callback already. */
 		if (t)
 			retry_drop(d, t);
 		return r;
