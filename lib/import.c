@@ -35,7 +35,9 @@ static int report(struct vbus_ctx *ctx, struct import *im, const char *name, con
 	return 0;
 }
 
-/* Defines DEF and reports the outcome; only -ENOMEM stops the import. */
+/* Defines DEF and reports the outcome. Only a store that cannot be written (out of memory,
+ * read-only, full, I/O error) stops the import: every further file would fail the same way,
+ * and the user must see the failure, not a report of skipped files with exit 0. */
 static int import_def(struct vbus_ctx *ctx, struct import *im, struct vbus_def *def,
 		      const char *path)
 {
@@ -43,7 +45,7 @@ static int import_def(struct vbus_ctx *ctx, struct import *im, struct vbus_def *
 	int r;
 
 	r = vbus_define(ctx, def, 0);
-	if (r == -ENOMEM)
+	if (r == -ENOMEM || r == -EROFS || r == -ENOSPC || r == -EDQUOT || r == -EIO)
 		return r;
 	if (r < 0)
 		return report(ctx, im, def->name, path, false,
