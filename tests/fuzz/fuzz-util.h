@@ -63,17 +63,29 @@ static inline int fuzz_write_file(const char *path, const void *data, size_t siz
 	return n == (ssize_t)size ? 0 : -EIO;
 }
 
+static char fuzz_root[64];
+
+static void fuzz_remove_root(void)
+{
+	if (fuzz_root[0])
+		nftw(fuzz_root, fuzz_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* A scratch root (a copy of TREE when set; ROOT/etc/vbus/{devices.d,policy.d}, ROOT/sys, ROOT/run) made once per
  * process and a context over it; both live until the process ends. */
 static inline struct vbus_ctx *fuzz_ctx_tree(const char *tree, char **ret_root)
 {
 	static struct vbus_ctx *ctx;
-	static char root[] = "/tmp/vbus-fuzz.XXXXXX";
+	char *root = fuzz_root;
 	char p[4096];
 
 	if (!ctx) {
+		/* On tmpfs when there is one: the store fsyncs every write it makes. */
+		snprintf(root, sizeof(fuzz_root), "%s/vbus-fuzz.XXXXXX",
+			 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 		if (!mkdtemp(root))
 			abort();
+		atexit(fuzz_remove_root);
 		if (tree) {
 			snprintf(p, sizeof(p), "cp -a '%s/.' '%s'", tree, root);
 			if (system(p) != 0)
