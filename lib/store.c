@@ -219,6 +219,27 @@ int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_obje
 	return 0;
 }
 
+/* Under the lock nobody is writing: a ".#NAME.XXXXXX" left in the store is the temporary file
+ * of a writer that was killed between create and rename. Errors are ignored (best effort). */
+static void remove_stale_temporaries(int dirfd)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (de->d_name[0] == '.' && de->d_name[1] == '#')
+			(void)unlinkat(dirfd, de->d_name, 0);
+	closedir(d);
+}
+
 int vbus_lock(struct vbus_ctx *ctx)
 {
 	_cleanup_free_ char *dir = NULL;
@@ -246,6 +267,7 @@ int vbus_lock(struct vbus_ctx *ctx)
 		close(fd);
 		return vbus_error(ctx, r, "cannot lock %s: %s", DEVICES_DIR, strerror(-r));
 	}
+	remove_stale_temporaries(fd);
 	ctx->lock_fd = fd;
 	ctx->lock_depth = 1;
 	return 0;
