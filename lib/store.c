@@ -371,12 +371,16 @@ int vbus_store_load_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret
 		return -ENOMEM;
 	n = scandir(dir, &des, filter_json, vbus_dirent_cmp);
 	if (n < 0) {
-		if (errno == ENOENT) {
+		struct stat st;
+
+		r = -errno;
+		/* No directory is no definitions; a symlink to nowhere is a broken setup, which
+		 * must not look like an empty one. */
+		if (r == -ENOENT && lstat(dir, &st) < 0) {
 			*ret = NULL;
 			*ret_n = 0;
 			return 0;
 		}
-		r = -errno;
 		return vbus_error(ctx, r, "cannot read %s: %s", DEVICES_DIR, strerror(-r));
 	}
 	defs = calloc(n + 1, sizeof(*defs));
