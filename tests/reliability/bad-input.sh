@@ -134,6 +134,8 @@ rm "$D"
 ln -s "$T/nowhere" "$D"
 expect "devices.d a dangling symlink: define fails naming the directory" 1 "s2" "devices.d" -- \
 	define s2 --kind pci --parent 0000:05:00.0 --manual
+expect "devices.d a dangling symlink: list fails naming the directory (not an empty list)" 1 \
+	"devices.d" "No such file or directory" -- list --defined
 rm "$D"
 ln -s devices.d "$D"
 expect "devices.d a symlink loop: define fails with the cause" 1 "s3" \
