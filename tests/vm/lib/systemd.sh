@@ -40,9 +40,9 @@ vm_systemd_boot() {
 	: >/etc/fstab
 	mkdir -p "$vm_systemd_etc" /etc/systemd/journald.conf.d
 	printf '[Journal]\nStorage=volatile\n' >/etc/systemd/journald.conf.d/90-vbus-vm.conf
-	for u in "${vm_systemd_masked[@]}"; do
-		ln -sfn /dev/null "$vm_systemd_etc/$u"
-	done
+	# One process for all the links: every fork+exec costs 0.1-0.3 s in TCG over 9p.
+	perl -e '$d = shift; for (@ARGV) { unlink "$d/$_"; symlink "/dev/null", "$d/$_" or die "$_: $!" }' \
+		"$vm_systemd_etc" "${vm_systemd_masked[@]}"
 
 	cat >"$vm_systemd_etc/vbus-vm.target" <<EOT
 [Unit]
@@ -72,9 +72,8 @@ EOT
 	ln -sfn vbus-vm.target "$vm_systemd_etc/default.target"
 	# Generators that only cost time here (they scan for disks, init scripts, ...).
 	mkdir -p /etc/systemd/system-generators
-	for u in "${vm_systemd_masked_generators[@]}"; do
-		ln -sfn /dev/null "/etc/systemd/system-generators/$u"
-	done
+	perl -e '$d = shift; for (@ARGV) { unlink "$d/$_"; symlink "/dev/null", "$d/$_" or die "$_: $!" }' \
+		/etc/systemd/system-generators "${vm_systemd_masked_generators[@]}"
 	# tmpfiles' tmp.conf empties /tmp at boot; /tmp holds the bound host paths (the results
 	# share among them): nothing there is systemd-tmpfiles' business.
 	mkdir -p /etc/tmpfiles.d
