@@ -32,9 +32,10 @@ vm_systemd_masked_generators=(
 )
 
 vm_systemd_boot() {
-	local lib=$1 u
+	local lib=$1
 	local sd=/lib/systemd/systemd
 
+	: "${out:?set by lib/init.sh: the results dir as the guest sees it}"
 	[ -x "$sd" ] || { echo "init: --systemd: no $sd (apt-get install systemd)"; return 1; }
 	# The host's fstab names the host's disks: systemd would wait for them.
 	: >/etc/fstab
@@ -51,6 +52,8 @@ Requires=basic.target
 After=basic.target
 Wants=vbus-vm-scripts.service
 AllowIsolate=yes
+JobTimeoutSec=300
+JobTimeoutAction=poweroff-force
 EOT
 	# Type=simple: the scripts start and stop units themselves; no start timeout applies
 	# (each script has its own, enforced by the runner).
@@ -68,6 +71,18 @@ Environment=HOME=/root LANG=C.UTF-8 TERM=linux
 StandardInput=null
 StandardOutput=journal+console
 StandardError=journal+console
+EOT
+	# A boot that goes wrong must not wait for a login on the console until run's timeout: the
+	# emergency shell is replaced by a journal dump and a power off (run then reports the
+	# scripts that never finished as "none"), and a stuck boot powers off after 5 minutes.
+	cat >"$vm_systemd_etc/emergency.service" <<EOT
+[Unit]
+Description=vbus VM: emergency, journal to $out/journal.log and power off
+DefaultDependencies=no
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo "vbus-vm: systemd entered emergency mode, see $out/journal.log" >/dev/console; systemctl --no-pager --failed >/dev/console; journalctl -b --no-pager -o short-monotonic >$out/journal.log 2>&1; sync; echo o >/proc/sysrq-trigger'
 EOT
 	ln -sfn vbus-vm.target "$vm_systemd_etc/default.target"
 	# Generators that only cost time here (they scan for disks, init scripts, ...).
