@@ -115,6 +115,7 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 				  struct json_object **ret)
 {
 	_cleanup_json_ struct json_object *arr = json_object_new_array(), *active = NULL;
+	_cleanup_json_ struct json_object *by_identity = NULL, *stored_names = NULL;
 	struct vbus_def **defs = NULL;
 	struct vbus_run *runs = NULL;
 	size_t n_defs = 0, n_runs = 0, n_active = 0;
@@ -155,10 +156,22 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 	}
 	n_active = json_object_array_length(active);
 	matched = calloc(n_active + 1, sizeof(*matched));
-	if (!matched) {
+	/* identity -> index in ACTIVE, and the stored names: one lookup per definition, so a
+	 * listing stays linear in definitions and devices. */
+	by_identity = json_object_new_object();
+	stored_names = json_object_new_object();
+	if (!matched || !by_identity || !stored_names) {
 		r = -ENOMEM;
 		goto out;
 	}
+	for (size_t j = 0; j < n_active; j++) {
+		_cleanup_free_ char *key = vbus_active_identity(json_object_array_get_idx(active, j));
+
+		if (key && !json_object_object_get_ex(by_identity, key, NULL))
+			json_object_object_add(by_identity, key, json_object_new_int64(j));
+	}
+	for (size_t j = 0; j < n_defs; j++)
+		json_object_object_add(stored_names, defs[j]->name, NULL);
 
 	/* Definitions first (stored, then transient ones), by name. */
 	for (size_t i = 0; i < n_defs + n_runs; i++) {
@@ -171,17 +184,17 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 		} else {
 			/* Started by vbus and not (or no longer) defined: transient, or undefined
 			 * while running. It keeps its name until it is stopped. */
-			bool stored = false;
-
 			def = runs[i - n_defs].def;
-			for (size_t j = 0; j < n_defs && !stored; j++)
-				stored = streq(defs[j]->name, def->name);
-			if (stored)
+			if (json_object_object_get_ex(stored_names, def->name, NULL))
 				continue;
 		}
-		for (size_t j = 0; j < n_active; j++)
-			if (vbus_def_matches_active(def, json_object_array_get_idx(active, j)))
-				matched[j] = true;
+		{
+			_cleanup_free_ char *key = vbus_def_identity(def);
+			struct json_object *j;
+
+			if (key && json_object_object_get_ex(by_identity, key, &j))
+				matched[json_object_get_int64(j)] = true;
+		}
 		if (name && !streq(def->name, name))
 			continue;
 		r = def_entry(ctx, def, defined, &o);

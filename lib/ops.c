@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Operations: define, undefine, start, stop, create, remove, assign; ordering and rollback. */
+#include <ctype.h>
 #include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -100,37 +101,64 @@ int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def)
 	return 0;
 }
 
-static bool json_str_eq(struct json_object *o, const char *key, const char *s, bool icase)
+/* One string per sub-device identity (mdev uuid, vf/sf parent+index, pci parent, else parent+
+ * name), so listings match definitions with active devices through a map, not pair by pair. */
+static char *identity_key(enum vbus_kind kind, const char *parent, int64_t index,
+			  const char *uuid, const char *name)
 {
-	struct json_object *v;
-	const char *t;
+	char *k = NULL;
+	int r;
 
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return false;
-	t = json_object_get_string(v);
-	return s && (icase ? strcasecmp(t, s) == 0 : streq(t, s));
-}
-
-bool vbus_def_matches_active(const struct vbus_def *def, struct json_object *active)
-{
-	struct json_object *v;
-
-	if (!json_str_eq(active, "kind", vbus_kind_to_string(def->kind), false))
-		return false;
-	switch (def->kind) {
+	switch (kind) {
 	case VBUS_KIND_MDEV:
-		return json_str_eq(active, "uuid", def->uuid, true);
+		if (!uuid)
+			return NULL;
+		r = asprintf(&k, "mdev|%s", uuid);
+		if (r >= 0)
+			for (char *c = k; *c; c++)
+				*c = tolower((unsigned char)*c);
+		break;
 	case VBUS_KIND_VF:
 	case VBUS_KIND_SF:
-		return json_str_eq(active, "parent", def->parent, false) &&
-		       json_object_object_get_ex(active, "index", &v) &&
-		       json_object_get_int64(v) == def->index;
+		if (!parent || index < 0)
+			return NULL;
+		r = asprintf(&k, "%s|%s|%" PRId64, vbus_kind_to_string(kind), parent, index);
+		break;
 	case VBUS_KIND_PCI:
-		return json_str_eq(active, "parent", def->parent, false);
+		if (!parent)
+			return NULL;
+		r = asprintf(&k, "pci|%s", parent);
+		break;
 	default:
-		return json_str_eq(active, "parent", def->parent, false) &&
-		       json_str_eq(active, "name", def->name, false);
+		if (!parent || !name || kind < 0 || kind >= _VBUS_KIND_MAX)
+			return NULL;
+		r = asprintf(&k, "%s|%s|%s", vbus_kind_to_string(kind), parent, name);
+		break;
 	}
+	return r < 0 ? NULL : k;
+}
+
+char *vbus_def_identity(const struct vbus_def *def)
+{
+	return identity_key(def->kind, def->parent, def->index, def->uuid, def->name);
+}
+
+char *vbus_active_identity(struct json_object *active)
+{
+	struct json_object *v;
+	const char *s[4] = {};
+	static const char *const keys[] = { "kind", "parent", "uuid", "name" };
+	int64_t index = -1;
+
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+		if (json_object_object_get_ex(active, keys[i], &v) &&
+		    json_object_is_type(v, json_type_string))
+			s[i] = json_object_get_string(v);
+	if (json_object_object_get_ex(active, "index", &v) && json_object_is_type(v, json_type_int))
+		index = json_object_get_int64(v);
+	if (!s[0])
+		return NULL;
+	return identity_key(vbus_kind_from_string(s[0]), s[1], index, s[2], s[3]);
 }
 
 /* Another definition with the same identity: refused, two names for one device is a trap. */

@@ -271,6 +271,8 @@ int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n
 int vbus_plain_cause(struct vbus_ctx *ctx, const struct vbus_def *def, int r);
 /* Validates DEF for the generic schema rules of its kind (before the backend's check()). */
 int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def);
-/* Same identity (mdev uuid, vf parent+index, pci parent, else name): DEF and an active
- * object from list_active(). */
-bool vbus_def_matches_active(const struct vbus_def *def, struct json_object *active);
+/* The identity of a definition or of an active object from list_active(), as a string key:
+ * equal keys, same sub-device (mdev uuid, vf/sf parent+index, pci parent, else parent+name).
+ * NULL when it has none (or out of memory). */
+char *vbus_def_identity(const struct vbus_def *def);
+char *vbus_active_identity(struct json_object *active);
