@@ -45,7 +45,8 @@ for t in "${targets[@]}"; do
 	work=$BUILD/tests/fuzz/corpus-$t
 	mkdir -p "$work"
 	log=$BUILD/tests/fuzz/$t.log
-	# -error_exitcode: any finding (crash, leak, UB) is exit 77; -timeout: a hang is one too.
+	# -error_exitcode: any finding (crash, leak, UB) ends the target with status 77, which
+	# counts as a failure here (never a skip); -timeout: a hang is a finding too.
 	"$exe" -max_total_time="$SECONDS_EACH" -error_exitcode=77 -timeout=20 -rss_limit_mb=2048 \
 		-max_len=8192 -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$BUILD/tests/fuzz/$t-" \
 		"$work" "$seeds" >"$log" 2>&1
