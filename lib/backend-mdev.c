@@ -98,11 +98,9 @@ static int mdev_list_parents(struct vbus_ctx *ctx, const char *parent, struct js
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_dir(ctx, MDEV_BUS, &l, NULL);
-	if (r == -ENOENT)
-		return 0;
+	r = sysfs_list_entries(ctx, MDEV_BUS, &l);
 	if (r < 0)
-		return vbus_error(ctx, r, "cannot list %s: %s", MDEV_BUS, strerror(-r));
+		return r;
 	for (char **p = l; *p; p++) {
 		_cleanup_json_ struct json_object *o = NULL, *types = NULL;
 
@@ -130,11 +128,9 @@ static int mdev_list_types(struct vbus_ctx *ctx, const char *parent, struct json
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_dir(ctx, MDEV_BUS, &l, NULL);
-	if (r == -ENOENT)
-		return 0;
+	r = sysfs_list_entries(ctx, MDEV_BUS, &l);
 	if (r < 0)
-		return vbus_error(ctx, r, "cannot list %s: %s", MDEV_BUS, strerror(-r));
+		return r;
 	for (char **p = l; *p; p++) {
 		if (parent && !streq(parent, *p))
 			continue;
@@ -197,11 +193,9 @@ static int mdev_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_dir(ctx, MDEV_DEVICES, &l, NULL);
-	if (r == -ENOENT)
-		return 0;
+	r = sysfs_list_entries(ctx, MDEV_DEVICES, &l);
 	if (r < 0)
-		return vbus_error(ctx, r, "cannot list %s: %s", MDEV_DEVICES, strerror(-r));
+		return r;
 	for (char **u = l; *u; u++) {
 		_cleanup_free_ char *parent = NULL, *type = NULL, *drv = NULL, *path = NULL;
 		_cleanup_json_ struct json_object *o = NULL;

@@ -35,11 +35,9 @@ static int pci_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_dir(ctx, PCI_DEVICES, &l, NULL);
-	if (r == -ENOENT)
-		return 0;
+	r = sysfs_list_entries(ctx, PCI_DEVICES, &l);
 	if (r < 0)
-		return vbus_error(ctx, r, "cannot list %s: %s", PCI_DEVICES, strerror(-r));
+		return r;
 	for (char **d = l; *d; d++) {
 		_cleanup_free_ char *override = NULL, *drv = NULL, *path = NULL, *physfn = NULL;
 		_cleanup_json_ struct json_object *o = NULL;

@@ -53,11 +53,9 @@ static int vf_list_parents(struct vbus_ctx *ctx, const char *parent, struct json
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_dir(ctx, PCI_DEVICES, &l, NULL);
-	if (r == -ENOENT)
-		return 0;
+	r = sysfs_list_entries(ctx, PCI_DEVICES, &l);
 	if (r < 0)
-		return vbus_error(ctx, r, "cannot list %s: %s", PCI_DEVICES, strerror(-r));
+		return r;
 	for (char **d = l; *d; d++) {
 		_cleanup_json_ struct json_object *o = NULL;
 		_cleanup_free_ char *drv = NULL;
@@ -92,11 +90,9 @@ static int vf_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_dir(ctx, PCI_DEVICES, &l, NULL);
-	if (r == -ENOENT)
-		return 0;
+	r = sysfs_list_entries(ctx, PCI_DEVICES, &l);
 	if (r < 0)
-		return vbus_error(ctx, r, "cannot list %s: %s", PCI_DEVICES, strerror(-r));
+		return r;
 	for (char **d = l; *d; d++) {
 		uint64_t total = pf_total_vfs(ctx, *d);
 

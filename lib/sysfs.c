@@ -233,6 +233,20 @@ oom:
 	return -ENOMEM;
 }
 
+int sysfs_list_entries(struct vbus_ctx *ctx, const char *path, char ***ret)
+{
+	int r;
+
+	r = sysfs_list_dir(ctx, path, ret, NULL);
+	if (r == -ENOENT) {
+		*ret = calloc(1, sizeof(char *));
+		return *ret ? 0 : -ENOMEM;
+	}
+	if (r < 0)
+		return vbus_error(ctx, r, "cannot list %s: %s", path, strerror(-r));
+	return 0;
+}
+
 int sysfs_realpath(struct vbus_ctx *ctx, const char *path, char **ret)
 {
 	_cleanup_free_ char *p = vbus_path(ctx, path);

@@ -39,6 +39,10 @@ int sysfs_link_basename(struct vbus_ctx *ctx, const char *path, char **ret);
  * -ENOENT when the directory does not exist. Free with sysfs_strv_free(). */
 int sysfs_list_dir(struct vbus_ctx *ctx, const char *path, char ***ret, size_t *ret_n);
 
+/* The same for a directory that may be absent (a class or bus whose module is not loaded): an
+ * empty list then; other failures are reported with vbus_error() naming PATH. */
+int sysfs_list_entries(struct vbus_ctx *ctx, const char *path, char ***ret);
+
 /* The canonical path of PATH, links resolved, as a full path (root included). */
 int sysfs_realpath(struct vbus_ctx *ctx, const char *path, char **ret);
 
