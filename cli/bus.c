@@ -250,13 +250,18 @@ static int b_apply(void *t, struct json_object *definitions, unsigned flags,
 	sd_bus_message *m = NULL, *reply = NULL;
 	int r;
 
-	r = new_call(b, "Apply", &m);
+	/* Apply (b dry_run) is all a vbusd before --now understood: used when it is enough. */
+	bool plain = !(flags & ~VBUS_APPLY_DRY_RUN);
+	const char *method = plain ? "Apply" : "ApplyWithFlags";
+
+	r = new_call(b, method, &m);
 	if (r >= 0)
 		r = bus_append_json_object_array(m, definitions);
 	if (r >= 0)
-		r = sd_bus_message_append(m, "b", (int)!!(flags & VBUS_APPLY_DRY_RUN));
+		r = plain ? sd_bus_message_append(m, "b", (int)!!(flags & VBUS_APPLY_DRY_RUN))
+			  : sd_bus_message_append(m, "u", (uint32_t)flags);
 	if (r >= 0)
-		r = call(b, "Apply", &reply, m);
+		r = call(b, method, &reply, m);
 	if (r >= 0)
 		r = bus_read_json_object_array(reply, ret_plan);
 	sd_bus_message_unref(m);

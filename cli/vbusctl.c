@@ -52,6 +52,7 @@ enum {
 	OPT_TRANSIENT = 1 << 13,
 	OPT_DRY_RUN = 1 << 14,
 	OPT_FOR = 1 << 15,
+	OPT_NOW = 1 << 16,
 };
 #define OPTS_DEF                                                                                   \
 	(OPT_KIND | OPT_PARENT | OPT_TYPE | OPT_UUID | OPT_INDEX | OPT_DRIVER | OPT_ATTR |         \
@@ -69,6 +70,7 @@ static const struct {
     {OPT_MANUAL, "--manual"},	  {OPT_TAG, "--tag"},
     {OPT_JSONFILE, "--jsonfile"}, {OPT_TRANSIENT, "--transient"},
     {OPT_DRY_RUN, "--dry-run"},	  {OPT_FOR, "--for"},
+    {OPT_NOW, "--now"},
 };
 
 static bool arg_json;
@@ -584,6 +586,8 @@ static int verb_apply(int argc, char **argv)
 	    {"PRESENT", "parent_present", NULL},
 	};
 	_cleanup_(json_putp) struct json_object *list = NULL, *plan = NULL;
+	unsigned flags = 0;
+	size_t n;
 	int r;
 
 	if (access(argv[1], R_OK) < 0) {
@@ -602,10 +606,29 @@ static int verb_apply(int argc, char **argv)
 		err("apply is not available over %s", tr.ops->name);
 		return EXIT_FAILURE;
 	}
-	r = tr.ops->apply(tr.data, list, arg_opts & OPT_DRY_RUN ? VBUS_APPLY_DRY_RUN : 0, &plan);
-	if (r < 0)
+	if (arg_opts & OPT_DRY_RUN)
+		flags |= VBUS_APPLY_DRY_RUN;
+	if (arg_opts & OPT_NOW)
+		flags |= VBUS_APPLY_NOW;
+	r = tr.ops->apply(tr.data, list, flags, &plan);
+	/* With --now a device that did not start or stop fails the command, but the definitions
+	 * were applied: the plan says what was done, each failed step is named with its cause. */
+	if (r < 0 && !plan)
 		return failed("apply", argv[1], r);
-	return output_list(plan, cols, sizeof(cols) / sizeof(cols[0]), arg_json) < 0;
+	if (output_list(plan, cols, sizeof(cols) / sizeof(cols[0]), arg_json) < 0)
+		return EXIT_FAILURE;
+	n = json_object_array_length(plan);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(plan, i), *action, *name, *why;
+
+		if (!json_object_object_get_ex(o, "error", &why))
+			continue;
+		json_object_object_get_ex(o, "action", &action);
+		json_object_object_get_ex(o, "name", &name);
+		err("Failed to %s '%s': %s", json_object_get_string(action),
+		    json_object_get_string(name), json_object_get_string(why));
+	}
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 /* ---- verbs and options ------------------------------------------------------------------- */
@@ -629,7 +652,7 @@ static const struct verb verbs[] = {
     {"create", 0, 1, OPTS_DEF | OPT_JSONFILE | OPT_TRANSIENT, verb_create},
     {"remove", 1, 1, 0, verb_remove},
     {"assign", 2, 2, 0, verb_assign},
-    {"apply", 1, 1, OPT_DRY_RUN, verb_apply},
+    {"apply", 1, 1, OPT_DRY_RUN | OPT_NOW, verb_apply},
     {"import", 1, 2, 0, verb_import},
     {"monitor", 0, 0, 0, verb_monitor},
 };
@@ -657,8 +680,11 @@ static void help(void)
 	       "  create NAME ... [--transient] define + start, rolled back as a whole\n"
 	       "  remove NAME                  stop + undefine\n"
 	       "  assign NAME DRIVER           rebind now; persisted if NAME is defined\n"
-	       "  apply FILE [--dry-run]       make the defined set equal to FILE's list\n"
-	       "                               (a JSON array of definitions); print the plan\n"
+	       "  apply FILE [--dry-run] [--now]\n"
+	       "                               make the defined set equal to FILE's list\n"
+	       "                               (a JSON array of definitions); print the plan;\n"
+	       "                               --now: also start its start:auto devices and\n"
+	       "                               stop those of the definitions it removes\n"
 	       "  import mdevctl|driverctl [DIR]\n"
 	       "  monitor                      stream vbusd's add/remove/bind events\n"
 	       "\n"
@@ -695,6 +721,7 @@ enum {
 	ARG_TRANSIENT,
 	ARG_DRY_RUN,
 	ARG_FOR,
+	ARG_NOW,
 };
 
 static int push(char ***list, size_t *n, char *s)
@@ -830,6 +857,9 @@ static int take_option(int c, const char *optarg_, const char *spelled)
 	case ARG_DRY_RUN:
 		bit = OPT_DRY_RUN;
 		break;
+	case ARG_NOW:
+		bit = OPT_NOW;
+		break;
 	case ARG_FOR:
 		bit = OPT_FOR;
 		if (!*optarg_) {
@@ -875,6 +905,7 @@ int main(int argc, char **argv)
 						{"transient", no_argument, NULL, ARG_TRANSIENT},
 						{"dry-run", no_argument, NULL, ARG_DRY_RUN},
 						{"for", required_argument, NULL, ARG_FOR},
+						{"now", no_argument, NULL, ARG_NOW},
 						{"help", no_argument, NULL, 'h'},
 						{"version", no_argument, NULL, ARG_VERSION},
 						{}};

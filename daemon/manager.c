@@ -412,10 +412,34 @@ static int method_assign(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return sd_bus_reply_method_return(m, NULL);
 }
 
+static int apply_flags(sd_bus_message *m, struct vbusd *d, sd_bus_error *error,
+		       struct json_object *defs, unsigned flags)
+{
+	_cleanup_json_ struct json_object *plan = NULL;
+	int r;
+
+	if (flags & ~(unsigned)(VBUS_APPLY_DRY_RUN | VBUS_APPLY_NOW))
+		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
+					 "unknown apply flags 0x%x", flags);
+	if (!(flags & VBUS_APPLY_DRY_RUN)) {
+		r = auth_check(d, m, error);
+		if (r <= 0)
+			return r < 0 ? r : 1;
+	}
+	/* With NOW a start that failed is an error reply naming it; the definitions stay. */
+	r = vbus_apply(d->ctx, defs, flags, &plan);
+	if (r < 0) {
+		r = bus_error_from_vbus(d, error, r, "apply", "");
+		objects_refresh(d);
+		return r;
+	}
+	objects_refresh(d);
+	return reply_json_array(m, plan);
+}
+
 static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
-	struct vbusd *d = userdata;
-	_cleanup_json_ struct json_object *defs = NULL, *plan = NULL;
+	_cleanup_json_ struct json_object *defs = NULL;
 	int dry_run, r;
 
 	r = bus_read_json_object_array(m, &defs);
@@ -424,19 +448,22 @@ static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = sd_bus_message_read(m, "b", &dry_run);
 	if (r < 0)
 		return r;
-	if (!dry_run) {
-		r = auth_check(d, m, error);
-		if (r <= 0)
-			return r < 0 ? r : 1;
-	}
-	r = vbus_apply(d->ctx, defs, dry_run ? VBUS_APPLY_DRY_RUN : 0, &plan);
-	if (r < 0) {
-		r = bus_error_from_vbus(d, error, r, "apply", "");
-		objects_refresh(d);
+	return apply_flags(m, userdata, error, defs, dry_run ? VBUS_APPLY_DRY_RUN : 0);
+}
+
+static int method_apply_with_flags(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	_cleanup_json_ struct json_object *defs = NULL;
+	uint32_t flags;
+	int r;
+
+	r = bus_read_json_object_array(m, &defs);
+	if (r < 0)
 		return r;
-	}
-	objects_refresh(d);
-	return reply_json_array(m, plan);
+	r = sd_bus_message_read(m, "u", &flags);
+	if (r < 0)
+		return r;
+	return apply_flags(m, userdata, error, defs, flags);
 }
 
 static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -532,6 +559,9 @@ static const sd_bus_vtable manager_vtable[] = {
 				method_assign, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Apply", SD_BUS_ARGS("aa{sv}", definitions, "b", dry_run),
 				SD_BUS_RESULT("aa{sv}", plan), method_apply,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ApplyWithFlags", SD_BUS_ARGS("aa{sv}", definitions, "u", flags),
+				SD_BUS_RESULT("aa{sv}", plan), method_apply_with_flags,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Import", SD_BUS_ARGS("s", source, "s", directory),
 				SD_BUS_RESULT("aa{sv}", report), method_import,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* apply: make the set of definitions equal to a list, all or nothing, and say what it does. */
+#include <ctype.h>
+#include <inttypes.h>
 #include <stdio.h>
-#include <strings.h>
 
 #include "vbus-private.h"
 
@@ -10,6 +11,8 @@ enum action {
 	ACT_DEFINE,
 	ACT_MODIFY,
 	ACT_UNDEFINE,
+	ACT_STOP,
+	ACT_START,
 };
 
 static const char *const action_names[] = {
@@ -17,6 +20,8 @@ static const char *const action_names[] = {
     [ACT_DEFINE] = "define",
     [ACT_MODIFY] = "modify",
     [ACT_UNDEFINE] = "undefine",
+    [ACT_STOP] = "stop",
+    [ACT_START] = "start",
 };
 
 struct step {
@@ -25,6 +30,10 @@ struct step {
 	struct vbus_def *old;  /* what is stored now (modify, undefine, keep); NULL if damaged */
 	bool parent_absent;
 	bool done;
+	/* --now: vbus started the device of this undefined definition (stop it), or this
+	 * definition's device is to be started; its plan entry, for the error. */
+	bool stop, start;
+	struct json_object *now_entry;
 };
 
 static void steps_free(struct step *steps, size_t n)
@@ -45,14 +54,16 @@ static bool defs_equal(const struct vbus_def *a, const struct vbus_def *b)
 	return json_object_equal(ja, jb);
 }
 
-static int plan_entry(struct json_object *plan, const struct step *s)
+/* The plan entry of S; ACTION is S's own, or ACT_STOP/ACT_START (--now). */
+static int plan_entry(struct json_object *plan, const struct step *s, enum action action,
+		      struct json_object **ret)
 {
 	const struct vbus_def *d = s->want ?: s->old;
 	struct json_object *o = json_object_new_object();
 
 	if (!o)
 		return -ENOMEM;
-	if (json_object_object_add(o, "action", json_object_new_string(action_names[s->action])) <
+	if (json_object_object_add(o, "action", json_object_new_string(action_names[action])) <
 		0 ||
 	    json_object_object_add(o, "name", json_object_new_string(d->name)) < 0 ||
 	    json_object_object_add(o, "kind",
@@ -66,28 +77,77 @@ static int plan_entry(struct json_object *plan, const struct step *s)
 		json_object_put(o);
 		return -ENOMEM;
 	}
+	if (ret)
+		*ret = o;
 	return 0;
 }
 
-/* Two entries of the list that are one device (or one name): refused before anything. */
+/* What makes two entries of the list one device, as a key in *ret: an mdev uuid (any case), a
+ * VF or SF index of a parent, a PCI function; NULL when none of these applies. */
+static int device_key(const struct vbus_def *d, char **ret)
+{
+	char *k = NULL;
+	int r = 0;
+
+	if (d->kind == VBUS_KIND_MDEV && d->uuid) {
+		r = asprintf(&k, "mdev|%s", d->uuid);
+		for (char *c = k; r >= 0 && *c; c++)
+			*c = tolower((unsigned char)*c);
+	} else if (d->kind == VBUS_KIND_VF || d->kind == VBUS_KIND_SF)
+		r = asprintf(&k, "%s|%s|%" PRId64, vbus_kind_to_string(d->kind), d->parent,
+			     d->index);
+	else if (d->kind == VBUS_KIND_PCI)
+		r = asprintf(&k, "pci|%s", d->parent);
+	if (r < 0)
+		return -ENOMEM;
+	*ret = k;
+	return 0;
+}
+
+/* The index stored under KEY in SEEN, or -1; else stores I there. */
+static int64_t seen_before(struct json_object *seen, const char *key, size_t i, int *r)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(seen, key, &v))
+		return json_object_get_int64(v);
+	v = json_object_new_int64(i);
+	if (!v || json_object_object_add(seen, key, v) < 0) {
+		json_object_put(v);
+		*r = -ENOMEM;
+	}
+	return -1;
+}
+
+/* Two entries of the list that are one device (or one name): refused before anything. Maps
+ * of names and device keys, since a list may hold thousands of entries; the entry reported is
+ * the first that clashes with an earlier one (and that earlier one: the first it clashes with). */
 static int check_list_duplicates(struct vbus_ctx *ctx, struct vbus_def **want, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < i; j++) {
-			const struct vbus_def *a = want[i], *b = want[j];
+	_cleanup_json_ struct json_object *names = json_object_new_object();
+	_cleanup_json_ struct json_object *devices = json_object_new_object();
+	int r = 0;
 
-			if (streq(a->name, b->name))
-				return vbus_error(ctx, -EEXIST, "'%s' is listed twice", a->name);
-			if (a->kind != b->kind)
-				continue;
-			if ((a->kind == VBUS_KIND_MDEV && a->uuid && b->uuid &&
-			     strcasecmp(a->uuid, b->uuid) == 0) ||
-			    ((a->kind == VBUS_KIND_VF || a->kind == VBUS_KIND_SF) &&
-			     streq(a->parent, b->parent) && a->index == b->index) ||
-			    (a->kind == VBUS_KIND_PCI && streq(a->parent, b->parent)))
-				return vbus_error(ctx, -EEXIST, "'%s' and '%s' are the same device",
-						  b->name, a->name);
-		}
+	if (!names || !devices)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *key = NULL;
+		int64_t by_name, by_device = -1;
+
+		r = device_key(want[i], &key);
+		if (r < 0)
+			return r;
+		by_name = seen_before(names, want[i]->name, i, &r);
+		if (key)
+			by_device = seen_before(devices, key, i, &r);
+		if (r < 0)
+			return r;
+		if (by_name >= 0 && (by_device < 0 || by_name <= by_device))
+			return vbus_error(ctx, -EEXIST, "'%s' is listed twice", want[i]->name);
+		if (by_device >= 0)
+			return vbus_error(ctx, -EEXIST, "'%s' and '%s' are the same device",
+					  want[by_device]->name, want[i]->name);
+	}
 	return 0;
 }
 
@@ -141,11 +201,126 @@ static void rollback(struct vbus_ctx *ctx, struct step *steps, size_t n)
 	vbus_error_restore(ctx, saved);
 }
 
+/* A set of the identities of the active devices of the kinds in KINDS (a mask of 1 << kind),
+ * one listing per kind. */
+static int active_identities(struct vbus_ctx *ctx, unsigned kinds, struct json_object **ret)
+{
+	_cleanup_json_ struct json_object *set = json_object_new_object();
+	int r;
+
+	if (!set)
+		return -ENOMEM;
+	for (int k = 0; k < _VBUS_KIND_MAX; k++) {
+		const struct vbus_backend *be = vbus_ctx_backend(ctx, k);
+		_cleanup_json_ struct json_object *devices = NULL;
+
+		if (!(kinds & (1u << k)) || !be || !be->list_active)
+			continue;
+		devices = json_object_new_array();
+		if (!devices)
+			return -ENOMEM;
+		r = be->list_active(ctx, devices);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < json_object_array_length(devices); i++) {
+			_cleanup_free_ char *id =
+			    vbus_active_identity(json_object_array_get_idx(devices, i));
+
+			if (id && json_object_object_add(set, id, NULL) < 0)
+				return -ENOMEM;
+		}
+	}
+	*ret = TAKE_PTR(set);
+	return 0;
+}
+
+/* --now: marks the devices to stop (those vbus started for a definition it undefines: they
+ * have a run record) and to start (start:auto, parent present, not active). */
+static int plan_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
+{
+	_cleanup_json_ struct json_object *active = NULL;
+	unsigned kinds = 0;
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		struct step *s = &steps[i];
+
+		if (s->action == ACT_UNDEFINE) {
+			struct vbus_run run = {};
+
+			r = vbus_run_load(ctx, s->old->name, &run);
+			if (r == -ENOENT)
+				continue;
+			if (r < 0)
+				return r;
+			s->stop = !run.transient;
+			vbus_run_done(&run);
+		} else if (s->want->start == VBUS_START_AUTO && !s->parent_absent)
+			kinds |= 1u << s->want->kind;
+	}
+	if (!kinds)
+		return 0;
+	r = active_identities(ctx, kinds, &active);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct step *s = &steps[i];
+		_cleanup_free_ char *id = NULL;
+
+		if (s->action == ACT_UNDEFINE || s->want->start != VBUS_START_AUTO ||
+		    s->parent_absent)
+			continue;
+		id = vbus_def_identity(s->want);
+		if (!id)
+			return -ENOMEM;
+		s->start = !json_object_object_get_ex(active, id, NULL);
+	}
+	return 0;
+}
+
+/* --now: stops, then starts, each failure noted in its plan entry; the others go on. */
+static int act_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
+{
+	_cleanup_free_ char *first = NULL;
+	unsigned n_failed = 0;
+	int first_r = 0;
+
+	for (int a = ACT_STOP; a <= ACT_START; a++)
+		for (size_t i = 0; i < n; i++) {
+			struct step *s = &steps[i];
+			const char *name = (s->want ?: s->old)->name, *cause;
+			int r;
+
+			if (!(a == ACT_STOP ? s->stop : s->start))
+				continue;
+			r = a == ACT_STOP ? vbus_stop(ctx, name) : vbus_start(ctx, name);
+			/* Gone or come meanwhile (a stale record, vbusd was quicker): nothing to do. */
+			if (r >= 0 || r == -EALREADY)
+				continue;
+			cause = vbus_ctx_last_error(ctx) ?: strerror(-r);
+			if (json_object_object_add(s->now_entry, "error",
+						   json_object_new_string(cause)) < 0)
+				return -ENOMEM;
+			if (n_failed++ == 0) {
+				first_r = r;
+				if (asprintf(&first, "'%s' did not %s: %s", name, action_names[a],
+					     cause) < 0)
+					return -ENOMEM;
+			}
+		}
+	if (n_failed > 1)
+		return vbus_error(ctx, first_r, "%s, and %u more failed", first, n_failed - 1);
+	if (n_failed)
+		return vbus_error(ctx, first_r, "%s", first);
+	return 0;
+}
+
 static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned flags,
 			struct json_object **ret_plan)
 {
-	_cleanup_json_ struct json_object *plan = NULL;
+	_cleanup_json_ struct json_object *plan = NULL, *by_name = NULL;
 	struct vbus_def **stored = NULL, **want = NULL;
+	struct json_object *v;
 	size_t n_stored = 0, n_want = 0, n_steps = 0;
 	struct step *steps = NULL;
 	int r;
@@ -163,9 +338,18 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 	if (r < 0)
 		goto out;
 	steps = calloc(n_want + n_stored + 1, sizeof(*steps));
-	if (!steps) {
+	by_name = json_object_new_object();
+	if (!steps || !by_name) {
 		r = -ENOMEM;
 		goto out;
+	}
+	for (size_t j = 0; j < n_stored; j++) {
+		v = json_object_new_int64(j);
+		if (!v || json_object_object_add(by_name, stored[j]->name, v) < 0) {
+			json_object_put(v);
+			r = -ENOMEM;
+			goto out;
+		}
 	}
 
 	/* 1. Validate everything: a refusal anywhere changes nothing anywhere. */
@@ -187,11 +371,8 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 
 		s->want = want[i];
 		want[i] = NULL;
-		for (size_t j = 0; j < n_stored; j++)
-			if (stored[j] && streq(stored[j]->name, s->want->name)) {
-				s->old = TAKE_PTR(stored[j]);
-				break;
-			}
+		if (json_object_object_get_ex(by_name, s->want->name, &v))
+			s->old = TAKE_PTR(stored[json_object_get_int64(v)]);
 		/* The same device keeps its uuid when the list does not name one. */
 		if (s->old && s->want->kind == VBUS_KIND_MDEV && s->old->kind == VBUS_KIND_MDEV &&
 		    !s->want->uuid && s->old->uuid) {
@@ -231,14 +412,31 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 		s->old = TAKE_PTR(stored[j]);
 	}
 
-	/* 2. The plan, in the order it is carried out: undefine, modify, define. */
+	if (flags & VBUS_APPLY_NOW) {
+		r = plan_now(ctx, steps, n_steps);
+		if (r < 0)
+			goto out;
+	}
+
+	/* 2. The plan, in the order it is carried out: undefine, modify, define (keep), then
+	 * with --now stop and start. */
 	for (int a = ACT_UNDEFINE; a >= (int)ACT_KEEP; a--)
 		for (size_t i = 0; i < n_steps; i++)
 			if ((int)steps[i].action == a) {
-				r = plan_entry(plan, &steps[i]);
+				r = plan_entry(plan, &steps[i], a, NULL);
 				if (r < 0)
 					goto out;
 			}
+	for (int a = ACT_STOP; a <= ACT_START; a++)
+		for (size_t i = 0; i < n_steps; i++) {
+			struct step *s = &steps[i];
+
+			if (!(a == ACT_STOP ? s->stop : s->start))
+				continue;
+			r = plan_entry(plan, s, a, &s->now_entry);
+			if (r < 0)
+				goto out;
+		}
 	if (flags & VBUS_APPLY_DRY_RUN)
 		goto done;
 
@@ -262,6 +460,15 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 					       : "Defined",
 			     (s->want ?: s->old)->name);
 		}
+
+	/* 4. --now: the definitions stay whatever happens to the devices. */
+	r = act_now(ctx, steps, n_steps);
+	if (r < 0 && r != -ENOMEM) {
+		*ret_plan = TAKE_PTR(plan);
+		goto out;
+	}
+	if (r < 0)
+		goto out;
 done:
 	*ret_plan = TAKE_PTR(plan);
 	r = 0;

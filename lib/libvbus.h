@@ -185,6 +185,7 @@ VBUS_EXPORT int vbus_apply_policy(struct vbus_ctx *ctx, const char *name);
 
 enum vbus_apply_flags {
 	VBUS_APPLY_DRY_RUN = 1 << 0, /* only compute the plan */
+	VBUS_APPLY_NOW = 1 << 1,     /* also start and stop devices (below) */
 };
 /*
  * Makes the set of definitions equal to DEFINITIONS (a JSON array of schema-v1 objects): the
@@ -193,6 +194,15 @@ enum vbus_apply_flags {
  * entry is validated first (a refusal changes nothing); a failure while writing puts back what
  * was changed. *ret_plan: a JSON array of {"action": "undefine"|"modify"|"define"|"keep",
  * "name", "kind", "parent", "parent_present"} in the order carried out.
+ *
+ * With VBUS_APPLY_NOW, once the definitions are written: the devices vbus started for the
+ * definitions it undefined are stopped ("stop" steps), then every start:auto definition of
+ * DEFINITIONS whose parent is present and whose device is not active is started ("start"
+ * steps), all in this one call (one netlink socket per kind). A stop or start that fails does
+ * not stop the others and changes no definition back (as vbusd's reconcile, which retries
+ * them): its step gets "error" (the cause, with the kernel's message), the first failure's
+ * errno is returned with "'NAME' did not start: cause" (", and N more failed") as the last
+ * error and, unlike other failures, *ret_plan is set, to say what was done.
  */
 VBUS_EXPORT int vbus_apply(struct vbus_ctx *ctx, struct json_object *definitions, unsigned flags,
 			   struct json_object **ret_plan);

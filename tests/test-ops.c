@@ -567,6 +567,168 @@ TEST(apply_all_or_nothing)
 	teardown(ctx);
 }
 
+#define U3 "11111111-2222-4333-8444-777777777777"
+#define U4 "11111111-2222-4333-8444-888888888888"
+
+/* The plan's actions as "action name;...", for comparing. */
+static void plan_str(struct json_object *plan, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < json_object_array_length(plan); i++) {
+		struct json_object *o = json_object_array_get_idx(plan, i), *a, *n;
+		size_t len = strlen(buf);
+
+		json_object_object_get_ex(o, "action", &a);
+		json_object_object_get_ex(o, "name", &n);
+		snprintf(buf + len, size - len, "%s %s;", json_object_get_string(a),
+			 json_object_get_string(n));
+	}
+}
+
+static struct json_object *plan_step(struct json_object *plan, const char *action,
+				     const char *name)
+{
+	for (size_t i = 0; i < json_object_array_length(plan); i++) {
+		struct json_object *o = json_object_array_get_idx(plan, i), *a, *n;
+
+		if (json_object_object_get_ex(o, "action", &a) &&
+		    json_object_object_get_ex(o, "name", &n) &&
+		    streq(json_object_get_string(a), action) &&
+		    streq(json_object_get_string(n), name))
+			return o;
+	}
+	return NULL;
+}
+
+TEST(apply_now)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *old = mdev_def("old", U2);
+	_cleanup_json_ struct json_object *plan = NULL, *list = NULL, *more = NULL;
+	struct json_object *step, *v;
+	char buf[512];
+
+	/* old: defined and started by vbus; the list drops it */
+	check_int(vbus_define(ctx, old, 0), 0);
+	check_int(vbus_start(ctx, "old"), 0);
+	/* U4 is active already (made by another tool): its definition gets no start */
+	add_dev(U4, "host_drv");
+	fk.log[0] = '\0';
+	list = json_tokener_parse(
+	    "[{\"name\":\"g1\",\"kind\":\"mdev\",\"parent\":\"p0\",\"type\":\"t1\",\"uuid\":\"" U1 "\"},"
+	    "{\"name\":\"man\",\"kind\":\"mdev\",\"parent\":\"p0\",\"type\":\"t1\",\"uuid\":\"" U3 "\","
+	    "\"start\":\"manual\"},"
+	    "{\"name\":\"hand\",\"kind\":\"mdev\",\"parent\":\"p0\",\"type\":\"t1\",\"uuid\":\"" U4 "\"}]");
+	check(list != NULL);
+
+	/* dry run: the whole plan, nothing done */
+	check_int(vbus_apply(ctx, list, VBUS_APPLY_DRY_RUN | VBUS_APPLY_NOW, &plan), 0);
+	plan_str(plan, buf, sizeof(buf));
+	check_str(buf, "undefine old;define g1;define man;define hand;stop old;start g1;");
+	check_str(fk.log, "");
+	check(exists("/etc/vbus/devices.d/old.json"));
+	check(!exists("/etc/vbus/devices.d/g1.json"));
+	json_object_put(TAKE_PTR(plan));
+
+	/* without --now: definitions only, as before */
+	check_int(vbus_apply(ctx, list, 0, &plan), 0);
+	plan_str(plan, buf, sizeof(buf));
+	check_str(buf, "undefine old;define g1;define man;define hand;");
+	check_str(fk.log, "");
+	check(exists("/run/vbus/old.json")); /* undefined, still running */
+	json_object_put(TAKE_PTR(plan));
+
+	/* --now over the same set: the devices follow */
+	check_int(vbus_apply(ctx, list, VBUS_APPLY_NOW, &plan), 0);
+	plan_str(plan, buf, sizeof(buf));
+	check_str(buf, "keep g1;keep man;keep hand;start g1;");
+	check_str(fk.log, "create g1;");
+	json_object_put(TAKE_PTR(plan));
+	/* old was already undefined: a definition that is gone has no step; stop it by name */
+	check_int(vbus_stop(ctx, "old"), 0);
+
+	/* the same again: nothing to start (g1 active, hand active, man manual) */
+	fk.log[0] = '\0';
+	check_int(vbus_apply(ctx, list, VBUS_APPLY_NOW, &plan), 0);
+	plan_str(plan, buf, sizeof(buf));
+	check_str(buf, "keep g1;keep man;keep hand;");
+	check_str(fk.log, "");
+	check(exists("/run/vbus/g1.json"));
+	check(!exists("/run/vbus/hand.json"));
+	json_object_put(TAKE_PTR(plan));
+
+	/* the empty list: everything undefined, what vbus started stopped, the rest left alone */
+	more = json_tokener_parse("[]");
+	check_int(vbus_apply(ctx, more, VBUS_APPLY_NOW, &plan), 0);
+	plan_str(plan, buf, sizeof(buf));
+	check_str(buf, "undefine g1;undefine hand;undefine man;stop g1;");
+	check_str(fk.log, "destroy g1;");
+	check(!exists("/run/vbus/g1.json"));
+	check_int(find(&(struct vbus_def){ .uuid = (char *)U4 }) >= 0, 1);
+	step = plan_step(plan, "stop", "g1");
+	check(step != NULL && json_object_object_get_ex(step, "parent_present", &v) && v == NULL);
+	teardown(ctx);
+}
+
+TEST(apply_now_start_fails)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_json_ struct json_object *plan = NULL, *list = NULL;
+	struct json_object *step, *v;
+
+	list = json_tokener_parse(
+	    "[{\"name\":\"g1\",\"kind\":\"mdev\",\"parent\":\"p0\",\"type\":\"t1\",\"uuid\":\"" U1 "\"},"
+	    "{\"name\":\"g2\",\"kind\":\"mdev\",\"parent\":\"p0\",\"type\":\"t1\",\"uuid\":\"" U2 "\"}]");
+	check(list != NULL);
+	fk.fail_create = -ENOSPC;
+	check_int(vbus_apply(ctx, list, VBUS_APPLY_NOW, &plan), -ENOSPC);
+	/* both tried, both named; the definitions stay for a later start (vbusd retries) */
+	check_str(fk.log, "create g1;create g2;");
+	check(plan != NULL);
+	check_str(vbus_ctx_last_error(ctx),
+		  "'g1' did not start: create failed for g1, and 1 more failed");
+	step = plan_step(plan, "start", "g2");
+	check(step != NULL && json_object_object_get_ex(step, "error", &v) &&
+	      streq(json_object_get_string(v), "create failed for g2"));
+	check(exists("/etc/vbus/devices.d/g1.json"));
+	check(exists("/etc/vbus/devices.d/g2.json"));
+	check(!exists("/run/vbus/g1.json"));
+	json_object_put(TAKE_PTR(plan));
+
+	/* the parent gone: stored, nothing to start, success */
+	fk.fail_create = 0;
+	fk.parent_absent = true;
+	fk.log[0] = '\0';
+	check_int(vbus_apply(ctx, list, VBUS_APPLY_NOW, &plan), 0);
+	check_int(json_object_array_length(plan), 2);
+	check_str(fk.log, "");
+	teardown(ctx);
+}
+
+TEST(apply_duplicates)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_json_ struct json_object *plan = NULL, *list = NULL;
+
+	/* the same uuid in another case is the same device; the first clash is named */
+	list = json_tokener_parse(
+	    "[{\"name\":\"a\",\"kind\":\"mdev\",\"parent\":\"p0\",\"type\":\"t1\",\"uuid\":\"" U1 "\"},"
+	    "{\"name\":\"b\",\"kind\":\"pci\",\"parent\":\"0000:01:00.0\"},"
+	    "{\"name\":\"c\",\"kind\":\"mdev\",\"parent\":\"p0\",\"type\":\"t1\","
+	    "\"uuid\":\"11111111-2222-4333-8444-555555555555\"},"
+	    "{\"name\":\"a\",\"kind\":\"pci\",\"parent\":\"0000:02:00.0\"}]");
+	check_int(vbus_apply(ctx, list, 0, &plan), -EEXIST);
+	check_str(vbus_ctx_last_error(ctx), "'a' and 'c' are the same device");
+	json_object_put(list);
+	list = json_tokener_parse("[{\"name\":\"a\",\"kind\":\"pci\",\"parent\":\"0000:01:00.0\"},"
+				  "{\"name\":\"a\",\"kind\":\"pci\",\"parent\":\"0000:02:00.0\"}]");
+	check_int(vbus_apply(ctx, list, 0, &plan), -EEXIST);
+	check_str(vbus_ctx_last_error(ctx), "'a' is listed twice");
+	check(plan == NULL);
+	check(!exists("/etc/vbus/devices.d/a.json"));
+	teardown(ctx);
+}
+
 TEST(list_survives_a_failing_kind)
 {
 	struct vbus_ctx *ctx = setup();

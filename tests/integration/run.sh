@@ -170,7 +170,7 @@ methods=$(grep -o '<method name="[A-Za-z]*"' <<<"$intro" | sort | tr -d '\n')
 want=$(grep -o '<method name="[A-Za-z]*"' "$SRC/daemon/org.vbus1.Manager.xml" | sort | tr -d '\n')
 all=1
 for m in ListParents ListTypes ListDevices Define Undefine Modify Start Stop Create Remove \
-	Assign Apply Import PickKind; do
+	Assign Apply ApplyWithFlags Import PickKind; do
 	grep -q "<method name=\"$m\"" <<<"$intro" || all=0
 done
 if [ "$all" = 1 ] && [ "$methods" = "$want" ]; then
@@ -303,6 +303,7 @@ refuse Remove vm1
 refuse Assign vm1 vfio
 refuse Import mdevctl "''"
 refuse Apply "[{'name': <'nb3'>, 'kind': <'pci'>, 'parent': <'0000:05:00.0'>}]" false
+refuse ApplyWithFlags "[{'name': <'nb3'>, 'kind': <'pci'>, 'parent': <'0000:05:00.0'>}]" 2
 if [ "$refused" = "$total" ]; then
 	ok "every changing method refuses uid 65534 with org.vbus1.Error.AccessDenied ($total)"
 else
