@@ -34,6 +34,11 @@ static int d_list_devices(void *t, unsigned flags, const char *name, struct json
 	return vbus_list_devices(t, flags, name, ret);
 }
 
+static int d_list_devices_json(void *t, unsigned flags, const char *name, char **ret)
+{
+	return vbus_list_devices_json(t, flags, name, ret);
+}
+
 static int d_def_load(void *t, const char *name, struct vbus_def **ret)
 {
 	return vbus_def_load(t, name, ret);
@@ -106,6 +111,8 @@ static const struct transport_ops direct_ops = {
     .list_parents = d_list_parents,
     .list_types = d_list_types,
     .list_devices = d_list_devices,
+    .list_devices_json = d_list_devices_json,
+    .table_from_objects = true,
     .def_load = d_def_load,
     .define = d_define,
     .undefine = d_undefine,

@@ -31,6 +31,11 @@ struct transport_ops {
 	/* vbus_policy_pick(): the kind, parent name and driver PURPOSE gets on PARENT. */
 	int (*pick)(void *t, const char *parent, const char *purpose, enum vbus_kind *ret_kind,
 		    char **ret_parent, char **ret_driver);
+	/* list_devices() as the text vbusctl -j prints (vbusd renders it); NULL: not offered. */
+	int (*list_devices_json)(void *t, unsigned flags, const char *name, char **ret);
+	/* The table costs less from list_devices() than from parsing list_devices_json()'s text
+	 * (in-process, where nothing is rendered in advance). */
+	bool table_from_objects;
 };
 
 struct transport {

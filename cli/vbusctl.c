@@ -222,6 +222,20 @@ static int verb_list(int argc, char **argv)
 		flags = VBUS_LIST_DEFINED;
 	else
 		flags = VBUS_LIST_ACTIVE;
+	if (tr.ops->list_devices_json && (arg_json || !tr.ops->table_from_objects)) {
+		/* vbusd has the text already: print it as is, or parse it once for the table. */
+		_cleanup_(freep) char *text = NULL;
+
+		r = tr.ops->list_devices_json(tr.data, flags, name, &text);
+		if (r < 0)
+			return failed("list", name, r);
+		if (arg_json)
+			return fputs(text, stdout) < 0;
+		arr = json_tokener_parse(text);
+		if (!arr)
+			return failed("list", name, -EPROTO);
+		return output_list(arr, cols, sizeof(cols) / sizeof(cols[0]), false) < 0;
+	}
 	r = tr.ops->list_devices(tr.data, flags, name, &arr);
 	if (r < 0)
 		return failed("list", name, r);

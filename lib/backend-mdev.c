@@ -498,6 +498,7 @@ const struct vbus_backend vbus_backend_mdev = {
     .list_active = mdev_list_active,
     .check = mdev_check,
     .status = mdev_status,
+    .status_in_list = true,
     .create = mdev_create,
     .destroy = mdev_destroy,
     .resolve_driver = mdev_resolve_driver,

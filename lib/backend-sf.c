@@ -602,6 +602,7 @@ const struct vbus_backend vbus_backend_sf = {
 	.list_active = sf_list_active,
 	.check = sf_check,
 	.status = sf_status,
+	.status_in_list = true,
 	.create = sf_create,
 	.destroy = sf_destroy,
 	.resolve_driver = sf_resolve_driver,

@@ -416,6 +416,7 @@ const struct vbus_backend vbus_backend_vdpa = {
 	.list_active = vdpa_list_active,
 	.check = vdpa_check,
 	.status = vdpa_status,
+	.status_in_list = true,
 	.create = vdpa_create,
 	.destroy = vdpa_destroy,
 	.resolve_driver = vdpa_resolve_driver,

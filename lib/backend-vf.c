@@ -600,6 +600,7 @@ const struct vbus_backend vbus_backend_vf = {
     .list_active = vf_list_active,
     .check = vf_check,
     .status = vf_status,
+    .status_in_list = true,
     .create = vf_create,
     .destroy = vf_destroy,
     .resolve_driver = vf_resolve_driver,

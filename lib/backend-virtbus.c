@@ -431,6 +431,7 @@ const struct vbus_backend vbus_backend_virtbus = {
 	.list_active = virtbus_list_active,
 	.check = virtbus_check,
 	.status = virtbus_status,
+	.status_in_list = true,
 	.create = virtbus_create,
 	.destroy = virtbus_destroy,
 	.resolve_driver = virtbus_resolve_driver,

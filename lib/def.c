@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Definitions: the schema-v1 object of /etc/vbus/devices.d/NAME.json, to and from JSON. */
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "vbus-private.h"
@@ -314,6 +315,8 @@ VBUS_EXPORT int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj
 	return 0;
 }
 
+static bool is_def_key(const char *key);
+
 static int add_string(struct json_object *o, const char *key, const char *s)
 {
 	struct json_object *v = json_object_new_string(s);
@@ -385,7 +388,7 @@ VBUS_EXPORT int vbus_def_to_json(const struct vbus_def *def, struct json_object 
 	}
 	if (def->extra) {
 		json_object_object_foreach (def->extra, key, v) {
-			if (json_object_object_get_ex(o, key, NULL))
+			if (is_def_key(key))
 				continue;
 			if (json_object_object_add(o, key, json_object_get(v)) < 0)
 				return -ENOMEM;
@@ -395,7 +398,86 @@ VBUS_EXPORT int vbus_def_to_json(const struct vbus_def *def, struct json_object 
 	return 0;
 }
 
-static void format_value(FILE *f, struct json_object *v, int indent)
+/* The pretty printer writes into one growing buffer: no FILE, no json-c object per key. */
+#define text vbus_text
+
+void vbus_text_put(struct text *t, const char *s, size_t n)
+{
+	if (t->oom)
+		return;
+	if (t->len + n + 1 > t->size) {
+		size_t size = t->size ? t->size : 256;
+		char *b;
+
+		while (t->len + n + 1 > size)
+			size *= 2;
+		b = realloc(t->s, size);
+		if (!b) {
+			t->oom = true;
+			return;
+		}
+		t->s = b;
+		t->size = size;
+	}
+	memcpy(t->s + t->len, s, n);
+	t->len += n;
+	t->s[t->len] = '\0';
+}
+
+#define put vbus_text_put
+
+static void puts_(struct text *t, const char *s)
+{
+	put(t, s, strlen(s));
+}
+
+static void indent_(struct text *t, int n)
+{
+	static const char spaces[] = "                                                                ";
+
+	for (; n > 0; n -= (int)sizeof(spaces) - 1)
+		put(t, spaces, n < (int)sizeof(spaces) - 1 ? (size_t)n : sizeof(spaces) - 1);
+}
+
+/* A JSON string as json-c writes it without slash escapes: \" \\ \b \f \n \r \t, \u00XX for
+ * the other control characters, every other byte as it is. */
+static void put_string(struct text *t, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t start = 0;
+
+	put(t, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = s[i];
+		char esc[7];
+		const char *e = NULL;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		switch (c) {
+		case '"': e = "\\\""; break;
+		case '\\': e = "\\\\"; break;
+		case '\b': e = "\\b"; break;
+		case '\f': e = "\\f"; break;
+		case '\n': e = "\\n"; break;
+		case '\r': e = "\\r"; break;
+		case '\t': e = "\\t"; break;
+		default:
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 0xf];
+			esc[6] = '\0';
+			e = esc;
+		}
+		put(t, s + start, i - start);
+		puts_(t, e);
+		start = i + 1;
+	}
+	put(t, s + start, n - start);
+	put(t, "\"", 1);
+}
+
+void vbus_text_json(struct text *t, struct json_object *v, int indent)
 {
 	const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
 	size_t n, i = 0;
@@ -404,37 +486,52 @@ static void format_value(FILE *f, struct json_object *v, int indent)
 	case json_type_object:
 		n = json_object_object_length(v);
 		if (n == 0) {
-			fputs("{}", f);
+			put(t, "{}", 2);
 			return;
 		}
-		fputs("{\n", f);
+		put(t, "{\n", 2);
 		json_object_object_foreach (v, key, val) {
-			struct json_object *k = json_object_new_string(key);
-
-			fprintf(f, "%*s%s: ", indent + 2, "",
-				k ? json_object_to_json_string_ext(k, flags) : "\"\"");
-			json_object_put(k);
-			format_value(f, val, indent + 2);
-			fputs(++i < n ? ",\n" : "\n", f);
+			indent_(t, indent + 2);
+			put_string(t, key, strlen(key));
+			put(t, ": ", 2);
+			vbus_text_json(t, val, indent + 2);
+			if (++i < n)
+				put(t, ",\n", 2);
+			else
+				put(t, "\n", 1);
 		}
-		fprintf(f, "%*s}", indent, "");
+		indent_(t, indent);
+		put(t, "}", 1);
 		return;
 	case json_type_array:
 		n = json_object_array_length(v);
 		if (n == 0) {
-			fputs("[]", f);
+			put(t, "[]", 2);
 			return;
 		}
-		fputs("[\n", f);
+		put(t, "[\n", 2);
 		for (i = 0; i < n; i++) {
-			fprintf(f, "%*s", indent + 2, "");
-			format_value(f, json_object_array_get_idx(v, i), indent + 2);
-			fputs(i + 1 < n ? ",\n" : "\n", f);
+			indent_(t, indent + 2);
+			vbus_text_json(t, json_object_array_get_idx(v, i), indent + 2);
+			if (i + 1 < n)
+				put(t, ",\n", 2);
+			else
+				put(t, "\n", 1);
 		}
-		fprintf(f, "%*s]", indent, "");
+		indent_(t, indent);
+		put(t, "]", 1);
+		return;
+	case json_type_string:
+		put_string(t, json_object_get_string(v), json_object_get_string_len(v));
+		return;
+	case json_type_boolean:
+		puts_(t, json_object_get_boolean(v) ? "true" : "false");
+		return;
+	case json_type_null:
+		put(t, "null", 4);
 		return;
 	default:
-		fputs(v ? json_object_to_json_string_ext(v, flags) : "null", f);
+		puts_(t, json_object_to_json_string_ext(v, flags));
 		return;
 	}
 }
@@ -442,19 +539,125 @@ static void format_value(FILE *f, struct json_object *v, int indent)
 /* Pretty JSON as people write it: two spaces, "[]" and "{}" when empty, a final newline. */
 VBUS_EXPORT int vbus_json_format(struct json_object *value, char **ret)
 {
-	char *buf = NULL;
-	size_t size = 0;
-	FILE *f;
+	struct text t = {};
 
-	f = open_memstream(&buf, &size);
-	if (!f)
-		return -ENOMEM;
-	format_value(f, value, 0);
-	fputc('\n', f);
-	if (fclose(f) != 0 || !buf) {
-		free(buf);
+	vbus_text_json(&t, value, 0);
+	put(&t, "\n", 1);
+	if (t.oom || !t.s) {
+		free(t.s);
 		return -ENOMEM;
 	}
-	*ret = buf;
+	*ret = t.s;
 	return 0;
+}
+
+static void put_key(struct text *t, int indent, const char *key)
+{
+	put(t, ",\n", 2);
+	indent_(t, indent + 2);
+	put_string(t, key, strlen(key));
+	put(t, ": ", 2);
+}
+
+static void put_key_str(struct text *t, int indent, const char *key, const char *value)
+{
+	put_key(t, indent, key);
+	if (value)
+		put_string(t, value, strlen(value));
+	else
+		put(t, "null", 4);
+}
+
+static const char *const def_keys[] = {
+	"version", "name", "kind", "parent", "type", "uuid", "index", "attrs", "driver", "start",
+	"tags", "active", "defined", "bound_driver", "sysfs_path",
+};
+
+/* A key of the schema (or a runtime key of listings): never taken from def->extra. */
+static bool is_def_key(const char *key)
+{
+	for (size_t i = 0; i < ELEMENTSOF(def_keys); i++)
+		if (streq(key, def_keys[i]))
+			return true;
+	return false;
+}
+
+/* What vbus_text_json() writes for vbus_def_to_json(DEF) with the runtime keys of a listing
+ * added (RT), at INDENT, without building the object. */
+int vbus_text_def(struct text *t, const struct vbus_def *def, int indent,
+		  const struct vbus_runtime *rt)
+{
+	char num[32];
+
+	if (!def->name || !vbus_kind_to_string(def->kind) || !def->parent)
+		return -EINVAL;
+	put(t, "{\n", 2);
+	indent_(t, indent + 2);
+	put(t, "\"version\": 1", 12);
+	put_key_str(t, indent, "name", def->name);
+	put_key_str(t, indent, "kind", vbus_kind_to_string(def->kind));
+	put_key_str(t, indent, "parent", def->parent);
+	if (def->type)
+		put_key_str(t, indent, "type", def->type);
+	if (def->uuid)
+		put_key_str(t, indent, "uuid", def->uuid);
+	if (def->index >= 0) {
+		put_key(t, indent, "index");
+		snprintf(num, sizeof(num), "%" PRId64, def->index);
+		puts_(t, num);
+	}
+	put_key(t, indent, "attrs");
+	if (def->n_attrs == 0)
+		put(t, "[]", 2);
+	else {
+		put(t, "[\n", 2);
+		for (size_t i = 0; i < def->n_attrs; i++) {
+			indent_(t, indent + 4);
+			put(t, "{\n", 2);
+			indent_(t, indent + 6);
+			put_string(t, def->attrs[i].key, strlen(def->attrs[i].key));
+			put(t, ": ", 2);
+			put_string(t, def->attrs[i].value, strlen(def->attrs[i].value));
+			put(t, "\n", 1);
+			indent_(t, indent + 4);
+			put(t, i + 1 < def->n_attrs ? "},\n" : "}\n", i + 1 < def->n_attrs ? 3 : 2);
+		}
+		indent_(t, indent + 2);
+		put(t, "]", 1);
+	}
+	put_key_str(t, indent, "driver", def->driver ?: VBUS_DRIVER_AUTO);
+	put_key_str(t, indent, "start", vbus_start_to_string(def->start) ?: "auto");
+	put_key(t, indent, "tags");
+	if (def->n_tags == 0)
+		put(t, "[]", 2);
+	else {
+		put(t, "[\n", 2);
+		for (size_t i = 0; i < def->n_tags; i++) {
+			indent_(t, indent + 4);
+			put_string(t, def->tags[i], strlen(def->tags[i]));
+			put(t, i + 1 < def->n_tags ? ",\n" : "\n", i + 1 < def->n_tags ? 2 : 1);
+		}
+		indent_(t, indent + 2);
+		put(t, "]", 1);
+	}
+	if (def->extra) {
+		json_object_object_foreach (def->extra, key, v) {
+			if (is_def_key(key))
+				continue;
+			put_key(t, indent, key);
+			vbus_text_json(t, v, indent + 2);
+		}
+	}
+	if (rt) {
+		put_key(t, indent, "active");
+		puts_(t, rt->active ? "true" : "false");
+		put_key(t, indent, "defined");
+		puts_(t, rt->defined ? "true" : "false");
+		put_key_str(t, indent, "bound_driver", rt->driver);
+		put_key_str(t, indent, "sysfs_path", rt->sysfs_path);
+	}
+	put(t, "\n", 1);
+	indent_(t, indent);
+	put(t, "}", 1);
+	return t->oom ? -ENOMEM : 0;
 }

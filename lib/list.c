@@ -60,42 +60,74 @@ VBUS_EXPORT int vbus_list_types(struct vbus_ctx *ctx, const char *parent, struct
 	return list_each(ctx, parent, true, ret);
 }
 
-static int set_runtime(struct json_object *o, bool active, bool defined, const char *driver,
-		       const char *sysfs_path)
+static int set_runtime(struct json_object *o, const struct vbus_runtime *rt)
 {
-	if (json_object_object_add(o, "active", json_object_new_boolean(active)) < 0 ||
-	    json_object_object_add(o, "defined", json_object_new_boolean(defined)) < 0 ||
+	if (json_object_object_add(o, "active", json_object_new_boolean(rt->active)) < 0 ||
+	    json_object_object_add(o, "defined", json_object_new_boolean(rt->defined)) < 0 ||
 	    json_object_object_add(o, "bound_driver",
-				   driver ? json_object_new_string(driver) : NULL) < 0 ||
+				   rt->driver ? json_object_new_string(rt->driver) : NULL) < 0 ||
 	    json_object_object_add(o, "sysfs_path",
-				   sysfs_path ? json_object_new_string(sysfs_path) : NULL) < 0)
+				   rt->sysfs_path ? json_object_new_string(rt->sysfs_path) : NULL) < 0)
 		return -ENOMEM;
 	return 0;
 }
 
-/* One definition (stored or transient) with its runtime fields. */
-static int def_entry(struct vbus_ctx *ctx, const struct vbus_def *def, bool defined,
-		     struct json_object **ret)
+static const char *str_key(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* The runtime keys of definition DEF. LISTED: the caller ran list_active() and SEEN is its
+ * entry with DEF's identity, or NULL; when the kind's listing is complete that is the status,
+ * otherwise status() asks the kernel. RT points into SEEN or ST (vbus_status_done() it). */
+static void def_runtime(struct vbus_ctx *ctx, const struct vbus_def *def, bool defined,
+			bool listed, struct json_object *seen, struct vbus_status *st,
+			struct vbus_runtime *rt)
+{
+	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
+	const char *path = NULL;
+
+	*st = (struct vbus_status){};
+	*rt = (struct vbus_runtime){ .defined = defined };
+	if (be && listed && be->status_in_list) {
+		rt->active = seen && !streq_ptr(str_key(seen, "state"), "inactive");
+		if (rt->active) {
+			rt->driver = str_key(seen, "bound_driver");
+			path = str_key(seen, "sysfs_path");
+		}
+	} else if (be && be->status) {
+		if (be->status(ctx, def, st) < 0) {
+			/* A broken parent must not hide the rest of the list. */
+			dbg(ctx, "status of '%s': %s", def->name, vbus_ctx_last_error(ctx) ?: "");
+			vbus_error_clear(ctx);
+			vbus_status_done(st);
+			*st = (struct vbus_status){};
+		}
+		rt->active = st->active;
+		rt->driver = st->bound_driver;
+		path = st->sysfs_path;
+	}
+	rt->sysfs_path = path ? vbus_path_display(ctx, path) : NULL;
+}
+
+/* One definition (stored or transient) with its runtime fields, as a JSON object. */
+static int def_entry(struct vbus_ctx *ctx, const struct vbus_def *def, bool defined, bool listed,
+		     struct json_object *seen, struct json_object **ret)
 {
 	_cleanup_json_ struct json_object *o = NULL;
-	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
-	struct vbus_status st = {};
+	struct vbus_status st;
+	struct vbus_runtime rt;
 	int r;
 
 	r = vbus_def_to_json(def, &o);
 	if (r < 0)
 		return r;
-	if (be && be->status) {
-		r = be->status(ctx, def, &st);
-		if (r < 0) {
-			/* A broken parent must not hide the rest of the list. */
-			dbg(ctx, "status of '%s': %s", def->name, vbus_ctx_last_error(ctx) ?: "");
-			vbus_error_clear(ctx);
-			st = (struct vbus_status){};
-		}
-	}
-	r = set_runtime(o, st.active, defined, st.bound_driver,
-			st.sysfs_path ? vbus_path_display(ctx, st.sysfs_path) : NULL);
+	def_runtime(ctx, def, defined, listed, seen, &st, &rt);
+	r = set_runtime(o, &rt);
 	vbus_status_done(&st);
 	if (r < 0)
 		return r;
@@ -111,10 +143,52 @@ static bool name_matches(struct json_object *o, const char *name)
 	       (json_object_object_get_ex(o, "name", &v) && streq(json_object_get_string(v), name));
 }
 
-VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
-				  struct json_object **ret)
+/* Where a listing goes: a JSON array, or the JSON text of that array, written as it goes. */
+struct sink {
+	struct json_object *arr;
+	struct vbus_text *text;
+	size_t n;
+};
+
+static int sink_def(struct sink *k, const struct vbus_def *def, const struct vbus_runtime *rt)
 {
-	_cleanup_json_ struct json_object *arr = json_object_new_array(), *active = NULL;
+	_cleanup_json_ struct json_object *o = NULL;
+	int r;
+
+	if (k->text) {
+		vbus_text_put(k->text, k->n++ ? ",\n  " : "[\n  ", 4);
+		return vbus_text_def(k->text, def, 2, rt);
+	}
+	r = vbus_def_to_json(def, &o);
+	if (r < 0)
+		return r;
+	r = set_runtime(o, rt);
+	if (r < 0)
+		return r;
+	if (json_object_array_add(k->arr, o) < 0)
+		return -ENOMEM;
+	TAKE_PTR(o);
+	return 0;
+}
+
+/* O: an entry of list_active(), its runtime keys already moved last. */
+static int sink_active(struct sink *k, struct json_object *o)
+{
+	if (k->text) {
+		vbus_text_put(k->text, k->n++ ? ",\n  " : "[\n  ", 4);
+		vbus_text_json(k->text, o, 2);
+		return k->text->oom ? -ENOMEM : 0;
+	}
+	if (json_object_array_add(k->arr, json_object_get(o)) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name, struct sink *k)
+{
+	_cleanup_json_ struct json_object *active = NULL;
 	_cleanup_json_ struct json_object *by_identity = NULL, *stored_names = NULL;
 	struct vbus_def **defs = NULL;
 	struct vbus_run *runs = NULL;
@@ -123,8 +197,6 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 	int r;
 
 	vbus_error_clear(ctx);
-	if (!arr)
-		return -ENOMEM;
 	if (!flags)
 		flags = VBUS_LIST_ACTIVE;
 
@@ -140,8 +212,8 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 		r = -ENOMEM;
 		goto out;
 	}
-	for (int k = 0; k < _VBUS_KIND_MAX; k++) {
-		const struct vbus_backend *be = vbus_ctx_backend(ctx, k);
+	for (int kd = 0; kd < _VBUS_KIND_MAX; kd++) {
+		const struct vbus_backend *be = vbus_ctx_backend(ctx, kd);
 
 		if (!be || !be->list_active)
 			continue;
@@ -150,7 +222,7 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 			goto out;
 		if (r < 0) {
 			warn(ctx, "Cannot list active devices of kind %s: %s",
-			     vbus_kind_to_string(k), vbus_ctx_last_error(ctx) ?: strerror(-r));
+			     vbus_kind_to_string(kd), vbus_ctx_last_error(ctx) ?: strerror(-r));
 			vbus_error_clear(ctx);
 		}
 	}
@@ -177,7 +249,9 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 	for (size_t i = 0; i < n_defs + n_runs; i++) {
 		const struct vbus_def *def;
 		bool defined = i < n_defs;
-		struct json_object *o = NULL, *v;
+		struct json_object *seen = NULL;
+		struct vbus_status st;
+		struct vbus_runtime rt;
 
 		if (defined) {
 			def = defs[i];
@@ -192,24 +266,20 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 			_cleanup_free_ char *key = vbus_def_identity(def);
 			struct json_object *j;
 
-			if (key && json_object_object_get_ex(by_identity, key, &j))
+			if (key && json_object_object_get_ex(by_identity, key, &j)) {
 				matched[json_object_get_int64(j)] = true;
+				seen = json_object_array_get_idx(active, json_object_get_int64(j));
+			}
 		}
 		if (name && !streq(def->name, name))
 			continue;
-		r = def_entry(ctx, def, defined, &o);
+		def_runtime(ctx, def, defined, true, seen, &st, &rt);
+		r = 0;
+		if (rt.active || (flags & VBUS_LIST_DEFINED))
+			r = sink_def(k, def, &rt);
+		vbus_status_done(&st);
 		if (r < 0)
 			goto out;
-		json_object_object_get_ex(o, "active", &v);
-		if (!(flags & VBUS_LIST_DEFINED) && !json_object_get_boolean(v)) {
-			json_object_put(o);
-			continue;
-		}
-		if (json_object_array_add(arr, o) < 0) {
-			json_object_put(o);
-			r = -ENOMEM;
-			goto out;
-		}
 	}
 
 	/* Then what is active without a definition (made by hand, by mdevctl, ...). */
@@ -217,6 +287,7 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 		for (size_t j = 0; j < n_active; j++) {
 			struct json_object *o = json_object_array_get_idx(active, j), *v;
 			_cleanup_free_ char *driver = NULL, *path = NULL;
+			struct vbus_runtime rt = { .active = true };
 
 			if (matched[j] || !name_matches(o, name))
 				continue;
@@ -237,24 +308,22 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 			json_object_object_del(o, "sysfs_path");
 			json_object_object_del(o, "active");
 			json_object_object_del(o, "defined");
-			r = set_runtime(o, true, false, driver,
-					path ? vbus_path_display(ctx, path) : NULL);
+			rt.driver = driver;
+			rt.sysfs_path = path ? vbus_path_display(ctx, path) : NULL;
+			r = set_runtime(o, &rt);
 			if (r < 0)
 				goto out;
-			if (json_object_array_add(arr, json_object_get(o)) < 0) {
-				json_object_put(o);
-				r = -ENOMEM;
+			r = sink_active(k, o);
+			if (r < 0)
 				goto out;
-			}
 		}
 	}
 
-	if (name && json_object_array_length(arr) == 0) {
+	if (name && k->n == 0 && (!k->arr || json_object_array_length(k->arr) == 0)) {
 		r = vbus_error(ctx, -ENOENT, "'%s' is not %s", name,
 			       flags & VBUS_LIST_DEFINED ? "defined" : "active");
 		goto out;
 	}
-	*ret = TAKE_PTR(arr);
 	r = 0;
 out:
 	free(matched);
@@ -262,5 +331,69 @@ out:
 	for (size_t i = 0; i < n_runs; i++)
 		vbus_run_done(&runs[i]);
 	free(runs);
+	return r;
+}
+
+VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
+				  struct json_object **ret)
+{
+	_cleanup_json_ struct json_object *arr = json_object_new_array();
+	struct sink k = { .arr = arr };
+	int r;
+
+	if (!arr)
+		return -ENOMEM;
+	r = list_devices(ctx, flags, name, &k);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(arr);
+	return 0;
+}
+
+VBUS_EXPORT int vbus_list_devices_json(struct vbus_ctx *ctx, unsigned flags, const char *name,
+				       char **ret)
+{
+	struct vbus_text t = {};
+	struct sink k = { .text = &t };
+	int r;
+
+	r = list_devices(ctx, flags, name, &k);
+	if (r >= 0)
+		vbus_text_put(&t, k.n ? "\n]\n" : "[]\n", 3);
+	if (r >= 0 && t.oom)
+		r = -ENOMEM;
+	if (r < 0) {
+		free(t.s);
+		return r;
+	}
+	*ret = t.s;
+	return 0;
+}
+
+/*
+ * NAME as vbus_list_devices(ctx, DEFINED | ACTIVE, NAME) shows it when it is a definition
+ * (stored, else a device vbus started that is not defined), without listing anything else:
+ * one file read and one status, whatever the number of definitions (vbusd refreshes one
+ * entry of its model with it after a change). -ENOENT when NAME is neither: it may still be
+ * an active device nobody defined, which only the whole listing tells.
+ */
+int vbus_list_definition(struct vbus_ctx *ctx, const char *name, struct json_object **ret)
+{
+	_cleanup_def_ struct vbus_def *def = NULL;
+	struct vbus_run run = {};
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_def_load(ctx, name, &def);
+	if (r >= 0)
+		return def_entry(ctx, def, true, false, NULL, ret);
+	if (r != -ENOENT)
+		return r;
+	vbus_error_clear(ctx);
+	r = vbus_run_load(ctx, name, &run);
+	if (r < 0)
+		return r == -ENOENT ? vbus_error(ctx, -ENOENT, "'%s' is not defined", name) : r;
+	r = def_entry(ctx, run.def, false, false, NULL, ret);
+	vbus_run_done(&run);
 	return r;
 }

@@ -150,17 +150,45 @@ int vbus_unlink_sync(struct vbus_ctx *ctx, const char *dir, const char *name)
 }
 
 /* Reads PATH as one JSON value; a cause the user can act on in vbus_ctx_last_error(). */
-int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_object **ret)
+/* Parses LEN bytes of BUF (NUL-terminated) as one JSON value with TOK, which is reset first. */
+static int parse_json(struct vbus_ctx *ctx, struct json_tokener *tok, const char *buf, size_t len,
+		      struct json_object **ret)
+{
+	struct json_object *obj;
+	enum json_tokener_error jerr;
+
+	if (len == 0)
+		return vbus_error(ctx, -EINVAL, "empty file");
+	json_tokener_reset(tok);
+	obj = json_tokener_parse_ex(tok, buf, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (!obj && jerr == json_tokener_continue)
+		jerr = json_tokener_error_parse_eof;
+	if (!obj)
+		return vbus_error(ctx, -EINVAL, "invalid JSON: %s", json_tokener_error_desc(jerr));
+	/* Only white space may follow the value. */
+	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
+		if (!strchr(" \t\r\n", buf[i])) {
+			json_object_put(obj);
+			return vbus_error(ctx, -EINVAL, "trailing data after the JSON value");
+		}
+	*ret = obj;
+	return 0;
+}
+
+/*
+ * Reads a whole file of at most 1 MiB into *BUF (grown as needed, NUL-terminated). A first
+ * read of a buffer larger than the file returns it all: a regular file is read in one call
+ * plus, only when the buffer was filled, the reads that find its end.
+ */
+static int read_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, char **buf,
+			size_t *size, size_t *ret_len)
 {
 	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *buf = NULL;
-	struct json_tokener *tok;
-	struct json_object *obj;
-	size_t len = 0, size = 0;
-	enum json_tokener_error jerr;
+	size_t len = 0;
 	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		r = -errno;
 		return vbus_error(ctx, r, "%s", strerror(-r));
@@ -168,55 +196,52 @@ int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_obje
 	for (;;) {
 		ssize_t k;
 
-		if (len + 4096 > size) {
+		if (!*buf || len + 1 >= *size) {
+			size_t n = *size ? *size * 2 : 16384;
 			char *b;
 
-			if (size >= 1 << 20)
+			if (*size > (1 << 20))
 				return vbus_error(ctx, -EFBIG, "file too large");
-			size += 8192;
-			b = realloc(buf, size + 1);
+			b = realloc(*buf, n);
 			if (!b)
 				return -ENOMEM;
-			buf = b;
+			*buf = b;
+			*size = n;
 		}
-		k = read(fd, buf + len, size - len);
+		k = read(fd, *buf + len, *size - 1 - len);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
 			r = -errno;
 			return vbus_error(ctx, r, "%s", strerror(-r));
 		}
-		if (k == 0)
-			break;
 		len += k;
+		/* Short of the buffer: the end of a regular file (a pipe or device node in the
+		 * store is not a definition anyway, and gets parsed as what it gave). */
+		if (k == 0 || len + 1 < *size)
+			break;
 	}
-	buf[len] = '\0';
-	if (len == 0)
-		return vbus_error(ctx, -EINVAL, "empty file");
+	(*buf)[len] = '\0';
+	*ret_len = len;
+	return 0;
+}
 
+int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_object **ret)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct json_tokener *tok;
+	size_t size = 0, len;
+	int r;
+
+	r = read_file_at(ctx, AT_FDCWD, path, &buf, &size, &len);
+	if (r < 0)
+		return r;
 	tok = json_tokener_new();
 	if (!tok)
 		return -ENOMEM;
-	obj = json_tokener_parse_ex(tok, buf, (int)len);
-	jerr = json_tokener_get_error(tok);
-	if (!obj && jerr == json_tokener_continue)
-		jerr = json_tokener_error_parse_eof;
-	if (obj && (size_t)json_tokener_get_parse_end(tok) < len) {
-		/* Only white space may follow the value. */
-		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-			if (!strchr(" \t\r\n", buf[i])) {
-				json_object_put(obj);
-				obj = NULL;
-				json_tokener_free(tok);
-				return vbus_error(ctx, -EINVAL,
-						  "trailing data after the JSON value");
-			}
-	}
+	r = parse_json(ctx, tok, buf, len, ret);
 	json_tokener_free(tok);
-	if (!obj)
-		return vbus_error(ctx, -EINVAL, "invalid JSON: %s", json_tokener_error_desc(jerr));
-	*ret = obj;
-	return 0;
+	return r;
 }
 
 /* Under the lock nobody is writing: a ".#NAME.XXXXXX" left in the store is the temporary file
@@ -303,14 +328,35 @@ int vbus_store_exists(struct vbus_ctx *ctx, const char *name)
 	return errno == ENOENT ? 0 : -errno;
 }
 
-static int load_file(struct vbus_ctx *ctx, const char *path, const char *name,
+/* What loading many files reuses: the directory, a read buffer and a tokener. */
+struct loader {
+	int dirfd;
+	char *buf;
+	size_t size;
+	struct json_tokener *tok;
+};
+
+static void loader_done(struct loader *l)
+{
+	if (l->dirfd >= 0 && l->dirfd != AT_FDCWD)
+		close(l->dirfd);
+	free(l->buf);
+	if (l->tok)
+		json_tokener_free(l->tok);
+}
+
+static int load_file(struct vbus_ctx *ctx, struct loader *l, const char *path, const char *name,
 		     struct vbus_def **ret)
 {
 	_cleanup_json_ struct json_object *obj = NULL;
 	_cleanup_def_ struct vbus_def *def = NULL;
+	size_t len;
 	int r;
 
-	r = vbus_read_json_file(ctx, path, &obj);
+	r = read_file_at(ctx, l->dirfd, path, &l->buf, &l->size, &len);
+	if (r < 0)
+		return r;
+	r = parse_json(ctx, l->tok, l->buf, len, &obj);
 	if (r < 0)
 		return r;
 	r = vbus_def_from_json(ctx, obj, &def);
@@ -336,7 +382,12 @@ VBUS_EXPORT int vbus_def_load(struct vbus_ctx *ctx, const char *name, struct vbu
 		return -ENOMEM;
 	if (access(p, F_OK) < 0 && errno == ENOENT)
 		return vbus_error(ctx, -ENOENT, "'%s' is not defined", name);
-	r = load_file(ctx, p, name, &def);
+	{
+		struct loader l = { .dirfd = AT_FDCWD, .tok = json_tokener_new() };
+
+		r = l.tok ? load_file(ctx, &l, p, name, &def) : -ENOMEM;
+		loader_done(&l);
+	}
 	if (r < 0) {
 		_cleanup_free_ char *cause = vbus_error_take(ctx);
 
@@ -364,6 +415,7 @@ int vbus_store_load_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret
 	_cleanup_free_ char *dir = vbus_store_dir(ctx);
 	struct dirent **des = NULL;
 	struct vbus_def **defs = NULL;
+	struct loader l = { .dirfd = -1 };
 	size_t n_defs = 0;
 	int n, r = 0;
 
@@ -384,38 +436,40 @@ int vbus_store_load_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret
 		return vbus_error(ctx, r, "cannot read %s: %s", DEVICES_DIR, strerror(-r));
 	}
 	defs = calloc(n + 1, sizeof(*defs));
-	if (!defs)
+	l.tok = json_tokener_new();
+	l.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!defs || !l.tok)
 		r = -ENOMEM;
+	else if (l.dirfd < 0)
+		r = vbus_error(ctx, -errno, "cannot read %s: %s", DEVICES_DIR, strerror(errno));
 	for (int i = 0; i < n && r >= 0; i++) {
-		_cleanup_free_ char *path = NULL, *name = NULL;
+		const char *file = des[i]->d_name;
+		char name[NAME_MAX + 1];
 		struct vbus_def *def = NULL;
 		int k;
 
-		name = strndup(des[i]->d_name, strlen(des[i]->d_name) - 5);
-		if (!name || asprintf(&path, "%s/%s", dir, des[i]->d_name) < 0) {
-			r = -ENOMEM;
-			break;
-		}
+		snprintf(name, sizeof(name), "%.*s", (int)strlen(file) - 5, file);
 		if (!vbus_name_is_valid(name)) {
 			if (!quiet)
-				warn(ctx, "Ignoring %s: \"%s\" is not a valid name",
-				     vbus_path_display(ctx, path), name);
+				warn(ctx, "Ignoring %s/%s: \"%s\" is not a valid name",
+				     vbus_path_display(ctx, dir), file, name);
 			continue;
 		}
-		k = load_file(ctx, path, name, &def);
+		k = load_file(ctx, &l, file, name, &def);
 		if (k == -ENOMEM) {
 			r = k;
 			break;
 		}
 		if (k < 0) {
 			if (!quiet)
-				warn(ctx, "Ignoring %s: %s", vbus_path_display(ctx, path),
+				warn(ctx, "Ignoring %s/%s: %s", vbus_path_display(ctx, dir), file,
 				     vbus_ctx_last_error(ctx) ?: strerror(-k));
 			vbus_error_clear(ctx);
 			continue;
 		}
 		defs[n_defs++] = def;
 	}
+	loader_done(&l);
 	for (int i = 0; i < n; i++)
 		free(des[i]);
 	free(des);

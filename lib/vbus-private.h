@@ -171,6 +171,10 @@ struct vbus_backend {
 
 	/* Fills ST for DEF's sub-device; st->active false when it does not exist. */
 	int (*status)(struct vbus_ctx *ctx, const struct vbus_def *def, struct vbus_status *st);
+	/* list_active() shows every sub-device status() calls active (but an entry whose
+	 * "state" is "inactive"), with its bound_driver and sysfs_path: a listing takes the
+	 * status of every definition from one list_active() call instead of one status() each. */
+	bool status_in_list;
 
 	/* Makes DEF's sub-device exist (without binding it to a driver other than what the kind
 	 * does on its own). Undoes its own partial steps on failure. */
@@ -267,6 +271,24 @@ void vbus_run_done(struct vbus_run *run);
 /* 0 and RET filled, -ENOENT when NAME has no run record. */
 int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret);
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n);
+/* Pretty JSON text (lib/def.c): what vbus_json_format() writes, into one growing buffer. */
+struct vbus_text {
+	char *s;
+	size_t len, size;
+	bool oom; /* an allocation failed: s holds what fitted */
+};
+/* The runtime keys a listing adds to a definition. */
+struct vbus_runtime {
+	bool active, defined;
+	const char *driver, *sysfs_path;
+};
+void vbus_text_put(struct vbus_text *t, const char *s, size_t n);
+void vbus_text_json(struct vbus_text *t, struct json_object *v, int indent);
+int vbus_text_def(struct vbus_text *t, const struct vbus_def *def, int indent,
+		  const struct vbus_runtime *rt);
+/* One entry of vbus_list_devices() for the definition or transient device NAME, read alone
+ * (lib/list.c); -ENOENT when NAME is neither. */
+int vbus_list_definition(struct vbus_ctx *ctx, const char *name, struct json_object **ret);
 /* R, with a cause "NAME: text" from a backend cut to "text" (callers name the device). */
 int vbus_plain_cause(struct vbus_ctx *ctx, const struct vbus_def *def, int r);
 /* Validates DEF for the generic schema rules of its kind (before the backend's check()). */
