@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Listings: the text vbus_list_devices_json() writes is exactly vbus_json_format() of
+ * vbus_list_devices(), on every fake tree and for definitions with every kind of content. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "test.h"
+#include "vbus-private.h"
+
+static char root[] = "/tmp/vbus-test-list.XXXXXX";
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0) {
+		printf("# command failed: %s\n", cmd);
+		test_failed = 1;
+	}
+}
+
+static void put(const char *name, const char *text)
+{
+	char p[4200];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/etc/vbus/devices.d/%s.json", root, name);
+	f = fopen(p, "w");
+	check(f != NULL);
+	if (!f)
+		return;
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Both renderings of one listing; -errno of the object listing when both fail the same way. */
+static void compare(struct vbus_ctx *ctx, unsigned flags, const char *name)
+{
+	struct json_object *arr = NULL;
+	char *want = NULL, *got = NULL;
+	int r1, r2;
+
+	r1 = vbus_list_devices(ctx, flags, name, &arr);
+	r2 = vbus_list_devices_json(ctx, flags, name, &got);
+	check_int(r2, r1);
+	if (r1 >= 0 && r2 >= 0) {
+		check_int(vbus_json_format(arr, &want), 0);
+		if (want && got && strcmp(want, got) != 0) {
+			printf("# flags %u name %s differ:\n# want %s\n# got  %s\n", flags,
+			       name ?: "(all)", want, got);
+			test_failed = 1;
+		}
+	}
+	json_object_put(arr);
+	free(want);
+	free(got);
+}
+
+static void compare_tree(const char *tree)
+{
+	static const unsigned flag_sets[] = { 0, VBUS_LIST_DEFINED, VBUS_LIST_ACTIVE,
+					      VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE };
+	static const char *const names[] = { NULL, "gpu-desktop", "odd", "no-such-device" };
+	struct vbus_ctx *ctx = NULL;
+
+	check(mkdtemp(root) != NULL);
+	sh("cp -a '%s/%s/.' '%s/' && mkdir -p '%s/etc/vbus/devices.d'", TEST_DATA_DIR, tree, root,
+	   root);
+	/* Every shape of content: attrs in order, tags, an index, unknown keys of every JSON type
+	 * (kept and printed), escapes and control characters, non-ASCII text. */
+	put("odd", "{ \"version\": 1, \"name\": \"odd\", \"kind\": \"mdev\", \"parent\": \"mtty\","
+		   " \"type\": \"mtty-1\", \"uuid\": \"0d1e2f30-0000-4000-8000-00000000aa01\","
+		   " \"attrs\": [ { \"b\": \"2\" }, { \"a\": \"x\\\"y\\\\z\\n\\u0001\\t\" } ],"
+		   " \"start\": \"manual\", \"tags\": [ \"t\\u00e9\", \"a/b\" ],"
+		   " \"note\": { \"k\": [ 1, 2.5, true, null, \"\" ], \"e\": {} }, \"n\": -3,"
+		   " \"z\": [] }\n");
+	put("vf-idx", "{ \"version\": 1, \"name\": \"vf-idx\", \"kind\": \"vf\","
+		      " \"parent\": \"0000:03:00.0\", \"index\": 7, \"driver\": \"vfio\" }\n");
+	put("plain", "{\"version\":1,\"name\":\"plain\",\"kind\":\"pci\",\"parent\":\"0000:00:1f.6\"}");
+	check_int(vbus_ctx_new(root, &ctx), 0);
+	vbus_ctx_set_log_level(ctx, VBUS_LOG_ERR);
+	for (size_t f = 0; f < ELEMENTSOF(flag_sets); f++)
+		for (size_t n = 0; n < ELEMENTSOF(names); n++)
+			compare(ctx, flag_sets[f], names[n]);
+	vbus_ctx_unref(ctx);
+	sh("rm -rf '%s'", root);
+	strcpy(root, "/tmp/vbus-test-list.XXXXXX");
+}
+
+TEST(json_text_equals_objects_gvt)
+{
+	compare_tree("host-gvt");
+}
+
+TEST(json_text_equals_objects_sriov)
+{
+	compare_tree("host-sriov");
+}
+
+TEST(json_text_equals_objects_mixed)
+{
+	compare_tree("host-mixed");
+}
+
+TEST(json_text_equals_objects_ap)
+{
+	compare_tree("host-ap");
+}
+
+/* The odd definition as the text shows it: every byte of it checked once by hand. */
+TEST(json_text_escapes)
+{
+	struct vbus_ctx *ctx = NULL;
+	char *got = NULL;
+
+	check(mkdtemp(root) != NULL);
+	sh("mkdir -p '%s/etc/vbus/devices.d'", root);
+	put("e", "{ \"version\": 1, \"name\": \"e\", \"kind\": \"pci\", \"parent\": \"p\","
+		 " \"tags\": [ \"q\\\"\\\\\\/\\b\\f\\n\\r\\t\\u001f\\u007f\\u00e9\" ] }");
+	check_int(vbus_ctx_new(root, &ctx), 0);
+	check_int(vbus_list_devices_json(ctx, VBUS_LIST_DEFINED, NULL, &got), 0);
+	check(got && strstr(got, "\"q\\\"\\\\/\\b\\f\\n\\r\\t\\u001f\x7f\xc3\xa9\"\n"));
+	{
+		static const char head[] = "[\n  {\n    \"version\": 1,\n    \"name\": \"e\",\n";
+
+		check(got && strncmp(got, head, sizeof(head) - 1) == 0);
+	}
+	check(got && strcmp(got + strlen(got) - 4, "}\n]\n") == 0);
+	free(got);
+	got = NULL;
+	sh("rm -f '%s'/etc/vbus/devices.d/*", root);
+	check_int(vbus_list_devices_json(ctx, VBUS_LIST_DEFINED, NULL, &got), 0);
+	check_str(got, "[]\n");
+	free(got);
+	vbus_ctx_unref(ctx);
+	sh("rm -rf '%s'", root);
+	strcpy(root, "/tmp/vbus-test-list.XXXXXX");
+}
+
+TEST_MAIN()
