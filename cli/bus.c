@@ -98,6 +98,52 @@ static int b_list_devices(void *t, unsigned flags, const char *name, struct json
 	return call_list(t, "ListDevices", "us", ret, (uint32_t)flags, name ?: "");
 }
 
+/* The listing as vbusd renders it for vbusctl -j (ListDevicesJSON); a vbusd from before it
+ * answers UnknownMethod, and vbusctl then asks ListDevices. */
+static int b_list_devices_json(void *t, unsigned flags, const char *name, char **ret)
+{
+	struct bus_transport *b = t;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus_message *m = NULL, *reply = NULL;
+	const char *json;
+	int r;
+
+	r = new_call(b, "ListDevicesJSON", &m);
+	if (r >= 0)
+		r = sd_bus_message_append(m, "us", (uint32_t)flags, name ?: "");
+	if (r >= 0) {
+		r = sd_bus_call(b->bus, m, 0, &e, &reply);
+		if (r < 0 && sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
+			struct json_object *arr = NULL;
+
+			r = b_list_devices(t, flags, name, &arr);
+			if (r >= 0) {
+				char *s = NULL;
+
+				r = vbus_json_format(arr, &s);
+				if (r >= 0)
+					*ret = s;
+			}
+			json_object_put(arr);
+			goto out;
+		}
+		if (r < 0)
+			r = set_error(b, &e, r);
+	}
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "s", &json);
+	if (r >= 0) {
+		*ret = strdup(json);
+		if (!*ret)
+			r = -ENOMEM;
+	}
+out:
+	sd_bus_error_free(&e);
+	sd_bus_message_unref(m);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
 static int b_def_load(void *t, const char *name, struct vbus_def **ret)
 {
 	struct bus_transport *b = t;
@@ -343,6 +389,7 @@ static const struct transport_ops bus_ops = {
 	.close = b_close,
 	.apply = b_apply,
 	.pick = b_pick,
+	.list_devices_json = b_list_devices_json,
 };
 
 static int bus_open(sd_bus **ret)

@@ -83,24 +83,76 @@ static int method_list_types(sd_bus_message *m, void *userdata, sd_bus_error *er
 	return reply_json_array(m, arr);
 }
 
-static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *error)
+static int read_list_args(sd_bus_message *m, uint32_t *flags, const char **name,
+			  sd_bus_error *error)
 {
-	struct vbusd *d = userdata;
-	_cleanup_json_ struct json_object *arr = NULL;
-	const char *name;
-	uint32_t flags;
 	int r;
 
-	r = sd_bus_message_read(m, "us", &flags, &name);
+	r = sd_bus_message_read(m, "us", flags, name);
 	if (r < 0)
 		return r;
-	if (flags & ~(uint32_t)(VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE))
+	if (*flags & ~(uint32_t)(VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE))
 		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
-					 "unknown flags 0x%x", flags);
-	r = vbus_list_devices(d->ctx, flags, name[0] ? name : NULL, &arr);
+					 "unknown flags 0x%x", *flags);
+	return 0;
+}
+
+static int list_error(sd_bus_error *error, int r, char *cause)
+{
+	_cleanup_free_ char *c = cause;
+	const char *ename = vbus_bus_error_name(r);
+
+	if (ename && c)
+		return sd_bus_error_set(error, ename, c);
+	return r;
+}
+
+/* Both listings answer from the model (objects.c), which follows every change. */
+static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_json_ struct json_object *arr = NULL;
+	struct vbusd *d = userdata;
+	char *cause = NULL;
+	const char *name, *json;
+	uint32_t flags;
+	size_t len;
+	int r;
+
+	r = read_list_args(m, &flags, &name, error);
 	if (r < 0)
-		return bus_error_from_vbus(d, error, r, "list", name);
-	return reply_json_array(m, arr);
+		return r;
+	r = objects_list_json(d, flags, name[0] ? name : NULL, &json, &len, &cause);
+	if (r < 0)
+		return list_error(error, r, cause);
+	arr = json_tokener_parse(json);
+	if (!arr)
+		return -ENOMEM;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r < 0)
+		return r;
+	r = bus_append_json_object_array(reply, arr);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_devices_json(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	char *cause = NULL;
+	const char *name, *json;
+	uint32_t flags;
+	size_t len;
+	int r;
+
+	r = read_list_args(m, &flags, &name, error);
+	if (r < 0)
+		return r;
+	r = objects_list_json(d, flags, name[0] ? name : NULL, &json, &len, &cause);
+	if (r < 0)
+		return list_error(error, r, cause);
+	return sd_bus_reply_method_return(m, "s", json);
 }
 
 /* ---- definitions --------------------------------------------------------------------------- */
@@ -191,7 +243,7 @@ static int method_define(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "define", def->name);
 	log_debug("Defined '%s'", def->name); /* libvbus logs it at info */
-	objects_refresh(d);
+	objects_refresh_name(d, def->name);
 	return reply_device(m, def->name, r);
 }
 
@@ -242,7 +294,7 @@ static int method_modify(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "modify", name);
 	log_debug("Modified '%s'", name);
-	objects_refresh(d);
+	objects_refresh_name(d, name);
 	return reply_device(m, name, r);
 }
 
@@ -296,31 +348,19 @@ static int method_create(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "create", def->name);
 	log_debug("Created '%s'", def->name);
-	objects_refresh(d);
+	objects_refresh_name(d, def->name);
 	return reply_device(m, def->name, -1);
 }
 
 /* ---- verbs on a name ----------------------------------------------------------------------- */
 
-static struct json_object *device_get(struct vbusd *d, const char *name)
-{
-	struct json_object *o;
-
-	return json_object_object_get_ex(d->devices, name, &o) ? o : NULL;
-}
-
-static bool device_flag(struct vbusd *d, const char *name, const char *key)
-{
-	struct json_object *o = device_get(d, name);
-
-	return o && json_object_get_boolean(json_object_object_get(o, key));
-}
 
 enum verb { VERB_UNDEFINE, VERB_START, VERB_STOP, VERB_REMOVE };
 
 static int method_verb(sd_bus_message *m, struct vbusd *d, sd_bus_error *error, enum verb verb)
 {
 	static const char *const names[] = { "undefine", "start", "stop", "remove" };
+	struct device *dev;
 	const char *name;
 	int r;
 
@@ -331,10 +371,11 @@ static int method_verb(sd_bus_message *m, struct vbusd *d, sd_bus_error *error, 
 	if (r < 0)
 		return r;
 	/* No-op shortcuts: what is already so needs no privilege. */
-	objects_refresh(d);
-	if (verb == VERB_START && device_flag(d, name, "active"))
+	objects_refresh_name(d, name);
+	dev = objects_get(d, name);
+	if (verb == VERB_START && dev && dev->active)
 		return sd_bus_reply_method_return(m, NULL);
-	if (verb == VERB_STOP && device_get(d, name) && !device_flag(d, name, "active"))
+	if (verb == VERB_STOP && dev && !dev->active)
 		return sd_bus_reply_method_return(m, NULL);
 	r = auth_check(d, m, error);
 	if (r <= 0)
@@ -355,11 +396,11 @@ static int method_verb(sd_bus_message *m, struct vbusd *d, sd_bus_error *error, 
 	}
 	if (r < 0) {
 		r = bus_error_from_vbus(d, error, r, names[verb], name);
-		objects_refresh(d);
+		objects_refresh_name(d, name);
 		return r;
 	}
 	log_debug("%c%s '%s' done", names[verb][0] - 'a' + 'A', names[verb] + 1, name);
-	objects_refresh(d);
+	objects_refresh_name(d, name);
 	return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -404,11 +445,11 @@ static int method_assign(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = vbus_assign(d->ctx, name, driver);
 	if (r < 0) {
 		r = bus_error_from_vbus(d, error, r, "assign", name);
-		objects_refresh(d);
+		objects_refresh_name(d, name);
 		return r;
 	}
 	log_debug("Assigned '%s' to %s", name, driver);
-	objects_refresh(d);
+	objects_refresh_name(d, name);
 	return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -536,6 +577,9 @@ static const sd_bus_vtable manager_vtable[] = {
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ListDevices", SD_BUS_ARGS("u", flags, "s", name),
 				SD_BUS_RESULT("aa{sv}", devices), method_list_devices,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListDevicesJSON", SD_BUS_ARGS("u", flags, "s", name),
+				SD_BUS_RESULT("s", json), method_list_devices_json,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Define", SD_BUS_ARGS("a{sv}", definition),
 				SD_BUS_RESULT("o", device, "b", parent_present), method_define,

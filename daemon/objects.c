@@ -56,15 +56,26 @@ static int append_prop(sd_bus_message *reply, struct json_object *v, char type)
 	}
 }
 
+struct json_object *device_object(const struct device *dev)
+{
+	return json_tokener_parse(dev->json);
+}
+
 static int device_property_get(sd_bus *bus, const char *path, const char *interface,
 			       const char *property, sd_bus_message *reply, void *userdata,
 			       sd_bus_error *error)
 {
-	struct json_object *dev = userdata;
+	struct device *dev = userdata;
+	_cleanup_json_ struct json_object *o = NULL;
 
+	if (streq(property, "Name"))
+		return sd_bus_message_append(reply, "s", dev->name);
+	o = device_object(dev);
+	if (!o)
+		return -ENOMEM;
 	for (size_t i = 0; i < ELEMENTSOF(device_props); i++)
 		if (streq(property, device_props[i].property))
-			return append_prop(reply, json_object_object_get(dev, device_props[i].key),
+			return append_prop(reply, json_object_object_get(o, device_props[i].key),
 					   device_props[i].type);
 	return -ENOENT;
 }
@@ -90,44 +101,42 @@ static const sd_bus_vtable device_vtable[] = {
 	SD_BUS_VTABLE_END,
 };
 
+struct device *objects_get(struct vbusd *d, const char *name)
+{
+	void *v;
+
+	if (!d->devices || !lh_table_lookup_ex(d->devices, name, &v))
+		return NULL;
+	return v;
+}
+
 static int device_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
 		       void **ret_found, sd_bus_error *error)
 {
 	struct vbusd *d = userdata;
 	_cleanup_free_ char *name = NULL;
-	struct json_object *o;
+	struct device *dev;
 	int r;
 
 	r = sd_bus_path_decode(path, VBUS_DEVICE_PREFIX, &name);
 	if (r <= 0)
 		return r;
-	if (!d->devices || !json_object_object_get_ex(d->devices, name, &o))
+	dev = objects_get(d, name);
+	if (!dev)
 		return 0;
-	*ret_found = o;
+	*ret_found = dev;
 	return 1;
 }
 
-static int enumerate(struct json_object *map, const char *prefix, char ***ret_nodes)
+static int strv_add_path(char **nodes, size_t *n, const char *prefix, const char *name)
 {
-	size_t n = 0;
-	char **nodes;
-
-	nodes = calloc((map ? json_object_object_length(map) : 0) + 1, sizeof(char *));
-	if (!nodes)
+	if (sd_bus_path_encode(prefix, name, &nodes[*n]) < 0) {
+		for (size_t i = 0; i < *n; i++)
+			free(nodes[i]);
+		free(nodes);
 		return -ENOMEM;
-	if (map) {
-		json_object_object_foreach(map, key, val) {
-			(void)val;
-			if (sd_bus_path_encode(prefix, key, &nodes[n]) < 0) {
-				for (size_t i = 0; i < n; i++)
-					free(nodes[i]);
-				free(nodes);
-				return -ENOMEM;
-			}
-			n++;
-		}
 	}
-	*ret_nodes = nodes;
+	(*n)++;
 	return 0;
 }
 
@@ -135,8 +144,20 @@ static int device_enumerate(sd_bus *bus, const char *prefix, void *userdata, cha
 			    sd_bus_error *error)
 {
 	struct vbusd *d = userdata;
+	struct lh_entry *e;
+	size_t n = 0;
+	char **nodes;
 
-	return enumerate(d->devices, VBUS_DEVICE_PREFIX, ret_nodes);
+	nodes = calloc((d->devices ? d->devices->count : 0) + 1, sizeof(char *));
+	if (!nodes)
+		return -ENOMEM;
+	if (d->devices)
+		lh_foreach(d->devices, e) {
+			if (strv_add_path(nodes, &n, VBUS_DEVICE_PREFIX, lh_entry_k(e)) < 0)
+				return -ENOMEM;
+		}
+	*ret_nodes = nodes;
+	return 0;
 }
 
 /* ---- parents ------------------------------------------------------------------------------- */
@@ -145,14 +166,38 @@ static int parent_property_get(sd_bus *bus, const char *path, const char *interf
 			       const char *property, sd_bus_message *reply, void *userdata,
 			       sd_bus_error *error)
 {
-	struct json_object *entries = userdata;
+	struct vbusd *d = userdata;
+	_cleanup_json_ struct json_object *live = NULL;
+	_cleanup_free_ char *name = NULL;
+	struct json_object *entries;
 	int r;
 
+	r = sd_bus_path_decode(path, VBUS_PARENT_PREFIX, &name);
+	if (r <= 0)
+		return r < 0 ? r : -ENOENT;
+	if (!d->parents || !json_object_object_get_ex(d->parents, name, &entries))
+		return -ENOENT;
 	if (streq(property, "Name"))
-		return sd_bus_message_append(
-			reply, "s",
-			json_object_get_string(json_object_object_get(
-				json_object_array_get_idx(entries, 0), "parent")));
+		return sd_bus_message_append(reply, "s", name);
+	/* Read now: the model keeps the parents' names, not their free instances. */
+	if (vbus_list_parents(d->ctx, name, &live) >= 0) {
+		_cleanup_json_ struct json_object *mine = json_object_new_array();
+
+		/* vbus_list_parents(NAME) matches NAME in the forms of each kind: keep ours. */
+		for (size_t i = 0; mine && i < json_object_array_length(live); i++) {
+			struct json_object *o = json_object_array_get_idx(live, i);
+
+			if (streq_ptr(json_object_get_string(json_object_object_get(o, "parent")),
+				      name))
+				json_object_array_add(mine, json_object_get(o));
+		}
+		if (mine && json_object_array_length(mine)) {
+			json_object_put(live);
+			live = TAKE_PTR(mine);
+			entries = live;
+		}
+	}
+	vbus_error_clear(d->ctx);
 	if (streq(property, "Kinds")) {
 		r = sd_bus_message_open_container(reply, 'a', "s");
 		for (size_t i = 0; r >= 0 && i < json_object_array_length(entries); i++)
@@ -189,7 +234,7 @@ static int parent_find(sd_bus *bus, const char *path, const char *interface, voi
 		return r;
 	if (!d->parents || !json_object_object_get_ex(d->parents, name, &o))
 		return 0;
-	*ret_found = o;
+	*ret_found = d;
 	return 1;
 }
 
@@ -197,8 +242,22 @@ static int parent_enumerate(sd_bus *bus, const char *prefix, void *userdata, cha
 			    sd_bus_error *error)
 {
 	struct vbusd *d = userdata;
+	size_t n = 0;
+	char **nodes;
 
-	return enumerate(d->parents, VBUS_PARENT_PREFIX, ret_nodes);
+	nodes = calloc((d->parents ? json_object_object_length(d->parents) : 0) + 1,
+		       sizeof(char *));
+	if (!nodes)
+		return -ENOMEM;
+	if (d->parents) {
+		json_object_object_foreach(d->parents, key, val) {
+			(void)val;
+			if (strv_add_path(nodes, &n, VBUS_PARENT_PREFIX, key) < 0)
+				return -ENOMEM;
+		}
+	}
+	*ret_nodes = nodes;
+	return 0;
 }
 
 int objects_register(struct vbusd *d)
@@ -222,38 +281,222 @@ int objects_register(struct vbusd *d)
 	return sd_bus_add_node_enumerator(d->bus, NULL, VBUS_PARENT_PREFIX, parent_enumerate, d);
 }
 
+/* ---- the model ----------------------------------------------------------------------------- */
+
+static void device_free(struct device *dev)
+{
+	if (!dev)
+		return;
+	free(dev->name);
+	free(dev->json);
+	free(dev->parent);
+	free(dev->sysfs_path);
+	free(dev->bound_driver);
+	free(dev);
+}
+
+static void device_entry_free(struct lh_entry *e)
+{
+	device_free((struct device *)lh_entry_v(e));
+}
+
+static struct lh_table *model_new(void)
+{
+	return lh_kchar_table_new(64, device_entry_free);
+}
+
+static void model_changed(struct vbusd *d)
+{
+	for (size_t i = 0; i < ELEMENTSOF(d->list_json); i++) {
+		free(d->list_json[i]);
+		d->list_json[i] = NULL;
+		d->list_json_len[i] = 0;
+	}
+}
+
 void objects_done(struct vbusd *d)
 {
-	json_object_putp(&d->devices);
+	model_changed(d);
+	if (d->devices)
+		lh_table_free(d->devices);
+	d->devices = NULL;
 	json_object_putp(&d->parents);
-	d->devices = d->parents = NULL;
+	d->parents = NULL;
+}
+
+static int strdup_key(struct json_object *o, const char *key, char **ret)
+{
+	struct json_object *v;
+
+	*ret = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return 0;
+	*ret = strdup(json_object_get_string(v));
+	return *ret ? 0 : -ENOMEM;
+}
+
+static bool bool_key(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+/* O, rendered as an element of vbusctl -j's array: vbus_json_format() indented by two. */
+static int render_element(struct json_object *o, char **ret)
+{
+	_cleanup_free_ char *s = NULL;
+	size_t len, lines = 0, j = 0;
+	char *out;
+	int r;
+
+	r = vbus_json_format(o, &s);
+	if (r < 0)
+		return r;
+	len = strlen(s);
+	if (len && s[len - 1] == '\n')
+		s[--len] = 0;
+	for (size_t i = 0; i < len; i++)
+		lines += s[i] == '\n';
+	out = malloc(len + 2 * (lines + 1) + 1);
+	if (!out)
+		return -ENOMEM;
+	out[j++] = ' ';
+	out[j++] = ' ';
+	for (size_t i = 0; i < len; i++) {
+		out[j++] = s[i];
+		if (s[i] == '\n') {
+			out[j++] = ' ';
+			out[j++] = ' ';
+		}
+	}
+	out[j] = 0;
+	*ret = out;
+	return 0;
+}
+
+/* A device of the model from an object of vbus_list_devices(). */
+static int device_new(struct json_object *o, bool definition, struct device **ret)
+{
+	struct device *dev = calloc(1, sizeof(*dev));
+	struct json_object *v;
+	int r;
+
+	if (!dev)
+		return -ENOMEM;
+	dev->definition = definition;
+	dev->defined = bool_key(o, "defined");
+	dev->active = bool_key(o, "active");
+	dev->start_auto = json_object_object_get_ex(o, "start", &v) &&
+			  streq_ptr(json_object_get_string(v), "auto");
+	r = strdup_key(o, "name", &dev->name);
+	if (r >= 0 && !dev->name)
+		r = -EINVAL;
+	if (r >= 0)
+		r = strdup_key(o, "parent", &dev->parent);
+	if (r >= 0)
+		r = strdup_key(o, "sysfs_path", &dev->sysfs_path);
+	if (r >= 0)
+		r = strdup_key(o, "bound_driver", &dev->bound_driver);
+	if (r >= 0)
+		r = render_element(o, &dev->json);
+	if (r < 0) {
+		device_free(dev);
+		return r;
+	}
+	*ret = dev;
+	return 0;
+}
+
+/* Replaces (or adds) the device of DEV->name; the old one is freed. */
+static int model_put(struct lh_table *t, struct device *dev)
+{
+	struct lh_entry *e = lh_table_lookup_entry(t, dev->name);
+
+	if (e)
+		lh_table_delete_entry(t, e);
+	if (lh_table_insert(t, dev->name, dev) < 0) {
+		device_free(dev);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void model_delete(struct vbusd *d, const char *name)
+{
+	struct lh_entry *e = lh_table_lookup_entry(d->devices, name);
+
+	if (e) {
+		struct device *dev = (struct device *)lh_entry_v(e);
+
+		if (!dev->definition && d->n_undefined)
+			d->n_undefined--;
+		lh_table_delete_entry(d->devices, e);
+	}
+}
+
+/* ---- signals ------------------------------------------------------------------------------- */
+
+static void emit_added(struct vbusd *d, const struct device *dev)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+	_cleanup_free_ char *path = device_path(dev->name);
+	_cleanup_json_ struct json_object *o = device_object(dev);
+
+	if (!path || !o)
+		return;
+	(void)sd_bus_emit_object_added(d->bus, path);
+	if (sd_bus_message_new_signal(d->bus, &m, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
+				      "DeviceAdded") >= 0 &&
+	    sd_bus_message_append(m, "so", dev->name, path) >= 0 &&
+	    bus_append_json_object(m, o) >= 0)
+		(void)sd_bus_send(d->bus, m, NULL);
+	if (dev->bound_driver && dev->bound_driver[0])
+		(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
+					 "DeviceBound", "sos", dev->name, path, dev->bound_driver);
+}
+
+/* Announced while the object still exists: InterfacesRemoved reads it. */
+static void emit_removed(struct vbusd *d, const char *name)
+{
+	_cleanup_free_ char *path = device_path(name);
+
+	if (!path)
+		return;
+	(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE, "DeviceRemoved",
+				 "so", name, path);
+	(void)sd_bus_emit_object_removed(d->bus, path);
+}
+
+static void emit_changed(struct vbusd *d, const struct device *old, const struct device *new)
+{
+	_cleanup_json_ struct json_object *a = NULL, *b = NULL;
+	_cleanup_free_ char *path = NULL;
+	const char *changed[ELEMENTSOF(device_props) + 1];
+	size_t n = 0;
+
+	if (streq(old->json, new->json))
+		return;
+	path = device_path(new->name);
+	a = device_object(old);
+	b = device_object(new);
+	if (!path || !a || !b)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(device_props); i++)
+		if (!json_object_equal(json_object_object_get(a, device_props[i].key),
+				       json_object_object_get(b, device_props[i].key)))
+			changed[n++] = device_props[i].property;
+	changed[n] = NULL;
+	if (n)
+		(void)sd_bus_emit_properties_changed_strv(d->bus, path, VBUS_DEVICE_IFACE,
+							  (char **)changed);
+	if (new->bound_driver && new->bound_driver[0] &&
+	    !streq_ptr(old->bound_driver, new->bound_driver))
+		(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
+					 "DeviceBound", "sos", new->name, path, new->bound_driver);
 }
 
 /* ---- refresh ------------------------------------------------------------------------------- */
-
-static int load_devices(struct vbusd *d, struct json_object **ret)
-{
-	_cleanup_json_ struct json_object *arr = NULL, *map = NULL;
-	int r;
-
-	r = vbus_list_devices(d->ctx, VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE, NULL, &arr);
-	if (r < 0)
-		return r;
-	map = json_object_new_object();
-	if (!map)
-		return -ENOMEM;
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		struct json_object *o = json_object_array_get_idx(arr, i);
-		const char *name = json_object_get_string(json_object_object_get(o, "name"));
-
-		if (!name || json_object_object_get(map, name))
-			continue;
-		if (json_object_object_add(map, name, json_object_get(o)) < 0)
-			return -ENOMEM;
-	}
-	*ret = TAKE_PTR(map);
-	return 0;
-}
 
 static int load_parents(struct vbusd *d, struct json_object **ret)
 {
@@ -287,66 +530,25 @@ static int load_parents(struct vbusd *d, struct json_object **ret)
 	return 0;
 }
 
-static struct json_object *get(struct json_object *o, const char *key)
+/*
+ * A device listed without a definition is still listed under its own name when vbus started
+ * it (transient, or undefined while running): it has a run record (lib/ops.c's RUN_DIR).
+ * Active devices nobody defined, named by their identity, have none.
+ */
+static bool run_record_exists(struct vbusd *d, const char *name)
 {
-	return o ? json_object_object_get(o, key) : NULL;
-}
+	_cleanup_free_ char *p = vbus_pathf(d->ctx, "/run/vbus/%s.json", name);
 
-static void emit_added(struct vbusd *d, const char *name, struct json_object *dev)
-{
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-	_cleanup_free_ char *path = device_path(name);
-	const char *bound = json_object_get_string(get(dev, "bound_driver"));
-
-	if (!path)
-		return;
-	(void)sd_bus_emit_object_added(d->bus, path);
-	if (sd_bus_message_new_signal(d->bus, &m, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
-				      "DeviceAdded") >= 0 &&
-	    sd_bus_message_append(m, "so", name, path) >= 0 && bus_append_json_object(m, dev) >= 0)
-		(void)sd_bus_send(d->bus, m, NULL);
-	if (bound && bound[0])
-		(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
-					 "DeviceBound", "sos", name, path, bound);
-}
-
-static void emit_removed(struct vbusd *d, const char *name)
-{
-	_cleanup_free_ char *path = device_path(name);
-
-	if (!path)
-		return;
-	(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE, "DeviceRemoved",
-				 "so", name, path);
-	(void)sd_bus_emit_object_removed(d->bus, path);
-}
-
-static void emit_changed(struct vbusd *d, const char *name, struct json_object *old,
-			 struct json_object *new)
-{
-	_cleanup_free_ char *path = device_path(name);
-	const char *changed[ELEMENTSOF(device_props) + 1];
-	const char *ob = json_object_get_string(get(old, "bound_driver"));
-	const char *nb = json_object_get_string(get(new, "bound_driver"));
-	size_t n = 0;
-
-	if (!path)
-		return;
-	for (size_t i = 0; i < ELEMENTSOF(device_props); i++)
-		if (!json_object_equal(get(old, device_props[i].key), get(new, device_props[i].key)))
-			changed[n++] = device_props[i].property;
-	changed[n] = NULL;
-	if (n)
-		(void)sd_bus_emit_properties_changed_strv(d->bus, path, VBUS_DEVICE_IFACE,
-							  (char **)changed);
-	if (nb && nb[0] && !streq_ptr(ob, nb))
-		(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
-					 "DeviceBound", "sos", name, path, nb);
+	return p && access(p, F_OK) >= 0;
 }
 
 int objects_refresh(struct vbusd *d)
 {
-	_cleanup_json_ struct json_object *devices = NULL, *parents = NULL, *old = NULL;
+	_cleanup_json_ struct json_object *parents = NULL, *arr = NULL;
+	struct lh_table *new, *old = d->devices;
+	struct lh_entry *e;
+	size_t n, n_undefined = 0;
+	bool first = !old;
 	int r;
 
 	r = load_parents(d, &parents);
@@ -358,29 +560,272 @@ int objects_refresh(struct vbusd *d)
 		d->parents = TAKE_PTR(parents);
 	}
 
-	r = load_devices(d, &devices);
+	r = vbus_list_devices(d->ctx, VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE, NULL, &arr);
 	if (r < 0) {
 		log_warning("Failed to list devices: %s",
 			    vbus_ctx_last_error(d->ctx) ?: strerror(-r));
 		return r;
 	}
-	/* Removals are announced while the objects still exist (InterfacesRemoved reads them). */
-	if (d->devices) {
-		json_object_object_foreach(d->devices, name, dev) {
-			(void)dev;
-			if (!json_object_object_get(devices, name))
-				emit_removed(d, name);
+	n = json_object_array_length(arr);
+	new = model_new();
+	if (!new)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(arr, i);
+		const char *name = json_object_get_string(json_object_object_get(o, "name"));
+		struct device *dev;
+		bool definition;
+
+		if (!name || lh_table_lookup_entry(new, name)) {
+			json_object_array_put_idx(arr, i, NULL);
+			continue;
+		}
+		definition = bool_key(o, "defined") || run_record_exists(d, name);
+		r = device_new(o, definition, &dev);
+		/* Build one by one and let go of each object: the peak stays one model. */
+		json_object_array_put_idx(arr, i, NULL);
+		if (r < 0)
+			goto fail;
+		if (!definition) {
+			dev->seq = d->seq++;
+			n_undefined++;
+		}
+		if (old) {
+			struct device *o_dev = objects_get(d, dev->name);
+
+			if (o_dev)
+				dev->policy_seen = o_dev->policy_seen;
+		}
+		r = model_put(new, dev);
+		if (r < 0)
+			goto fail;
+	}
+	json_object_put(TAKE_PTR(arr));
+
+	if (old)
+		lh_foreach(old, e) {
+			if (!lh_table_lookup_entry(new, lh_entry_k(e)))
+				emit_removed(d, lh_entry_k(e));
+		}
+	d->devices = new;
+	d->n_undefined = n_undefined;
+	model_changed(d);
+	if (!first)
+		lh_foreach(new, e) {
+			struct lh_entry *oe = lh_table_lookup_entry(old, lh_entry_k(e));
+
+			if (!oe)
+				emit_added(d, lh_entry_v(e));
+			else
+				emit_changed(d, lh_entry_v(oe), lh_entry_v(e));
+		}
+	if (old)
+		lh_table_free(old);
+	return 0;
+fail:
+	lh_table_free(new);
+	return r;
+}
+
+/* The active device nobody defined at SYSFS_PATH, now held by a definition, leaves. */
+static void drop_undefined_at(struct vbusd *d, const char *sysfs_path)
+{
+	struct lh_entry *e, *tmp;
+
+	if (!d->n_undefined || !sysfs_path)
+		return;
+	lh_foreach_safe(d->devices, e, tmp) {
+		struct device *dev = (struct device *)lh_entry_v(e);
+
+		if (!dev->definition && streq_ptr(dev->sysfs_path, sysfs_path)) {
+			emit_removed(d, dev->name);
+			model_delete(d, dev->name);
+			model_changed(d);
 		}
 	}
-	old = d->devices;
-	d->devices = TAKE_PTR(devices);
-	json_object_object_foreach(d->devices, name, dev) {
-		struct json_object *o = old ? json_object_object_get(old, name) : NULL;
+}
 
-		if (!o)
-			emit_added(d, name, dev);
-		else
-			emit_changed(d, name, o, dev);
+int objects_refresh_name(struct vbusd *d, const char *name)
+{
+	_cleanup_json_ struct json_object *o = NULL;
+	struct device *old, *dev = NULL;
+	int r;
+
+	if (!d->devices)
+		return objects_refresh(d);
+	r = vbus_list_definition(d->ctx, name, &o);
+	if (r == -ENOMEM)
+		return r;
+	old = objects_get(d, name);
+	if (r < 0) {
+		/* Neither defined nor started by vbus (a file that cannot be read is left out,
+		 * as in the listing). */
+		_cleanup_free_ char *path = NULL;
+		bool still_there;
+
+		vbus_error_clear(d->ctx);
+		if (!old || !old->definition)
+			return 0;
+		path = old->active && old->sysfs_path ? vbus_path(d->ctx, old->sysfs_path) : NULL;
+		still_there = path && access(path, F_OK) >= 0;
+		emit_removed(d, name);
+		model_delete(d, name);
+		model_changed(d);
+		/* Its device lives on, now under its identity: only the whole listing names it. */
+		if (still_there)
+			return objects_refresh(d);
+		return 0;
 	}
+	r = device_new(o, true, &dev);
+	if (r < 0)
+		return r;
+	json_object_put(TAKE_PTR(o));
+	if (old) {
+		if (!old->definition && d->n_undefined)
+			d->n_undefined--;
+		dev->policy_seen = old->policy_seen;
+		emit_changed(d, old, dev);
+		/* The object keeps its path: replacing the entry is all. */
+		r = model_put(d->devices, dev);
+	} else {
+		r = model_put(d->devices, dev);
+		if (r >= 0)
+			emit_added(d, dev);
+	}
+	if (r < 0)
+		return r;
+	model_changed(d);
+	if (dev->active)
+		drop_undefined_at(d, dev->sysfs_path);
+	return 0;
+}
+
+/* ---- the rendered listing ------------------------------------------------------------------ */
+
+static bool device_listed(const struct device *dev, unsigned flags)
+{
+	if (dev->definition)
+		return (flags & VBUS_LIST_DEFINED) || dev->active;
+	return flags & VBUS_LIST_ACTIVE;
+}
+
+/* vbus_list_devices()'s order: stored definitions by file name (NAME.json, byte order), then
+ * transient ones the same way, then the active devices nobody defined as they were listed. */
+static int file_order(const char *a, const char *b)
+{
+	static const char ext[] = ".json";
+	size_t la = strlen(a), lb = strlen(b);
+
+	for (size_t i = 0;; i++) {
+		unsigned char ca = i < la ? a[i] : i - la < sizeof(ext) - 1 ? ext[i - la] : 0;
+		unsigned char cb = i < lb ? b[i] : i - lb < sizeof(ext) - 1 ? ext[i - lb] : 0;
+
+		if (ca != cb)
+			return ca < cb ? -1 : 1;
+		if (!ca)
+			return 0;
+	}
+}
+
+static int group_of(const struct device *dev)
+{
+	return dev->defined ? 0 : dev->definition ? 1 : 2;
+}
+
+static int device_cmp(const void *x, const void *y)
+{
+	const struct device *a = *(const struct device *const *)x;
+	const struct device *b = *(const struct device *const *)y;
+	int ga = group_of(a), gb = group_of(b);
+
+	if (ga != gb)
+		return ga < gb ? -1 : 1;
+	if (ga == 2)
+		return a->seq < b->seq ? -1 : a->seq > b->seq;
+	return file_order(a->name, b->name);
+}
+
+/* "[\n" ELEMENT ",\n" ELEMENT "\n]\n", or "[]\n": what vbus_json_format() prints. */
+static int join(struct device **devs, size_t n, char **ret, size_t *ret_len)
+{
+	size_t len = 3, j = 0;
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(devs[i]->json) + 2;
+	s = malloc(len + 4);
+	if (!s)
+		return -ENOMEM;
+	if (!n) {
+		memcpy(s, "[]\n", 4);
+		*ret = s;
+		*ret_len = 3;
+		return 0;
+	}
+	memcpy(s, "[\n", 2);
+	j = 2;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(devs[i]->json);
+
+		memcpy(s + j, devs[i]->json, l);
+		j += l;
+		memcpy(s + j, i + 1 < n ? ",\n" : "\n", i + 1 < n ? 2 : 1);
+		j += i + 1 < n ? 2 : 1;
+	}
+	memcpy(s + j, "]\n", 3);
+	j += 2;
+	*ret = s;
+	*ret_len = j;
+	return 0;
+}
+
+int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const char **ret,
+		      size_t *ret_len, char **ret_error)
+{
+	_cleanup_free_ struct device **devs = NULL;
+	struct lh_entry *e;
+	size_t n = 0;
+	unsigned slot;
+	int r;
+
+	if (!flags)
+		flags = VBUS_LIST_ACTIVE;
+	flags &= VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE;
+	/* Slot 0 holds the last listing of one name; 1..3 the whole listing per flags. */
+	slot = name ? 0 : flags;
+	if (!name && d->list_json[slot]) {
+		*ret = d->list_json[slot];
+		*ret_len = d->list_json_len[slot];
+		return 0;
+	}
+	devs = calloc((d->devices ? d->devices->count : 0) + 1, sizeof(*devs));
+	if (!devs)
+		return -ENOMEM;
+	if (name) {
+		struct device *dev = objects_get(d, name);
+
+		if (dev && device_listed(dev, flags))
+			devs[n++] = dev;
+		if (!n) {
+			if (asprintf(ret_error, "'%s' is not %s", name,
+				     flags & VBUS_LIST_DEFINED ? "defined" : "active") < 0)
+				*ret_error = NULL;
+			return -ENOENT;
+		}
+	} else if (d->devices)
+		lh_foreach(d->devices, e) {
+			struct device *dev = (struct device *)lh_entry_v(e);
+
+			if (device_listed(dev, flags))
+				devs[n++] = dev;
+		}
+	qsort(devs, n, sizeof(*devs), device_cmp);
+	free(d->list_json[slot]);
+	d->list_json[slot] = NULL;
+	r = join(devs, n, &d->list_json[slot], &d->list_json_len[slot]);
+	if (r < 0)
+		return r;
+	*ret = d->list_json[slot];
+	*ret_len = d->list_json_len[slot];
 	return 0;
 }

@@ -68,7 +68,7 @@ static int retry_fire(sd_event_source *s, uint64_t usec, void *userdata)
 	if (!name)
 		return -ENOMEM;
 	(void)start_one(d, name);
-	objects_refresh(d);
+	objects_refresh_name(d, name);
 	return 0;
 }
 
@@ -140,39 +140,44 @@ static const char *sysname_of(const char *parent)
  */
 int provision_reconcile(struct vbusd *d, const char *parent)
 {
-	_cleanup_json_ struct json_object *todo = json_object_new_array();
+	_cleanup_free_ char **todo = NULL;
+	struct lh_entry *e;
+	size_t n_todo = 0;
 	int n = 0;
 
-	if (!todo)
-		return -ENOMEM;
 	objects_refresh(d);
 	if (!d->devices)
 		return 0;
-	json_object_object_foreach(d->devices, name, dev) {
-		const char *p = json_object_get_string(json_object_object_get(dev, "parent"));
-		const char *start = json_object_get_string(json_object_object_get(dev, "start"));
+	todo = calloc(d->devices->count + 1, sizeof(*todo));
+	if (!todo)
+		return -ENOMEM;
+	lh_foreach(d->devices, e) {
+		struct device *dev = (struct device *)lh_entry_v(e);
 
-		if (!json_object_get_boolean(json_object_object_get(dev, "defined")) ||
-		    json_object_get_boolean(json_object_object_get(dev, "active")) ||
-		    !streq_ptr(start, "auto") || !p)
+		if (!dev->defined || dev->active || !dev->start_auto || !dev->parent)
 			continue;
-		if (parent && !streq(sysname_of(p), sysname_of(parent)))
+		if (parent && !streq(sysname_of(dev->parent), sysname_of(parent)))
 			continue;
-		if (!d->parents || !json_object_object_get(d->parents, p)) {
+		if (!d->parents || !json_object_object_get(d->parents, dev->parent)) {
 			/* A parent that just appeared may not list itself yet: retry later. */
 			if (parent)
-				retry_schedule(d, name);
+				retry_schedule(d, dev->name);
 			continue;
 		}
-		json_object_array_add(todo, json_object_new_string(name));
+		todo[n_todo] = strdup(dev->name);
+		if (!todo[n_todo])
+			break;
+		n_todo++;
 	}
-	/* The loop above walks d->devices, which starting refreshes: act on a copy. */
-	for (size_t i = 0; i < json_object_array_length(todo); i++) {
-		if (start_one(d, json_object_get_string(json_object_array_get_idx(todo, i))) >= 0)
+	/* Starting changes the model: act on a copy of the names. The model follows each
+	 * start (one definition read again each), and the signals go out after the batch. */
+	for (size_t i = 0; i < n_todo; i++)
+		if (start_one(d, todo[i]) >= 0)
 			n++;
+	for (size_t i = 0; i < n_todo; i++) {
+		objects_refresh_name(d, todo[i]);
+		free(todo[i]);
 	}
-	if (json_object_array_length(todo))
-		objects_refresh(d);
 	return n;
 }
 
@@ -185,25 +190,22 @@ int provision_reconcile(struct vbusd *d, const char *parent)
  */
 static void provision_adopt(struct vbusd *d, bool initial)
 {
-	struct json_object *seen = json_object_new_object();
+	struct lh_entry *e;
 
-	if (!seen || !d->devices) {
-		json_object_put(seen);
+	if (!d->devices || !d->n_undefined)
 		return;
-	}
-	json_object_object_foreach(d->devices, name, dev) {
-		if (json_object_get_boolean(json_object_object_get(dev, "defined")) ||
-		    !json_object_get_boolean(json_object_object_get(dev, "active")))
+	lh_foreach(d->devices, e) {
+		struct device *dev = (struct device *)lh_entry_v(e);
+
+		if (dev->definition || !dev->active || dev->policy_seen)
 			continue;
-		json_object_object_add(seen, name, NULL);
-		if (initial || (d->policy_seen && json_object_object_get_ex(d->policy_seen, name, NULL)))
+		dev->policy_seen = true;
+		if (initial)
 			continue;
-		if (vbus_apply_policy(d->ctx, name) < 0)
-			log_warning("Policy could not bind '%s': %s", name,
+		if (vbus_apply_policy(d->ctx, dev->name) < 0)
+			log_warning("Policy could not bind '%s': %s", dev->name,
 				    vbus_ctx_last_error(d->ctx) ?: "unknown cause");
 	}
-	json_object_put(d->policy_seen);
-	d->policy_seen = seen;
 }
 
 /* ---- the vbus genl family's monitor group --------------------------------------------------- */
@@ -247,6 +249,53 @@ static void vbus_monitor_start(struct vbusd *d)
 /* ---- udev ---------------------------------------------------------------------------------- */
 
 /*
+ * An event for the kernel device SYSNAME: when the model knows it as definitions (by name, or
+ * by the last part of their sysfs path), only those are read again. Anything else (a device
+ * nobody defined, a parent going away) may change many entries: the whole model is.
+ */
+static void refresh_device(struct vbusd *d, const char *sysname)
+{
+	_cleanup_free_ char **names = NULL;
+	struct lh_entry *e;
+	size_t n = 0;
+	bool all = !d->devices;
+
+	if (!all) {
+		names = calloc(d->devices->count + 1, sizeof(*names));
+		all = !names;
+	}
+	if (!all)
+		lh_foreach(d->devices, e) {
+			struct device *dev = (struct device *)lh_entry_v(e);
+			const char *slash = dev->sysfs_path ? strrchr(dev->sysfs_path, '/') : NULL;
+
+			if (!streq(dev->name, sysname) && !(slash && streq(slash + 1, sysname)))
+				continue;
+			if (!dev->definition) {
+				all = true;
+				break;
+			}
+			names[n++] = dev->name;
+		}
+	if (all || n == 0) {
+		objects_refresh(d);
+		return;
+	}
+	/* Refreshing frees the entries: keep the names. */
+	for (size_t i = 0; i < n; i++)
+		if (!(names[i] = strdup(names[i]))) {
+			while (i--)
+				free(names[i]);
+			objects_refresh(d);
+			return;
+		}
+	for (size_t i = 0; i < n; i++) {
+		objects_refresh_name(d, names[i]);
+		free(names[i]);
+	}
+}
+
+/*
  * One kernel event, as udev passes it on: a parent may have appeared (a PCI function, a vdpa
  * or vbus_sim device, an auxiliary device such as an SF, or an mdev parent registering its
  * types), so its autostart definitions come up; anything else may change what is active.
@@ -264,7 +313,7 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 	    (streq(action, "change") && streq_ptr(mdev_state, "registered")))
 		(void)provision_reconcile(d, sysname);
 	else
-		objects_refresh(d);
+		refresh_device(d, sysname);
 	vbus_monitor_start(d);
 	provision_adopt(d, false);
 }
@@ -349,8 +398,25 @@ static void fake_uevents_start(struct vbusd *d)
 /* Definitions written by someone else (vbusctl --direct, an editor): show them. */
 static int devices_dir_changed(sd_event_source *s, const struct inotify_event *ev, void *userdata)
 {
+	struct vbusd *d = userdata;
+	_cleanup_free_ char *name = NULL;
+	size_t len;
+
 	lib_log_forget();
-	objects_refresh(userdata);
+	if (s == d->policy_inotify_source)
+		return 0;
+	/* NAME.json: that definition alone. A temporary (".#NAME.XXXXXX", renamed into place
+	 * later) tells nothing yet. Anything else (a lost event, the directory itself): all. */
+	len = ev->len ? strlen(ev->name) : 0;
+	if (!(ev->mask & IN_Q_OVERFLOW) && len > 5 && streq(ev->name + len - 5, ".json") &&
+	    ev->name[0] != '.' && (name = strndup(ev->name, len - 5)) &&
+	    vbus_name_is_valid(name)) {
+		objects_refresh_name(d, name);
+		return 0;
+	}
+	if (!(ev->mask & IN_Q_OVERFLOW) && len && ev->name[0] == '.')
+		return 0;
+	objects_refresh(d);
 	return 0;
 }
 
@@ -358,15 +424,20 @@ static int watch_dir(struct vbusd *d, const char *sub, sd_event_source **ret)
 {
 	_cleanup_free_ char *etc = vbus_path(d->ctx, "/etc/vbus");
 	_cleanup_free_ char *dir = vbus_pathf(d->ctx, "/etc/vbus/%s", sub);
+	int r;
 
 	if (!etc || !dir)
 		return -ENOMEM;
 	(void)mkdir(etc, 0755);
 	(void)mkdir(dir, 0755);
-	return sd_event_add_inotify(d->event, ret, dir,
-				    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
-					    IN_ONLYDIR,
-				    devices_dir_changed, d);
+	r = sd_event_add_inotify(d->event, ret, dir,
+				 IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+					 IN_ONLYDIR,
+				 devices_dir_changed, d);
+	if (r < 0)
+		return r;
+	/* Before the bus: a caller who just wrote a definition sees it in the next listing. */
+	return sd_event_source_set_priority(*ret, SD_EVENT_PRIORITY_IMPORTANT);
 }
 
 int provision_start(struct vbusd *d)
@@ -404,8 +475,6 @@ void provision_done(struct vbusd *d)
 {
 	d->vbus_monitor_source = sd_event_source_disable_unref(d->vbus_monitor_source);
 	d->vbus_monitor = vbus_nl_free(d->vbus_monitor);
-	json_object_put(d->policy_seen);
-	d->policy_seen = NULL;
 	while (d->retries) {
 		struct retry *t = d->retries;
 

@@ -19,10 +19,18 @@ struct vbusd {
 	struct vbus_ctx *ctx;
 	const char *root;
 
-	/* The model the objects show, refreshed after every change and every udev event:
-	 * name -> device object of vbus_list_devices(), parent name -> array of its entries
-	 * of vbus_list_parents(). */
-	struct json_object *devices;
+	/*
+	 * The model the objects show: name -> struct device (objects.c), one compact entry per
+	 * device of vbus_list_devices(DEFINED | ACTIVE), read whole at start and when parents come
+	 * or go, else one entry at a time after a change to it. list_json: the rendered listings
+	 * (ListDevicesJSON) per flags 1..3, dropped when the model changes.
+	 * parents: parent name -> array of its entries of vbus_list_parents().
+	 */
+	struct lh_table *devices;
+	size_t n_undefined; /* devices in the model that are active without a definition */
+	uint64_t seq;
+	char *list_json[4];
+	size_t list_json_len[4];
 	struct json_object *parents;
 
 	struct auth_query *auth_queries;
@@ -32,8 +40,6 @@ struct vbusd {
 	sd_event_source *inotify_source;
 	sd_event_source *policy_inotify_source;
 	struct retry *retries;
-	/* Active sub-devices without a definition already seen: policy binds only new ones. */
-	struct json_object *policy_seen;
 	/* The vbus genl family's "monitor" group, when vbus.ko is loaded. */
 	struct vbus_nl *vbus_monitor;
 	sd_event_source *vbus_monitor_source;
@@ -52,10 +58,40 @@ extern int vbusd_log_level;
 void lib_log_forget(void);
 
 /* objects.c: /org/vbus1/device/ *, /org/vbus1/parent/ * and the change signals. */
+
+/* One device of the model: what the lookups need, and the rest as rendered JSON text. */
+struct device {
+	char *name;
+	/* The vbus_list_devices() object as vbusctl -j prints it inside its array: indented by
+	 * two spaces, without the final newline. */
+	char *json;
+	char *parent;
+	char *sysfs_path;   /* NULL when not active */
+	char *bound_driver; /* NULL when none */
+	uint64_t seq;	    /* order of active devices nobody defined, as listed */
+	bool definition;    /* stored or transient (listed under its name), not only active */
+	bool defined;
+	bool active;
+	bool start_auto;
+	bool policy_seen; /* provision.c: active without definition, policy already considered */
+};
+
 int objects_register(struct vbusd *d);
-/* Re-reads the model and emits DeviceAdded/DeviceRemoved/DeviceBound, PropertiesChanged and
- * InterfacesAdded/Removed for what changed. */
+/* The device NAME of the model, or NULL. */
+struct device *objects_get(struct vbusd *d, const char *name);
+/* Re-reads the whole model and emits DeviceAdded/DeviceRemoved/DeviceBound, PropertiesChanged
+ * and InterfacesAdded/Removed for what changed (none on the first read: nobody can listen yet). */
 int objects_refresh(struct vbusd *d);
+/* The same for the one definition NAME (and an active device it takes over or leaves behind):
+ * after a change to NAME, without re-reading the others. */
+int objects_refresh_name(struct vbusd *d, const char *name);
+/* FLAGS (VBUS_LIST_*) and NAME (or NULL) as vbus_list_devices() takes them: the listing as
+ * vbusctl -j prints it, from the model. -ENOENT (cause in *ret_error) when NAME matches nothing.
+ * The text stays valid until the model changes. */
+int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const char **ret,
+		      size_t *ret_len, char **ret_error);
+/* Parses the JSON of DEV (a new object). */
+struct json_object *device_object(const struct device *dev);
 void objects_done(struct vbusd *d);
 char *device_path(const char *name);
 

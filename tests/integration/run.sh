@@ -203,7 +203,8 @@ else
 fi
 
 # ---- reading, same output as in-process --------------------------------------------------------
-for args in "parents" "types" "types mtty" "list --all" "-j list --all" "-j parents"; do
+for args in "parents" "types" "types mtty" "list --all" "-j list --all" "-j parents" \
+	"list" "-j list" "list --defined" "-j list --defined" "-j list gpu-desktop"; do
 	# shellcheck disable=SC2086
 	bus_out=$(vbusctl $args 2>&1)
 	# shellcheck disable=SC2086
@@ -215,6 +216,27 @@ for args in "parents" "types" "types mtty" "list --all" "-j list --all" "-j pare
 			"direct: $direct_out"
 	fi
 done
+# ListDevicesJSON: the text vbusctl -j prints, rendered by vbusd from its model.
+list_json_equals() {
+	local flags=$1 opt=$2
+	busctl call --json=short org.vbus1 /org/vbus1 org.vbus1.Manager ListDevicesJSON us \
+		"$flags" "" >"$T/lj.json" &&
+		"$VBUSCTL" --root "$ROOT" -j list $opt >"$T/lj.direct" &&
+		python3 -c 'import json,sys
+got=json.load(open(sys.argv[1]))["data"][0]
+want=open(sys.argv[2]).read()
+assert got == want, (got, want)' "$T/lj.json" "$T/lj.direct"
+}
+check "ListDevicesJSON 3 is the text of vbusctl --root -j list --all" list_json_equals 3 --all
+check "ListDevicesJSON 1 is the text of vbusctl --root -j list --defined" \
+	list_json_equals 1 --defined
+check "ListDevicesJSON 2 is the text of vbusctl --root -j list" list_json_equals 2 ""
+out=$(gcall ListDevicesJSON 1 nope)
+check "ListDevicesJSON of an unknown name is NoSuchDevice, naming it" \
+	bash -c "[[ \"\$1\" == *'GDBus.Error:org.vbus1.Error.NoSuchDevice: '*nope* ]]" _ "$out"
+out=$(gcall ListDevicesJSON 8 "''")
+check "ListDevicesJSON refuses unknown flags" \
+	bash -c "[[ \"\$1\" == *'GDBus.Error:org.vbus1.Error.InvalidArgument:'* ]]" _ "$out"
 check "vbusctl parents lists mtty through vbusd" grep -q '^mtty ' <<<"$(vbusctl parents)"
 check "an unprivileged caller can list" as_nobody "$VBUSCTL" list --all
 check "parent objects exist" busctl get-property org.vbus1 /org/vbus1/parent/mtty \
@@ -237,7 +259,13 @@ check "the definition is written under the tree" \
 check "device object /org/vbus1/device/vm1 has typed properties" \
 	test "$(busctl get-property org.vbus1 /org/vbus1/device/vm1 org.vbus1.Device Kind Defined \
 		Active Index Tags | tr '\n' ' ')" = 's "mdev" b true b false x -1 as 1 "vm" '
+vm1_listed() {
+	"$VBUSCTL" -j list --defined vm1 | grep -q "\"driver\": \"$1\"" &&
+		list_json_equals 1 --defined
+}
+check "after define, the next listing through vbusd shows vm1 as --root does" vm1_listed auto
 check "vbusctl modify through vbusd" vbusctl modify vm1 --driver vfio
+check "after modify, the next listing shows the new driver" vm1_listed vfio
 check "Driver property follows the change" \
 	test "$(busctl get-property org.vbus1 /org/vbus1/device/vm1 org.vbus1.Device Driver)" \
 	= 's "vfio"'
@@ -432,6 +460,10 @@ check "the device object is gone" \
 	bash -c "! busctl get-property org.vbus1 /org/vbus1/device/vm1 org.vbus1.Device Kind"
 sleep 0.3
 check "monitor reports the removal" grep -q '"event":"removed","name":"vm1"' "$T/monitor2.json"
+check "after undefine, the listing through vbusd leaves vm1 out, as --root does" \
+	bash -c "! \"\$1\" -j list --defined | grep -q '\"name\": \"vm1\"'" _ "$VBUSCTL"
+check "... and ListDevicesJSON is still the text of vbusctl --root -j list --all" \
+	list_json_equals 3 --all
 
 # ---- apply ---------------------------------------------------------------------------------------
 cat >"$T/apply.json" <<'EOF'
@@ -512,6 +544,8 @@ check "start of an active device is a no-op, even for uid 65534" \
 check "vbusctl create through vbusd" vbusctl create c1 --kind mdev --parent mtty --type mtty-2 \
 	--manual
 check "created: defined and active" test "$(devprop c1 Defined Active)" = "b true b true "
+check "after start and create, ListDevicesJSON is what vbusctl --root -j list --all prints" \
+	list_json_equals 3 --all
 check "vbusctl remove through vbusd" vbusctl remove c1
 check "removed: no file, no object" bash -c "test ! -e '$ROOT/etc/vbus/devices.d/c1.json' &&
 	! busctl get-property org.vbus1 /org/vbus1/device/c1 org.vbus1.Device Kind 2>/dev/null"
@@ -531,6 +565,7 @@ echo "remove pci 0000:00:02.0" >"$T/uevents"
 sleep 0.3
 check "parent removed: its mdev is marked inactive" \
 	test "$(devprop gpu_2ddesktop Active)" = "b false "
+check "parent removed: ListDevicesJSON follows, as --root lists it" list_json_equals 3 --all
 out=$(vbusctl define late1 --kind mdev --parent 0000:00:02.0 --type i915-GVTg_V5_8 --auto 2>&1)
 check "an autostart definition on an absent parent is stored, with a warning" \
 	bash -c "test -f '$ROOT/etc/vbus/devices.d/late1.json' && [[ '$out' == *'not present'* ]]"
