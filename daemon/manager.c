@@ -111,29 +111,21 @@ static int list_error(sd_bus_error *error, int r, char *cause)
 static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	_cleanup_json_ struct json_object *arr = NULL;
 	struct vbusd *d = userdata;
 	char *cause = NULL;
-	const char *name, *json;
+	const char *name;
 	uint32_t flags;
-	size_t len;
 	int r;
 
 	r = read_list_args(m, &flags, &name, error);
 	if (r < 0)
 		return r;
-	r = objects_list_json(d, flags, name[0] ? name : NULL, &json, &len, &cause);
-	if (r < 0)
-		return list_error(error, r, cause);
-	arr = json_tokener_parse(json);
-	if (!arr)
-		return -ENOMEM;
 	r = sd_bus_message_new_method_return(m, &reply);
 	if (r < 0)
 		return r;
-	r = bus_append_json_object_array(reply, arr);
+	r = objects_list_append(d, flags, name[0] ? name : NULL, reply, &cause);
 	if (r < 0)
-		return r;
+		return list_error(error, r, cause);
 	return sd_bus_send(NULL, reply, NULL);
 }
 

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* /org/vbus1/device/NAME and /org/vbus1/parent/NAME: typed views of the model, and its signals. */
+#include <malloc.h>
+
 #include "vbusd.h"
 
 /* Device properties and the keys of the vbus_list_devices() objects they show. */
@@ -375,8 +377,9 @@ static int render_element(struct json_object *o, char **ret)
 	return 0;
 }
 
-/* A device of the model from an object of vbus_list_devices(). */
-static int device_new(struct json_object *o, bool definition, struct device **ret)
+/* A device of the model from an object of vbus_list_devices(), and its text when known. */
+static int device_new(struct json_object *o, const char *text, size_t text_len, bool definition,
+		      struct device **ret)
 {
 	struct device *dev = calloc(1, sizeof(*dev));
 	struct json_object *v;
@@ -398,7 +401,11 @@ static int device_new(struct json_object *o, bool definition, struct device **re
 		r = strdup_key(o, "sysfs_path", &dev->sysfs_path);
 	if (r >= 0)
 		r = strdup_key(o, "bound_driver", &dev->bound_driver);
-	if (r >= 0)
+	if (r >= 0 && text) {
+		dev->json = strndup(text, text_len);
+		if (!dev->json)
+			r = -ENOMEM;
+	} else if (r >= 0)
 		r = render_element(o, &dev->json);
 	if (r < 0) {
 		device_free(dev);
@@ -542,13 +549,42 @@ static bool run_record_exists(struct vbusd *d, const char *name)
 	return p && access(p, F_OK) >= 0;
 }
 
+/*
+ * The next element of a listing as vbus_list_devices_json() writes it ("[\n" ELEMENT ",\n"
+ * ELEMENT "\n]\n"): each object is indented by two, and only its closing brace starts a
+ * line with "  }" (nested values are indented deeper; strings hold no raw newline).
+ */
+static bool startswith(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static struct json_object *parse_n(json_tokener *tok, const char *s, size_t len)
+{
+	json_tokener_reset(tok);
+	return json_tokener_parse_ex(tok, s, (int)len);
+}
+
+static const char *next_element(const char *p, size_t *ret_len)
+{
+	const char *end = strstr(p, "\n  }");
+
+	if (!end || !startswith(p, "  {"))
+		return NULL;
+	*ret_len = end + 4 - p;
+	return p;
+}
+
 int objects_refresh(struct vbusd *d)
 {
-	_cleanup_json_ struct json_object *parents = NULL, *arr = NULL;
+	_cleanup_json_ struct json_object *parents = NULL;
+	_cleanup_free_ char *text = NULL;
+	json_tokener *tok = NULL;
 	struct lh_table *new, *old = d->devices;
 	struct lh_entry *e;
-	size_t n, n_undefined = 0;
+	size_t n_undefined = 0, len;
 	bool first = !old;
+	const char *p;
 	int r;
 
 	r = load_parents(d, &parents);
@@ -560,30 +596,32 @@ int objects_refresh(struct vbusd *d)
 		d->parents = TAKE_PTR(parents);
 	}
 
-	r = vbus_list_devices(d->ctx, VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE, NULL, &arr);
+	/* The text, not the objects: one object at a time is parsed, the model keeps its text. */
+	r = vbus_list_devices_json(d->ctx, VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE, NULL, &text);
 	if (r < 0) {
 		log_warning("Failed to list devices: %s",
 			    vbus_ctx_last_error(d->ctx) ?: strerror(-r));
 		return r;
 	}
-	n = json_object_array_length(arr);
 	new = model_new();
-	if (!new)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *o = json_object_array_get_idx(arr, i);
-		const char *name = json_object_get_string(json_object_object_get(o, "name"));
+	tok = json_tokener_new();
+	if (!new || !tok) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	p = startswith(text, "[\n") ? text + 2 : "";
+	for (const char *el; (el = next_element(p, &len)); p = el + len + (el[len] == ',' ? 2 : 0)) {
+		_cleanup_json_ struct json_object *o = NULL;
 		struct device *dev;
+		const char *name;
 		bool definition;
 
-		if (!name || lh_table_lookup_entry(new, name)) {
-			json_object_array_put_idx(arr, i, NULL);
+		o = parse_n(tok, el, len);
+		name = o ? json_object_get_string(json_object_object_get(o, "name")) : NULL;
+		if (!name || lh_table_lookup_entry(new, name))
 			continue;
-		}
 		definition = bool_key(o, "defined") || run_record_exists(d, name);
-		r = device_new(o, definition, &dev);
-		/* Build one by one and let go of each object: the peak stays one model. */
-		json_object_array_put_idx(arr, i, NULL);
+		r = device_new(o, el, len, definition, &dev);
 		if (r < 0)
 			goto fail;
 		if (!definition) {
@@ -599,8 +637,9 @@ int objects_refresh(struct vbusd *d)
 		r = model_put(new, dev);
 		if (r < 0)
 			goto fail;
+		if (el[len] != ',')
+			break;
 	}
-	json_object_put(TAKE_PTR(arr));
 
 	if (old)
 		lh_foreach(old, e) {
@@ -621,9 +660,15 @@ int objects_refresh(struct vbusd *d)
 		}
 	if (old)
 		lh_table_free(old);
+	json_tokener_free(tok);
+	/* The listing's text and the old model were freed in pieces: give the pages back. */
+	malloc_trim(0);
 	return 0;
 fail:
-	lh_table_free(new);
+	if (tok)
+		json_tokener_free(tok);
+	if (new)
+		lh_table_free(new);
 	return r;
 }
 
@@ -676,7 +721,7 @@ int objects_refresh_name(struct vbusd *d, const char *name)
 			return objects_refresh(d);
 		return 0;
 	}
-	r = device_new(o, true, &dev);
+	r = device_new(o, NULL, 0, true, &dev);
 	if (r < 0)
 		return r;
 	json_object_put(TAKE_PTR(o));
@@ -779,25 +824,14 @@ static int join(struct device **devs, size_t n, char **ret, size_t *ret_len)
 	return 0;
 }
 
-int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const char **ret,
-		      size_t *ret_len, char **ret_error)
+/* The devices of a listing, in its order (the caller frees the array, not the devices). */
+static int collect(struct vbusd *d, unsigned flags, const char *name, struct device ***ret,
+		   size_t *ret_n, char **ret_error)
 {
 	_cleanup_free_ struct device **devs = NULL;
 	struct lh_entry *e;
 	size_t n = 0;
-	unsigned slot;
-	int r;
 
-	if (!flags)
-		flags = VBUS_LIST_ACTIVE;
-	flags &= VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE;
-	/* Slot 0 holds the last listing of one name; 1..3 the whole listing per flags. */
-	slot = name ? 0 : flags;
-	if (!name && d->list_json[slot]) {
-		*ret = d->list_json[slot];
-		*ret_len = d->list_json_len[slot];
-		return 0;
-	}
 	devs = calloc((d->devices ? d->devices->count : 0) + 1, sizeof(*devs));
 	if (!devs)
 		return -ENOMEM;
@@ -820,6 +854,35 @@ int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const c
 				devs[n++] = dev;
 		}
 	qsort(devs, n, sizeof(*devs), device_cmp);
+	*ret = TAKE_PTR(devs);
+	*ret_n = n;
+	return 0;
+}
+
+static unsigned list_flags(unsigned flags)
+{
+	return (flags ?: VBUS_LIST_ACTIVE) & (VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE);
+}
+
+int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const char **ret,
+		      size_t *ret_len, char **ret_error)
+{
+	_cleanup_free_ struct device **devs = NULL;
+	size_t n = 0;
+	unsigned slot;
+	int r;
+
+	flags = list_flags(flags);
+	/* Slot 0 holds the last listing of one name; 1..3 the whole listing per flags. */
+	slot = name ? 0 : flags;
+	if (!name && d->list_json[slot]) {
+		*ret = d->list_json[slot];
+		*ret_len = d->list_json_len[slot];
+		return 0;
+	}
+	r = collect(d, flags, name, &devs, &n, ret_error);
+	if (r < 0)
+		return r;
 	free(d->list_json[slot]);
 	d->list_json[slot] = NULL;
 	r = join(devs, n, &d->list_json[slot], &d->list_json_len[slot]);
@@ -828,4 +891,26 @@ int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const c
 	*ret = d->list_json[slot];
 	*ret_len = d->list_json_len[slot];
 	return 0;
+}
+
+int objects_list_append(struct vbusd *d, unsigned flags, const char *name, sd_bus_message *m,
+			char **ret_error)
+{
+	_cleanup_free_ struct device **devs = NULL;
+	size_t n = 0;
+	int r;
+
+	r = collect(d, list_flags(flags), name, &devs, &n, ret_error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(m, 'a', "a{sv}");
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		/* One object at a time: a big listing never exists as objects all at once. */
+		_cleanup_json_ struct json_object *o = device_object(devs[i]);
+
+		r = o ? bus_append_json_object(m, o) : -ENOMEM;
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_close_container(m);
 }

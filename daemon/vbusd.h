@@ -90,6 +90,9 @@ int objects_refresh_name(struct vbusd *d, const char *name);
  * The text stays valid until the model changes. */
 int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const char **ret,
 		      size_t *ret_len, char **ret_error);
+/* The same listing appended to M as aa{sv} (ListDevices). */
+int objects_list_append(struct vbusd *d, unsigned flags, const char *name, sd_bus_message *m,
+			char **ret_error);
 /* Parses the JSON of DEV (a new object). */
 struct json_object *device_object(const struct device *dev);
 void objects_done(struct vbusd *d);
