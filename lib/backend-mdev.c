@@ -145,24 +145,15 @@ static int mdev_list_types(struct vbus_ctx *ctx, const char *parent, struct json
 static int active_info(struct vbus_ctx *ctx, const char *uuid, char **ret_parent, char **ret_type,
 		       char **ret_driver)
 {
-	_cleanup_free_ char *path = NULL, *real = NULL, *type = NULL, *drv = NULL, *parent = NULL;
-	char *slash;
+	_cleanup_free_ char *path = NULL, *type = NULL, *drv = NULL, *parent = NULL;
 	int r;
 
 	if (asprintf(&path, MDEV_DEVICES "/%s", uuid) < 0)
 		return -ENOMEM;
-	r = sysfs_realpath(ctx, path, &real);
+	/* The mdev's directory is a child of its parent's: .../0000:00:02.0/UUID */
+	r = sysfs_link_parent_name(ctx, path, &parent);
 	if (r < 0)
 		return r;
-	/* The mdev's directory is a child of its parent's: .../0000:00:02.0/UUID */
-	slash = strrchr(real, '/');
-	if (!slash)
-		return -EINVAL;
-	*slash = '\0';
-	slash = strrchr(real, '/');
-	parent = strdup(slash ? slash + 1 : real);
-	if (!parent)
-		return -ENOMEM;
 	free(path);
 	if (asprintf(&path, MDEV_DEVICES "/%s/mdev_type", uuid) < 0) {
 		path = NULL;

@@ -247,6 +247,49 @@ int sysfs_list_entries(struct vbus_ctx *ctx, const char *path, char ***ret)
 	return 0;
 }
 
+/* The name of the directory holding what the link PATH points to: for a device link of a bus,
+ * its parent device ("../../../devices/virtual/mtty/mtty/UUID" -> "mtty"). One readlink();
+ * realpath() only when the link is not a plain path down from a common ancestor. */
+int sysfs_link_parent_name(struct vbus_ctx *ctx, const char *path, char **ret)
+{
+	_cleanup_free_ char *p = vbus_path(ctx, path), *real = NULL;
+	char buf[PATH_MAX], *slash, *s;
+	ssize_t n;
+
+	if (!p)
+		return -ENOMEM;
+	n = readlink(p, buf, sizeof(buf) - 1);
+	if (n >= 0) {
+		buf[n] = '\0';
+		slash = strrchr(buf, '/');
+		if (slash && slash != buf) {
+			*slash = '\0';
+			s = strrchr(buf, '/');
+			s = s ? s + 1 : buf;
+			if (*s && !streq(s, ".") && !streq(s, "..")) {
+				s = strdup(s);
+				if (!s)
+					return -ENOMEM;
+				*ret = s;
+				return 0;
+			}
+		}
+	}
+	real = realpath(p, NULL);
+	if (!real)
+		return -errno;
+	slash = strrchr(real, '/');
+	if (!slash || slash == real)
+		return -EINVAL;
+	*slash = '\0';
+	s = strrchr(real, '/');
+	s = strdup(s ? s + 1 : real);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
 int sysfs_realpath(struct vbus_ctx *ctx, const char *path, char **ret)
 {
 	_cleanup_free_ char *p = vbus_path(ctx, path);

@@ -44,6 +44,8 @@ int sysfs_list_dir(struct vbus_ctx *ctx, const char *path, char ***ret, size_t *
 int sysfs_list_entries(struct vbus_ctx *ctx, const char *path, char ***ret);
 
 /* The canonical path of PATH, links resolved, as a full path (root included). */
+/* The name of the directory that holds the target of the link PATH (a device's parent). */
+int sysfs_link_parent_name(struct vbus_ctx *ctx, const char *path, char **ret);
 int sysfs_realpath(struct vbus_ctx *ctx, const char *path, char **ret);
 
 char **sysfs_strv_free(char **l);

@@ -32,6 +32,20 @@ static int put(const char *path, const char *value)
 	return fclose(f) < 0 ? -errno : 0;
 }
 
+/* The kernel's attribute never reads half-written: a vbusd-fake-kernel killed while counting
+ * must leave the old value or the new one. */
+static int put_atomic(const char *path, const char *value)
+{
+	char tmp[PATH_MAX + 16];
+	int r;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	r = put(tmp, value);
+	if (r < 0)
+		return r;
+	return rename(tmp, path) < 0 ? -errno : 0;
+}
+
 static long get_long(const char *path)
 {
 	FILE *f = fopen(path, "re");
@@ -55,13 +69,27 @@ static int add_instances(const char *typedir, long delta)
 	if (n + delta < 0)
 		return -ENOSPC;
 	snprintf(v, sizeof(v), "%ld", n + delta);
-	return put(p, v);
+	return put_atomic(p, v);
+}
+
+/* What a killed vbusd-fake-kernel left of a device it was making or removing: the kernel does
+ * both atomically, so a half-made device must not exist for the next create either. */
+static void remove_leftover(const char *devdir)
+{
+	const char *files[] = { "driver", "mdev_type", "remove" };
+	char p[2 * PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", devdir, files[i]);
+		unlink(p);
+	}
+	rmdir(devdir);
 }
 
 static int mdev_create(const char *root, const char *typelink, const char *uuid)
 {
 	char typedir[PATH_MAX], parentdir[PATH_MAX], devdir[2 * PATH_MAX], p[3 * PATH_MAX];
-	char drv[PATH_MAX];
+	char drv[PATH_MAX], buslink[2 * PATH_MAX];
 	const char *driver;
 	int r;
 
@@ -71,8 +99,12 @@ static int mdev_create(const char *root, const char *typelink, const char *uuid)
 	if (!realpath(p, parentdir))
 		return -ENOENT;
 	snprintf(devdir, sizeof(devdir), "%s/%s", parentdir, uuid);
-	if (access(devdir, F_OK) == 0)
+	/* The device exists once it is on the bus: that link is made last and removed first. */
+	snprintf(buslink, sizeof(buslink), "%s/sys/bus/mdev/devices/%s", root, uuid);
+	if (access(buslink, F_OK) == 0)
 		return -EEXIST;
+	if (access(devdir, F_OK) == 0)
+		remove_leftover(devdir);
 	r = add_instances(typedir, -1);
 	if (r < 0)
 		return r;
@@ -85,10 +117,7 @@ static int mdev_create(const char *root, const char *typelink, const char *uuid)
 	snprintf(p, sizeof(p), "%s/devices", typedir);
 	(void)mkdir(p, 0755);
 	snprintf(p, sizeof(p), "%s/devices/%s", typedir, uuid);
-	(void)symlink(devdir, p);
-	snprintf(p, sizeof(p), "%s/sys/bus/mdev/devices", root);
-	(void)mkdir(p, 0755);
-	snprintf(p, sizeof(p), "%s/sys/bus/mdev/devices/%s", root, uuid);
+	(void)unlink(p);
 	(void)symlink(devdir, p);
 	/* The parent's mdev driver binds it on creation. */
 	driver = streq(base(parentdir), "mtty") ? "mtty" : "intel_vgpu_mdev";
@@ -97,8 +126,12 @@ static int mdev_create(const char *root, const char *typelink, const char *uuid)
 		snprintf(p, sizeof(p), "%s/driver", devdir);
 		(void)symlink(drv, p);
 		snprintf(p, sizeof(p), "%s/%s", drv, uuid);
+		(void)unlink(p);
 		(void)symlink(devdir, p);
 	}
+	snprintf(p, sizeof(p), "%s/sys/bus/mdev/devices", root);
+	(void)mkdir(p, 0755);
+	(void)symlink(devdir, buslink);
 	return 0;
 }
 
@@ -111,6 +144,9 @@ static int mdev_remove(const char *root, const char *devlink)
 	if (!realpath(devlink, devdir))
 		return -ENODEV;
 	uuid = base(devdir);
+	/* Off the bus first: a remove killed half-way leaves a leftover, not a device. */
+	snprintf(p, sizeof(p), "%s/sys/bus/mdev/devices/%s", root, uuid);
+	unlink(p);
 	snprintf(p, sizeof(p), "%s/driver", devdir);
 	n = readlink(p, target, sizeof(target) - 1);
 	if (n >= 0) {
@@ -129,8 +165,6 @@ static int mdev_remove(const char *root, const char *devlink)
 	snprintf(p, sizeof(p), "%s/mdev_type", devdir);
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/remove", devdir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/sys/bus/mdev/devices/%s", root, uuid);
 	unlink(p);
 	return rmdir(devdir) < 0 ? -errno : 0;
 }
