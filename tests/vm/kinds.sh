@@ -183,6 +183,40 @@ assert_eq "virtbus: started, bound to the persisted driver" vbus_sim_net "$(drv 
 check "virtbus: remove n0" ctl remove n0
 assert_absent "virtbus: removed" $B
 
+# ---- apply --now: definitions and their devices, several kinds in one process -----------------
+an='{"name": "an0", "kind": "virtbus", "parent": "vbus_sim/vbus_sim1", "type": "net"}'
+as='{"name": "as0", "kind": "sf", "parent": "vbus_sim/vbus_sim1", "index": 91}'
+echo "[{\"name\": \"av0\", \"kind\": \"vdpa\", \"parent\": \"vdpasim_net\", \"driver\": \"none\"},
+ {\"name\": \"av1\", \"kind\": \"vdpa\", \"parent\": \"vdpasim_net\", \"start\": \"manual\"},
+ $an, $as]" >/tmp/apply-now.json
+check "apply --now: defines four, starts the three start:auto ones" \
+	ctl apply /tmp/apply-now.json --now
+assert_exists "apply --now: vdpa av0 exists" /sys/bus/vdpa/devices/av0
+assert_absent "apply --now: av1 (start manual) is not created" /sys/bus/vdpa/devices/av1
+check "apply --now: av1 is defined" defined av1
+assert_eq "apply --now: virtbus an0 exists, bound to vbus_sim_net" vbus_sim_net \
+	"$(drv /sys/bus/virtbus/devices/vbus_sim1.an0)"
+check "apply --now: SF 91 is an active port" sh -c 'devlink port show | grep -q "sfnum 91 "'
+assert_eq "apply --now again: nothing to start" 0 \
+	"$(ctl apply /tmp/apply-now.json --now | grep -c '^start')"
+sed "s|$as]|$as, {\"name\": \"an1\", \"kind\": \"virtbus\", \"parent\": \"vbus_sim/vbus_sim1\", \"type\": \"net\"}]|" \
+	/tmp/apply-now.json >/tmp/apply-fail.json
+echo 12 >/sys/kernel/debug/vbus_sim/vbus_sim1/fail_next_dev_new
+rc=0
+out=$(ctl apply /tmp/apply-fail.json --now 2>&1) || rc=$?
+assert_eq "apply --now: a start the kernel refuses makes it exit 1" 1 "$rc"
+assert_eq "apply --now: which one, with the kernel's message" 1 \
+	"$(grep -c "Failed to start 'an1': .*Injected failure" <<<"$out")"
+check "apply --now: an1 stays defined (vbusd would retry it)" defined an1
+assert_absent "apply --now: an1 was not created" /sys/bus/virtbus/devices/vbus_sim1.an1
+echo '[]' >/tmp/apply-empty.json
+check "apply --now []: undefines everything and stops what it started" \
+	ctl apply /tmp/apply-empty.json --now
+assert_absent "apply --now []: av0 is gone" /sys/bus/vdpa/devices/av0
+assert_absent "apply --now []: an0 is gone" /sys/bus/virtbus/devices/vbus_sim1.an0
+check "apply --now []: SF 91 is gone" sh -c '! devlink port show | grep -q "sfnum 91 "'
+check "apply --now []: no run records left" sh -c '! ls /run/vbus/a?[0-9].json 2>/dev/null'
+
 # ---- nothing left behind ---------------------------------------------------------------------
 assert_eq "no definitions left" "" "$(ls /etc/vbus/devices.d)"
 assert_eq "no mdevs left" "" "$(ls /sys/bus/mdev/devices)"
