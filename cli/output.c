@@ -21,16 +21,21 @@ void output_json(struct json_object *value)
 	free(s);
 }
 
-static char *cell(struct json_object *row, const struct column *col)
+/* The text of one cell: a string of ROW itself when the column is a plain string key (OWNED
+ * false), else a new string; NULL: "-". */
+static const char *cell(struct json_object *row, const struct column *col, bool *owned)
 {
 	struct json_object *v;
 
-	if (col->format)
+	*owned = false;
+	if (col->format) {
+		*owned = true;
 		return col->format(row);
+	}
 	if (!json_object_object_get_ex(row, col->key, &v) || !v)
 		return NULL;
 	if (json_object_is_type(v, json_type_boolean))
-		return strdup(json_object_get_boolean(v) ? "yes" : "no");
+		return json_object_get_boolean(v) ? "yes" : "no";
 	if (json_object_is_type(v, json_type_array)) {
 		/* Lists of strings read as "a,b". */
 		size_t n = json_object_array_length(v), len = 0;
@@ -48,66 +53,75 @@ static char *cell(struct json_object *row, const struct column *col)
 				strcat(s, ",");
 			strcat(s, json_object_get_string(json_object_array_get_idx(v, i)));
 		}
+		*owned = true;
 		return s;
 	}
-	return strdup(json_object_get_string(v));
+	return json_object_get_string(v);
 }
+
+struct cell {
+	const char *s;
+	size_t len;
+	bool owned;
+};
 
 int output_list(struct json_object *array, const struct column *cols, size_t n_cols, bool json)
 {
-	size_t n_rows, *width;
-	char **cells;
+	static const char spaces[] = "                                ";
+	size_t n_rows, n_cells, *width;
+	struct cell *cells;
+	int r = 0;
 
 	if (json) {
 		output_json(array);
 		return 0;
 	}
 	n_rows = json_object_array_length(array);
+	n_cells = (n_rows + 1) * n_cols;
 	width = calloc(n_cols, sizeof(*width));
-	cells = calloc((n_rows + 1) * n_cols, sizeof(*cells));
+	cells = calloc(n_cells, sizeof(*cells));
 	if (!width || !cells) {
 		free(width);
 		free(cells);
 		return -ENOMEM;
 	}
-	for (size_t c = 0; c < n_cols; c++) {
-		cells[c] = strdup(cols[c].header);
-		if (!cells[c])
-			goto oom;
-	}
-	for (size_t r = 0; r < n_rows; r++)
+	for (size_t c = 0; c < n_cols; c++)
+		cells[c].s = cols[c].header;
+	for (size_t row = 0; row < n_rows; row++)
 		for (size_t c = 0; c < n_cols; c++) {
-			char *s = cell(json_object_array_get_idx(array, r), &cols[c]);
+			struct cell *x = &cells[(row + 1) * n_cols + c];
 
-			cells[(r + 1) * n_cols + c] = s ?: strdup("-");
-			if (!cells[(r + 1) * n_cols + c])
-				goto oom;
+			x->s = cell(json_object_array_get_idx(array, row), &cols[c], &x->owned);
+			if (!x->s) {
+				x->s = "-";
+				x->owned = false;
+			}
 		}
-	for (size_t i = 0; i < (n_rows + 1) * n_cols; i++) {
-		size_t l = strlen(cells[i]);
-
-		if (l > width[i % n_cols])
-			width[i % n_cols] = l;
+	for (size_t i = 0; i < n_cells; i++) {
+		cells[i].len = strlen(cells[i].s);
+		if (cells[i].len > width[i % n_cols])
+			width[i % n_cols] = cells[i].len;
 	}
-	for (size_t r = 0; r <= n_rows; r++) {
-		for (size_t c = 0; c < n_cols; c++) {
-			const char *s = cells[r * n_cols + c];
+	for (size_t i = 0; i < n_cells; i++) {
+		size_t c = i % n_cols;
 
-			if (c + 1 < n_cols)
-				printf("%-*s  ", (int)width[c], s);
-			else
-				printf("%s\n", s);
+		fwrite(cells[i].s, 1, cells[i].len, stdout);
+		if (c + 1 == n_cols) {
+			putchar('\n');
+			continue;
+		}
+		/* Padded to the column's width, then two spaces. */
+		for (size_t pad = width[c] - cells[i].len + 2; pad > 0;) {
+			size_t k = pad < sizeof(spaces) - 1 ? pad : sizeof(spaces) - 1;
+
+			fwrite(spaces, 1, k, stdout);
+			pad -= k;
 		}
 	}
-	for (size_t i = 0; i < (n_rows + 1) * n_cols; i++)
-		free(cells[i]);
+	for (size_t i = 0; i < n_cells; i++)
+		if (cells[i].owned)
+			free((char *)cells[i].s);
 	free(cells);
 	free(width);
-	return 0;
-oom:
-	for (size_t i = 0; i < (n_rows + 1) * n_cols; i++)
-		free(cells[i]);
-	free(cells);
-	free(width);
-	return -ENOMEM;
+	return r;
 }

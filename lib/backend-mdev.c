@@ -160,7 +160,17 @@ static int active_info(struct vbus_ctx *ctx, const char *uuid, char **ret_parent
 		return -ENOMEM;
 	}
 	r = sysfs_link_basename(ctx, path, &type);
-	if (r < 0 && r != -ENOENT)
+	/* No mdev_type: a bus link left pointing nowhere (the parent went away), not an mdev. */
+	if (r == -ENOENT) {
+		free(path);
+		path = NULL;
+		if (asprintf(&path, MDEV_DEVICES "/%s", uuid) < 0) {
+			path = NULL;
+			return -ENOMEM;
+		}
+		if (!sysfs_exists(ctx, path))
+			return -ENODEV;
+	} else if (r < 0)
 		return r;
 	free(path);
 	if (asprintf(&path, MDEV_DEVICES "/%s/driver", uuid) < 0) {
