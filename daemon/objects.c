@@ -63,16 +63,48 @@ struct json_object *device_object(const struct device *dev)
 	return json_tokener_parse(dev->json);
 }
 
+/* The last device a property was read from, parsed: sd-bus reads the properties of one object
+ * one by one (GetAll, PropertiesChanged with values, InterfacesAdded), each would parse it. */
+static struct {
+	const struct device *dev;
+	const char *json;
+	struct json_object *obj;
+} parsed;
+
+static void parsed_forget(const struct device *dev)
+{
+	if (dev && parsed.dev != dev)
+		return;
+	json_object_put(parsed.obj);
+	parsed.obj = NULL;
+	parsed.dev = NULL;
+	parsed.json = NULL;
+}
+
+/* DEV's object, owned by the cache: valid until the next call or until DEV changes. */
+static struct json_object *device_parsed(const struct device *dev)
+{
+	if (parsed.dev == dev && parsed.json == dev->json && parsed.obj)
+		return parsed.obj;
+	parsed_forget(NULL);
+	parsed.obj = device_object(dev);
+	if (parsed.obj) {
+		parsed.dev = dev;
+		parsed.json = dev->json;
+	}
+	return parsed.obj;
+}
+
 static int device_property_get(sd_bus *bus, const char *path, const char *interface,
 			       const char *property, sd_bus_message *reply, void *userdata,
 			       sd_bus_error *error)
 {
 	struct device *dev = userdata;
-	_cleanup_json_ struct json_object *o = NULL;
+	struct json_object *o;
 
 	if (streq(property, "Name"))
 		return sd_bus_message_append(reply, "s", dev->name);
-	o = device_object(dev);
+	o = device_parsed(dev);
 	if (!o)
 		return -ENOMEM;
 	for (size_t i = 0; i < ELEMENTSOF(device_props); i++)
@@ -289,6 +321,7 @@ static void device_free(struct device *dev)
 {
 	if (!dev)
 		return;
+	parsed_forget(dev);
 	free(dev->name);
 	free(dev->json);
 	free(dev->parent);
@@ -477,7 +510,8 @@ static void emit_removed(struct vbusd *d, const char *name)
 
 static void emit_changed(struct vbusd *d, const struct device *old, const struct device *new)
 {
-	_cleanup_json_ struct json_object *a = NULL, *b = NULL;
+	_cleanup_json_ struct json_object *a = NULL;
+	struct json_object *b;
 	_cleanup_free_ char *path = NULL;
 	const char *changed[ELEMENTSOF(device_props) + 1];
 	size_t n = 0;
@@ -486,7 +520,7 @@ static void emit_changed(struct vbusd *d, const struct device *old, const struct
 		return;
 	path = device_path(new->name);
 	a = device_object(old);
-	b = device_object(new);
+	b = device_parsed(new); /* the values of PropertiesChanged are read from it next */
 	if (!path || !a || !b)
 		return;
 	for (size_t i = 0; i < ELEMENTSOF(device_props); i++)
@@ -726,12 +760,18 @@ int objects_refresh_name(struct vbusd *d, const char *name)
 		return r;
 	json_object_put(TAKE_PTR(o));
 	if (old) {
+		struct lh_entry *e = lh_table_lookup_entry(d->devices, name);
+
 		if (!old->definition && d->n_undefined)
 			d->n_undefined--;
 		dev->policy_seen = old->policy_seen;
+		/* The object keeps its path: the entry takes the new device in place (same name,
+		 * same hash), then the change is announced, its values read from the new one. */
+		e->k = dev->name;
+		lh_entry_set_val(e, dev);
 		emit_changed(d, old, dev);
-		/* The object keeps its path: replacing the entry is all. */
-		r = model_put(d->devices, dev);
+		device_free(old);
+		r = 0;
 	} else {
 		r = model_put(d->devices, dev);
 		if (r >= 0)

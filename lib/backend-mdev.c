@@ -359,20 +359,20 @@ static int parent_mdev_driver(struct vbus_ctx *ctx, const struct vbus_def *def, 
 	char *s;
 	int r;
 
-	/* What the kernel bound this mdev, or another mdev of the same parent, to. */
+	/* What the kernel bound this mdev to (it is there: vbus just made it or found it)... */
+	if (is_active(ctx, def->uuid)) {
+		_cleanup_free_ char *drv = NULL;
+
+		if (active_info(ctx, def->uuid, NULL, NULL, &drv) >= 0 && drv) {
+			*ret = TAKE_PTR(drv);
+			return 0;
+		}
+	}
+	/* ... or another mdev of the same parent: the list only when our own has no driver. */
 	r = sysfs_list_dir(ctx, MDEV_DEVICES, &l, NULL);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (l) {
-		/* Our own device first. */
-		if (is_active(ctx, def->uuid)) {
-			_cleanup_free_ char *drv = NULL;
-
-			if (active_info(ctx, def->uuid, NULL, NULL, &drv) >= 0 && drv) {
-				*ret = TAKE_PTR(drv);
-				return 0;
-			}
-		}
 		for (char **u = l; *u; u++) {
 			_cleanup_free_ char *parent = NULL, *drv = NULL;
 

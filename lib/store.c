@@ -44,22 +44,29 @@ int vbus_uuid_generate(char **ret)
 	return 0;
 }
 
-/* mkdir -p, for directories under the root. */
+/* mkdir -p, for directories under the root: one mkdir() when the directory exists already,
+ * the parents only when it says they are missing. */
 int vbus_mkdir_p(const char *path, mode_t mode)
 {
-	_cleanup_free_ char *p = strdup(path);
+	_cleanup_free_ char *p = NULL;
+	char *slash;
+	int r;
 
+	if (mkdir(path, mode) >= 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	p = strdup(path);
 	if (!p)
 		return -ENOMEM;
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, mode) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	if (mkdir(p, mode) < 0 && errno != EEXIST)
+	slash = strrchr(p, '/');
+	if (!slash || slash == p)
+		return -ENOENT;
+	*slash = '\0';
+	r = vbus_mkdir_p(p, mode);
+	if (r < 0)
+		return r;
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
 }

@@ -278,11 +278,14 @@ check "monitor -j reports the definition as one JSON object" \
 evs=[json.loads(l) for l in open(sys.argv[1])]
 assert any(e["event"]=="added" and e["name"]=="vm1" and e["device"]["kind"]=="mdev"
            for e in evs), evs' "$T/monitor.json"
-check "PropertiesChanged announces Driver" \
+check "PropertiesChanged announces Driver with its new value" \
 	python3 -c 'import json,sys
 ms=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-assert any(m.get("member")=="PropertiesChanged" and "Driver" in json.dumps(m.get("payload"))
-           for m in ms), ms' "$T/props.json"
+def driver(m):
+    d = m.get("payload", {}).get("data", [])
+    return d[1].get("Driver", {}).get("data") if len(d) > 1 and isinstance(d[1], dict) else None
+assert any(m.get("member")=="PropertiesChanged" and driver(m)=="vfio" for m in ms), ms' \
+	"$T/props.json"
 check "a definition written behind vbusd's back shows up" \
 	bash -c "vbusctl() { \"$VBUSCTL\" \"\$@\"; }; \"$VBUSCTL\" --root '$ROOT' define side \
 		--kind pci --parent 0000:05:00.0 --driver vfio --manual >/dev/null &&
