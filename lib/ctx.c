@@ -211,6 +211,7 @@ VBUS_EXPORT struct vbus_ctx *vbus_ctx_unref(struct vbus_ctx *ctx)
 	}
 	if (ctx->lock_fd >= 0)
 		close(ctx->lock_fd);
+	vbus_policy_cache_free(ctx);
 	free(ctx->last_error);
 	free(ctx->root);
 	free(ctx);

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Policy: which driver a sub-device gets on "auto", and which kind a purpose (--for) asks for. */
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <fnmatch.h>
 #include <stdio.h>
 
@@ -339,7 +342,7 @@ static int policy_add_file(struct vbus_ctx *ctx, struct policy *p, const char *p
 	return 0;
 }
 
-static int policy_load(struct vbus_ctx *ctx, struct policy *ret)
+static int policy_read(struct vbus_ctx *ctx, struct policy *ret)
 {
 	_cleanup_free_ char *dir = NULL;
 	_cleanup_(strv_freep) char **names = NULL;
@@ -421,6 +424,181 @@ builtin: {
 }
 	*ret = p;
 	return 0;
+}
+
+/*
+ * The policy read last, kept in the context while policy.d stays as it was: the same files
+ * (the directory's mtime and inode) with the same mtime, size and inode each. A start checks
+ * that with a stat() per file instead of reading and parsing them all again.
+ */
+struct stamp {
+	char *name; /* NULL for the directory */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+struct policy_cache {
+	struct policy p;
+	bool dir_exists;
+	/* A file written in the last second may be written again within the same mtime tick
+	 * without a trace in its stamp (git's "racy" files): such a cache is not trusted. */
+	bool racy;
+	struct stamp dir;
+	struct stamp *files;
+	size_t n_files;
+};
+
+static bool is_recent(const struct stat *st)
+{
+	struct timespec now;
+
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0)
+		return true;
+	return st->st_mtim.tv_sec >= now.tv_sec - 1;
+}
+
+static void stamp_of(const struct stat *st, struct stamp *s)
+{
+	s->dev = st->st_dev;
+	s->ino = st->st_ino;
+	s->size = st->st_size;
+	s->mtime = st->st_mtim;
+}
+
+static bool stamp_eq(const struct stamp *a, const struct stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+void vbus_policy_cache_free(struct vbus_ctx *ctx)
+{
+	struct policy_cache *c = ctx->policy_cache;
+
+	if (!c)
+		return;
+	policy_done(&c->p);
+	for (size_t i = 0; i < c->n_files; i++)
+		free(c->files[i].name);
+	free(c->files);
+	free(c);
+	ctx->policy_cache = NULL;
+}
+
+/* The *.json files of DIR as they are now (fstatat each); false when one cannot be stat'ed. */
+static int take_stamps(int dfd, struct policy_cache *c)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		struct stamp *f;
+		struct stat st;
+
+		if (de->d_name[0] == '.' || len < 6 || !streq(de->d_name + len - 5, ".json"))
+			continue;
+		if (fstatat(dfd, de->d_name, &st, 0) < 0)
+			continue;
+		if (is_recent(&st))
+			c->racy = true;
+		f = realloc(c->files, (c->n_files + 1) * sizeof(*f));
+		if (!f) {
+			closedir(d);
+			return -ENOMEM;
+		}
+		c->files = f;
+		f = &c->files[c->n_files];
+		stamp_of(&st, f);
+		f->name = strdup(de->d_name);
+		if (!f->name) {
+			closedir(d);
+			return -ENOMEM;
+		}
+		c->n_files++;
+	}
+	closedir(d);
+	return 0;
+}
+
+static bool cache_valid(struct vbus_ctx *ctx, const struct policy_cache *c, int dfd,
+			const struct stat *dst)
+{
+	struct stamp now;
+
+	if (!c || c->racy)
+		return false;
+	if (dfd < 0)
+		return !c->dir_exists;
+	if (!c->dir_exists)
+		return false;
+	stamp_of(dst, &now);
+	now.size = c->dir.size;
+	if (!stamp_eq(&now, &c->dir))
+		return false;
+	for (size_t i = 0; i < c->n_files; i++) {
+		struct stat st;
+
+		if (fstatat(dfd, c->files[i].name, &st, 0) < 0)
+			return false;
+		stamp_of(&st, &now);
+		if (!stamp_eq(&now, &c->files[i]))
+			return false;
+	}
+	return true;
+}
+
+/* The policy, read again only when policy.d changed. Owned by CTX: valid until the next call. */
+static int policy_load(struct vbus_ctx *ctx, const struct policy **ret)
+{
+	_cleanup_free_ char *dir = vbus_path(ctx, POLICY_DIR);
+	_cleanup_close_ int dfd = -1;
+	struct policy_cache *c;
+	struct stat dst;
+	int r;
+
+	if (!dir)
+		return -ENOMEM;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0 && fstat(dfd, &dst) < 0)
+		return -errno;
+	if (cache_valid(ctx, ctx->policy_cache, dfd, &dst)) {
+		*ret = &((struct policy_cache *)ctx->policy_cache)->p;
+		return 0;
+	}
+	vbus_policy_cache_free(ctx);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	/* Stamps first: a file changed while it is read is read again next time. */
+	if (dfd >= 0) {
+		c->dir_exists = true;
+		c->racy = is_recent(&dst);
+		stamp_of(&dst, &c->dir);
+		r = take_stamps(dfd, c);
+		if (r < 0)
+			goto fail;
+	}
+	r = policy_read(ctx, &c->p);
+	if (r < 0)
+		goto fail;
+	ctx->policy_cache = c;
+	*ret = &c->p;
+	return 0;
+fail:
+	ctx->policy_cache = c;
+	vbus_policy_cache_free(ctx);
+	return r;
 }
 
 /* ---- matching ------------------------------------------------------------------------------ */
@@ -550,7 +728,7 @@ static bool rule_matches(struct json_object *rule, const struct vbus_def *def,
 
 int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)
 {
-	_cleanup_(policy_done) struct policy p = {};
+	const struct policy *p;
 	struct parent_info pi;
 	const char *choice = NULL;
 	char *s = NULL;
@@ -564,8 +742,8 @@ int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, ch
 	r = parent_info_get(ctx, def->parent ? def->parent : "", &pi);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < json_object_array_length(p.rules); i++) {
-		struct json_object *rule = json_object_array_get_idx(p.rules, i);
+	for (size_t i = 0; i < json_object_array_length(p->rules); i++) {
+		struct json_object *rule = json_object_array_get_idx(p->rules, i);
 
 		if (rule_matches(rule, def, &pi)) {
 			choice = json_object_get_string(json_object_object_get(rule, "driver"));
@@ -596,7 +774,7 @@ int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def,
 int vbus_policy_pick_kind_among(struct vbus_ctx *ctx, const char *parent, const char *purpose,
 				unsigned offered, enum vbus_kind *ret_kind, char **ret_driver)
 {
-	_cleanup_(policy_done) struct policy p = {};
+	const struct policy *p;
 	struct json_object *prof, *prefer, *d;
 	struct parent_info pi;
 	int r;
@@ -606,7 +784,7 @@ int vbus_policy_pick_kind_among(struct vbus_ctx *ctx, const char *parent, const 
 	r = policy_load(ctx, &p);
 	if (r < 0)
 		return r;
-	if (!json_object_object_get_ex(p.profiles, purpose, &prof))
+	if (!json_object_object_get_ex(p->profiles, purpose, &prof))
 		return vbus_error(ctx, -EINVAL, "no policy profile for purpose '%s'", purpose);
 	r = parent_info_get(ctx, parent, &pi);
 	if (r < 0)

@@ -96,7 +96,12 @@ struct vbus_ctx {
 	unsigned lock_depth;
 	/* Tests only: a backend used instead of the built-in one of that kind. */
 	const struct vbus_backend *backend_override[_VBUS_KIND_MAX];
+	/* lib/policy.c: policy.d as last read, with what tells whether it changed since. */
+	void *policy_cache;
 };
+
+/* Frees the policy kept in CTX (lib/policy.c). */
+void vbus_policy_cache_free(struct vbus_ctx *ctx);
 
 /* Path of P (absolute, e.g. "/sys/class/mdev_bus") under the context's root. Caller frees. */
 char *vbus_path(struct vbus_ctx *ctx, const char *p);

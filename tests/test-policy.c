@@ -2,6 +2,9 @@
 /* Policy engine: driver rules and purpose profiles against fake trees in tests/data/policy-*. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "test.h"
 #include "vbus-private.h"
@@ -183,6 +186,63 @@ TEST(file_profiles_come_first)
 	check_str(pick(ctx, "0000:03:00.0", "vm", K(SF) | K(VF)), "sf vfio");
 	check_str(pick(ctx, "0000:04:00.0", "host", K(SF) | K(VF)), "sf host");
 	vbus_ctx_unref(ctx);
+}
+
+/* One context keeps the policy it read: a change of policy.d (a file rewritten with the same
+ * size, a file added, the directory removed) is seen by the next lookup all the same. */
+static void put_policy(const char *dir, const char *file, const char *driver, long age)
+{
+	char p[600];
+	FILE *f;
+	struct timespec ts[2];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, file);
+	f = fopen(p, "w");
+	check(f != NULL);
+	if (!f)
+		return;
+	fprintf(f, "{ \"version\": 1, \"rules\": [ { \"match\": { \"kind\": \"pci\" }, "
+		   "\"driver\": \"%s\" } ] }\n",
+		driver);
+	fclose(f);
+	/* An mtime in the past, the same for both versions when AGE is: only the cache's
+	 * other stamps (size, inode) can tell them apart. */
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= age;
+	ts[1] = ts[0];
+	ts[1].tv_nsec = 0;
+	check(utimensat(AT_FDCWD, p, ts, 0) == 0);
+}
+
+TEST(policy_changes_are_seen_by_a_long_lived_context)
+{
+	char root[] = "/tmp/vbus-test-policy.XXXXXX", dir[600], cmd[700];
+	struct vbus_ctx *ctx = NULL;
+
+	check(mkdtemp(root) != NULL);
+	snprintf(dir, sizeof(dir), "%s/etc/vbus/policy.d", root);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", dir);
+	check(system(cmd) == 0);
+	put_policy(dir, "10-a.json", "drv-aa", 100);
+	check_int(vbus_ctx_new(root, &ctx), 0);
+	check_str(resolve(ctx, "p", VBUS_KIND_PCI, "0000:05:00.0", NULL, NULL), "drv-aa");
+	check_str(resolve(ctx, "p", VBUS_KIND_PCI, "0000:05:00.0", NULL, NULL), "drv-aa");
+	/* Rewritten in place (same inode), same size, an older mtime. */
+	put_policy(dir, "10-a.json", "drv-bb", 200);
+	check_str(resolve(ctx, "p", VBUS_KIND_PCI, "0000:05:00.0", NULL, NULL), "drv-bb");
+	/* A new file that sorts first. */
+	put_policy(dir, "05-b.json", "drv-cc", 100);
+	check_str(resolve(ctx, "p", VBUS_KIND_PCI, "0000:05:00.0", NULL, NULL), "drv-cc");
+	/* Just written (this second): read again every time, whatever the stamps say. */
+	put_policy(dir, "05-b.json", "drv-dd", 0);
+	check_str(resolve(ctx, "p", VBUS_KIND_PCI, "0000:05:00.0", NULL, NULL), "drv-dd");
+	/* No directory at all: the kind's default. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	check(system(cmd) == 0);
+	check_str(resolve(ctx, "p", VBUS_KIND_PCI, "0000:05:00.0", NULL, NULL), "vfio");
+	vbus_ctx_unref(ctx);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	check(system(cmd) == 0);
 }
 
 TEST_MAIN()
