@@ -252,7 +252,8 @@ int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_obje
 }
 
 /* Under the lock nobody is writing: a ".#NAME.XXXXXX" left in the store is the temporary file
- * of a writer that was killed between create and rename. Errors are ignored (best effort). */
+ * of a writer that was killed between create and rename (never loaded: hidden). Errors are
+ * ignored (best effort). */
 static void remove_stale_temporaries(int dirfd)
 {
 	DIR *d;
@@ -299,7 +300,13 @@ int vbus_lock(struct vbus_ctx *ctx)
 		close(fd);
 		return vbus_error(ctx, r, "cannot lock %s: %s", DEVICES_DIR, strerror(-r));
 	}
-	remove_stale_temporaries(fd);
+	/* Once per context: a long-lived one (vbusd) must not read the whole store on every
+	 * change; a writer killed meanwhile leaves a hidden file that the next process (or
+	 * vbusd's next start) removes. */
+	if (!ctx->store_swept) {
+		remove_stale_temporaries(fd);
+		ctx->store_swept = true;
+	}
 	ctx->lock_fd = fd;
 	ctx->lock_depth = 1;
 	return 0;

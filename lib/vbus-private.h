@@ -94,6 +94,7 @@ struct vbus_ctx {
 	/* vbus_lock(): the flock'ed store directory and how deep the calls that hold it are. */
 	int lock_fd;
 	unsigned lock_depth;
+	bool store_swept; /* stale temporary files of killed writers removed already */
 	/* Tests only: a backend used instead of the built-in one of that kind. */
 	const struct vbus_backend *backend_override[_VBUS_KIND_MAX];
 	/* lib/policy.c: policy.d as last read, with what tells whether it changed since. */
