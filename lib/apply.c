@@ -278,8 +278,9 @@ static int plan_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
 	return 0;
 }
 
-/* --now: stops, then starts, each failure noted in its plan entry; the others go on. */
-static int act_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
+/* --now: stops, then starts, each failure noted in its plan entry; the others go on.
+ * *ret_failed: a device failed (not this function: the plan is then worth returning). */
+static int act_now(struct vbus_ctx *ctx, struct step *steps, size_t n, bool *ret_failed)
 {
 	_cleanup_free_ char *first = NULL;
 	unsigned n_failed = 0;
@@ -308,6 +309,7 @@ static int act_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
 					return -ENOMEM;
 			}
 		}
+	*ret_failed = n_failed > 0;
 	if (n_failed > 1)
 		return vbus_error(ctx, first_r, "%s, and %u more failed", first, n_failed - 1);
 	if (n_failed)
@@ -321,6 +323,7 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 	_cleanup_json_ struct json_object *plan = NULL, *by_name = NULL;
 	struct vbus_def **stored = NULL, **want = NULL;
 	struct json_object *v;
+	bool failed = false;
 	size_t n_stored = 0, n_want = 0, n_steps = 0;
 	struct step *steps = NULL;
 	int r;
@@ -462,8 +465,8 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 		}
 
 	/* 4. --now: the definitions stay whatever happens to the devices. */
-	r = act_now(ctx, steps, n_steps);
-	if (r < 0 && r != -ENOMEM) {
+	r = act_now(ctx, steps, n_steps, &failed);
+	if (r < 0 && failed) {
 		*ret_plan = TAKE_PTR(plan);
 		goto out;
 	}
