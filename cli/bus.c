@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "transport.h"
 
@@ -100,6 +103,74 @@ static int b_list_devices(void *t, unsigned flags, const char *name, struct json
 
 /* The listing as vbusd renders it for vbusctl -j (ListDevicesJSON); a vbusd from before it
  * answers UnknownMethod, and vbusctl then asks ListDevices. */
+/* The text of a sealed memfd from ListDevicesJSONByFileDescriptor, whole. */
+static int read_memfd(int fd, char **ret)
+{
+	struct stat st;
+	char *s;
+	void *p;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > (1LL << 34))
+		return -EBADMSG;
+	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	s = malloc(st.st_size + 1);
+	if (s) {
+		memcpy(s, p, st.st_size);
+		s[st.st_size] = '\0';
+	}
+	munmap(p, st.st_size);
+	if (!s)
+		return -ENOMEM;
+	if (strlen(s) != (size_t)st.st_size) {
+		free(s);
+		return -EBADMSG;
+	}
+	*ret = s;
+	return 0;
+}
+
+/* METHOD's text from the memfd it returns; 1 when this vbusd does not have METHOD. */
+static int call_text_fd(struct bus_transport *b, const char *method, unsigned flags,
+			const char *name, char **ret)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus_message *m = NULL, *reply = NULL;
+	int r, fd = -1;
+
+	r = new_call(b, method, &m);
+	if (r >= 0)
+		r = sd_bus_message_append(m, "us", (uint32_t)flags, name ?: "");
+	if (r >= 0)
+		r = sd_bus_call(b->bus, m, 0, &e, &reply);
+	if (r < 0 && sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
+		/* A vbusd from before it: 1 says "ask for the string". */
+		r = 1;
+		goto out;
+	}
+	if (r < 0) {
+		r = set_error(b, &e, r);
+		goto out;
+	}
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "h", &fd);
+	if (r >= 0)
+		r = fd >= 0 ? read_memfd(fd, ret) : -EBADMSG;
+out:
+	sd_bus_error_free(&e);
+	sd_bus_message_unref(m);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static int b_list_devices_table(void *t, unsigned flags, const char *name, char **ret)
+{
+	return call_text_fd(t, "ListDevicesTableByFileDescriptor", flags, name, ret);
+}
+
 static int b_list_devices_json(void *t, unsigned flags, const char *name, char **ret)
 {
 	struct bus_transport *b = t;
@@ -108,6 +179,9 @@ static int b_list_devices_json(void *t, unsigned flags, const char *name, char *
 	const char *json;
 	int r;
 
+	r = call_text_fd(b, "ListDevicesJSONByFileDescriptor", flags, name, ret);
+	if (r <= 0)
+		return r;
 	r = new_call(b, "ListDevicesJSON", &m);
 	if (r >= 0)
 		r = sd_bus_message_append(m, "us", (uint32_t)flags, name ?: "");
@@ -390,6 +464,7 @@ static const struct transport_ops bus_ops = {
 	.apply = b_apply,
 	.pick = b_pick,
 	.list_devices_json = b_list_devices_json,
+	.list_devices_table = b_list_devices_table,
 };
 
 static int bus_open(sd_bus **ret)

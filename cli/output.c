@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Table and JSON rendering of one JSON model (see output.h). */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,69 +60,139 @@ static const char *cell(struct json_object *row, const struct column *col, bool 
 	return json_object_get_string(v);
 }
 
-struct cell {
-	const char *s;
-	size_t len;
-	bool owned;
+static char *fmt_type_or_index(struct json_object *row)
+{
+	struct json_object *v;
+	char *s;
+
+	if (json_object_object_get_ex(row, "type", &v) && json_object_is_type(v, json_type_string))
+		return strdup(json_object_get_string(v));
+	if (json_object_object_get_ex(row, "index", &v) && json_object_is_type(v, json_type_int)) {
+		if (asprintf(&s, "index %" PRId64, json_object_get_int64(v)) < 0)
+			return NULL;
+		return s;
+	}
+	return NULL;
+}
+
+const struct column device_columns[] = {
+	{ "NAME", "name", NULL },     { "KIND", "kind", NULL },
+	{ "PARENT", "parent", NULL }, { "TYPE", NULL, fmt_type_or_index },
+	{ "ACTIVE", "active", NULL }, { "DEFINED", "defined", NULL },
+	{ "START", "start", NULL },   { "DRIVER", "bound_driver", NULL },
 };
+const size_t n_device_columns = sizeof(device_columns) / sizeof(device_columns[0]);
 
 int output_list(struct json_object *array, const struct column *cols, size_t n_cols, bool json)
 {
-	static const char spaces[] = "                                ";
-	size_t n_rows, n_cells, *width;
-	struct cell *cells;
-	int r = 0;
-
 	if (json) {
 		output_json(array);
 		return 0;
 	}
-	n_rows = json_object_array_length(array);
-	n_cells = (n_rows + 1) * n_cols;
-	width = calloc(n_cols, sizeof(*width));
-	cells = calloc(n_cells, sizeof(*cells));
-	if (!width || !cells) {
-		free(width);
-		free(cells);
+	return output_table(stdout, array, cols, n_cols);
+}
+
+int table_init(struct table *t, const struct column *cols, size_t n_cols)
+{
+	*t = (struct table){ .cols = cols, .n_cols = n_cols };
+	t->width = calloc(n_cols, sizeof(*t->width));
+	t->cells = calloc(n_cols, sizeof(*t->cells));
+	if (!t->width || !t->cells) {
+		table_done(t);
 		return -ENOMEM;
 	}
-	for (size_t c = 0; c < n_cols; c++)
-		cells[c].s = cols[c].header;
-	for (size_t row = 0; row < n_rows; row++)
-		for (size_t c = 0; c < n_cols; c++) {
-			struct cell *x = &cells[(row + 1) * n_cols + c];
-
-			x->s = cell(json_object_array_get_idx(array, row), &cols[c], &x->owned);
-			if (!x->s) {
-				x->s = "-";
-				x->owned = false;
-			}
-		}
-	for (size_t i = 0; i < n_cells; i++) {
-		cells[i].len = strlen(cells[i].s);
-		if (cells[i].len > width[i % n_cols])
-			width[i % n_cols] = cells[i].len;
+	for (size_t c = 0; c < n_cols; c++) {
+		t->cells[c] = (struct cell){ .s = cols[c].header, .len = strlen(cols[c].header) };
+		t->width[c] = t->cells[c].len;
 	}
-	for (size_t i = 0; i < n_cells; i++) {
-		size_t c = i % n_cols;
+	t->n_rows = 1;
+	t->allocated = 1;
+	return 0;
+}
 
-		fwrite(cells[i].s, 1, cells[i].len, stdout);
-		if (c + 1 == n_cols) {
-			putchar('\n');
+int table_add(struct table *t, struct json_object *row, bool copy)
+{
+	struct cell *x;
+
+	if (t->n_rows == t->allocated) {
+		size_t n = t->allocated * 2;
+		struct cell *c = realloc(t->cells, n * t->n_cols * sizeof(*c));
+
+		if (!c)
+			return -ENOMEM;
+		t->cells = c;
+		t->allocated = n;
+	}
+	x = &t->cells[t->n_rows * t->n_cols];
+	for (size_t c = 0; c < t->n_cols; c++, x++) {
+		x->s = cell(row, &t->cols[c], &x->owned);
+		if (!x->s) {
+			x->s = "-";
+			x->owned = false;
+		} else if (copy && !x->owned) {
+			/* ROW goes away before the table is printed. */
+			x->s = strdup(x->s);
+			if (!x->s) {
+				for (struct cell *y = &t->cells[t->n_rows * t->n_cols]; y < x; y++)
+					if (y->owned)
+						free((char *)y->s);
+				return -ENOMEM;
+			}
+			x->owned = true;
+		}
+		x->len = strlen(x->s);
+		if (x->len > t->width[c])
+			t->width[c] = x->len;
+	}
+	t->n_rows++;
+	return 0;
+}
+
+void table_print(const struct table *t, FILE *f)
+{
+	static const char spaces[] = "                                ";
+
+	for (size_t i = 0; i < t->n_rows * t->n_cols; i++) {
+		size_t c = i % t->n_cols;
+
+		fwrite(t->cells[i].s, 1, t->cells[i].len, f);
+		if (c + 1 == t->n_cols) {
+			putc('\n', f);
 			continue;
 		}
 		/* Padded to the column's width, then two spaces. */
-		for (size_t pad = width[c] - cells[i].len + 2; pad > 0;) {
+		for (size_t pad = t->width[c] - t->cells[i].len + 2; pad > 0;) {
 			size_t k = pad < sizeof(spaces) - 1 ? pad : sizeof(spaces) - 1;
 
-			fwrite(spaces, 1, k, stdout);
+			fwrite(spaces, 1, k, f);
 			pad -= k;
 		}
 	}
-	for (size_t i = 0; i < n_cells; i++)
-		if (cells[i].owned)
-			free((char *)cells[i].s);
-	free(cells);
-	free(width);
+}
+
+void table_done(struct table *t)
+{
+	for (size_t i = 0; t->cells && i < t->n_rows * t->n_cols; i++)
+		if (t->cells[i].owned)
+			free((char *)t->cells[i].s);
+	free(t->cells);
+	free(t->width);
+	*t = (struct table){};
+}
+
+int output_table(FILE *f, struct json_object *array, const struct column *cols, size_t n_cols)
+{
+	struct table t;
+	size_t n = json_object_array_length(array);
+	int r;
+
+	r = table_init(&t, cols, n_cols);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r >= 0; i++)
+		r = table_add(&t, json_object_array_get_idx(array, i), false);
+	if (r >= 0)
+		table_print(&t, f);
+	table_done(&t);
 	return r;
 }

@@ -33,6 +33,8 @@ struct transport_ops {
 		    char **ret_parent, char **ret_driver);
 	/* list_devices() as the text vbusctl -j prints (vbusd renders it); NULL: not offered. */
 	int (*list_devices_json)(void *t, unsigned flags, const char *name, char **ret);
+	/* The table "vbusctl list" prints, as vbusd renders it; 1 when this vbusd cannot. */
+	int (*list_devices_table)(void *t, unsigned flags, const char *name, char **ret);
 	/* The table costs less from list_devices() than from parsing list_devices_json()'s text
 	 * (in-process, where nothing is rendered in advance). */
 	bool table_from_objects;

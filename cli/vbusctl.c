@@ -153,21 +153,6 @@ static char *fmt_vfs(struct json_object *row)
 	return s;
 }
 
-static char *fmt_type_or_index(struct json_object *row)
-{
-	struct json_object *v;
-	char *s;
-
-	if (json_object_object_get_ex(row, "type", &v) && json_object_is_type(v, json_type_string))
-		return strdup(json_object_get_string(v));
-	if (json_object_object_get_ex(row, "index", &v) && json_object_is_type(v, json_type_int)) {
-		if (asprintf(&s, "index %" PRId64, json_object_get_int64(v)) < 0)
-			return NULL;
-		return s;
-	}
-	return NULL;
-}
-
 static int verb_parents(int argc, char **argv)
 {
 	static const struct column cols[] = {
@@ -205,12 +190,6 @@ static int verb_types(int argc, char **argv)
 
 static int verb_list(int argc, char **argv)
 {
-	static const struct column cols[] = {
-	    {"NAME", "name", NULL},	{"KIND", "kind", NULL},
-	    {"PARENT", "parent", NULL}, {"TYPE", NULL, fmt_type_or_index},
-	    {"ACTIVE", "active", NULL}, {"DEFINED", "defined", NULL},
-	    {"START", "start", NULL},	{"DRIVER", "bound_driver", NULL},
-	};
 	_cleanup_(json_putp) struct json_object *arr = NULL;
 	const char *name = argc > 1 ? argv[1] : NULL;
 	unsigned flags;
@@ -222,6 +201,16 @@ static int verb_list(int argc, char **argv)
 		flags = VBUS_LIST_DEFINED;
 	else
 		flags = VBUS_LIST_ACTIVE;
+	if (!arg_json && tr.ops->list_devices_table) {
+		/* vbusd has the table already (1: it does not, ask for the JSON). */
+		_cleanup_(freep) char *text = NULL;
+
+		r = tr.ops->list_devices_table(tr.data, flags, name, &text);
+		if (r < 0)
+			return failed("list", name, r);
+		if (r == 0)
+			return fputs(text, stdout) < 0;
+	}
 	if (tr.ops->list_devices_json && (arg_json || !tr.ops->table_from_objects)) {
 		/* vbusd has the text already: print it as is, or parse it once for the table. */
 		_cleanup_(freep) char *text = NULL;
@@ -234,12 +223,12 @@ static int verb_list(int argc, char **argv)
 		arr = json_tokener_parse(text);
 		if (!arr)
 			return failed("list", name, -EPROTO);
-		return output_list(arr, cols, sizeof(cols) / sizeof(cols[0]), false) < 0;
+		return output_list(arr, device_columns, n_device_columns, false) < 0;
 	}
 	r = tr.ops->list_devices(tr.data, flags, name, &arr);
 	if (r < 0)
 		return failed("list", name, r);
-	return output_list(arr, cols, sizeof(cols) / sizeof(cols[0]), arg_json) < 0;
+	return output_list(arr, device_columns, n_device_columns, arg_json) < 0;
 }
 
 /* ---- definitions from options ------------------------------------------------------------ */

@@ -2,6 +2,7 @@
 /* /org/vbus1/device/NAME and /org/vbus1/parent/NAME: typed views of the model, and its signals. */
 #include <malloc.h>
 
+#include "output.h"
 #include "vbusd.h"
 
 /* Device properties and the keys of the vbus_list_devices() objects they show. */
@@ -346,6 +347,9 @@ static void model_changed(struct vbusd *d)
 		free(d->list_json[i]);
 		d->list_json[i] = NULL;
 		d->list_json_len[i] = 0;
+		free(d->list_table[i]);
+		d->list_table[i] = NULL;
+		d->list_table_len[i] = 0;
 	}
 }
 
@@ -953,4 +957,65 @@ int objects_list_append(struct vbusd *d, unsigned flags, const char *name, sd_bu
 	if (r < 0)
 		return r;
 	return sd_bus_message_close_container(m);
+}
+
+int objects_list_table(struct vbusd *d, unsigned flags, const char *name, const char **ret,
+		       size_t *ret_len, char **ret_error)
+{
+	_cleanup_free_ struct device **devs = NULL;
+	json_tokener *tok = NULL;
+	struct table t;
+	char *text = NULL;
+	size_t len = 0, n = 0;
+	unsigned slot = name ? 0 : list_flags(flags);
+	FILE *f;
+	int r;
+
+	if (!name && d->list_table[slot]) {
+		*ret = d->list_table[slot];
+		*ret_len = d->list_table_len[slot];
+		return 0;
+	}
+	r = collect(d, list_flags(flags), name, &devs, &n, ret_error);
+	if (r < 0)
+		return r;
+	tok = json_tokener_new();
+	if (!tok)
+		return -ENOMEM;
+	r = table_init(&t, device_columns, n_device_columns);
+	if (r < 0) {
+		json_tokener_free(tok);
+		return r;
+	}
+	/* One device parsed at a time, its cells copied: the table of 10 000 devices costs
+	 * their cells, not 10 000 JSON objects at once. Once per change of the model. */
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		struct json_object *o = parse_n(tok, devs[i]->json, strlen(devs[i]->json));
+
+		r = o ? table_add(&t, o, true) : -ENOMEM;
+		json_object_put(o);
+		json_tokener_reset(tok);
+	}
+	if (r >= 0) {
+		f = open_memstream(&text, &len);
+		if (!f)
+			r = -ENOMEM;
+		else {
+			table_print(&t, f);
+			if (fclose(f) != 0)
+				r = -ENOMEM;
+		}
+	}
+	table_done(&t);
+	json_tokener_free(tok);
+	if (r < 0) {
+		free(text);
+		return r;
+	}
+	free(d->list_table[slot]);
+	d->list_table[slot] = text;
+	d->list_table_len[slot] = len;
+	*ret = text;
+	*ret_len = len;
+	return 0;
 }

@@ -31,6 +31,8 @@ struct vbusd {
 	uint64_t seq;
 	char *list_json[4];
 	size_t list_json_len[4];
+	char *list_table[4]; /* the same as vbusctl's table, per flags */
+	size_t list_table_len[4];
 	struct json_object *parents;
 
 	struct auth_query *auth_queries;
@@ -88,6 +90,9 @@ int objects_refresh_name(struct vbusd *d, const char *name);
 /* FLAGS (VBUS_LIST_*) and NAME (or NULL) as vbus_list_devices() takes them: the listing as
  * vbusctl -j prints it, from the model. -ENOENT (cause in *ret_error) when NAME matches nothing.
  * The text stays valid until the model changes. */
+/* The table "vbusctl list" prints of that listing (cli/output.c), kept as the text is. */
+int objects_list_table(struct vbusd *d, unsigned flags, const char *name, const char **ret,
+		       size_t *ret_len, char **ret_error);
 int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const char **ret,
 		      size_t *ret_len, char **ret_error);
 /* The same listing appended to M as aa{sv} (ListDevices). */

@@ -204,7 +204,8 @@ fi
 
 # ---- reading, same output as in-process --------------------------------------------------------
 for args in "parents" "types" "types mtty" "list --all" "-j list --all" "-j parents" \
-	"list" "-j list" "list --defined" "-j list --defined" "-j list gpu-desktop"; do
+	"list" "-j list" "list --defined" "-j list --defined" "-j list gpu-desktop" \
+	"list --all gpu-desktop"; do
 	# shellcheck disable=SC2086
 	bus_out=$(vbusctl $args 2>&1)
 	# shellcheck disable=SC2086
@@ -231,6 +232,25 @@ check "ListDevicesJSON 3 is the text of vbusctl --root -j list --all" list_json_
 check "ListDevicesJSON 1 is the text of vbusctl --root -j list --defined" \
 	list_json_equals 1 --defined
 check "ListDevicesJSON 2 is the text of vbusctl --root -j list" list_json_equals 2 ""
+# ... and the same text through a sealed memfd (what vbusctl list uses).
+list_fd_equals() {
+	/usr/bin/python3 -c 'import dbus,fcntl,os,sys
+m = dbus.Interface(dbus.SystemBus().get_object("org.vbus1", "/org/vbus1"), "org.vbus1.Manager")
+flags = dbus.UInt32(int(sys.argv[1]))
+fd = m.ListDevicesJSONByFileDescriptor(flags, "").take()
+seals = fcntl.fcntl(fd, 1034)  # F_GET_SEALS: shrink, grow, write and seal itself
+assert seals & 0xf == 0xf, seals
+got = os.pread(fd, os.fstat(fd).st_size + 1, 0).decode()
+want = str(m.ListDevicesJSON(flags, ""))
+assert got == want, (got, want)' "$1"
+}
+check "ListDevicesJSONByFileDescriptor 3 gives ListDevicesJSON's text in a sealed memfd" \
+	list_fd_equals 3
+check "ListDevicesJSONByFileDescriptor 1 gives ListDevicesJSON's text in a sealed memfd" \
+	list_fd_equals 1
+out=$(gcall ListDevicesJSONByFileDescriptor 1 nope)
+check "ListDevicesJSONByFileDescriptor of an unknown name is NoSuchDevice" \
+	bash -c "[[ \"\$1\" == *'GDBus.Error:org.vbus1.Error.NoSuchDevice: '*nope* ]]" _ "$out"
 out=$(gcall ListDevicesJSON 1 nope)
 check "ListDevicesJSON of an unknown name is NoSuchDevice, naming it" \
 	bash -c "[[ \"\$1\" == *'GDBus.Error:org.vbus1.Error.NoSuchDevice: '*nope* ]]" _ "$out"
@@ -266,6 +286,12 @@ vm1_listed() {
 check "after define, the next listing through vbusd shows vm1 as --root does" vm1_listed auto
 check "vbusctl modify through vbusd" vbusctl modify vm1 --driver vfio
 check "after modify, the next listing shows the new driver" vm1_listed vfio
+table_equals() {
+	local bus direct
+	bus=$("$VBUSCTL" list --all) && direct=$("$VBUSCTL" --root "$ROOT" list --all) &&
+		grep -q '^vm1 ' <<<"$bus" && [ "$bus" = "$direct" ]
+}
+check "after modify, the table vbusd renders is the one --root prints" table_equals
 check "Driver property follows the change" \
 	test "$(busctl get-property org.vbus1 /org/vbus1/device/vm1 org.vbus1.Device Driver)" \
 	= 's "vfio"'
