@@ -128,46 +128,198 @@ static const struct port *find_sf(const struct ports *p, const char *handle, int
 }
 
 /*
+ * What this context learnt of SF ports and their auxiliary devices, so that one start or
+ * status does not dump every port nor walk every auxiliary device (with 1 000 SFs that made
+ * each start linear, an apply --now of them quadratic). ctx->sf_cache maps "HANDLE|SFNUM"
+ * to {"port": index, "aux": name}; ctx->sf_aux_seen holds the auxiliary devices looked at.
+ * Every entry is checked against the kernel before it is believed.
+ */
+static struct json_object *cache_entry(struct vbus_ctx *ctx, const char *handle, int64_t sfnum,
+				       bool create)
+{
+	struct json_object *e;
+	char key[256];
+
+	if (!ctx->sf_cache) {
+		if (!create || !(ctx->sf_cache = json_object_new_object()))
+			return NULL;
+	}
+	snprintf(key, sizeof(key), "%s|%" PRId64, handle, sfnum);
+	if (json_object_object_get_ex(ctx->sf_cache, key, &e))
+		return e;
+	if (!create)
+		return NULL;
+	e = json_object_new_object();
+	if (!e || json_object_object_add(ctx->sf_cache, key, e) < 0) {
+		json_object_put(e);
+		return NULL;
+	}
+	return e;
+}
+
+static void cache_set_port(struct vbus_ctx *ctx, const char *handle, int64_t sfnum, uint32_t port)
+{
+	struct json_object *e = cache_entry(ctx, handle, sfnum, true);
+
+	if (e)
+		json_object_object_add(e, "port", json_object_new_int64(port));
+}
+
+static void cache_set_aux(struct vbus_ctx *ctx, const char *handle, int64_t sfnum, const char *aux)
+{
+	struct json_object *e = cache_entry(ctx, handle, sfnum, true);
+
+	if (e)
+		json_object_object_add(e, "aux", json_object_new_string(aux));
+}
+
+/* The port of HANDLE with INDEX, asked for alone (PORT_GET doit): 0 and *RET filled, -ENODEV
+ * when there is none. */
+static int port_get(struct vbus_ctx *ctx, const char *handle, uint32_t index, struct ports *ret)
+{
+	struct vbus_nl *nl;
+	struct nl_msg *msg;
+	int r;
+
+	r = vbus_nl_get(ctx, VBUS_KIND_SF, &nl);
+	if (r < 0)
+		return r;
+	r = vbus_nl_request(nl, DEVLINK_GENL, DEVLINK_CMD_PORT_GET, false, &msg);
+	if (r < 0)
+		return r;
+	r = vbus_nl_put_handle(msg, DEVLINK_ATTR_BUS_NAME, DEVLINK_ATTR_DEV_NAME, handle);
+	if (r >= 0 && nla_put_u32(msg, DEVLINK_ATTR_PORT_INDEX, index) < 0)
+		r = -EMSGSIZE;
+	if (r < 0) {
+		nlmsg_free(msg);
+		return r;
+	}
+	r = vbus_nl_call(nl, msg, devlink_policy, DEVLINK_ATTR_MAX, add_port, ret, "devlink port");
+	if (r < 0) {
+		ports_done(ret);
+		vbus_error_clear(ctx);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+/*
+ * SF SFNUM of HANDLE: its port from the cache, checked with one PORT_GET, else from a dump of
+ * all ports (which refills the cache for every SF port). 0 and *RET (a copy, handle
+ * borrowed from P) filled, -ENODEV when there is no such port.
+ */
+static int find_port(struct vbus_ctx *ctx, const char *handle, int64_t sfnum, struct ports *p,
+		     const struct port **ret)
+{
+	struct json_object *e = cache_entry(ctx, handle, sfnum, false), *v;
+	const struct port *x;
+	int r;
+
+	if (e && json_object_object_get_ex(e, "port", &v)) {
+		r = port_get(ctx, handle, (uint32_t)json_object_get_int64(v), p);
+		if (r < 0 && r != -ENODEV)
+			return r;
+		x = r >= 0 ? find_sf(p, handle, sfnum) : NULL;
+		if (x) {
+			*ret = x;
+			return 0;
+		}
+		ports_done(p);
+		json_object_object_del(e, "port");
+	}
+	r = dump_ports(ctx, p);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].sfnum >= 0)
+			cache_set_port(ctx, p->v[i].handle, p->v[i].sfnum, p->v[i].index);
+	x = find_sf(p, handle, sfnum);
+	if (!x)
+		return -ENODEV;
+	*ret = x;
+	return 0;
+}
+
+/* The auxiliary device NAME belongs to SF SFNUM of the device DEV: it is DEV's child and its
+ * "sfnum" says SFNUM. */
+static bool aux_is(struct vbus_ctx *ctx, const char *name, const char *dev, int64_t sfnum)
+{
+	_cleanup_free_ char *path = NULL, *parent = NULL;
+	uint64_t v;
+
+	if (asprintf(&path, AUX_DEVICES "/%s", name) < 0)
+		return false;
+	if (sysfs_link_parent_name(ctx, path, &parent) < 0 || !streq(parent, dev))
+		return false;
+	free(path);
+	if (asprintf(&path, AUX_DEVICES "/%s/sfnum", name) < 0) {
+		path = NULL;
+		return false;
+	}
+	return sysfs_read_u64(ctx, path, &v) >= 0 && (int64_t)v == sfnum;
+}
+
+/*
  * The auxiliary device of SF SFNUM under the devlink instance HANDLE: its sysfs directory lies
  * below the instance's device (/sys/bus/BUS/devices/DEV) and its "sfnum" attribute matches.
  * *ret is its name on the auxiliary bus ("vbus_sim.sf.3", "mlx5_core.sf.2").
  */
 static int find_aux(struct vbus_ctx *ctx, const char *handle, int64_t sfnum, char **ret)
 {
-	_cleanup_free_ char *parent_dev = NULL, *parent_real = NULL;
 	_cleanup_strv_ char **names = NULL;
 	const char *slash = strchr(handle, '/');
+	struct json_object *e, *v;
+	const char *dev;
 	int r;
 
 	if (!slash)
 		return -ENODEV;
-	if (asprintf(&parent_dev, "/sys/bus/%.*s/devices/%s", (int)(slash - handle), handle,
-		     slash + 1) < 0)
-		return -ENOMEM;
-	r = sysfs_realpath(ctx, parent_dev, &parent_real);
-	if (r < 0)
-		return -ENODEV;
+	dev = slash + 1;
+	/* Known already: one readlink() and one read to be sure it still is. */
+	e = cache_entry(ctx, handle, sfnum, false);
+	if (e && json_object_object_get_ex(e, "aux", &v)) {
+		if (aux_is(ctx, json_object_get_string(v), dev, sfnum)) {
+			*ret = strdup(json_object_get_string(v));
+			return *ret ? 0 : -ENOMEM;
+		}
+		json_object_object_del(e, "aux");
+	}
+	/* Else look at the auxiliary devices not seen yet (a new SF's, typically), and at all of
+	 * them when that finds nothing (a name reused for another device). */
 	r = sysfs_list_dir(ctx, AUX_DEVICES, &names, NULL);
 	if (r < 0)
 		return -ENODEV;
+	if (!ctx->sf_aux_seen && !(ctx->sf_aux_seen = json_object_new_object()))
+		return -ENOMEM;
+	for (int pass = 0; pass < 2; pass++) {
+		for (char **n = names; *n; n++) {
+			_cleanup_free_ char *path = NULL, *parent = NULL;
+			uint64_t num;
 
-	for (char **n = names; *n; n++) {
-		_cleanup_free_ char *real = NULL, *path = NULL;
-		uint64_t v;
-
-		if (asprintf(&path, AUX_DEVICES "/%s", *n) < 0)
-			return -ENOMEM;
-		if (sysfs_realpath(ctx, path, &real) < 0 ||
-		    strncmp(real, parent_real, strlen(parent_real)) != 0 ||
-		    real[strlen(parent_real)] != '/')
-			continue;
-		free(path);
-		if (asprintf(&path, AUX_DEVICES "/%s/sfnum", *n) < 0)
-			return -ENOMEM;
-		if (sysfs_read_u64(ctx, path, &v) < 0 || (int64_t)v != sfnum)
-			continue;
-		*ret = strdup(*n);
-		return *ret ? 0 : -ENOMEM;
+			if (pass == 0 && json_object_object_get_ex(ctx->sf_aux_seen, *n, NULL))
+				continue;
+			json_object_object_add(ctx->sf_aux_seen, *n, NULL);
+			if (asprintf(&path, AUX_DEVICES "/%s", *n) < 0)
+				return -ENOMEM;
+			if (sysfs_link_parent_name(ctx, path, &parent) < 0)
+				continue;
+			free(path);
+			if (asprintf(&path, AUX_DEVICES "/%s/sfnum", *n) < 0) {
+				path = NULL;
+				return -ENOMEM;
+			}
+			if (sysfs_read_u64(ctx, path, &num) < 0)
+				continue;
+			/* Remembered under its instance's device name; HANDLE's bus is the same
+			 * for all SFs of one parent device. */
+			if (streq(parent, dev)) {
+				cache_set_aux(ctx, handle, (int64_t)num, *n);
+				if ((int64_t)num == sfnum) {
+					*ret = strdup(*n);
+					return *ret ? 0 : -ENOMEM;
+				}
+			}
+		}
 	}
 	return -ENODEV;
 }
@@ -350,18 +502,17 @@ static int sf_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 static int sf_status(struct vbus_ctx *ctx, const struct vbus_def *def, struct vbus_status *st)
 {
 	_cleanup_free_ char *aux = NULL;
-	const struct port *x;
+	const struct port *x = NULL;
 	struct ports p = {};
 	int r;
 
 	if (!ctx->real_root)
 		return 0;
-	r = dump_ports(ctx, &p);
-	if (r < 0)
+	r = find_port(ctx, def->parent, def->index, &p, &x);
+	if (r < 0 && r != -ENODEV)
 		return r;
 	/* A port whose function is inactive has no device: it is not active (and creating it
 	 * again is refused by the kernel, which says why). */
-	x = find_sf(&p, def->parent, def->index);
 	st->active = x && x->state == DEVLINK_PORT_FN_STATE_ACTIVE;
 	ports_done(&p);
 	if (!st->active || find_aux(ctx, def->parent, def->index, &aux) < 0)
@@ -491,6 +642,7 @@ static int sf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 		return r;
 	if (port == UINT32_MAX)
 		return vbus_error(ctx, -EIO, "%s: the kernel did not say which port it made", what);
+	cache_set_port(ctx, def->parent, def->index, port);
 
 	r = function_set(nl, def, port, hw ? mac : NULL, DEVLINK_PORT_FN_STATE_ACTIVE);
 	if (r >= 0)
@@ -507,7 +659,7 @@ static int sf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 
 static int sf_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
-	const struct port *x;
+	const struct port *x = NULL;
 	struct ports p = {};
 	struct vbus_nl *nl;
 	uint32_t port;
@@ -516,14 +668,11 @@ static int sf_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 	r = vbus_nl_get(ctx, VBUS_KIND_SF, &nl);
 	if (r < 0)
 		return r;
-	r = dump_ports(ctx, &p);
+	r = find_port(ctx, def->parent, def->index, &p, &x);
+	if (r == -ENODEV)
+		return 0;
 	if (r < 0)
 		return r;
-	x = find_sf(&p, def->parent, def->index);
-	if (!x) {
-		ports_done(&p);
-		return 0;
-	}
 	port = x->index;
 	if (x->state == DEVLINK_PORT_FN_STATE_ACTIVE)
 		r = function_set(nl, def, port, NULL, DEVLINK_PORT_FN_STATE_INACTIVE);

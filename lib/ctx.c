@@ -212,6 +212,8 @@ VBUS_EXPORT struct vbus_ctx *vbus_ctx_unref(struct vbus_ctx *ctx)
 	if (ctx->lock_fd >= 0)
 		close(ctx->lock_fd);
 	vbus_policy_cache_free(ctx);
+	json_object_put(ctx->sf_cache);
+	json_object_put(ctx->sf_aux_seen);
 	free(ctx->last_error);
 	free(ctx->root);
 	free(ctx);

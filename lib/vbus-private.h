@@ -99,6 +99,8 @@ struct vbus_ctx {
 	const struct vbus_backend *backend_override[_VBUS_KIND_MAX];
 	/* lib/policy.c: policy.d as last read, with what tells whether it changed since. */
 	void *policy_cache;
+	/* lib/backend-sf.c: SF ports and auxiliary devices already found (checked before use). */
+	struct json_object *sf_cache, *sf_aux_seen;
 };
 
 /* Frees the policy kept in CTX (lib/policy.c). */
