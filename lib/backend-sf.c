@@ -165,6 +165,14 @@ static void cache_set_port(struct vbus_ctx *ctx, const char *handle, int64_t sfn
 		json_object_object_add(e, "port", json_object_new_int64(port));
 }
 
+static void cache_drop_port(struct vbus_ctx *ctx, const char *handle, int64_t sfnum)
+{
+	struct json_object *e = cache_entry(ctx, handle, sfnum, false);
+
+	if (e)
+		json_object_object_del(e, "port");
+}
+
 static void cache_set_aux(struct vbus_ctx *ctx, const char *handle, int64_t sfnum, const char *aux)
 {
 	struct json_object *e = cache_entry(ctx, handle, sfnum, true);
@@ -227,12 +235,25 @@ static int find_port(struct vbus_ctx *ctx, const char *handle, int64_t sfnum, st
 		ports_done(p);
 		json_object_object_del(e, "port");
 	}
+	/* Not in the cache, and the cache knows every port: while vbus holds the store's lock
+	 * (a batch such as apply --now), a dump made under this same hold, kept up to date by
+	 * this context's creations and removals, says there is none. Another tool adding that
+	 * SF meanwhile makes the kernel refuse the creation, which resets this. */
+	if (ctx->lock_depth > 0 && ctx->sf_complete_gen == ctx->lock_gen)
+		return -ENODEV;
 	r = dump_ports(ctx, p);
 	if (r < 0)
 		return r;
+	if (ctx->sf_cache) {
+		json_object_object_foreach (ctx->sf_cache, key, entry) {
+			(void)key;
+			json_object_object_del(entry, "port");
+		}
+	}
 	for (size_t i = 0; i < p->n; i++)
 		if (p->v[i].sfnum >= 0)
 			cache_set_port(ctx, p->v[i].handle, p->v[i].sfnum, p->v[i].index);
+	ctx->sf_complete_gen = ctx->lock_depth > 0 ? ctx->lock_gen : 0;
 	x = find_sf(p, handle, sfnum);
 	if (!x)
 		return -ENODEV;
@@ -638,8 +659,10 @@ static int sf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 	}
 	snprintf(what, sizeof(what), "sf %" PRId64 " of %s", def->index, def->parent);
 	r = vbus_nl_call(nl, msg, devlink_policy, DEVLINK_ATTR_MAX, port_reply, &port, what);
-	if (r < 0)
+	if (r < 0) {
+		ctx->sf_complete_gen = 0; /* someone else's port, maybe: dump next time */
 		return r;
+	}
 	if (port == UINT32_MAX)
 		return vbus_error(ctx, -EIO, "%s: the kernel did not say which port it made", what);
 	cache_set_port(ctx, def->parent, def->index, port);
@@ -651,7 +674,8 @@ static int sf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 		char *cause = vbus_error_take(ctx);
 
 		(void)function_set(nl, def, port, NULL, DEVLINK_PORT_FN_STATE_INACTIVE);
-		(void)port_del(nl, def, port);
+		if (port_del(nl, def, port) >= 0)
+			cache_drop_port(ctx, def->parent, def->index);
 		vbus_error_restore(ctx, cause);
 	}
 	return r;
@@ -679,7 +703,10 @@ static int sf_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 	ports_done(&p);
 	if (r < 0)
 		return r;
-	return port_del(nl, def, port);
+	r = port_del(nl, def, port);
+	if (r >= 0)
+		cache_drop_port(ctx, def->parent, def->index);
+	return r;
 }
 
 /* SFs have no driver_override (the auxiliary bus lacks it in 6.1): "host" and "vfio" mean the

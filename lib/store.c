@@ -309,6 +309,7 @@ int vbus_lock(struct vbus_ctx *ctx)
 	}
 	ctx->lock_fd = fd;
 	ctx->lock_depth = 1;
+	ctx->lock_gen++;
 	return 0;
 }
 

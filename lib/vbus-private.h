@@ -95,12 +95,16 @@ struct vbus_ctx {
 	int lock_fd;
 	unsigned lock_depth;
 	bool store_swept; /* stale temporary files of killed writers removed already */
+	unsigned lock_gen; /* counts the times the lock was taken (depth 0 -> 1) */
 	/* Tests only: a backend used instead of the built-in one of that kind. */
 	const struct vbus_backend *backend_override[_VBUS_KIND_MAX];
 	/* lib/policy.c: policy.d as last read, with what tells whether it changed since. */
 	void *policy_cache;
 	/* lib/backend-sf.c: SF ports and auxiliary devices already found (checked before use). */
 	struct json_object *sf_cache, *sf_aux_seen;
+	/* lock_gen during which sf_cache was filled from a dump of all ports and kept up to date
+	 * by this context's own changes: within that hold of the lock it knows every SF port. */
+	unsigned sf_complete_gen;
 };
 
 /* Frees the policy kept in CTX (lib/policy.c). */
