@@ -143,6 +143,18 @@ enum vbus_list_flags {
  * and skipped. NAME may be NULL; -ENOENT when NAME matches nothing. */
 VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 				  struct json_object **ret);
+/* The same listing, one entry at a time, without a JSON array or object per definition: FN
+ * gets each entry in order; a negative return stops the walk and is returned. The pointers
+ * are valid during the call only. */
+struct vbus_list_entry {
+	const struct vbus_def *def; /* the definition; NULL for an active device nobody defined */
+	struct json_object *object; /* that device, as vbus_list_devices() shows it (def NULL) */
+	bool active, defined;
+	const char *bound_driver, *sysfs_path;
+};
+typedef int (*vbus_list_fn)(void *userdata, const struct vbus_list_entry *entry);
+VBUS_EXPORT int vbus_list_devices_foreach(struct vbus_ctx *ctx, unsigned flags, const char *name,
+					  vbus_list_fn fn, void *userdata);
 /* The same listing as the text vbus_json_format() makes of it, written as it is read (no JSON
  * object per device: what vbusctl -j prints, at a fraction of the cost). The caller frees. */
 VBUS_EXPORT int vbus_list_devices_json(struct vbus_ctx *ctx, unsigned flags, const char *name,

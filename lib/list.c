@@ -147,6 +147,8 @@ static bool name_matches(struct json_object *o, const char *name)
 struct sink {
 	struct json_object *arr;
 	struct vbus_text *text;
+	vbus_list_fn fn;
+	void *userdata;
 	size_t n;
 };
 
@@ -155,6 +157,18 @@ static int sink_def(struct sink *k, const struct vbus_def *def, const struct vbu
 	_cleanup_json_ struct json_object *o = NULL;
 	int r;
 
+	if (k->fn) {
+		const struct vbus_list_entry e = {
+			.def = def,
+			.active = rt->active,
+			.defined = rt->defined,
+			.bound_driver = rt->driver,
+			.sysfs_path = rt->sysfs_path,
+		};
+
+		k->n++;
+		return k->fn(k->userdata, &e);
+	}
 	if (k->text) {
 		vbus_text_put(k->text, k->n++ ? ",\n  " : "[\n  ", 4);
 		return vbus_text_def(k->text, def, 2, rt);
@@ -174,6 +188,22 @@ static int sink_def(struct sink *k, const struct vbus_def *def, const struct vbu
 /* O: an entry of list_active(), its runtime keys already moved last. */
 static int sink_active(struct sink *k, struct json_object *o)
 {
+	if (k->fn) {
+		struct json_object *v;
+		const struct vbus_list_entry e = {
+			.object = o,
+			.active = true,
+			.bound_driver = json_object_object_get_ex(o, "bound_driver", &v) ?
+						json_object_get_string(v) :
+						NULL,
+			.sysfs_path = json_object_object_get_ex(o, "sysfs_path", &v) ?
+					      json_object_get_string(v) :
+					      NULL,
+		};
+
+		k->n++;
+		return k->fn(k->userdata, &e);
+	}
 	if (k->text) {
 		vbus_text_put(k->text, k->n++ ? ",\n  " : "[\n  ", 4);
 		vbus_text_json(k->text, o, 2);
@@ -348,6 +378,16 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 		return r;
 	*ret = TAKE_PTR(arr);
 	return 0;
+}
+
+VBUS_EXPORT int vbus_list_devices_foreach(struct vbus_ctx *ctx, unsigned flags, const char *name,
+					  vbus_list_fn fn, void *userdata)
+{
+	struct sink k = { .fn = fn, .userdata = userdata };
+
+	if (!fn)
+		return -EINVAL;
+	return list_devices(ctx, flags, name, &k);
 }
 
 VBUS_EXPORT int vbus_list_devices_json(struct vbus_ctx *ctx, unsigned flags, const char *name,

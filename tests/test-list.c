@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Listings: the text vbus_list_devices_json() writes is exactly vbus_json_format() of
  * vbus_list_devices(), on every fake tree and for definitions with every kind of content. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -62,6 +63,48 @@ static void compare(struct vbus_ctx *ctx, unsigned flags, const char *name)
 	free(got);
 }
 
+struct walk {
+	struct json_object *arr;
+	size_t i;
+};
+
+/* Each entry of the walk is the next object of the listing, with the same runtime keys. */
+static int walk_one(void *userdata, const struct vbus_list_entry *e)
+{
+	struct walk *w = userdata;
+	struct json_object *o = json_object_array_get_idx(w->arr, w->i++), *v;
+	const char *name = e->def ? e->def->name :
+				    json_object_get_string(json_object_object_get(e->object, "name"));
+
+	check(o != NULL);
+	if (!o)
+		return -EIO;
+	check_str(name, json_object_get_string(json_object_object_get(o, "name")));
+	check_int(e->active, json_object_get_boolean(json_object_object_get(o, "active")));
+	check_int(e->defined, json_object_get_boolean(json_object_object_get(o, "defined")));
+	v = json_object_object_get(o, "bound_driver");
+	check((v == NULL) == (e->bound_driver == NULL));
+	if (v && e->bound_driver)
+		check_str(e->bound_driver, json_object_get_string(v));
+	v = json_object_object_get(o, "sysfs_path");
+	if (v && e->sysfs_path)
+		check_str(e->sysfs_path, json_object_get_string(v));
+	return 0;
+}
+
+static void compare_walk(struct vbus_ctx *ctx, unsigned flags, const char *name)
+{
+	struct walk w = {};
+	int r1, r2;
+
+	r1 = vbus_list_devices(ctx, flags, name, &w.arr);
+	r2 = vbus_list_devices_foreach(ctx, flags, name, walk_one, &w);
+	check_int(r2, r1);
+	if (r1 >= 0)
+		check_int(w.i, json_object_array_length(w.arr));
+	json_object_put(w.arr);
+}
+
 static void compare_tree(const char *tree)
 {
 	static const unsigned flag_sets[] = { 0, VBUS_LIST_DEFINED, VBUS_LIST_ACTIVE,
@@ -87,7 +130,10 @@ static void compare_tree(const char *tree)
 	vbus_ctx_set_log_level(ctx, VBUS_LOG_ERR);
 	for (size_t f = 0; f < ELEMENTSOF(flag_sets); f++)
 		for (size_t n = 0; n < ELEMENTSOF(names); n++)
+		{
 			compare(ctx, flag_sets[f], names[n]);
+			compare_walk(ctx, flag_sets[f], names[n]);
+		}
 	vbus_ctx_unref(ctx);
 	sh("rm -rf '%s'", root);
 	strcpy(root, "/tmp/vbus-test-list.XXXXXX");
