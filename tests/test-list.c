@@ -129,8 +129,7 @@ static void compare_tree(const char *tree)
 	check_int(vbus_ctx_new(root, &ctx), 0);
 	vbus_ctx_set_log_level(ctx, VBUS_LOG_ERR);
 	for (size_t f = 0; f < ELEMENTSOF(flag_sets); f++)
-		for (size_t n = 0; n < ELEMENTSOF(names); n++)
-		{
+		for (size_t n = 0; n < ELEMENTSOF(names); n++) {
 			compare(ctx, flag_sets[f], names[n]);
 			compare_walk(ctx, flag_sets[f], names[n]);
 		}
