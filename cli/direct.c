@@ -76,32 +76,16 @@ static int add_row(void *userdata, const struct vbus_list_entry *e)
 static int d_list_devices_table(void *t, unsigned flags, const char *name, char **ret)
 {
 	struct table tb;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f;
 	int r;
 
 	r = table_init(&tb, device_columns, n_device_columns);
 	if (r < 0)
 		return r;
 	r = vbus_list_devices_foreach(t, flags, name, add_row, &tb);
-	if (r >= 0) {
-		f = open_memstream(&text, &len);
-		if (!f)
-			r = -ENOMEM;
-		else {
-			table_print(&tb, f);
-			if (fclose(f) != 0)
-				r = -ENOMEM;
-		}
-	}
+	if (r >= 0)
+		r = table_format(&tb, ret);
 	table_done(&tb);
-	if (r < 0) {
-		free(text);
-		return r;
-	}
-	*ret = text;
-	return 0;
+	return r;
 }
 
 static int d_def_load(void *t, const char *name, struct vbus_def **ret)

@@ -170,6 +170,23 @@ void table_print(const struct table *t, FILE *f)
 	}
 }
 
+int table_format(const struct table *t, char **ret)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return -ENOMEM;
+	table_print(t, f);
+	if (fclose(f) != 0 || !text) {
+		free(text);
+		return -ENOMEM;
+	}
+	*ret = text;
+	return 0;
+}
+
 void table_done(struct table *t)
 {
 	for (size_t i = 0; t->cells && i < t->n_rows * t->n_cols; i++)

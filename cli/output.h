@@ -33,6 +33,8 @@ struct table {
 int table_init(struct table *t, const struct column *cols, size_t n_cols);
 int table_add(struct table *t, struct json_object *row, bool copy);
 void table_print(const struct table *t, FILE *f);
+/* The printed table as a new string. */
+int table_format(const struct table *t, char **ret);
 void table_done(struct table *t);
 
 /* The table alone, to F: what output_list() prints without JSON. */

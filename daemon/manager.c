@@ -132,23 +132,6 @@ static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *
 	return sd_bus_send(NULL, reply, NULL);
 }
 
-static int method_list_devices_json(sd_bus_message *m, void *userdata, sd_bus_error *error)
-{
-	struct vbusd *d = userdata;
-	char *cause = NULL;
-	const char *name, *json;
-	uint32_t flags;
-	size_t len;
-	int r;
-
-	r = read_list_args(m, &flags, &name, error);
-	if (r < 0)
-		return r;
-	r = objects_list_json(d, flags, name[0] ? name : NULL, &json, &len, &cause);
-	if (r < 0)
-		return list_error(error, r, cause);
-	return sd_bus_reply_method_return(m, "s", json);
-}
 
 /* The same text in a sealed memfd of its own: a large listing then costs the bus one small
  * message instead of megabytes copied through dbus-daemon and checked as UTF-8 at each end
@@ -178,24 +161,49 @@ static int reply_memfd(sd_bus_message *m, const char *text, size_t len)
 	return sd_bus_reply_method_return(m, "h", fd);
 }
 
-static int list_text_fd(sd_bus_message *m, void *userdata, sd_bus_error *error, bool table)
+/* The listing M asks for as text: the JSON (ListDevicesJSON*) or the table. 0, or the error
+ * for the caller to return. */
+static int list_text(sd_bus_message *m, struct vbusd *d, sd_bus_error *error, bool table,
+		     const char **text, size_t *len)
 {
-	struct vbusd *d = userdata;
 	char *cause = NULL;
-	const char *name, *text;
+	const char *name;
 	uint32_t flags;
-	size_t len;
 	int r;
 
 	r = read_list_args(m, &flags, &name, error);
 	if (r < 0)
 		return r;
 	if (table)
-		r = objects_list_table(d, flags, name[0] ? name : NULL, &text, &len, &cause);
+		r = objects_list_table(d, flags, name[0] ? name : NULL, text, len, &cause);
 	else
-		r = objects_list_json(d, flags, name[0] ? name : NULL, &text, &len, &cause);
+		r = objects_list_json(d, flags, name[0] ? name : NULL, text, len, &cause);
 	if (r < 0)
 		return list_error(error, r, cause);
+	return 0;
+}
+
+static int method_list_devices_json(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	const char *text;
+	size_t len;
+	int r;
+
+	r = list_text(m, userdata, error, false, &text, &len);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(m, "s", text);
+}
+
+static int list_text_fd(sd_bus_message *m, void *userdata, sd_bus_error *error, bool table)
+{
+	const char *text;
+	size_t len;
+	int r;
+
+	r = list_text(m, userdata, error, table, &text, &len);
+	if (r < 0)
+		return r;
 	return reply_memfd(m, text, len);
 }
 

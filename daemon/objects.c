@@ -966,9 +966,8 @@ int objects_list_table(struct vbusd *d, unsigned flags, const char *name, const 
 	json_tokener *tok = NULL;
 	struct table t;
 	char *text = NULL;
-	size_t len = 0, n = 0;
+	size_t len, n = 0;
 	unsigned slot = name ? 0 : list_flags(flags);
-	FILE *f;
 	int r;
 
 	if (!name && d->list_table[slot]) {
@@ -996,22 +995,15 @@ int objects_list_table(struct vbusd *d, unsigned flags, const char *name, const 
 		json_object_put(o);
 		json_tokener_reset(tok);
 	}
-	if (r >= 0) {
-		f = open_memstream(&text, &len);
-		if (!f)
-			r = -ENOMEM;
-		else {
-			table_print(&t, f);
-			if (fclose(f) != 0)
-				r = -ENOMEM;
-		}
-	}
+	if (r >= 0)
+		r = table_format(&t, &text);
 	table_done(&t);
 	json_tokener_free(tok);
 	if (r < 0) {
 		free(text);
 		return r;
 	}
+	len = strlen(text);
 	free(d->list_table[slot]);
 	d->list_table[slot] = text;
 	d->list_table_len[slot] = len;

@@ -39,20 +39,6 @@ struct kernel {
 static struct kernel K;
 static struct vbus_ctx *ctx;
 
-static void sh(const char *fmt, ...) _printf_(1, 2);
-static void sh(const char *fmt, ...)
-{
-	char cmd[PATH_MAX * 3];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0) {
-		printf("# command failed: %s\n", cmd);
-		test_failed = 1;
-	}
-}
 
 static void put(const char *path, const char *value)
 {
@@ -254,7 +240,7 @@ static int k_mdev_remove(const char *devdir_link)
 	}
 	snprintf(p, sizeof(p), "%s/sys/bus/mdev/devices/%s", K.root, uuid);
 	unlink(p);
-	sh("rm -rf '%s'", devdir);
+	test_sh("rm -rf '%s'", devdir);
 	return 0;
 }
 
@@ -283,7 +269,7 @@ static void k_vf_remove_all(const char *pfdir)
 		unlink(p);
 		snprintf(p, sizeof(p), "%s/sys/bus/pci/devices/%s", K.root, base(vfdir));
 		unlink(p);
-		sh("rm -rf '%s'", vfdir);
+		test_sh("rm -rf '%s'", vfdir);
 	}
 }
 
@@ -435,7 +421,7 @@ static void setup(const char *tree)
 		exit(1);
 	}
 	snprintf(K.root, sizeof(K.root), "%s", tmpl);
-	sh("cp -a '%s/%s/.' '%s/'", TEST_DATA_DIR, tree, K.root);
+	test_sh("cp -a '%s/%s/.' '%s/'", TEST_DATA_DIR, tree, K.root);
 	check_int(vbus_ctx_new(K.root, &ctx), 0);
 	ctx->sysfs_write_hook = kernel_hook;
 	ctx->sysfs_write_hook_data = &K;
@@ -445,7 +431,7 @@ static void teardown(void)
 {
 	vbus_ctx_unref(ctx);
 	ctx = NULL;
-	sh("rm -rf '%s'", K.root);
+	test_sh("rm -rf '%s'", K.root);
 }
 
 static char *R(const char *fmt, ...) _printf_(1, 2);
@@ -801,7 +787,7 @@ TEST(mdev_unbind_and_rebind)
 	K.n_log = 0;
 	check_int(vbus_backend_mdev.bind(ctx, d, "vfio_ap_mdev"), -ENOENT);
 	check_int(vbus_backend_mdev.bind(ctx, d, "mtty"), -ENOENT);
-	sh("mkdir -p '%s/sys/bus/mdev/drivers/mtty' && touch '%s/sys/bus/mdev/drivers/mtty/bind'",
+	test_sh("mkdir -p '%s/sys/bus/mdev/drivers/mtty' && touch '%s/sys/bus/mdev/drivers/mtty/bind'",
 	   K.root, K.root);
 	check_int(vbus_backend_mdev.bind(ctx, d, "mtty"), -EIO);
 	check_str(vbus_ctx_last_error(ctx), "gpu-desktop: only intel_vgpu_mdev, the driver of "
@@ -960,7 +946,7 @@ TEST(vf_wont_recreate_a_vf_in_use)
 	check_int(vbus_bind_driver(ctx, "pci", "0000:03:01.1", "vfio-pci"), 0);
 	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.1"), "vfio-pci");
 	/* A VM (pid 4242) holds VF 1's group, /dev/vfio/21, open. */
-	sh("mkdir -p '%s/proc/4242/fd' && ln -s /dev/vfio/21 '%s/proc/4242/fd/7' && "
+	test_sh("mkdir -p '%s/proc/4242/fd' && ln -s /dev/vfio/21 '%s/proc/4242/fd/7' && "
 	   "ln -s /dev/null '%s/proc/4242/fd/0' && mkdir -p '%s/proc/self'",
 	   K.root, K.root, K.root, K.root);
 	K.n_log = 0;
@@ -1179,13 +1165,13 @@ TEST(trees_match_mktree)
 	/* The checked-in trees are what mktree.sh makes (git drops empty directories, so
 	 * compare files and links only). */
 	check(mkdtemp(tmpl) != NULL);
-	sh("sh '%s/mktree.sh' '%s' >/dev/null", TEST_DATA_DIR, tmpl);
-	sh("set -e; l() { (cd \"$1\" && find host-* ! -type d -printf '%%p %%l\\n' | sort && "
+	test_sh("sh '%s/mktree.sh' '%s' >/dev/null", TEST_DATA_DIR, tmpl);
+	test_sh("set -e; l() { (cd \"$1\" && find host-* ! -type d -printf '%%p %%l\\n' | sort && "
 	   "find host-* -type f -exec md5sum {} + | sort); }; "
 	   "l '%s' >'%s.a'; l '%s' >'%s.b'; diff -u '%s.a' '%s.b' | head -20; "
 	   "cmp -s '%s.a' '%s.b'",
 	   TEST_DATA_DIR, tmpl, tmpl, tmpl, tmpl, tmpl, tmpl, tmpl);
-	sh("rm -rf '%s' '%s.a' '%s.b'", tmpl, tmpl, tmpl);
+	test_sh("rm -rf '%s' '%s.a' '%s.b'", tmpl, tmpl, tmpl);
 }
 
 TEST(run_helper)

@@ -11,20 +11,6 @@
 
 static char root[] = "/tmp/vbus-test-list.XXXXXX";
 
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0) {
-		printf("# command failed: %s\n", cmd);
-		test_failed = 1;
-	}
-}
 
 static void put(const char *name, const char *text)
 {
@@ -113,7 +99,7 @@ static void compare_tree(const char *tree)
 	struct vbus_ctx *ctx = NULL;
 
 	check(mkdtemp(root) != NULL);
-	sh("cp -a '%s/%s/.' '%s/' && mkdir -p '%s/etc/vbus/devices.d'", TEST_DATA_DIR, tree, root,
+	test_sh("cp -a '%s/%s/.' '%s/' && mkdir -p '%s/etc/vbus/devices.d'", TEST_DATA_DIR, tree, root,
 	   root);
 	/* Every shape of content: attrs in order, tags, an index, unknown keys of every JSON type
 	 * (kept and printed), escapes and control characters, non-ASCII text. */
@@ -134,7 +120,7 @@ static void compare_tree(const char *tree)
 			compare_walk(ctx, flag_sets[f], names[n]);
 		}
 	vbus_ctx_unref(ctx);
-	sh("rm -rf '%s'", root);
+	test_sh("rm -rf '%s'", root);
 	strcpy(root, "/tmp/vbus-test-list.XXXXXX");
 }
 
@@ -165,7 +151,7 @@ TEST(json_text_escapes)
 	char *got = NULL;
 
 	check(mkdtemp(root) != NULL);
-	sh("mkdir -p '%s/etc/vbus/devices.d'", root);
+	test_sh("mkdir -p '%s/etc/vbus/devices.d'", root);
 	put("e", "{ \"version\": 1, \"name\": \"e\", \"kind\": \"pci\", \"parent\": \"p\","
 		 " \"tags\": [ \"q\\\"\\\\\\/\\b\\f\\n\\r\\t\\u001f\\u007f\\u00e9\" ] }");
 	check_int(vbus_ctx_new(root, &ctx), 0);
@@ -179,12 +165,12 @@ TEST(json_text_escapes)
 	check(got && strcmp(got + strlen(got) - 4, "}\n]\n") == 0);
 	free(got);
 	got = NULL;
-	sh("rm -f '%s'/etc/vbus/devices.d/*", root);
+	test_sh("rm -f '%s'/etc/vbus/devices.d/*", root);
 	check_int(vbus_list_devices_json(ctx, VBUS_LIST_DEFINED, NULL, &got), 0);
 	check_str(got, "[]\n");
 	free(got);
 	vbus_ctx_unref(ctx);
-	sh("rm -rf '%s'", root);
+	test_sh("rm -rf '%s'", root);
 	strcpy(root, "/tmp/vbus-test-list.XXXXXX");
 }
 

@@ -2,6 +2,7 @@
 /* A small test harness: cases registered with TEST(), TAP output for meson (protocol: 'tap'). */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,22 @@ extern int test_failed;
 			test_failed = 1;                                                           \
 		}                                                                                  \
 	} while (0)
+
+/* Runs a shell command built like printf; a failure fails the case and is printed. */
+static inline void test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline void test_sh(const char *fmt, ...)
+{
+	char cmd[16384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0) {
+		printf("# command failed: %s\n", cmd);
+		test_failed = 1;
+	}
+}
 
 /* Defines main(): runs every case (or those named in argv) and prints TAP. */
 #define TEST_MAIN()                                                                                \
