@@ -487,7 +487,8 @@ void vbus_policy_cache_free(struct vbus_ctx *ctx)
 	ctx->policy_cache = NULL;
 }
 
-/* The *.json files of DIR as they are now (fstatat each); false when one cannot be stat'ed. */
+/* The stamps of the *.json files of the directory DFD as they are now (one that cannot be
+ * stat'ed is left out: reading it fails the same way and says why). */
 static int take_stamps(int dfd, struct policy_cache *c)
 {
 	DIR *d;
@@ -531,8 +532,7 @@ static int take_stamps(int dfd, struct policy_cache *c)
 	return 0;
 }
 
-static bool cache_valid(struct vbus_ctx *ctx, const struct policy_cache *c, int dfd,
-			const struct stat *dst)
+static bool cache_valid(const struct policy_cache *c, int dfd, const struct stat *dst)
 {
 	struct stamp now;
 
@@ -543,7 +543,6 @@ static bool cache_valid(struct vbus_ctx *ctx, const struct policy_cache *c, int 
 	if (!c->dir_exists)
 		return false;
 	stamp_of(dst, &now);
-	now.size = c->dir.size;
 	if (!stamp_eq(&now, &c->dir))
 		return false;
 	for (size_t i = 0; i < c->n_files; i++) {
@@ -572,7 +571,7 @@ static int policy_load(struct vbus_ctx *ctx, const struct policy **ret)
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0 && fstat(dfd, &dst) < 0)
 		return -errno;
-	if (cache_valid(ctx, ctx->policy_cache, dfd, &dst)) {
+	if (cache_valid(ctx->policy_cache, dfd, &dst)) {
 		*ret = &((struct policy_cache *)ctx->policy_cache)->p;
 		return 0;
 	}

@@ -156,7 +156,6 @@ int vbus_unlink_sync(struct vbus_ctx *ctx, const char *dir, const char *name)
 	return fsync_dir(dir) < 0 ? 0 : 0; /* the file is gone; a failed dir sync is not fatal */
 }
 
-/* Reads PATH as one JSON value; a cause the user can act on in vbus_ctx_last_error(). */
 /* Parses LEN bytes of BUF (NUL-terminated) as one JSON value with TOK, which is reset first. */
 static int parse_json(struct vbus_ctx *ctx, struct json_tokener *tok, const char *buf, size_t len,
 		      struct json_object **ret)
@@ -207,7 +206,7 @@ static int read_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, char 
 			size_t n = *size ? *size * 2 : 16384;
 			char *b;
 
-			if (*size > (1 << 20))
+			if (*size >= (1 << 20))
 				return vbus_error(ctx, -EFBIG, "file too large");
 			b = realloc(*buf, n);
 			if (!b)
@@ -233,6 +232,7 @@ static int read_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, char 
 	return 0;
 }
 
+/* Reads PATH as one JSON value; a cause the user can act on in vbus_ctx_last_error(). */
 int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_object **ret)
 {
 	_cleanup_free_ char *buf = NULL;
