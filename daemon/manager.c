@@ -132,10 +132,6 @@ static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *
 	return sd_bus_send(NULL, reply, NULL);
 }
 
-
-/* The same text in a sealed memfd of its own: a large listing then costs the bus one small
- * message instead of megabytes copied through dbus-daemon and checked as UTF-8 at each end
- * (as systemd's DumpByFileDescriptor next to Dump). */
 /* TEXT in a sealed memfd of its own: a large listing then costs the bus one small message
  * instead of megabytes copied through dbus-daemon and checked as UTF-8 at each end (as
  * systemd's DumpByFileDescriptor next to Dump). */

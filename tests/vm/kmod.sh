@@ -15,15 +15,7 @@ now() {
 }
 t_start=$(now)
 
-# vbus-nl from the meson build dir, else compiled here (the guest has the host's gcc).
-NL=${VBUS_BUILD:+$VBUS_BUILD/tests/vm/client/vbus-nl}
-if [ -z "$NL" ] || [ ! -x "$NL" ]; then
-	NL=$VM_STATE/vbus-nl
-	# shellcheck disable=SC2046
-	gcc -O2 -I"$VBUS_SRC/kmod/uapi" $(pkg-config --cflags libnl-genl-3.0) \
-		"$VBUS_SRC/tests/vm/vbus-nl.c" -o "$NL" $(pkg-config --libs libnl-genl-3.0) ||
-		{ fail "vbus-nl builds"; finish; }
-fi
+NL=$(guest_client vbus-nl libnl-genl-3.0) || { fail "vbus-nl builds"; finish; }
 note "vbus-nl: $NL"
 
 M=vbus_sim/vbus_sim1

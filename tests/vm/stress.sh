@@ -24,21 +24,8 @@ since() {
 t_start=$(now)
 note "scale: $CYCLES cycles, storm ${STORM_SECONDS}s, $FUZZ fuzz messages, seed $SEED"
 
-# The clients from the meson build dir, else compiled here (the guest has the host's gcc).
-NL=${VBUS_BUILD:+$VBUS_BUILD/tests/vm/client/vbus-nl}
-FZ=${VBUS_BUILD:+$VBUS_BUILD/tests/vm/client/nl-fuzz}
-if [ -z "$NL" ] || [ ! -x "$NL" ]; then
-	NL=$VM_STATE/vbus-nl
-	# shellcheck disable=SC2046
-	gcc -O2 -I"$VBUS_SRC/kmod/uapi" $(pkg-config --cflags libnl-genl-3.0) \
-		"$VBUS_SRC/tests/vm/vbus-nl.c" -o "$NL" $(pkg-config --libs libnl-genl-3.0) ||
-		{ fail "vbus-nl builds"; finish; }
-fi
-if [ -z "$FZ" ] || [ ! -x "$FZ" ]; then
-	FZ=$VM_STATE/nl-fuzz
-	gcc -O2 -I"$VBUS_SRC/kmod/uapi" "$VBUS_SRC/tests/vm/nl-fuzz.c" -o "$FZ" ||
-		{ fail "nl-fuzz builds"; finish; }
-fi
+NL=$(guest_client vbus-nl libnl-genl-3.0) || { fail "vbus-nl builds"; finish; }
+FZ=$(guest_client nl-fuzz) || { fail "nl-fuzz builds"; finish; }
 note "clients: $NL $FZ"
 
 M=vbus_sim/vbus_sim1

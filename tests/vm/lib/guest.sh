@@ -241,6 +241,23 @@ EOF
 # ---- modules -------------------------------------------------------------------------------
 
 # load_kmod: our modules, in dependency order.
+# guest_client NAME [PKG]: the path of the test client NAME (tests/vm/NAME.c) from the meson
+# build dir, else built here with the host's gcc (against pkg-config module PKG when given).
+guest_client() {
+	local name=$1 pkg=${2:-} exe=${VBUS_BUILD:+$VBUS_BUILD/tests/vm/client/$1}
+
+	if [ -n "$exe" ] && [ -x "$exe" ]; then
+		echo "$exe"
+		return 0
+	fi
+	exe=$VM_STATE/$name
+	# shellcheck disable=SC2046
+	gcc -O2 -I"$VBUS_SRC/kmod/uapi" ${pkg:+$(pkg-config --cflags "$pkg")} \
+		"$VBUS_SRC/tests/vm/$name.c" -o "$exe" ${pkg:+$(pkg-config --libs "$pkg")} >&2 ||
+		return 1
+	echo "$exe"
+}
+
 load_kmod() {
 	local m
 	if [ -z "${VBUS_KMOD_DIR:-}" ]; then
