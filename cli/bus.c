@@ -166,9 +166,35 @@ out:
 	return r;
 }
 
+/*
+ * What reading the definitions warned about in vbusd (Warnings: a file it cannot read), printed
+ * with each listing as libvbus prints it in-process ("vbusctl: Ignoring ..."): the same lines
+ * with and without --direct.
+ */
+static void print_warnings(struct bus_transport *b)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	const char *w;
+	int r;
+
+	r = sd_bus_get_property(b->bus, VBUS_BUS_NAME, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
+				"Warnings", &e, &reply, "as");
+	if (r >= 0)
+		r = sd_bus_message_enter_container(reply, 'a', "s");
+	while (r >= 0 && (r = sd_bus_message_read(reply, "s", &w)) > 0)
+		fprintf(stderr, "vbusctl: %s\n", w);
+	sd_bus_error_free(&e);
+	sd_bus_message_unref(reply);
+}
+
 static int b_list_devices_table(void *t, unsigned flags, const char *name, char **ret)
 {
-	return call_text_fd(t, "ListDevicesTableByFileDescriptor", flags, name, ret);
+	int r = call_text_fd(t, "ListDevicesTableByFileDescriptor", flags, name, ret);
+
+	if (r <= 0)
+		print_warnings(t);
+	return r;
 }
 
 static int b_list_devices_json(void *t, unsigned flags, const char *name, char **ret)
@@ -180,8 +206,10 @@ static int b_list_devices_json(void *t, unsigned flags, const char *name, char *
 	int r;
 
 	r = call_text_fd(b, "ListDevicesJSONByFileDescriptor", flags, name, ret);
-	if (r <= 0)
+	if (r <= 0) {
+		print_warnings(b);
 		return r;
+	}
 	r = new_call(b, "ListDevicesJSON", &m);
 	if (r >= 0)
 		r = sd_bus_message_append(m, "us", (uint32_t)flags, name ?: "");
@@ -224,6 +252,14 @@ static int b_def_load(void *t, const char *name, struct vbus_def **ret)
 	struct json_object *arr = NULL;
 	int r;
 
+	if (!vbus_name_is_valid(name)) {
+		/* Refused before any file is read: libvbus's own words, as with --direct. */
+		r = vbus_def_load(b->ctx, name, ret);
+		free(b->last_error);
+		b->last_error = vbus_ctx_last_error(b->ctx) ? strdup(vbus_ctx_last_error(b->ctx))
+							     : NULL;
+		return r < 0 ? r : -EINVAL;
+	}
 	r = b_list_devices(t, VBUS_LIST_DEFINED, name, &arr);
 	if (r < 0)
 		return r;
@@ -245,16 +281,22 @@ static int b_def_load(void *t, const char *name, struct vbus_def **ret)
 	return r;
 }
 
-/* The daemon fills in what it generated (an mdev's UUID): show it as --direct would. */
+/* libvbus in the daemon fills in what it picked (an mdev's UUID, a VF's or SF's index): show
+ * it as --direct would. */
 static void def_update(struct bus_transport *b, struct vbus_def *def)
 {
-	struct json_object *arr = NULL, *uuid;
+	struct json_object *arr = NULL, *o, *v;
 
-	if (def->uuid || b_list_devices(b, VBUS_LIST_DEFINED, def->name, &arr) < 0)
+	if ((def->uuid && def->index >= 0) ||
+	    b_list_devices(b, VBUS_LIST_DEFINED, def->name, &arr) < 0)
 		return;
-	if (json_object_array_length(arr) &&
-	    json_object_object_get_ex(json_object_array_get_idx(arr, 0), "uuid", &uuid))
-		def->uuid = strdup(json_object_get_string(uuid));
+	o = json_object_array_length(arr) ? json_object_array_get_idx(arr, 0) : NULL;
+	if (o && !def->uuid && json_object_object_get_ex(o, "uuid", &v) &&
+	    json_object_is_type(v, json_type_string))
+		def->uuid = strdup(json_object_get_string(v));
+	if (o && def->index < 0 && json_object_object_get_ex(o, "index", &v) &&
+	    json_object_is_type(v, json_type_int))
+		def->index = json_object_get_int64(v);
 	json_object_put(arr);
 }
 
@@ -363,6 +405,60 @@ static int b_import(void *t, const char *source, const char *dir, struct json_ob
 	return call_list(t, "Import", "ss", ret, source, dir ?: "");
 }
 
+struct pending {
+	bool done;
+	sd_bus_message *reply;
+};
+
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	struct pending *p = userdata;
+
+	p->reply = sd_bus_message_ref(m);
+	p->done = true;
+	return 0;
+}
+
+/*
+ * sd_bus_call(), keeping the reply of an error too: an ApplyWithFlags that fails with --now
+ * carries the plan after its message. The error (errno and cause) is set as call() sets it;
+ * *ret is the reply either way.
+ */
+static int call_keep_error(struct bus_transport *b, sd_bus_message *m, sd_bus_message **ret)
+{
+	struct pending p = {};
+	sd_bus_slot *slot = NULL;
+	int r;
+
+	r = sd_bus_call_async(b->bus, &slot, m, on_reply, &p, 0);
+	while (r >= 0 && !p.done) {
+		r = sd_bus_process(b->bus, NULL);
+		if (r > 0 || p.done)
+			continue;
+		if (r >= 0)
+			r = sd_bus_wait(b->bus, UINT64_MAX);
+	}
+	sd_bus_slot_unref(slot);
+	if (r < 0) {
+		sd_bus_message_unref(p.reply);
+		return set_error(b, NULL, r);
+	}
+	*ret = p.reply;
+	if (sd_bus_message_is_method_error(p.reply, NULL)) {
+		sd_bus_error e = SD_BUS_ERROR_NULL;
+		const char *message = NULL;
+
+		/* Its message is the first argument (sd-bus fills it in only when it is the
+		 * only one). */
+		(void)sd_bus_message_read(p.reply, "s", &message);
+		r = sd_bus_error_set(&e, sd_bus_message_get_error(p.reply)->name, message);
+		r = set_error(b, &e, r);
+		sd_bus_error_free(&e);
+		return r;
+	}
+	return 0;
+}
+
 static int b_apply(void *t, struct json_object *definitions, unsigned flags,
 		   struct json_object **ret_plan)
 {
@@ -381,9 +477,14 @@ static int b_apply(void *t, struct json_object *definitions, unsigned flags,
 		r = plain ? sd_bus_message_append(m, "b", (int)!!(flags & VBUS_APPLY_DRY_RUN))
 			  : sd_bus_message_append(m, "u", (uint32_t)flags);
 	if (r >= 0)
-		r = call(b, method, &reply, m);
+		r = call_keep_error(b, m, &reply);
 	if (r >= 0)
 		r = bus_read_json_object_array(reply, ret_plan);
+	else if (reply && sd_bus_message_rewind(reply, true) >= 0 &&
+		 sd_bus_message_skip(reply, "s") >= 0 &&
+		 sd_bus_message_peek_type(reply, NULL, NULL) > 0)
+		/* The error with the plan: what was done, each failed step with its cause. */
+		(void)bus_read_json_object_array(reply, ret_plan);
 	sd_bus_message_unref(m);
 	sd_bus_message_unref(reply);
 	return r;

@@ -9,17 +9,21 @@
 #include "vbusd.h"
 
 /*
- * Every changing method runs in one order: parse, validate, no-op shortcut, authorize, act,
- * emit (objects_refresh), reply. Authorization may suspend the call until polkit answers; the
- * message is then dispatched again from the top, so nothing is done twice.
+ * Every changing method runs in one order: parse, authorize, act, emit (objects_refresh_*),
+ * reply. The act is the libvbus operation vbusctl --direct calls, and its result is the reply:
+ * its error through the one errno table (bus-util.c), its cause as the message. The daemon
+ * decides nothing of its own (no shortcut on its model's flags: the model may be behind the
+ * kernel, and only libvbus knows whether nothing would change), so a transcript reads the same
+ * both ways (tests/integration/transcripts.py). Authorization may suspend the call until polkit
+ * answers; the message is then dispatched again from the top, so nothing is done twice.
  * The methods run one at a time on the event loop: changes are serialized by construction, and
  * a failing one leaves nothing behind that blocks the next.
  */
 
-int bus_error_from_vbus(struct vbusd *d, sd_bus_error *error, int r, const char *verb,
-			const char *name)
+/* ERROR from errno R and its CAUSE (NULL: the errno's text), logged once. */
+static int error_from_cause(sd_bus_error *error, int r, const char *verb, const char *name,
+			    const char *cause)
 {
-	const char *cause = vbus_ctx_last_error(d->ctx);
 	const char *ename = vbus_bus_error_name(r);
 
 	if (!cause)
@@ -28,6 +32,12 @@ int bus_error_from_vbus(struct vbusd *d, sd_bus_error *error, int r, const char 
 	if (ename)
 		return sd_bus_error_set(error, ename, cause);
 	return sd_bus_error_set_errnof(error, r < 0 ? -r : r, "%s", cause);
+}
+
+int bus_error_from_vbus(struct vbusd *d, sd_bus_error *error, int r, const char *verb,
+			const char *name)
+{
+	return error_from_cause(error, r, verb, name, vbus_ctx_last_error(d->ctx));
 }
 
 static int reply_json_array(sd_bus_message *m, struct json_object *arr)
@@ -44,12 +54,21 @@ static int reply_json_array(sd_bus_message *m, struct json_object *arr)
 	return sd_bus_send(NULL, reply, NULL);
 }
 
-static int check_name(sd_bus_error *error, const char *name)
+/* The model follows NAME after a change; a name libvbus refused names no file to read. */
+static void refresh_name(struct vbusd *d, const char *name)
 {
-	if (!vbus_name_is_valid(name))
-		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
-					 "invalid name '%s'", name);
-	return 0;
+	if (vbus_name_is_valid(name))
+		objects_refresh_name(d, name);
+}
+
+/* A failed act on a device: the error reply, and DeviceFailed for whoever follows. */
+static int act_failed(struct vbusd *d, sd_bus_error *error, int r, const char *verb,
+		      const char *name)
+{
+	objects_emit_failed(d, name, verb, r, vbus_ctx_last_error(d->ctx) ?: strerror(-r));
+	r = bus_error_from_vbus(d, error, r, verb, name);
+	refresh_name(d, name);
+	return r;
 }
 
 /* ---- reading ------------------------------------------------------------------------------- */
@@ -100,14 +119,17 @@ static int read_list_args(sd_bus_message *m, uint32_t *flags, const char **name,
 	return 0;
 }
 
+/* A listing's failure: the error of the table, else the errno's, with the cause. */
 static int list_error(sd_bus_error *error, int r, char *cause)
 {
 	_cleanup_free_ char *c = cause;
 	const char *ename = vbus_bus_error_name(r);
 
-	if (ename && c)
+	if (!c)
+		return r;
+	if (ename)
 		return sd_bus_error_set(error, ename, c);
-	return r;
+	return sd_bus_error_set_errnof(error, r < 0 ? -r : r, "%s", c);
 }
 
 /* Both listings answer from the model (objects.c), which follows every change. */
@@ -232,39 +254,18 @@ static int read_def(struct vbusd *d, sd_bus_message *m, struct json_object **ret
 	return 0;
 }
 
+/* libvbus parses and validates (the name included), with the message --direct shows. */
 static int def_parse(struct vbusd *d, struct json_object *obj, struct vbus_def **ret,
 		     sd_bus_error *error)
 {
 	struct json_object *n = json_object_object_get(obj, "name");
-	const char *name = n ? json_object_get_string(n) : NULL;
 	int r;
 
-	if (!name)
-		return sd_bus_error_set(error, "org.vbus1.Error.InvalidArgument",
-					"definition has no name");
-	r = check_name(error, name);
-	if (r < 0)
-		return r;
 	r = vbus_def_from_json(d->ctx, obj, ret);
 	if (r < 0)
-		return bus_error_from_vbus(d, error, r, "parse definition", name);
+		return bus_error_from_vbus(d, error, r, "parse definition",
+					   n ? json_object_get_string(n) : NULL);
 	return 0;
-}
-
-/* The definition NAME already has exactly this content: nothing to do. */
-static bool def_unchanged(struct vbusd *d, const struct vbus_def *def)
-{
-	_cleanup_def_ struct vbus_def *old = NULL;
-	_cleanup_json_ struct json_object *a = NULL, *b = NULL;
-
-	if (vbus_def_load(d->ctx, def->name, &old) < 0)
-		return false;
-	/* A new definition without uuid gets one generated: it can never be the same. */
-	if (old->kind == VBUS_KIND_MDEV && !def->uuid)
-		return false;
-	if (vbus_def_to_json(old, &a) < 0 || vbus_def_to_json(def, &b) < 0)
-		return false;
-	return json_object_equal(a, b);
 }
 
 static int reply_device(sd_bus_message *m, const char *name, int define_result)
@@ -289,19 +290,17 @@ static int method_define(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = read_def(d, m, &obj, error);
 	if (r < 0)
 		return r;
-	r = def_parse(d, obj, &def, error);
-	if (r < 0)
-		return r;
-	if (def_unchanged(d, def))
-		return reply_device(m, def->name, 0);
 	r = auth_check(d, m, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;
+	r = def_parse(d, obj, &def, error);
+	if (r < 0)
+		return r;
 	r = vbus_define(d->ctx, def, 0);
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "define", def->name);
 	log_debug("Defined '%s'", def->name); /* libvbus logs it at info */
-	objects_refresh_name(d, def->name);
+	refresh_name(d, def->name);
 	return reply_device(m, def->name, r);
 }
 
@@ -320,13 +319,13 @@ static int method_modify(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = bus_read_json_object(m, &changes);
 	if (r < 0)
 		return r;
-	r = check_name(error, name);
-	if (r < 0)
-		return r;
 	n = json_object_object_get(changes, "name");
 	if (n && !streq(json_object_get_string(n), name))
 		return sd_bus_error_set(error, "org.vbus1.Error.InvalidArgument",
 					"modify cannot rename a definition");
+	r = auth_check(d, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
 	r = vbus_def_load(d->ctx, name, &old);
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "modify", name);
@@ -343,16 +342,11 @@ static int method_modify(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = def_parse(d, obj, &def, error);
 	if (r < 0)
 		return r;
-	if (def_unchanged(d, def))
-		return reply_device(m, name, 0);
-	r = auth_check(d, m, error);
-	if (r <= 0)
-		return r < 0 ? r : 1;
 	r = vbus_define(d->ctx, def, VBUS_DEFINE_REPLACE);
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "modify", name);
 	log_debug("Modified '%s'", name);
-	objects_refresh_name(d, name);
+	refresh_name(d, name);
 	return reply_device(m, name, r);
 }
 
@@ -396,45 +390,33 @@ static int method_create(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		    json_object_object_add(obj, "driver", json_object_new_string(driver)) < 0)
 			return -ENOMEM;
 	}
-	r = def_parse(d, obj, &def, error);
-	if (r < 0)
-		return r;
 	r = auth_check(d, m, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;
+	r = def_parse(d, obj, &def, error);
+	if (r < 0)
+		return r;
 	r = vbus_create(d->ctx, def, flags);
 	if (r < 0)
-		return bus_error_from_vbus(d, error, r, "create", def->name);
+		return act_failed(d, error, r, "create", def->name);
 	log_debug("Created '%s'", def->name);
-	objects_refresh_name(d, def->name);
+	refresh_name(d, def->name);
 	return reply_device(m, def->name, -1);
 }
 
 /* ---- verbs on a name ----------------------------------------------------------------------- */
-
 
 enum verb { VERB_UNDEFINE, VERB_START, VERB_STOP, VERB_REMOVE };
 
 static int method_verb(sd_bus_message *m, struct vbusd *d, sd_bus_error *error, enum verb verb)
 {
 	static const char *const names[] = { "undefine", "start", "stop", "remove" };
-	struct device *dev;
 	const char *name;
 	int r;
 
 	r = sd_bus_message_read(m, "s", &name);
 	if (r < 0)
 		return r;
-	r = check_name(error, name);
-	if (r < 0)
-		return r;
-	/* No-op shortcuts: what is already so needs no privilege. */
-	objects_refresh_name(d, name);
-	dev = objects_get(d, name);
-	if (verb == VERB_START && dev && dev->active)
-		return sd_bus_reply_method_return(m, NULL);
-	if (verb == VERB_STOP && dev && !dev->active)
-		return sd_bus_reply_method_return(m, NULL);
 	r = auth_check(d, m, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;
@@ -452,13 +434,12 @@ static int method_verb(sd_bus_message *m, struct vbusd *d, sd_bus_error *error, 
 		r = vbus_remove(d->ctx, name);
 		break;
 	}
-	if (r < 0) {
-		r = bus_error_from_vbus(d, error, r, names[verb], name);
-		objects_refresh_name(d, name);
-		return r;
-	}
+	if (r < 0 && verb == VERB_UNDEFINE)
+		return bus_error_from_vbus(d, error, r, names[verb], name);
+	if (r < 0)
+		return act_failed(d, error, r, names[verb], name);
 	log_debug("%c%s '%s' done", names[verb][0] - 'a' + 'A', names[verb] + 1, name);
-	objects_refresh_name(d, name);
+	refresh_name(d, name);
 	return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -491,9 +472,6 @@ static int method_assign(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = sd_bus_message_read(m, "ss", &name, &driver);
 	if (r < 0)
 		return r;
-	r = check_name(error, name);
-	if (r < 0)
-		return r;
 	if (!streq(driver, VBUS_DRIVER_AUTO) && !vbus_driver_is_valid(driver))
 		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
 					 "invalid driver '%s'", driver);
@@ -501,14 +479,43 @@ static int method_assign(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	if (r <= 0)
 		return r < 0 ? r : 1;
 	r = vbus_assign(d->ctx, name, driver);
-	if (r < 0) {
-		r = bus_error_from_vbus(d, error, r, "assign", name);
-		objects_refresh_name(d, name);
-		return r;
-	}
+	if (r < 0)
+		return act_failed(d, error, r, "assign", name);
 	log_debug("Assigned '%s' to %s", name, driver);
-	objects_refresh_name(d, name);
+	refresh_name(d, name);
 	return sd_bus_reply_method_return(m, NULL);
+}
+
+/*
+ * With NOW a start or stop that failed fails the call, though the definitions were applied: the
+ * error (the first failure's errno and cause, as libvbus gives them) carries the plan after its
+ * message, so that vbusctl prints what was done as --direct does. Each failed step is also
+ * announced (DeviceFailed).
+ */
+static int reply_apply_failed(sd_bus_message *m, struct vbusd *d, int r, const char *cause,
+			      struct json_object *plan)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	int k;
+
+	for (size_t i = 0; i < json_object_array_length(plan); i++) {
+		struct json_object *o = json_object_array_get_idx(plan, i), *why;
+
+		if (json_object_object_get_ex(o, "error", &why))
+			objects_emit_failed(
+				d, json_object_get_string(json_object_object_get(o, "name")),
+				json_object_get_string(json_object_object_get(o, "action")), r,
+				json_object_get_string(why));
+	}
+	(void)error_from_cause(&error, r, "apply", "", cause);
+	k = sd_bus_message_new_method_error(m, &reply, &error);
+	if (k < 0)
+		return k;
+	k = bus_append_json_object_array(reply, plan);
+	if (k < 0)
+		return k;
+	return sd_bus_send(NULL, reply, NULL);
 }
 
 static int apply_flags(sd_bus_message *m, struct vbusd *d, sd_bus_error *error,
@@ -525,12 +532,15 @@ static int apply_flags(sd_bus_message *m, struct vbusd *d, sd_bus_error *error,
 		if (r <= 0)
 			return r < 0 ? r : 1;
 	}
-	/* With NOW a start that failed is an error reply naming it; the definitions stay. */
 	r = vbus_apply(d->ctx, defs, flags, &plan);
 	if (r < 0) {
-		r = bus_error_from_vbus(d, error, r, "apply", "");
+		_cleanup_free_ char *cause = strdup(vbus_ctx_last_error(d->ctx) ?: strerror(-r));
+
+		/* The model follows what was done before the failure (read after the cause). */
 		objects_refresh(d);
-		return r;
+		if (plan)
+			return reply_apply_failed(m, d, r, cause, plan);
+		return error_from_cause(error, r, "apply", "", cause);
 	}
 	objects_refresh(d);
 	return reply_json_array(m, plan);
@@ -623,10 +633,29 @@ static int property_get_version(sd_bus *bus, const char *path, const char *inter
 	return sd_bus_message_append(reply, "s", VBUS_VERSION);
 }
 
+/* What the last listing of definitions warned about: vbusctl prints it with its listings. */
+static int property_get_warnings(sd_bus *bus, const char *path, const char *interface,
+				 const char *property, sd_bus_message *reply, void *userdata,
+				 sd_bus_error *error)
+{
+	struct json_object *w = objects_warnings(userdata);
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'a', "s");
+	for (size_t i = 0; r >= 0 && w && i < json_object_array_length(w); i++)
+		r = sd_bus_message_append(reply, "s",
+					  json_object_get_string(json_object_array_get_idx(w, i)));
+	if (r < 0)
+		return r;
+	return sd_bus_message_close_container(reply);
+}
+
 static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("Root", "s", property_get_root, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Warnings", "as", property_get_warnings, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_METHOD_WITH_ARGS("ListParents", SD_BUS_ARGS("s", parent),
 				SD_BUS_RESULT("aa{sv}", parents), method_list_parents,
 				SD_BUS_VTABLE_UNPRIVILEGED),
@@ -680,8 +709,22 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceAdded", SD_BUS_ARGS("s", name, "o", device,
 							   "a{sv}", properties), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceRemoved", SD_BUS_ARGS("s", name, "o", device), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceDefined", SD_BUS_ARGS("s", name, "o", device,
+							     "a{sv}", properties), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceModified", SD_BUS_ARGS("s", name, "o", device,
+							      "a{sv}", properties), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceUndefined", SD_BUS_ARGS("s", name, "o", device), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceStarted", SD_BUS_ARGS("s", name, "o", device,
+							     "s", sysfs_path), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceStopped", SD_BUS_ARGS("s", name, "o", device), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceBound", SD_BUS_ARGS("s", name, "o", device, "s", driver),
 				0),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceUnbound", SD_BUS_ARGS("s", name, "o", device,
+							     "s", driver), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceFailed", SD_BUS_ARGS("s", name, "o", device, "s", action,
+							    "s", error, "s", message), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("DeviceGaveUp", SD_BUS_ARGS("s", name, "o", device, "s", action,
+							    "u", attempts, "s", message), 0),
 	SD_BUS_VTABLE_END,
 };
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* /org/vbus1/device/NAME and /org/vbus1/parent/NAME: typed views of the model, and its signals. */
 #include <malloc.h>
+#include <sys/stat.h>
 
 #include "output.h"
 #include "vbusd.h"
@@ -356,6 +357,10 @@ static void model_changed(struct vbusd *d)
 void objects_done(struct vbusd *d)
 {
 	model_changed(d);
+	json_object_put(d->warnings);
+	d->warnings = NULL;
+	free(d->list_error_cause);
+	d->list_error_cause = NULL;
 	if (d->devices)
 		lh_table_free(d->devices);
 	d->devices = NULL;
@@ -481,38 +486,130 @@ static void model_delete(struct vbusd *d, const char *name)
 
 /* ---- signals ------------------------------------------------------------------------------- */
 
-static void emit_added(struct vbusd *d, const struct device *dev)
-{
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-	_cleanup_free_ char *path = device_path(dev->name);
-	_cleanup_json_ struct json_object *o = device_object(dev);
+/*
+ * Every change is announced from a diff of the model (the state before and after a method, an
+ * inotify event on devices.d, a kernel event), so a change made by another process reads the
+ * same as one made through vbusd. Per name, in this order: DeviceDefined or DeviceModified,
+ * DeviceUnbound, DeviceStopped, DeviceStarted, DeviceBound, DeviceUndefined; DeviceAdded before
+ * them when the object appears, DeviceRemoved after them when it goes.
+ */
 
-	if (!path || !o)
-		return;
-	(void)sd_bus_emit_object_added(d->bus, path);
-	if (sd_bus_message_new_signal(d->bus, &m, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
-				      "DeviceAdded") >= 0 &&
-	    sd_bus_message_append(m, "so", dev->name, path) >= 0 &&
-	    bus_append_json_object(m, o) >= 0)
-		(void)sd_bus_send(d->bus, m, NULL);
-	if (dev->bound_driver && dev->bound_driver[0])
-		(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
-					 "DeviceBound", "sos", dev->name, path, dev->bound_driver);
+/* The definition in a listing row: the keys before "active" (libvbus writes the definition,
+ * then the runtime keys, "active" first), so that a device coming and going is no
+ * modification. */
+static bool is_runtime_key(const char *key)
+{
+	return streq(key, "active");
 }
 
-/* Announced while the object still exists: InterfacesRemoved reads it. */
-static void emit_removed(struct vbusd *d, const char *name)
+static bool definition_equal(const struct device *a, const struct device *b)
 {
-	_cleanup_free_ char *path = device_path(name);
+	_cleanup_json_ struct json_object *x = device_object(a), *y = device_object(b);
+	struct json_object_iterator i, ie, j, je;
+
+	if (!x || !y)
+		return false;
+	i = json_object_iter_begin(x);
+	ie = json_object_iter_end(x);
+	j = json_object_iter_begin(y);
+	je = json_object_iter_end(y);
+	for (;; json_object_iter_next(&i), json_object_iter_next(&j)) {
+		bool xe = json_object_iter_equal(&i, &ie) ||
+			  is_runtime_key(json_object_iter_peek_name(&i));
+		bool ye = json_object_iter_equal(&j, &je) ||
+			  is_runtime_key(json_object_iter_peek_name(&j));
+
+		if (xe || ye)
+			return xe && ye;
+		if (!streq(json_object_iter_peek_name(&i), json_object_iter_peek_name(&j)) ||
+		    !json_object_equal(json_object_iter_peek_value(&i),
+				       json_object_iter_peek_value(&j)))
+			return false;
+	}
+}
+
+static const char *driver_of(const struct device *dev)
+{
+	return dev && dev->bound_driver && dev->bound_driver[0] ? dev->bound_driver : NULL;
+}
+
+static void emit_with_row(struct vbusd *d, const char *member, const char *name, const char *path,
+			  const struct device *dev)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+	_cleanup_json_ struct json_object *o = device_object(dev);
+
+	if (o && sd_bus_message_new_signal(d->bus, &m, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
+					   member) >= 0 &&
+	    sd_bus_message_append(m, "so", name, path) >= 0 && bus_append_json_object(m, o) >= 0)
+		(void)sd_bus_send(d->bus, m, NULL);
+}
+
+/*
+ * The events of NAME going from one state to another. The definition before is A_DEF, the device
+ * before A_RT, and after B_DEF and B_RT (each may be NULL: none). The device may be listed under
+ * another name on one side (its identity, before a definition took it over or after it was
+ * undefined): then it did not stop or start, only its name changed.
+ */
+static void emit_transitions(struct vbusd *d, const char *name, const char *path,
+			     const struct device *a_def, const struct device *a_rt,
+			     const struct device *b_def, const struct device *b_rt)
+{
+	bool a_defined = a_def && a_def->defined, b_defined = b_def && b_def->defined;
+	bool a_active = a_rt && a_rt->active, b_active = b_rt && b_rt->active;
+	const char *a_drv = driver_of(a_rt), *b_drv = driver_of(b_rt);
+
+	if (!a_defined && b_defined)
+		emit_with_row(d, "DeviceDefined", name, path, b_def);
+	else if (a_defined && b_defined && !streq(a_def->json, b_def->json) &&
+		 !definition_equal(a_def, b_def))
+		emit_with_row(d, "DeviceModified", name, path, b_def);
+	if (a_drv && !streq_ptr(a_drv, b_drv))
+		(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
+					 "DeviceUnbound", "sos", name, path, a_drv);
+	if (a_active && !b_active)
+		(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
+					 "DeviceStopped", "so", name, path);
+	if (!a_active && b_active)
+		(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
+					 "DeviceStarted", "sos", name, path, b_rt->sysfs_path ?: "");
+	if (b_drv && !streq_ptr(a_drv, b_drv))
+		(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
+					 "DeviceBound", "sos", name, path, b_drv);
+	if (a_defined && !b_defined)
+		(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
+					 "DeviceUndefined", "so", name, path);
+}
+
+/* DEV's object appeared; its device was FROM's (another name) before, or new. */
+static void emit_added(struct vbusd *d, const struct device *dev, const struct device *from)
+{
+	_cleanup_free_ char *path = device_path(dev->name);
 
 	if (!path)
 		return;
+	(void)sd_bus_emit_object_added(d->bus, path);
+	emit_with_row(d, "DeviceAdded", dev->name, path, dev);
+	emit_transitions(d, dev->name, path, NULL, from, dev, dev);
+}
+
+/* DEV's object goes; its device lives on as TO's (another name), or not. Announced while the
+ * object still exists: InterfacesRemoved reads it. */
+static void emit_removed(struct vbusd *d, const struct device *dev, const struct device *to)
+{
+	_cleanup_free_ char *path = device_path(dev->name);
+
+	if (!path)
+		return;
+	emit_transitions(d, dev->name, path, dev, dev, NULL, to);
 	(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE, "DeviceRemoved",
-				 "so", name, path);
+				 "so", dev->name, path);
 	(void)sd_bus_emit_object_removed(d->bus, path);
 }
 
-static void emit_changed(struct vbusd *d, const struct device *old, const struct device *new)
+/* OLD became NEW (same name); the device was FROM's before when not OLD's. */
+static void emit_changed(struct vbusd *d, const struct device *old, const struct device *new,
+			 const struct device *from)
 {
 	_cleanup_json_ struct json_object *a = NULL;
 	struct json_object *b;
@@ -520,7 +617,7 @@ static void emit_changed(struct vbusd *d, const struct device *old, const struct
 	const char *changed[ELEMENTSOF(device_props) + 1];
 	size_t n = 0;
 
-	if (streq(old->json, new->json))
+	if (streq(old->json, new->json) && !from)
 		return;
 	path = device_path(new->name);
 	a = device_object(old);
@@ -535,10 +632,36 @@ static void emit_changed(struct vbusd *d, const struct device *old, const struct
 	if (n)
 		(void)sd_bus_emit_properties_changed_strv(d->bus, path, VBUS_DEVICE_IFACE,
 							  (char **)changed);
-	if (new->bound_driver && new->bound_driver[0] &&
-	    !streq_ptr(old->bound_driver, new->bound_driver))
-		(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
-					 "DeviceBound", "sos", new->name, path, new->bound_driver);
+	emit_transitions(d, new->name, path, old, from ?: old, new, new);
+}
+
+void objects_emit_failed(struct vbusd *d, const char *name, const char *action, int err,
+			 const char *cause)
+{
+	_cleanup_free_ char *path = name ? device_path(name) : NULL;
+	const char *ename = vbus_bus_error_name(err);
+	char buf[64];
+
+	if (!path || !d->bus)
+		return;
+	if (!ename) {
+		snprintf(buf, sizeof(buf), "System.Error.%s", strerrorname_np(err < 0 ? -err : err) ?: "EIO");
+		ename = buf;
+	}
+	(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE, "DeviceFailed",
+				 "sosss", name, path, action ?: "", ename,
+				 cause ?: strerror(err < 0 ? -err : err));
+}
+
+void objects_emit_gave_up(struct vbusd *d, const char *name, const char *action,
+			  unsigned attempts, const char *cause)
+{
+	_cleanup_free_ char *path = name ? device_path(name) : NULL;
+
+	if (!path || !d->bus)
+		return;
+	(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE, "DeviceGaveUp",
+				 "sosus", name, path, action ?: "", attempts, cause ?: "");
 }
 
 /* ---- refresh ------------------------------------------------------------------------------- */
@@ -613,13 +736,136 @@ static const char *next_element(const char *p, size_t *ret_len)
 	return p;
 }
 
+/* ---- what the listing warned about, and whether it could be read ------------------------------ */
+
+/*
+ * The warnings libvbus gives while listing (a definition file it cannot read, a damaged run
+ * record) are what vbusctl --direct prints with every listing: vbusd keeps those of its last
+ * full listing (the Warnings property), and vbusctl prints them with its listing. They are
+ * collected whatever the log level, and still go to the log.
+ */
+struct capture {
+	vbus_log_fn fn;
+	void *data;
+	int level;
+	struct json_object *lines;
+};
+
+static void capture_log(void *userdata, int level, const char *file, int line, const char *fn,
+			const char *format, va_list args)
+{
+	struct capture *c = userdata;
+
+	if (level <= VBUS_LOG_WARNING && c->lines) {
+		_cleanup_free_ char *s = NULL;
+		va_list aq;
+
+		va_copy(aq, args);
+		if (vasprintf(&s, format, aq) >= 0)
+			(void)json_object_array_add(c->lines, json_object_new_string(s));
+		va_end(aq);
+	}
+	if (c->fn && level <= c->level)
+		c->fn(c->data, level, file, line, fn, format, args);
+}
+
+static void capture_begin(struct vbusd *d, struct capture *c)
+{
+	*c = (struct capture){ .fn = d->ctx->log_fn, .data = d->ctx->log_data,
+			       .level = d->ctx->log_level, .lines = json_object_new_array() };
+	d->ctx->log_fn = capture_log;
+	d->ctx->log_data = c;
+	if (d->ctx->log_level < VBUS_LOG_WARNING)
+		d->ctx->log_level = VBUS_LOG_WARNING;
+}
+
+static void capture_end(struct vbusd *d, struct capture *c)
+{
+	d->ctx->log_fn = c->fn;
+	d->ctx->log_data = c->data;
+	d->ctx->log_level = c->level;
+	if (!c->lines)
+		return;
+	if (!d->warnings || !json_object_equal(d->warnings, c->lines)) {
+		json_object_put(d->warnings);
+		d->warnings = TAKE_PTR(c->lines);
+		if (d->bus)
+			(void)sd_bus_emit_properties_changed(d->bus, VBUS_MANAGER_PATH,
+							     VBUS_MANAGER_IFACE, "Warnings", NULL);
+	}
+	json_object_put(c->lines);
+}
+
+struct json_object *objects_warnings(struct vbusd *d)
+{
+	return d->warnings;
+}
+
+/* devices.d as the model last read it: the same directory (the inotify watch is on it), or
+ * one that was removed, replaced, or is no directory at all. */
+static void store_identity(struct vbusd *d, struct store_id *ret)
+{
+	_cleanup_free_ char *dir = vbus_path(d->ctx, "/etc/vbus/devices.d");
+	struct stat st;
+
+	*ret = (struct store_id){ .known = true };
+	if (!dir || stat(dir, &st) < 0)
+		ret->err = dir ? errno : ENOMEM;
+	else {
+		ret->dev = st.st_dev;
+		ret->ino = st.st_ino;
+		ret->mode = st.st_mode & S_IFMT;
+	}
+}
+
+/* Before answering a listing: a devices.d that is not the one the model read (whose changes
+ * inotify no longer reports) is read again, as vbusctl --direct would read it. */
+static void objects_sync(struct vbusd *d)
+{
+	struct store_id now;
+
+	store_identity(d, &now);
+	if (!d->store.known || now.dev != d->store.dev || now.ino != d->store.ino ||
+	    now.mode != d->store.mode || now.err != d->store.err || d->list_error)
+		(void)objects_refresh(d);
+}
+
+/* ---- refresh ------------------------------------------------------------------------------- */
+
+/* The entries of T with a sysfs path, by it (the table does not own them). */
+static struct lh_table *by_path(struct lh_table *t)
+{
+	struct lh_table *m = lh_kchar_table_new(64, NULL);
+	struct lh_entry *e;
+
+	if (!m)
+		return NULL;
+	lh_foreach(t, e) {
+		struct device *dev = (struct device *)lh_entry_v(e);
+
+		if (dev->sysfs_path && lh_table_insert(m, dev->sysfs_path, dev) < 0) {
+			lh_table_free(m);
+			return NULL;
+		}
+	}
+	return m;
+}
+
+static struct device *lookup(struct lh_table *t, const char *key)
+{
+	void *v;
+
+	return t && key && lh_table_lookup_ex(t, key, &v) ? v : NULL;
+}
+
 int objects_refresh(struct vbusd *d)
 {
 	_cleanup_json_ struct json_object *parents = NULL;
 	_cleanup_free_ char *text = NULL;
 	json_tokener *tok = NULL;
-	struct lh_table *new, *old = d->devices;
+	struct lh_table *new, *old = d->devices, *old_paths = NULL, *new_paths = NULL;
 	struct lh_entry *e;
+	struct capture c;
 	size_t n_undefined = 0, len;
 	bool first = !old;
 	const char *p;
@@ -635,11 +881,26 @@ int objects_refresh(struct vbusd *d)
 	}
 
 	/* The text, not the objects: one object at a time is parsed, the model keeps its text. */
+	store_identity(d, &d->store);
+	capture_begin(d, &c);
 	r = vbus_list_devices_json(d->ctx, VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE, NULL, &text);
+	capture_end(d, &c);
 	if (r < 0) {
-		log_warning("Failed to list devices: %s",
-			    vbus_ctx_last_error(d->ctx) ?: strerror(-r));
+		const char *cause = vbus_ctx_last_error(d->ctx) ?: strerror(-r);
+
+		log_warning("Failed to list devices: %s", cause);
+		/* Listings fail as vbusctl --direct's would, until it can be read again. */
+		d->list_error = r;
+		free(d->list_error_cause);
+		d->list_error_cause = strdup(cause);
+		model_changed(d);
 		return r;
+	}
+	if (d->list_error) {
+		d->list_error = 0;
+		free(d->list_error_cause);
+		d->list_error_cause = NULL;
+		model_changed(d);
 	}
 	new = model_new();
 	tok = json_tokener_new();
@@ -679,23 +940,51 @@ int objects_refresh(struct vbusd *d)
 			break;
 	}
 
+	/* A device whose name changed (a definition took it over, or it was undefined and is
+	 * listed by its identity again) is paired across by its sysfs path: it did not stop. */
+	if (!first) {
+		old_paths = by_path(old);
+		new_paths = by_path(new);
+		if (!old_paths || !new_paths) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
 	if (old)
 		lh_foreach(old, e) {
-			if (!lh_table_lookup_entry(new, lh_entry_k(e)))
-				emit_removed(d, lh_entry_k(e));
+			struct device *dev = (struct device *)lh_entry_v(e);
+			struct device *to;
+
+			if (lh_table_lookup_entry(new, lh_entry_k(e)))
+				continue;
+			to = lookup(new_paths, dev->sysfs_path);
+			emit_removed(d, dev, to && !streq(to->name, dev->name) ? to : NULL);
 		}
 	d->devices = new;
 	d->n_undefined = n_undefined;
 	model_changed(d);
 	if (!first)
 		lh_foreach(new, e) {
+			struct device *dev = (struct device *)lh_entry_v(e);
 			struct lh_entry *oe = lh_table_lookup_entry(old, lh_entry_k(e));
+			struct device *prev = oe ? (struct device *)lh_entry_v(oe) : NULL;
+			struct device *from = NULL;
 
-			if (!oe)
-				emit_added(d, lh_entry_v(e));
+			/* Taken over from an entry that is gone (listed under another name). */
+			if (!(prev && prev->active)) {
+				from = lookup(old_paths, dev->sysfs_path);
+				if (from && lh_table_lookup_entry(new, from->name))
+					from = NULL;
+			}
+			if (!prev)
+				emit_added(d, dev, from);
 			else
-				emit_changed(d, lh_entry_v(oe), lh_entry_v(e));
+				emit_changed(d, prev, dev, from);
 		}
+	if (old_paths)
+		lh_table_free(old_paths);
+	if (new_paths)
+		lh_table_free(new_paths);
 	if (old)
 		lh_table_free(old);
 	json_tokener_free(tok);
@@ -703,66 +992,79 @@ int objects_refresh(struct vbusd *d)
 	malloc_trim(0);
 	return 0;
 fail:
+	if (old_paths)
+		lh_table_free(old_paths);
+	if (new_paths)
+		lh_table_free(new_paths);
 	if (tok)
 		json_tokener_free(tok);
 	if (new)
 		lh_table_free(new);
+	d->devices = old;
 	return r;
 }
 
-/* The active device nobody defined at SYSFS_PATH, now held by a definition, leaves. */
-static void drop_undefined_at(struct vbusd *d, const char *sysfs_path)
+/* The active device nobody defined at SYSFS_PATH, or NULL. */
+static struct device *undefined_at(struct vbusd *d, const char *sysfs_path)
 {
-	struct lh_entry *e, *tmp;
+	struct lh_entry *e;
 
 	if (!d->n_undefined || !sysfs_path)
-		return;
-	lh_foreach_safe(d->devices, e, tmp) {
+		return NULL;
+	lh_foreach(d->devices, e) {
 		struct device *dev = (struct device *)lh_entry_v(e);
 
-		if (!dev->definition && streq_ptr(dev->sysfs_path, sysfs_path)) {
-			emit_removed(d, dev->name);
-			model_delete(d, dev->name);
-			model_changed(d);
-		}
+		if (!dev->definition && streq_ptr(dev->sysfs_path, sysfs_path))
+			return dev;
 	}
+	return NULL;
 }
 
 int objects_refresh_name(struct vbusd *d, const char *name)
 {
 	_cleanup_json_ struct json_object *o = NULL;
-	struct device *old, *dev = NULL;
+	struct device *old, *dev = NULL, *taken;
 	int r;
 
-	if (!d->devices)
+	/* Not read yet, unreadable, or some definition file cannot be read (its warning must
+	 * go when it is fixed): the whole listing decides. */
+	if (!d->devices || d->list_error || (d->warnings && json_object_array_length(d->warnings)))
 		return objects_refresh(d);
 	r = vbus_list_definition(d->ctx, name, &o);
 	if (r == -ENOMEM)
 		return r;
 	old = objects_get(d, name);
 	if (r < 0) {
-		/* Neither defined nor started by vbus (a file that cannot be read is left out,
-		 * as in the listing). */
+		/* Neither defined nor started by vbus. */
 		_cleanup_free_ char *path = NULL;
-		bool still_there;
 
 		vbus_error_clear(d->ctx);
+		/* A file that cannot be read: the listing leaves it out, with a warning. */
+		if (r != -ENOENT)
+			return objects_refresh(d);
 		if (!old || !old->definition)
 			return 0;
 		path = old->active && old->sysfs_path ? vbus_path(d->ctx, old->sysfs_path) : NULL;
-		still_there = path && access(path, F_OK) >= 0;
-		emit_removed(d, name);
+		/* Its device lives on, now under its identity: only the whole listing names
+		 * it (and pairs the two). */
+		if (path && access(path, F_OK) >= 0)
+			return objects_refresh(d);
+		emit_removed(d, old, NULL);
 		model_delete(d, name);
 		model_changed(d);
-		/* Its device lives on, now under its identity: only the whole listing names it. */
-		if (still_there)
-			return objects_refresh(d);
 		return 0;
 	}
 	r = device_new(o, NULL, 0, true, &dev);
 	if (r < 0)
 		return r;
 	json_object_put(TAKE_PTR(o));
+	/* The active device nobody defined that this definition now holds leaves the model: it
+	 * is announced as a change of name, not as a stop and a start. */
+	taken = dev->active ? undefined_at(d, dev->sysfs_path) : NULL;
+	if (taken == old)
+		taken = NULL;
+	if (taken)
+		emit_removed(d, taken, dev);
 	if (old) {
 		struct lh_entry *e = lh_table_lookup_entry(d->devices, name);
 
@@ -773,19 +1075,19 @@ int objects_refresh_name(struct vbusd *d, const char *name)
 		 * same hash), then the change is announced, its values read from the new one. */
 		e->k = dev->name;
 		lh_entry_set_val(e, dev);
-		emit_changed(d, old, dev);
+		emit_changed(d, old, dev, old->active ? NULL : taken);
 		device_free(old);
 		r = 0;
 	} else {
 		r = model_put(d->devices, dev);
 		if (r >= 0)
-			emit_added(d, dev);
+			emit_added(d, dev, taken);
 	}
+	if (taken)
+		model_delete(d, taken->name);
 	if (r < 0)
 		return r;
 	model_changed(d);
-	if (dev->active)
-		drop_undefined_at(d, dev->sysfs_path);
 	return 0;
 }
 
@@ -876,6 +1178,11 @@ static int collect(struct vbusd *d, unsigned flags, const char *name, struct dev
 	struct lh_entry *e;
 	size_t n = 0;
 
+	if (d->list_error) {
+		if (d->list_error_cause && asprintf(ret_error, "%s", d->list_error_cause) < 0)
+			*ret_error = NULL;
+		return d->list_error;
+	}
 	devs = calloc((d->devices ? d->devices->count : 0) + 1, sizeof(*devs));
 	if (!devs)
 		return -ENOMEM;
@@ -916,6 +1223,7 @@ int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const c
 	unsigned slot;
 	int r;
 
+	objects_sync(d);
 	flags = list_flags(flags);
 	/* Slot 0 holds the last listing of one name; 1..3 the whole listing per flags. */
 	slot = name ? 0 : flags;
@@ -944,6 +1252,7 @@ int objects_list_append(struct vbusd *d, unsigned flags, const char *name, sd_bu
 	size_t n = 0;
 	int r;
 
+	objects_sync(d);
 	r = collect(d, list_flags(flags), name, &devs, &n, ret_error);
 	if (r < 0)
 		return r;
@@ -970,6 +1279,7 @@ int objects_list_table(struct vbusd *d, unsigned flags, const char *name, const 
 	unsigned slot = name ? 0 : list_flags(flags);
 	int r;
 
+	objects_sync(d);
 	if (!name && d->list_table[slot]) {
 		*ret = d->list_table[slot];
 		*ret_len = d->list_table_len[slot];

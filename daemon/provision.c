@@ -21,6 +21,18 @@
 #define RETRY_FIRST_USEC 500000ULL
 #define RETRY_MAX 7
 
+static uint64_t retry_first_usec(void)
+{
+#if VBUSD_FAKE_KERNEL
+	/* tests/integration/events.sh: to the give-up in well under a second. */
+	const char *e = getenv("VBUSD_FAKE_RETRY_USEC");
+
+	if (e)
+		return strtoull(e, NULL, 10);
+#endif
+	return RETRY_FIRST_USEC;
+}
+
 struct retry {
 	struct retry *next;
 	struct vbusd *d;
@@ -92,13 +104,15 @@ static void retry_schedule(struct vbusd *d, const char *name)
 	}
 	if (t->attempt >= RETRY_MAX) {
 		log_warning("Giving up on starting '%s' after %u attempts", name, t->attempt);
+		objects_emit_gave_up(d, name, "start", t->attempt,
+				     vbus_ctx_last_error(d->ctx) ?: "its parent is not ready");
 		retry_drop(d, t);
 		return;
 	}
 	t->timer = sd_event_source_disable_unref(t->timer);
 	sd_event_now(d->event, CLOCK_MONOTONIC, &now);
 	if (sd_event_add_time(d->event, &t->timer, CLOCK_MONOTONIC,
-			      now + (RETRY_FIRST_USEC << t->attempt), 0, retry_fire, t) < 0) {
+			      now + (retry_first_usec() << t->attempt), 0, retry_fire, t) < 0) {
 		retry_drop(d, t);
 		return;
 	}
@@ -120,6 +134,7 @@ static int start_one(struct vbusd *d, const char *name)
 	log_notice("Failed to start '%s': %s%s", name,
 		   vbus_ctx_last_error(d->ctx) ?: strerror(-r),
 		   t && t->attempt >= RETRY_MAX ? "" : " (will retry)");
+	objects_emit_failed(d, name, "start", r, vbus_ctx_last_error(d->ctx) ?: strerror(-r));
 	retry_schedule(d, name);
 	return r;
 }

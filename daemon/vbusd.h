@@ -34,6 +34,19 @@ struct vbusd {
 	char *list_table[4]; /* the same as vbusctl's table, per flags */
 	size_t list_table_len[4];
 	struct json_object *parents;
+	/* What the last full listing warned about (strings, as vbusctl --direct prints them),
+	 * and its error when it failed (listings then fail the same way). */
+	struct json_object *warnings;
+	int list_error;
+	char *list_error_cause;
+	/* devices.d when the model last read it whole (objects.c). */
+	struct store_id {
+		bool known;
+		dev_t dev;
+		ino_t ino;
+		mode_t mode;
+		int err;
+	} store;
 
 	struct auth_query *auth_queries;
 
@@ -81,8 +94,10 @@ struct device {
 int objects_register(struct vbusd *d);
 /* The device NAME of the model, or NULL. */
 struct device *objects_get(struct vbusd *d, const char *name);
-/* Re-reads the whole model and emits DeviceAdded/DeviceRemoved/DeviceBound, PropertiesChanged
- * and InterfacesAdded/Removed for what changed (none on the first read: nobody can listen yet). */
+/* Re-reads the whole model and announces what changed: DeviceAdded, DeviceDefined,
+ * DeviceModified, DeviceUnbound, DeviceStopped, DeviceStarted, DeviceBound, DeviceUndefined,
+ * DeviceRemoved, PropertiesChanged and InterfacesAdded/Removed (none on the first read: nobody
+ * can listen yet). Whoever changed it (a method, vbusctl --direct, an editor, the kernel). */
 int objects_refresh(struct vbusd *d);
 /* The same for the one definition NAME (and an active device it takes over or leaves behind):
  * after a change to NAME, without re-reading the others. */
@@ -98,6 +113,16 @@ int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const c
 /* The same listing appended to M as aa{sv} (ListDevices). */
 int objects_list_append(struct vbusd *d, unsigned flags, const char *name, sd_bus_message *m,
 			char **ret_error);
+/* An ACTION ("start", "stop", "create", "remove", "assign") on NAME failed with ERR (negative
+ * errno) because of CAUSE: DeviceFailed. No change of the model says so. */
+void objects_emit_failed(struct vbusd *d, const char *name, const char *action, int err,
+			 const char *cause);
+/* vbusd stopped retrying ACTION on NAME after ATTEMPTS, the last one failing with CAUSE:
+ * DeviceGaveUp. */
+void objects_emit_gave_up(struct vbusd *d, const char *name, const char *action,
+			  unsigned attempts, const char *cause);
+/* The warnings of the last full listing (an array of strings; NULL before it). */
+struct json_object *objects_warnings(struct vbusd *d);
 /* Parses the JSON of DEV (a new object). */
 struct json_object *device_object(const struct device *dev);
 void objects_done(struct vbusd *d);

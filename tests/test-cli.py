@@ -29,7 +29,23 @@ def under(root, path):
     return os.path.join(root, path.lstrip("/"))
 
 
-def run_case(vbusctl, case, data_dir):
+class InProcess:
+    """vbusctl runs in-process on the scratch root (--root is added to every command)."""
+
+    def start(self, root, env):
+        pass
+
+    def argv(self, vbusctl, root, words):
+        return [vbusctl, "--root", root] + words
+
+    def stop(self):
+        pass
+
+
+def run_case(vbusctl, case, data_dir, session=None):
+    """The transcript of CASE as a list of lines. SESSION says how vbusctl reaches the tree
+    (InProcess by default; tests/integration/transcripts.py runs it through vbusd)."""
+    session = session or InProcess()
     out = []
     with open(os.path.join(case, "tree")) as f:
         tree = f.read().strip()
@@ -46,6 +62,7 @@ def run_case(vbusctl, case, data_dir):
         env = dict(os.environ)
         env.pop("VBUS_LOG", None)
         env["LC_ALL"] = "C"
+        session.start(root, env)
         with open(os.path.join(case, "commands")) as f:
             lines = [l.rstrip("\n") for l in f]
         for line in lines:
@@ -80,14 +97,15 @@ def run_case(vbusctl, case, data_dir):
                 with open(p, "w") as f:
                     f.write(words[2])
                 continue
-            args = [vbusctl, "--root", root] + [w.replace("$ROOT", root) for w in words]
-            p = subprocess.run(args, capture_output=True, text=True, env=env)
+            args = session.argv(vbusctl, root, [w.replace("$ROOT", root) for w in words])
+            p = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
             out.append("$ vbusctl " + line)
             out.extend(p.stdout.replace(root, "$ROOT").splitlines())
             out.extend("! " + l for l in p.stderr.replace(root, "$ROOT").splitlines())
             if p.returncode:
                 out.append(f"[exit {p.returncode}]")
     finally:
+        session.stop()
         shutil.rmtree(tmp)
     return out
 

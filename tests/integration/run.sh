@@ -568,8 +568,18 @@ check "vbusctl start through vbusd" vbusctl start auto-here
 check "started again: active, in the tree" \
 	bash -c "test \"\$(busctl get-property org.vbus1 /org/vbus1/device/auto_2dhere \
 		org.vbus1.Device Active)\" = 'b true' && test -e '$MDEV'"
-check "start of an active device is a no-op, even for uid 65534" \
-	setpriv --reuid 65534 --regid 65534 --clear-groups "$VBUSCTL" start auto-here
+# One decision path: vbusd takes no shortcut on its model, libvbus answers (as with --direct).
+out=$(vbusctl start auto-here 2>&1)
+rc=$?
+direct=$("$VBUSCTL" --root "$ROOT" start auto-here 2>&1)
+if [ $rc = 1 ] && [[ $out == *"'auto-here' is already active"* ]] && [ "$out" = "$direct" ]; then
+	ok "start of a started device through vbusd fails as with --root: $out"
+else
+	not_ok "start of a started device through vbusd fails as with --root" "bus ($rc): $out" \
+		"root: $direct"
+fi
+check "... and uid 65534 is refused before libvbus is asked" bash -c "! setpriv --reuid 65534 \
+	--regid 65534 --clear-groups '$VBUSCTL' start auto-here 2>/dev/null && test -e '$MDEV'"
 check "vbusctl create through vbusd" vbusctl create c1 --kind mdev --parent mtty --type mtty-2 \
 	--manual
 check "created: defined and active" test "$(devprop c1 Defined Active)" = "b true b true "
