@@ -608,8 +608,9 @@ static bool is(const char *a, const char *b)
 	return a && strcmp(a, b) == 0;
 }
 
-static void print_event(const char *event, const char *name, const char *path, const char *driver,
-			struct json_object *device)
+/* One event: a line of text, or a JSON object with "event", "name", "path" and DETAILS (taken). */
+static void print_event(const char *event, const char *name, const char *path, const char *text,
+			struct json_object *details)
 {
 	if (monitor_json) {
 		struct json_object *o = json_object_new_object();
@@ -617,36 +618,92 @@ static void print_event(const char *event, const char *name, const char *path, c
 		json_object_object_add(o, "event", json_object_new_string(event));
 		json_object_object_add(o, "name", json_object_new_string(name));
 		json_object_object_add(o, "path", json_object_new_string(path));
-		if (driver)
-			json_object_object_add(o, "driver", json_object_new_string(driver));
-		if (device)
-			json_object_object_add(o, "device", json_object_get(device));
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		if (details) {
+			json_object_object_foreach(details, k, v)
+				json_object_object_add(o, k, json_object_get(v));
+		}
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							       JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
-	} else if (driver)
-		printf("%-8s %s %s\n", event, name, driver);
-	else
-		printf("%-8s %s\n", event, name);
+	} else
+		printf("%-9s %s%s%s\n", event, name, text ? " " : "", text ?: "");
+	json_object_put(details);
 	fflush(stdout);
 }
 
+/* The signals of org.vbus1.Manager and the events they print (see vbusctl(8)). */
+static const struct {
+	const char *member, *event;
+	const char *sig;    /* after "so" (name, path) */
+	const char *keys[3]; /* JSON keys of the arguments in SIG (a{sv}: "device") */
+} events[] = {
+	{"DeviceAdded", "added", "a{sv}", {"device"}},
+	{"DeviceDefined", "defined", "a{sv}", {"device"}},
+	{"DeviceModified", "modified", "a{sv}", {"device"}},
+	{"DeviceStarted", "started", "s", {"sysfs_path"}},
+	{"DeviceBound", "bound", "s", {"driver"}},
+	{"DeviceUnbound", "unbound", "s", {"driver"}},
+	{"DeviceStopped", "stopped", "", {}},
+	{"DeviceUndefined", "undefined", "", {}},
+	{"DeviceRemoved", "removed", "", {}},
+	{"DeviceFailed", "failed", "sss", {"action", "error", "message"}},
+	{"DeviceGaveUp", "gave-up", "sus", {"action", "attempts", "message"}},
+};
+
 static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-	const char *member = sd_bus_message_get_member(m), *name, *path, *driver;
-	struct json_object *dev = NULL;
+	const char *member = sd_bus_message_get_member(m), *name, *path;
+	struct json_object *details = NULL;
+	char *text = NULL;
+	size_t i;
 
-	if (is(member, "DeviceAdded")) {
-		if (sd_bus_message_read(m, "so", &name, &path) >= 0 &&
-		    bus_read_json_object(m, &dev) >= 0)
-			print_event("added", name, path, NULL, dev);
-		json_object_put(dev);
-	} else if (is(member, "DeviceRemoved")) {
-		if (sd_bus_message_read(m, "so", &name, &path) >= 0)
-			print_event("removed", name, path, NULL, NULL);
-	} else if (is(member, "DeviceBound")) {
-		if (sd_bus_message_read(m, "sos", &name, &path, &driver) >= 0)
-			print_event("bound", name, path, driver, NULL);
+	for (i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+		if (is(member, events[i].member))
+			break;
+	if (i == sizeof(events) / sizeof(events[0]) ||
+	    sd_bus_message_read(m, "so", &name, &path) < 0)
+		return 0;
+	details = json_object_new_object();
+	for (const char *t = events[i].sig; details && *t; t++) {
+		const char *key = events[i].keys[t - events[i].sig], *sv = NULL;
+		struct json_object *v = NULL;
+		uint32_t u;
+
+		if (*t == 'a') {
+			if (bus_read_json_object(m, &v) < 0)
+				goto bad;
+			t += 4; /* a{sv} */
+		} else if (*t == 'u') {
+			if (sd_bus_message_read(m, "u", &u) < 0)
+				goto bad;
+			v = json_object_new_int64(u);
+		} else {
+			if (sd_bus_message_read(m, "s", &sv) < 0)
+				goto bad;
+			v = json_object_new_string(sv);
+		}
+		json_object_object_add(details, key, v);
 	}
+	/* The text line: the driver of bound/unbound, "ACTION: MESSAGE" of a failure,
+	 * "ACTION after N attempts: MESSAGE" of a give-up. */
+	if (is(events[i].event, "bound") || is(events[i].event, "unbound"))
+		text = strdup(json_object_get_string(json_object_object_get(details, "driver")));
+	else if (is(events[i].event, "failed") &&
+		 asprintf(&text, "%s: %s",
+			  json_object_get_string(json_object_object_get(details, "action")),
+			  json_object_get_string(json_object_object_get(details, "message"))) < 0)
+		text = NULL;
+	else if (is(events[i].event, "gave-up") &&
+		 asprintf(&text, "%s after %s attempts: %s",
+			  json_object_get_string(json_object_object_get(details, "action")),
+			  json_object_get_string(json_object_object_get(details, "attempts")),
+			  json_object_get_string(json_object_object_get(details, "message"))) < 0)
+		text = NULL;
+	print_event(events[i].event, name, path, text, details);
+	free(text);
+	return 0;
+bad:
+	json_object_put(details);
 	return 0;
 }
 
@@ -687,9 +744,9 @@ int transport_bus_monitor(bool json)
 		fprintf(stderr, "vbusctl: Failed to subscribe to org.vbus1: %s\n", strerror(-r));
 		goto out;
 	}
-	/* Readiness for scripts: the subscription is in place once this line is out. */
-	if (!json)
-		fprintf(stderr, "Monitoring org.vbus1 (Ctrl-C to stop)\n");
+	/* Readiness for scripts: the subscription is in place once this line is out (on
+	 * standard error, so with -j too). */
+	fprintf(stderr, "Monitoring org.vbus1 (Ctrl-C to stop)\n");
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &mask, NULL);

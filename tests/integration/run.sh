@@ -12,59 +12,8 @@ SRC=$(realpath "$3")
 FAKE_POLKIT=$(realpath "$4")
 VBUSD_FAKE_KERNEL=$(realpath "$5")
 
-T=$(mktemp -d /tmp/vbus-integration.XXXXXX)
-chmod 755 "$T"
-ROOT=$T/root
-export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$T/bus
-DBUS_PID=
-VBUSD_PID=
-MON_PID=
-POLKIT_PID=
-n=0
-failed=0
-
-cleanup() {
-	for p in $MON_PID $POLKIT_PID $VBUSD_PID $DBUS_PID; do
-		kill "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	[ -n "${KEEP:-}" ] || rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	for l in "$@"; do
-		echo "# $l"
-	done
-}
-
-# check DESCRIPTION COMMAND...: passes when COMMAND succeeds.
-check() {
-	local what=$1 out
-	shift
-	if out=$("$@" 2>&1); then
-		ok "$what"
-	else
-		not_ok "$what" "command: $*" "${out//$'\n'/$'\n'# }"
-	fi
-}
-
-as_nobody() {
-	setpriv --reuid 65534 --regid 65534 --clear-groups "$@"
-}
-
-vbusctl() {
-	"$VBUSCTL" "$@"
-}
+# shellcheck source=lib.sh
+. "$SRC/tests/integration/lib.sh"
 
 # A digest of everything under the tree, to prove that a refused call changed nothing. The
 # type mtty-1 is left out: reconcile keeps retrying to create auto-here there (nothing plays
@@ -72,38 +21,6 @@ vbusctl() {
 tree_digest() {
 	(cd "$ROOT" && find . -path '*mtty-1*' -prune -o -print0 | sort -z |
 		xargs -0 stat -c '%n %s %Y' | md5sum)
-}
-
-alive() {
-	kill -0 "$VBUSD_PID" 2>/dev/null && busctl status org.vbus1 >/dev/null 2>&1
-}
-
-# Starts vbusd and waits for READY=1 on a notify socket of our own (Type=notify).
-start_vbusd() {
-	rm -f "$T/notify" "$T/ready"
-	python3 - "$T/notify" "$T/ready" <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(20)
-try:
-    while True:
-        msg = s.recv(4096).decode()
-        if "READY=1" in msg.split("\n"):
-            open(sys.argv[2], "w").write(msg)
-            break
-except socket.timeout:
-    pass
-PY
-	local listener=$!
-	for _ in $(seq 100); do
-		[ -S "$T/notify" ] && break
-		sleep 0.05
-	done
-	NOTIFY_SOCKET=$T/notify "${1:-$VBUSD}" --root "$ROOT" --log-level=debug >>"$T/vbusd.log" 2>&1 &
-	VBUSD_PID=$!
-	wait "$listener"
-	[ -f "$T/ready" ]
 }
 
 # gdbus prints the D-Bus error name: "GDBus.Error:org.vbus1.Error.AccessDenied: ...".
@@ -127,15 +44,7 @@ expect_error() {
 # ---- setup -------------------------------------------------------------------------------------
 cp -a "$SRC/tests/data/host-mixed" "$ROOT"
 rm -f "$ROOT/etc/vbus/devices.d/broken.json"
-sed -e "s|@SOCKET@|$T/bus|" -e "s|@UNITS@|$SRC/units|" "$SRC/tests/integration/bus.conf.in" \
-	>"$T/bus.conf"
-dbus-daemon --config-file="$T/bus.conf" --nofork --print-address=3 3>"$T/address" \
-	2>"$T/dbus.log" &
-DBUS_PID=$!
-for _ in $(seq 100); do
-	[ -s "$T/address" ] && break
-	sleep 0.05
-done
+start_bus
 
 # Definitions for reconcile: one autostart on a present parent, one on an absent parent.
 cat >"$ROOT/etc/vbus/devices.d/auto-here.json" <<'EOF'
@@ -638,9 +547,4 @@ rc=$?
 VBUSD_PID=
 check "SIGTERM stops vbusd (fake kernel) with status 0" test "$rc" = 0
 
-if [ "$failed" != 0 ]; then
-	echo "# vbusd log:"
-	sed 's/^/# /' "$T/vbusd.log" | tail -40
-fi
-echo "1..$n"
-exit $((failed > 0))
+finish

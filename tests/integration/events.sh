@@ -1,0 +1,157 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# vbusctl monitor (text and -j) over vbusd with the fake kernel: every kind of change, made
+# through vbusd, by vbusctl --root (--direct on a fake tree), by hand in devices.d and by the
+# kernel (a fake uevent), gives exactly the expected event lines, in order. TAP output.
+# Usage: events.sh VBUSCTL_FAKE_KERNEL VBUSD_FAKE_KERNEL SRCDIR (as root)
+set -u
+
+VBUSCTL=$(realpath "$1")
+VBUSD=$(realpath "$2")
+SRC=$(realpath "$3")
+
+# shellcheck source=lib.sh
+. "$SRC/tests/integration/lib.sh"
+
+cp -a "$SRC/tests/data/host-mixed" "$ROOT"
+rm -f "$ROOT/etc/vbus/devices.d/broken.json"
+mkfifo "$T/uevents"
+export VBUSD_FAKE_UEVENTS=$T/uevents
+# Retries 1 ms apart, doubling: the give-up comes within a fraction of a second.
+export VBUSD_FAKE_RETRY_USEC=1000
+start_bus
+if start_vbusd; then
+	ok "vbusd (fake kernel) is ready"
+else
+	not_ok "vbusd (fake kernel) is ready" "$(cat "$T/vbusd.log")"
+	finish
+fi
+
+"$VBUSCTL" monitor >"$T/text" 2>"$T/text.err" &
+MON_PID=$!
+"$VBUSCTL" -j monitor >"$T/json" 2>"$T/json.err" &
+EXTRA_PIDS=$!
+for _ in $(seq 200); do
+	grep -q Monitoring "$T/text.err" "$T/json.err" 2>/dev/null &&
+		[ "$(cat "$T/text.err" "$T/json.err" | grep -c Monitoring)" = 2 ] && break
+	sleep 0.05
+done
+
+want=()  # the text lines every monitor must print, in order
+# step DESCRIPTION LINES...: after the change just made, both monitors print LINES next (one
+# argument each), and nothing else.
+step() {
+	local what=$1 got
+	shift
+	want+=("$@")
+	for _ in $(seq 200); do
+		[ "$(wc -l <"$T/text")" -ge "${#want[@]}" ] &&
+			[ "$(wc -l <"$T/json")" -ge "${#want[@]}" ] && break
+		sleep 0.05
+	done
+	sleep 0.2 # anything more would come now
+	got=$(tail -n +$((${#want[@]} - $# + 1)) "$T/text")
+	if [ "$got" = "$(printf '%s\n' "$@")" ] && [ "$(wc -l <"$T/text")" = "${#want[@]}" ]; then
+		ok "$what"
+	else
+		not_ok "$what" "want:" "$@" "got:" "${got//$'\n'/$'\n'# }"
+	fi
+}
+
+MTTY_UUID=aaaaaaaa-2222-4333-8444-000000000001
+
+# ---- through vbusd ---------------------------------------------------------------------------
+vbusctl define vm1 --kind mdev --parent mtty --type mtty-2 --uuid "$MTTY_UUID" --manual \
+	>/dev/null
+step "define: added, defined" "added     vm1" "defined   vm1"
+vbusctl modify vm1 --tag vm >/dev/null
+step "modify: modified" "modified  vm1"
+vbusctl start vm1
+step "start: started, bound to the parent's mdev driver" "started   vm1" "bound     vm1 mtty"
+vbusctl stop vm1
+step "stop: unbound, stopped" "unbound   vm1 mtty" "stopped   vm1"
+vbusctl undefine vm1
+step "undefine: undefined, removed" "undefined vm1" "removed   vm1"
+vbusctl create c1 --kind mdev --parent mtty --type mtty-2 --uuid "$MTTY_UUID" --manual \
+	>/dev/null
+step "create: added, defined, started, bound" "added     c1" "defined   c1" "started   c1" \
+	"bound     c1 mtty"
+vbusctl remove c1
+step "remove: unbound, stopped, undefined, removed" "unbound   c1 mtty" "stopped   c1" \
+	"undefined c1" "removed   c1"
+echo 0 >"$ROOT/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-1/available_instances"
+vbusctl define f1 --kind mdev --parent mtty --type mtty-1 --manual >/dev/null
+vbusctl start f1 2>/dev/null
+step "a start that fails: failed, with the cause" "added     f1" "defined   f1" \
+	"failed    f1 start: parent mtty has no instance of type mtty-1 left"
+vbusctl undefine f1
+step "undefine f1" "undefined f1" "removed   f1"
+
+# ---- by another process: vbusctl --root (in-process, as --direct) and an editor ---------------
+"$VBUSCTL" --root "$ROOT" create d1 --kind mdev --parent mtty --type mtty-2 --uuid "$MTTY_UUID" \
+	--manual >/dev/null
+# The definition file is seen through inotify, the mdev through what udev reports of it.
+echo "add mdev $MTTY_UUID" >"$T/uevents"
+step "--direct create (devices.d and the kernel's add event)" "added     d1" "defined   d1" \
+	"started   d1" "bound     d1 mtty"
+"$VBUSCTL" --root "$ROOT" modify d1 --driver none >/dev/null
+step "--direct modify" "modified  d1"
+"$VBUSCTL" --root "$ROOT" stop d1
+# What udev reports when the mdev goes away.
+echo "remove mdev $MTTY_UUID" >"$T/uevents"
+step "--direct stop (the kernel's remove event)" "unbound   d1 mtty" "stopped   d1"
+"$VBUSCTL" --root "$ROOT" undefine d1
+step "--direct undefine" "undefined d1" "removed   d1"
+cat >"$ROOT/etc/vbus/devices.d/h1.json" <<'EOF'
+{ "version": 1, "name": "h1", "kind": "pci", "parent": "0000:0a:00.0", "start": "manual" }
+EOF
+step "a definition written by hand" "added     h1" "defined   h1"
+sed -i 's/"manual"/"manual", "tags": [ "x" ]/' "$ROOT/etc/vbus/devices.d/h1.json"
+step "... edited by hand" "modified  h1"
+rm "$ROOT/etc/vbus/devices.d/h1.json"
+step "... removed by hand" "undefined h1" "removed   h1"
+
+# ---- by the kernel -------------------------------------------------------------------------------
+# 0000:04:00.0 is held by vfio-pci (driver_override), defined by nobody: unbound by hand.
+NIC=$ROOT/sys/devices/pci0000:00/0000:00:1c.4/0000:04:00.0
+rm "$NIC/driver" "$ROOT/sys/bus/pci/drivers/vfio-pci/0000:04:00.0"
+echo "unbind pci 0000:04:00.0" >"$T/uevents"
+step "a kernel unbind seen through udev" "unbound   0000:04:00.0 vfio-pci"
+
+# ---- retries that give up ----------------------------------------------------------------------
+vbusctl define a1 --kind mdev --parent mtty --type mtty-1 --auto >/dev/null
+step "an autostart definition" "added     a1" "defined   a1"
+echo "change mtty mtty registered" >"$T/uevents"
+fail="failed    a1 start: parent mtty has no instance of type mtty-1 left"
+step "its parent registers: each start fails, then vbusd gives up" "$fail" "$fail" "$fail" \
+	"$fail" "$fail" "$fail" "$fail" "$fail" \
+	"gave-up   a1 start after 7 attempts: parent mtty has no instance of type mtty-1 left"
+
+# ---- the JSON lines: the same events, with "event", "name", "path" and their details -----------
+check "monitor -j printed one JSON object per event, with the text's event and name" \
+	python3 - "$T/json" "$T/text" <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+text = [l.split()[:2] for l in open(sys.argv[2])]
+assert [[e["event"], e["name"]] for e in evs] == text, ([[e["event"], e["name"]] for e in evs], text)
+for e in evs:
+    assert e["path"].startswith("/org/vbus1/device/"), e
+    extra = set(e) - {"event", "name", "path"}
+    want = {"added": {"device"}, "defined": {"device"}, "modified": {"device"},
+            "started": {"sysfs_path"}, "bound": {"driver"}, "unbound": {"driver"},
+            "stopped": set(), "undefined": set(), "removed": set(),
+            "failed": {"action", "error", "message"},
+            "gave-up": {"action", "attempts", "message"}}[e["event"]]
+    assert extra == want, e
+    if "device" in e:
+        assert e["device"]["name"] == e["name"], e
+ev = {(e["event"], e["name"]): e for e in evs}
+assert ev[("modified", "d1")]["device"]["driver"] == "none", ev[("modified", "d1")]
+assert ev[("started", "c1")]["sysfs_path"].endswith("aaaaaaaa-2222-4333-8444-000000000001"), ev
+f = ev[("failed", "f1")]
+assert (f["action"], f["error"]) == ("start", "org.vbus1.Error.NoSpace"), f
+g = ev[("gave-up", "a1")]
+assert (g["action"], g["attempts"]) == ("start", 7), g
+PY
+check "vbusd lives" alive
+finish
