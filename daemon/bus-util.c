@@ -24,6 +24,7 @@ const sd_bus_error_map vbus_bus_errors[] = {
 	SD_BUS_ERROR_MAP("org.vbus1.Error.NotActive", ENXIO),
 	SD_BUS_ERROR_MAP("org.vbus1.Error.OutOfRange", ERANGE),
 	SD_BUS_ERROR_MAP("org.vbus1.Error.ReadOnly", EROFS),
+	SD_BUS_ERROR_MAP("org.vbus1.Error.AlreadyInState", EALREADY),
 	SD_BUS_ERROR_MAP_END,
 };
 

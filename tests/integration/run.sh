@@ -88,9 +88,18 @@ else
 	not_ok "org.vbus1.Manager has every method, as the installed XML says" "live: $methods" \
 		"xml: $want"
 fi
-for s in DeviceAdded DeviceRemoved DeviceBound; do
+for s in DeviceAdded DeviceRemoved DeviceBound DeviceDefined DeviceModified DeviceUndefined \
+	DeviceStarted DeviceStopped DeviceUnbound DeviceFailed DeviceGaveUp; do
 	check "org.vbus1.Manager declares signal $s" grep -q "<signal name=\"$s\"" <<<"$intro"
 done
+mgr_xml=$(sed -n '/<interface name="org.vbus1.Manager">/,/<\/interface>/p' \
+	"$SRC/daemon/org.vbus1.Manager.xml")
+if [ "$intro" = "$mgr_xml" ]; then
+	ok "org.vbus1.Manager is, member for member, what the installed XML says"
+else
+	not_ok "org.vbus1.Manager is, member for member, what the installed XML says" \
+		"$(diff <(echo "$mgr_xml") <(echo "$intro"))"
+fi
 dev_live=$(busctl introspect --xml-interface org.vbus1 /org/vbus1/device/gpu_2ddesktop |
 	sed -n '/<interface name="org.vbus1.Device">/,/<\/interface>/p')
 dev_xml=$(sed -n '/<interface name="org.vbus1.Device">/,/<\/interface>/p' \
