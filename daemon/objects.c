@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* /org/vbus1/device/NAME and /org/vbus1/parent/NAME: typed views of the model, and its signals. */
+#include <dirent.h>
 #include <malloc.h>
 #include <sys/stat.h>
 
@@ -359,6 +360,8 @@ void objects_done(struct vbusd *d)
 	model_changed(d);
 	json_object_put(d->warnings);
 	d->warnings = NULL;
+	json_object_put(d->broken);
+	d->broken = NULL;
 	free(d->list_error_cause);
 	d->list_error_cause = NULL;
 	if (d->devices)
@@ -796,6 +799,40 @@ static void capture_end(struct vbusd *d, struct capture *c)
 	json_object_put(c->lines);
 }
 
+/* The definitions the last full listing left out (a file it warned about): after a change to one
+ * of them, the whole listing is read again (its warning may go). Only looked for when there are
+ * warnings: the usual case costs nothing. */
+static void note_broken(struct vbusd *d)
+{
+	_cleanup_free_ char *dir = NULL;
+	struct dirent *de;
+	DIR *dh;
+
+	json_object_put(d->broken);
+	d->broken = NULL;
+	if (!d->warnings || !json_object_array_length(d->warnings))
+		return;
+	d->broken = json_object_new_object();
+	dir = vbus_path(d->ctx, "/etc/vbus/devices.d");
+	dh = d->broken && dir ? opendir(dir) : NULL;
+	while (dh && (de = readdir(dh))) {
+		size_t len = strlen(de->d_name);
+		_cleanup_free_ char *name = NULL;
+		struct device *dev;
+
+		if (len <= 5 || de->d_name[0] == '.' || !streq(de->d_name + len - 5, ".json"))
+			continue;
+		name = strndup(de->d_name, len - 5);
+		if (!name || !vbus_name_is_valid(name))
+			continue;
+		dev = objects_get(d, name);
+		if (!dev || !dev->defined)
+			(void)json_object_object_add(d->broken, name, NULL);
+	}
+	if (dh)
+		closedir(dh);
+}
+
 struct json_object *objects_warnings(struct vbusd *d)
 {
 	return d->warnings;
@@ -988,6 +1025,7 @@ int objects_refresh(struct vbusd *d)
 	if (old)
 		lh_table_free(old);
 	json_tokener_free(tok);
+	note_broken(d);
 	/* The listing's text and the old model were freed in pieces: give the pages back. */
 	malloc_trim(0);
 	return 0;
@@ -1026,9 +1064,10 @@ int objects_refresh_name(struct vbusd *d, const char *name)
 	struct device *old, *dev = NULL, *taken;
 	int r;
 
-	/* Not read yet, unreadable, or some definition file cannot be read (its warning must
-	 * go when it is fixed): the whole listing decides. */
-	if (!d->devices || d->list_error || (d->warnings && json_object_array_length(d->warnings)))
+	/* Not read yet, unreadable, or NAME's file could not be read (its warning must go when
+	 * it is fixed): the whole listing decides. */
+	if (!d->devices || d->list_error ||
+	    (d->broken && json_object_object_get_ex(d->broken, name, NULL)))
 		return objects_refresh(d);
 	r = vbus_list_definition(d->ctx, name, &o);
 	if (r == -ENOMEM)

@@ -37,6 +37,7 @@ struct vbusd {
 	/* What the last full listing warned about (strings, as vbusctl --direct prints them),
 	 * and its error when it failed (listings then fail the same way). */
 	struct json_object *warnings;
+	struct json_object *broken; /* names whose file it could not read (a set), or NULL */
 	int list_error;
 	char *list_error_cause;
 	/* devices.d when the model last read it whole (objects.c). */
