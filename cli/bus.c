@@ -608,6 +608,20 @@ static bool is(const char *a, const char *b)
 	return a && strcmp(a, b) == 0;
 }
 
+/* A control character in a cause (it may quote a file) is shown escaped, as vbusctl's errors
+ * show it: it cannot forge or hide a line on a terminal. */
+static void print_escaped(const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c < 0x20 || c == 0x7f)
+			printf("\\x%02x", c);
+		else
+			putchar(c);
+	}
+}
+
 /* One event: a line of text, or a JSON object with "event", "name", "path" and DETAILS (taken). */
 static void print_event(const char *event, const char *name, const char *path, const char *text,
 			struct json_object *details)
@@ -625,8 +639,15 @@ static void print_event(const char *event, const char *name, const char *path, c
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
-	} else
-		printf("%-9s %s%s%s\n", event, name, text ? " " : "", text ?: "");
+	} else {
+		printf("%-9s ", event);
+		print_escaped(name);
+		if (text) {
+			putchar(' ');
+			print_escaped(text);
+		}
+		putchar('\n');
+	}
 	json_object_put(details);
 	fflush(stdout);
 }
