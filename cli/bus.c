@@ -40,6 +40,25 @@ static int set_error(struct bus_transport *b, const sd_bus_error *e, int r)
 	return r < 0 ? r : -EIO;
 }
 
+/* vbusd's Warning signals, addressed to this caller before a reply: what libvbus warned about
+ * while acting for it, printed as libvbus prints it in-process. */
+static int on_warning(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	const char *w;
+
+	if (sd_bus_message_is_signal(m, VBUS_MANAGER_IFACE, "Warning") &&
+	    sd_bus_message_read(m, "s", &w) >= 0)
+		fprintf(stderr, "vbusctl: %s\n", w);
+	return 0;
+}
+
+/* Dispatches what came before a reply (the Warning signals) now, before the result is shown. */
+static void drain(struct bus_transport *b)
+{
+	while (sd_bus_process(b->bus, NULL) > 0)
+		;
+}
+
 static int call(struct bus_transport *b, const char *method, sd_bus_message **ret,
 		sd_bus_message *m)
 {
@@ -47,6 +66,7 @@ static int call(struct bus_transport *b, const char *method, sd_bus_message **re
 	int r;
 
 	r = sd_bus_call(b->bus, m, 0, &e, ret);
+	drain(b);
 	if (r < 0)
 		r = set_error(b, &e, r);
 	sd_bus_error_free(&e);
@@ -588,6 +608,8 @@ int transport_bus_open(struct transport *ret)
 	if (!b)
 		return -ENOMEM;
 	r = bus_open(&b->bus);
+	if (r >= 0)
+		r = sd_bus_add_filter(b->bus, NULL, on_warning, NULL);
 	if (r >= 0)
 		r = vbus_ctx_new(NULL, &b->ctx);
 	if (r < 0) {

@@ -54,6 +54,28 @@ static int reply_json_array(sd_bus_message *m, struct json_object *arr)
 	return sd_bus_send(NULL, reply, NULL);
 }
 
+/*
+ * What libvbus warned about while acting for a caller (a rollback that could not put something
+ * back, ...) goes to that caller too, as Warning signals addressed to it before the reply:
+ * vbusctl prints them as --direct prints them.
+ */
+static void send_warnings(struct vbusd *d, sd_bus_message *m, struct json_object *lines)
+{
+	const char *sender = sd_bus_message_get_sender(m);
+
+	for (size_t i = 0; sender && lines && i < json_object_array_length(lines); i++) {
+		_cleanup_(sd_bus_message_unrefp) sd_bus_message *s = NULL;
+
+		if (sd_bus_message_new_signal(d->bus, &s, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
+					      "Warning") >= 0 &&
+		    sd_bus_message_set_destination(s, sender) >= 0 &&
+		    sd_bus_message_append(s, "s", json_object_get_string(
+							  json_object_array_get_idx(lines, i))) >= 0)
+			(void)sd_bus_send(d->bus, s, NULL);
+	}
+	json_object_put(lines);
+}
+
 /* The model follows NAME after a change; a name libvbus refused names no file to read. */
 static void refresh_name(struct vbusd *d, const char *name)
 {
@@ -285,6 +307,7 @@ static int method_define(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	struct vbusd *d = userdata;
 	_cleanup_json_ struct json_object *obj = NULL;
 	_cleanup_def_ struct vbus_def *def = NULL;
+	struct capture c;
 	int r;
 
 	r = read_def(d, m, &obj, error);
@@ -296,7 +319,9 @@ static int method_define(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = def_parse(d, obj, &def, error);
 	if (r < 0)
 		return r;
+	capture_begin(d, &c);
 	r = vbus_define(d->ctx, def, 0);
+	send_warnings(d, m, capture_end(d, &c));
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "define", def->name);
 	log_debug("Defined '%s'", def->name); /* libvbus logs it at info */
@@ -311,6 +336,7 @@ static int method_modify(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	_cleanup_def_ struct vbus_def *old = NULL, *def = NULL;
 	struct json_object *n;
 	const char *name;
+	struct capture c;
 	int r;
 
 	r = sd_bus_message_read(m, "s", &name);
@@ -342,7 +368,9 @@ static int method_modify(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = def_parse(d, obj, &def, error);
 	if (r < 0)
 		return r;
+	capture_begin(d, &c);
 	r = vbus_define(d->ctx, def, VBUS_DEFINE_REPLACE);
+	send_warnings(d, m, capture_end(d, &c));
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "modify", name);
 	log_debug("Modified '%s'", name);
@@ -357,6 +385,7 @@ static int method_create(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	_cleanup_def_ struct vbus_def *def = NULL;
 	const char *purpose;
 	uint32_t flags;
+	struct capture c;
 	int r;
 
 	r = read_def(d, m, &obj, error);
@@ -396,7 +425,9 @@ static int method_create(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = def_parse(d, obj, &def, error);
 	if (r < 0)
 		return r;
+	capture_begin(d, &c);
 	r = vbus_create(d->ctx, def, flags);
+	send_warnings(d, m, capture_end(d, &c));
 	if (r < 0)
 		return act_failed(d, error, r, "create", def->name);
 	log_debug("Created '%s'", def->name);
@@ -412,6 +443,7 @@ static int method_verb(sd_bus_message *m, struct vbusd *d, sd_bus_error *error, 
 {
 	static const char *const names[] = { "undefine", "start", "stop", "remove" };
 	const char *name;
+	struct capture c;
 	int r;
 
 	r = sd_bus_message_read(m, "s", &name);
@@ -420,6 +452,7 @@ static int method_verb(sd_bus_message *m, struct vbusd *d, sd_bus_error *error, 
 	r = auth_check(d, m, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;
+	capture_begin(d, &c);
 	switch (verb) {
 	case VERB_UNDEFINE:
 		r = vbus_undefine(d->ctx, name);
@@ -434,6 +467,7 @@ static int method_verb(sd_bus_message *m, struct vbusd *d, sd_bus_error *error, 
 		r = vbus_remove(d->ctx, name);
 		break;
 	}
+	send_warnings(d, m, capture_end(d, &c));
 	if (r < 0 && verb == VERB_UNDEFINE)
 		return bus_error_from_vbus(d, error, r, names[verb], name);
 	if (r < 0)
@@ -467,6 +501,7 @@ static int method_assign(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct vbusd *d = userdata;
 	const char *name, *driver;
+	struct capture c;
 	int r;
 
 	r = sd_bus_message_read(m, "ss", &name, &driver);
@@ -478,7 +513,9 @@ static int method_assign(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = auth_check(d, m, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;
+	capture_begin(d, &c);
 	r = vbus_assign(d->ctx, name, driver);
+	send_warnings(d, m, capture_end(d, &c));
 	if (r < 0)
 		return act_failed(d, error, r, "assign", name);
 	log_debug("Assigned '%s' to %s", name, driver);
@@ -522,6 +559,7 @@ static int apply_flags(sd_bus_message *m, struct vbusd *d, sd_bus_error *error,
 		       struct json_object *defs, unsigned flags)
 {
 	_cleanup_json_ struct json_object *plan = NULL;
+	struct capture c;
 	int r;
 
 	if (flags & ~(unsigned)(VBUS_APPLY_DRY_RUN | VBUS_APPLY_NOW))
@@ -532,7 +570,9 @@ static int apply_flags(sd_bus_message *m, struct vbusd *d, sd_bus_error *error,
 		if (r <= 0)
 			return r < 0 ? r : 1;
 	}
+	capture_begin(d, &c);
 	r = vbus_apply(d->ctx, defs, flags, &plan);
+	send_warnings(d, m, capture_end(d, &c));
 	if (r < 0) {
 		_cleanup_free_ char *cause = strdup(vbus_ctx_last_error(d->ctx) ?: strerror(-r));
 
@@ -580,6 +620,7 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	struct vbusd *d = userdata;
 	_cleanup_json_ struct json_object *report = NULL;
 	const char *source, *dir;
+	struct capture c;
 	int r;
 
 	r = sd_bus_message_read(m, "ss", &source, &dir);
@@ -591,7 +632,9 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = auth_check(d, m, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;
+	capture_begin(d, &c);
 	r = vbus_import(d->ctx, source, dir[0] ? dir : NULL, &report);
+	send_warnings(d, m, capture_end(d, &c));
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "import", source);
 	objects_refresh(d);
@@ -725,6 +768,7 @@ static const sd_bus_vtable manager_vtable[] = {
 							    "s", error, "s", message), 0),
 	SD_BUS_SIGNAL_WITH_ARGS("DeviceGaveUp", SD_BUS_ARGS("s", name, "o", device, "s", action,
 							    "u", attempts, "s", message), 0),
+	SD_BUS_SIGNAL_WITH_ARGS("Warning", SD_BUS_ARGS("s", message), 0),
 	SD_BUS_VTABLE_END,
 };
 

@@ -747,13 +747,6 @@ static const char *next_element(const char *p, size_t *ret_len)
  * full listing (the Warnings property), and vbusctl prints them with its listing. They are
  * collected whatever the log level, and still go to the log.
  */
-struct capture {
-	vbus_log_fn fn;
-	void *data;
-	int level;
-	struct json_object *lines;
-};
-
 static void capture_log(void *userdata, int level, const char *file, int line, const char *fn,
 			const char *format, va_list args)
 {
@@ -772,7 +765,7 @@ static void capture_log(void *userdata, int level, const char *file, int line, c
 		c->fn(c->data, level, file, line, fn, format, args);
 }
 
-static void capture_begin(struct vbusd *d, struct capture *c)
+void capture_begin(struct vbusd *d, struct capture *c)
 {
 	*c = (struct capture){ .fn = d->ctx->log_fn, .data = d->ctx->log_data,
 			       .level = d->ctx->log_level, .lines = json_object_new_array() };
@@ -782,21 +775,27 @@ static void capture_begin(struct vbusd *d, struct capture *c)
 		d->ctx->log_level = VBUS_LOG_WARNING;
 }
 
-static void capture_end(struct vbusd *d, struct capture *c)
+struct json_object *capture_end(struct vbusd *d, struct capture *c)
 {
 	d->ctx->log_fn = c->fn;
 	d->ctx->log_data = c->data;
 	d->ctx->log_level = c->level;
-	if (!c->lines)
+	return TAKE_PTR(c->lines);
+}
+
+/* The warnings of a full listing become Warnings. */
+static void listing_warnings(struct vbusd *d, struct json_object *lines)
+{
+	if (!lines)
 		return;
-	if (!d->warnings || !json_object_equal(d->warnings, c->lines)) {
+	if (!d->warnings || !json_object_equal(d->warnings, lines)) {
 		json_object_put(d->warnings);
-		d->warnings = TAKE_PTR(c->lines);
+		d->warnings = json_object_get(lines);
 		if (d->bus)
 			(void)sd_bus_emit_properties_changed(d->bus, VBUS_MANAGER_PATH,
 							     VBUS_MANAGER_IFACE, "Warnings", NULL);
 	}
-	json_object_put(c->lines);
+	json_object_put(lines);
 }
 
 /* The definitions the last full listing left out (a file it warned about): after a change to one
@@ -921,7 +920,7 @@ int objects_refresh(struct vbusd *d)
 	store_identity(d, &d->store);
 	capture_begin(d, &c);
 	r = vbus_list_devices_json(d->ctx, VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE, NULL, &text);
-	capture_end(d, &c);
+	listing_warnings(d, capture_end(d, &c));
 	if (r < 0) {
 		const char *cause = vbus_ctx_last_error(d->ctx) ?: strerror(-r);
 

@@ -122,6 +122,17 @@ void objects_emit_failed(struct vbusd *d, const char *name, const char *action, 
  * DeviceGaveUp. */
 void objects_emit_gave_up(struct vbusd *d, const char *name, const char *action,
 			  unsigned attempts, const char *cause);
+/* The warnings libvbus gives between capture_begin() and capture_end() (whatever the log level;
+ * they still go to the log): what vbusctl --direct would print for the same call. */
+struct capture {
+	vbus_log_fn fn;
+	void *data;
+	int level;
+	struct json_object *lines;
+};
+void capture_begin(struct vbusd *d, struct capture *c);
+/* The warnings, an array of strings (NULL when out of memory); the caller owns it. */
+struct json_object *capture_end(struct vbusd *d, struct capture *c);
 /* The warnings of the last full listing (an array of strings; NULL before it). */
 struct json_object *objects_warnings(struct vbusd *d);
 /* Parses the JSON of DEV (a new object). */
