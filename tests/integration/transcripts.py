@@ -23,11 +23,17 @@ import time
 
 # Commands that cannot mean the same through vbusd, with the reason; they run in-process on
 # both sides so that the rest of the transcript still compares. Keep this short: any other
-# difference is a bug in vbusd or in vbusctl's bus transport.
+# difference is a bug in vbusd or in vbusctl's bus transport. Besides these, a command that
+# names --root or --direct itself is about the in-process path: it runs as the in-process side
+# runs it, and the runner says so.
 IN_PROCESS_ONLY = {
     ("cli-usage", "monitor"):
         "with --root monitor is a usage error; through vbusd it streams events until killed",
 }
+
+
+def names_its_root(words):
+    return any(w in ("--root", "--direct") or w.startswith("--root=") for w in words)
 
 
 def load_test_cli(src):
@@ -46,6 +52,7 @@ class Vbusd:
         self.log = os.path.join(tmp, self.case + ".vbusd.log")
         self.proc = None
         self.lost = None
+        self.own_root = []
 
     def start(self, root, env):
         env["DBUS_SYSTEM_BUS_ADDRESS"] = self.bus_address
@@ -67,6 +74,9 @@ class Vbusd:
 
     def argv(self, vbusctl, root, words):
         if (self.case, " ".join(words)) in IN_PROCESS_ONLY:
+            return [vbusctl, "--root", root] + words
+        if names_its_root(words):
+            self.own_root.append(" ".join(w.replace(root, "$ROOT") for w in words))
             return [vbusctl, "--root", root] + words
         if self.proc.poll() is not None and self.lost is None:
             self.lost = f"vbusd exited with {self.proc.returncode} before: {' '.join(words)}"
@@ -122,6 +132,8 @@ def main():
             bus = test_cli.run_case(vbusctl, case, data_dir, session)
             t2 = time.monotonic()
             timing = f"({t1 - t0:.1f} s in-process, {t2 - t1:.1f} s through vbusd)"
+            for cmd in session.own_root:
+                print(f"# in-process on both sides: {name}: {cmd}: names its own root")
             if direct == bus and not session.lost:
                 print(f"ok {i} - {name}: the same {len(bus)} lines through vbusd {timing}")
                 continue
