@@ -536,14 +536,15 @@ static int reply_apply_failed(sd_bus_message *m, struct vbusd *d, int r, const c
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	int k;
 
-	for (size_t i = 0; i < json_object_array_length(plan); i++) {
+	/* The plan names each failure's cause; the errno is the first one's only. */
+	for (size_t i = 0, n = 0; i < json_object_array_length(plan); i++) {
 		struct json_object *o = json_object_array_get_idx(plan, i), *why;
 
 		if (json_object_object_get_ex(o, "error", &why))
 			objects_emit_failed(
 				d, json_object_get_string(json_object_object_get(o, "name")),
-				json_object_get_string(json_object_object_get(o, "action")), r,
-				json_object_get_string(why));
+				json_object_get_string(json_object_object_get(o, "action")),
+				n++ ? 0 : r, json_object_get_string(why));
 	}
 	(void)error_from_cause(&error, r, "apply", "", cause);
 	k = sd_bus_message_new_method_error(m, &reply, &error);

@@ -647,12 +647,13 @@ void objects_emit_failed(struct vbusd *d, const char *name, const char *action, 
 
 	if (!path || !d->bus)
 		return;
-	if (!ename) {
-		snprintf(buf, sizeof(buf), "System.Error.%s", strerrorname_np(err < 0 ? -err : err) ?: "EIO");
+	if (!ename && err) {
+		snprintf(buf, sizeof(buf), "System.Error.%s",
+			 strerrorname_np(err < 0 ? -err : err) ?: "EIO");
 		ename = buf;
 	}
 	(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE, "DeviceFailed",
-				 "sosss", name, path, action ?: "", ename,
+				 "sosss", name, path, action ?: "", ename ?: "",
 				 cause ?: strerror(err < 0 ? -err : err));
 }
 

@@ -115,7 +115,7 @@ int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const c
 int objects_list_append(struct vbusd *d, unsigned flags, const char *name, sd_bus_message *m,
 			char **ret_error);
 /* An ACTION ("start", "stop", "create", "remove", "assign") on NAME failed with ERR (negative
- * errno) because of CAUSE: DeviceFailed. No change of the model says so. */
+ * errno; 0 when not known) because of CAUSE: DeviceFailed. No change of the model says so. */
 void objects_emit_failed(struct vbusd *d, const char *name, const char *action, int err,
 			 const char *cause);
 /* vbusd stopped retrying ACTION on NAME after ATTEMPTS, the last one failing with CAUSE:
