@@ -139,6 +139,17 @@ step "its parent registers: each start fails, then vbusd gives up" "$fail" "$fai
 	"$fail" "$fail" "$fail" "$fail" "$fail" \
 	"gave-up   a1 start after 7 attempts: parent mtty has no instance of type mtty-1 left"
 
+# ---- apply --now ---------------------------------------------------------------------------
+# The definitions as they are, and one more: the changes, then each start that failed.
+"$VBUSCTL" -j list --defined | python3 -c 'import json, sys
+defs = json.load(sys.stdin)
+defs.append({"name": "p1", "kind": "mdev", "parent": "mtty", "type": "mtty-1"})
+print(json.dumps(defs))' >"$T/p1.json"
+vbusctl apply "$T/p1.json" --now >/dev/null 2>&1
+fail="start: parent mtty has no instance of type mtty-1 left"
+step "apply --now: the new definition, then the starts that failed" "added     p1" \
+	"defined   p1" "failed    a1 $fail" "failed    p1 $fail"
+
 # ---- the JSON lines: the same events, with "event", "name", "path" and their details -----------
 check "monitor -j printed one JSON object per event, with the text's event and name" \
 	python3 - "$T/json" "$T/text" <<'PY'
