@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "libvbus.h"
+#include "mdevctl.h"
 #include "output.h"
 #include "transport.h"
 
@@ -913,8 +914,14 @@ int main(int argc, char **argv)
 						{"version", no_argument, NULL, ARG_VERSION},
 						{}};
 	const struct verb *verb = NULL;
+	const char *prog = argv[0] ? strrchr(argv[0], '/') : NULL;
 	char **args;
 	int n_args = 0, r, c;
+
+	/* Installed or linked as "mdevctl": mdevctl's command line (libvirt runs that name). */
+	prog = prog ? prog + 1 : argv[0];
+	if (prog && strcmp(prog, "mdevctl") == 0)
+		return mdevctl_main(argc, argv);
 
 	r = check_exact_options(argc, argv, options);
 	if (r)
