@@ -575,10 +575,6 @@ static int m_modify(void)
 	if ((m_opts & M_ADDATTR) && !(m_opts & M_VALUE))
 		return musage("The following required arguments were not provided:\n"
 			      "    --value <VALUE>");
-	if (m_opts & M_LIVE) {
-		merr("--live: changing a running mdev in place is not supported by vbus yet");
-		return EXIT_FAILURE;
-	}
 	r = load_by_uuid(&def);
 	if (r)
 		return r;
@@ -623,6 +619,19 @@ static int m_modify(void)
 		} else if ((size_t)m_index < def->n_attrs) {
 			attrs_del(def, m_index);
 		}
+	}
+	/* mdevctl 1.3: --live changes the running device, --defined (the default without
+	 * --live) the definition; both, both (the running device first). */
+	if (m_opts & M_LIVE) {
+		if (!mtr.ops->modify_live) {
+			merr("--live is not available over %s", mtr.ops->name);
+			return EXIT_FAILURE;
+		}
+		r = mtr.ops->modify_live(mtr.data, def);
+		if (r < 0)
+			return mfailed(r);
+		if (!(m_opts & M_DEFINED))
+			return EXIT_SUCCESS;
 	}
 	r = mtr.ops->define(mtr.data, def, VBUS_DEFINE_REPLACE);
 	return r < 0 ? mfailed(r) : EXIT_SUCCESS;
