@@ -367,7 +367,10 @@ static int build_def(int argc, char **argv, struct vbus_def **ret)
 		err("--for and --kind exclude each other");
 		return -EXIT_USAGE;
 	}
-	if ((!arg_kind && !arg_for) || !arg_parent) {
+	/* --uuid alone names a running mdev: libvbus takes its parent and type. */
+	if (arg_uuid && !arg_for && !arg_kind)
+		arg_kind = "mdev";
+	if ((!arg_kind && !arg_for) || (!arg_parent && !(arg_uuid && !arg_for))) {
 		err("%s needs --kind (or --for) and --parent", argv[0]);
 		return -EXIT_USAGE;
 	}
@@ -691,7 +694,10 @@ static void help(void)
 	       "              [--driver D] [--attr KEY=VALUE]... [--auto | --manual] [--tag T]...\n"
 	       "  define NAME --for vm|host --parent P ...   policy picks the kind and driver\n"
 	       "  define --jsonfile FILE\n"
-	       "  modify NAME [same options]   change a definition\n"
+	       "  define NAME --uuid U         keep a running mdev as it runs\n"
+	       "  modify NAME [same options] [--live]\n"
+	       "                               change a definition (--live: and the running\n"
+	       "                               device, in place)\n"
 	       "  undefine NAME                forget a definition (the device stays)\n"
 	       "  start NAME                   create and bind a defined device\n"
 	       "  stop NAME                    undo what start did\n"

@@ -434,10 +434,49 @@ static int pick_index(struct vbus_ctx *ctx, struct vbus_def *def)
 	return vbus_error(ctx, -ENOSPC, "no free index on %s", def->parent);
 }
 
+/* An mdev definition that names a running mdev by UUID without its parent or type takes them
+ * from it (mdevctl define -u UUID): the running device is promoted to a definition. */
+static int promote_running(struct vbus_ctx *ctx, struct vbus_def *def)
+{
+	const struct vbus_backend *be = vbus_ctx_backend(ctx, VBUS_KIND_MDEV);
+	_cleanup_json_ struct json_object *active = json_object_new_array();
+	int r;
+
+	if (!active)
+		return -ENOMEM;
+	if (!be || !be->list_active)
+		return 0;
+	r = be->list_active(ctx, active);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < json_object_array_length(active); i++) {
+		struct json_object *o = json_object_array_get_idx(active, i), *v;
+
+		if (!json_object_object_get_ex(o, "uuid", &v) ||
+		    strcasecmp(json_object_get_string(v), def->uuid) != 0)
+			continue;
+		if (!def->parent && json_object_object_get_ex(o, "parent", &v) &&
+		    !(def->parent = strdup(json_object_get_string(v))))
+			return -ENOMEM;
+		if (!def->type && json_object_object_get_ex(o, "type", &v) &&
+		    !(def->type = strdup(json_object_get_string(v))))
+			return -ENOMEM;
+		return 0;
+	}
+	return vbus_error(ctx, -ENOENT, "'%s' names no %s, and no running mdev has uuid %s",
+			  def->name ?: "", def->parent ? "type" : "parent", def->uuid);
+}
+
 static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 {
 	const struct vbus_backend *be;
 	int r;
+
+	if (def->kind == VBUS_KIND_MDEV && def->uuid && (!def->parent || !def->type)) {
+		r = promote_running(ctx, def);
+		if (r < 0)
+			return r;
+	}
 
 	if ((def->kind == VBUS_KIND_VF || def->kind == VBUS_KIND_SF) && def->index < 0 &&
 	    def->parent && def->name) {
