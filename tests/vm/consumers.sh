@@ -92,8 +92,8 @@ if [ "$ref" = "$ours" ]; then
 else
 	fail "mdevctl 1.2.0 and vbus's mdevctl differ" "$(diff -u <(echo "$ref") <(echo "$ours") | head -80)"
 fi
-note "transcript:"
-note "$(head -c 3000 <<<"$ours")"
+echo "# transcript of vbus's mdevctl:"
+head -c 3000 <<<"$ours" | sed 's/^/#   /'
 assert_eq "nothing left over: no mdev, no definition" "" "$(ls $M; ls /etc/vbus/devices.d)"
 
 # ---- libvirt 9.0 with vbus's mdevctl first in its PATH ---------------------------------------
@@ -172,8 +172,8 @@ wait_for "virsh nodedev-list --cap mdev --all shows the mdev vbusctl made" 30 \
 check "vbusctl remove" "$VBUSCTL" remove vm-serial
 assert_absent "removed from sysfs" "$M/$UV"
 
-note "what libvirt asked of mdevctl:"
-note "$(sort -u "$LOG" 2>/dev/null | head -20)"
+echo "# what libvirt asked of mdevctl:"
+sort -u "$LOG" 2>/dev/null | head -20 | sed 's/^/#   /'
 check "libvirt ran vbus's mdevctl with --jsonfile=/dev/stdin" grep -q -- '--jsonfile=/dev/stdin' "$LOG"
 kill "$libvirtd_pid" "$vbusd_pid" 2>/dev/null
 wait "$libvirtd_pid" "$vbusd_pid" 2>/dev/null
