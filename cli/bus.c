@@ -320,12 +320,25 @@ static void def_update(struct bus_transport *b, struct vbus_def *def)
 	json_object_put(arr);
 }
 
+/*
+ * DEF as a{sv}. An mdev named by its UUID alone (define NAME --uuid U, mdevctl define -u U) has
+ * no parent yet: libvbus in vbusd takes it from the running mdev at define, as in-process. The
+ * JSON form wants one, so the key is written for a stand-in and left out.
+ */
 static int append_def(sd_bus_message *m, const struct vbus_def *def)
 {
 	struct json_object *obj = NULL;
+	struct vbus_def stand_in;
 	int r;
 
-	r = vbus_def_to_json(def, &obj);
+	if (!def->parent && def->kind == VBUS_KIND_MDEV && def->uuid) {
+		stand_in = *def;
+		stand_in.parent = def->uuid;
+		r = vbus_def_to_json(&stand_in, &obj);
+		if (r >= 0)
+			json_object_object_del(obj, "parent");
+	} else
+		r = vbus_def_to_json(def, &obj);
 	if (r < 0)
 		return r;
 	r = bus_append_json_object(m, obj);
@@ -355,6 +368,22 @@ static int b_define(void *t, struct vbus_def *def, unsigned flags)
 		return r;
 	def_update(b, def);
 	return present ? 0 : 1;
+}
+
+static int b_modify_live(void *t, const struct vbus_def *def)
+{
+	struct bus_transport *b = t;
+	sd_bus_message *m = NULL, *reply = NULL;
+	int r;
+
+	r = new_call(b, "ModifyLive", &m);
+	if (r >= 0)
+		r = append_def(m, def);
+	if (r >= 0)
+		r = call(b, "ModifyLive", &reply, m);
+	sd_bus_message_unref(m);
+	sd_bus_message_unref(reply);
+	return r < 0 ? r : 0;
 }
 
 static int call_names(struct bus_transport *b, const char *method, const char *a, const char *c)
@@ -573,6 +602,7 @@ static const struct transport_ops bus_ops = {
 	.list_devices = b_list_devices,
 	.def_load = b_def_load,
 	.define = b_define,
+	.modify_live = b_modify_live,
 	.undefine = b_undefine,
 	.start = b_start,
 	.stop = b_stop,

@@ -276,17 +276,42 @@ static int read_def(struct vbusd *d, sd_bus_message *m, struct json_object **ret
 	return 0;
 }
 
+/* An mdev named by its UUID alone, without a parent: libvbus takes parent and type from the
+ * running mdev at define (vbusctl define NAME --uuid U, mdevctl define -u U). */
+static bool names_running_mdev(struct json_object *obj)
+{
+	struct json_object *kind = json_object_object_get(obj, "kind");
+
+	return !json_object_object_get(obj, "parent") && json_object_object_get(obj, "uuid") &&
+	       kind && streq_ptr(json_object_get_string(kind), "mdev");
+}
+
 /* libvbus parses and validates (the name included), with the message --direct shows. */
 static int def_parse(struct vbusd *d, struct json_object *obj, struct vbus_def **ret,
 		     sd_bus_error *error)
 {
 	struct json_object *n = json_object_object_get(obj, "name");
+	_cleanup_json_ struct json_object *copy = NULL;
+	bool promote = names_running_mdev(obj);
 	int r;
 
-	r = vbus_def_from_json(d->ctx, obj, ret);
+	/* The parser wants a parent: it reads the definition with a stand-in one, which goes
+	 * again before libvbus acts (as the definition vbusctl builds in-process has none). */
+	if (promote) {
+		r = json_object_deep_copy(obj, &copy, NULL);
+		if (r < 0 || json_object_object_add(copy, "parent",
+						    json_object_get(json_object_object_get(
+							    obj, "uuid"))) < 0)
+			return -ENOMEM;
+	}
+	r = vbus_def_from_json(d->ctx, copy ?: obj, ret);
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "parse definition",
 					   n ? json_object_get_string(n) : NULL);
+	if (promote) {
+		free((*ret)->parent);
+		(*ret)->parent = NULL;
+	}
 	return 0;
 }
 
@@ -376,6 +401,35 @@ static int method_modify(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	log_debug("Modified '%s'", name);
 	refresh_name(d, name);
 	return reply_device(m, name, r);
+}
+
+/* vbusctl modify --live: the running device changed in place first (vbus_modify_live()), the
+ * definition after it (Modify), as in-process. */
+static int method_modify_live(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	_cleanup_json_ struct json_object *obj = NULL;
+	_cleanup_def_ struct vbus_def *def = NULL;
+	struct capture c;
+	int r;
+
+	r = read_def(d, m, &obj, error);
+	if (r < 0)
+		return r;
+	r = auth_check(d, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	r = def_parse(d, obj, &def, error);
+	if (r < 0)
+		return r;
+	capture_begin(d, &c);
+	r = vbus_modify_live(d->ctx, def);
+	send_warnings(d, m, capture_end(d, &c));
+	if (r < 0)
+		return act_failed(d, error, r, "modify", def->name);
+	log_debug("Modified running '%s'", def->name);
+	refresh_name(d, def->name);
+	return sd_bus_reply_method_return(m, NULL);
 }
 
 static int method_create(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -724,6 +778,8 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("Modify", SD_BUS_ARGS("s", name, "a{sv}", changes),
 				SD_BUS_RESULT("o", device, "b", parent_present), method_modify,
 				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ModifyLive", SD_BUS_ARGS("a{sv}", definition), SD_BUS_NO_RESULT,
+				method_modify_live, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Undefine", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
 				method_undefine, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_start,

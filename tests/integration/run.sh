@@ -78,8 +78,8 @@ intro=$(busctl introspect --xml-interface org.vbus1 /org/vbus1 |
 methods=$(grep -o '<method name="[A-Za-z]*"' <<<"$intro" | sort | tr -d '\n')
 want=$(grep -o '<method name="[A-Za-z]*"' "$SRC/daemon/org.vbus1.Manager.xml" | sort | tr -d '\n')
 all=1
-for m in ListParents ListTypes ListDevices Define Undefine Modify Start Stop Create Remove \
-	Assign Apply ApplyWithFlags Import PickKind; do
+for m in ListParents ListTypes ListDevices Define Undefine Modify ModifyLive Start Stop Create \
+	Remove Assign Apply ApplyWithFlags Import PickKind; do
 	grep -q "<method name=\"$m\"" <<<"$intro" || all=0
 done
 if [ "$all" = 1 ] && [ "$methods" = "$want" ]; then
@@ -269,6 +269,7 @@ refuse() {
 }
 refuse Define "{'name': <'nb1'>, 'kind': <'mdev'>, 'parent': <'mtty'>, 'type': <'mtty-2'>}"
 refuse Modify vm1 "{'driver': <'host'>}"
+refuse ModifyLive "{'name': <'vm1'>, 'kind': <'mdev'>, 'parent': <'mtty'>, 'type': <'mtty-2'>}"
 refuse Undefine vm1
 refuse Start vm1
 refuse Stop gpu-desktop
