@@ -505,30 +505,35 @@ static bool is_runtime_key(const char *key)
 	return streq(key, "active");
 }
 
+/* The keys of listing row O before its runtime ones, as a new object (NULL: out of memory). */
+static struct json_object *definition_part(struct json_object *o)
+{
+	struct json_object *def = json_object_new_object();
+
+	if (!def)
+		return NULL;
+	json_object_object_foreach(o, key, v) {
+		if (is_runtime_key(key))
+			break;
+		if (json_object_object_add(def, key, json_object_get(v)) < 0) {
+			json_object_put(def);
+			return NULL;
+		}
+	}
+	return def;
+}
+
+/* Whatever order the keys came in (a whole listing and one definition are written apart). */
 static bool definition_equal(const struct device *a, const struct device *b)
 {
 	_cleanup_json_ struct json_object *x = device_object(a), *y = device_object(b);
-	struct json_object_iterator i, ie, j, je;
+	_cleanup_json_ struct json_object *dx = NULL, *dy = NULL;
 
 	if (!x || !y)
 		return false;
-	i = json_object_iter_begin(x);
-	ie = json_object_iter_end(x);
-	j = json_object_iter_begin(y);
-	je = json_object_iter_end(y);
-	for (;; json_object_iter_next(&i), json_object_iter_next(&j)) {
-		bool xe = json_object_iter_equal(&i, &ie) ||
-			  is_runtime_key(json_object_iter_peek_name(&i));
-		bool ye = json_object_iter_equal(&j, &je) ||
-			  is_runtime_key(json_object_iter_peek_name(&j));
-
-		if (xe || ye)
-			return xe && ye;
-		if (!streq(json_object_iter_peek_name(&i), json_object_iter_peek_name(&j)) ||
-		    !json_object_equal(json_object_iter_peek_value(&i),
-				       json_object_iter_peek_value(&j)))
-			return false;
-	}
+	dx = definition_part(x);
+	dy = definition_part(y);
+	return dx && dy && json_object_equal(dx, dy);
 }
 
 static const char *driver_of(const struct device *dev)
