@@ -60,14 +60,22 @@ class Vbusd:
         notify = os.path.join(os.path.dirname(self.log), self.case + ".notify")
         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         s.bind(notify)
-        s.settimeout(30)
+        s.settimeout(0.2)
         denv = dict(env, NOTIFY_SOCKET=notify)
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen([self.vbusd, "--root", root, "--log-level=debug"],
                                          env=denv, stdout=log, stderr=log)
         try:
-            while b"READY=1" not in s.recv(4096).split(b"\n"):
-                pass
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    if b"READY=1" in s.recv(4096).split(b"\n"):
+                        break
+                except socket.timeout:
+                    pass
+            else:
+                # Said in the transcript's verdict; the commands then fail visibly.
+                self.lost = f"vbusd did not get ready (status {self.proc.poll()})"
         finally:
             s.close()
             os.unlink(notify)
@@ -95,6 +103,14 @@ class Vbusd:
             rc = self.proc.wait()
         if rc and self.lost is None:
             self.lost = f"vbusd ended with status {rc} on SIGTERM"
+        # The bus lets the name go when it sees the connection close: the next case's vbusd
+        # must not ask for it before.
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus_address)
+        for _ in range(100):
+            if subprocess.run(["busctl", "status", "org.vbus1"], env=env,
+                              capture_output=True).returncode:
+                break
+            time.sleep(0.05)
 
 
 def main():
