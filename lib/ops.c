@@ -706,19 +706,74 @@ static bool is_active(struct vbus_ctx *ctx, const struct vbus_def *def)
 	return active;
 }
 
-static int start_locked(struct vbus_ctx *ctx, const char *name)
+/*
+ * A definition is a standing order: RUN's device is present, so it only needs its wanted
+ * driver again (someone unbound or rebound it). The stored definition says what is wanted
+ * when it still names the same device (a modify may have changed the driver since), else the
+ * definition as started. -EALREADY when nothing needs doing.
+ */
+static int converge_run(struct vbus_ctx *ctx, struct vbus_run *run)
+{
+	_cleanup_def_ struct vbus_def *stored = NULL;
+	_cleanup_free_ char *driver = NULL, *id = NULL, *stored_id = NULL;
+	const struct vbus_backend *be;
+	struct vbus_status st = {};
+	bool skip;
+	int r;
+
+	r = vbus_backend_require(ctx, run->def->kind, &be);
+	if (r < 0)
+		return r;
+	if (!run->transient && vbus_def_load(ctx, run->def->name, &stored) >= 0) {
+		id = vbus_def_identity(run->def);
+		stored_id = vbus_def_identity(stored);
+		if (id && stored_id && streq(id, stored_id)) {
+			vbus_def_free(run->def);
+			run->def = TAKE_PTR(stored);
+		}
+	}
+	vbus_error_clear(ctx);
+	r = get_status(ctx, be, run->def, &st);
+	if (r < 0)
+		return r;
+	r = resolve_driver(ctx, be, run->def, run->def->driver, &driver, &skip);
+	if (r >= 0 && (skip || streq_ptr(driver, st.bound_driver)))
+		r = vbus_error(ctx, -EALREADY, "'%s' is already active", run->def->name);
+	if (r >= 0) {
+		dbg(ctx, "'%s': bound to %s, wants %s: rebinding", run->def->name,
+		    st.bound_driver ?: "no driver", driver ?: "no driver");
+		r = do_bind(ctx, be, run->def, driver);
+		if (r < 0) {
+			char *saved = vbus_error_take(ctx);
+
+			(void)be->bind(ctx, run->def, st.bound_driver);
+			vbus_error_restore(ctx, saved);
+		}
+	}
+	vbus_status_done(&st);
+	if (r < 0)
+		return r;
+	r = run_save(ctx, run);
+	if (r < 0)
+		return r;
+	info(ctx, "Started '%s' (rebound to %s)", run->def->name, driver ?: "no driver");
+	return 0;
+}
+
+static int start_locked(struct vbus_ctx *ctx, const char *name, unsigned flags)
 {
 	_cleanup_(vbus_run_donep) struct vbus_run run = {};
 	_cleanup_def_ struct vbus_def *def = NULL;
 	int r;
 
+	(void)flags;
 	vbus_error_clear(ctx);
 	r = load_for_name(ctx, name, &run, &def);
 	if (r < 0)
 		return r;
 	if (r > 0) {
 		if (is_active(ctx, run.def))
-			return vbus_error(ctx, -EALREADY, "'%s' is already active", name);
+			return converge_run(ctx, &run);
 		/* A stale record (the device went away underneath us): start afresh. */
 		r = run_remove(ctx, name);
 		if (r < 0)
@@ -1000,7 +1055,7 @@ VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name)
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
-	r = start_locked(ctx, name);
+	r = start_locked(ctx, name, 0);
 	vbus_unlock(ctx);
 	return r;
 }
@@ -1053,6 +1108,107 @@ VBUS_EXPORT int vbus_assign(struct vbus_ctx *ctx, const char *name, const char *
 	if (r < 0)
 		return r;
 	r = assign_locked(ctx, name, request);
+	vbus_unlock(ctx);
+	return r;
+}
+
+/* ---- reconcile: every start:auto definition, present with its wanted driver -------------- */
+
+/* The kernel's name of a parent: "pci/0000:06:00.0" and "vbus_sim/vbus_sim2" (devlink, vdpa
+ * and vbus handles) name their device by the part after the bus. */
+static const char *parent_sysname(const char *parent)
+{
+	const char *slash = strrchr(parent, '/');
+
+	return slash ? slash + 1 : parent;
+}
+
+static int result_add(struct json_object *results, const char *name, const char *result,
+		      const char *cause, int err)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return -ENOMEM;
+	if (json_object_object_add(o, "name", json_object_new_string(name)) < 0 ||
+	    json_object_object_add(o, "result", json_object_new_string(result)) < 0 ||
+	    json_object_object_add(o, "error", cause ? json_object_new_string(cause) : NULL) < 0 ||
+	    json_object_object_add(o, "errno", json_object_new_int(-err)) < 0 ||
+	    json_object_array_add(results, o) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int reconcile_locked(struct vbus_ctx *ctx, const char *parent, unsigned flags,
+			    struct json_object **ret_results)
+{
+	_cleanup_json_ struct json_object *results = json_object_new_array();
+	_cleanup_free_ char *first = NULL;
+	struct vbus_def **defs = NULL;
+	size_t n = 0;
+	unsigned n_failed = 0, n_changed = 0;
+	int r, first_r = 0;
+
+	if (!results)
+		return -ENOMEM;
+	r = vbus_store_load_all(ctx, true, &defs, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		const struct vbus_def *def = defs[i];
+		const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
+		const char *result, *cause = NULL;
+		int k = 0;
+
+		if (def->start != VBUS_START_AUTO)
+			continue;
+		if (parent && !streq(parent_sysname(def->parent), parent_sysname(parent)))
+			continue;
+		vbus_error_clear(ctx);
+		if (be && be->check && be->check(ctx, def) == -ENODEV) {
+			result = "absent";
+		} else {
+			k = start_locked(ctx, def->name, flags);
+			result = k >= 0 ? "started" : k == -EALREADY ? "unchanged" : "failed";
+		}
+		if (k < 0 && k != -EALREADY) {
+			cause = vbus_ctx_last_error(ctx) ?: strerror(-k);
+			if (n_failed++ == 0) {
+				first_r = k;
+				if (asprintf(&first, "'%s' did not start: %s", def->name, cause) < 0)
+					first = NULL;
+			}
+		} else {
+			k = 0;
+		}
+		if (k == 0 && streq(result, "started"))
+			n_changed++;
+		r = result_add(results, def->name, result, cause, k);
+	}
+	vbus_defs_free(defs, n);
+	vbus_error_clear(ctx);
+	if (r < 0)
+		return r;
+	*ret_results = TAKE_PTR(results);
+	if (n_failed > 1)
+		return vbus_error(ctx, first_r, "%s, and %u more failed", first ?: "", n_failed - 1);
+	if (n_failed)
+		return vbus_error(ctx, first_r, "%s", first ?: "");
+	return (int)n_changed;
+}
+
+VBUS_EXPORT int vbus_reconcile(struct vbus_ctx *ctx, const char *parent, unsigned flags,
+			       struct json_object **ret_results)
+{
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	r = reconcile_locked(ctx, parent, flags, ret_results);
 	vbus_unlock(ctx);
 	return r;
 }
