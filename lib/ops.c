@@ -242,6 +242,9 @@ static int run_parse(struct vbus_ctx *ctx, struct json_object *obj, struct vbus_
 		ret->created = json_object_get_boolean(v);
 	if (json_object_object_get_ex(obj, "transient", &v))
 		ret->transient = json_object_get_boolean(v);
+	/* Records written before the write-ahead have no state: they are complete. */
+	if (json_object_object_get_ex(obj, "state", &v) && json_object_is_type(v, json_type_string))
+		ret->pending = !streq(json_object_get_string(v), "active");
 	if (json_object_object_get_ex(obj, "previous_driver", &v) &&
 	    json_object_is_type(v, json_type_string)) {
 		ret->previous_driver = strdup(json_object_get_string(v));
@@ -345,6 +348,10 @@ static int run_save(struct vbus_ctx *ctx, const struct vbus_run *run)
 	    json_object_object_add(obj, "definition", TAKE_PTR(d)) < 0 ||
 	    json_object_object_add(obj, "created", json_object_new_boolean(run->created)) < 0 ||
 	    json_object_object_add(obj, "transient", json_object_new_boolean(run->transient)) < 0 ||
+	    json_object_object_add(obj, "state",
+				   json_object_new_string(!run->pending  ? "active"
+							  : run->created ? "creating"
+									 : "binding")) < 0 ||
 	    json_object_object_add(
 		obj, "previous_driver",
 		run->previous_driver ? json_object_new_string(run->previous_driver) : NULL) < 0)
@@ -365,6 +372,38 @@ static int run_remove(struct vbus_ctx *ctx, const char *name)
 	if (!dir || asprintf(&file, "%s.json", name) < 0)
 		return -ENOMEM;
 	return vbus_unlink_sync(ctx, dir, file);
+}
+
+static void step(struct vbus_ctx *ctx, const char *name)
+{
+	if (ctx->step_hook)
+		ctx->step_hook(ctx, name, ctx->step_hook_data);
+}
+
+static bool is_active(struct vbus_ctx *ctx, const struct vbus_def *def);
+
+/*
+ * vbus_run_load() for the operations: a pending record (a start that died half-way) whose
+ * device exists is kept, vbus made it or holds it; one whose device does not exist tells
+ * nothing any more and is dropped (-ENOENT, as without a record).
+ */
+static int run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret)
+{
+	struct vbus_run run = {};
+	int r;
+
+	r = vbus_run_load(ctx, name, &run);
+	if (r < 0)
+		return r;
+	if (run.pending && !is_active(ctx, run.def)) {
+		dbg(ctx, "'%s': dropping the record of a start that did not get to the kernel",
+		    name);
+		vbus_run_done(&run);
+		r = run_remove(ctx, name);
+		return r < 0 ? r : -ENOENT;
+	}
+	*ret = run;
+	return 0;
 }
 
 /* ---- define / undefine ------------------------------------------------------------------- */
@@ -580,10 +619,12 @@ static int get_status(struct vbus_ctx *ctx, const struct vbus_backend *be,
 	return vbus_plain_cause(ctx, def, be->status(ctx, def, st));
 }
 
-/* Undo a failed start: destroy what this start created, else give back the previous driver. */
-static void rollback_start(struct vbus_ctx *ctx, const struct vbus_backend *be,
-			   const struct vbus_def *def, bool created, bool rebound,
-			   const char *previous_driver)
+/* Undo a failed start: destroy what this start created, else give back the previous driver.
+ * A failure to undo is a warning (the start's own cause is what the caller reports) and is
+ * returned, so the write-ahead record stays: the device is still vbus's to stop. */
+static int rollback_start(struct vbus_ctx *ctx, const struct vbus_backend *be,
+			  const struct vbus_def *def, bool created, bool rebound,
+			  const char *previous_driver)
 {
 	char *saved = vbus_error_take(ctx);
 	int r = 0;
@@ -600,6 +641,21 @@ static void rollback_start(struct vbus_ctx *ctx, const struct vbus_backend *be,
 		warn(ctx, "Could not undo the start of '%s': %s", def->name,
 		     vbus_ctx_last_error(ctx) ?: strerror(-r));
 	vbus_error_restore(ctx, saved);
+	return r;
+}
+
+/* Writes RUN as the intent (pending) or the outcome of a start. */
+static int run_record(struct vbus_ctx *ctx, struct vbus_run *run, bool pending, const char *what)
+{
+	int r;
+
+	run->pending = pending;
+	r = run_save(ctx, run);
+	if (r < 0)
+		return vbus_error(ctx, r, "cannot record %s of '%s' in /run/vbus: %s", what,
+				  run->def->name, vbus_ctx_last_error(ctx) ?: strerror(-r));
+	step(ctx, pending ? "intent" : "recorded");
+	return 0;
 }
 
 static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool transient)
@@ -607,8 +663,8 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	const struct vbus_backend *be;
 	struct vbus_status st = {};
 	_cleanup_free_ char *driver = NULL;
-	struct vbus_run run = {};
-	bool created = false, rebound = false, skip;
+	struct vbus_run run = {.transient = transient};
+	bool created = false, rebound = false, recorded = false, skip;
 	int r;
 
 	r = vbus_backend_require(ctx, def->kind, &be);
@@ -625,16 +681,31 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	r = get_status(ctx, be, def, &st);
 	if (r < 0)
 		return r;
+	r = vbus_def_dup(def, &run.def);
+	if (r < 0) {
+		vbus_status_done(&st);
+		return r;
+	}
+	step(ctx, "checked");
 	if (!st.active) {
-		if (!be->create)
-			return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot create devices",
-					  vbus_kind_to_string(def->kind));
+		if (!be->create) {
+			r = vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot create devices",
+				       vbus_kind_to_string(def->kind));
+			goto fail;
+		}
+		/* Write-ahead: what is about to be made is vbus's, even if we die right after. */
+		run.created = true;
+		r = run_record(ctx, &run, true, "the creation");
+		if (r < 0)
+			goto fail;
+		recorded = true;
 		dbg(ctx, "'%s': creating %s on %s", def->name, vbus_kind_to_string(def->kind),
 		    def->parent);
 		r = vbus_plain_cause(ctx, def, be->create(ctx, def));
 		if (r < 0)
-			return r;
+			goto fail;
 		created = true;
+		step(ctx, "created");
 		vbus_status_done(&st);
 		r = get_status(ctx, be, def, &st);
 		if (r >= 0 && !st.active)
@@ -652,18 +723,21 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	dbg(ctx, "'%s': driver %s -> %s (was %s)", def->name, def->driver ?: VBUS_DRIVER_AUTO,
 	    skip ? "(the kind's own)" : driver ?: "none", run.previous_driver ?: "none");
 	if (!skip && !streq_ptr(driver, run.previous_driver)) {
+		/* The driver to give back is known before the device is taken from it. */
+		if (!recorded) {
+			r = run_record(ctx, &run, true, "the binding");
+			if (r < 0)
+				goto fail;
+			recorded = true;
+		}
 		rebound = true;
 		r = do_bind(ctx, be, def, driver);
 		if (r < 0)
 			goto fail;
+		step(ctx, "bound");
 	}
 
-	r = vbus_def_dup(def, &run.def);
-	if (r < 0)
-		goto fail;
-	run.created = created;
-	run.transient = transient;
-	r = run_save(ctx, &run);
+	r = run_record(ctx, &run, false, "the start");
 	if (r < 0)
 		goto fail;
 	vbus_run_done(&run);
@@ -671,7 +745,9 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	return 0;
 
 fail:
-	rollback_start(ctx, be, def, created, rebound, run.previous_driver);
+	if (rollback_start(ctx, be, def, created, rebound, run.previous_driver) >= 0 && recorded)
+		(void)run_remove(ctx, def->name);
+	vbus_status_done(&st);
 	vbus_run_done(&run);
 	return r;
 }
@@ -684,7 +760,7 @@ static int load_for_name(struct vbus_ctx *ctx, const char *name, struct vbus_run
 
 	if (!vbus_name_is_valid(name))
 		return vbus_error(ctx, -EINVAL, "invalid name \"%s\"", name ?: "");
-	r = vbus_run_load(ctx, name, ret_run);
+	r = run_load(ctx, name, ret_run);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r >= 0)
@@ -737,9 +813,12 @@ static int converge_run(struct vbus_ctx *ctx, struct vbus_run *run)
 	if (r < 0)
 		return r;
 	r = resolve_driver(ctx, be, run->def, run->def->driver, &driver, &skip);
-	if (r >= 0 && (skip || streq_ptr(driver, st.bound_driver)))
-		r = vbus_error(ctx, -EALREADY, "'%s' is already active", run->def->name);
-	if (r >= 0) {
+	if (r >= 0 && (skip || streq_ptr(driver, st.bound_driver))) {
+		/* A start that died after the kernel made the device: only the record is left
+		 * to complete. */
+		if (!run->pending)
+			r = vbus_error(ctx, -EALREADY, "'%s' is already active", run->def->name);
+	} else if (r >= 0) {
 		dbg(ctx, "'%s': bound to %s, wants %s: rebinding", run->def->name,
 		    st.bound_driver ?: "no driver", driver ?: "no driver");
 		r = do_bind(ctx, be, run->def, driver);
@@ -753,10 +832,11 @@ static int converge_run(struct vbus_ctx *ctx, struct vbus_run *run)
 	vbus_status_done(&st);
 	if (r < 0)
 		return r;
-	r = run_save(ctx, run);
+	r = run_record(ctx, run, false, "the start");
 	if (r < 0)
 		return r;
-	info(ctx, "Started '%s' (rebound to %s)", run->def->name, driver ?: "no driver");
+	info(ctx, "Started '%s' (%s %s)", run->def->name, skip ? "bound by its kind" : "bound to",
+	     skip ? "" : driver ?: "no driver");
 	return 0;
 }
 
@@ -883,7 +963,7 @@ static int create_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned fl
 		r = vbus_store_exists(ctx, def->name);
 		if (r > 0)
 			return vbus_error(ctx, -EEXIST, "'%s' is already defined", def->name);
-		if (vbus_run_load(ctx, def->name, &run) >= 0)
+		if (run_load(ctx, def->name, &run) >= 0)
 			return vbus_error(ctx, -EEXIST, "'%s' already exists", def->name);
 		r = check_duplicates(ctx, def);
 		if (r < 0)
@@ -891,7 +971,7 @@ static int create_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned fl
 		return start_def(ctx, def, true);
 	}
 
-	if (vbus_run_load(ctx, def->name, &run) >= 0)
+	if (run_load(ctx, def->name, &run) >= 0)
 		return vbus_error(ctx, -EEXIST, "'%s' already exists", def->name);
 	r = vbus_define(ctx, def, 0);
 	if (r < 0)
@@ -924,7 +1004,7 @@ static int remove_locked(struct vbus_ctx *ctx, const char *name)
 	defined = vbus_store_exists(ctx, name);
 	if (defined < 0)
 		return defined;
-	r = vbus_run_load(ctx, name, &run);
+	r = run_load(ctx, name, &run);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r == -ENOENT && !defined)
@@ -1141,6 +1221,28 @@ static int result_add(struct json_object *results, const char *name, const char 
 	return 0;
 }
 
+/* The records of starts that died before the kernel made anything go (transient ones too:
+ * no definition brings them up); those whose device exists stay, it is vbus's. */
+static int sweep_pending(struct vbus_ctx *ctx)
+{
+	struct vbus_run *runs = NULL;
+	size_t n = 0;
+	int r;
+
+	r = vbus_run_load_all(ctx, &runs, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct vbus_run run = {};
+
+		if (runs[i].pending && run_load(ctx, runs[i].def->name, &run) >= 0)
+			vbus_run_done(&run);
+		vbus_run_done(&runs[i]);
+	}
+	free(runs);
+	return 0;
+}
+
 static int reconcile_locked(struct vbus_ctx *ctx, const char *parent, unsigned flags,
 			    struct json_object **ret_results)
 {
@@ -1153,6 +1255,9 @@ static int reconcile_locked(struct vbus_ctx *ctx, const char *parent, unsigned f
 
 	if (!results)
 		return -ENOMEM;
+	r = sweep_pending(ctx);
+	if (r < 0)
+		return r;
 	r = vbus_store_load_all(ctx, true, &defs, &n);
 	if (r < 0)
 		return r;

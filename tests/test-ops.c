@@ -2,6 +2,7 @@
 /* Operations against a fake backend: ordering, rollback, run state, what stop may destroy. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -13,7 +14,7 @@
 
 #define MAX_DEV 8
 
-static struct fake {
+struct fake {
 	struct {
 		char name[64]; /* the definition's uuid or parent */
 		char driver[64];
@@ -26,7 +27,10 @@ static struct fake {
 	bool fail_list;
 	int n_create, n_destroy, n_bind;
 	char log[1024];
-} fk;
+};
+/* Shared with forked children (a test kills one half-way through a start). */
+static struct fake *fkp;
+#define fk (*fkp)
 
 static const char *key(const struct vbus_def *def)
 {
@@ -194,6 +198,12 @@ static struct vbus_ctx *setup(void)
 	struct vbus_ctx *ctx = NULL;
 	char cmd[300];
 
+	if (!fkp) {
+		fkp = mmap(NULL, sizeof(*fkp), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			   -1, 0);
+		if (fkp == MAP_FAILED)
+			abort();
+	}
 	memset(&fk, 0, sizeof(fk));
 	warnings[0] = '\0';
 	if (root[0]) {
@@ -635,6 +645,116 @@ TEST(reconcile)
 	check_int(vbus_reconcile(ctx, NULL, 0, &res), 0);
 	check_str(result_of(res, "g1", "result"), "absent");
 	teardown(ctx);
+}
+
+/* ---- write-ahead: a start killed after any of its steps leaves nothing vbus cannot own -- */
+
+static const char *const steps[] = {"checked", "intent", "created", "bound", "recorded"};
+static const char *kill_at;
+
+static void kill_hook(struct vbus_ctx *ctx, const char *step, void *userdata)
+{
+	if (streq(step, kill_at))
+		_exit(42);
+}
+
+/* Runs a start (or a transient create with DEF) in a child that dies right after STEP. */
+static void killed_at(const char *step, const char *name, struct vbus_def *def)
+{
+	int status = -1;
+	pid_t pid;
+
+	kill_at = step;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct vbus_ctx *c = NULL;
+
+		if (vbus_ctx_new(root, &c) < 0)
+			_exit(1);
+		c->backend_override[VBUS_KIND_MDEV] = &fake_mdev;
+		c->step_hook = kill_hook;
+		if (def)
+			(void)vbus_create(c, def, VBUS_CREATE_TRANSIENT);
+		else
+			(void)vbus_start(c, name);
+		_exit(1); /* the step never came */
+	}
+	check(waitpid(pid, &status, 0) == pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 42)
+		printf("# the start of '%s' did not reach step %s\n", name, step);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+}
+
+TEST(write_ahead_start)
+{
+	for (size_t i = 0; i < ELEMENTSOF(steps); i++)
+		for (int then = 0; then < 3; then++) {
+			struct vbus_ctx *ctx = setup();
+			_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+			int r;
+
+			printf("# killed after %s, then %s\n", steps[i],
+			       then == 0 ? "stop" : then == 1 ? "start" : "remove");
+			def->driver = strdup("vfio");
+			check_int(vbus_define(ctx, def, 0), 0);
+			killed_at(steps[i], "g1", NULL);
+			/* from "intent" on, the record exists before the device does */
+			check(exists("/run/vbus/g1.json") == (i > 0));
+			check((find(def) >= 0) == (i > 1));
+			if (then == 0) {
+				/* stop destroys what vbus made, whatever step it had reached */
+				r = vbus_stop(ctx, "g1");
+				check(i > 1 ? r == 0 : r == -EALREADY);
+			} else if (then == 1) {
+				/* start completes it: the device, its driver, a complete record */
+				check_int(vbus_start(ctx, "g1"), i == 4 ? -EALREADY : 0);
+				check(find(def) >= 0 && streq(fk.dev[find(def)].driver, "vfio_drv"));
+				check_int(fk.n_create, 1);
+				check_int(vbus_stop(ctx, "g1"), 0);
+			} else {
+				check_int(vbus_remove(ctx, "g1"), 0);
+				check(!exists("/etc/vbus/devices.d/g1.json"));
+			}
+			/* no orphan: no device, no record */
+			check_int(find(def), -1);
+			check(!exists("/run/vbus/g1.json"));
+			teardown(ctx);
+		}
+}
+
+TEST(write_ahead_transient)
+{
+	for (size_t i = 0; i < ELEMENTSOF(steps); i++)
+		for (int then = 0; then < 2; then++) {
+			struct vbus_ctx *ctx = setup();
+			_cleanup_def_ struct vbus_def *def = mdev_def("t1", U1);
+			_cleanup_json_ struct json_object *res = NULL;
+			int r;
+
+			printf("# create --transient killed after %s, then %s\n", steps[i],
+			       then ? "reconcile" : "remove");
+			def->driver = strdup("vfio");
+			killed_at(steps[i], "t1", def);
+			if (then == 0) {
+				r = vbus_remove(ctx, "t1");
+				/* a record of a start that never reached the kernel is dropped */
+				check(i > 1 ? r == 0 : r == -ENOENT);
+				check_int(find(def), -1);
+			} else {
+				/* reconcile sweeps what tells nothing and keeps what vbus made */
+				check(vbus_reconcile(ctx, NULL, 0, &res) >= 0);
+				check(exists("/run/vbus/t1.json") == (i > 1));
+				check((find(def) >= 0) == (i > 1));
+				check(vbus_stop(ctx, "t1") == (i > 1 ? 0 : -ENOENT));
+			}
+			check_int(find(def), -1);
+			check(!exists("/run/vbus/t1.json"));
+			/* and the name is free again */
+			check_int(vbus_create(ctx, def, VBUS_CREATE_TRANSIENT), 0);
+			check_int(vbus_remove(ctx, "t1"), 0);
+			teardown(ctx);
+		}
 }
 
 TEST(list_matches_active)
