@@ -846,8 +846,9 @@ static int start_locked(struct vbus_ctx *ctx, const char *name, unsigned flags)
 	_cleanup_def_ struct vbus_def *def = NULL;
 	int r;
 
-	(void)flags;
 	vbus_error_clear(ctx);
+	if (flags & ~(unsigned)VBUS_START_FORCE)
+		return vbus_error(ctx, -EINVAL, "unknown start flags 0x%x", flags);
 	r = load_for_name(ctx, name, &run, &def);
 	if (r < 0)
 		return r;
@@ -1127,7 +1128,7 @@ VBUS_EXPORT int vbus_undefine(struct vbus_ctx *ctx, const char *name)
 	return r;
 }
 
-VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name)
+VBUS_EXPORT int vbus_start_with_flags(struct vbus_ctx *ctx, const char *name, unsigned flags)
 {
 	int r;
 
@@ -1135,9 +1136,16 @@ VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name)
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
-	r = start_locked(ctx, name, 0);
+	ctx->force = flags & VBUS_START_FORCE;
+	r = start_locked(ctx, name, flags);
+	ctx->force = false;
 	vbus_unlock(ctx);
 	return r;
+}
+
+VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name)
+{
+	return vbus_start_with_flags(ctx, name, 0);
 }
 
 VBUS_EXPORT int vbus_stop(struct vbus_ctx *ctx, const char *name)
@@ -1161,7 +1169,9 @@ VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
+	ctx->force = flags & VBUS_CREATE_FORCE;
 	r = create_locked(ctx, def, flags);
+	ctx->force = false;
 	vbus_unlock(ctx);
 	return r;
 }
@@ -1313,7 +1323,9 @@ VBUS_EXPORT int vbus_reconcile(struct vbus_ctx *ctx, const char *parent, unsigne
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
+	ctx->force = flags & VBUS_START_FORCE;
 	r = reconcile_locked(ctx, parent, flags, ret_results);
+	ctx->force = false;
 	vbus_unlock(ctx);
 	return r;
 }

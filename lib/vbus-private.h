@@ -96,6 +96,8 @@ struct vbus_ctx {
 	 * of what is left. */
 	void (*step_hook)(struct vbus_ctx *ctx, const char *step, void *userdata);
 	void *step_hook_data;
+	/* The start in progress may re-create VFs vbus did not make (--force, VBUS_START_FORCE). */
+	bool force;
 	/* vbus_lock(): the flock'ed store directory and how deep the calls that hold it are. */
 	int lock_fd;
 	unsigned lock_depth;
