@@ -322,6 +322,22 @@ static int b_start(void *t, const char *name)
 	return call_names(t, "Start", name, NULL);
 }
 
+static int b_start_flags(void *t, const char *name, unsigned flags)
+{
+	struct bus_transport *b = t;
+	sd_bus_message *m = NULL, *reply = NULL;
+	int r;
+
+	r = new_call(b, "StartWithFlags", &m);
+	if (r >= 0)
+		r = sd_bus_message_append(m, "su", name, (uint32_t)flags);
+	if (r >= 0)
+		r = call(b, "StartWithFlags", &reply, m);
+	sd_bus_message_unref(m);
+	sd_bus_message_unref(reply);
+	return r < 0 ? r : 0;
+}
+
 static int b_stop(void *t, const char *name)
 {
 	return call_names(t, "Stop", name, NULL);
@@ -454,6 +470,7 @@ static const struct transport_ops bus_ops = {
 	.define = b_define,
 	.undefine = b_undefine,
 	.start = b_start,
+	.start_flags = b_start_flags,
 	.stop = b_stop,
 	.create = b_create,
 	.remove = b_remove,

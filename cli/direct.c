@@ -108,6 +108,11 @@ static int d_start(void *t, const char *name)
 	return vbus_start(t, name);
 }
 
+static int d_start_flags(void *t, const char *name, unsigned flags)
+{
+	return vbus_start_with_flags(t, name, flags);
+}
+
 static int d_stop(void *t, const char *name)
 {
 	return vbus_stop(t, name);
@@ -167,6 +172,7 @@ static const struct transport_ops direct_ops = {
     .define = d_define,
     .undefine = d_undefine,
     .start = d_start,
+    .start_flags = d_start_flags,
     .stop = d_stop,
     .create = d_create,
     .remove = d_remove,

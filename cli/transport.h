@@ -18,6 +18,8 @@ struct transport_ops {
 	int (*define)(void *t, struct vbus_def *def, unsigned flags);
 	int (*undefine)(void *t, const char *name);
 	int (*start)(void *t, const char *name);
+	/* start with VBUS_START_* flags (D-Bus: StartWithFlags) */
+	int (*start_flags)(void *t, const char *name, unsigned flags);
 	int (*stop)(void *t, const char *name);
 	int (*create)(void *t, struct vbus_def *def, unsigned flags);
 	int (*remove)(void *t, const char *name);

@@ -53,6 +53,7 @@ enum {
 	OPT_DRY_RUN = 1 << 14,
 	OPT_FOR = 1 << 15,
 	OPT_NOW = 1 << 16,
+	OPT_FORCE = 1 << 17,
 };
 #define OPTS_DEF                                                                                   \
 	(OPT_KIND | OPT_PARENT | OPT_TYPE | OPT_UUID | OPT_INDEX | OPT_DRIVER | OPT_ATTR |         \
@@ -70,7 +71,7 @@ static const struct {
     {OPT_MANUAL, "--manual"},	  {OPT_TAG, "--tag"},
     {OPT_JSONFILE, "--jsonfile"}, {OPT_TRANSIENT, "--transient"},
     {OPT_DRY_RUN, "--dry-run"},	  {OPT_FOR, "--for"},
-    {OPT_NOW, "--now"},
+    {OPT_NOW, "--now"},	  {OPT_FORCE, "--force"},
 };
 
 static bool arg_json;
@@ -483,7 +484,9 @@ static int verb_create(int argc, char **argv)
 		return -r;
 	gen = def->kind == VBUS_KIND_MDEV && !def->uuid;
 	pick = picks_index(def);
-	r = tr.ops->create(tr.data, def, arg_opts & OPT_TRANSIENT ? VBUS_CREATE_TRANSIENT : 0);
+	r = tr.ops->create(tr.data, def,
+			   (arg_opts & OPT_TRANSIENT ? VBUS_CREATE_TRANSIENT : 0) |
+				   (arg_opts & OPT_FORCE ? VBUS_CREATE_FORCE : 0));
 	if (r < 0)
 		return failed("create", def->name, r);
 	print_def(def, gen, pick);
@@ -499,7 +502,8 @@ static int verb_undefine(int argc, char **argv)
 
 static int verb_start(int argc, char **argv)
 {
-	int r = tr.ops->start(tr.data, argv[1]);
+	int r = arg_opts & OPT_FORCE ? tr.ops->start_flags(tr.data, argv[1], VBUS_START_FORCE)
+				     : tr.ops->start(tr.data, argv[1]);
 
 	return r < 0 ? failed("start", argv[1], r) : EXIT_SUCCESS;
 }
@@ -650,9 +654,9 @@ static const struct verb verbs[] = {
     {"define", 0, 1, OPTS_DEF | OPT_JSONFILE, verb_define},
     {"modify", 1, 1, OPTS_DEF & ~OPT_FOR, verb_modify},
     {"undefine", 1, 1, 0, verb_undefine},
-    {"start", 1, 1, 0, verb_start},
+    {"start", 1, 1, OPT_FORCE, verb_start},
     {"stop", 1, 1, 0, verb_stop},
-    {"create", 0, 1, OPTS_DEF | OPT_JSONFILE | OPT_TRANSIENT, verb_create},
+    {"create", 0, 1, OPTS_DEF | OPT_JSONFILE | OPT_TRANSIENT | OPT_FORCE, verb_create},
     {"remove", 1, 1, 0, verb_remove},
     {"assign", 2, 2, 0, verb_assign},
     {"apply", 1, 1, OPT_DRY_RUN | OPT_NOW, verb_apply},
@@ -678,9 +682,11 @@ static void help(void)
 	       "  define --jsonfile FILE\n"
 	       "  modify NAME [same options]   change a definition\n"
 	       "  undefine NAME                forget a definition (the device stays)\n"
-	       "  start NAME                   create and bind a defined device\n"
+	       "  start NAME [--force]         create and bind a defined device; --force:\n"
+	       "                               re-create VFs vbus did not make if need be\n"
 	       "  stop NAME                    undo what start did\n"
-	       "  create NAME ... [--transient] define + start, rolled back as a whole\n"
+	       "  create NAME ... [--transient] [--force]\n"
+	       "                               define + start, rolled back as a whole\n"
 	       "  remove NAME                  stop + undefine\n"
 	       "  assign NAME DRIVER           rebind now; persisted if NAME is defined\n"
 	       "  apply FILE [--dry-run] [--now]\n"
@@ -725,6 +731,7 @@ enum {
 	ARG_DRY_RUN,
 	ARG_FOR,
 	ARG_NOW,
+	ARG_FORCE,
 };
 
 static int push(char ***list, size_t *n, char *s)
@@ -863,6 +870,9 @@ static int take_option(int c, const char *optarg_, const char *spelled)
 	case ARG_NOW:
 		bit = OPT_NOW;
 		break;
+	case ARG_FORCE:
+		bit = OPT_FORCE;
+		break;
 	case ARG_FOR:
 		bit = OPT_FOR;
 		if (!*optarg_) {
@@ -909,6 +919,7 @@ int main(int argc, char **argv)
 						{"dry-run", no_argument, NULL, ARG_DRY_RUN},
 						{"for", required_argument, NULL, ARG_FOR},
 						{"now", no_argument, NULL, ARG_NOW},
+						{"force", no_argument, NULL, ARG_FORCE},
 						{"help", no_argument, NULL, 'h'},
 						{"version", no_argument, NULL, ARG_VERSION},
 						{}};
