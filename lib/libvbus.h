@@ -212,7 +212,8 @@ VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned
 VBUS_EXPORT int vbus_remove(struct vbus_ctx *ctx, const char *name);
 VBUS_EXPORT int vbus_assign(struct vbus_ctx *ctx, const char *name, const char *driver);
 /* For an active sub-device that no definition describes (made by hand or by another tool):
- * binds it as the first matching rule of policy.d says. 1 when it was rebound, 0 when no rule
+ * binds it as the first matching rule of policy.d with "adopt": true says (vbus never rebinds
+ * what it did not create unless a rule says so). 1 when it was rebound, 0 when no such rule
  * matches, it is defined (its definition decides) or it has that driver already. */
 VBUS_EXPORT int vbus_apply_policy(struct vbus_ctx *ctx, const char *name);
 

@@ -1391,7 +1391,7 @@ VBUS_EXPORT int vbus_apply_policy(struct vbus_ctx *ctx, const char *name)
 	r = def_from_active(o, &def);
 	if (r < 0)
 		return vbus_error(ctx, r, "'%s': cannot tell what it is", name);
-	r = vbus_policy_rule_driver(ctx, def, &choice);
+	r = vbus_policy_adopt_driver(ctx, def, &choice);
 	if (r < 0 || !choice)
 		return r;
 	r = vbus_backend_require(ctx, def->kind, &be);

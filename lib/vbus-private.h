@@ -240,8 +240,11 @@ int vbus_backend_require(struct vbus_ctx *ctx, enum vbus_kind kind,
  */
 int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
 /* The driver choice of the first policy.d rule matching DEF; *ret NULL when none matches (no
- * built-in default: what vbus_apply_policy() uses for devices it did not make). */
+ * built-in default). */
 int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
+/* The same among the rules with "adopt": true: what vbus_apply_policy() uses for devices vbus
+ * did not make, which only such a rule may touch. */
+int vbus_policy_adopt_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
 
 /*
  * The kind and driver choice that PURPOSE's profile gives PARENT, among the kinds in OFFERED

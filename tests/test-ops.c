@@ -757,6 +757,33 @@ TEST(write_ahead_transient)
 		}
 }
 
+/* Policy acts on a device vbus did not create only where a rule says "adopt": true. */
+TEST(policy_adopts_only_when_told)
+{
+	struct vbus_ctx *ctx = setup();
+
+	add_dev(U2, "host_drv"); /* made by another tool */
+	test_sh("mkdir -p '%s/etc/vbus/policy.d' && echo '{ \"version\": 1, \"rules\": [ "
+		"{ \"match\": { \"kind\": \"mdev\" }, \"driver\": \"vfio\" } ] }' "
+		"> '%s/etc/vbus/policy.d/10-a.json'", root, root);
+	check_int(vbus_apply_policy(ctx, U2), 0);
+	check_str(fk.dev[0].driver, "host_drv");
+	check_int(fk.n_bind, 0);
+	/* the same rule for definitions still applies (auto -> vfio) */
+	{
+		_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+
+		check_int(vbus_create(ctx, def, 0), 0);
+		check_str(fk.dev[find(def)].driver, "vfio_drv");
+	}
+	test_sh("echo '{ \"version\": 1, \"rules\": [ { \"match\": { \"kind\": \"mdev\" }, "
+		"\"driver\": \"vfio\", \"adopt\": true } ] }' > '%s/etc/vbus/policy.d/10-a.json'",
+		root);
+	check_int(vbus_apply_policy(ctx, U2), 1);
+	check_str(fk.dev[0].driver, "vfio_drv");
+	teardown(ctx);
+}
+
 TEST(list_matches_active)
 {
 	struct vbus_ctx *ctx = setup();
