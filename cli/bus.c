@@ -379,6 +379,12 @@ static int b_import(void *t, const char *source, const char *dir, struct json_ob
 	return call_list(t, "Import", "ss", ret, source, dir ?: "");
 }
 
+static int b_import_flags(void *t, const char *source, const char *dir, unsigned flags,
+			  struct json_object **ret)
+{
+	return call_list(t, "ImportWithFlags", "ssu", ret, source, dir ?: "", (uint32_t)flags);
+}
+
 static int b_apply(void *t, struct json_object *definitions, unsigned flags,
 		   struct json_object **ret_plan)
 {
@@ -476,6 +482,7 @@ static const struct transport_ops bus_ops = {
 	.remove = b_remove,
 	.assign = b_assign,
 	.import = b_import,
+	.import_flags = b_import_flags,
 	.last_error = b_last_error,
 	.close = b_close,
 	.apply = b_apply,

@@ -138,6 +138,12 @@ static int d_import(void *t, const char *source, const char *dir, struct json_ob
 	return vbus_import(t, source, dir, ret);
 }
 
+static int d_import_flags(void *t, const char *source, const char *dir, unsigned flags,
+			  struct json_object **ret)
+{
+	return vbus_import_with_flags(t, source, dir, flags, ret);
+}
+
 static int d_apply(void *t, struct json_object *definitions, unsigned flags,
 		   struct json_object **ret_plan)
 {
@@ -173,6 +179,7 @@ static const struct transport_ops direct_ops = {
     .undefine = d_undefine,
     .start = d_start,
     .start_flags = d_start_flags,
+    .import_flags = d_import_flags,
     .stop = d_stop,
     .create = d_create,
     .remove = d_remove,

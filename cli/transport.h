@@ -25,6 +25,9 @@ struct transport_ops {
 	int (*remove)(void *t, const char *name);
 	int (*assign)(void *t, const char *name, const char *driver);
 	int (*import)(void *t, const char *source, const char *dir, struct json_object **ret);
+	/* import with VBUS_IMPORT_* flags (D-Bus: ImportWithFlags) */
+	int (*import_flags)(void *t, const char *source, const char *dir, unsigned flags,
+			    struct json_object **ret);
 	const char *(*last_error)(void *t);
 	void (*close)(void *t);
 	/* Added later; NULL: the transport cannot do it (vbusctl says so). */

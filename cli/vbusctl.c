@@ -54,6 +54,7 @@ enum {
 	OPT_FOR = 1 << 15,
 	OPT_NOW = 1 << 16,
 	OPT_FORCE = 1 << 17,
+	OPT_KEEP_SOURCE = 1 << 18,
 };
 #define OPTS_DEF                                                                                   \
 	(OPT_KIND | OPT_PARENT | OPT_TYPE | OPT_UUID | OPT_INDEX | OPT_DRIVER | OPT_ATTR |         \
@@ -72,6 +73,7 @@ static const struct {
     {OPT_JSONFILE, "--jsonfile"}, {OPT_TRANSIENT, "--transient"},
     {OPT_DRY_RUN, "--dry-run"},	  {OPT_FOR, "--for"},
     {OPT_NOW, "--now"},	  {OPT_FORCE, "--force"},
+    {OPT_KEEP_SOURCE, "--keep-source"},
 };
 
 static bool arg_json;
@@ -544,7 +546,10 @@ static int verb_import(int argc, char **argv)
 		err("Unknown import source '%s' (mdevctl or driverctl)", argv[1]);
 		return EXIT_USAGE;
 	}
-	r = tr.ops->import(tr.data, argv[1], argc > 2 ? argv[2] : NULL, &rep);
+	r = arg_opts & OPT_KEEP_SOURCE
+		    ? tr.ops->import_flags(tr.data, argv[1], argc > 2 ? argv[2] : NULL,
+					   VBUS_IMPORT_KEEP_SOURCE, &rep)
+		    : tr.ops->import(tr.data, argv[1], argc > 2 ? argv[2] : NULL, &rep);
 	if (r < 0)
 		return failed("import", argv[1], r);
 	if (arg_json) {
@@ -553,15 +558,18 @@ static int verb_import(int argc, char **argv)
 	}
 	n = json_object_array_length(rep);
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *o = json_object_array_get_idx(rep, i), *name, *src, *ok, *why;
+		struct json_object *o = json_object_array_get_idx(rep, i), *name, *src, *ok, *why,
+				   *moved = NULL;
 
 		json_object_object_get_ex(o, "name", &name);
 		json_object_object_get_ex(o, "source", &src);
 		json_object_object_get_ex(o, "imported", &ok);
 		json_object_object_get_ex(o, "reason", &why);
+		json_object_object_get_ex(o, "moved_to", &moved);
 		if (json_object_get_boolean(ok)) {
-			printf("Imported '%s' from %s\n", json_object_get_string(name),
-			       json_object_get_string(src));
+			printf("Imported '%s' from %s%s%s\n", json_object_get_string(name),
+			       json_object_get_string(src), moved ? ", moved to " : "",
+			       moved ? json_object_get_string(moved) : "");
 			if (why)
 				err("'%s': %s", json_object_get_string(name),
 				    json_object_get_string(why));
@@ -660,7 +668,7 @@ static const struct verb verbs[] = {
     {"remove", 1, 1, 0, verb_remove},
     {"assign", 2, 2, 0, verb_assign},
     {"apply", 1, 1, OPT_DRY_RUN | OPT_NOW, verb_apply},
-    {"import", 1, 2, 0, verb_import},
+    {"import", 1, 2, OPT_KEEP_SOURCE, verb_import},
     {"monitor", 0, 0, 0, verb_monitor},
 };
 
@@ -694,7 +702,9 @@ static void help(void)
 	       "                               (a JSON array of definitions); print the plan;\n"
 	       "                               --now: also start its start:auto devices and\n"
 	       "                               stop those of the definitions it removes\n"
-	       "  import mdevctl|driverctl [DIR]\n"
+	       "  import mdevctl|driverctl [DIR] [--keep-source]\n"
+	       "                               define what the tool has; its files are moved\n"
+	       "                               to /etc/vbus/import-backup (--keep-source: not)\n"
 	       "  monitor                      stream vbusd's add/remove/bind events\n"
 	       "\n"
 	       "Kinds: mdev, vf, sf, vdpa, virtbus, pci. Drivers: auto, vfio, host, none or a\n"
@@ -732,6 +742,7 @@ enum {
 	ARG_FOR,
 	ARG_NOW,
 	ARG_FORCE,
+	ARG_KEEP_SOURCE,
 };
 
 static int push(char ***list, size_t *n, char *s)
@@ -873,6 +884,9 @@ static int take_option(int c, const char *optarg_, const char *spelled)
 	case ARG_FORCE:
 		bit = OPT_FORCE;
 		break;
+	case ARG_KEEP_SOURCE:
+		bit = OPT_KEEP_SOURCE;
+		break;
 	case ARG_FOR:
 		bit = OPT_FOR;
 		if (!*optarg_) {
@@ -920,6 +934,7 @@ int main(int argc, char **argv)
 						{"for", required_argument, NULL, ARG_FOR},
 						{"now", no_argument, NULL, ARG_NOW},
 						{"force", no_argument, NULL, ARG_FORCE},
+						{"keep-source", no_argument, NULL, ARG_KEEP_SOURCE},
 						{"help", no_argument, NULL, 'h'},
 						{"version", no_argument, NULL, ARG_VERSION},
 						{}};

@@ -256,10 +256,22 @@ VBUS_EXPORT int vbus_apply(struct vbus_ctx *ctx, struct json_object *definitions
 VBUS_EXPORT int vbus_reconcile(struct vbus_ctx *ctx, const char *parent, unsigned flags,
 			       struct json_object **ret_results);
 
-/* Imports mdevctl or driverctl definitions from DIR (NULL: the default under root). Returns a
- * JSON array of {"name", "source", "imported": bool, "reason"} in *ret_report. */
+/*
+ * Imports mdevctl or driverctl definitions from DIR (NULL: the default under root). Returns a
+ * JSON array of {"name", "source", "imported": bool, "reason", "moved_to"} in *ret_report.
+ * vbus becomes the one owner of what it imported: each imported file is moved aside into
+ * /etc/vbus/import-backup/SOURCE-YYYYmmddTHHMMSS/ (keeping its path below DIR; "moved_to"
+ * names where, null when kept), so the other tool no longer starts it, and a device that is
+ * running is recorded as vbus's (stop removes it as the other tool's stop would).
+ */
 VBUS_EXPORT int vbus_import(struct vbus_ctx *ctx, const char *source, const char *dir,
 			    struct json_object **ret_report);
+enum vbus_import_flags {
+	VBUS_IMPORT_KEEP_SOURCE = 1 << 0, /* leave the other tool's files where they are */
+};
+VBUS_EXPORT int vbus_import_with_flags(struct vbus_ctx *ctx, const char *source,
+				       const char *dir, unsigned flags,
+				       struct json_object **ret_report);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Policy (/etc/vbus/policy.d/ *.json, schema in lib/policy.c and vbus.json(5)). */

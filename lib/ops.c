@@ -406,6 +406,35 @@ static int run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret
 	return 0;
 }
 
+/*
+ * Import made DEF's definition from another tool's file while its device runs: vbus is its
+ * owner from now on, so stop removes it as the other tool's stop would (mdevctl stop destroys
+ * the mdev; a driverctl override gives the function back to its host driver). 1 when a record
+ * was written, 0 when the device is not active or has a record already.
+ */
+int vbus_run_take_over(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	struct vbus_run run = {};
+	int r;
+
+	r = run_load(ctx, def->name, &run);
+	if (r >= 0) {
+		vbus_run_done(&run);
+		return 0;
+	}
+	if (r != -ENOENT)
+		return r;
+	if (!is_active(ctx, def))
+		return 0;
+	r = vbus_def_dup(def, &run.def);
+	if (r < 0)
+		return r;
+	run.created = true;
+	r = run_save(ctx, &run);
+	vbus_run_done(&run);
+	return r < 0 ? r : 1;
+}
+
 /* ---- define / undefine ------------------------------------------------------------------- */
 
 /* Generic rules, a uuid for mdev, then the backend's check. 1: parent absent (stored anyway). */

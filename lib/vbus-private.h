@@ -298,6 +298,8 @@ void vbus_run_done(struct vbus_run *run);
 /* 0 and RET filled, -ENOENT when NAME has no run record. */
 int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret);
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n);
+/* Import: DEF's active device becomes vbus's (a run record as if vbus had created it). */
+int vbus_run_take_over(struct vbus_ctx *ctx, const struct vbus_def *def);
 /* Pretty JSON text (lib/def.c): what vbus_json_format() writes, into one growing buffer. */
 struct vbus_text {
 	char *s;
