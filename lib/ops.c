@@ -851,7 +851,7 @@ static int converge_run(struct vbus_ctx *ctx, struct vbus_run *run)
 		dbg(ctx, "'%s': bound to %s, wants %s: rebinding", run->def->name,
 		    st.bound_driver ?: "no driver", driver ?: "no driver");
 		r = do_bind(ctx, be, run->def, driver);
-		if (r < 0) {
+		if (r < 0 && be->bind) {
 			char *saved = vbus_error_take(ctx);
 
 			(void)be->bind(ctx, run->def, st.bound_driver);
