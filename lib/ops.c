@@ -646,6 +646,12 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	run.previous_driver = TAKE_PTR(st.bound_driver);
 	vbus_status_done(&st);
 
+	if (be->configure) {
+		r = vbus_plain_cause(ctx, def, be->configure(ctx, def));
+		if (r < 0)
+			goto fail;
+	}
+
 	r = resolve_driver(ctx, be, def, def->driver, &driver, &skip);
 	if (r < 0)
 		goto fail;
