@@ -14,7 +14,10 @@
 
 static bool attr_allowed(enum vbus_kind kind, const char *key)
 {
-	static const char *const vf[] = {"mac", NULL};
+	/* lib/vf-netdev.c checks their values. */
+	static const char *const vf[] = {"mac",	       "vlan",	      "qos",	     "trust",
+					 "spoofchk",   "link_state",  "min_tx_rate", "max_tx_rate",
+					 NULL};
 	static const char *const sf[] = {"hw_addr", NULL};
 	static const char *const vdpa[] = {"mac", "mtu", "max_vqp", NULL};
 	const char *const *allowed;
