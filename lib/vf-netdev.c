@@ -15,9 +15,9 @@
 #define KEYS "mac, vlan, qos, trust, spoofchk, link_state, min_tx_rate, max_tx_rate"
 
 static const char *const link_states[] = {
-	[IFLA_VF_LINK_STATE_AUTO] = "auto",
-	[IFLA_VF_LINK_STATE_ENABLE] = "enable",
-	[IFLA_VF_LINK_STATE_DISABLE] = "disable",
+    [IFLA_VF_LINK_STATE_AUTO] = "auto",
+    [IFLA_VF_LINK_STATE_ENABLE] = "enable",
+    [IFLA_VF_LINK_STATE_DISABLE] = "disable",
 };
 
 /* A decimal number 0..MAX, digits only (no sign, no blanks, no base prefix). */
@@ -57,9 +57,9 @@ int vbus_vf_settings_parse(struct vbus_ctx *ctx, const struct vbus_def *def,
 	unsigned seen = 0;
 
 	for (size_t i = 0; i < def->n_attrs; i++) {
-		static const char *const keys[] = { "mac",	  "vlan",	 "qos",
-						    "trust",	  "spoofchk",	 "link_state",
-						    "min_tx_rate", "max_tx_rate" };
+		static const char *const keys[] = {"mac",	  "vlan",	"qos",
+						   "trust",	  "spoofchk",	"link_state",
+						   "min_tx_rate", "max_tx_rate"};
 		const char *k = def->attrs[i].key ?: "", *v = def->attrs[i].value ?: "";
 		size_t n;
 
@@ -67,11 +67,12 @@ int vbus_vf_settings_parse(struct vbus_ctx *ctx, const struct vbus_def *def,
 			if (streq(k, keys[n]))
 				break;
 		if (n == ELEMENTSOF(keys))
-			return vbus_error(ctx, -EINVAL, "%s: a VF has no attribute '%s' (only " KEYS ")",
+			return vbus_error(ctx, -EINVAL,
+					  "%s: a VF has no attribute '%s' (only " KEYS ")",
 					  def->name, k);
 		if (seen & (1u << n))
-			return vbus_error(ctx, -EINVAL, "%s: attribute %s is given twice", def->name,
-					  k);
+			return vbus_error(ctx, -EINVAL, "%s: attribute %s is given twice",
+					  def->name, k);
 		seen |= 1u << n;
 
 		if (streq(k, "mac")) {
@@ -80,22 +81,25 @@ int vbus_vf_settings_parse(struct vbus_ctx *ctx, const struct vbus_def *def,
 						  "%s: attribute mac: '%s' is not a MAC address",
 						  def->name, v);
 			if (s.mac[0] & 1)
-				return vbus_error(ctx, -EINVAL,
-						  "%s: attribute mac: %s is a multicast address, a VF "
-						  "needs a unicast one",
-						  def->name, v);
+				return vbus_error(
+				    ctx, -EINVAL,
+				    "%s: attribute mac: %s is a multicast address, a VF "
+				    "needs a unicast one",
+				    def->name, v);
 			s.set |= VBUS_VF_SET_MAC;
 		} else if (streq(k, "vlan")) {
 			if (parse_u32(v, 4095, &s.vlan) < 0)
-				return vbus_error(ctx, -EINVAL,
-						  "%s: attribute vlan: '%s' is not a VLAN id (0-4095)",
-						  def->name, v);
+				return vbus_error(
+				    ctx, -EINVAL,
+				    "%s: attribute vlan: '%s' is not a VLAN id (0-4095)", def->name,
+				    v);
 			s.set |= VBUS_VF_SET_VLAN;
 		} else if (streq(k, "qos")) {
 			if (parse_u32(v, 7, &s.qos) < 0)
-				return vbus_error(ctx, -EINVAL,
-						  "%s: attribute qos: '%s' is not a VLAN priority (0-7)",
-						  def->name, v);
+				return vbus_error(
+				    ctx, -EINVAL,
+				    "%s: attribute qos: '%s' is not a VLAN priority (0-7)",
+				    def->name, v);
 			have_qos = true;
 		} else if (streq(k, "trust") || streq(k, "spoofchk")) {
 			bool trust = streq(k, "trust");
@@ -112,10 +116,11 @@ int vbus_vf_settings_parse(struct vbus_ctx *ctx, const struct vbus_def *def,
 				if (streq(v, link_states[j]))
 					break;
 			if (j == ELEMENTSOF(link_states))
-				return vbus_error(ctx, -EINVAL,
-						  "%s: attribute link_state: '%s' is not auto, enable "
-						  "or disable",
-						  def->name, v);
+				return vbus_error(
+				    ctx, -EINVAL,
+				    "%s: attribute link_state: '%s' is not auto, enable "
+				    "or disable",
+				    def->name, v);
 			s.link_state = (uint32_t)j;
 			s.set |= VBUS_VF_SET_LINK_STATE;
 		} else {
@@ -139,7 +144,8 @@ int vbus_vf_settings_parse(struct vbus_ctx *ctx, const struct vbus_def *def,
 	/* max_tx_rate 0 is no limit: any guarantee fits under it. */
 	if (have_min && have_max && s.max_tx_rate && s.min_tx_rate > s.max_tx_rate)
 		return vbus_error(ctx, -EINVAL,
-				  "%s: attribute min_tx_rate %" PRIu32 " is above max_tx_rate %" PRIu32,
+				  "%s: attribute min_tx_rate %" PRIu32
+				  " is above max_tx_rate %" PRIu32,
 				  def->name, s.min_tx_rate, s.max_tx_rate);
 	*ret = s;
 	return 0;
@@ -147,8 +153,7 @@ int vbus_vf_settings_parse(struct vbus_ctx *ctx, const struct vbus_def *def,
 
 /* The PF's own netdev under DEVPATH/net: in switchdev mode representors of its VFs and SFs
  * ("pf0vf1", "pf0sf88" as phys_port_name) live there too. */
-static int find_netdev(struct vbus_ctx *ctx, const char *devpath, char **ret_name,
-		       int *ret_ifindex)
+static int find_netdev(struct vbus_ctx *ctx, const char *devpath, char **ret_name, int *ret_ifindex)
 {
 	_cleanup_strv_ char **nets = NULL;
 	_cleanup_free_ char *dir = NULL;
@@ -241,9 +246,9 @@ static int fill_vf(struct rtnl_link_vf *vf, const struct vbus_vf_settings *s, un
 		rtnl_link_vf_set_linkstate(vf, s->link_state);
 		return 0;
 	case VBUS_VF_SET_RATE: {
-		struct nl_vf_rate rate = { .api = RTNL_LINK_VF_RATE_API_NEW,
-					   .min_tx_rate = s->min_tx_rate,
-					   .max_tx_rate = s->max_tx_rate };
+		struct nl_vf_rate rate = {.api = RTNL_LINK_VF_RATE_API_NEW,
+					  .min_tx_rate = s->min_tx_rate,
+					  .max_tx_rate = s->max_tx_rate};
 
 		rtnl_link_vf_set_rate(vf, &rate);
 		return 0;
@@ -308,9 +313,9 @@ static int set_one(struct vbus_nl *nl, int ifindex, uint32_t index,
 int vbus_vf_settings_apply(struct vbus_ctx *ctx, const char *name, const char *devpath,
 			   uint32_t index, const struct vbus_vf_settings *s)
 {
-	static const unsigned order[] = { VBUS_VF_SET_MAC,	  VBUS_VF_SET_VLAN,
-					  VBUS_VF_SET_RATE,	  VBUS_VF_SET_SPOOFCHK,
-					  VBUS_VF_SET_LINK_STATE, VBUS_VF_SET_TRUST };
+	static const unsigned order[] = {VBUS_VF_SET_MAC,	 VBUS_VF_SET_VLAN,
+					 VBUS_VF_SET_RATE,	 VBUS_VF_SET_SPOOFCHK,
+					 VBUS_VF_SET_LINK_STATE, VBUS_VF_SET_TRUST};
 	_cleanup_nl_ struct vbus_nl *nl = NULL;
 	_cleanup_free_ char *ifname = NULL;
 	int ifindex = 0, r;
@@ -319,11 +324,10 @@ int vbus_vf_settings_apply(struct vbus_ctx *ctx, const char *name, const char *d
 		return 0;
 	r = find_netdev(ctx, devpath, &ifname, &ifindex);
 	if (r == -ENODEV)
-		return vbus_error(ctx, r,
-				  "%s: %s has no network interface to set its VF %" PRIu32
-				  "'s settings on",
-				  name, strrchr(devpath, '/') ? strrchr(devpath, '/') + 1 : devpath,
-				  index);
+		return vbus_error(
+		    ctx, r,
+		    "%s: %s has no network interface to set its VF %" PRIu32 "'s settings on", name,
+		    strrchr(devpath, '/') ? strrchr(devpath, '/') + 1 : devpath, index);
 	if (r < 0)
 		return vbus_error(ctx, r, "%s: the network interface of %s: %s", name, devpath,
 				  strerror(-r));

@@ -22,7 +22,7 @@ struct vbus_vf_settings {
 	uint8_t mac[6];
 	uint32_t vlan, qos;
 	bool trust, spoofchk;
-	uint32_t link_state; /* IFLA_VF_LINK_STATE_AUTO, _ENABLE, _DISABLE */
+	uint32_t link_state;		   /* IFLA_VF_LINK_STATE_AUTO, _ENABLE, _DISABLE */
 	uint32_t min_tx_rate, max_tx_rate; /* Mbit/s, 0: no guarantee / no limit */
 };
 

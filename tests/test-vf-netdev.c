@@ -65,7 +65,7 @@ TEST(all_settings)
 			"max_tx_rate", "1000", NULL),
 		  "ok");
 	check_int(S.set, VBUS_VF_SET_MAC | VBUS_VF_SET_VLAN | VBUS_VF_SET_TRUST |
-				 VBUS_VF_SET_SPOOFCHK | VBUS_VF_SET_LINK_STATE | VBUS_VF_SET_RATE);
+			     VBUS_VF_SET_SPOOFCHK | VBUS_VF_SET_LINK_STATE | VBUS_VF_SET_RATE);
 	check_int(S.mac[4], 0xcd);
 	check_int(S.mac[5], 0x01);
 	check_int(S.vlan, 100);
@@ -114,8 +114,7 @@ TEST(refusals_name_the_definition_and_the_key)
 	check_str(parse("vlan", "", NULL), "-22 vfx: attribute vlan: '' is not a VLAN id (0-4095)");
 	check_str(parse("vlan", "10", "qos", "8", NULL),
 		  "-22 vfx: attribute qos: '8' is not a VLAN priority (0-7)");
-	check_str(parse("qos", "3", NULL),
-		  "-22 vfx: attribute qos needs vlan (the VLAN it tags)");
+	check_str(parse("qos", "3", NULL), "-22 vfx: attribute qos needs vlan (the VLAN it tags)");
 	check_str(parse("trust", "yes", NULL),
 		  "-22 vfx: attribute trust: 'yes' is neither on nor off");
 	check_str(parse("spoofchk", "1", NULL),
@@ -138,7 +137,7 @@ TEST(refusals_name_the_definition_and_the_key)
 
 TEST(apply_needs_a_netdev)
 {
-	struct vbus_vf_settings s = { .set = VBUS_VF_SET_VLAN, .vlan = 5 };
+	struct vbus_vf_settings s = {.set = VBUS_VF_SET_VLAN, .vlan = 5};
 
 	setup();
 	/* Nothing asked: nothing looked up. */
