@@ -198,6 +198,110 @@ static int ignore_reply(struct nl_msg *msg, void *userdata)
 	return NL_SKIP;
 }
 
+static void keep_first(struct nl_object *obj, void *userdata)
+{
+	struct rtnl_link **ret = userdata;
+
+	if (!*ret) {
+		nl_object_get(obj);
+		*ret = (struct rtnl_link *)obj;
+	}
+}
+
+/* The RTM_NEWLINK answer to our RTM_GETLINK, parsed by libnl-route when it carries a VF list
+ * (libnl's rtnl_link_vf_get() must not meet a link without one). */
+static int on_link(struct nl_msg *msg, void *userdata)
+{
+	struct nlattr *tb[IFLA_MAX + 1];
+
+	if (nlmsg_hdr(msg)->nlmsg_type != RTM_NEWLINK ||
+	    nlmsg_parse(nlmsg_hdr(msg), sizeof(struct ifinfomsg), tb, IFLA_MAX, NULL) < 0 ||
+	    !tb[IFLA_VFINFO_LIST] || !tb[IFLA_NUM_VF])
+		return NL_SKIP;
+	(void)nl_msg_parse(msg, keep_first, userdata);
+	return NL_OK;
+}
+
+/* What the PF's driver reports of VF INDEX now (ndo_get_vf_config); NULL when it reports
+ * nothing: then every setting is sent. */
+static int get_vf(struct vbus_nl *nl, int ifindex, uint32_t index, const char *what,
+		  struct rtnl_link_vf **ret)
+{
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex};
+	struct rtnl_link *link = NULL;
+	struct nl_msg *msg;
+	uint32_t num = 0;
+	int r;
+
+	*ret = NULL;
+	msg = nlmsg_alloc_simple(RTM_GETLINK, 0);
+	if (!msg)
+		return -ENOMEM;
+	if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_u32(msg, IFLA_EXT_MASK, RTEXT_FILTER_VF) < 0) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	r = vbus_nl_call_raw(nl, msg, on_link, &link, what);
+	if (r < 0)
+		return r;
+	if (link && rtnl_link_get_num_vf(link, &num) == 0 && index < num)
+		*ret = rtnl_link_vf_get(link, index);
+	if (link)
+		rtnl_link_put(link);
+	return 0;
+}
+
+/* Whether CUR (may be NULL) already has setting BIT of S: then it is not sent again, so a
+ * start of a VF a VM already uses does not make its driver reset it for nothing. */
+static bool already(struct rtnl_link_vf *cur, const struct vbus_vf_settings *s, unsigned bit)
+{
+	uint32_t v;
+
+	if (!cur)
+		return false;
+	switch (bit) {
+	case VBUS_VF_SET_MAC: {
+		struct nl_addr *a = NULL;
+
+		return rtnl_link_vf_get_addr(cur, &a) == 0 &&
+		       nl_addr_get_len(a) >= sizeof(s->mac) &&
+		       memcmp(nl_addr_get_binary_addr(a), s->mac, sizeof(s->mac)) == 0;
+	}
+	case VBUS_VF_SET_VLAN: {
+		nl_vf_vlans_t *vlans = NULL;
+		bool same;
+
+		if (rtnl_link_vf_get_vlans(cur, &vlans) < 0)
+			return false;
+		same = vlans->size == 1 && vlans->vlans[0].vf_vlan == s->vlan &&
+		       vlans->vlans[0].vf_vlan_qos == s->qos &&
+		       (vlans->vlans[0].vf_vlan_proto == 0 ||
+			vlans->vlans[0].vf_vlan_proto == ETH_P_8021Q);
+		rtnl_link_vf_vlan_put(vlans);
+		return same;
+	}
+	case VBUS_VF_SET_TRUST:
+		return rtnl_link_vf_get_trust(cur, &v) == 0 && v == s->trust;
+	case VBUS_VF_SET_SPOOFCHK:
+		return rtnl_link_vf_get_spoofchk(cur, &v) == 0 && v == s->spoofchk;
+	case VBUS_VF_SET_LINK_STATE:
+		return rtnl_link_vf_get_linkstate(cur, &v) == 0 && v == s->link_state;
+	case VBUS_VF_SET_RATE: {
+		struct nl_vf_rate rate = {};
+		int r;
+
+		/* libnl reports no rate when both are 0. */
+		r = rtnl_link_vf_get_rate(cur, &rate);
+		if (r == -NLE_NOATTR)
+			return s->min_tx_rate == 0 && s->max_tx_rate == 0;
+		return r == 0 && rate.api == RTNL_LINK_VF_RATE_API_NEW &&
+		       rate.min_tx_rate == s->min_tx_rate && rate.max_tx_rate == s->max_tx_rate;
+	}
+	}
+	return false;
+}
+
 static void link_putp(struct rtnl_link **l)
 {
 	if (*l)
@@ -317,6 +421,7 @@ int vbus_vf_settings_apply(struct vbus_ctx *ctx, const char *name, const char *d
 					 VBUS_VF_SET_RATE,	 VBUS_VF_SET_SPOOFCHK,
 					 VBUS_VF_SET_LINK_STATE, VBUS_VF_SET_TRUST};
 	_cleanup_nl_ struct vbus_nl *nl = NULL;
+	_cleanup_(vf_putp) struct rtnl_link_vf *cur = NULL;
 	_cleanup_free_ char *ifname = NULL;
 	int ifindex = 0, r;
 
@@ -332,7 +437,13 @@ int vbus_vf_settings_apply(struct vbus_ctx *ctx, const char *name, const char *d
 		return vbus_error(ctx, r, "%s: the network interface of %s: %s", name, devpath,
 				  strerror(-r));
 	if (ctx->real_root) {
+		char what[256];
+
 		r = vbus_nl_open_route(ctx, &nl);
+		if (r < 0)
+			return r;
+		snprintf(what, sizeof(what), "%s: cannot read the VF settings of %s", name, ifname);
+		r = get_vf(nl, ifindex, index, what, &cur);
 		if (r < 0)
 			return r;
 	}
@@ -346,6 +457,11 @@ int vbus_vf_settings_apply(struct vbus_ctx *ctx, const char *name, const char *d
 		if (!nl) {
 			dbg(ctx, "%s: fake root: not setting %s on VF %" PRIu32 " of %s", name,
 			    setting, index, ifname);
+			continue;
+		}
+		if (already(cur, s, order[i])) {
+			dbg(ctx, "%s: %s is in place on VF %" PRIu32 " of %s", name, setting, index,
+			    ifname);
 			continue;
 		}
 		snprintf(what, sizeof(what), "%s: cannot set %s on VF %" PRIu32 " of %s", name,

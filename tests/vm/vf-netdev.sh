@@ -57,6 +57,17 @@ assert_eq "VF 1 max_tx_rate" 100 "$(vf 1 rate.max_tx)"
 assert_eq "VF 0 untouched: mac" 00:00:00:00:00:00 "$(vf 0 address)"
 assert_eq "VF 0 untouched: trust" false "$(vf 0 trust)"
 
+# ---- the same again (a restart of a VF in use): nothing is sent, nothing resets the VF -----
+out=$(VBUS_LOG=debug "$APPLY" "$DEV" 1 mac=52:54:00:12:34:56 vlan=100 qos=3 trust=on \
+	spoofchk=off link_state=disable min_tx_rate=10 max_tx_rate=100 2>&1)
+assert_eq "applied again unchanged: all 6 settings found in place" 6 \
+	"$(grep -c 'is in place on VF 1' <<<"$out")"
+assert_eq "applied again unchanged: no request sent" 0 "$(grep -c ' set on VF 1' <<<"$out")"
+out=$(VBUS_LOG=debug "$APPLY" "$DEV" 1 mac=52:54:00:12:34:56 vlan=101 qos=3 2>&1)
+assert_eq "one setting changed: only it is sent" "vfnet: vlan 101 qos 3 set on VF 1 of $PF" \
+	"$(grep ' set on VF 1' <<<"$out" | sed 's/^vf-netdev-apply: //')"
+assert_eq "VF 1 vlan 101" 101 "$(vf 1 vlan_list.0.vlan)"
+
 # ---- applied again with other values (what a restart does) --------------------------------
 check "apply again: vlan 0 (no filter), link_state enable, spoofchk on, trust off" "$APPLY" \
 	"$DEV" 1 vlan=0 link_state=enable spoofchk=on trust=off
