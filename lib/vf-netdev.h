@@ -36,9 +36,10 @@ int vbus_vf_settings_parse(struct vbus_ctx *ctx, const struct vbus_def *def,
 
 /*
  * Applies S to VF INDEX through the network interface of the device DEVPATH (a sysfs path as
- * on a host, "/sys/bus/pci/devices/0000:03:00.0"), one RTM_NEWLINK request with
- * IFLA_VFINFO_LIST per setting, so a refusal names the setting (with the kernel's extack
- * message). NAME names the definition in errors. Nothing to do when S sets nothing; -ENODEV
+ * on a host, "/sys/bus/pci/devices/0000:03:00.0"): the VF's settings are read first
+ * (RTM_GETLINK, RTEXT_FILTER_VF) and each one that differs is sent in an RTM_NEWLINK request
+ * with IFLA_VFINFO_LIST of its own, so a refusal names the setting (with the kernel's extack
+ * message) and a VF in use is not changed, or reset by its driver, for nothing. NAME names the definition in errors. Nothing to do when S sets nothing; -ENODEV
  * when the device has no network interface; under a fake root only what would be done is
  * logged.
  */
