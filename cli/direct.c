@@ -108,6 +108,11 @@ static int d_start(void *t, const char *name)
 	return vbus_start(t, name);
 }
 
+static int d_start_flags(void *t, const char *name, unsigned flags)
+{
+	return vbus_start_with_flags(t, name, flags);
+}
+
 static int d_stop(void *t, const char *name)
 {
 	return vbus_stop(t, name);
@@ -133,16 +138,21 @@ static int d_import(void *t, const char *source, const char *dir, struct json_ob
 	return vbus_import(t, source, dir, ret);
 }
 
+static int d_import_flags(void *t, const char *source, const char *dir, unsigned flags,
+			  struct json_object **ret)
+{
+	return vbus_import_with_flags(t, source, dir, flags, ret);
+}
+
 static int d_apply(void *t, struct json_object *definitions, unsigned flags,
 		   struct json_object **ret_plan)
 {
 	return vbus_apply(t, definitions, flags, ret_plan);
 }
 
-static int d_pick(void *t, const char *parent, const char *purpose, enum vbus_kind *ret_kind,
-		  char **ret_parent, char **ret_driver)
+static int d_fill(void *t, struct vbus_def *def, const char *purpose)
 {
-	return vbus_policy_pick(t, parent, purpose, ret_kind, ret_parent, ret_driver);
+	return vbus_policy_fill(t, def, purpose);
 }
 
 static const char *d_last_error(void *t)
@@ -172,6 +182,8 @@ static const struct transport_ops direct_ops = {
     .define = d_define,
     .undefine = d_undefine,
     .start = d_start,
+    .start_flags = d_start_flags,
+    .import_flags = d_import_flags,
     .stop = d_stop,
     .create = d_create,
     .remove = d_remove,
@@ -180,7 +192,7 @@ static const struct transport_ops direct_ops = {
     .last_error = d_last_error,
     .close = d_close,
     .apply = d_apply,
-    .pick = d_pick,
+    .fill = d_fill,
     .modify_live = d_modify_live,
 };
 

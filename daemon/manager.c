@@ -286,9 +286,10 @@ static bool names_running_mdev(struct json_object *obj)
 	       kind && streq_ptr(json_object_get_string(kind), "mdev");
 }
 
-/* libvbus parses and validates (the name included), with the message --direct shows. */
-static int def_parse(struct vbusd *d, struct json_object *obj, struct vbus_def **ret,
-		     sd_bus_error *error)
+/* libvbus parses and validates (the name included), with the message --direct shows. PURPOSE
+ * not empty: the definition has no kind, policy picks it (vbus_def_from_json_for()). */
+static int def_parse_for(struct vbusd *d, struct json_object *obj, const char *purpose,
+			 struct vbus_def **ret, sd_bus_error *error)
 {
 	struct json_object *n = json_object_object_get(obj, "name");
 	_cleanup_json_ struct json_object *copy = NULL;
@@ -304,7 +305,7 @@ static int def_parse(struct vbusd *d, struct json_object *obj, struct vbus_def *
 							    obj, "uuid"))) < 0)
 			return -ENOMEM;
 	}
-	r = vbus_def_from_json(d->ctx, copy ?: obj, ret);
+	r = vbus_def_from_json_for(d->ctx, copy ?: obj, purpose, ret);
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "parse definition",
 					   n ? json_object_get_string(n) : NULL);
@@ -313,6 +314,12 @@ static int def_parse(struct vbusd *d, struct json_object *obj, struct vbus_def *
 		(*ret)->parent = NULL;
 	}
 	return 0;
+}
+
+static int def_parse(struct vbusd *d, struct json_object *obj, struct vbus_def **ret,
+		     sd_bus_error *error)
+{
+	return def_parse_for(d, obj, NULL, ret, error);
 }
 
 static int reply_device(sd_bus_message *m, const char *name, int define_result)
@@ -448,35 +455,14 @@ static int method_create(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = sd_bus_message_read(m, "su", &purpose, &flags);
 	if (r < 0)
 		return r;
-	if (flags & ~(uint32_t)VBUS_CREATE_TRANSIENT)
+	if (flags & ~(uint32_t)(VBUS_CREATE_TRANSIENT | VBUS_CREATE_FORCE))
 		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
 					 "unknown flags 0x%x", flags);
-	if (purpose[0] && !json_object_object_get(obj, "kind")) {
-		struct json_object *p = json_object_object_get(obj, "parent");
-		struct json_object *drv = json_object_object_get(obj, "driver");
-		_cleanup_free_ char *parent = NULL, *driver = NULL;
-		enum vbus_kind kind;
-
-		if (!p)
-			return sd_bus_error_set(error, "org.vbus1.Error.InvalidArgument",
-						"a purpose needs a parent");
-		r = vbus_policy_pick(d->ctx, json_object_get_string(p), purpose, &kind, &parent,
-				     &driver);
-		if (r < 0)
-			return bus_error_from_vbus(d, error, r, "pick a kind for",
-						   json_object_get_string(p));
-		if (json_object_object_add(obj, "kind",
-					   json_object_new_string(vbus_kind_to_string(kind))) < 0 ||
-		    json_object_object_add(obj, "parent", json_object_new_string(parent)) < 0)
-			return -ENOMEM;
-		if ((!drv || streq(json_object_get_string(drv), VBUS_DRIVER_AUTO)) &&
-		    json_object_object_add(obj, "driver", json_object_new_string(driver)) < 0)
-			return -ENOMEM;
-	}
 	r = auth_check(d, m, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;
-	r = def_parse(d, obj, &def, error);
+	/* A purpose: libvbus fills in kind, parent, driver and type (vbus_policy_fill()). */
+	r = def_parse_for(d, obj, purpose, &def, error);
 	if (r < 0)
 		return r;
 	capture_begin(d, &c);
@@ -539,6 +525,33 @@ static int method_undefine(sd_bus_message *m, void *userdata, sd_bus_error *erro
 static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	return method_verb(m, userdata, error, VERB_START);
+}
+
+/* Start with VBUS_START_* flags (FORCE: a VF start may re-create VFs vbus did not make). */
+static int method_start_with_flags(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	const char *name;
+	struct capture c;
+	uint32_t flags;
+	int r;
+
+	r = sd_bus_message_read(m, "su", &name, &flags);
+	if (r < 0)
+		return r;
+	if (flags & ~(uint32_t)VBUS_START_FORCE)
+		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
+					 "unknown flags 0x%x", flags);
+	r = auth_check(d, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	capture_begin(d, &c);
+	r = vbus_start_with_flags(d->ctx, name, flags);
+	send_warnings(d, m, capture_end(d, &c));
+	if (r < 0)
+		return act_failed(d, error, r, "start", name);
+	refresh_name(d, name);
+	return sd_bus_reply_method_return(m, NULL);
 }
 
 static int method_stop(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -676,11 +689,21 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	_cleanup_json_ struct json_object *report = NULL;
 	const char *source, *dir;
 	struct capture c;
+	uint32_t flags = 0;
 	int r;
 
 	r = sd_bus_message_read(m, "ss", &source, &dir);
 	if (r < 0)
 		return r;
+	/* ImportWithFlags: the same with "u" flags (VBUS_IMPORT_KEEP_SOURCE). */
+	if (streq(sd_bus_message_get_member(m), "ImportWithFlags")) {
+		r = sd_bus_message_read(m, "u", &flags);
+		if (r < 0)
+			return r;
+		if (flags & ~(uint32_t)VBUS_IMPORT_KEEP_SOURCE)
+			return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
+						 "unknown flags 0x%x", flags);
+	}
 	if (!streq(source, "mdevctl") && !streq(source, "driverctl"))
 		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
 					 "unknown import source '%s'", source);
@@ -688,12 +711,45 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	if (r <= 0)
 		return r < 0 ? r : 1;
 	capture_begin(d, &c);
-	r = vbus_import(d->ctx, source, dir[0] ? dir : NULL, &report);
+	r = vbus_import_with_flags(d->ctx, source, dir[0] ? dir : NULL, flags, &report);
 	send_warnings(d, m, capture_end(d, &c));
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "import", source);
 	objects_refresh(d);
 	return reply_json_array(m, report);
+}
+
+/* The definition with what PURPOSE gives it (kind, parent, driver, type): define --for. */
+static int method_fill_definition(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	_cleanup_json_ struct json_object *obj = NULL, *out = NULL;
+	_cleanup_def_ struct vbus_def *def = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	const char *purpose;
+	int r;
+
+	r = read_def(d, m, &obj, error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read(m, "s", &purpose);
+	if (r < 0)
+		return r;
+	if (!purpose[0])
+		return sd_bus_error_set(error, "org.vbus1.Error.InvalidArgument",
+					"FillDefinition needs a purpose");
+	r = def_parse_for(d, obj, purpose, &def, error);
+	if (r < 0)
+		return r;
+	r = vbus_def_to_json(def, &out);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = bus_append_json_object(reply, out);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
 }
 
 /* What policy would create on PARENT for PURPOSE: the first half of Create with a purpose. */
@@ -784,6 +840,9 @@ static const sd_bus_vtable manager_vtable[] = {
 				method_undefine, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_start,
 				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("StartWithFlags", SD_BUS_ARGS("s", name, "u", flags),
+				SD_BUS_NO_RESULT, method_start_with_flags,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Stop", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_stop,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Create",
@@ -802,6 +861,13 @@ static const sd_bus_vtable manager_vtable[] = {
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Import", SD_BUS_ARGS("s", source, "s", directory),
 				SD_BUS_RESULT("aa{sv}", report), method_import,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ImportWithFlags",
+				SD_BUS_ARGS("s", source, "s", directory, "u", flags),
+				SD_BUS_RESULT("aa{sv}", report), method_import,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("FillDefinition", SD_BUS_ARGS("a{sv}", definition, "s", purpose),
+				SD_BUS_RESULT("a{sv}", definition), method_fill_definition,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("PickKind", SD_BUS_ARGS("s", parent, "s", purpose),
 				SD_BUS_RESULT("s", kind, "s", kind_parent, "s", driver),

@@ -7,6 +7,7 @@
 
 #include "bind.h"
 #include "sysfs.h"
+#include "vf-netdev.h"
 
 #define PCI_DEVICES "/sys/bus/pci/devices"
 
@@ -125,27 +126,11 @@ static int vf_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 	return 0;
 }
 
-static bool mac_is_valid(const char *s)
-{
-	if (!s || strlen(s) != 17)
-		return false;
-	for (int i = 0; i < 17; i++)
-		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
-			return false;
-	return true;
-}
-
-static const char *def_mac(const struct vbus_def *def)
-{
-	for (size_t i = 0; i < def->n_attrs; i++)
-		if (streq(def->attrs[i].key, "mac"))
-			return def->attrs[i].value;
-	return NULL;
-}
-
 static int vf_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
+	struct vbus_vf_settings settings;
 	uint64_t total;
+	int r;
 
 	if (!def->parent || !sysfs_name_is_valid(def->parent))
 		return vbus_error(ctx, -EINVAL, "%s: a VF needs its PF's PCI address as parent",
@@ -154,16 +139,9 @@ static int vf_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 		return vbus_error(ctx, -EINVAL, "%s: a VF needs an index", def->name);
 	if (def->type)
 		return vbus_error(ctx, -EINVAL, "%s: a VF has no type", def->name);
-	for (size_t i = 0; i < def->n_attrs; i++) {
-		const struct vbus_attr *a = &def->attrs[i];
-
-		if (!streq_ptr(a->key, "mac"))
-			return vbus_error(ctx, -EINVAL, "%s: a VF has no attribute '%s' (only mac)",
-					  def->name, a->key ?: "");
-		if (!mac_is_valid(a->value))
-			return vbus_error(ctx, -EINVAL, "%s: '%s' is not a MAC address", def->name,
-					  a->value ?: "");
-	}
+	r = vbus_vf_settings_parse(ctx, def, &settings);
+	if (r < 0)
+		return r;
 	if (!pci_exists(ctx, def->parent))
 		return vbus_error(ctx, -ENODEV, "%s: PF %s is not present", def->name, def->parent);
 	total = pf_total_vfs(ctx, def->parent);
@@ -389,64 +367,85 @@ static long vfio_holder(struct vbus_ctx *ctx, const char *vf)
 	return 0;
 }
 
-static const char *find_ip(void)
-{
-	static const char *const paths[] = {"/sbin/ip", "/usr/sbin/ip", "/bin/ip", "/usr/bin/ip"};
+/* The last VF count raise of this context: a start that fails after it puts the old count
+ * back (through destroy, within the same hold of the lock). */
+struct vf_raise {
+	char *pf;
+	uint64_t old, new;
+	unsigned gen;
+};
 
-	for (size_t i = 0; i < ELEMENTSOF(paths); i++)
-		if (access(paths[i], X_OK) == 0)
-			return paths[i];
-	return NULL;
+static void vf_free_data(struct vbus_ctx *ctx, void *data)
+{
+	struct vf_raise *m = data;
+
+	if (m)
+		free(m->pf);
+	free(m);
 }
 
-/* `ip link set PFNETDEV vf INDEX mac MAC`, when the PF has a netdev. */
-static int set_mac(struct vbus_ctx *ctx, const struct vbus_def *def, const char *mac)
+static void note_raise(struct vbus_ctx *ctx, const char *pf, uint64_t old, uint64_t n)
 {
-	_cleanup_strv_ char **nets = NULL;
-	_cleanup_free_ char *path = NULL;
-	char index[32];
-	const char *ip;
+	struct vf_raise *m = ctx->backend_data[VBUS_KIND_VF];
+
+	if (!m) {
+		m = calloc(1, sizeof(*m));
+		if (!m)
+			return;
+		ctx->backend_data[VBUS_KIND_VF] = m;
+	}
+	free(m->pf);
+	*m = (struct vf_raise){.pf = strdup(pf), .old = old, .new = n, .gen = ctx->lock_gen};
+}
+
+/* The VFs among the first N of PF that are bound to a driver and that vbus did not make (no
+ * run record of a start that created them), as "VF 0 (0000:03:01.0, iavf), ..."; NULL when
+ * there are none. */
+static int foreign_bound_vfs(struct vbus_ctx *ctx, const char *pf, uint64_t n, char **ret)
+{
+	_cleanup_free_ char *list = NULL;
+	struct vbus_run *runs = NULL;
+	size_t n_runs = 0;
 	int r;
 
-	if (asprintf(&path, PCI_DEVICES "/%s/net", def->parent) < 0)
-		return -ENOMEM;
-	r = sysfs_list_dir(ctx, path, &nets, NULL);
-	if (r == -ENOENT || (r >= 0 && !nets[0])) {
-		dbg(ctx, "%s: PF %s has no netdev, mac %s not set", def->name, def->parent, mac);
-		return 0;
-	}
+	r = vbus_run_load_all(ctx, &runs, &n_runs);
 	if (r < 0)
-		return vbus_error(ctx, r, "%s: cannot list %s's netdevs: %s", def->name,
-				  def->parent, strerror(-r));
-	if (!ctx->real_root) {
-		dbg(ctx, "fake root: not running ip link set %s vf %" PRId64 " mac %s", nets[0],
-		    def->index, mac);
-		return 0;
-	}
-	ip = find_ip();
-	if (!ip)
-		return vbus_error(ctx, -ENOENT,
-				  "%s: cannot set the VF's mac: ip (iproute2) is missing",
-				  def->name);
-	snprintf(index, sizeof(index), "%" PRId64, def->index);
-	{
-		char *argv[] = {(char *)ip,   (char *)"link", (char *)"set", (char *)"dev", nets[0],
-				(char *)"vf", index,	      (char *)"mac", (char *)mac,   NULL};
+		return r;
+	for (uint64_t i = 0; i < n && r >= 0; i++) {
+		_cleanup_free_ char *vf = NULL, *drv = NULL;
+		bool ours = false;
+		char *more;
 
-		r = vbus_run(ctx, argv);
+		if (vf_address(ctx, pf, (int64_t)i, &vf) < 0 ||
+		    vbus_bind_get_driver(ctx, "pci", vf, &drv) < 0 || !drv)
+			continue;
+		for (size_t j = 0; j < n_runs; j++)
+			ours = ours || (runs[j].created && runs[j].def->kind == VBUS_KIND_VF &&
+					streq_ptr(runs[j].def->parent, pf) &&
+					runs[j].def->index == (int64_t)i);
+		if (ours)
+			continue;
+		if (asprintf(&more, "%s%sVF %" PRIu64 " (%s, bound to %s)", list ?: "",
+			     list ? ", " : "", i, vf, drv) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		free(list);
+		list = more;
 	}
+	for (size_t j = 0; j < n_runs; j++)
+		vbus_run_done(&runs[j]);
+	free(runs);
 	if (r < 0)
-		return vbus_error(ctx, r, "%s: ip link set %s vf %s mac %s failed", def->name,
-				  nets[0], index, mac);
+		return r;
+	*ret = TAKE_PTR(list);
 	return 0;
 }
 
 static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	_cleanup_free_ char *choice = NULL, *pfdrv = NULL;
-	const char *mac = def_mac(def);
 	uint64_t old = 0;
-	bool raised = false;
 	int r;
 
 	r = vf_check(ctx, def);
@@ -467,7 +466,25 @@ static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 					  "%s: PF %s has no driver bound, it cannot create VFs",
 					  def->name, def->parent);
 		/* Raising a non-zero count re-creates the existing VFs (their drivers are
-		 * restored after); never pull one from under a VM. */
+		 * restored after): never those of someone else without --force, never one from
+		 * under a VM. */
+		if (old > 0 && !ctx->force) {
+			_cleanup_free_ char *foreign = NULL;
+
+			r = foreign_bound_vfs(ctx, def->parent, old, &foreign);
+			if (r < 0)
+				return r;
+			if (foreign)
+				return vbus_error(
+				    ctx, -EBUSY,
+				    "%s: VF %" PRId64 " needs the VF count of %s raised from %" PRIu64
+				    " to %" PRId64 ", and the kernel changes a non-zero count only "
+				    "through 0, which destroys the VFs there; vbus did not make %s: "
+				    "refusing (--force re-creates them and gives their drivers back; "
+				    "or define VFs below %" PRIu64 ")",
+				    def->name, def->index, def->parent, old, def->index + 1, foreign,
+				    old);
+		}
 		for (uint64_t i = 0; i < old; i++) {
 			_cleanup_free_ char *vf = NULL, *drv = NULL;
 			long pid;
@@ -500,25 +517,7 @@ static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 			       streq(choice, VBUS_DRIVER_HOST));
 		if (r < 0)
 			return r;
-		raised = true;
-	}
-
-	if (mac) {
-		r = set_mac(ctx, def, mac);
-		if (r < 0) {
-			_cleanup_free_ char *cause =
-			    ctx->last_error ? strdup(ctx->last_error) : NULL;
-
-			if (raised && set_numvfs(ctx, def->name, def->parent,
-						 (uint64_t)def->index + 1, old, true) < 0)
-				warn(ctx, "%s: cannot restore %" PRIu64 " VFs on %s", def->name,
-				     old, def->parent);
-			if (cause) {
-				free(ctx->last_error);
-				ctx->last_error = TAKE_PTR(cause);
-			}
-			return r;
-		}
+		note_raise(ctx, def->parent, old, (uint64_t)def->index + 1);
 	}
 	return 0;
 }
@@ -530,6 +529,7 @@ static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
  */
 static int vf_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
+	struct vf_raise *raise;
 	_cleanup_free_ char *vf = NULL;
 	uint64_t num = 0;
 	int r;
@@ -547,6 +547,17 @@ static int vf_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (r < 0)
 		return vbus_error(ctx, r, "%s: cannot read the VF count of %s: %s", def->name,
 				  def->parent, strerror(-r));
+	/* Undoing a start of this same call that raised the count: the count it had before. */
+	raise = ctx->backend_data[VBUS_KIND_VF];
+	if (raise && raise->gen == ctx->lock_gen && streq_ptr(raise->pf, def->parent) &&
+	    raise->new == num && (uint64_t)def->index + 1 == num) {
+		uint64_t old = raise->old;
+
+		raise->gen = 0;
+		dbg(ctx, "%s: putting the VF count of %s back to %" PRIu64, def->name, def->parent,
+		    old);
+		return set_numvfs(ctx, def->name, def->parent, num, old, true);
+	}
 	for (uint64_t i = 0; i < num; i++) {
 		_cleanup_free_ char *other = NULL, *drv = NULL;
 
@@ -563,6 +574,22 @@ static int vf_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 		return vbus_error(ctx, r, "%s: PF %s refused to remove its VFs: %s", def->name,
 				  def->parent, strerror(-r));
 	return 0;
+}
+
+/* The per-VF settings of DEF's attrs, on the PF's netdev: at every start, the VF being there
+ * and not yet (re)bound, as `ip link set PF vf N ...` is used before handing a VF to a VM. */
+static int vf_configure(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	struct vbus_vf_settings s;
+	_cleanup_free_ char *pf = NULL;
+	int r;
+
+	r = vbus_vf_settings_parse(ctx, def, &s);
+	if (r < 0 || !s.set)
+		return r;
+	if (asprintf(&pf, PCI_DEVICES "/%s", def->parent) < 0)
+		return -ENOMEM;
+	return vbus_vf_settings_apply(ctx, def->name, pf, (uint32_t)def->index, &s);
 }
 
 static int vf_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, const char *choice,
@@ -603,6 +630,8 @@ const struct vbus_backend vbus_backend_vf = {
     .status_in_list = true,
     .create = vf_create,
     .destroy = vf_destroy,
+    .configure = vf_configure,
     .resolve_driver = vf_resolve_driver,
     .bind = vf_bind,
+    .free_data = vf_free_data,
 };

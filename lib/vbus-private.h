@@ -8,6 +8,8 @@
  *    vbus_ctx_unref() for ctx->backend_data[kind].
  *  - the core looks backends up with vbus_ctx_backend(ctx, kind), which honours
  *    ctx->backend_override[] (tests install fake backends there); vbus_backend_get() stays.
+ *  - struct vbus_backend gained an optional configure() (settings applied at every start, after
+ *    create and before bind; vf: the per-VF netdev settings of lib/vf-netdev.c).
  *  - helpers: vbus_path_display() (a path as seen inside the root, for messages),
  *    vbus_uuid_is_valid(), vbus_error_take()/vbus_error_restore().
  */
@@ -91,6 +93,13 @@ struct vbus_ctx {
 	int (*sysfs_write_hook)(struct vbus_ctx *ctx, const char *path, const char *value,
 				void *userdata);
 	void *sysfs_write_hook_data;
+	/* Tests only: called after each step of a start ("checked", "intent", "created", "bound",
+	 * "recorded"), so a test can kill the process there and check what the next call makes
+	 * of what is left. */
+	void (*step_hook)(struct vbus_ctx *ctx, const char *step, void *userdata);
+	void *step_hook_data;
+	/* The start in progress may re-create VFs vbus did not make (--force, VBUS_START_FORCE). */
+	bool force;
 	/* vbus_lock(): the flock'ed store directory and how deep the calls that hold it are. */
 	int lock_fd;
 	unsigned lock_depth;
@@ -195,6 +204,11 @@ struct vbus_backend {
 	/* Removes DEF's sub-device. */
 	int (*destroy)(struct vbus_ctx *ctx, const struct vbus_def *def);
 
+	/* Applies DEF's settings to its sub-device once it exists and before it is bound: at
+	 * every start, so a device made again (reboot, hot-plug, reconcile) gets them again
+	 * (vf: mac, vlan, trust, ... on the PF's netdev). Optional. */
+	int (*configure)(struct vbus_ctx *ctx, const struct vbus_def *def);
+
 	/* Maps a driver choice ("vfio", "host") to a driver name for DEF; NULL for "none".
 	 * "auto" never reaches here: the core resolves it through policy first. */
 	int (*resolve_driver)(struct vbus_ctx *ctx, const struct vbus_def *def, const char *choice,
@@ -233,8 +247,11 @@ int vbus_backend_require(struct vbus_ctx *ctx, enum vbus_kind kind,
  */
 int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
 /* The driver choice of the first policy.d rule matching DEF; *ret NULL when none matches (no
- * built-in default: what vbus_apply_policy() uses for devices it did not make). */
+ * built-in default). */
 int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
+/* The same among the rules with "adopt": true: what vbus_apply_policy() uses for devices vbus
+ * did not make, which only such a rule may touch. */
+int vbus_policy_adopt_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
 
 /*
  * The kind and driver choice that PURPOSE's profile gives PARENT, among the kinds in OFFERED
@@ -278,11 +295,18 @@ struct vbus_run {
 	bool created;	      /* vbus made the sub-device exist (stop destroys it) */
 	bool transient;
 	char *previous_driver; /* bound before vbus bound it (stop gives it back); may be NULL */
+	/* Write-ahead: written before the kernel is asked ("state": "creating" with created,
+	 * "binding" without), so a crash never leaves a device vbus cannot recognise as its own;
+	 * "active" once the start is complete. A pending record whose device exists is a run
+	 * record like any other (vbus made it, or holds it); one whose device does not is dropped. */
+	bool pending;
 };
 void vbus_run_done(struct vbus_run *run);
 /* 0 and RET filled, -ENOENT when NAME has no run record. */
 int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret);
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n);
+/* Import: DEF's active device becomes vbus's (a run record as if vbus had created it). */
+int vbus_run_take_over(struct vbus_ctx *ctx, const struct vbus_def *def);
 /* Pretty JSON text (lib/def.c): what vbus_json_format() writes, into one growing buffer. */
 struct vbus_text {
 	char *s;
