@@ -44,7 +44,10 @@ static bool attr_allowed(enum vbus_kind kind, const char *key)
 int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	const char *kind = vbus_kind_to_string(def->kind);
+	int r = vbus_def_check_strings(ctx, def); /* before any of them is echoed */
 
+	if (r < 0)
+		return r;
 	if (!vbus_name_is_valid(def->name))
 		return vbus_error(ctx, -EINVAL,
 				  "invalid name \"%s\" (1-64 of A-Z a-z 0-9 _ . : -, starting with "
