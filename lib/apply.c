@@ -479,6 +479,7 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 		if (r < 0)
 			goto out;
 		journal = n_files > 0;
+		ctx->store_defer_sync = journal;
 	}
 	for (int a = ACT_UNDEFINE; a > (int)ACT_KEEP; a--)
 		for (size_t i = 0; i < n_steps; i++) {
@@ -500,6 +501,7 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 		}
 
 	if (journal) {
+		ctx->store_defer_sync = false;
 		r = vbus_store_journal_commit(ctx);
 		if (r < 0) {
 			rollback(ctx);
@@ -519,6 +521,7 @@ done:
 	*ret_plan = TAKE_PTR(plan);
 	r = 0;
 out:
+	ctx->store_defer_sync = false;
 	steps_free(steps, n_steps);
 	vbus_defs_free(stored, n_stored);
 	vbus_defs_free(want, n_want);

@@ -126,7 +126,7 @@ int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *na
 	r = write_all(fd, contents, strlen(contents));
 	if (r >= 0 && fchmod(fd, 0644) < 0)
 		r = -errno;
-	if (r >= 0 && fsync(fd) < 0)
+	if (r >= 0 && !ctx->store_defer_sync && fsync(fd) < 0)
 		r = -errno;
 	if (r >= 0 && rename(tmp, dst) < 0)
 		r = -errno;
@@ -135,7 +135,7 @@ int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *na
 		return vbus_error(ctx, r, "cannot write %s: %s", vbus_path_display(ctx, dst),
 				  strerror(-r));
 	}
-	r = fsync_dir(dir);
+	r = ctx->store_defer_sync ? 0 : fsync_dir(dir);
 	if (r < 0)
 		return vbus_error(ctx, r, "cannot sync %s: %s", vbus_path_display(ctx, dir),
 				  strerror(-r));
@@ -154,7 +154,9 @@ int vbus_unlink_sync(struct vbus_ctx *ctx, const char *dir, const char *name)
 		return vbus_error(ctx, r, "cannot remove %s: %s", vbus_path_display(ctx, p),
 				  strerror(-r));
 	}
-	return fsync_dir(dir) < 0 ? 0 : 0; /* the file is gone; a failed dir sync is not fatal */
+	if (!ctx->store_defer_sync)
+		(void)fsync_dir(dir); /* the file is gone; a failed dir sync is not fatal */
+	return 0;
 }
 
 /* Parses LEN bytes of BUF (NUL-terminated) as one JSON value with TOK, which is reset first. */
@@ -411,7 +413,8 @@ int vbus_store_journal_commit(struct vbus_ctx *ctx)
 {
 	int dfd = ctx->lock_fd, r;
 
-	if (renameat(dfd, JOURNAL, dfd, JOURNAL_DONE) < 0 || fsync(dfd) < 0) {
+	/* Every file written meanwhile is on disk before the journal goes. */
+	if (syncfs(dfd) < 0 || renameat(dfd, JOURNAL, dfd, JOURNAL_DONE) < 0 || fsync(dfd) < 0) {
 		r = -errno;
 		return vbus_error(ctx, r, "cannot commit the journal in %s: %s", DEVICES_DIR,
 				  strerror(-r));
@@ -424,7 +427,7 @@ int vbus_store_journal_commit(struct vbus_ctx *ctx)
 int vbus_store_journal_rollback(struct vbus_ctx *ctx, int dfd)
 {
 	_cleanup_close_ int jfd = -1;
-	struct dirent **des = NULL;
+	char **names = NULL;
 	int n, r = 0;
 
 	jfd = openat(dfd, JOURNAL, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -448,26 +451,25 @@ int vbus_store_journal_rollback(struct vbus_ctx *ctx, int dfd)
 			if (de->d_name[0] == '.')
 				continue;
 			if ((size_t)n == cap) {
-				struct dirent **x = realloc(des, (cap = cap ? cap * 2 : 64) *
-									sizeof(*des));
+				char **x = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof(*names));
 
 				if (!x) {
 					r = -ENOMEM;
 					break;
 				}
-				des = x;
+				names = x;
 			}
-			des[n] = malloc(sizeof(*de));
-			if (!des[n]) {
+			names[n] = strdup(de->d_name);
+			if (!names[n]) {
 				r = -ENOMEM;
 				break;
 			}
-			memcpy(des[n++], de, sizeof(*de));
+			n++;
 		}
 		closedir(d);
 	}
 	for (int i = 0; i < n && r >= 0; i++) {
-		char *f = des[i]->d_name;
+		char *f = names[i];
 		size_t len = strlen(f);
 
 		if (len > strlen(ABSENT) && streq(f + len - strlen(ABSENT), ABSENT)) {
@@ -481,10 +483,14 @@ int vbus_store_journal_rollback(struct vbus_ctx *ctx, int dfd)
 				r = -errno;
 		} else if (renameat(jfd, f, dfd, f) < 0)
 			r = -errno;
+		/* A rename onto another link of the same inode (the file was not changed yet)
+		 * does nothing: that link goes by itself. */
+		else if (unlinkat(jfd, f, 0) < 0 && errno != ENOENT)
+			r = -errno;
 	}
 	for (int i = 0; i < n; i++)
-		free(des[i]);
-	free(des);
+		free(names[i]);
+	free(names);
 	if (r >= 0)
 		r = fsync_fd(dfd);
 	if (r >= 0 && unlinkat(dfd, JOURNAL, AT_REMOVEDIR) < 0)

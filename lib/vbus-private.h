@@ -95,6 +95,9 @@ struct vbus_ctx {
 	int lock_fd;
 	unsigned lock_depth;
 	bool store_swept; /* stale temporary files of killed writers removed already */
+	/* apply's journal is open: file writes skip their fsyncs, one syncfs() before the
+	 * commit makes them all durable at once. */
+	bool store_defer_sync;
 	unsigned lock_gen; /* counts the times the lock was taken (depth 0 -> 1) */
 	/* Tests only: a backend used instead of the built-in one of that kind. */
 	const struct vbus_backend *backend_override[_VBUS_KIND_MAX];
