@@ -162,6 +162,7 @@ static int prepare(struct vbus_ctx *ctx, struct vbus_def *def, bool *ret_absent)
 	r = vbus_def_validate(ctx, def);
 	if (r < 0)
 		return r;
+	vbus_uuid_lower(def->uuid);
 	r = vbus_backend_require(ctx, def->kind, &be);
 	if (r < 0)
 		return r;

@@ -319,6 +319,13 @@ static int check_string(struct vbus_ctx *ctx, const char *what, const char *s)
 	return 0;
 }
 
+/* The kernel names mdevs in lowercase: one spelling in the store and in sysfs paths. */
+void vbus_uuid_lower(char *uuid)
+{
+	for (char *c = uuid; c && *c; c++)
+		*c = tolower((unsigned char)*c);
+}
+
 /* The strings of DEF however it was built (a file, D-Bus, the command line, an import). */
 int vbus_def_check_strings(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
@@ -542,9 +549,7 @@ VBUS_EXPORT int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj
 	r = vbus_def_check_strings(ctx, def);
 	if (r < 0)
 		return r;
-	/* The kernel names mdevs in lowercase: one spelling in the store and in sysfs paths. */
-	for (char *c = def->uuid; c && *c; c++)
-		*c = tolower((unsigned char)*c);
+	vbus_uuid_lower(def->uuid);
 
 	*ret = TAKE_PTR(def);
 	return 0;

@@ -365,9 +365,17 @@ static int run_remove(struct vbus_ctx *ctx, const char *name)
 {
 	_cleanup_free_ char *dir = vbus_path(ctx, RUN_DIR), *file = NULL;
 
+	int r;
+
 	if (!dir || asprintf(&file, "%s.json", name) < 0)
 		return -ENOMEM;
-	return vbus_unlink_sync(ctx, dir, file);
+	r = vbus_unlink_sync(ctx, dir, file);
+	/* No record (a manual pci definition vbus never started, stopped): nothing to forget. */
+	if (r == -ENOENT) {
+		vbus_error_clear(ctx);
+		return 0;
+	}
+	return r;
 }
 
 /* ---- define / undefine ------------------------------------------------------------------- */
@@ -450,6 +458,7 @@ static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 	r = vbus_def_validate(ctx, def);
 	if (r < 0)
 		return r;
+	vbus_uuid_lower(def->uuid);
 	r = vbus_backend_require(ctx, def->kind, &be);
 	if (r < 0)
 		return r;

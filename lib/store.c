@@ -545,7 +545,15 @@ int vbus_lock(struct vbus_ctx *ctx)
 	 * change; a writer killed meanwhile leaves a hidden file that the next process (or
 	 * vbusd's next start) removes. */
 	if (!ctx->store_swept) {
+		_cleanup_free_ char *run = vbus_path(ctx, "/run/vbus");
+		_cleanup_close_ int rfd = -1;
+
 		vbus_remove_stale_temporaries(fd);
+		/* The run records are written under the lock too. */
+		if (run)
+			rfd = open(run, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (rfd >= 0)
+			vbus_remove_stale_temporaries(rfd);
 		ctx->store_swept = true;
 	}
 	ctx->lock_fd = fd;

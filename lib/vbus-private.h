@@ -324,6 +324,7 @@ int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def);
 const char *vbus_text_check(const char *s, size_t len);
 char *vbus_escape(const char *s);
 int vbus_def_check_strings(struct vbus_ctx *ctx, const struct vbus_def *def);
+void vbus_uuid_lower(char *uuid);
 /* The identity of a definition or of an active object from list_active(), as a string key:
  * equal keys, same sub-device (mdev uuid, vf/sf parent+index, pci parent, else parent+name).
  * NULL when it has none (or out of memory). */
