@@ -183,11 +183,21 @@ static int load_driver(struct vbus_ctx *ctx, const char *bus, const char *dev, c
 				  "provides a %s driver; load it first)",
 				  dev, driver, bus, bus);
 	if (ctx->real_root) {
+		_cleanup_free_ char *unit = NULL;
 		char *argv[] = {(char *)"/sbin/modprobe", (char *)"-q", (char *)"--",
 				(char *)driver, NULL};
+		char *sd_argv[] = {(char *)"/bin/systemctl", (char *)"start", (char *)"--quiet",
+				   NULL, NULL};
 
+		/* As a systemd service (vbusd.service) vbus may not load modules itself (no
+		 * CAP_SYS_MODULE, no @module system calls): systemd's modprobe@.service does. */
+		if (getenv("INVOCATION_ID")) {
+			if (asprintf(&unit, "modprobe@%s.service", driver) < 0)
+				return -ENOMEM;
+			sd_argv[3] = unit;
+		}
 		/* Module and driver names mostly agree (modprobe treats - and _ alike). */
-		r = vbus_run(ctx, argv);
+		r = vbus_run(ctx, unit ? sd_argv : argv);
 		if (r < 0)
 			dbg(ctx, "modprobe %s failed: %s", driver, strerror(-r));
 		if (driver_present(ctx, bus, driver))

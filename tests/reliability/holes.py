@@ -36,10 +36,13 @@ D = env.devices_dir()
 
 
 def gdbus(who, method, *args, timeout=30):
-    p = subprocess.run(who + ["gdbus", "call", "--system", "--dest", "org.vbus1",
-                              "--object-path", "/org/vbus1", "--method",
-                              f"org.vbus1.Manager.{method}", *args],
-                       capture_output=True, text=True, timeout=timeout)
+    try:
+        p = subprocess.run(who + ["gdbus", "call", "--system", "--dest", "org.vbus1",
+                                  "--object-path", "/org/vbus1", "--method",
+                                  f"org.vbus1.Manager.{method}", *args],
+                           capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, "no answer (timed out)"
     return p.returncode, (p.stdout + p.stderr).strip()
 
 
@@ -69,45 +72,6 @@ mock = dbus.Interface(env.bus().get_object("org.freedesktop.PolicyKit1",
                                            "/org/freedesktop/PolicyKit1/Authority"),
                       "org.freedesktop.DBus.Mock")
 mock.SetAllowed(["org.vbus1.manage"])
-
-# ---- 1. Import -----------------------------------------------------------------------------
-secret = os.path.join(env.t, "secret")
-with open(secret, "w") as f:
-    f.write("root:SECRET-HASH:19000:0:99999:7:::\n")
-os.chmod(secret, 0o600)
-L = os.path.join(env.t, "L")
-os.mkdir(L)
-os.chmod(L, 0o777)
-os.symlink(secret, os.path.join(L, "pci-0000:00:01.0"))
-os.symlink("/dev/zero", os.path.join(L, "pci-0000:00:01.1"))
-os.mkfifo(os.path.join(L, "pci-0000:00:01.2"))
-with open(os.path.join(L, "pci-0000:00:01.3"), "w") as f:
-    f.write("SECRET-LINE not a driver\n")
-M = os.path.join(env.t, "M")
-os.makedirs(os.path.join(M, "0000:00:02.0"))
-os.symlink(os.path.dirname(secret), os.path.join(M, "linked-parent"))
-
-rc, out = gdbus(NOBODY, "Import", "driverctl", L, timeout=20)
-tap.ok(rc != 0 and "AccessDenied" in out and "SECRET" not in out,
-       "1: Import from a directory of a non-root caller's choosing is refused (AccessDenied)", out)
-rc, out = gdbus(NOBODY, "Import", "driverctl", "/etc/driverctl.d")
-tap.ok(rc == 0, "1: ... the standard directory is still open to that caller", out)
-t0 = time.time()
-err, rep = call("Import", "driverctl", L, timeout=20)
-took = time.time() - t0
-reasons = {str(e["source"]).rsplit("/", 1)[-1]: str(e["reason"]) for e in rep} if not err else {}
-tap.ok(err is None and took < 5, f"1: root's Import of links, a FIFO and /dev/zero returns ({took:.2f} s)",
-       rep)
-tap.ok("not followed" in reasons.get("pci-0000:00:01.0", "") and
-       "not followed" in reasons.get("pci-0000:00:01.1", "") and
-       "not a regular file" in reasons.get("pci-0000:00:01.2", ""),
-       "1: ... the links are not followed, the FIFO is not read", reasons)
-tap.ok("SECRET" not in json.dumps(reasons) and "SECRET" not in log_text(),
-       "1: ... no file content in the reply or the log", reasons)
-err, rep = call("Import", "mdevctl", M, timeout=20)
-tap.ok(err is None and any("not followed" in str(e["reason"]) for e in rep),
-       "1: mdevctl import does not follow a linked parent directory", rep)
-tap.ok(env.vbusd.poll() is None, "1: vbusd is alive")
 
 # ---- 5, 6. What Define accepts -----------------------------------------------------------
 base = {"kind": "pci", "parent": "0000:05:00.0", "start": "manual"}
@@ -247,6 +211,49 @@ tap.ok(other.returncode == 0 and os.path.exists(f"{D}/other1.json"),
 fl.kill()
 fl.wait()
 tap.ok(env.vbusd.poll() is None, "4: vbusd is alive")
+
+# Last of the D-Bus part: a FIFO read by vbusd blocks it for good (the trial's finding).
+# ---- 1. Import -----------------------------------------------------------------------------
+mock.SetAllowed(["org.vbus1.manage"])
+secret = os.path.join(env.t, "secret")
+with open(secret, "w") as f:
+    f.write("root:SECRET-HASH:19000:0:99999:7:::\n")
+os.chmod(secret, 0o600)
+L = os.path.join(env.t, "L")
+os.mkdir(L)
+os.chmod(L, 0o777)
+os.symlink(secret, os.path.join(L, "pci-0000:00:01.0"))
+os.symlink("/dev/zero", os.path.join(L, "pci-0000:00:01.1"))
+os.mkfifo(os.path.join(L, "pci-0000:00:01.2"))
+with open(os.path.join(L, "pci-0000:00:01.3"), "w") as f:
+    f.write("SECRET-LINE not a driver\n")
+M = os.path.join(env.t, "M")
+os.makedirs(os.path.join(M, "0000:00:02.0"))
+os.symlink(os.path.dirname(secret), os.path.join(M, "linked-parent"))
+
+rc, out = gdbus(NOBODY, "Import", "driverctl", L, timeout=20)
+tap.ok(rc != 0 and "AccessDenied" in out and "SECRET" not in out,
+       "1: Import from a directory of a non-root caller's choosing is refused (AccessDenied)", out)
+rc, out = gdbus(NOBODY, "Import", "driverctl", "/etc/driverctl.d")
+tap.ok(rc == 0, "1: ... the standard directory is still open to that caller", out)
+t0 = time.time()
+err, rep = call("Import", "driverctl", L, timeout=20)
+took = time.time() - t0
+reasons = {str(e["source"]).rsplit("/", 1)[-1]: str(e["reason"]) for e in rep} if not err else {}
+tap.ok(err is None and took < 5, f"1: root's Import of links, a FIFO and /dev/zero returns ({took:.2f} s)",
+       rep)
+tap.ok("not followed" in reasons.get("pci-0000:00:01.0", "") and
+       "not followed" in reasons.get("pci-0000:00:01.1", "") and
+       "not a regular file" in reasons.get("pci-0000:00:01.2", ""),
+       "1: ... the links are not followed, the FIFO is not read", reasons)
+tap.ok("SECRET" not in json.dumps(reasons) and "SECRET" not in log_text(),
+       "1: ... no file content in the reply or the log", reasons)
+err, rep = call("Import", "mdevctl", M, timeout=20)
+tap.ok(err is None and any("not followed" in str(e["reason"]) for e in rep),
+       "1: mdevctl import does not follow a linked parent directory", rep)
+tap.ok(env.vbusd.poll() is None, "1: vbusd is alive")
+
+env.kill_vbusd()  # SIGKILL: a vbusd blocked on a FIFO would not handle SIGTERM
 env.close()
 
 # ---- --root: 6 (file inputs) and 7 ----------------------------------------------------------
