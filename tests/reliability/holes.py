@@ -88,7 +88,8 @@ def define(extra):
 
 
 cases = [
-    ("a parent with an escape sequence", {"parent": "pci/\x1b]0;T\x07"}, "InvalidArgument"),
+    ("an sf parent with an escape sequence", {"kind": "sf", "parent": "pci/\x1b]0;T\x07",
+                                              "index": 3}, "InvalidArgument"),
     ("a tag with a newline forging a row", {"tags": ["a\nforged  pci"]}, "InvalidArgument"),
     ("a kind with a forged log line", {"kind": "x\n<0>FORGED"}, "InvalidArgument"),
     ("an extra key of 2 MiB", {"note": "x" * (2 << 20)}, "TooLarge"),
@@ -256,7 +257,7 @@ tap.ok(env.vbusd.poll() is None, "1: vbusd is alive")
 env.kill_vbusd()  # SIGKILL: a vbusd blocked on a FIFO would not handle SIGTERM
 env.close()
 
-# ---- --root: 6 (file inputs) and 7 ----------------------------------------------------------
+# ---- --root: 5, 6 (file inputs) and 7 --------------------------------------------------------
 t = tempfile.mkdtemp(prefix="vbus-holes.")
 R = os.path.join(t, "root")
 shutil.copytree(os.path.join(SRC, "tests/data/host-mixed"), R, symlinks=True)
@@ -272,6 +273,17 @@ def vbusctl(*args, timeout=30):
     except subprocess.TimeoutExpired:
         return None, "timed out"
 
+
+# 5. An mdevctl directory whose name is not UTF-8: reported (escaped) and skipped.
+bad_dir = os.path.join(t, "m", "pa\udcffx")
+os.makedirs(bad_dir)
+with open(os.path.join(bad_dir, "11111111-2222-4333-8444-000000000009"), "w") as f:
+    f.write('{"mdev_type": "mtty-2", "start": "manual"}')
+rc, out = vbusctl("-j", "import", "mdevctl", os.path.join(t, "m"))
+tap.ok(rc == 0 and "pa\\\\xffx" in out and "not valid UTF-8" in out and
+       not os.path.exists(f"{RD}/11111111-2222-4333-8444-000000000009.json"),
+       "5: import of an mdevctl parent named with a byte that is not UTF-8: reported, skipped",
+       out)
 
 with open(f"{t}/nul.json", "w") as f:
     f.write('{"version": 1, "name": "a\\u0000b", "kind": "pci", "parent": "0000:04:00.0"}\n')
