@@ -44,8 +44,14 @@ static bool attr_allowed(enum vbus_kind kind, const char *key)
 int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	const char *kind = vbus_kind_to_string(def->kind);
-	int r = vbus_def_check_strings(ctx, def); /* before any of them is echoed */
+	int r;
 
+	/* No string is echoed before it is known to be text. */
+	if (!vbus_name_is_valid(def->name) && def->name &&
+	    vbus_text_check(def->name, strlen(def->name)))
+		return vbus_error(ctx, -EINVAL, "invalid name (it %s)",
+				  vbus_text_check(def->name, strlen(def->name)));
+	r = vbus_def_check_strings(ctx, def);
 	if (r < 0)
 		return r;
 	if (!vbus_name_is_valid(def->name))
