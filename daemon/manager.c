@@ -623,6 +623,8 @@ static int reply_apply_failed(sd_bus_message *m, struct vbusd *d, int r, const c
 	return sd_bus_send(NULL, reply, NULL);
 }
 
+#define APPLY_OPEN_MAX 256
+
 static int apply_flags(sd_bus_message *m, struct vbusd *d, sd_bus_error *error,
 		       struct json_object *defs, unsigned flags)
 {
@@ -633,7 +635,9 @@ static int apply_flags(sd_bus_message *m, struct vbusd *d, sd_bus_error *error,
 	if (flags & ~(unsigned)(VBUS_APPLY_DRY_RUN | VBUS_APPLY_NOW))
 		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
 					 "unknown apply flags 0x%x", flags);
-	if (!(flags & VBUS_APPLY_DRY_RUN)) {
+	/* A dry run is open to everyone, but only a short one: a long list costs the only thread
+	 * seconds (and the list is bounded in libvbus for everyone). */
+	if (!(flags & VBUS_APPLY_DRY_RUN) || json_object_array_length(defs) > APPLY_OPEN_MAX) {
 		r = auth_check(d, m, error);
 		if (r <= 0)
 			return r < 0 ? r : 1;
@@ -710,6 +714,19 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = auth_check(d, m, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;
+	/* vbusd reads as root: a directory of the caller's choosing only for root (others could
+	 * read or probe any file through it); the tool's own directory for everyone. */
+	if (streq(dir, streq(source, "mdevctl") ? "/etc/mdevctl.d" : "/etc/driverctl.d"))
+		dir = "";
+	if (dir[0]) {
+		r = auth_caller_is_root(m);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return sd_bus_error_setf(error, "org.vbus1.Error.AccessDenied",
+						 "only root may import from another directory "
+						 "than the %s default", source);
+	}
 	capture_begin(d, &c);
 	r = vbus_import_with_flags(d->ctx, source, dir[0] ? dir : NULL, flags, &report);
 	send_warnings(d, m, capture_end(d, &c));
