@@ -205,8 +205,7 @@ static int no_types(const char *parent)
 		err("%s offers no creatable types (%s; see vbusctl parents %s)", parent, how,
 		    parent);
 	else if (*kinds)
-		err("%s offers no creatable types (a %s parent with none left; see vbusctl parents "
-		    "%s)",
+		err("%s offers no creatable types (kind %s, but no types; see vbusctl parents %s)",
 		    parent, kinds, parent);
 	else
 		err("%s offers no creatable types (see vbusctl parents)", parent);

@@ -415,6 +415,8 @@ int vbus_driver_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 	_cleanup_free_ const char **cands = NULL;
 	_cleanup_free_ char *dir = NULL;
 	const char *bus = kind_bus(def->kind), *near;
+	char where[128] = "under /lib/modules";
+	struct utsname u;
 	size_t n = 0;
 
 	if (!def->driver || !bus)
@@ -442,13 +444,16 @@ int vbus_driver_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 	for (size_t i = 0; i < n; i++)
 		cands[ELEMENTSOF(keywords) + i] = drivers[i];
 	near = vbus_closest(def->driver, cands, n + ELEMENTSOF(keywords));
+	/* On the running system, name the kernel whose modules were looked at. */
+	if (ctx->real_root && uname(&u) == 0)
+		snprintf(where, sizeof(where), "for kernel %s", u.release);
 	if (near)
 		return vbus_error(ctx, -ENOENT,
 				  "no driver \"%s\" for %s devices (none in /sys/bus/%s/drivers and "
-				  "no module of that name); did you mean \"%s\"?",
-				  def->driver, vbus_kind_to_string(def->kind), bus, near);
+				  "no module of that name %s); did you mean \"%s\"?",
+				  def->driver, vbus_kind_to_string(def->kind), bus, where, near);
 	return vbus_error(ctx, -ENOENT,
 			  "no driver \"%s\" for %s devices (none in /sys/bus/%s/drivers and no "
-			  "module of that name; auto, vfio, host and none choose one)",
-			  def->driver, vbus_kind_to_string(def->kind), bus);
+			  "module of that name %s; auto, vfio, host and none choose one)",
+			  def->driver, vbus_kind_to_string(def->kind), bus, where);
 }
