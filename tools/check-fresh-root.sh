@@ -4,13 +4,16 @@
 # commit) into it and runs, as root inside the chroot, `tools/install-deps.sh` and then
 # `tools/test.sh`. Run it before each release. Needs root; about 2 GB of disk.
 #
-# Usage: tools/check-fresh-root.sh [--dir DIR] [--keep] [--mirror URL] [--no-test]
+# Usage: tools/check-fresh-root.sh [--dir DIR] [--keep] [--mirror URL] [--no-test] [--demo]
 #                                  [-- MESON-TEST-ARGS...]
 #   --dir DIR   where the root goes (default: a new /var/tmp/vbus-fresh-root.XXXXXX); a DIR
-#               that already holds a finished debootstrap is reused (its clone is replaced)
-#   --keep      keep DIR at the end (default: removed, unless it was given and reused)
+#               that already holds a finished debootstrap is reused (its clone is replaced;
+#               packages installed by an earlier run stay: for iterating, not for the proof)
+#   --keep      keep the root at the end (default: removed when the script made it; a DIR
+#               given with --dir always stays)
 #   --mirror U  the Debian mirror (default: the first bookworm URI in /etc/apt/sources.list*)
 #   --no-test   stop after install-deps.sh and the build (meson compile)
+#   --demo      also run the first command's tools/demo.sh (after the tests)
 #   -- ARGS     passed to tools/test.sh after the build dir, e.g. `-- --suite unit --suite install`
 # Every step prints its time; the last line says which steps passed. Mounts are undone on
 # any exit.
@@ -21,6 +24,7 @@ dir=
 keep=0
 mirror=
 run_test=1
+run_demo=0
 test_args=()
 
 while [ $# -gt 0 ]; do
@@ -29,8 +33,9 @@ while [ $# -gt 0 ]; do
 	--keep) keep=1; shift ;;
 	--mirror) mirror=$2; shift 2 ;;
 	--no-test) run_test=0; shift ;;
+	--demo) run_demo=1; shift ;;
 	--) shift; test_args=("$@"); break ;;
-	-h|--help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "check-fresh-root: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -189,5 +194,10 @@ else
 	step "tools/test.sh build-test ${test_args[*]}"
 	in_root "tools/test.sh build-test ${test_args[*]@Q}"
 	step_ok "test"
+fi
+if [ "$run_demo" = 1 ]; then
+	step "tools/demo.sh"
+	in_root "tools/demo.sh"
+	step_ok "demo"
 fi
 log "total $(($(date +%s) - total_start))s"
