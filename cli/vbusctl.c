@@ -197,7 +197,8 @@ static int no_types(const char *parent)
 		if (strcmp(kind, "vf") == 0)
 			how = "it is an SR-IOV PF: its VFs are made with --kind vf --index N";
 		else if (strcmp(kind, "sf") == 0)
-			how = "it is a devlink SF parent: its SFs are made with --kind sf --index N";
+			how =
+			    "it is a devlink SF parent: its SFs are made with --kind sf --index N";
 		snprintf(kinds + strlen(kinds), sizeof(kinds) - strlen(kinds), "%s%s",
 			 *kinds ? ", " : "", kind);
 	}
@@ -688,15 +689,15 @@ struct verb {
 };
 
 #define DEF_OPTIONS                                                                                \
-	"  --kind KIND         mdev, vf, sf, vdpa, virtbus or pci\n"                                \
-	"  --parent PARENT     the parent device (see vbusctl parents)\n"                            \
-	"  --type TYPE         mdev, vdpa, virtbus: what to create (see vbusctl types)\n"            \
-	"  --uuid UUID         mdev: its UUID (default: a new one, printed)\n"                      \
-	"  --index N           vf, sf: its index (default: the lowest free one, printed)\n"          \
-	"  --driver DRIVER     auto (policy decides, the default), vfio, host, none or a\n"         \
+	"  --kind KIND         mdev, vf, sf, vdpa, virtbus or pci\n"                               \
+	"  --parent PARENT     the parent device (see vbusctl parents)\n"                          \
+	"  --type TYPE         mdev, vdpa, virtbus: what to create (see vbusctl types)\n"          \
+	"  --uuid UUID         mdev: its UUID (default: a new one, printed)\n"                     \
+	"  --index N           vf, sf: its index (default: the lowest free one, printed)\n"        \
+	"  --driver DRIVER     auto (policy decides, the default), vfio, host, none or a\n"        \
 	"                      driver on the kind's bus or a module of that name\n"                \
-	"  --attr KEY=VALUE    an attribute set at creation (repeatable, in order)\n"               \
-	"  --auto | --manual   start when the parent is there (default) or only by start\n"         \
+	"  --attr KEY=VALUE    an attribute set at creation (repeatable, in order)\n"              \
+	"  --auto | --manual   start when the parent is there (default) or only by start\n"        \
 	"  --tag TAG           a tag (repeatable)\n"
 
 static int verb_help(int argc, char **argv);

@@ -448,10 +448,11 @@ int vbus_driver_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (ctx->real_root && uname(&u) == 0)
 		snprintf(where, sizeof(where), "for kernel %s", u.release);
 	if (near)
-		return vbus_error(ctx, -ENOENT,
-				  "no driver \"%s\" for %s devices (none in /sys/bus/%s/drivers and "
-				  "no module of that name %s); did you mean \"%s\"?",
-				  def->driver, vbus_kind_to_string(def->kind), bus, where, near);
+		return vbus_error(
+		    ctx, -ENOENT,
+		    "no driver \"%s\" for %s devices (none in /sys/bus/%s/drivers and "
+		    "no module of that name %s); did you mean \"%s\"?",
+		    def->driver, vbus_kind_to_string(def->kind), bus, where, near);
 	return vbus_error(ctx, -ENOENT,
 			  "no driver \"%s\" for %s devices (none in /sys/bus/%s/drivers and no "
 			  "module of that name %s; auto, vfio, host and none choose one)",
