@@ -576,7 +576,8 @@ int transport_bus_monitor(bool json)
 	monitor_json = json;
 	r = bus_open(&bus);
 	if (r < 0) {
-		fprintf(stderr, "vbusctl: Cannot reach the system bus (%s): " VBUSD_NOT_RUNNING "\n",
+		fprintf(stderr,
+			"vbusctl: Cannot reach the system bus (%s): " VBUSD_NOT_RUNNING "\n",
 			strerror(-r));
 		return r;
 	}
