@@ -104,7 +104,8 @@ if [ -z "$dir" ]; then
 	dir=$(mktemp -d /var/tmp/vbus-fresh-root.XXXXXX)
 	made_dir=1
 fi
-dir=$(cd "$dir" 2>/dev/null && pwd || { mkdir -p "$dir" && cd "$dir" && pwd; })
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
 
 mounted=()
 cleanup() {
