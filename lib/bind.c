@@ -356,8 +356,9 @@ static void module_name_normalize(char *s)
 			*s = '_';
 }
 
-/* Whether modules.dep under /lib/modules/RELEASE lists a module called NAME (normalized). */
-static bool module_listed(struct vbus_ctx *ctx, const char *release, const char *name)
+/* Whether modules.dep under /lib/modules/RELEASE lists a module called NAME (normalized): 1 or
+ * 0; negative errno when it cannot be read. */
+static int module_listed(struct vbus_ctx *ctx, const char *release, const char *name)
 {
 	_cleanup_free_ char *path = vbus_pathf(ctx, "/lib/modules/%s/modules.dep", release);
 	_cleanup_free_ char *line = NULL;
@@ -365,8 +366,11 @@ static bool module_listed(struct vbus_ctx *ctx, const char *release, const char 
 	bool found = false;
 	FILE *f;
 
-	if (!path || !(f = fopen(path, "re")))
-		return false;
+	if (!path)
+		return -ENOMEM;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
 	while (!found && getline(&line, &cap, f) > 0) {
 		char *colon = strchr(line, ':'), *base, *ko;
 
@@ -391,18 +395,28 @@ static bool module_installed(struct vbus_ctx *ctx, const char *driver)
 	_cleanup_free_ char *name = strdup(driver);
 	_cleanup_strv_ char **releases = NULL;
 	struct utsname u;
+	int r;
 
 	if (!name)
 		return false;
 	module_name_normalize(name);
-	if (ctx->real_root)
-		return uname(&u) == 0 && module_listed(ctx, u.release, name);
+	if (ctx->real_root) {
+		/* A modules.dep that cannot be read (vbusd's unit hides /lib/modules; a kernel
+		 * without its modules installed) says nothing: only what is known is refused. */
+		if (uname(&u) < 0)
+			return true;
+		r = module_listed(ctx, u.release, name);
+		if (r < 0)
+			dbg(ctx, "cannot read modules.dep of %s (%s): not judging driver %s",
+			    u.release, strerror(-r), driver);
+		return r != 0;
+	}
 	if (sysfs_list_entries(ctx, "/lib/modules", &releases) < 0) {
 		vbus_error_clear(ctx);
 		return false;
 	}
-	for (char **r = releases; *r; r++)
-		if (module_listed(ctx, *r, name))
+	for (char **rel = releases; *rel; rel++)
+		if (module_listed(ctx, *rel, name) > 0)
 			return true;
 	return false;
 }
