@@ -46,6 +46,20 @@ cp -a "$SRC/tests/data/host-mixed" "$ROOT"
 rm -f "$ROOT/etc/vbus/devices.d/broken.json"
 start_bus
 
+# Before vbusd is there: nobody owns org.vbus1 (ServiceUnknown), and with no bus at all, vbusctl
+# says what to do instead of D-Bus's words.
+for addr in "$DBUS_SYSTEM_BUS_ADDRESS" "unix:path=$T/no-such-bus"; do
+	out=$(DBUS_SYSTEM_BUS_ADDRESS=$addr "$VBUSCTL" list 2>&1)
+	rc=$?
+	if [ "$rc" = 1 ] && [[ $out == *"vbusd is not running; start it (systemctl start vbusd) or use --direct"* ]] &&
+		[[ $out != *"org.freedesktop"* && $out != *".service files"* ]]; then
+		ok "no vbusd on $addr: vbusctl list says vbusd is not running (exit 1)"
+	else
+		not_ok "no vbusd on $addr: vbusctl list says vbusd is not running (exit 1)" \
+			"exit $rc: $out"
+	fi
+done
+
 # Definitions for reconcile: one autostart on a present parent, one on an absent parent.
 cat >"$ROOT/etc/vbus/devices.d/auto-here.json" <<'EOF'
 { "version": 1, "name": "auto-here", "kind": "mdev", "parent": "mtty", "type": "mtty-1",
