@@ -182,8 +182,16 @@ enum vbus_define_flags {
 VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags);
 VBUS_EXPORT int vbus_def_load(struct vbus_ctx *ctx, const char *name, struct vbus_def **ret);
 VBUS_EXPORT int vbus_undefine(struct vbus_ctx *ctx, const char *name);
-/* check, create (when absent), choose the driver (auto: policy; vfio/host: the backend), bind,
- * verify the bound driver; -EALREADY when vbus started it already. */
+/*
+ * A definition is a standing order: start makes NAME's device present with its wanted driver,
+ * whatever state it is in. Check, create (when absent), choose the driver (auto: policy;
+ * vfio/host: the backend), bind, verify the bound driver, record the run. A device that is
+ * present already (a pci function, an existing VF, an mdev made by another tool, one vbus
+ * started before whose driver someone changed) is rebound to the wanted driver when it has
+ * another one, and the run recorded. No run record is needed (/run/vbus is empty after a
+ * reboot): the definition alone says what to do. Returns 0 when something was done, and
+ * -EALREADY (changing nothing) when vbus started it already and it has its wanted driver.
+ */
 VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name);
 /* -EALREADY when not active; -EBUSY for an active mdev/vf that vbus did not start. */
 VBUS_EXPORT int vbus_stop(struct vbus_ctx *ctx, const char *name);
@@ -222,6 +230,20 @@ enum vbus_apply_flags {
  */
 VBUS_EXPORT int vbus_apply(struct vbus_ctx *ctx, struct json_object *definitions, unsigned flags,
 			   struct json_object **ret_plan);
+
+/*
+ * Reconcile (vbusd at its start and when a parent appears): vbus_start() for every start:auto
+ * definition (of PARENT only, when not NULL: a parent as the kernel or the user names it,
+ * "0000:03:00.0", "mtty", "pci/0000:06:00.0"), going on after a failure. FLAGS: 0. *ret_results:
+ * a JSON array, one object per definition considered, in name order: {"name", "result":
+ * "started" (something was done) | "unchanged" (present with its driver already) | "absent" (its
+ * parent is not present) | "failed", "error": the cause or null, "errno": positive errno or 0}.
+ * Returns the number of definitions started; when some failed, the first failure's errno with
+ * "'NAME' did not start: cause" (", and N more failed") as the last error and, unlike other
+ * failures, *ret_results set.
+ */
+VBUS_EXPORT int vbus_reconcile(struct vbus_ctx *ctx, const char *parent, unsigned flags,
+			       struct json_object **ret_results);
 
 /* Imports mdevctl or driverctl definitions from DIR (NULL: the default under root). Returns a
  * JSON array of {"name", "source", "imported": bool, "reason"} in *ret_report. */

@@ -91,6 +91,11 @@ struct vbus_ctx {
 	int (*sysfs_write_hook)(struct vbus_ctx *ctx, const char *path, const char *value,
 				void *userdata);
 	void *sysfs_write_hook_data;
+	/* Tests only: called after each step of a start ("checked", "intent", "created", "bound",
+	 * "recorded"), so a test can kill the process there and check what the next call makes
+	 * of what is left. */
+	void (*step_hook)(struct vbus_ctx *ctx, const char *step, void *userdata);
+	void *step_hook_data;
 	/* vbus_lock(): the flock'ed store directory and how deep the calls that hold it are. */
 	int lock_fd;
 	unsigned lock_depth;
@@ -278,6 +283,11 @@ struct vbus_run {
 	bool created;	      /* vbus made the sub-device exist (stop destroys it) */
 	bool transient;
 	char *previous_driver; /* bound before vbus bound it (stop gives it back); may be NULL */
+	/* Write-ahead: written before the kernel is asked ("state": "creating" with created,
+	 * "binding" without), so a crash never leaves a device vbus cannot recognise as its own;
+	 * "active" once the start is complete. A pending record whose device exists is a run
+	 * record like any other (vbus made it, or holds it); one whose device does not is dropped. */
+	bool pending;
 };
 void vbus_run_done(struct vbus_run *run);
 /* 0 and RET filled, -ENOENT when NAME has no run record. */
