@@ -110,22 +110,21 @@ static void retry_schedule(struct vbusd *d, const char *name)
 /*
  * Brings NAME to what its definition asks (present, with its wanted driver); on failure schedules
  * a retry. vbus_start() converges: a device that is there already with its driver is left as
- * it is (-EALREADY), one with the wrong driver is bound again.
+ * it is (-EALREADY), one with the wrong driver is bound again. 1 when something was done, 0
+ * when nothing needed to be, else the failure.
  */
 static int start_one(struct vbusd *d, const char *name)
 {
 	int r = vbus_start(d->ctx, name);
 	struct retry *t = retry_find(d, name);
 
-	if (r == -EALREADY) {
-		vbus_error_clear(d->ctx);
-		r = 0;
-	}
-	if (r >= 0) {
+	if (r >= 0 || r == -EALREADY) {
 		/* libvbus has said "Started" through the log callback already. */
+		if (r == -EALREADY)
+			vbus_error_clear(d->ctx);
 		if (t)
 			retry_drop(d, t);
-		return r;
+		return r >= 0;
 	}
 	log_notice("Failed to start '%s': %s%s", name,
 		   vbus_ctx_last_error(d->ctx) ?: strerror(-r),
@@ -189,7 +188,7 @@ int provision_reconcile(struct vbusd *d, const char *parent, unsigned flags)
 	/* Starting changes the model: act on a copy of the names. The model follows each
 	 * start (one definition read again each), and the signals go out after the batch. */
 	for (size_t i = 0; i < n_todo; i++)
-		if (start_one(d, todo[i]) >= 0)
+		if (start_one(d, todo[i]) > 0)
 			n++;
 	for (size_t i = 0; i < n_todo; i++) {
 		objects_refresh_name(d, todo[i]);
@@ -385,7 +384,6 @@ static int fight_fire(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct fight *f = userdata;
 	struct vbusd *d = f->d;
-	_cleanup_free_ char *before = NULL;
 	struct device *dev;
 
 	f->timer = sd_event_source_disable_unref(f->timer);
@@ -398,17 +396,14 @@ static int fight_fire(sd_event_source *s, uint64_t usec, void *userdata)
 	/* Gone (deleted, parent removed): its parent's return brings it back, not this. */
 	if (!dev || !dev->active)
 		return 0;
-	if (dev->bound_driver && !(before = strdup(dev->bound_driver)))
-		return -ENOMEM;
-	(void)start_one(d, f->name);
-	objects_refresh_name(d, f->name);
-	dev = objects_get(d, f->name);
-	if (dev && !streq_ptr(before, dev->bound_driver)) {
-		log_notice("'%s' lost its driver (%s), bound it to %s again", f->name,
-			   before ?: "unbound", dev->bound_driver ?: "no driver");
+	/* Bound to its driver again already (vbus's own unbind + probe): nothing was done. */
+	if (start_one(d, f->name) > 0) {
+		log_notice("'%s' was unbound by someone else: bound it again (%u)", f->name,
+			   f->rebinds + 1);
 		f->rebinds++;
 		f->last_usec = now_usec(d);
 	}
+	objects_refresh_name(d, f->name);
 	return 0;
 }
 
@@ -678,7 +673,7 @@ int provision_start(struct vbusd *d)
 	vbus_monitor_start(d);
 	r = provision_reconcile(d, NULL, 0);
 	if (r > 0)
-		log_info("Reconciled: %d definition(s) present with their driver", r);
+		log_info("Reconciled: %d definition(s) made present or bound again", r);
 	provision_adopt(d, true);
 	return 0;
 }
