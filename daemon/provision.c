@@ -469,6 +469,24 @@ static char *physfn_of(struct vbusd *d, const char *sysname)
 	return strdup(strrchr(target, '/') ? strrchr(target, '/') + 1 : target);
 }
 
+/* Is SYSNAME the parent of a start:auto definition (cheaper than a reconcile, which reads the
+ * whole model)? */
+static bool is_parent(struct vbusd *d, const char *sysname)
+{
+	struct lh_entry *e;
+
+	if (!d->devices)
+		return false;
+	lh_foreach(d->devices, e) {
+		struct device *dev = (struct device *)lh_entry_v(e);
+
+		if (dev->defined && dev->start_auto && dev->parent &&
+		    streq(sysname_of(dev->parent), sysname))
+			return true;
+	}
+	return false;
+}
+
 static bool is_one_of(const char *s, const char *const *list)
 {
 	for (; s && *list; list++)
@@ -513,7 +531,8 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 		(void)provision_reconcile(d, NULL, RECONCILE_INACTIVE);
 	} else if (streq(action, "bind") && is_one_of(subsystem, bound)) {
 		refresh_device(d, sysname);
-		(void)provision_reconcile(d, sysname, RECONCILE_INACTIVE);
+		if (is_parent(d, sysname))
+			(void)provision_reconcile(d, sysname, RECONCILE_INACTIVE);
 	} else if (streq(action, "unbind") && is_one_of(subsystem, bound)) {
 		handle_unbind(d, sysname);
 		refresh_device(d, sysname);

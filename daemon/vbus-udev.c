@@ -114,7 +114,8 @@ static int pci_override(struct vbus_ctx *ctx, const char *bdf)
 	if (r < 0 || !streq(cur, driver)) {
 		r = sysfs_writef(ctx, driver, PCI_DEVICES "/%s/driver_override", bdf);
 		if (r < 0) {
-			fprintf(stderr, "vbus-udev: %s: cannot set driver_override to %s for '%s': %s\n",
+			fprintf(stderr,
+				"vbus-udev: %s: cannot set driver_override to %s for '%s': %s\n",
 				bdf, driver, def->name, strerror(-r));
 			goto out;
 		}
@@ -134,9 +135,9 @@ out:
 int main(int argc, char *argv[])
 {
 	static const struct option options[] = {
-		{"root", required_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},
-		{},
+	    {"root", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
 	};
 	const char *root = NULL;
 	struct vbus_ctx *ctx;

