@@ -36,9 +36,11 @@ all_wanted() {
 import json, sys
 want = dict(l.split() for l in open(sys.argv[1]) if l.strip())
 have = {o["name"]: o for o in json.load(sys.stdin)}
-bad = [f"{n}: active={have.get(n, {}).get(\"active\")} bound={have.get(n, {}).get(\"bound_driver\")} want={d}"
-       for n, d in want.items()
-       if not have.get(n, {}).get("active") or have[n].get("bound_driver") != d]
+bad = []
+for n, d in want.items():
+    o = have.get(n, {})
+    if not o.get("active") or o.get("bound_driver") != d:
+        bad.append("%s: active=%s bound=%s want=%s" % (n, o.get("active"), o.get("bound_driver"), d))
 print("\n".join(bad))
 sys.exit(1 if bad else 0)' "$STATE/wanted"
 }
@@ -200,6 +202,11 @@ check "vf vf0: vbusctl create through vbusd (VF 0, vfio)" \
 # bound to no driver ("no driver on the virtbus bus handles type net"); not seen since.
 check "virtbus n1: vbusctl create through vbusd" \
 	"$VBUSCTL" create n1 --kind virtbus --parent vbus_sim/vbus_sim1 --type net --auto
+if [ ! -e /sys/bus/virtbus/devices/vbus_sim1.n1 ]; then
+	note "virtbus drivers: $(ls /sys/bus/virtbus/drivers | tr '\n' ' ')" \
+		"autoprobe $(cat /sys/bus/virtbus/drivers_autoprobe)"
+	dmesg | tail -n 15 | sed 's/^/# dmesg: /'
+fi
 check "sf s1: vbusctl create through vbusd" \
 	"$VBUSCTL" create s1 --kind sf --parent vbus_sim/vbus_sim1 --index 7 --auto
 check "vdpa v0: vbusctl create through vbusd (vfio)" \
