@@ -3,12 +3,20 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "vbus-private.h"
 
 struct import {
 	struct json_object *rep;
 	bool raw; /* DIR came from the user: show paths as given, not as seen inside the root */
+	/* What was imported, for take_ownership(): the report entry, the definition, the file. */
+	struct imported {
+		struct json_object *entry;
+		struct vbus_def *def;
+		char *path;
+	} *done;
+	size_t n_done;
 };
 
 static const char *shown(struct vbus_ctx *ctx, const struct import *im, const char *path)
@@ -28,11 +36,43 @@ static int report(struct vbus_ctx *ctx, struct import *im, const char *name, con
 	    json_object_object_add(o, "imported", json_object_new_boolean(imported)) < 0 ||
 	    json_object_object_add(o, "reason", reason ? json_object_new_string(reason) : NULL) <
 		0 ||
+	    json_object_object_add(o, "moved_to", NULL) < 0 ||
 	    json_object_array_add(im->rep, o) < 0) {
 		json_object_put(o);
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+static int note_imported(struct import *im, const struct vbus_def *def, const char *path)
+{
+	struct imported *n = realloc(im->done, (im->n_done + 1) * sizeof(*n));
+	struct imported *e;
+
+	if (!n)
+		return -ENOMEM;
+	im->done = n;
+	e = &n[im->n_done];
+	*e = (struct imported){
+	    .entry = json_object_array_get_idx(im->rep, json_object_array_length(im->rep) - 1),
+	    .path = strdup(path)};
+	if (!e->path || vbus_def_dup(def, &e->def) < 0) {
+		free(e->path);
+		return -ENOMEM;
+	}
+	im->n_done++;
+	return 0;
+}
+
+static void import_done(struct import *im)
+{
+	for (size_t i = 0; i < im->n_done; i++) {
+		vbus_def_free(im->done[i].def);
+		free(im->done[i].path);
+	}
+	free(im->done);
+	im->done = NULL;
+	im->n_done = 0;
 }
 
 /* Defines DEF and reports the outcome. Only a store that cannot be written (out of memory,
@@ -53,7 +93,10 @@ static int import_def(struct vbus_ctx *ctx, struct import *im, struct vbus_def *
 	if (r > 0 && asprintf(&msg, "parent %s is not present; it will start when it appears",
 			      def->parent) < 0)
 		return -ENOMEM;
-	return report(ctx, im, def->name, path, true, msg);
+	r = report(ctx, im, def->name, path, true, msg);
+	if (r < 0)
+		return r;
+	return note_imported(im, def, path);
 }
 
 static int skip(struct vbus_ctx *ctx, struct import *im, const char *name, const char *path, int r)
@@ -264,8 +307,107 @@ static int import_driverctl(struct vbus_ctx *ctx, const char *dir, struct import
 	return r;
 }
 
+/* ---- after a successful import: vbus is the one owner ----------------------------------- */
+
+/* FILE (below DIR) moved to BACKUP/ its path below DIR, across file systems if need be. */
+static int move_aside(struct vbus_ctx *ctx, const char *dir, const char *file,
+		      const char *backup, char **ret)
+{
+	_cleanup_free_ char *dst = NULL, *dstdir = NULL, *text = NULL;
+	const char *rel = file + strlen(dir);
+	char *slash;
+	int r;
+
+	while (*rel == '/')
+		rel++;
+	if (asprintf(&dst, "%s/%s", backup, rel) < 0 || !(dstdir = strdup(dst)))
+		return -ENOMEM;
+	slash = strrchr(dstdir, '/');
+	*slash = '\0';
+	r = vbus_mkdir_p(dstdir, 0755);
+	if (r < 0)
+		return vbus_error(ctx, r, "cannot create %s: %s", vbus_path_display(ctx, dstdir),
+				  strerror(-r));
+	if (rename(file, dst) < 0) {
+		FILE *f;
+		size_t n;
+
+		if (errno != EXDEV)
+			return vbus_error(ctx, -errno, "cannot move %s aside: %m", file);
+		/* Another file system: a copy (the files are small), then the original goes. */
+		f = fopen(file, "re");
+		if (!f)
+			return vbus_error(ctx, -errno, "cannot read %s: %m", file);
+		text = calloc(1, 1024 * 1024 + 1);
+		n = text ? fread(text, 1, 1024 * 1024, f) : 0;
+		fclose(f);
+		if (!text)
+			return -ENOMEM;
+		text[n] = '\0';
+		r = vbus_write_file_atomic(ctx, dstdir, slash + 1, text);
+		if (r < 0)
+			return r;
+		if (unlink(file) < 0)
+			return vbus_error(ctx, -errno, "cannot remove %s: %m", file);
+	}
+	*ret = TAKE_PTR(dst);
+	return 0;
+}
+
+/*
+ * The other tool must no longer start what vbus now owns: its files go into a backup directory
+ * (unless KEEP), and a device running now is recorded as vbus's, so that vbusctl stop and start
+ * work on it as the other tool's did. A file that cannot be moved is named in its entry's
+ * "reason" and stays; that is no failure of the import.
+ */
+static int take_ownership(struct vbus_ctx *ctx, struct import *im, const char *source,
+			  const char *dir, bool keep)
+{
+	_cleanup_free_ char *backup = NULL;
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (im->n_done == 0)
+		return 0;
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", gmtime_r(&now, &tm));
+	backup = vbus_pathf(ctx, "/etc/vbus/import-backup/%s-%s", source, stamp);
+	if (!backup)
+		return -ENOMEM;
+	for (size_t i = 0; i < im->n_done; i++) {
+		struct imported *e = &im->done[i];
+		_cleanup_free_ char *moved = NULL;
+		int r;
+
+		r = vbus_run_take_over(ctx, e->def);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			warn(ctx, "'%s' runs, but vbus cannot record it as its own: %s", e->def->name,
+			     vbus_ctx_last_error(ctx) ?: strerror(-r));
+		vbus_error_clear(ctx);
+		if (keep)
+			continue;
+		r = move_aside(ctx, dir, e->path, backup, &moved);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			if (json_object_object_add(e->entry, "reason",
+						   json_object_new_string(vbus_ctx_last_error(ctx) ?:
+									  strerror(-r))) < 0)
+				return -ENOMEM;
+			vbus_error_clear(ctx);
+			continue;
+		}
+		if (json_object_object_add(e->entry, "moved_to",
+					   json_object_new_string(shown(ctx, im, moved))) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int import_locked(struct vbus_ctx *ctx, const char *source, const char *dir,
-			 struct json_object **ret_report)
+			 unsigned flags, struct json_object **ret_report)
 {
 	_cleanup_json_ struct json_object *rep = NULL;
 	_cleanup_free_ char *path = NULL;
@@ -287,6 +429,9 @@ static int import_locked(struct vbus_ctx *ctx, const char *source, const char *d
 		return -ENOMEM;
 	im = (struct import){.rep = rep, .raw = dir != NULL};
 	r = mdevctl ? import_mdevctl(ctx, path, &im) : import_driverctl(ctx, path, &im);
+	if (r >= 0)
+		r = take_ownership(ctx, &im, source, path, flags & VBUS_IMPORT_KEEP_SOURCE);
+	import_done(&im);
 	if (r < 0)
 		return r;
 	vbus_error_clear(ctx);
@@ -294,16 +439,25 @@ static int import_locked(struct vbus_ctx *ctx, const char *source, const char *d
 	return 0;
 }
 
-VBUS_EXPORT int vbus_import(struct vbus_ctx *ctx, const char *source, const char *dir,
-			    struct json_object **ret_report)
+VBUS_EXPORT int vbus_import_with_flags(struct vbus_ctx *ctx, const char *source,
+				       const char *dir, unsigned flags,
+				       struct json_object **ret_report)
 {
 	int r;
 
 	vbus_error_clear(ctx);
+	if (flags & ~(unsigned)VBUS_IMPORT_KEEP_SOURCE)
+		return vbus_error(ctx, -EINVAL, "unknown import flags 0x%x", flags);
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
-	r = import_locked(ctx, source, dir, ret_report);
+	r = import_locked(ctx, source, dir, flags, ret_report);
 	vbus_unlock(ctx);
 	return r;
+}
+
+VBUS_EXPORT int vbus_import(struct vbus_ctx *ctx, const char *source, const char *dir,
+			    struct json_object **ret_report)
+{
+	return vbus_import_with_flags(ctx, source, dir, 0, ret_report);
 }

@@ -406,6 +406,35 @@ static int run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret
 	return 0;
 }
 
+/*
+ * Import made DEF's definition from another tool's file while its device runs: vbus is its
+ * owner from now on, so stop removes it as the other tool's stop would (mdevctl stop destroys
+ * the mdev; a driverctl override gives the function back to its host driver). 1 when a record
+ * was written, 0 when the device is not active or has a record already.
+ */
+int vbus_run_take_over(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	struct vbus_run run = {};
+	int r;
+
+	r = run_load(ctx, def->name, &run);
+	if (r >= 0) {
+		vbus_run_done(&run);
+		return 0;
+	}
+	if (r != -ENOENT)
+		return r;
+	if (!is_active(ctx, def))
+		return 0;
+	r = vbus_def_dup(def, &run.def);
+	if (r < 0)
+		return r;
+	run.created = true;
+	r = run_save(ctx, &run);
+	vbus_run_done(&run);
+	return r < 0 ? r : 1;
+}
+
 /* ---- define / undefine ------------------------------------------------------------------- */
 
 /* Generic rules, a uuid for mdev, then the backend's check. 1: parent absent (stored anyway). */
@@ -846,8 +875,9 @@ static int start_locked(struct vbus_ctx *ctx, const char *name, unsigned flags)
 	_cleanup_def_ struct vbus_def *def = NULL;
 	int r;
 
-	(void)flags;
 	vbus_error_clear(ctx);
+	if (flags & ~(unsigned)VBUS_START_FORCE)
+		return vbus_error(ctx, -EINVAL, "unknown start flags 0x%x", flags);
 	r = load_for_name(ctx, name, &run, &def);
 	if (r < 0)
 		return r;
@@ -1127,7 +1157,7 @@ VBUS_EXPORT int vbus_undefine(struct vbus_ctx *ctx, const char *name)
 	return r;
 }
 
-VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name)
+VBUS_EXPORT int vbus_start_with_flags(struct vbus_ctx *ctx, const char *name, unsigned flags)
 {
 	int r;
 
@@ -1135,9 +1165,16 @@ VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name)
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
-	r = start_locked(ctx, name, 0);
+	ctx->force = flags & VBUS_START_FORCE;
+	r = start_locked(ctx, name, flags);
+	ctx->force = false;
 	vbus_unlock(ctx);
 	return r;
+}
+
+VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name)
+{
+	return vbus_start_with_flags(ctx, name, 0);
 }
 
 VBUS_EXPORT int vbus_stop(struct vbus_ctx *ctx, const char *name)
@@ -1161,7 +1198,9 @@ VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
+	ctx->force = flags & VBUS_CREATE_FORCE;
 	r = create_locked(ctx, def, flags);
+	ctx->force = false;
 	vbus_unlock(ctx);
 	return r;
 }
@@ -1313,7 +1352,9 @@ VBUS_EXPORT int vbus_reconcile(struct vbus_ctx *ctx, const char *parent, unsigne
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
+	ctx->force = flags & VBUS_START_FORCE;
 	r = reconcile_locked(ctx, parent, flags, ret_results);
+	ctx->force = false;
 	vbus_unlock(ctx);
 	return r;
 }
@@ -1379,7 +1420,7 @@ VBUS_EXPORT int vbus_apply_policy(struct vbus_ctx *ctx, const char *name)
 	r = def_from_active(o, &def);
 	if (r < 0)
 		return vbus_error(ctx, r, "'%s': cannot tell what it is", name);
-	r = vbus_policy_rule_driver(ctx, def, &choice);
+	r = vbus_policy_adopt_driver(ctx, def, &choice);
 	if (r < 0 || !choice)
 		return r;
 	r = vbus_backend_require(ctx, def->kind, &be);

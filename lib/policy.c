@@ -23,7 +23,8 @@
  *                    "device": "0x1572",
  *                    "class": "0x02*",                glob on the parent's PCI class ("0x020000")
  *                    "tags": ["vm"] },                every tag listed must be on the definition
- *         "driver": "vfio" | "host" | "none" | "<driver name>" } ],
+ *         "driver": "vfio" | "host" | "none" | "<driver name>",
+ *         "adopt": true } ],                           also for devices vbus did not create
  *     "profiles": {
  *       "vm": { "driver": "vfio",                     driver choice for devices created --for vm
  *               "prefer": [ { "match": { "class": "0x02*" },   parent keys only: parent,
@@ -174,6 +175,9 @@ static bool rule_is_valid(struct json_object *r, const char **ret_key)
 		*ret_key = key;
 		if (streq(key, "match")) {
 			if (!match_is_valid(v, false, ret_key))
+				return false;
+		} else if (streq(key, "adopt")) {
+			if (!is_type(v, json_type_boolean))
 				return false;
 		} else if (!streq(key, "driver"))
 			return false;
@@ -725,7 +729,8 @@ static bool rule_matches(struct json_object *rule, const struct vbus_def *def,
 
 /* ---- decisions ----------------------------------------------------------------------------- */
 
-int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)
+/* ADOPT: only the rules with "adopt": true (for a device vbus did not create). */
+static int rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, bool adopt, char **ret)
 {
 	const struct policy *p;
 	struct parent_info pi;
@@ -744,9 +749,13 @@ int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, ch
 	for (size_t i = 0; i < json_object_array_length(p->rules); i++) {
 		struct json_object *rule = json_object_array_get_idx(p->rules, i);
 
+		/* What vbus did not create is someone else's: only a rule that says so acts. */
+		if (adopt && !json_object_get_boolean(json_object_object_get(rule, "adopt")))
+			continue;
 		if (rule_matches(rule, def, &pi)) {
 			choice = json_object_get_string(json_object_object_get(rule, "driver"));
-			dbg(ctx, "%s: policy rule %zu picks driver %s", def->name, i, choice);
+			dbg(ctx, "%s: policy rule %zu picks driver %s%s", def->name, i, choice,
+			    adopt ? " (adopt)" : "");
 			break;
 		}
 	}
@@ -754,6 +763,16 @@ int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, ch
 		return -ENOMEM;
 	*ret = s;
 	return 0;
+}
+
+int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)
+{
+	return rule_driver(ctx, def, false, ret);
+}
+
+int vbus_policy_adopt_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)
+{
+	return rule_driver(ctx, def, true, ret);
 }
 
 int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)

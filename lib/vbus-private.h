@@ -96,6 +96,8 @@ struct vbus_ctx {
 	 * of what is left. */
 	void (*step_hook)(struct vbus_ctx *ctx, const char *step, void *userdata);
 	void *step_hook_data;
+	/* The start in progress may re-create VFs vbus did not make (--force, VBUS_START_FORCE). */
+	bool force;
 	/* vbus_lock(): the flock'ed store directory and how deep the calls that hold it are. */
 	int lock_fd;
 	unsigned lock_depth;
@@ -238,8 +240,11 @@ int vbus_backend_require(struct vbus_ctx *ctx, enum vbus_kind kind,
  */
 int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
 /* The driver choice of the first policy.d rule matching DEF; *ret NULL when none matches (no
- * built-in default: what vbus_apply_policy() uses for devices it did not make). */
+ * built-in default). */
 int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
+/* The same among the rules with "adopt": true: what vbus_apply_policy() uses for devices vbus
+ * did not make, which only such a rule may touch. */
+int vbus_policy_adopt_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
 
 /*
  * The kind and driver choice that PURPOSE's profile gives PARENT, among the kinds in OFFERED
@@ -293,6 +298,8 @@ void vbus_run_done(struct vbus_run *run);
 /* 0 and RET filled, -ENOENT when NAME has no run record. */
 int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret);
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n);
+/* Import: DEF's active device becomes vbus's (a run record as if vbus had created it). */
+int vbus_run_take_over(struct vbus_ctx *ctx, const struct vbus_def *def);
 /* Pretty JSON text (lib/def.c): what vbus_json_format() writes, into one growing buffer. */
 struct vbus_text {
 	char *s;

@@ -757,6 +757,81 @@ TEST(write_ahead_transient)
 		}
 }
 
+/* Policy acts on a device vbus did not create only where a rule says "adopt": true. */
+TEST(policy_adopts_only_when_told)
+{
+	struct vbus_ctx *ctx = setup();
+
+	add_dev(U2, "host_drv"); /* made by another tool */
+	test_sh("mkdir -p '%s/etc/vbus/policy.d' && echo '{ \"version\": 1, \"rules\": [ "
+		"{ \"match\": { \"kind\": \"mdev\" }, \"driver\": \"vfio\" } ] }' "
+		"> '%s/etc/vbus/policy.d/10-a.json'", root, root);
+	check_int(vbus_apply_policy(ctx, U2), 0);
+	check_str(fk.dev[0].driver, "host_drv");
+	check_int(fk.n_bind, 0);
+	/* the same rule for definitions still applies (auto -> vfio) */
+	{
+		_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+
+		check_int(vbus_create(ctx, def, 0), 0);
+		check_str(fk.dev[find(def)].driver, "vfio_drv");
+	}
+	test_sh("echo '{ \"version\": 1, \"rules\": [ { \"match\": { \"kind\": \"mdev\" }, "
+		"\"driver\": \"vfio\", \"adopt\": true } ] }' > '%s/etc/vbus/policy.d/10-a.json'",
+		root);
+	check_int(vbus_apply_policy(ctx, U2), 1);
+	check_str(fk.dev[0].driver, "vfio_drv");
+	teardown(ctx);
+}
+
+/* import makes vbus the one owner: mdevctl's file goes to the backup directory (named in the
+ * report), and the mdev that ran at import time is vbus's to stop (destroyed, as mdevctl stop
+ * would) and start again. --keep-source leaves the files where they are. */
+TEST(import_takes_ownership)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_json_ struct json_object *rep = NULL;
+	struct json_object *v;
+	const char *moved;
+	char p[600];
+
+	add_dev(U1, "host_drv"); /* running, started by mdevctl */
+	test_sh("mkdir -p '%s/etc/mdevctl.d/p0' && echo '{\"mdev_type\": \"t1\", \"start\": "
+		"\"auto\"}' > '%s/etc/mdevctl.d/p0/" U1 "' && echo '{\"mdev_type\": \"t1\", "
+		"\"start\": \"manual\"}' > '%s/etc/mdevctl.d/p0/" U2 "'", root, root, root);
+	check_int(vbus_import(ctx, "mdevctl", NULL, &rep), 0);
+	check_int(json_object_array_length(rep), 2);
+	v = json_object_object_get(json_object_array_get_idx(rep, 0), "moved_to");
+	moved = json_object_get_string(v);
+	check(moved && strncmp(moved, "/etc/vbus/import-backup/mdevctl-", 32) == 0);
+	check(moved && strstr(moved, "/p0/" U1) != NULL);
+	if (moved) {
+		check(exists(moved));
+	}
+	check(!exists("/etc/mdevctl.d/p0/" U1));
+	check(!exists("/etc/mdevctl.d/p0/" U2));
+	check(exists("/etc/vbus/devices.d/" U1 ".json"));
+	/* the running one is recorded as vbus's, the other one is not running */
+	check(exists("/run/vbus/" U1 ".json"));
+	check(!exists("/run/vbus/" U2 ".json"));
+	check_int(vbus_stop(ctx, U1), 0);
+	check_int(fk.n_destroy, 1);
+	check_int(find(&(struct vbus_def){.uuid = (char *)U1}), -1);
+	check_int(vbus_start(ctx, U1), 0);
+	check_int(fk.n_create, 1);
+	json_object_put(TAKE_PTR(rep));
+
+	/* --keep-source: defined, recorded, the file stays */
+	test_sh("mkdir -p '%s/etc/mdevctl.d/p1' && echo '{\"mdev_type\": \"t1\"}' > "
+		"'%s/etc/mdevctl.d/p1/" U3 "'", root, root);
+	check_int(vbus_import_with_flags(ctx, "mdevctl", NULL, VBUS_IMPORT_KEEP_SOURCE, &rep), 0);
+	check(exists("/etc/mdevctl.d/p1/" U3));
+	check(exists("/etc/vbus/devices.d/" U3 ".json"));
+	snprintf(p, sizeof(p), "%s", json_object_to_json_string(rep));
+	check(strstr(p, "\"moved_to\": null") != NULL);
+	teardown(ctx);
+}
+
 TEST(list_matches_active)
 {
 	struct vbus_ctx *ctx = setup();
