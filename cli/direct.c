@@ -166,6 +166,11 @@ static void d_close(void *t)
 	vbus_ctx_unref(t);
 }
 
+static int d_modify_live(void *t, const struct vbus_def *def)
+{
+	return vbus_modify_live(t, def);
+}
+
 static const struct transport_ops direct_ops = {
     .name = "direct",
     .list_parents = d_list_parents,
@@ -189,6 +194,7 @@ static const struct transport_ops direct_ops = {
     .close = d_close,
     .apply = d_apply,
     .pick = d_pick,
+    .modify_live = d_modify_live,
 };
 
 int transport_direct_open(const char *root, struct transport *ret)

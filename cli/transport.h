@@ -43,6 +43,8 @@ struct transport_ops {
 	/* The table costs less from list_devices() than from parsing list_devices_json()'s text
 	 * (in-process, where nothing is rendered in advance). */
 	bool table_from_objects;
+	/* vbus_modify_live(); NULL: the transport cannot do it (vbusctl says so). */
+	int (*modify_live)(void *t, const struct vbus_def *def);
 };
 
 struct transport {

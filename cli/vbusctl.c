@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "libvbus.h"
+#include "mdevctl.h"
 #include "output.h"
 #include "transport.h"
 
@@ -55,6 +56,7 @@ enum {
 	OPT_NOW = 1 << 16,
 	OPT_FORCE = 1 << 17,
 	OPT_KEEP_SOURCE = 1 << 18,
+	OPT_LIVE = 1 << 19,
 };
 #define OPTS_DEF                                                                                   \
 	(OPT_KIND | OPT_PARENT | OPT_TYPE | OPT_UUID | OPT_INDEX | OPT_DRIVER | OPT_ATTR |         \
@@ -74,6 +76,7 @@ static const struct {
     {OPT_DRY_RUN, "--dry-run"},	  {OPT_FOR, "--for"},
     {OPT_NOW, "--now"},	  {OPT_FORCE, "--force"},
     {OPT_KEEP_SOURCE, "--keep-source"},
+    {OPT_LIVE, "--live"},
 };
 
 static bool arg_json;
@@ -367,7 +370,10 @@ static int build_def(int argc, char **argv, struct vbus_def **ret)
 		err("--for and --kind exclude each other");
 		return -EXIT_USAGE;
 	}
-	if ((!arg_kind && !arg_for) || !arg_parent) {
+	/* --uuid alone names a running mdev: libvbus takes its parent and type. */
+	if (arg_uuid && !arg_for && !arg_kind)
+		arg_kind = "mdev";
+	if ((!arg_kind && !arg_for) || (!arg_parent && !(arg_uuid && !arg_for))) {
 		err("%s needs --kind (or --for) and --parent", argv[0]);
 		return -EXIT_USAGE;
 	}
@@ -453,7 +459,8 @@ static int verb_modify(int argc, char **argv)
 	_cleanup_(def_freep) struct vbus_def *def = NULL;
 	int r;
 
-	if (!(arg_opts & OPTS_DEF)) {
+	/* --live alone gives the running device what its definition says now. */
+	if (!(arg_opts & (OPTS_DEF | OPT_LIVE))) {
 		err("modify needs at least one option to change");
 		return EXIT_USAGE;
 	}
@@ -464,6 +471,17 @@ static int verb_modify(int argc, char **argv)
 	if (r < 0) {
 		err("Out of memory");
 		return EXIT_FAILURE;
+	}
+	if (arg_opts & OPT_LIVE) {
+		/* The running device first: a refusal leaves the definition as it was. */
+		if (!tr.ops->modify_live) {
+			err("Failed to modify '%s': --live is not available over %s", argv[1],
+			    tr.ops->name);
+			return EXIT_FAILURE;
+		}
+		r = tr.ops->modify_live(tr.data, def);
+		if (r < 0)
+			return failed("modify", argv[1], r);
 	}
 	r = tr.ops->define(tr.data, def, VBUS_DEFINE_REPLACE);
 	if (r < 0)
@@ -660,7 +678,7 @@ static const struct verb verbs[] = {
     {"types", 0, 1, 0, verb_types},
     {"list", 0, 1, OPT_DEFINED | OPT_ALL, verb_list},
     {"define", 0, 1, OPTS_DEF | OPT_JSONFILE, verb_define},
-    {"modify", 1, 1, OPTS_DEF & ~OPT_FOR, verb_modify},
+    {"modify", 1, 1, (OPTS_DEF & ~OPT_FOR) | OPT_LIVE, verb_modify},
     {"undefine", 1, 1, 0, verb_undefine},
     {"start", 1, 1, OPT_FORCE, verb_start},
     {"stop", 1, 1, 0, verb_stop},
@@ -688,7 +706,10 @@ static void help(void)
 	       "              [--driver D] [--attr KEY=VALUE]... [--auto | --manual] [--tag T]...\n"
 	       "  define NAME --for vm|host --parent P ...   policy picks the kind and driver\n"
 	       "  define --jsonfile FILE\n"
-	       "  modify NAME [same options]   change a definition\n"
+	       "  define NAME --uuid U         keep a running mdev as it runs\n"
+	       "  modify NAME [same options] [--live]\n"
+	       "                               change a definition (--live: and the running\n"
+	       "                               device, in place)\n"
 	       "  undefine NAME                forget a definition (the device stays)\n"
 	       "  start NAME [--force]         create and bind a defined device; --force:\n"
 	       "                               re-create VFs vbus did not make if need be\n"
@@ -743,6 +764,7 @@ enum {
 	ARG_NOW,
 	ARG_FORCE,
 	ARG_KEEP_SOURCE,
+	ARG_LIVE,
 };
 
 static int push(char ***list, size_t *n, char *s)
@@ -887,6 +909,9 @@ static int take_option(int c, const char *optarg_, const char *spelled)
 	case ARG_KEEP_SOURCE:
 		bit = OPT_KEEP_SOURCE;
 		break;
+	case ARG_LIVE:
+		bit = OPT_LIVE;
+		break;
 	case ARG_FOR:
 		bit = OPT_FOR;
 		if (!*optarg_) {
@@ -935,12 +960,19 @@ int main(int argc, char **argv)
 						{"now", no_argument, NULL, ARG_NOW},
 						{"force", no_argument, NULL, ARG_FORCE},
 						{"keep-source", no_argument, NULL, ARG_KEEP_SOURCE},
+						{"live", no_argument, NULL, ARG_LIVE},
 						{"help", no_argument, NULL, 'h'},
 						{"version", no_argument, NULL, ARG_VERSION},
 						{}};
 	const struct verb *verb = NULL;
+	const char *prog = argv[0] ? strrchr(argv[0], '/') : NULL;
 	char **args;
 	int n_args = 0, r, c;
+
+	/* Installed or linked as "mdevctl": mdevctl's command line (libvirt runs that name). */
+	prog = prog ? prog + 1 : argv[0];
+	if (prog && strcmp(prog, "mdevctl") == 0)
+		return mdevctl_main(argc, argv);
 
 	r = check_exact_options(argc, argv, options);
 	if (r)
