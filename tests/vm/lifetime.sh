@@ -229,6 +229,9 @@ EOF
 note "wanted: $(echo $(cat "$STATE/wanted"))"
 after "created"
 assert_eq "created: the foreign devices are as they were" "$before" "$(foreign)"
+# Saved now, so that the reboot runs even when a later step of this boot fails.
+rm -rf "$STATE/etc-vbus"
+cp -a /etc/vbus "$STATE/etc-vbus"
 UUID=$(ctl -j list m1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["uuid"])')
 VF0=$(basename "$(readlink -f "$P/virtfn0")")
 lap "create"
@@ -287,9 +290,12 @@ wait_for "(c) $NIC is back after the rescan" 10 test -e "$N"
 after "(c) e1000e removed and rescanned" "$t0"
 assert_eq "(c) nic0: driver_override vfio-pci again" vfio-pci "$(cat "$N/driver_override")"
 assert_eq "(c) e1000e: the foreign devices are as they were" "$before" "$(foreign)"
-# The PF last: removing it removes its VFs, the foreign one too (the kernel's doing).
+# The PF last. Removed with its VFs enabled, Linux 6.1 leaves the VFs behind and a later
+# sriov_numvfs write on the rescanned PF hangs (seen here): its VFs go first, as a hot-unplug
+# would take them, the foreign one too.
+echo 0 >"$P/sriov_numvfs"
 echo 1 >"$P/remove"
-wait_for "(c) the NVMe PF removed, its VFs with it" 10 test ! -e "/sys/bus/pci/devices/$VF1"
+assert_absent "(c) the NVMe PF removed, no VF left" "/sys/bus/pci/devices/$VF1"
 t0=$EPOCHREALTIME
 echo 1 >/sys/bus/pci/rescan
 wait_for "(c) the NVMe PF is back after the rescan" 10 test -e "$P"
