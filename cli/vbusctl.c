@@ -54,9 +54,9 @@ enum {
 	OPT_DRY_RUN = 1 << 14,
 	OPT_FOR = 1 << 15,
 	OPT_NOW = 1 << 16,
-	OPT_FORCE = 1 << 17,
-	OPT_KEEP_SOURCE = 1 << 18,
-	OPT_LIVE = 1 << 19,
+	OPT_LIVE = 1 << 17,
+	OPT_FORCE = 1 << 18,
+	OPT_KEEP_SOURCE = 1 << 19,
 };
 #define OPTS_DEF                                                                                   \
 	(OPT_KIND | OPT_PARENT | OPT_TYPE | OPT_UUID | OPT_INDEX | OPT_DRIVER | OPT_ATTR |         \
@@ -74,9 +74,9 @@ static const struct {
     {OPT_MANUAL, "--manual"},	  {OPT_TAG, "--tag"},
     {OPT_JSONFILE, "--jsonfile"}, {OPT_TRANSIENT, "--transient"},
     {OPT_DRY_RUN, "--dry-run"},	  {OPT_FOR, "--for"},
-    {OPT_NOW, "--now"},	  {OPT_FORCE, "--force"},
+    {OPT_NOW, "--now"},
+    {OPT_LIVE, "--live"},	  {OPT_FORCE, "--force"},
     {OPT_KEEP_SOURCE, "--keep-source"},
-    {OPT_LIVE, "--live"},
 };
 
 static bool arg_json;
@@ -387,25 +387,16 @@ static int build_def(int argc, char **argv, struct vbus_def **ret)
 		return -EXIT_FAILURE;
 	}
 	if (arg_for) {
-		/* Policy picks the kind (and the driver, unless --driver says). */
-		char *parent = NULL, *driver = NULL;
-
-		if (!tr.ops->pick) {
+		/* Policy picks the kind, the parent's name for it, the driver unless --driver
+		 * says, and the type of a kind that has types unless --type says. */
+		if (!tr.ops->fill) {
 			err("--for is not available over %s", tr.ops->name);
 			return -EXIT_FAILURE;
 		}
-		r = tr.ops->pick(tr.data, arg_parent, arg_for, &def->kind, &parent, &driver);
+		r = tr.ops->fill(tr.data, def, arg_for);
 		if (r < 0) {
 			failed(argv[0], name, r);
 			return -EXIT_FAILURE;
-		}
-		free(def->parent);
-		def->parent = parent;
-		if (!arg_driver) {
-			free(def->driver);
-			def->driver = driver;
-		} else {
-			free(driver);
 		}
 	}
 	*ret = def;
@@ -762,9 +753,9 @@ enum {
 	ARG_DRY_RUN,
 	ARG_FOR,
 	ARG_NOW,
+	ARG_LIVE,
 	ARG_FORCE,
 	ARG_KEEP_SOURCE,
-	ARG_LIVE,
 };
 
 static int push(char ***list, size_t *n, char *s)
@@ -903,14 +894,14 @@ static int take_option(int c, const char *optarg_, const char *spelled)
 	case ARG_NOW:
 		bit = OPT_NOW;
 		break;
+	case ARG_LIVE:
+		bit = OPT_LIVE;
+		break;
 	case ARG_FORCE:
 		bit = OPT_FORCE;
 		break;
 	case ARG_KEEP_SOURCE:
 		bit = OPT_KEEP_SOURCE;
-		break;
-	case ARG_LIVE:
-		bit = OPT_LIVE;
 		break;
 	case ARG_FOR:
 		bit = OPT_FOR;
@@ -958,9 +949,9 @@ int main(int argc, char **argv)
 						{"dry-run", no_argument, NULL, ARG_DRY_RUN},
 						{"for", required_argument, NULL, ARG_FOR},
 						{"now", no_argument, NULL, ARG_NOW},
+						{"live", no_argument, NULL, ARG_LIVE},
 						{"force", no_argument, NULL, ARG_FORCE},
 						{"keep-source", no_argument, NULL, ARG_KEEP_SOURCE},
-						{"live", no_argument, NULL, ARG_LIVE},
 						{"help", no_argument, NULL, 'h'},
 						{"version", no_argument, NULL, ARG_VERSION},
 						{}};

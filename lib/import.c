@@ -338,12 +338,14 @@ static int move_aside(struct vbus_ctx *ctx, const char *dir, const char *file,
 		f = fopen(file, "re");
 		if (!f)
 			return vbus_error(ctx, -errno, "cannot read %s: %m", file);
-		text = calloc(1, 1024 * 1024 + 1);
-		n = text ? fread(text, 1, 1024 * 1024, f) : 0;
+		text = calloc(1, 1024 * 1024 + 2);
+		n = text ? fread(text, 1, 1024 * 1024 + 1, f) : 0;
 		fclose(f);
 		if (!text)
 			return -ENOMEM;
-		text[n] = '\0';
+		if (n > 1024 * 1024 || memchr(text, '\0', n))
+			return vbus_error(ctx, -EFBIG, "cannot copy %s to %s: not a small text file",
+					  file, dstdir);
 		r = vbus_write_file_atomic(ctx, dstdir, slash + 1, text);
 		if (r < 0)
 			return r;

@@ -15,7 +15,10 @@
 
 static bool attr_allowed(enum vbus_kind kind, const char *key)
 {
-	static const char *const vf[] = {"mac", NULL};
+	/* lib/vf-netdev.c checks their values. */
+	static const char *const vf[] = {"mac",	       "vlan",	      "qos",	     "trust",
+					 "spoofchk",   "link_state",  "min_tx_rate", "max_tx_rate",
+					 NULL};
 	static const char *const sf[] = {"hw_addr", NULL};
 	static const char *const vdpa[] = {"mac", "mtu", "max_vqp", NULL};
 	const char *const *allowed;
@@ -786,6 +789,12 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	run.previous_driver = TAKE_PTR(st.bound_driver);
 	vbus_status_done(&st);
 
+	if (be->configure) {
+		r = vbus_plain_cause(ctx, def, be->configure(ctx, def));
+		if (r < 0)
+			goto fail;
+	}
+
 	r = resolve_driver(ctx, be, def, def->driver, &driver, &skip);
 	if (r < 0)
 		goto fail;
@@ -891,7 +900,7 @@ static int converge_run(struct vbus_ctx *ctx, struct vbus_run *run)
 		dbg(ctx, "'%s': bound to %s, wants %s: rebinding", run->def->name,
 		    st.bound_driver ?: "no driver", driver ?: "no driver");
 		r = do_bind(ctx, be, run->def, driver);
-		if (r < 0) {
+		if (r < 0 && be->bind) {
 			char *saved = vbus_error_take(ctx);
 
 			(void)be->bind(ctx, run->def, st.bound_driver);
