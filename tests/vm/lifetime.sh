@@ -117,7 +117,7 @@ if [ "$BOOT" = 2 ]; then
 	udevadm settle --timeout=300
 	lap "coldplug"
 	assert_exists "coldplug loaded e1000e (the host driver module of $NIC)" /sys/module/e1000e
-	wait_for "nic0: $NIC is bound to vfio-pci (the rule loaded it), before vbusd runs" 60 \
+	wait_for "nic0: $NIC is bound to vfio-pci (the rule loaded it), before vbusd runs" 10 \
 		sh -c "[ \"\$(basename \"\$(readlink -f $N/driver)\")\" = vfio-pci ]"
 	assert_eq "nic0: its driver_override was vfio-pci from the add event on" vfio-pci \
 		"$(cat "$N/driver_override")"
