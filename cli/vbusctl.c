@@ -306,26 +306,35 @@ static int apply_options(struct vbus_def *def)
 	return 0;
 }
 
+/* PATH as one JSON value, read as the store reads its files (same limits, nothing may follow
+ * the value); the error is printed. */
+int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_object **ret);
+
+static int read_json(const char *path, struct json_object **ret)
+{
+	struct vbus_ctx *ctx = NULL;
+	int r;
+
+	/* A private context only to parse: the transport may not be in-process. */
+	r = vbus_ctx_new(NULL, &ctx);
+	if (r < 0)
+		return r;
+	r = vbus_read_json_file(ctx, path, ret);
+	if (r < 0)
+		err("Failed to read %s: %s", path, vbus_ctx_last_error(ctx) ?: strerror(-r));
+	vbus_ctx_unref(ctx);
+	return r;
+}
+
 static int read_jsonfile(const char *name, struct vbus_def **ret)
 {
 	_cleanup_(json_putp) struct json_object *obj = NULL;
 	struct vbus_ctx *ctx = NULL;
 	int r;
 
-	if (access(arg_jsonfile, R_OK) < 0) {
-		err("Failed to read %s: %s", arg_jsonfile, strerror(errno));
-		return -errno;
-	}
-	obj = json_object_from_file(arg_jsonfile);
-	if (!obj) {
-		/* json-c's message ends with a newline. */
-		const char *e = json_util_get_last_err();
-
-		err("Failed to read %s: %.*s", arg_jsonfile, e ? (int)strcspn(e, "\n") : 5,
-		    e ?: "error");
-		return -EINVAL;
-	}
-	/* A private context only to parse: the transport may not be in-process. */
+	r = read_json(arg_jsonfile, &obj);
+	if (r < 0)
+		return r;
 	r = vbus_ctx_new(NULL, &ctx);
 	if (r < 0)
 		return r;
@@ -614,16 +623,10 @@ static int verb_apply(int argc, char **argv)
 	size_t n;
 	int r;
 
-	if (access(argv[1], R_OK) < 0) {
-		err("Failed to read %s: %s", argv[1], strerror(errno));
+	if (read_json(argv[1], &list) < 0)
 		return EXIT_FAILURE;
-	}
-	list = json_object_from_file(argv[1]);
-	if (!list || !json_object_is_type(list, json_type_array)) {
-		const char *e = list ? "not a JSON array of definitions" : json_util_get_last_err();
-
-		err("Failed to read %s: %.*s", argv[1], e ? (int)strcspn(e, "\n") : 5,
-		    e ?: "error");
+	if (!json_object_is_type(list, json_type_array)) {
+		err("Failed to read %s: not a JSON array of definitions", argv[1]);
 		return EXIT_FAILURE;
 	}
 	if (!tr.ops->apply) {

@@ -524,6 +524,8 @@ static int method_assign(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return sd_bus_reply_method_return(m, NULL);
 }
 
+#define APPLY_OPEN_MAX 256
+
 static int apply_flags(sd_bus_message *m, struct vbusd *d, sd_bus_error *error,
 		       struct json_object *defs, unsigned flags)
 {
@@ -533,7 +535,9 @@ static int apply_flags(sd_bus_message *m, struct vbusd *d, sd_bus_error *error,
 	if (flags & ~(unsigned)(VBUS_APPLY_DRY_RUN | VBUS_APPLY_NOW))
 		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
 					 "unknown apply flags 0x%x", flags);
-	if (!(flags & VBUS_APPLY_DRY_RUN)) {
+	/* A dry run is open to everyone, but only a short one: a long list costs the only thread
+	 * seconds (and the list is bounded in libvbus for everyone). */
+	if (!(flags & VBUS_APPLY_DRY_RUN) || json_object_array_length(defs) > APPLY_OPEN_MAX) {
 		r = auth_check(d, m, error);
 		if (r <= 0)
 			return r < 0 ? r : 1;
@@ -604,6 +608,19 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = auth_check(d, m, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;
+	/* vbusd reads as root: a directory of the caller's choosing only for root (others could
+	 * read or probe any file through it); the tool's own directory for everyone. */
+	if (streq(dir, streq(source, "mdevctl") ? "/etc/mdevctl.d" : "/etc/driverctl.d"))
+		dir = "";
+	if (dir[0]) {
+		r = auth_caller_is_root(m);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return sd_bus_error_setf(error, "org.vbus1.Error.AccessDenied",
+						 "only root may import from another directory "
+						 "than the %s default", source);
+	}
 	r = vbus_import_with_flags(d->ctx, source, dir[0] ? dir : NULL, flags, &report);
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "import", source);

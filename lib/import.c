@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Import: mdevctl's /etc/mdevctl.d/<parent>/<uuid> and driverctl's /etc/driverctl.d/<bus>-<dev>. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -28,11 +29,16 @@ static int report(struct vbus_ctx *ctx, struct import *im, const char *name, con
 		  bool imported, const char *reason)
 {
 	struct json_object *o = json_object_new_object();
+	/* File names are bytes: shown escaped, so the report is text (D-Bus, a terminal). */
+	_cleanup_free_ char *ename = name ? vbus_escape(name) : NULL;
+	_cleanup_free_ char *epath = vbus_escape(shown(ctx, im, path));
 
-	if (!o)
+	if (!o || (name && !ename) || !epath) {
+		json_object_put(o);
 		return -ENOMEM;
-	if (json_object_object_add(o, "name", name ? json_object_new_string(name) : NULL) < 0 ||
-	    json_object_object_add(o, "source", json_object_new_string(shown(ctx, im, path))) < 0 ||
+	}
+	if (json_object_object_add(o, "name", name ? json_object_new_string(ename) : NULL) < 0 ||
+	    json_object_object_add(o, "source", json_object_new_string(epath)) < 0 ||
 	    json_object_object_add(o, "imported", json_object_new_boolean(imported)) < 0 ||
 	    json_object_object_add(o, "reason", reason ? json_object_new_string(reason) : NULL) <
 		0 ||
@@ -114,7 +120,7 @@ static int mdevctl_def(struct vbus_ctx *ctx, const char *parent, const char *uui
 	int r;
 
 	if (!vbus_uuid_is_valid(uuid))
-		return vbus_error(ctx, -EINVAL, "\"%s\" is not a uuid", uuid);
+		return vbus_error(ctx, -EINVAL, "the file name is not a uuid");
 	if (!json_object_is_type(obj, json_type_object))
 		return vbus_error(ctx, -EINVAL, "not a JSON object");
 	r = vbus_def_new(&def);
@@ -153,10 +159,12 @@ static int mdevctl_def(struct vbus_ctx *ctx, const char *parent, const char *uui
 				return vbus_error(ctx, -EINVAL,
 						  "\"attrs\" must hold one-key objects");
 			json_object_object_foreach (a, key, val) {
+				/* The file's contents are never echoed (the caller may not be
+				 * allowed to read it): the position, not the key. */
 				if (!json_object_is_type(val, json_type_string) &&
 				    !json_object_is_type(val, json_type_int))
 					return vbus_error(ctx, -EINVAL,
-							  "attribute \"%s\" must be a string", key);
+							  "attribute %zu must be a string", i + 1);
 				r = vbus_def_add_attr(def, key, json_object_get_string(val));
 				if (r < 0)
 					return r == -EINVAL
@@ -169,30 +177,57 @@ static int mdevctl_def(struct vbus_ctx *ctx, const char *parent, const char *uui
 	return 0;
 }
 
+/*
+ * The entries of DIR (a directory fd) in order, without "." files. A directory given over
+ * D-Bus may be anyone's: nothing below it is followed when it is a link, only regular files of
+ * bounded size are read, opened without blocking (see read_file_at()), and no content is echoed.
+ */
+static int open_dir_at(int dirfd, const char *name, bool nofollow)
+{
+	return openat(dirfd, name,
+		      O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
+}
+
+static int not_hidden(const struct dirent *de)
+{
+	return de->d_name[0] != '.';
+}
+
 static int import_mdevctl(struct vbus_ctx *ctx, const char *dir, struct import *im)
 {
+	_cleanup_close_ int dfd = -1;
 	struct dirent **parents = NULL;
 	int n, r = 0;
 
-	n = scandir(dir, &parents, NULL, vbus_dirent_cmp);
+	dfd = open_dir_at(AT_FDCWD, dir, false);
+	n = dfd < 0 ? -1 : scandirat(dfd, ".", &parents, not_hidden, vbus_dirent_cmp);
 	if (n < 0) {
 		r = -errno;
 		return vbus_error(ctx, r, "cannot read %s: %s", shown(ctx, im, dir), strerror(-r));
 	}
 	for (int i = 0; i < n && r >= 0; i++) {
 		_cleanup_free_ char *pdir = NULL;
+		_cleanup_close_ int pfd = -1;
 		struct dirent **files = NULL;
 		int m;
 
-		if (parents[i]->d_name[0] == '.')
-			continue;
 		if (asprintf(&pdir, "%s/%s", dir, parents[i]->d_name) < 0) {
 			r = -ENOMEM;
 			break;
 		}
-		m = scandir(pdir, &files, NULL, vbus_dirent_cmp);
+		pfd = open_dir_at(dfd, parents[i]->d_name, true);
+		m = pfd < 0 ? -1 : scandirat(pfd, ".", &files, not_hidden, vbus_dirent_cmp);
 		if (m < 0) {
-			if (errno != ENOTDIR)
+			struct stat st;
+
+			/* O_NOFOLLOW | O_DIRECTORY on a link says ENOTDIR: ask what it is. */
+			if (fstatat(dfd, parents[i]->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
+			    S_ISLNK(st.st_mode))
+				errno = ELOOP;
+			if (errno == ELOOP)
+				r = report(ctx, im, NULL, pdir, false,
+					   "a symbolic link (not followed)");
+			else if (errno != ENOTDIR)
 				r = report(ctx, im, NULL, pdir, false, strerror(errno));
 			continue;
 		}
@@ -203,16 +238,20 @@ static int import_mdevctl(struct vbus_ctx *ctx, const char *dir, struct import *
 			const char *uuid = files[j]->d_name;
 			int k;
 
-			if (r < 0 || uuid[0] == '.')
+			if (r < 0)
 				continue;
 			if (asprintf(&path, "%s/%s", pdir, uuid) < 0) {
 				r = -ENOMEM;
 				continue;
 			}
 			vbus_error_clear(ctx);
-			k = vbus_read_json_file(ctx, path, &obj);
+			k = vbus_read_json_file_at(ctx, pfd, uuid, O_NOFOLLOW, &obj);
 			if (k >= 0)
 				k = mdevctl_def(ctx, parents[i]->d_name, uuid, obj, &def);
+			if (k >= 0) {
+				vbus_uuid_lower(def->uuid);
+				vbus_uuid_lower(def->name);
+			}
 			if (k < 0)
 				r = skip(ctx, im, vbus_uuid_is_valid(uuid) ? uuid : NULL, path, k);
 			else
@@ -228,32 +267,14 @@ static int import_mdevctl(struct vbus_ctx *ctx, const char *dir, struct import *
 	return r;
 }
 
-static int read_line(struct vbus_ctx *ctx, const char *path, char **ret)
-{
-	_cleanup_free_ char *line = NULL;
-	size_t size = 0;
-	FILE *f;
-	ssize_t n;
-
-	f = fopen(path, "re");
-	if (!f)
-		return vbus_error(ctx, -errno, "%s", strerror(errno));
-	n = getline(&line, &size, f);
-	fclose(f);
-	if (n < 0)
-		return vbus_error(ctx, -EINVAL, "empty file");
-	while (n > 0 && strchr(" \t\r\n", line[n - 1]))
-		line[--n] = '\0';
-	*ret = TAKE_PTR(line);
-	return 0;
-}
-
 static int import_driverctl(struct vbus_ctx *ctx, const char *dir, struct import *im)
 {
+	_cleanup_close_ int dfd = -1;
 	struct dirent **files = NULL;
 	int n, r = 0;
 
-	n = scandir(dir, &files, NULL, vbus_dirent_cmp);
+	dfd = open_dir_at(AT_FDCWD, dir, false);
+	n = dfd < 0 ? -1 : scandirat(dfd, ".", &files, not_hidden, vbus_dirent_cmp);
 	if (n < 0) {
 		r = -errno;
 		return vbus_error(ctx, r, "cannot read %s: %s", shown(ctx, im, dir), strerror(-r));
@@ -264,8 +285,6 @@ static int import_driverctl(struct vbus_ctx *ctx, const char *dir, struct import
 		const char *f = files[i]->d_name;
 		int k;
 
-		if (f[0] == '.')
-			continue;
 		if (asprintf(&path, "%s/%s", dir, f) < 0) {
 			r = -ENOMEM;
 			break;
@@ -279,12 +298,12 @@ static int import_driverctl(struct vbus_ctx *ctx, const char *dir, struct import
 		}
 		if (!vbus_name_is_valid(f)) {
 			r = skip(ctx, im, NULL, path,
-				 vbus_error(ctx, -EINVAL, "\"%s\" is not a valid name", f));
+				 vbus_error(ctx, -EINVAL, "the file name is not a valid name"));
 			continue;
 		}
-		k = read_line(ctx, path, &driver);
+		k = vbus_read_line_at(ctx, dfd, f, O_NOFOLLOW, &driver);
 		if (k >= 0 && !vbus_driver_is_valid(driver))
-			k = vbus_error(ctx, -EINVAL, "\"%s\" is not a driver name", driver);
+			k = vbus_error(ctx, -EINVAL, "the file does not hold a driver name");
 		if (k >= 0)
 			k = vbus_def_new(&def);
 		if (k < 0) {

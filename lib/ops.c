@@ -48,7 +48,16 @@ static bool attr_allowed(enum vbus_kind kind, const char *key)
 int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	const char *kind = vbus_kind_to_string(def->kind);
+	int r;
 
+	/* No string is echoed before it is known to be text. */
+	if (!vbus_name_is_valid(def->name) && def->name &&
+	    vbus_text_check(def->name, strlen(def->name)))
+		return vbus_error(ctx, -EINVAL, "invalid name (it %s)",
+				  vbus_text_check(def->name, strlen(def->name)));
+	r = vbus_def_check_strings(ctx, def);
+	if (r < 0)
+		return r;
 	if (!vbus_name_is_valid(def->name))
 		return vbus_error(ctx, -EINVAL,
 				  "invalid name \"%s\" (1-64 of A-Z a-z 0-9 _ . : -, starting with "
@@ -373,9 +382,17 @@ static int run_remove(struct vbus_ctx *ctx, const char *name)
 {
 	_cleanup_free_ char *dir = vbus_path(ctx, RUN_DIR), *file = NULL;
 
+	int r;
+
 	if (!dir || asprintf(&file, "%s.json", name) < 0)
 		return -ENOMEM;
-	return vbus_unlink_sync(ctx, dir, file);
+	r = vbus_unlink_sync(ctx, dir, file);
+	/* No record (a manual pci definition vbus never started, stopped): nothing to forget. */
+	if (r == -ENOENT) {
+		vbus_error_clear(ctx);
+		return 0;
+	}
+	return r;
 }
 
 static void step(struct vbus_ctx *ctx, const char *name)
@@ -558,6 +575,7 @@ static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 	r = vbus_def_validate(ctx, def);
 	if (r < 0)
 		return r;
+	vbus_uuid_lower(def->uuid);
 	r = vbus_backend_require(ctx, def->kind, &be);
 	if (r < 0)
 		return r;

@@ -326,13 +326,14 @@ static int policy_add_file(struct vbus_ctx *ctx, struct policy *p, const char *p
 	const char *key = NULL;
 	int r;
 
-	f = json_object_from_file(path);
-	if (!f) {
-		const char *why = json_util_get_last_err();
-
-		/* json-c's message ends in a newline. */
-		warn(ctx, "policy %s: not valid JSON, ignored: %.*s", name,
-		     why ? (int)strcspn(why, "\n") : 11, why ? why : "parse error");
+	/* The store's reader: a regular file of bounded size, never a FIFO that blocks. */
+	r = vbus_read_json_file(ctx, path, &f);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		warn(ctx, "policy %s: not valid JSON, ignored: %s", name,
+		     vbus_ctx_last_error(ctx) ?: strerror(-r));
+		vbus_error_clear(ctx);
 		return 0;
 	}
 	if (!file_is_valid(f, &key)) {

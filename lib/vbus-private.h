@@ -104,6 +104,9 @@ struct vbus_ctx {
 	int lock_fd;
 	unsigned lock_depth;
 	bool store_swept; /* stale temporary files of killed writers removed already */
+	/* apply's journal is open: file writes skip their fsyncs, one syncfs() before the
+	 * commit makes them all durable at once. */
+	bool store_defer_sync;
 	unsigned lock_gen; /* counts the times the lock was taken (depth 0 -> 1) */
 	/* Tests only: a backend used instead of the built-in one of that kind. */
 	const struct vbus_backend *backend_override[_VBUS_KIND_MAX];
@@ -281,6 +284,14 @@ int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *na
 			   const char *contents);
 int vbus_unlink_sync(struct vbus_ctx *ctx, const char *dir, const char *name);
 int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_object **ret);
+int vbus_read_json_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, int oflags,
+			   struct json_object **ret);
+int vbus_read_line_at(struct vbus_ctx *ctx, int dirfd, const char *path, int oflags, char **ret);
+void vbus_remove_stale_temporaries(int dirfd);
+/* apply's journal (lib/store.c), under the lock: FILES are names in the store directory. */
+int vbus_store_journal_begin(struct vbus_ctx *ctx, char *const *files, size_t n);
+int vbus_store_journal_commit(struct vbus_ctx *ctx);
+int vbus_store_journal_rollback(struct vbus_ctx *ctx, int dirfd);
 char *vbus_store_dir(struct vbus_ctx *ctx);
 char *vbus_store_file(struct vbus_ctx *ctx, const char *name);
 int vbus_store_exists(struct vbus_ctx *ctx, const char *name);
@@ -329,6 +340,15 @@ int vbus_list_definition(struct vbus_ctx *ctx, const char *name, struct json_obj
 int vbus_plain_cause(struct vbus_ctx *ctx, const struct vbus_def *def, int r);
 /* Validates DEF for the generic schema rules of its kind (before the backend's check()). */
 int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def);
+
+/* The limits every input path shares (lib/def.c): a definition (and any file vbus reads as
+ * one) at most VBUS_DEF_MAX_SIZE bytes, a string of the schema at most VBUS_STRING_MAX. */
+#define VBUS_DEF_MAX_SIZE (1 << 20)
+#define VBUS_STRING_MAX 4096
+const char *vbus_text_check(const char *s, size_t len);
+char *vbus_escape(const char *s);
+int vbus_def_check_strings(struct vbus_ctx *ctx, const struct vbus_def *def);
+void vbus_uuid_lower(char *uuid);
 /* The identity of a definition or of an active object from list_active(), as a string key:
  * equal keys, same sub-device (mdev uuid, vf/sf parent+index, pci parent, else parent+name).
  * NULL when it has none (or out of memory). */
