@@ -67,6 +67,11 @@ static int add_row(void *userdata, const struct vbus_list_entry *e)
 	if (e->bound_driver)
 		json_object_object_add(row, "bound_driver",
 				       json_object_new_string(e->bound_driver));
+	if (e->wanted_driver)
+		json_object_object_add(row, "wanted_driver",
+				       json_object_new_string(e->wanted_driver));
+	if (e->pci_address)
+		json_object_object_add(row, "pci_address", json_object_new_string(e->pci_address));
 	r = table_add(t, row, true);
 	json_object_put(row);
 	return r;
