@@ -16,6 +16,7 @@ pkgs="
 	libglib2.0-bin
 	python3
 	clang libclang-rt-14-dev python3-dbusmock
+	podman crun
 "
 
 if [ "$(id -u)" -ne 0 ]; then
