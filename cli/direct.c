@@ -2,6 +2,7 @@
 /* vbusctl in-process: the transport ops are the libvbus calls on a context. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "output.h"
 #include "transport.h"
@@ -160,6 +161,16 @@ static void d_close(void *t)
 	vbus_ctx_unref(t);
 }
 
+static int d_root(void *t, char **ret)
+{
+	char *s = strdup(vbus_ctx_get_root(t));
+
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
 static const struct transport_ops direct_ops = {
     .name = "direct",
     .list_parents = d_list_parents,
@@ -181,6 +192,7 @@ static const struct transport_ops direct_ops = {
     .close = d_close,
     .apply = d_apply,
     .pick = d_pick,
+    .root = d_root,
 };
 
 int transport_direct_open(const char *root, struct transport *ret)

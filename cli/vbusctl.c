@@ -579,7 +579,8 @@ static int verb_monitor(int argc, char **argv)
 	return transport_bus_monitor(arg_json) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-/* The CDI specs are files any user may read (vbusd keeps them): read here, on every transport. */
+/* The CDI specs are files any user may read (vbusd keeps them): read here, on every transport,
+ * below the root the core works on. */
 static int verb_cdi(int argc, char **argv)
 {
 	static const struct column cols[] = {
@@ -588,6 +589,7 @@ static int verb_cdi(int argc, char **argv)
 	    {"ENV", "env", NULL},
 	};
 	_cleanup_(json_putp) struct json_object *specs = NULL, *rows = NULL;
+	_cleanup_(freep) char *root = NULL;
 	struct vbus_ctx *ctx = NULL;
 	bool list = argc > 1;
 	int r;
@@ -596,7 +598,14 @@ static int verb_cdi(int argc, char **argv)
 		err("Unknown cdi command '%s' (cdi [list])", argv[1]);
 		return EXIT_USAGE;
 	}
-	r = vbus_ctx_new(arg_root ?: "/", &ctx);
+	/* Where the core writes them: vbusd's root over the bus. */
+	r = tr.ops->root ? tr.ops->root(tr.data, &root) : 0;
+	if (r < 0) {
+		err("Failed to read the CDI specs: cannot ask for the root: %s",
+		    tr.ops->last_error(tr.data) ?: strerror(-r));
+		return EXIT_FAILURE;
+	}
+	r = vbus_ctx_new(root ?: "/", &ctx);
 	if (r >= 0) {
 		r = vbus_cdi_read(ctx, &specs);
 		if (r < 0)

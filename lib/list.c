@@ -96,8 +96,12 @@ char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
 	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
 	_cleanup_free_ char *choice = NULL, *driver = NULL;
 	char *saved = vbus_error_take(ctx);
-	int r = 0;
+	int level = ctx->log_level, r = 0;
 
+	/* Quietly: a broken policy file is named by the decisions that use it (start, vbusd),
+	 * not by every listing (whose text must not depend on who lists). */
+	if (level > VBUS_LOG_ERR)
+		ctx->log_level = VBUS_LOG_ERR;
 	if (!def->driver || streq(def->driver, VBUS_DRIVER_AUTO))
 		r = vbus_policy_resolve_driver(ctx, def, &choice);
 	else
@@ -109,6 +113,7 @@ char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
 			driver = strdup(VBUS_DRIVER_NONE);
 	}
 	/* Only for display: a failure here is no failure of the listing. */
+	ctx->log_level = level;
 	vbus_error_restore(ctx, saved);
 	if (driver)
 		return TAKE_PTR(driver);
