@@ -91,6 +91,22 @@ static int set_runtime(struct json_object *o, const struct vbus_runtime *rt)
 	return 0;
 }
 
+/* Whether the backend maps CHOICE to a driver name for DEF by reading only: for pci and sf,
+ * virtbus and vf "host" means probing (it rebinds), which a listing must never do. */
+static bool resolve_is_pure(const struct vbus_def *def, const char *choice)
+{
+	switch (def->kind) {
+	case VBUS_KIND_MDEV:
+	case VBUS_KIND_VDPA:
+		return true;
+	case VBUS_KIND_PCI:
+	case VBUS_KIND_VF:
+		return streq(choice, VBUS_DRIVER_VFIO);
+	default:
+		return false;
+	}
+}
+
 char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
@@ -107,7 +123,8 @@ char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
 	else
 		choice = strdup(def->driver);
 	if (r >= 0 && choice && be && be->resolve_driver &&
-	    (streq(choice, VBUS_DRIVER_VFIO) || streq(choice, VBUS_DRIVER_HOST))) {
+	    (streq(choice, VBUS_DRIVER_VFIO) || streq(choice, VBUS_DRIVER_HOST)) &&
+	    resolve_is_pure(def, choice)) {
 		r = be->resolve_driver(ctx, def, choice, &driver);
 		if (r >= 0 && !driver)
 			driver = strdup(VBUS_DRIVER_NONE);
@@ -140,8 +157,7 @@ static void def_runtime(struct vbus_ctx *ctx, const struct vbus_def *def, bool d
 	const char *path = NULL;
 
 	*st = (struct vbus_status){};
-	*want = vbus_wanted_driver(ctx, def);
-	*rt = (struct vbus_runtime){ .defined = defined, .wanted_driver = *want, .access = acc };
+	*rt = (struct vbus_runtime){ .defined = defined, .access = acc };
 	if (be && listed && be->status_in_list) {
 		rt->active = seen && !streq_ptr(str_key(seen, "state"), "inactive");
 		if (rt->active) {
@@ -162,6 +178,8 @@ static void def_runtime(struct vbus_ctx *ctx, const struct vbus_def *def, bool d
 	}
 	rt->sysfs_path = path ? vbus_path_display(ctx, path) : NULL;
 	vbus_access_read(ctx, def->kind, rt->active ? rt->sysfs_path : NULL, rt->driver, acc);
+	*want = vbus_wanted_driver(ctx, def);
+	rt->wanted_driver = *want;
 }
 
 /* One definition (stored or transient) with its runtime fields, as a JSON object. */

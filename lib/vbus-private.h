@@ -307,8 +307,8 @@ struct vbus_access {
 /* Fills A for the device of KIND at SYSFS_PATH (as seen inside the root) bound to DRIVER. */
 void vbus_access_read(struct vbus_ctx *ctx, enum vbus_kind kind, const char *sysfs_path,
 		      const char *driver, struct vbus_access *a);
-/* The driver DEF asks for, resolved as start would (policy, then the kind): "vfio-pci",
- * "vhost_vdpa", "none"; the choice itself when it cannot be resolved now. Caller frees. */
+/* The driver DEF asks for, resolved as start would (policy, then the kind: "vfio-pci",
+ * "vhost_vdpa", "none") where that only reads; else the choice itself ("host"). Caller frees. */
 char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def);
 
 /* The runtime keys a listing adds to a definition. */

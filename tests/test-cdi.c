@@ -347,6 +347,18 @@ TEST(listing_access)
 	check_str(json_object_get_string(json_object_object_get(o, "wanted_driver")), "vfio-pci");
 	check_str(json_object_get_string(json_object_object_get(o, "pci_address")), "0000:03:01.1");
 	json_object_put(arr);
+	/* "host" is shown as it is: resolving it would probe the host driver, and a listing
+	 * never rebinds (the override stays). */
+	put_def("back", "{ \"version\": 1, \"name\": \"back\", \"kind\": \"pci\","
+			" \"parent\": \"0000:04:00.0\", \"driver\": \"host\" }\n");
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "back", &arr), 0);
+	o = json_object_array_get_idx(arr, 0);
+	check_str(json_object_get_string(json_object_object_get(o, "wanted_driver")), "host");
+	check_str(json_object_get_string(json_object_object_get(o, "bound_driver")), "vfio-pci");
+	json_object_put(arr);
+	test_sh("grep -qx vfio-pci '%s/sys/devices/pci0000:00/0000:00:1c.4/0000:04:00.0/"
+		"driver_override'",
+		root);
 	teardown(ctx);
 }
 
