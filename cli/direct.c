@@ -171,6 +171,11 @@ static int d_root(void *t, char **ret)
 	return 0;
 }
 
+static int d_modify_live(void *t, const struct vbus_def *def)
+{
+	return vbus_modify_live(t, def);
+}
+
 static const struct transport_ops direct_ops = {
     .name = "direct",
     .list_parents = d_list_parents,
@@ -193,6 +198,7 @@ static const struct transport_ops direct_ops = {
     .apply = d_apply,
     .pick = d_pick,
     .root = d_root,
+    .modify_live = d_modify_live,
 };
 
 int transport_direct_open(const char *root, struct transport *ret)

@@ -41,6 +41,8 @@ struct transport_ops {
 	/* The root the core works on (vbusd's Root), so that files it keeps (the CDI specs) are
 	 * read where it writes them. The caller frees. */
 	int (*root)(void *t, char **ret);
+	/* vbus_modify_live(); NULL: the transport cannot do it (vbusctl says so). */
+	int (*modify_live)(void *t, const struct vbus_def *def);
 };
 
 struct transport {

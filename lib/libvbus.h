@@ -194,6 +194,12 @@ enum vbus_define_flags {
 VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags);
 VBUS_EXPORT int vbus_def_load(struct vbus_ctx *ctx, const char *name, struct vbus_def **ret);
 VBUS_EXPORT int vbus_undefine(struct vbus_ctx *ctx, const char *name);
+/* Changes the running sub-device of DEF's name in place so that it matches DEF (today: an
+ * mdev's attributes, through the mdevctl callout script of its type that supports live
+ * changes), without a stop; the stored definition is not touched (vbus_define() with
+ * VBUS_DEFINE_REPLACE does that). -EALREADY when it is not running, -EINVAL when DEF changes
+ * more than attributes, -EOPNOTSUPP when nothing can change it live. */
+VBUS_EXPORT int vbus_modify_live(struct vbus_ctx *ctx, const struct vbus_def *def);
 /* check, create (when absent), choose the driver (auto: policy; vfio/host: the backend), bind,
  * verify the bound driver; -EALREADY when vbus started it already. */
 VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name);

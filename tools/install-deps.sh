@@ -13,6 +13,7 @@ pkgs="
 	iproute2 udev dbus dbus-daemon systemd
 	procps pciutils nvme-cli
 	mdevctl driverctl valgrind strace
+	libvirt-daemon libvirt-clients
 	libglib2.0-bin
 	python3
 	clang libclang-rt-14-dev python3-dbusmock
