@@ -158,8 +158,8 @@ void vbus_access_read(struct vbus_ctx *ctx, enum vbus_kind kind, const char *sys
 		if (a->n_nodes && exists_at(sysfd, "class/misc/vfio"))
 			add_node(a, "%s", "/dev/vfio/vfio");
 	}
-	/* iommufd: the device's own cdev, opened together with /dev/iommu. Before 6.6 vfio-dev/vfioN
-	 * exists without a device number (no "dev"): no node then. */
+	/* iommufd: the device's own cdev, opened together with /dev/iommu. Before 6.6
+	 * vfio-dev/vfioN exists without a device number (no "dev"): no node then. */
 	if (vfio && first_entry(fd, "vfio-dev", "vfio", name, sizeof(name)) &&
 	    snprintf(link, sizeof(link), "vfio-dev/%s/dev", name) > 0 && exists_at(fd, link)) {
 		add_node(a, "/dev/vfio/devices/%s", name);

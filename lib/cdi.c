@@ -189,7 +189,8 @@ static int write_spec(struct vbus_ctx *ctx, const char *dir, int c, struct json_
 	spec = json_object_new_object();
 	if (!spec)
 		return -ENOMEM;
-	json_object_object_add(spec, "cdiVersion", json_object_new_string(digit ? "0.5.0" : "0.3.0"));
+	json_object_object_add(spec, "cdiVersion",
+			       json_object_new_string(digit ? "0.5.0" : "0.3.0"));
 	json_object_object_add(spec, "kind", json_object_new_string(cdi_classes[c].kind));
 	json_object_object_add(spec, "devices", json_object_get(devices));
 	r = vbus_json_format(spec, &text);

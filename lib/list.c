@@ -81,7 +81,8 @@ static int set_runtime(struct json_object *o, const struct vbus_runtime *rt)
 	    json_object_object_add(o, "bound_driver", str_or_null(rt->driver)) < 0 ||
 	    json_object_object_add(o, "sysfs_path", str_or_null(rt->sysfs_path)) < 0 ||
 	    json_object_object_add(o, "wanted_driver", str_or_null(rt->wanted_driver)) < 0 ||
-	    json_object_object_add(o, "pci_address", str_or_null(a && a->pci_address[0] ? a->pci_address : NULL)) < 0 ||
+	    json_object_object_add(o, "pci_address",
+				   str_or_null(a && a->pci_address[0] ? a->pci_address : NULL)) < 0 ||
 	    json_object_object_add(o, "iommu_group",
 				   a && a->iommu_group >= 0 ? json_object_new_int(a->iommu_group) :
 							      NULL) < 0 ||

@@ -89,7 +89,7 @@ vbusd_pid=$!
 wait_for "vbusd owns org.vbus1" 10 busctl --system call org.freedesktop.DBus \
 	/org/freedesktop/DBus org.freedesktop.DBus GetNameOwner s org.vbus1
 
-pf= nic=
+pf='' nic=''
 for d in /sys/bus/pci/devices/*; do
 	[ -f "$d/sriov_totalvfs" ] && [ "$(cat "$d/sriov_totalvfs")" -gt 0 ] && pf=${d##*/}
 	[ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x8086:0x10d3 ] && nic=${d##*/}
@@ -105,7 +105,7 @@ check "create vd0 (vdpa, vfio = vhost_vdpa)" "$VBUSCTL" create vd0 --kind vdpa \
 vf=$(basename "$(readlink -f "/sys/bus/pci/devices/$pf/virtfn1")")
 ngroup=$(basename "$(readlink -f "/sys/bus/pci/devices/$nic/iommu_group")")
 vgroup=$(basename "$(readlink -f "/sys/bus/pci/devices/$vf/iommu_group")")
-vhost=$(cd /sys/bus/vdpa/devices/vd0 && ls -d vhost-vdpa-* 2>/dev/null | head -n 1)
+vhost=$(basename "$(echo /sys/bus/vdpa/devices/vd0/vhost-vdpa-*)")
 
 assert_eq "list: nic0's pci_address" "$nic" "$(jget nic0 pci_address)"
 assert_eq "list: nic0's iommu_group" "$ngroup" "$(jget nic0 iommu_group)"
