@@ -384,25 +384,16 @@ static int build_def(int argc, char **argv, struct vbus_def **ret)
 		return -EXIT_FAILURE;
 	}
 	if (arg_for) {
-		/* Policy picks the kind (and the driver, unless --driver says). */
-		char *parent = NULL, *driver = NULL;
-
-		if (!tr.ops->pick) {
+		/* Policy picks the kind, the parent's name for it, the driver unless --driver
+		 * says, and the type of a kind that has types unless --type says. */
+		if (!tr.ops->fill) {
 			err("--for is not available over %s", tr.ops->name);
 			return -EXIT_FAILURE;
 		}
-		r = tr.ops->pick(tr.data, arg_parent, arg_for, &def->kind, &parent, &driver);
+		r = tr.ops->fill(tr.data, def, arg_for);
 		if (r < 0) {
 			failed(argv[0], name, r);
 			return -EXIT_FAILURE;
-		}
-		free(def->parent);
-		def->parent = parent;
-		if (!arg_driver) {
-			free(def->driver);
-			def->driver = driver;
-		} else {
-			free(driver);
 		}
 	}
 	*ret = def;

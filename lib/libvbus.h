@@ -273,6 +273,22 @@ VBUS_EXPORT char *vbus_cdi_name(const char *name);
 VBUS_EXPORT int vbus_policy_pick(struct vbus_ctx *ctx, const char *parent, const char *purpose,
 				 enum vbus_kind *ret_kind, char **ret_parent, char **ret_driver);
 
+/*
+ * Fills in what PURPOSE leaves to policy in DEF, whose parent is as the user wrote it and whose
+ * kind is unset (_VBUS_KIND_INVALID): the kind and the parent's name for it (as
+ * vbus_policy_pick()), the driver choice when DEF has none or "auto", and, when DEF has no type,
+ * the type of an mdev or virtbus device (or of any kind whose profile entry names a "type"
+ * glob): the one with the most available instances among those the entry's glob matches.
+ * "vm" never picks an SF. DEF is unchanged on failure. The one place that decides this, for
+ * vbusctl --direct and for vbusd alike.
+ */
+VBUS_EXPORT int vbus_policy_fill(struct vbus_ctx *ctx, struct vbus_def *def, const char *purpose);
+
+/* vbus_def_from_json() for a definition without "kind" that PURPOSE completes through
+ * vbus_policy_fill() (PURPOSE NULL or "": vbus_def_from_json() itself). */
+VBUS_EXPORT int vbus_def_from_json_for(struct vbus_ctx *ctx, struct json_object *obj,
+				       const char *purpose, struct vbus_def **ret);
+
 #ifdef __cplusplus
 }
 #endif

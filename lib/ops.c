@@ -15,7 +15,10 @@
 
 static bool attr_allowed(enum vbus_kind kind, const char *key)
 {
-	static const char *const vf[] = {"mac", NULL};
+	/* lib/vf-netdev.c checks their values. */
+	static const char *const vf[] = {"mac",	       "vlan",	      "qos",	     "trust",
+					 "spoofchk",   "link_state",  "min_tx_rate", "max_tx_rate",
+					 NULL};
 	static const char *const sf[] = {"hw_addr", NULL};
 	static const char *const vdpa[] = {"mac", "mtu", "max_vqp", NULL};
 	const char *const *allowed;
@@ -685,6 +688,12 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	}
 	run.previous_driver = TAKE_PTR(st.bound_driver);
 	vbus_status_done(&st);
+
+	if (be->configure) {
+		r = vbus_plain_cause(ctx, def, be->configure(ctx, def));
+		if (r < 0)
+			goto fail;
+	}
 
 	r = resolve_driver(ctx, be, def, def->driver, &driver, &skip);
 	if (r < 0)
