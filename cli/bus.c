@@ -322,6 +322,22 @@ static int b_start(void *t, const char *name)
 	return call_names(t, "Start", name, NULL);
 }
 
+static int b_start_flags(void *t, const char *name, unsigned flags)
+{
+	struct bus_transport *b = t;
+	sd_bus_message *m = NULL, *reply = NULL;
+	int r;
+
+	r = new_call(b, "StartWithFlags", &m);
+	if (r >= 0)
+		r = sd_bus_message_append(m, "su", name, (uint32_t)flags);
+	if (r >= 0)
+		r = call(b, "StartWithFlags", &reply, m);
+	sd_bus_message_unref(m);
+	sd_bus_message_unref(reply);
+	return r < 0 ? r : 0;
+}
+
 static int b_stop(void *t, const char *name)
 {
 	return call_names(t, "Stop", name, NULL);
@@ -361,6 +377,12 @@ static int b_create(void *t, struct vbus_def *def, unsigned flags)
 static int b_import(void *t, const char *source, const char *dir, struct json_object **ret)
 {
 	return call_list(t, "Import", "ss", ret, source, dir ?: "");
+}
+
+static int b_import_flags(void *t, const char *source, const char *dir, unsigned flags,
+			  struct json_object **ret)
+{
+	return call_list(t, "ImportWithFlags", "ssu", ret, source, dir ?: "", (uint32_t)flags);
 }
 
 static int b_apply(void *t, struct json_object *definitions, unsigned flags,
@@ -467,11 +489,13 @@ static const struct transport_ops bus_ops = {
 	.define = b_define,
 	.undefine = b_undefine,
 	.start = b_start,
+	.start_flags = b_start_flags,
 	.stop = b_stop,
 	.create = b_create,
 	.remove = b_remove,
 	.assign = b_assign,
 	.import = b_import,
+	.import_flags = b_import_flags,
 	.last_error = b_last_error,
 	.close = b_close,
 	.apply = b_apply,

@@ -114,6 +114,11 @@ static int d_start(void *t, const char *name)
 	return vbus_start(t, name);
 }
 
+static int d_start_flags(void *t, const char *name, unsigned flags)
+{
+	return vbus_start_with_flags(t, name, flags);
+}
+
 static int d_stop(void *t, const char *name)
 {
 	return vbus_stop(t, name);
@@ -137,6 +142,12 @@ static int d_assign(void *t, const char *name, const char *driver)
 static int d_import(void *t, const char *source, const char *dir, struct json_object **ret)
 {
 	return vbus_import(t, source, dir, ret);
+}
+
+static int d_import_flags(void *t, const char *source, const char *dir, unsigned flags,
+			  struct json_object **ret)
+{
+	return vbus_import_with_flags(t, source, dir, flags, ret);
 }
 
 static int d_apply(void *t, struct json_object *definitions, unsigned flags,
@@ -187,6 +198,8 @@ static const struct transport_ops direct_ops = {
     .define = d_define,
     .undefine = d_undefine,
     .start = d_start,
+    .start_flags = d_start_flags,
+    .import_flags = d_import_flags,
     .stop = d_stop,
     .create = d_create,
     .remove = d_remove,

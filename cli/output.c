@@ -128,6 +128,8 @@ int table_init(struct table *t, const struct column *cols, size_t n_cols)
 	return 0;
 }
 
+char *vbus_escape(const char *s); /* libvbus (internal) */
+
 int table_add(struct table *t, struct json_object *row, bool copy)
 {
 	struct cell *x;
@@ -158,6 +160,20 @@ int table_add(struct table *t, struct json_object *row, bool copy)
 			}
 			x->owned = true;
 		}
+		/* A name the kernel gave, a damaged file: control characters never reach the
+		 * terminal raw (no forged rows, no escape sequences). */
+		for (const char *p = x->s; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				char *e = vbus_escape(x->s);
+
+				if (!e)
+					return -ENOMEM;
+				if (x->owned)
+					free((char *)x->s);
+				x->s = e;
+				x->owned = true;
+				break;
+			}
 		x->len = strlen(x->s);
 		if (x->len > t->width[c])
 			t->width[c] = x->len;

@@ -18,11 +18,16 @@ struct transport_ops {
 	int (*define)(void *t, struct vbus_def *def, unsigned flags);
 	int (*undefine)(void *t, const char *name);
 	int (*start)(void *t, const char *name);
+	/* start with VBUS_START_* flags (D-Bus: StartWithFlags) */
+	int (*start_flags)(void *t, const char *name, unsigned flags);
 	int (*stop)(void *t, const char *name);
 	int (*create)(void *t, struct vbus_def *def, unsigned flags);
 	int (*remove)(void *t, const char *name);
 	int (*assign)(void *t, const char *name, const char *driver);
 	int (*import)(void *t, const char *source, const char *dir, struct json_object **ret);
+	/* import with VBUS_IMPORT_* flags (D-Bus: ImportWithFlags) */
+	int (*import_flags)(void *t, const char *source, const char *dir, unsigned flags,
+			    struct json_object **ret);
 	const char *(*last_error)(void *t);
 	void (*close)(void *t);
 	/* Added later; NULL: the transport cannot do it (vbusctl says so). */

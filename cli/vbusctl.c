@@ -55,6 +55,8 @@ enum {
 	OPT_FOR = 1 << 15,
 	OPT_NOW = 1 << 16,
 	OPT_LIVE = 1 << 17,
+	OPT_FORCE = 1 << 18,
+	OPT_KEEP_SOURCE = 1 << 19,
 };
 #define OPTS_DEF                                                                                   \
 	(OPT_KIND | OPT_PARENT | OPT_TYPE | OPT_UUID | OPT_INDEX | OPT_DRIVER | OPT_ATTR |         \
@@ -73,7 +75,8 @@ static const struct {
     {OPT_JSONFILE, "--jsonfile"}, {OPT_TRANSIENT, "--transient"},
     {OPT_DRY_RUN, "--dry-run"},	  {OPT_FOR, "--for"},
     {OPT_NOW, "--now"},
-    {OPT_LIVE, "--live"},
+    {OPT_LIVE, "--live"},	  {OPT_FORCE, "--force"},
+    {OPT_KEEP_SOURCE, "--keep-source"},
 };
 
 static bool arg_json;
@@ -303,26 +306,35 @@ static int apply_options(struct vbus_def *def)
 	return 0;
 }
 
+/* PATH as one JSON value, read as the store reads its files (same limits, nothing may follow
+ * the value); the error is printed. */
+int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_object **ret);
+
+static int read_json(const char *path, struct json_object **ret)
+{
+	struct vbus_ctx *ctx = NULL;
+	int r;
+
+	/* A private context only to parse: the transport may not be in-process. */
+	r = vbus_ctx_new(NULL, &ctx);
+	if (r < 0)
+		return r;
+	r = vbus_read_json_file(ctx, path, ret);
+	if (r < 0)
+		err("Failed to read %s: %s", path, vbus_ctx_last_error(ctx) ?: strerror(-r));
+	vbus_ctx_unref(ctx);
+	return r;
+}
+
 static int read_jsonfile(const char *name, struct vbus_def **ret)
 {
 	_cleanup_(json_putp) struct json_object *obj = NULL;
 	struct vbus_ctx *ctx = NULL;
 	int r;
 
-	if (access(arg_jsonfile, R_OK) < 0) {
-		err("Failed to read %s: %s", arg_jsonfile, strerror(errno));
-		return -errno;
-	}
-	obj = json_object_from_file(arg_jsonfile);
-	if (!obj) {
-		/* json-c's message ends with a newline. */
-		const char *e = json_util_get_last_err();
-
-		err("Failed to read %s: %.*s", arg_jsonfile, e ? (int)strcspn(e, "\n") : 5,
-		    e ?: "error");
-		return -EINVAL;
-	}
-	/* A private context only to parse: the transport may not be in-process. */
+	r = read_json(arg_jsonfile, &obj);
+	if (r < 0)
+		return r;
 	r = vbus_ctx_new(NULL, &ctx);
 	if (r < 0)
 		return r;
@@ -492,7 +504,9 @@ static int verb_create(int argc, char **argv)
 		return -r;
 	gen = def->kind == VBUS_KIND_MDEV && !def->uuid;
 	pick = picks_index(def);
-	r = tr.ops->create(tr.data, def, arg_opts & OPT_TRANSIENT ? VBUS_CREATE_TRANSIENT : 0);
+	r = tr.ops->create(tr.data, def,
+			   (arg_opts & OPT_TRANSIENT ? VBUS_CREATE_TRANSIENT : 0) |
+				   (arg_opts & OPT_FORCE ? VBUS_CREATE_FORCE : 0));
 	if (r < 0)
 		return failed("create", def->name, r);
 	print_def(def, gen, pick);
@@ -508,7 +522,8 @@ static int verb_undefine(int argc, char **argv)
 
 static int verb_start(int argc, char **argv)
 {
-	int r = tr.ops->start(tr.data, argv[1]);
+	int r = arg_opts & OPT_FORCE ? tr.ops->start_flags(tr.data, argv[1], VBUS_START_FORCE)
+				     : tr.ops->start(tr.data, argv[1]);
 
 	return r < 0 ? failed("start", argv[1], r) : EXIT_SUCCESS;
 }
@@ -549,7 +564,10 @@ static int verb_import(int argc, char **argv)
 		err("Unknown import source '%s' (mdevctl or driverctl)", argv[1]);
 		return EXIT_USAGE;
 	}
-	r = tr.ops->import(tr.data, argv[1], argc > 2 ? argv[2] : NULL, &rep);
+	r = arg_opts & OPT_KEEP_SOURCE
+		    ? tr.ops->import_flags(tr.data, argv[1], argc > 2 ? argv[2] : NULL,
+					   VBUS_IMPORT_KEEP_SOURCE, &rep)
+		    : tr.ops->import(tr.data, argv[1], argc > 2 ? argv[2] : NULL, &rep);
 	if (r < 0)
 		return failed("import", argv[1], r);
 	if (arg_json) {
@@ -558,15 +576,18 @@ static int verb_import(int argc, char **argv)
 	}
 	n = json_object_array_length(rep);
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *o = json_object_array_get_idx(rep, i), *name, *src, *ok, *why;
+		struct json_object *o = json_object_array_get_idx(rep, i), *name, *src, *ok, *why,
+				   *moved = NULL;
 
 		json_object_object_get_ex(o, "name", &name);
 		json_object_object_get_ex(o, "source", &src);
 		json_object_object_get_ex(o, "imported", &ok);
 		json_object_object_get_ex(o, "reason", &why);
+		json_object_object_get_ex(o, "moved_to", &moved);
 		if (json_object_get_boolean(ok)) {
-			printf("Imported '%s' from %s\n", json_object_get_string(name),
-			       json_object_get_string(src));
+			printf("Imported '%s' from %s%s%s\n", json_object_get_string(name),
+			       json_object_get_string(src), moved ? ", moved to " : "",
+			       moved ? json_object_get_string(moved) : "");
 			if (why)
 				err("'%s': %s", json_object_get_string(name),
 				    json_object_get_string(why));
@@ -699,16 +720,10 @@ static int verb_apply(int argc, char **argv)
 	size_t n;
 	int r;
 
-	if (access(argv[1], R_OK) < 0) {
-		err("Failed to read %s: %s", argv[1], strerror(errno));
+	if (read_json(argv[1], &list) < 0)
 		return EXIT_FAILURE;
-	}
-	list = json_object_from_file(argv[1]);
-	if (!list || !json_object_is_type(list, json_type_array)) {
-		const char *e = list ? "not a JSON array of definitions" : json_util_get_last_err();
-
-		err("Failed to read %s: %.*s", argv[1], e ? (int)strcspn(e, "\n") : 5,
-		    e ?: "error");
+	if (!json_object_is_type(list, json_type_array)) {
+		err("Failed to read %s: not a JSON array of definitions", argv[1]);
 		return EXIT_FAILURE;
 	}
 	if (!tr.ops->apply) {
@@ -756,13 +771,13 @@ static const struct verb verbs[] = {
     {"define", 0, 1, OPTS_DEF | OPT_JSONFILE, verb_define},
     {"modify", 1, 1, (OPTS_DEF & ~OPT_FOR) | OPT_LIVE, verb_modify},
     {"undefine", 1, 1, 0, verb_undefine},
-    {"start", 1, 1, 0, verb_start},
+    {"start", 1, 1, OPT_FORCE, verb_start},
     {"stop", 1, 1, 0, verb_stop},
-    {"create", 0, 1, OPTS_DEF | OPT_JSONFILE | OPT_TRANSIENT, verb_create},
+    {"create", 0, 1, OPTS_DEF | OPT_JSONFILE | OPT_TRANSIENT | OPT_FORCE, verb_create},
     {"remove", 1, 1, 0, verb_remove},
     {"assign", 2, 2, 0, verb_assign},
     {"apply", 1, 1, OPT_DRY_RUN | OPT_NOW, verb_apply},
-    {"import", 1, 2, 0, verb_import},
+    {"import", 1, 2, OPT_KEEP_SOURCE, verb_import},
     {"monitor", 0, 0, 0, verb_monitor},
     {"cdi", 0, 1, 0, verb_cdi},
 };
@@ -788,9 +803,11 @@ static void help(void)
 	       "                               change a definition (--live: and the running\n"
 	       "                               device, in place)\n"
 	       "  undefine NAME                forget a definition (the device stays)\n"
-	       "  start NAME                   create and bind a defined device\n"
+	       "  start NAME [--force]         create and bind a defined device; --force:\n"
+	       "                               re-create VFs vbus did not make if need be\n"
 	       "  stop NAME                    undo what start did\n"
-	       "  create NAME ... [--transient] define + start, rolled back as a whole\n"
+	       "  create NAME ... [--transient] [--force]\n"
+	       "                               define + start, rolled back as a whole\n"
 	       "  remove NAME                  stop + undefine\n"
 	       "  assign NAME DRIVER           rebind now; persisted if NAME is defined\n"
 	       "  apply FILE [--dry-run] [--now]\n"
@@ -798,7 +815,9 @@ static void help(void)
 	       "                               (a JSON array of definitions); print the plan;\n"
 	       "                               --now: also start its start:auto devices and\n"
 	       "                               stop those of the definitions it removes\n"
-	       "  import mdevctl|driverctl [DIR]\n"
+	       "  import mdevctl|driverctl [DIR] [--keep-source]\n"
+	       "                               define what the tool has; its files are moved\n"
+	       "                               to /etc/vbus/import-backup (--keep-source: not)\n"
 	       "  monitor                      stream vbusd's add/remove/bind events\n"
 	       "  cdi [list]                   the CDI specs vbus keeps in /var/run/cdi;\n"
 	       "                               list: their device names (vbus.dev/vfio=NAME)\n"
@@ -838,6 +857,8 @@ enum {
 	ARG_FOR,
 	ARG_NOW,
 	ARG_LIVE,
+	ARG_FORCE,
+	ARG_KEEP_SOURCE,
 };
 
 static int push(char ***list, size_t *n, char *s)
@@ -979,6 +1000,12 @@ static int take_option(int c, const char *optarg_, const char *spelled)
 	case ARG_LIVE:
 		bit = OPT_LIVE;
 		break;
+	case ARG_FORCE:
+		bit = OPT_FORCE;
+		break;
+	case ARG_KEEP_SOURCE:
+		bit = OPT_KEEP_SOURCE;
+		break;
 	case ARG_FOR:
 		bit = OPT_FOR;
 		if (!*optarg_) {
@@ -1026,6 +1053,8 @@ int main(int argc, char **argv)
 						{"for", required_argument, NULL, ARG_FOR},
 						{"now", no_argument, NULL, ARG_NOW},
 						{"live", no_argument, NULL, ARG_LIVE},
+						{"force", no_argument, NULL, ARG_FORCE},
+						{"keep-source", no_argument, NULL, ARG_KEEP_SOURCE},
 						{"help", no_argument, NULL, 'h'},
 						{"version", no_argument, NULL, ARG_VERSION},
 						{}};

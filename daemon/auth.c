@@ -12,10 +12,20 @@ struct auth_query {
 	struct vbusd *d;
 	sd_bus_message *request;
 	sd_bus_slot *slot;
+	uid_t uid;
 	bool done;
 	bool granted;
 	bool challenge;
 };
+
+/*
+ * Questions to polkit in flight: at most AUTH_MAX_PER_UID per caller's uid, AUTH_MAX_PENDING in
+ * all (below dbus-daemon's 128 pending replies per connection, vbusd's one). A polkit that never
+ * answers ties a question up for sd-bus's 25 s timeout: one caller queueing a thousand Defines
+ * must not use up what everyone else needs. A call beyond the bound is refused (Busy) at once.
+ */
+#define AUTH_MAX_PER_UID 16
+#define AUTH_MAX_PENDING 96
 
 static struct auth_query *auth_query_free(struct auth_query *q)
 {
@@ -119,11 +129,30 @@ int auth_check(struct vbusd *d, sd_bus_message *m, sd_bus_error *error)
 	sender = sd_bus_message_get_sender(m);
 	if (d->no_polkit || !sender)
 		return deny(error, false);
+	{
+		unsigned all = 0, mine = 0;
+
+		for (q = d->auth_queries; q; q = q->next)
+			if (!q->done) {
+				all++;
+				mine += q->uid == uid;
+			}
+		if (mine >= AUTH_MAX_PER_UID || all >= AUTH_MAX_PENDING) {
+			log_debug("Refused a call of uid %u: %u authorizations pending (%u in all)",
+				  (unsigned)uid, mine, all);
+			sd_bus_error_setf(error, "org.vbus1.Error.Busy",
+					  "too many authorizations pending (%u for uid %u, at most "
+					  "%d); try again later",
+					  mine, (unsigned)uid, AUTH_MAX_PER_UID);
+			return -EBUSY;
+		}
+	}
 
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
 	q->d = d;
+	q->uid = uid;
 	q->request = sd_bus_message_ref(m);
 	r = sd_bus_call_method_async(
 		d->bus, &q->slot, "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
@@ -138,4 +167,20 @@ int auth_check(struct vbusd *d, sd_bus_message *m, sd_bus_error *error)
 	d->auth_queries = q;
 	log_debug("Asked polkit about %s (uid %u)", sender, (unsigned)uid);
 	return 0;
+}
+
+/* 1 when the caller of M is uid 0, 0 when not, negative errno when unknown. */
+int auth_caller_is_root(sd_bus_message *m)
+{
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	uid_t uid;
+	int r;
+
+	r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
+	if (r < 0)
+		return r;
+	r = sd_bus_creds_get_euid(creds, &uid);
+	if (r < 0)
+		return r;
+	return uid == 0;
 }

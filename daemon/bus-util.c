@@ -24,6 +24,10 @@ const sd_bus_error_map vbus_bus_errors[] = {
 	SD_BUS_ERROR_MAP("org.vbus1.Error.NotActive", ENXIO),
 	SD_BUS_ERROR_MAP("org.vbus1.Error.OutOfRange", ERANGE),
 	SD_BUS_ERROR_MAP("org.vbus1.Error.ReadOnly", EROFS),
+	SD_BUS_ERROR_MAP("org.vbus1.Error.TooLarge", E2BIG),
+	SD_BUS_ERROR_MAP("org.vbus1.Error.TooLarge", EFBIG),
+	SD_BUS_ERROR_MAP("org.vbus1.Error.InvalidArgument", EISDIR),
+	SD_BUS_ERROR_MAP("org.vbus1.Error.InvalidArgument", ELOOP),
 	SD_BUS_ERROR_MAP_END,
 };
 

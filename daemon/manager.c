@@ -378,7 +378,7 @@ static int method_create(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = sd_bus_message_read(m, "su", &purpose, &flags);
 	if (r < 0)
 		return r;
-	if (flags & ~(uint32_t)VBUS_CREATE_TRANSIENT)
+	if (flags & ~(uint32_t)(VBUS_CREATE_TRANSIENT | VBUS_CREATE_FORCE))
 		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
 					 "unknown flags 0x%x", flags);
 	/* A purpose: libvbus fills in kind, parent, driver and type (vbus_policy_fill()). */
@@ -458,6 +458,33 @@ static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return method_verb(m, userdata, error, VERB_START);
 }
 
+/* Start with VBUS_START_* flags (FORCE: a VF start may re-create VFs vbus did not make). */
+static int method_start_with_flags(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	const char *name;
+	uint32_t flags;
+	int r;
+
+	r = sd_bus_message_read(m, "su", &name, &flags);
+	if (r < 0)
+		return r;
+	r = check_name(error, name);
+	if (r < 0)
+		return r;
+	if (flags & ~(uint32_t)VBUS_START_FORCE)
+		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
+					 "unknown flags 0x%x", flags);
+	r = auth_check(d, m, error);
+	if (r <= 0)
+		return r < 0 ? r : 1;
+	r = vbus_start_with_flags(d->ctx, name, flags);
+	if (r < 0)
+		r = bus_error_from_vbus(d, error, r, "start", name);
+	objects_refresh_name(d, name);
+	return r < 0 ? r : sd_bus_reply_method_return(m, NULL);
+}
+
 static int method_stop(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	return method_verb(m, userdata, error, VERB_STOP);
@@ -497,6 +524,8 @@ static int method_assign(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return sd_bus_reply_method_return(m, NULL);
 }
 
+#define APPLY_OPEN_MAX 256
+
 static int apply_flags(sd_bus_message *m, struct vbusd *d, sd_bus_error *error,
 		       struct json_object *defs, unsigned flags)
 {
@@ -506,7 +535,9 @@ static int apply_flags(sd_bus_message *m, struct vbusd *d, sd_bus_error *error,
 	if (flags & ~(unsigned)(VBUS_APPLY_DRY_RUN | VBUS_APPLY_NOW))
 		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
 					 "unknown apply flags 0x%x", flags);
-	if (!(flags & VBUS_APPLY_DRY_RUN)) {
+	/* A dry run is open to everyone, but only a short one: a long list costs the only thread
+	 * seconds (and the list is bounded in libvbus for everyone). */
+	if (!(flags & VBUS_APPLY_DRY_RUN) || json_object_array_length(defs) > APPLY_OPEN_MAX) {
 		r = auth_check(d, m, error);
 		if (r <= 0)
 			return r < 0 ? r : 1;
@@ -556,18 +587,41 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	struct vbusd *d = userdata;
 	_cleanup_json_ struct json_object *report = NULL;
 	const char *source, *dir;
+	uint32_t flags = 0;
 	int r;
 
 	r = sd_bus_message_read(m, "ss", &source, &dir);
 	if (r < 0)
 		return r;
+	/* ImportWithFlags: the same with "u" flags (VBUS_IMPORT_KEEP_SOURCE). */
+	if (streq(sd_bus_message_get_member(m), "ImportWithFlags")) {
+		r = sd_bus_message_read(m, "u", &flags);
+		if (r < 0)
+			return r;
+		if (flags & ~(uint32_t)VBUS_IMPORT_KEEP_SOURCE)
+			return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
+						 "unknown flags 0x%x", flags);
+	}
 	if (!streq(source, "mdevctl") && !streq(source, "driverctl"))
 		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
 					 "unknown import source '%s'", source);
 	r = auth_check(d, m, error);
 	if (r <= 0)
 		return r < 0 ? r : 1;
-	r = vbus_import(d->ctx, source, dir[0] ? dir : NULL, &report);
+	/* vbusd reads as root: a directory of the caller's choosing only for root (others could
+	 * read or probe any file through it); the tool's own directory for everyone. */
+	if (streq(dir, streq(source, "mdevctl") ? "/etc/mdevctl.d" : "/etc/driverctl.d"))
+		dir = "";
+	if (dir[0]) {
+		r = auth_caller_is_root(m);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return sd_bus_error_setf(error, "org.vbus1.Error.AccessDenied",
+						 "only root may import from another directory "
+						 "than the %s default", source);
+	}
+	r = vbus_import_with_flags(d->ctx, source, dir[0] ? dir : NULL, flags, &report);
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "import", source);
 	objects_refresh(d);
@@ -674,6 +728,9 @@ static const sd_bus_vtable manager_vtable[] = {
 				method_undefine, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_start,
 				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("StartWithFlags", SD_BUS_ARGS("s", name, "u", flags),
+				SD_BUS_NO_RESULT, method_start_with_flags,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Stop", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_stop,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Create",
@@ -691,6 +748,10 @@ static const sd_bus_vtable manager_vtable[] = {
 				SD_BUS_RESULT("aa{sv}", plan), method_apply_with_flags,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Import", SD_BUS_ARGS("s", source, "s", directory),
+				SD_BUS_RESULT("aa{sv}", report), method_import,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ImportWithFlags",
+				SD_BUS_ARGS("s", source, "s", directory, "u", flags),
 				SD_BUS_RESULT("aa{sv}", report), method_import,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("FillDefinition", SD_BUS_ARGS("a{sv}", definition, "s", purpose),

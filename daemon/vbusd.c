@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 
@@ -21,22 +22,61 @@ void fake_kernel_install(struct vbus_ctx *ctx);
 static const char *arg_root;
 static bool arg_no_polkit;
 
+/* Notices are mostly refused calls, which anyone can make: at most LOG_NOTICE_BURST per
+ * LOG_NOTICE_WINDOW seconds, then one line saying how many were left out. */
+#define LOG_NOTICE_BURST 20
+#define LOG_NOTICE_WINDOW 10
+
+static bool notice_allowed(void)
+{
+	static time_t window;
+	static unsigned n, suppressed;
+	time_t now = time(NULL);
+
+	if (now - window >= LOG_NOTICE_WINDOW) {
+		unsigned s = suppressed;
+
+		window = now;
+		n = 0;
+		suppressed = 0;
+		if (s)
+			vbusd_log(LOG_NOTICE_NORATE, "%u notices suppressed in the last %d s", s,
+				  LOG_NOTICE_WINDOW);
+	}
+	if (n < LOG_NOTICE_BURST) {
+		n++;
+		return true;
+	}
+	suppressed++;
+	return false;
+}
+
 void vbusd_log(int level, const char *fmt, ...)
 {
+	_cleanup_free_ char *text = NULL, *safe = NULL;
 	va_list ap;
+	int r;
 
+	if (level == LOG_NOTICE_NORATE)
+		level = 5;
+	else if (level == 5 && level <= vbusd_log_level && !notice_allowed())
+		return;
 	if (level > vbusd_log_level)
 		return;
 	va_start(ap, fmt);
-	if (log_to_journal)
-		sd_journal_printv(level, fmt, ap);
-	else {
-		/* "<N>" lets journald (or anything reading sd-daemon prefixes) keep the level. */
-		fprintf(stderr, "<%d>", level);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	}
+	r = vasprintf(&text, fmt, ap);
 	va_end(ap);
+	if (r < 0)
+		return;
+	/* Names and causes can come from callers and files: one line, no terminal controls. */
+	safe = vbus_escape(text);
+	if (!safe)
+		return;
+	if (log_to_journal)
+		sd_journal_print(level, "%s", safe);
+	else
+		/* "<N>" lets journald (or anything reading sd-daemon prefixes) keep the level. */
+		fprintf(stderr, "<%d>%s\n", level, safe);
 }
 
 /*

@@ -53,6 +53,7 @@ void vbusd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2,
 #define log_error(...) vbusd_log(3, __VA_ARGS__)
 #define log_warning(...) vbusd_log(4, __VA_ARGS__)
 #define log_notice(...) vbusd_log(5, __VA_ARGS__)
+#define LOG_NOTICE_NORATE 105 /* a notice that is not rate-limited */
 #define log_info(...) vbusd_log(6, __VA_ARGS__)
 #define log_debug(...) vbusd_log(7, __VA_ARGS__)
 extern int vbusd_log_level;
@@ -115,6 +116,7 @@ int bus_error_from_vbus(struct vbusd *d, sd_bus_error *error, int r, const char 
  * failed, ERROR set.
  */
 int auth_check(struct vbusd *d, sd_bus_message *m, sd_bus_error *error);
+int auth_caller_is_root(sd_bus_message *m);
 void auth_done(struct vbusd *d);
 
 /* provision.c: reconcile at start, udev monitor, retries. */

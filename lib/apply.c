@@ -6,6 +6,10 @@
 
 #include "vbus-private.h"
 
+/* A list longer than this is refused before any work: validating 100 000 entries kept vbusd's
+ * only thread busy for seconds. */
+#define VBUS_APPLY_MAX 16384
+
 enum action {
 	ACT_KEEP,
 	ACT_DEFINE,
@@ -29,7 +33,6 @@ struct step {
 	struct vbus_def *want; /* the definition to store (define, modify, keep) */
 	struct vbus_def *old;  /* what is stored now (modify, undefine, keep); NULL if damaged */
 	bool parent_absent;
-	bool done;
 	/* --now: vbus started the device of this undefined definition (stop it), or this
 	 * definition's device is to be started; its plan entry, for the error. */
 	bool stop, start;
@@ -159,6 +162,7 @@ static int prepare(struct vbus_ctx *ctx, struct vbus_def *def, bool *ret_absent)
 	r = vbus_def_validate(ctx, def);
 	if (r < 0)
 		return r;
+	vbus_uuid_lower(def->uuid);
 	r = vbus_backend_require(ctx, def->kind, &be);
 	if (r < 0)
 		return r;
@@ -179,25 +183,39 @@ static int prepare(struct vbus_ctx *ctx, struct vbus_def *def, bool *ret_absent)
 	return r;
 }
 
-/* Puts back what the steps done so far changed; best effort, the first cause is kept. */
-static void rollback(struct vbus_ctx *ctx, struct step *steps, size_t n)
+/* The files the steps change, for the journal: "NAME.json" of each define, modify, undefine. */
+static int changed_files(struct step *steps, size_t n, char ***ret, size_t *ret_n)
+{
+	char **files = calloc(n + 1, sizeof(*files));
+	size_t k = 0;
+
+	if (!files)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (steps[i].action == ACT_KEEP)
+			continue;
+		if (asprintf(&files[k], "%s.json", (steps[i].want ?: steps[i].old)->name) < 0) {
+			for (size_t j = 0; j < k; j++)
+				free(files[j]);
+			free(files);
+			return -ENOMEM;
+		}
+		k++;
+	}
+	*ret = files;
+	*ret_n = k;
+	return 0;
+}
+
+/* Puts back the files the journal names; the first cause is kept. */
+static void rollback(struct vbus_ctx *ctx)
 {
 	char *saved = vbus_error_take(ctx);
+	int r = vbus_store_journal_rollback(ctx, ctx->lock_fd);
 
-	for (size_t i = n; i-- > 0;) {
-		struct step *s = &steps[i];
-		int r = 0;
-
-		if (!s->done)
-			continue;
-		if (s->action == ACT_DEFINE)
-			r = vbus_store_remove(ctx, s->want->name);
-		else if (s->old)
-			r = vbus_store_save(ctx, s->old);
-		if (r < 0)
-			warn(ctx, "Could not restore '%s': %s", (s->want ?: s->old)->name,
-			     vbus_ctx_last_error(ctx) ?: strerror(-r));
-	}
+	if (r < 0)
+		warn(ctx, "Could not restore the definitions: %s",
+		     vbus_ctx_last_error(ctx) ?: strerror(-r));
 	vbus_error_restore(ctx, saved);
 }
 
@@ -323,7 +341,7 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 	_cleanup_json_ struct json_object *plan = NULL, *by_name = NULL;
 	struct vbus_def **stored = NULL, **want = NULL;
 	struct json_object *v;
-	bool failed = false;
+	bool failed = false, journal = false;
 	size_t n_stored = 0, n_want = 0, n_steps = 0;
 	struct step *steps = NULL;
 	int r;
@@ -331,6 +349,9 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 	if (!json_object_is_type(list, json_type_array))
 		return vbus_error(ctx, -EINVAL, "apply needs a JSON array of definitions");
 	n_want = json_object_array_length(list);
+	if (n_want > VBUS_APPLY_MAX)
+		return vbus_error(ctx, -E2BIG, "the list holds %zu definitions (at most %d)", n_want,
+				  VBUS_APPLY_MAX);
 	want = calloc(n_want + 1, sizeof(*want));
 	plan = json_object_new_array();
 	if (!want || !plan) {
@@ -443,7 +464,24 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 	if (flags & VBUS_APPLY_DRY_RUN)
 		goto done;
 
-	/* 3. Act; on failure put back what was changed. */
+	/* 3. Act, all or nothing even across a crash: a journal of what the files were first;
+	 * on failure (or at the next lock after a crash) it puts them back. */
+	{
+		char **files = NULL;
+		size_t n_files = 0;
+
+		r = changed_files(steps, n_steps, &files, &n_files);
+		if (r < 0)
+			goto out;
+		r = n_files ? vbus_store_journal_begin(ctx, files, n_files) : 0;
+		for (size_t i = 0; i < n_files; i++)
+			free(files[i]);
+		free(files);
+		if (r < 0)
+			goto out;
+		journal = n_files > 0;
+		ctx->store_defer_sync = journal;
+	}
 	for (int a = ACT_UNDEFINE; a > (int)ACT_KEEP; a--)
 		for (size_t i = 0; i < n_steps; i++) {
 			struct step *s = &steps[i];
@@ -453,16 +491,24 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 			r = a == ACT_UNDEFINE ? vbus_store_remove(ctx, s->old->name)
 					      : vbus_store_save(ctx, s->want);
 			if (r < 0) {
-				rollback(ctx, steps, n_steps);
+				rollback(ctx);
 				goto out;
 			}
-			s->done = true;
 			info(ctx, "%s '%s'",
 			     a == ACT_UNDEFINE ? "Undefined"
 			     : a == ACT_MODIFY ? "Modified"
 					       : "Defined",
 			     (s->want ?: s->old)->name);
 		}
+
+	if (journal) {
+		ctx->store_defer_sync = false;
+		r = vbus_store_journal_commit(ctx);
+		if (r < 0) {
+			rollback(ctx);
+			goto out;
+		}
+	}
 
 	/* 4. --now: the definitions stay whatever happens to the devices. */
 	r = act_now(ctx, steps, n_steps, &failed);
@@ -476,6 +522,7 @@ done:
 	*ret_plan = TAKE_PTR(plan);
 	r = 0;
 out:
+	ctx->store_defer_sync = false;
 	steps_free(steps, n_steps);
 	vbus_defs_free(stored, n_stored);
 	vbus_defs_free(want, n_want);

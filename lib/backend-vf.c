@@ -367,6 +367,81 @@ static long vfio_holder(struct vbus_ctx *ctx, const char *vf)
 	return 0;
 }
 
+/* The last VF count raise of this context: a start that fails after it puts the old count
+ * back (through destroy, within the same hold of the lock). */
+struct vf_raise {
+	char *pf;
+	uint64_t old, new;
+	unsigned gen;
+};
+
+static void vf_free_data(struct vbus_ctx *ctx, void *data)
+{
+	struct vf_raise *m = data;
+
+	if (m)
+		free(m->pf);
+	free(m);
+}
+
+static void note_raise(struct vbus_ctx *ctx, const char *pf, uint64_t old, uint64_t n)
+{
+	struct vf_raise *m = ctx->backend_data[VBUS_KIND_VF];
+
+	if (!m) {
+		m = calloc(1, sizeof(*m));
+		if (!m)
+			return;
+		ctx->backend_data[VBUS_KIND_VF] = m;
+	}
+	free(m->pf);
+	*m = (struct vf_raise){.pf = strdup(pf), .old = old, .new = n, .gen = ctx->lock_gen};
+}
+
+/* The VFs among the first N of PF that are bound to a driver and that vbus did not make (no
+ * run record of a start that created them), as "VF 0 (0000:03:01.0, iavf), ..."; NULL when
+ * there are none. */
+static int foreign_bound_vfs(struct vbus_ctx *ctx, const char *pf, uint64_t n, char **ret)
+{
+	_cleanup_free_ char *list = NULL;
+	struct vbus_run *runs = NULL;
+	size_t n_runs = 0;
+	int r;
+
+	r = vbus_run_load_all(ctx, &runs, &n_runs);
+	if (r < 0)
+		return r;
+	for (uint64_t i = 0; i < n && r >= 0; i++) {
+		_cleanup_free_ char *vf = NULL, *drv = NULL;
+		bool ours = false;
+		char *more;
+
+		if (vf_address(ctx, pf, (int64_t)i, &vf) < 0 ||
+		    vbus_bind_get_driver(ctx, "pci", vf, &drv) < 0 || !drv)
+			continue;
+		for (size_t j = 0; j < n_runs; j++)
+			ours = ours || (runs[j].created && runs[j].def->kind == VBUS_KIND_VF &&
+					streq_ptr(runs[j].def->parent, pf) &&
+					runs[j].def->index == (int64_t)i);
+		if (ours)
+			continue;
+		if (asprintf(&more, "%s%sVF %" PRIu64 " (%s, bound to %s)", list ?: "",
+			     list ? ", " : "", i, vf, drv) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		free(list);
+		list = more;
+	}
+	for (size_t j = 0; j < n_runs; j++)
+		vbus_run_done(&runs[j]);
+	free(runs);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(list);
+	return 0;
+}
+
 static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	_cleanup_free_ char *choice = NULL, *pfdrv = NULL;
@@ -391,7 +466,25 @@ static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 					  "%s: PF %s has no driver bound, it cannot create VFs",
 					  def->name, def->parent);
 		/* Raising a non-zero count re-creates the existing VFs (their drivers are
-		 * restored after); never pull one from under a VM. */
+		 * restored after): never those of someone else without --force, never one from
+		 * under a VM. */
+		if (old > 0 && !ctx->force) {
+			_cleanup_free_ char *foreign = NULL;
+
+			r = foreign_bound_vfs(ctx, def->parent, old, &foreign);
+			if (r < 0)
+				return r;
+			if (foreign)
+				return vbus_error(
+				    ctx, -EBUSY,
+				    "%s: VF %" PRId64 " needs the VF count of %s raised from %" PRIu64
+				    " to %" PRId64 ", and the kernel changes a non-zero count only "
+				    "through 0, which destroys the VFs there; vbus did not make %s: "
+				    "refusing (--force re-creates them and gives their drivers back; "
+				    "or define VFs below %" PRIu64 ")",
+				    def->name, def->index, def->parent, old, def->index + 1, foreign,
+				    old);
+		}
 		for (uint64_t i = 0; i < old; i++) {
 			_cleanup_free_ char *vf = NULL, *drv = NULL;
 			long pid;
@@ -424,6 +517,7 @@ static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 			       streq(choice, VBUS_DRIVER_HOST));
 		if (r < 0)
 			return r;
+		note_raise(ctx, def->parent, old, (uint64_t)def->index + 1);
 	}
 	return 0;
 }
@@ -435,6 +529,7 @@ static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
  */
 static int vf_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
+	struct vf_raise *raise;
 	_cleanup_free_ char *vf = NULL;
 	uint64_t num = 0;
 	int r;
@@ -452,6 +547,17 @@ static int vf_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (r < 0)
 		return vbus_error(ctx, r, "%s: cannot read the VF count of %s: %s", def->name,
 				  def->parent, strerror(-r));
+	/* Undoing a start of this same call that raised the count: the count it had before. */
+	raise = ctx->backend_data[VBUS_KIND_VF];
+	if (raise && raise->gen == ctx->lock_gen && streq_ptr(raise->pf, def->parent) &&
+	    raise->new == num && (uint64_t)def->index + 1 == num) {
+		uint64_t old = raise->old;
+
+		raise->gen = 0;
+		dbg(ctx, "%s: putting the VF count of %s back to %" PRIu64, def->name, def->parent,
+		    old);
+		return set_numvfs(ctx, def->name, def->parent, num, old, true);
+	}
 	for (uint64_t i = 0; i < num; i++) {
 		_cleanup_free_ char *other = NULL, *drv = NULL;
 
@@ -527,4 +633,5 @@ const struct vbus_backend vbus_backend_vf = {
     .configure = vf_configure,
     .resolve_driver = vf_resolve_driver,
     .bind = vf_bind,
+    .free_data = vf_free_data,
 };

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include <sys/utsname.h>
+
 #include "bind.h"
 #include "sysfs.h"
 
@@ -124,18 +126,78 @@ static bool driver_present(struct vbus_ctx *ctx, const char *bus, const char *dr
 	return sysfs_exists(ctx, path);
 }
 
+/*
+ * Whether loading module DRIVER can give bus BUS a driver: it is one of the drivers vbus itself
+ * chooses, or modules.alias gives it an alias of that bus ("pci:...", or "vfio_pci:..." as
+ * vfio-pci's variants have). Any other name is not loaded: a caller allowed to assign drivers
+ * must not be able to load every module installed.
+ */
+static bool module_serves_bus(struct vbus_ctx *ctx, const char *bus, const char *driver)
+{
+	static const char *const known[] = { "vfio_pci", "vhost_vdpa", "virtio_vdpa" };
+	_cleanup_free_ char *mod = strdup(driver), *path = NULL, *line = NULL;
+	size_t size = 0, blen = strlen(bus);
+	struct utsname u;
+	bool found = false;
+	FILE *f;
+
+	if (!mod || uname(&u) < 0)
+		return false;
+	for (char *c = mod; *c; c++)
+		if (*c == '-')
+			*c = '_';
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (streq(mod, known[i]))
+			return true;
+	path = vbus_pathf(ctx, "/lib/modules/%s/modules.alias", u.release);
+	f = path ? fopen(path, "re") : NULL;
+	if (!f)
+		return false;
+	/* "alias PATTERN MODULE" */
+	while (!found && getline(&line, &size, f) > 0) {
+		char *pat, *m, *save = NULL;
+
+		if (strncmp(line, "alias ", 6) != 0)
+			continue;
+		pat = strtok_r(line + 6, " \n", &save);
+		m = pat ? strtok_r(NULL, " \n", &save) : NULL;
+		if (!m || !streq(m, mod))
+			continue;
+		if (strncmp(pat, "vfio_", 5) == 0)
+			pat += 5;
+		found = strncmp(pat, bus, blen) == 0 && pat[blen] == ':';
+	}
+	fclose(f);
+	return found;
+}
+
 static int load_driver(struct vbus_ctx *ctx, const char *bus, const char *dev, const char *driver)
 {
 	int r;
 
 	if (driver_present(ctx, bus, driver))
 		return 0;
+	if (!module_serves_bus(ctx, bus, driver))
+		return vbus_error(ctx, -ENOENT,
+				  "%s: driver %s is not available on bus %s (no module of that name "
+				  "provides a %s driver; load it first)",
+				  dev, driver, bus, bus);
 	if (ctx->real_root) {
+		_cleanup_free_ char *unit = NULL;
 		char *argv[] = {(char *)"/sbin/modprobe", (char *)"-q", (char *)"--",
 				(char *)driver, NULL};
+		char *sd_argv[] = {(char *)"/bin/systemctl", (char *)"start", (char *)"--quiet",
+				   NULL, NULL};
 
+		/* As a systemd service (vbusd.service) vbus may not load modules itself (no
+		 * CAP_SYS_MODULE, no @module system calls): systemd's modprobe@.service does. */
+		if (getenv("INVOCATION_ID")) {
+			if (asprintf(&unit, "modprobe@%s.service", driver) < 0)
+				return -ENOMEM;
+			sd_argv[3] = unit;
+		}
 		/* Module and driver names mostly agree (modprobe treats - and _ alike). */
-		r = vbus_run(ctx, argv);
+		r = vbus_run(ctx, unit ? sd_argv : argv);
 		if (r < 0)
 			dbg(ctx, "modprobe %s failed: %s", driver, strerror(-r));
 		if (driver_present(ctx, bus, driver))

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Definitions: the schema-v1 object of /etc/vbus/devices.d/NAME.json, to and from JSON. */
+#include <ctype.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 
 #include "vbus-private.h"
@@ -130,6 +132,237 @@ VBUS_EXPORT int vbus_def_dup(const struct vbus_def *def, struct vbus_def **ret)
 	return 0;
 }
 
+/* ---- what every input path accepts (D-Bus a{sv}, --jsonfile, apply, store, import) ------- */
+
+/* 0 when S (LEN bytes) is valid UTF-8 text without control characters (C0, DEL, C1) or NUL
+ * bytes; else a cause for "key X ...". */
+const char *vbus_text_check(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		unsigned c = *p, n, cp;
+
+		if (c == 0)
+			return "holds a NUL byte";
+		if (c < 0x20 || c == 0x7f)
+			return "holds a control character";
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07;
+		else
+			return "is not valid UTF-8";
+		if ((size_t)(end - p) <= n)
+			return "is not valid UTF-8";
+		for (unsigned i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return "is not valid UTF-8";
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		/* Overlong forms, surrogates, beyond U+10FFFF. */
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return "is not valid UTF-8";
+		if (cp >= 0x80 && cp <= 0x9f)
+			return "holds a control character";
+		p += n + 1;
+	}
+	return NULL;
+}
+
+/* S with control characters, backslashes and bytes that are not UTF-8 as \xNN: safe to print
+ * on a terminal or write into a log line. NULL when out of memory. */
+char *vbus_escape(const char *s)
+{
+	size_t n = strlen(s), k = 0;
+	char *out = malloc(n * 4 + 1);
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		size_t step = 1;
+		unsigned char c = s[i];
+
+		if (c >= 0x80) {
+			/* The longest valid sequence starting here, kept as it is. */
+			for (step = 2; step <= 4 && i + step <= n; step++)
+				if (!vbus_text_check(s + i, step))
+					break;
+			if (step > 4 || i + step > n)
+				step = 0;
+		} else if (c >= 0x20 && c != 0x7f && c != '\\')
+			step = 1;
+		else
+			step = 0;
+		if (step == 0) {
+			k += sprintf(out + k, "\\x%02x", c);
+			i++;
+		} else {
+			memcpy(out + k, s + i, step);
+			k += step;
+			i += step;
+		}
+	}
+	out[k] = '\0';
+	return out;
+}
+
+/* Bounds of a definition, the same for every input path: the store's file limit for the whole
+ * (VBUS_DEF_MAX_SIZE, counted as the strings it holds plus two bytes per value; the text
+ * vbus_store_save() writes is checked against it again), a string of a
+ * schema key (name, parent, type, driver, attrs, tags) at most VBUS_STRING_MAX bytes, nesting
+ * of unknown keys at most 32 deep. */
+#define DEF_MAX_DEPTH 32
+
+static int check_value(struct vbus_ctx *ctx, const char *key, struct json_object *v, int depth,
+		       size_t *budget)
+{
+	const char *cause;
+	size_t len;
+
+	if (depth > DEF_MAX_DEPTH)
+		return vbus_error(ctx, -E2BIG, "key \"%s\" is nested more than %d deep", key,
+				  DEF_MAX_DEPTH);
+	if (*budget < 2)
+		return vbus_error(ctx, -EFBIG, "the definition is larger than %d bytes",
+				  VBUS_DEF_MAX_SIZE);
+	*budget -= 2;
+	switch (json_object_get_type(v)) {
+	case json_type_string:
+		len = json_object_get_string_len(v);
+		if (len > *budget)
+			return vbus_error(ctx, -EFBIG, "the definition is larger than %d bytes",
+					  VBUS_DEF_MAX_SIZE);
+		*budget -= len;
+		cause = vbus_text_check(json_object_get_string(v), len);
+		if (cause)
+			return vbus_error(ctx, -EINVAL, "key \"%s\" %s", key, cause);
+		return 0;
+	case json_type_double:
+		if (!isfinite(json_object_get_double(v)))
+			return vbus_error(ctx, -EINVAL, "key \"%s\" holds a number JSON cannot write",
+					  key);
+		return 0;
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			int r = check_value(ctx, key, json_object_array_get_idx(v, i), depth + 1,
+					    budget);
+
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	case json_type_object:
+		json_object_object_foreach (v, k, val) {
+			int r;
+
+			len = strlen(k);
+			if (len > *budget)
+				return vbus_error(ctx, -EFBIG,
+						  "the definition is larger than %d bytes",
+						  VBUS_DEF_MAX_SIZE);
+			*budget -= len;
+			if (vbus_text_check(k, len))
+				return vbus_error(ctx, -EINVAL, "key \"%s\" holds a key that %s", key,
+						  vbus_text_check(k, len));
+			r = check_value(ctx, key, val, depth + 1, budget);
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* Every key and value of OBJ, before anything of it is used or echoed in a message. */
+static int check_object(struct vbus_ctx *ctx, struct json_object *obj)
+{
+	size_t budget = VBUS_DEF_MAX_SIZE;
+
+	json_object_object_foreach (obj, key, v) {
+		const char *cause = vbus_text_check(key, strlen(key));
+		int r;
+
+		if (cause)
+			return vbus_error(ctx, -EINVAL, "a key %s", cause);
+		if (strlen(key) > VBUS_STRING_MAX)
+			return vbus_error(ctx, -E2BIG, "a key is longer than %d bytes",
+					  VBUS_STRING_MAX);
+		r = check_value(ctx, key, v, 0, &budget);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int check_string(struct vbus_ctx *ctx, const char *what, const char *s)
+{
+	const char *cause;
+	size_t len;
+
+	if (!s)
+		return 0;
+	len = strlen(s);
+	if (len > VBUS_STRING_MAX)
+		return vbus_error(ctx, -E2BIG, "%s is longer than %d bytes", what, VBUS_STRING_MAX);
+	cause = vbus_text_check(s, len);
+	if (cause)
+		return vbus_error(ctx, -EINVAL, "%s %s", what, cause);
+	return 0;
+}
+
+/* The kernel names mdevs in lowercase: one spelling in the store and in sysfs paths. */
+void vbus_uuid_lower(char *uuid)
+{
+	for (char *c = uuid; c && *c; c++)
+		*c = tolower((unsigned char)*c);
+}
+
+/* The strings of DEF however it was built (a file, D-Bus, the command line, an import). */
+int vbus_def_check_strings(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	int r = 0;
+
+	if (r >= 0)
+		r = check_string(ctx, "the name", def->name);
+	if (r >= 0)
+		r = check_string(ctx, "the parent", def->parent);
+	if (r >= 0)
+		r = check_string(ctx, "the type", def->type);
+	if (r >= 0)
+		r = check_string(ctx, "the uuid", def->uuid);
+	if (r >= 0)
+		r = check_string(ctx, "the driver", def->driver);
+	for (size_t i = 0; r >= 0 && i < def->n_attrs; i++) {
+		r = check_string(ctx, "an attribute name", def->attrs[i].key);
+		if (r >= 0)
+			r = check_string(ctx, "an attribute value", def->attrs[i].value);
+	}
+	for (size_t i = 0; r >= 0 && i < def->n_tags; i++)
+		r = check_string(ctx, "a tag", def->tags[i]);
+	if (r >= 0 && def->extra) {
+		size_t budget = VBUS_DEF_MAX_SIZE;
+
+		json_object_object_foreach (def->extra, key, v) {
+			if (vbus_text_check(key, strlen(key)))
+				return vbus_error(ctx, -EINVAL, "a key %s",
+						  vbus_text_check(key, strlen(key)));
+			r = check_value(ctx, key, v, 0, &budget);
+			if (r < 0)
+				return r;
+		}
+	}
+	return r;
+}
+
 static int get_string(struct vbus_ctx *ctx, struct json_object *v, const char *key, char **ret)
 {
 	char *s;
@@ -233,6 +466,9 @@ static int def_from_json(struct vbus_ctx *ctx, struct json_object *obj, const ch
 
 	if (!json_object_is_type(obj, json_type_object))
 		return vbus_error(ctx, -EINVAL, "a definition must be a JSON object");
+	r = check_object(ctx, obj);
+	if (r < 0)
+		return r;
 	r = vbus_def_new(&def);
 	if (r < 0)
 		return r;
@@ -317,6 +553,10 @@ static int def_from_json(struct vbus_ctx *ctx, struct json_object *obj, const ch
 		return vbus_error(ctx, -EINVAL, "invalid driver \"%s\"", def->driver);
 	if (def->uuid && !vbus_uuid_is_valid(def->uuid))
 		return vbus_error(ctx, -EINVAL, "invalid uuid \"%s\"", def->uuid);
+	r = vbus_def_check_strings(ctx, def);
+	if (r < 0)
+		return r;
+	vbus_uuid_lower(def->uuid);
 	if (purpose) {
 		r = vbus_policy_fill(ctx, def, purpose);
 		if (r < 0)

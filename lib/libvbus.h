@@ -200,20 +200,38 @@ VBUS_EXPORT int vbus_undefine(struct vbus_ctx *ctx, const char *name);
  * VBUS_DEFINE_REPLACE does that). -EALREADY when it is not running, -EINVAL when DEF changes
  * more than attributes, -EOPNOTSUPP when nothing can change it live. */
 VBUS_EXPORT int vbus_modify_live(struct vbus_ctx *ctx, const struct vbus_def *def);
-/* check, create (when absent), choose the driver (auto: policy; vfio/host: the backend), bind,
- * verify the bound driver; -EALREADY when vbus started it already. */
+/*
+ * A definition is a standing order: start makes NAME's device present with its wanted driver,
+ * whatever state it is in. Check, create (when absent), choose the driver (auto: policy;
+ * vfio/host: the backend), bind, verify the bound driver, record the run. A device that is
+ * present already (a pci function, an existing VF, an mdev made by another tool, one vbus
+ * started before whose driver someone changed) is rebound to the wanted driver when it has
+ * another one, and the run recorded. No run record is needed (/run/vbus is empty after a
+ * reboot): the definition alone says what to do. Returns 0 when something was done, and
+ * -EALREADY (changing nothing) when vbus started it already and it has its wanted driver.
+ */
 VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name);
+enum vbus_start_flags {
+	/* A VF start may raise its PF's VF count although VFs exist that vbus did not make and
+	 * that are bound to a driver: the kernel changes a non-zero count only through 0, which
+	 * destroys them (they are re-created and given their drivers back). Without it such a
+	 * start is refused (-EBUSY), naming those VFs. */
+	VBUS_START_FORCE = 1 << 0,
+};
+VBUS_EXPORT int vbus_start_with_flags(struct vbus_ctx *ctx, const char *name, unsigned flags);
 /* -EALREADY when not active; -EBUSY for an active mdev/vf that vbus did not start. */
 VBUS_EXPORT int vbus_stop(struct vbus_ctx *ctx, const char *name);
 
 enum vbus_create_flags {
 	VBUS_CREATE_TRANSIENT = 1 << 0, /* start without persisting */
+	VBUS_CREATE_FORCE = 1 << 1,	/* as VBUS_START_FORCE */
 };
 VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags);
 VBUS_EXPORT int vbus_remove(struct vbus_ctx *ctx, const char *name);
 VBUS_EXPORT int vbus_assign(struct vbus_ctx *ctx, const char *name, const char *driver);
 /* For an active sub-device that no definition describes (made by hand or by another tool):
- * binds it as the first matching rule of policy.d says. 1 when it was rebound, 0 when no rule
+ * binds it as the first matching rule of policy.d with "adopt": true says (vbus never rebinds
+ * what it did not create unless a rule says so). 1 when it was rebound, 0 when no such rule
  * matches, it is defined (its definition decides) or it has that driver already. */
 VBUS_EXPORT int vbus_apply_policy(struct vbus_ctx *ctx, const char *name);
 
@@ -241,10 +259,37 @@ enum vbus_apply_flags {
 VBUS_EXPORT int vbus_apply(struct vbus_ctx *ctx, struct json_object *definitions, unsigned flags,
 			   struct json_object **ret_plan);
 
-/* Imports mdevctl or driverctl definitions from DIR (NULL: the default under root). Returns a
- * JSON array of {"name", "source", "imported": bool, "reason"} in *ret_report. */
+/*
+ * Reconcile (vbusd at its start and when a parent appears): vbus_start() for every start:auto
+ * definition (of PARENT only, when not NULL: a parent as the kernel or the user names it,
+ * "0000:03:00.0", "mtty", "pci/0000:06:00.0"), going on after a failure. FLAGS: those of
+ * vbus_start_with_flags(). *ret_results:
+ * a JSON array, one object per definition considered, in name order: {"name", "result":
+ * "started" (something was done) | "unchanged" (present with its driver already) | "absent" (its
+ * parent is not present) | "failed", "error": the cause or null, "errno": positive errno or 0}.
+ * Returns the number of definitions started; when some failed, the first failure's errno with
+ * "'NAME' did not start: cause" (", and N more failed") as the last error and, unlike other
+ * failures, *ret_results set.
+ */
+VBUS_EXPORT int vbus_reconcile(struct vbus_ctx *ctx, const char *parent, unsigned flags,
+			       struct json_object **ret_results);
+
+/*
+ * Imports mdevctl or driverctl definitions from DIR (NULL: the default under root). Returns a
+ * JSON array of {"name", "source", "imported": bool, "reason", "moved_to"} in *ret_report.
+ * vbus becomes the one owner of what it imported: each imported file is moved aside into
+ * /etc/vbus/import-backup/SOURCE-YYYYmmddTHHMMSS/ (keeping its path below DIR; "moved_to"
+ * names where, null when kept), so the other tool no longer starts it, and a device that is
+ * running is recorded as vbus's (stop removes it as the other tool's stop would).
+ */
 VBUS_EXPORT int vbus_import(struct vbus_ctx *ctx, const char *source, const char *dir,
 			    struct json_object **ret_report);
+enum vbus_import_flags {
+	VBUS_IMPORT_KEEP_SOURCE = 1 << 0, /* leave the other tool's files where they are */
+};
+VBUS_EXPORT int vbus_import_with_flags(struct vbus_ctx *ctx, const char *source,
+				       const char *dir, unsigned flags,
+				       struct json_object **ret_report);
 
 /* ------------------------------------------------------------------------------------------ */
 /*

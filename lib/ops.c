@@ -48,7 +48,16 @@ static bool attr_allowed(enum vbus_kind kind, const char *key)
 int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	const char *kind = vbus_kind_to_string(def->kind);
+	int r;
 
+	/* No string is echoed before it is known to be text. */
+	if (!vbus_name_is_valid(def->name) && def->name &&
+	    vbus_text_check(def->name, strlen(def->name)))
+		return vbus_error(ctx, -EINVAL, "invalid name (it %s)",
+				  vbus_text_check(def->name, strlen(def->name)));
+	r = vbus_def_check_strings(ctx, def);
+	if (r < 0)
+		return r;
 	if (!vbus_name_is_valid(def->name))
 		return vbus_error(ctx, -EINVAL,
 				  "invalid name \"%s\" (1-64 of A-Z a-z 0-9 _ . : -, starting with "
@@ -246,6 +255,9 @@ static int run_parse(struct vbus_ctx *ctx, struct json_object *obj, struct vbus_
 		ret->created = json_object_get_boolean(v);
 	if (json_object_object_get_ex(obj, "transient", &v))
 		ret->transient = json_object_get_boolean(v);
+	/* Records written before the write-ahead have no state: they are complete. */
+	if (json_object_object_get_ex(obj, "state", &v) && json_object_is_type(v, json_type_string))
+		ret->pending = !streq(json_object_get_string(v), "active");
 	if (json_object_object_get_ex(obj, "previous_driver", &v) &&
 	    json_object_is_type(v, json_type_string)) {
 		ret->previous_driver = strdup(json_object_get_string(v));
@@ -349,6 +361,10 @@ static int run_save(struct vbus_ctx *ctx, const struct vbus_run *run)
 	    json_object_object_add(obj, "definition", TAKE_PTR(d)) < 0 ||
 	    json_object_object_add(obj, "created", json_object_new_boolean(run->created)) < 0 ||
 	    json_object_object_add(obj, "transient", json_object_new_boolean(run->transient)) < 0 ||
+	    json_object_object_add(obj, "state",
+				   json_object_new_string(!run->pending  ? "active"
+							  : run->created ? "creating"
+									 : "binding")) < 0 ||
 	    json_object_object_add(
 		obj, "previous_driver",
 		run->previous_driver ? json_object_new_string(run->previous_driver) : NULL) < 0)
@@ -366,9 +382,78 @@ static int run_remove(struct vbus_ctx *ctx, const char *name)
 {
 	_cleanup_free_ char *dir = vbus_path(ctx, RUN_DIR), *file = NULL;
 
+	int r;
+
 	if (!dir || asprintf(&file, "%s.json", name) < 0)
 		return -ENOMEM;
-	return vbus_unlink_sync(ctx, dir, file);
+	r = vbus_unlink_sync(ctx, dir, file);
+	/* No record (a manual pci definition vbus never started, stopped): nothing to forget. */
+	if (r == -ENOENT) {
+		vbus_error_clear(ctx);
+		return 0;
+	}
+	return r;
+}
+
+static void step(struct vbus_ctx *ctx, const char *name)
+{
+	if (ctx->step_hook)
+		ctx->step_hook(ctx, name, ctx->step_hook_data);
+}
+
+static bool is_active(struct vbus_ctx *ctx, const struct vbus_def *def);
+
+/*
+ * vbus_run_load() for the operations: a pending record (a start that died half-way) whose
+ * device exists is kept, vbus made it or holds it; one whose device does not exist tells
+ * nothing any more and is dropped (-ENOENT, as without a record).
+ */
+static int run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret)
+{
+	struct vbus_run run = {};
+	int r;
+
+	r = vbus_run_load(ctx, name, &run);
+	if (r < 0)
+		return r;
+	if (run.pending && !is_active(ctx, run.def)) {
+		dbg(ctx, "'%s': dropping the record of a start that did not get to the kernel",
+		    name);
+		vbus_run_done(&run);
+		r = run_remove(ctx, name);
+		return r < 0 ? r : -ENOENT;
+	}
+	*ret = run;
+	return 0;
+}
+
+/*
+ * Import made DEF's definition from another tool's file while its device runs: vbus is its
+ * owner from now on, so stop removes it as the other tool's stop would (mdevctl stop destroys
+ * the mdev; a driverctl override gives the function back to its host driver). 1 when a record
+ * was written, 0 when the device is not active or has a record already.
+ */
+int vbus_run_take_over(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	struct vbus_run run = {};
+	int r;
+
+	r = run_load(ctx, def->name, &run);
+	if (r >= 0) {
+		vbus_run_done(&run);
+		return 0;
+	}
+	if (r != -ENOENT)
+		return r;
+	if (!is_active(ctx, def))
+		return 0;
+	r = vbus_def_dup(def, &run.def);
+	if (r < 0)
+		return r;
+	run.created = true;
+	r = run_save(ctx, &run);
+	vbus_run_done(&run);
+	return r < 0 ? r : 1;
 }
 
 /* ---- define / undefine ------------------------------------------------------------------- */
@@ -490,6 +575,7 @@ static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 	r = vbus_def_validate(ctx, def);
 	if (r < 0)
 		return r;
+	vbus_uuid_lower(def->uuid);
 	r = vbus_backend_require(ctx, def->kind, &be);
 	if (r < 0)
 		return r;
@@ -623,10 +709,12 @@ static int get_status(struct vbus_ctx *ctx, const struct vbus_backend *be,
 	return vbus_plain_cause(ctx, def, be->status(ctx, def, st));
 }
 
-/* Undo a failed start: destroy what this start created, else give back the previous driver. */
-static void rollback_start(struct vbus_ctx *ctx, const struct vbus_backend *be,
-			   const struct vbus_def *def, bool created, bool rebound,
-			   const char *previous_driver)
+/* Undo a failed start: destroy what this start created, else give back the previous driver.
+ * A failure to undo is a warning (the start's own cause is what the caller reports) and is
+ * returned, so the write-ahead record stays: the device is still vbus's to stop. */
+static int rollback_start(struct vbus_ctx *ctx, const struct vbus_backend *be,
+			  const struct vbus_def *def, bool created, bool rebound,
+			  const char *previous_driver)
 {
 	char *saved = vbus_error_take(ctx);
 	int r = 0;
@@ -643,6 +731,21 @@ static void rollback_start(struct vbus_ctx *ctx, const struct vbus_backend *be,
 		warn(ctx, "Could not undo the start of '%s': %s", def->name,
 		     vbus_ctx_last_error(ctx) ?: strerror(-r));
 	vbus_error_restore(ctx, saved);
+	return r;
+}
+
+/* Writes RUN as the intent (pending) or the outcome of a start. */
+static int run_record(struct vbus_ctx *ctx, struct vbus_run *run, bool pending, const char *what)
+{
+	int r;
+
+	run->pending = pending;
+	r = run_save(ctx, run);
+	if (r < 0)
+		return vbus_error(ctx, r, "cannot record %s of '%s' in /run/vbus: %s", what,
+				  run->def->name, vbus_ctx_last_error(ctx) ?: strerror(-r));
+	step(ctx, pending ? "intent" : "recorded");
+	return 0;
 }
 
 static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool transient)
@@ -650,8 +753,8 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	const struct vbus_backend *be;
 	struct vbus_status st = {};
 	_cleanup_free_ char *driver = NULL;
-	struct vbus_run run = {};
-	bool created = false, rebound = false, skip;
+	struct vbus_run run = {.transient = transient};
+	bool created = false, rebound = false, recorded = false, skip;
 	int r;
 
 	r = vbus_backend_require(ctx, def->kind, &be);
@@ -668,16 +771,31 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	r = get_status(ctx, be, def, &st);
 	if (r < 0)
 		return r;
+	r = vbus_def_dup(def, &run.def);
+	if (r < 0) {
+		vbus_status_done(&st);
+		return r;
+	}
+	step(ctx, "checked");
 	if (!st.active) {
-		if (!be->create)
-			return vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot create devices",
-					  vbus_kind_to_string(def->kind));
+		if (!be->create) {
+			r = vbus_error(ctx, -EOPNOTSUPP, "kind %s cannot create devices",
+				       vbus_kind_to_string(def->kind));
+			goto fail;
+		}
+		/* Write-ahead: what is about to be made is vbus's, even if we die right after. */
+		run.created = true;
+		r = run_record(ctx, &run, true, "the creation");
+		if (r < 0)
+			goto fail;
+		recorded = true;
 		dbg(ctx, "'%s': creating %s on %s", def->name, vbus_kind_to_string(def->kind),
 		    def->parent);
 		r = vbus_plain_cause(ctx, def, be->create(ctx, def));
 		if (r < 0)
-			return r;
+			goto fail;
 		created = true;
+		step(ctx, "created");
 		vbus_status_done(&st);
 		r = get_status(ctx, be, def, &st);
 		if (r >= 0 && !st.active)
@@ -701,18 +819,21 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	dbg(ctx, "'%s': driver %s -> %s (was %s)", def->name, def->driver ?: VBUS_DRIVER_AUTO,
 	    skip ? "(the kind's own)" : driver ?: "none", run.previous_driver ?: "none");
 	if (!skip && !streq_ptr(driver, run.previous_driver)) {
+		/* The driver to give back is known before the device is taken from it. */
+		if (!recorded) {
+			r = run_record(ctx, &run, true, "the binding");
+			if (r < 0)
+				goto fail;
+			recorded = true;
+		}
 		rebound = true;
 		r = do_bind(ctx, be, def, driver);
 		if (r < 0)
 			goto fail;
+		step(ctx, "bound");
 	}
 
-	r = vbus_def_dup(def, &run.def);
-	if (r < 0)
-		goto fail;
-	run.created = created;
-	run.transient = transient;
-	r = run_save(ctx, &run);
+	r = run_record(ctx, &run, false, "the start");
 	if (r < 0)
 		goto fail;
 	vbus_run_done(&run);
@@ -720,7 +841,9 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	return 0;
 
 fail:
-	rollback_start(ctx, be, def, created, rebound, run.previous_driver);
+	if (rollback_start(ctx, be, def, created, rebound, run.previous_driver) >= 0 && recorded)
+		(void)run_remove(ctx, def->name);
+	vbus_status_done(&st);
 	vbus_run_done(&run);
 	return r;
 }
@@ -733,7 +856,7 @@ static int load_for_name(struct vbus_ctx *ctx, const char *name, struct vbus_run
 
 	if (!vbus_name_is_valid(name))
 		return vbus_error(ctx, -EINVAL, "invalid name \"%s\"", name ?: "");
-	r = vbus_run_load(ctx, name, ret_run);
+	r = run_load(ctx, name, ret_run);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r >= 0)
@@ -755,19 +878,79 @@ static bool is_active(struct vbus_ctx *ctx, const struct vbus_def *def)
 	return active;
 }
 
-static int start_locked(struct vbus_ctx *ctx, const char *name)
+/*
+ * A definition is a standing order: RUN's device is present, so it only needs its wanted
+ * driver again (someone unbound or rebound it). The stored definition says what is wanted
+ * when it still names the same device (a modify may have changed the driver since), else the
+ * definition as started. -EALREADY when nothing needs doing.
+ */
+static int converge_run(struct vbus_ctx *ctx, struct vbus_run *run)
+{
+	_cleanup_def_ struct vbus_def *stored = NULL;
+	_cleanup_free_ char *driver = NULL, *id = NULL, *stored_id = NULL;
+	const struct vbus_backend *be;
+	struct vbus_status st = {};
+	bool skip;
+	int r;
+
+	r = vbus_backend_require(ctx, run->def->kind, &be);
+	if (r < 0)
+		return r;
+	if (!run->transient && vbus_def_load(ctx, run->def->name, &stored) >= 0) {
+		id = vbus_def_identity(run->def);
+		stored_id = vbus_def_identity(stored);
+		if (id && stored_id && streq(id, stored_id)) {
+			vbus_def_free(run->def);
+			run->def = TAKE_PTR(stored);
+		}
+	}
+	vbus_error_clear(ctx);
+	r = get_status(ctx, be, run->def, &st);
+	if (r < 0)
+		return r;
+	r = resolve_driver(ctx, be, run->def, run->def->driver, &driver, &skip);
+	if (r >= 0 && (skip || streq_ptr(driver, st.bound_driver))) {
+		/* A start that died after the kernel made the device: only the record is left
+		 * to complete. */
+		if (!run->pending)
+			r = vbus_error(ctx, -EALREADY, "'%s' is already active", run->def->name);
+	} else if (r >= 0) {
+		dbg(ctx, "'%s': bound to %s, wants %s: rebinding", run->def->name,
+		    st.bound_driver ?: "no driver", driver ?: "no driver");
+		r = do_bind(ctx, be, run->def, driver);
+		if (r < 0 && be->bind) {
+			char *saved = vbus_error_take(ctx);
+
+			(void)be->bind(ctx, run->def, st.bound_driver);
+			vbus_error_restore(ctx, saved);
+		}
+	}
+	vbus_status_done(&st);
+	if (r < 0)
+		return r;
+	r = run_record(ctx, run, false, "the start");
+	if (r < 0)
+		return r;
+	info(ctx, "Started '%s' (%s %s)", run->def->name, skip ? "bound by its kind" : "bound to",
+	     skip ? "" : driver ?: "no driver");
+	return 0;
+}
+
+static int start_locked(struct vbus_ctx *ctx, const char *name, unsigned flags)
 {
 	_cleanup_(vbus_run_donep) struct vbus_run run = {};
 	_cleanup_def_ struct vbus_def *def = NULL;
 	int r;
 
 	vbus_error_clear(ctx);
+	if (flags & ~(unsigned)VBUS_START_FORCE)
+		return vbus_error(ctx, -EINVAL, "unknown start flags 0x%x", flags);
 	r = load_for_name(ctx, name, &run, &def);
 	if (r < 0)
 		return r;
 	if (r > 0) {
 		if (is_active(ctx, run.def))
-			return vbus_error(ctx, -EALREADY, "'%s' is already active", name);
+			return converge_run(ctx, &run);
 		/* A stale record (the device went away underneath us): start afresh. */
 		r = run_remove(ctx, name);
 		if (r < 0)
@@ -877,7 +1060,7 @@ static int create_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned fl
 		r = vbus_store_exists(ctx, def->name);
 		if (r > 0)
 			return vbus_error(ctx, -EEXIST, "'%s' is already defined", def->name);
-		if (vbus_run_load(ctx, def->name, &run) >= 0)
+		if (run_load(ctx, def->name, &run) >= 0)
 			return vbus_error(ctx, -EEXIST, "'%s' already exists", def->name);
 		r = check_duplicates(ctx, def);
 		if (r < 0)
@@ -885,7 +1068,7 @@ static int create_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned fl
 		return start_def(ctx, def, true);
 	}
 
-	if (vbus_run_load(ctx, def->name, &run) >= 0)
+	if (run_load(ctx, def->name, &run) >= 0)
 		return vbus_error(ctx, -EEXIST, "'%s' already exists", def->name);
 	r = vbus_define(ctx, def, 0);
 	if (r < 0)
@@ -918,7 +1101,7 @@ static int remove_locked(struct vbus_ctx *ctx, const char *name)
 	defined = vbus_store_exists(ctx, name);
 	if (defined < 0)
 		return defined;
-	r = vbus_run_load(ctx, name, &run);
+	r = run_load(ctx, name, &run);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r == -ENOENT && !defined)
@@ -1112,7 +1295,7 @@ VBUS_EXPORT int vbus_modify_live(struct vbus_ctx *ctx, const struct vbus_def *de
 	return r;
 }
 
-VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name)
+VBUS_EXPORT int vbus_start_with_flags(struct vbus_ctx *ctx, const char *name, unsigned flags)
 {
 	int r;
 
@@ -1120,9 +1303,16 @@ VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name)
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
-	r = start_locked(ctx, name);
+	ctx->force = flags & VBUS_START_FORCE;
+	r = start_locked(ctx, name, flags);
+	ctx->force = false;
 	vbus_unlock(ctx);
 	return r;
+}
+
+VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name)
+{
+	return vbus_start_with_flags(ctx, name, 0);
 }
 
 VBUS_EXPORT int vbus_stop(struct vbus_ctx *ctx, const char *name)
@@ -1146,7 +1336,9 @@ VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
+	ctx->force = flags & VBUS_CREATE_FORCE;
 	r = create_locked(ctx, def, flags);
+	ctx->force = false;
 	vbus_unlock(ctx);
 	return r;
 }
@@ -1173,6 +1365,134 @@ VBUS_EXPORT int vbus_assign(struct vbus_ctx *ctx, const char *name, const char *
 	if (r < 0)
 		return r;
 	r = assign_locked(ctx, name, request);
+	vbus_unlock(ctx);
+	return r;
+}
+
+/* ---- reconcile: every start:auto definition, present with its wanted driver -------------- */
+
+/* The kernel's name of a parent: "pci/0000:06:00.0" and "vbus_sim/vbus_sim2" (devlink, vdpa
+ * and vbus handles) name their device by the part after the bus. */
+static const char *parent_sysname(const char *parent)
+{
+	const char *slash = strrchr(parent, '/');
+
+	return slash ? slash + 1 : parent;
+}
+
+static int result_add(struct json_object *results, const char *name, const char *result,
+		      const char *cause, int err)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return -ENOMEM;
+	if (json_object_object_add(o, "name", json_object_new_string(name)) < 0 ||
+	    json_object_object_add(o, "result", json_object_new_string(result)) < 0 ||
+	    json_object_object_add(o, "error", cause ? json_object_new_string(cause) : NULL) < 0 ||
+	    json_object_object_add(o, "errno", json_object_new_int(-err)) < 0 ||
+	    json_object_array_add(results, o) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The records of starts that died before the kernel made anything go (transient ones too:
+ * no definition brings them up); those whose device exists stay, it is vbus's. */
+static int sweep_pending(struct vbus_ctx *ctx)
+{
+	struct vbus_run *runs = NULL;
+	size_t n = 0;
+	int r;
+
+	r = vbus_run_load_all(ctx, &runs, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct vbus_run run = {};
+
+		if (runs[i].pending && run_load(ctx, runs[i].def->name, &run) >= 0)
+			vbus_run_done(&run);
+		vbus_run_done(&runs[i]);
+	}
+	free(runs);
+	return 0;
+}
+
+static int reconcile_locked(struct vbus_ctx *ctx, const char *parent, unsigned flags,
+			    struct json_object **ret_results)
+{
+	_cleanup_json_ struct json_object *results = json_object_new_array();
+	_cleanup_free_ char *first = NULL;
+	struct vbus_def **defs = NULL;
+	size_t n = 0;
+	unsigned n_failed = 0, n_changed = 0;
+	int r, first_r = 0;
+
+	if (!results)
+		return -ENOMEM;
+	r = sweep_pending(ctx);
+	if (r < 0)
+		return r;
+	r = vbus_store_load_all(ctx, true, &defs, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		const struct vbus_def *def = defs[i];
+		const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
+		const char *result, *cause = NULL;
+		int k = 0;
+
+		if (def->start != VBUS_START_AUTO)
+			continue;
+		if (parent && !streq(parent_sysname(def->parent), parent_sysname(parent)))
+			continue;
+		vbus_error_clear(ctx);
+		if (be && be->check && be->check(ctx, def) == -ENODEV) {
+			result = "absent";
+		} else {
+			k = start_locked(ctx, def->name, flags);
+			result = k >= 0 ? "started" : k == -EALREADY ? "unchanged" : "failed";
+		}
+		if (k < 0 && k != -EALREADY) {
+			cause = vbus_ctx_last_error(ctx) ?: strerror(-k);
+			if (n_failed++ == 0) {
+				first_r = k;
+				if (asprintf(&first, "'%s' did not start: %s", def->name, cause) < 0)
+					first = NULL;
+			}
+		} else {
+			k = 0;
+		}
+		if (k == 0 && streq(result, "started"))
+			n_changed++;
+		r = result_add(results, def->name, result, cause, k);
+	}
+	vbus_defs_free(defs, n);
+	vbus_error_clear(ctx);
+	if (r < 0)
+		return r;
+	*ret_results = TAKE_PTR(results);
+	if (n_failed > 1)
+		return vbus_error(ctx, first_r, "%s, and %u more failed", first ?: "", n_failed - 1);
+	if (n_failed)
+		return vbus_error(ctx, first_r, "%s", first ?: "");
+	return (int)n_changed;
+}
+
+VBUS_EXPORT int vbus_reconcile(struct vbus_ctx *ctx, const char *parent, unsigned flags,
+			       struct json_object **ret_results)
+{
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	ctx->force = flags & VBUS_START_FORCE;
+	r = reconcile_locked(ctx, parent, flags, ret_results);
+	ctx->force = false;
 	vbus_unlock(ctx);
 	return r;
 }
@@ -1238,7 +1558,7 @@ VBUS_EXPORT int vbus_apply_policy(struct vbus_ctx *ctx, const char *name)
 	r = def_from_active(o, &def);
 	if (r < 0)
 		return vbus_error(ctx, r, "'%s': cannot tell what it is", name);
-	r = vbus_policy_rule_driver(ctx, def, &choice);
+	r = vbus_policy_adopt_driver(ctx, def, &choice);
 	if (r < 0 || !choice)
 		return r;
 	r = vbus_backend_require(ctx, def->kind, &be);

@@ -24,7 +24,8 @@
  *                    "device": "0x1572",
  *                    "class": "0x02*",                glob on the parent's PCI class ("0x020000")
  *                    "tags": ["vm"] },                every tag listed must be on the definition
- *         "driver": "vfio" | "host" | "none" | "<driver name>" } ],
+ *         "driver": "vfio" | "host" | "none" | "<driver name>",
+ *         "adopt": true } ],                           also for devices vbus did not create
  *     "profiles": {
  *       "vm": { "driver": "vfio",                     driver choice for devices created --for vm
  *               "prefer": [ { "match": { "class": "0x02*" },   parent keys only: parent,
@@ -180,6 +181,9 @@ static bool rule_is_valid(struct json_object *r, const char **ret_key)
 		if (streq(key, "match")) {
 			if (!match_is_valid(v, false, ret_key))
 				return false;
+		} else if (streq(key, "adopt")) {
+			if (!is_type(v, json_type_boolean))
+				return false;
 		} else if (!streq(key, "driver"))
 			return false;
 	}
@@ -322,13 +326,14 @@ static int policy_add_file(struct vbus_ctx *ctx, struct policy *p, const char *p
 	const char *key = NULL;
 	int r;
 
-	f = json_object_from_file(path);
-	if (!f) {
-		const char *why = json_util_get_last_err();
-
-		/* json-c's message ends in a newline. */
-		warn(ctx, "policy %s: not valid JSON, ignored: %.*s", name,
-		     why ? (int)strcspn(why, "\n") : 11, why ? why : "parse error");
+	/* The store's reader: a regular file of bounded size, never a FIFO that blocks. */
+	r = vbus_read_json_file(ctx, path, &f);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		warn(ctx, "policy %s: not valid JSON, ignored: %s", name,
+		     vbus_ctx_last_error(ctx) ?: strerror(-r));
+		vbus_error_clear(ctx);
 		return 0;
 	}
 	if (!file_is_valid(f, &key)) {
@@ -739,7 +744,8 @@ static bool rule_matches(struct json_object *rule, const struct vbus_def *def,
 
 /* ---- decisions ----------------------------------------------------------------------------- */
 
-int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)
+/* ADOPT: only the rules with "adopt": true (for a device vbus did not create). */
+static int rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, bool adopt, char **ret)
 {
 	const struct policy *p;
 	struct parent_info pi;
@@ -758,9 +764,13 @@ int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, ch
 	for (size_t i = 0; i < json_object_array_length(p->rules); i++) {
 		struct json_object *rule = json_object_array_get_idx(p->rules, i);
 
+		/* What vbus did not create is someone else's: only a rule that says so acts. */
+		if (adopt && !json_object_get_boolean(json_object_object_get(rule, "adopt")))
+			continue;
 		if (rule_matches(rule, def, &pi)) {
 			choice = json_object_get_string(json_object_object_get(rule, "driver"));
-			dbg(ctx, "%s: policy rule %zu picks driver %s", def->name, i, choice);
+			dbg(ctx, "%s: policy rule %zu picks driver %s%s", def->name, i, choice,
+			    adopt ? " (adopt)" : "");
 			break;
 		}
 	}
@@ -768,6 +778,16 @@ int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, ch
 		return -ENOMEM;
 	*ret = s;
 	return 0;
+}
+
+int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)
+{
+	return rule_driver(ctx, def, false, ret);
+}
+
+int vbus_policy_adopt_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)
+{
+	return rule_driver(ctx, def, true, ret);
 }
 
 int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)

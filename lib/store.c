@@ -2,6 +2,7 @@
 /* The config store: /etc/vbus/devices.d/NAME.json, written atomically, read leniently. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/random.h>
@@ -125,7 +126,7 @@ int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *na
 	r = write_all(fd, contents, strlen(contents));
 	if (r >= 0 && fchmod(fd, 0644) < 0)
 		r = -errno;
-	if (r >= 0 && fsync(fd) < 0)
+	if (r >= 0 && !ctx->store_defer_sync && fsync(fd) < 0)
 		r = -errno;
 	if (r >= 0 && rename(tmp, dst) < 0)
 		r = -errno;
@@ -134,7 +135,7 @@ int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *na
 		return vbus_error(ctx, r, "cannot write %s: %s", vbus_path_display(ctx, dst),
 				  strerror(-r));
 	}
-	r = fsync_dir(dir);
+	r = ctx->store_defer_sync ? 0 : fsync_dir(dir);
 	if (r < 0)
 		return vbus_error(ctx, r, "cannot sync %s: %s", vbus_path_display(ctx, dir),
 				  strerror(-r));
@@ -153,7 +154,9 @@ int vbus_unlink_sync(struct vbus_ctx *ctx, const char *dir, const char *name)
 		return vbus_error(ctx, r, "cannot remove %s: %s", vbus_path_display(ctx, p),
 				  strerror(-r));
 	}
-	return fsync_dir(dir) < 0 ? 0 : 0; /* the file is gone; a failed dir sync is not fatal */
+	if (!ctx->store_defer_sync)
+		(void)fsync_dir(dir); /* the file is gone; a failed dir sync is not fatal */
+	return 0;
 }
 
 /* Parses LEN bytes of BUF (NUL-terminated) as one JSON value with TOK, which is reset first. */
@@ -183,22 +186,37 @@ static int parse_json(struct vbus_ctx *ctx, struct json_tokener *tok, const char
 }
 
 /*
- * Reads a whole file of at most 1 MiB into *BUF (grown as needed, NUL-terminated). A first
- * read of a buffer larger than the file returns it all: a regular file is read in one call
- * plus, only when the buffer was filled, the reads that find its end.
+ * Reads a whole file of at most VBUS_DEF_MAX_SIZE bytes into *BUF (grown as needed,
+ * NUL-terminated). Only a regular file is read: opened without blocking (a FIFO or a device
+ * node never hangs the reader), OFLAGS adds O_NOFOLLOW where a link must not be followed. A
+ * first read of a buffer larger than the file returns it all.
  */
-static int read_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, char **buf,
-			size_t *size, size_t *ret_len)
+static int read_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, int oflags,
+			char **buf, size_t *size, size_t *ret_len)
 {
 	_cleanup_close_ int fd = -1;
+	struct stat st;
 	size_t len = 0;
 	int r;
 
-	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | oflags);
 	if (fd < 0) {
+		r = -errno;
+		if (r == -ELOOP && (oflags & O_NOFOLLOW))
+			return vbus_error(ctx, r, "a symbolic link (not followed)");
+		return vbus_error(ctx, r, "%s", strerror(-r));
+	}
+	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		return vbus_error(ctx, r, "%s", strerror(-r));
 	}
+	if (S_ISDIR(st.st_mode))
+		return vbus_error(ctx, -EISDIR, "%s", strerror(EISDIR));
+	if (!S_ISREG(st.st_mode))
+		return vbus_error(ctx, -EINVAL, "not a regular file");
+	if (st.st_size > VBUS_DEF_MAX_SIZE)
+		return vbus_error(ctx, -EFBIG, "file too large (%jd bytes, at most %d)",
+				  (intmax_t)st.st_size, VBUS_DEF_MAX_SIZE);
 	for (;;) {
 		ssize_t k;
 
@@ -206,8 +224,11 @@ static int read_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, char 
 			size_t n = *size ? *size * 2 : 16384;
 			char *b;
 
-			if (*size >= (1 << 20))
-				return vbus_error(ctx, -EFBIG, "file too large");
+			if (*size >= VBUS_DEF_MAX_SIZE + 2)
+				return vbus_error(ctx, -EFBIG, "file too large (at most %d bytes)",
+						  VBUS_DEF_MAX_SIZE);
+			if (n > VBUS_DEF_MAX_SIZE + 2)
+				n = VBUS_DEF_MAX_SIZE + 2;
 			b = realloc(*buf, n);
 			if (!b)
 				return -ENOMEM;
@@ -222,8 +243,7 @@ static int read_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, char 
 			return vbus_error(ctx, r, "%s", strerror(-r));
 		}
 		len += k;
-		/* Short of the buffer: the end of a regular file (a pipe or device node in the
-		 * store is not a definition anyway, and gets parsed as what it gave). */
+		/* Short of the buffer: the end of the file. */
 		if (k == 0 || len + 1 < *size)
 			break;
 	}
@@ -232,15 +252,15 @@ static int read_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, char 
 	return 0;
 }
 
-/* Reads PATH as one JSON value; a cause the user can act on in vbus_ctx_last_error(). */
-int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_object **ret)
+int vbus_read_json_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, int oflags,
+			   struct json_object **ret)
 {
 	_cleanup_free_ char *buf = NULL;
 	struct json_tokener *tok;
 	size_t size = 0, len;
 	int r;
 
-	r = read_file_at(ctx, AT_FDCWD, path, &buf, &size, &len);
+	r = read_file_at(ctx, dirfd, path, oflags, &buf, &size, &len);
 	if (r < 0)
 		return r;
 	tok = json_tokener_new();
@@ -251,10 +271,64 @@ int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_obje
 	return r;
 }
 
-/* Under the lock nobody is writing: a ".#NAME.XXXXXX" left in the store is the temporary file
- * of a writer that was killed between create and rename (never loaded: hidden). Errors are
- * ignored (best effort). */
-static void remove_stale_temporaries(int dirfd)
+/* Reads PATH as one JSON value; a cause the user can act on in vbus_ctx_last_error(). */
+int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_object **ret)
+{
+	return vbus_read_json_file_at(ctx, AT_FDCWD, path, 0, ret);
+}
+
+/* The first line of a small regular file under DIRFD (not following a link when OFLAGS says
+ * O_NOFOLLOW), without its line end; the rest of the file is ignored. */
+int vbus_read_line_at(struct vbus_ctx *ctx, int dirfd, const char *path, int oflags, char **ret)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t size = 0, len;
+	char *line;
+	int r;
+
+	r = read_file_at(ctx, dirfd, path, oflags, &buf, &size, &len);
+	if (r < 0)
+		return r;
+	len = strcspn(buf, "\n");
+	while (len > 0 && strchr(" \t\r", buf[len - 1]))
+		len--;
+	if (len == 0)
+		return vbus_error(ctx, -EINVAL, "empty file");
+	line = strndup(buf, len);
+	if (!line)
+		return -ENOMEM;
+	*ret = line;
+	return 0;
+}
+
+/* Removes NAME under DIRFD, a file or a directory of files (one level: all vbus puts there). */
+static void remove_entry(int dirfd, const char *name)
+{
+	int fd;
+	DIR *d;
+	struct dirent *de;
+
+	if (unlinkat(dirfd, name, 0) >= 0 || (errno != EISDIR && errno != EPERM))
+		return;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+			(void)unlinkat(fd, de->d_name, 0);
+	closedir(d);
+	(void)unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
+/* Under the lock nobody is writing: a ".#NAME.XXXXXX" left in DIRFD is the temporary file of a
+ * writer that was killed between create and rename, ".#journal*" a journal not yet committed or
+ * already done (never loaded: hidden). Errors are ignored (best effort). */
+void vbus_remove_stale_temporaries(int dirfd)
 {
 	DIR *d;
 	struct dirent *de;
@@ -269,8 +343,165 @@ static void remove_stale_temporaries(int dirfd)
 	}
 	while ((de = readdir(d)))
 		if (de->d_name[0] == '.' && de->d_name[1] == '#')
-			(void)unlinkat(dirfd, de->d_name, 0);
+			remove_entry(dirfd, de->d_name);
 	closedir(d);
+}
+
+/*
+ * The journal of apply: many files changed as one. Before the first change, a directory
+ * ".#journal" gets, for each file to change, a hard link to the file as it is (the old inode
+ * stays: writers replace files by rename) or "FILE.absent" when there is none; it becomes
+ * ".journal" by one rename (the commit point of the journal). The changes follow. The end is one
+ * rename of ".journal" to ".#journal-done". A ".journal" met under the lock is an apply that did
+ * not finish: its files are put back (each a rename or an unlink, so a crash meanwhile is
+ * replayed again) and the store shows the whole old set.
+ */
+#define JOURNAL ".journal"
+#define JOURNAL_TMP ".#journal"
+#define JOURNAL_DONE ".#journal-done"
+#define ABSENT ".absent"
+
+static int fsync_fd(int fd)
+{
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+int vbus_store_journal_begin(struct vbus_ctx *ctx, char *const *files, size_t n)
+{
+	_cleanup_close_ int jfd = -1;
+	int dfd = ctx->lock_fd, r = 0;
+
+	if (ctx->lock_depth == 0 || dfd < 0)
+		return -EINVAL;
+	remove_entry(dfd, JOURNAL_TMP);
+	if (mkdirat(dfd, JOURNAL_TMP, 0700) < 0)
+		goto fail;
+	jfd = openat(dfd, JOURNAL_TMP, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (jfd < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *absent = NULL;
+		int fd;
+
+		if (linkat(dfd, files[i], jfd, files[i], 0) >= 0)
+			continue;
+		if (errno != ENOENT)
+			goto fail;
+		if (asprintf(&absent, "%s" ABSENT, files[i]) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		fd = openat(jfd, absent, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			goto fail;
+		close(fd);
+	}
+	if (fsync(jfd) < 0 || renameat(dfd, JOURNAL_TMP, dfd, JOURNAL) < 0 || fsync(dfd) < 0)
+		goto fail;
+	return 0;
+fail:
+	r = -errno;
+out:
+	remove_entry(dfd, JOURNAL_TMP);
+	if (r == -ENOMEM)
+		return r;
+	return vbus_error(ctx, r, "cannot write the journal in %s: %s", DEVICES_DIR,
+			  strerror(-r));
+}
+
+int vbus_store_journal_commit(struct vbus_ctx *ctx)
+{
+	int dfd = ctx->lock_fd, r;
+
+	/* Every file written meanwhile is on disk before the journal goes. */
+	if (syncfs(dfd) < 0 || renameat(dfd, JOURNAL, dfd, JOURNAL_DONE) < 0 || fsync(dfd) < 0) {
+		r = -errno;
+		return vbus_error(ctx, r, "cannot commit the journal in %s: %s", DEVICES_DIR,
+				  strerror(-r));
+	}
+	remove_entry(dfd, JOURNAL_DONE);
+	return 0;
+}
+
+/* Puts back the files of the journal in DFD; 0 when there is none. */
+int vbus_store_journal_rollback(struct vbus_ctx *ctx, int dfd)
+{
+	_cleanup_close_ int jfd = -1;
+	char **names = NULL;
+	int n, r = 0;
+
+	jfd = openat(dfd, JOURNAL, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (jfd < 0)
+		return errno == ENOENT ? 0 : vbus_error(ctx, -errno, "cannot open the journal in %s: %s",
+							DEVICES_DIR, strerror(errno));
+	/* The names first: the loop below empties the directory it would read. */
+	{
+		int fd = fcntl(jfd, F_DUPFD_CLOEXEC, 3);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *de;
+		size_t cap = 0;
+
+		if (!d) {
+			if (fd >= 0)
+				close(fd);
+			return -ENOMEM;
+		}
+		n = 0;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			if ((size_t)n == cap) {
+				char **x = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof(*names));
+
+				if (!x) {
+					r = -ENOMEM;
+					break;
+				}
+				names = x;
+			}
+			names[n] = strdup(de->d_name);
+			if (!names[n]) {
+				r = -ENOMEM;
+				break;
+			}
+			n++;
+		}
+		closedir(d);
+	}
+	for (int i = 0; i < n && r >= 0; i++) {
+		char *f = names[i];
+		size_t len = strlen(f);
+
+		if (len > strlen(ABSENT) && streq(f + len - strlen(ABSENT), ABSENT)) {
+			_cleanup_free_ char *file = strndup(f, len - strlen(ABSENT));
+
+			if (!file)
+				r = -ENOMEM;
+			else if (unlinkat(dfd, file, 0) < 0 && errno != ENOENT)
+				r = -errno;
+			else if (fsync(dfd) < 0 || unlinkat(jfd, f, 0) < 0)
+				r = -errno;
+		} else if (renameat(jfd, f, dfd, f) < 0)
+			r = -errno;
+		/* A rename onto another link of the same inode (the file was not changed yet)
+		 * does nothing: that link goes by itself. */
+		else if (unlinkat(jfd, f, 0) < 0 && errno != ENOENT)
+			r = -errno;
+	}
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (r >= 0)
+		r = fsync_fd(dfd);
+	if (r >= 0 && unlinkat(dfd, JOURNAL, AT_REMOVEDIR) < 0)
+		r = -errno;
+	if (r >= 0)
+		r = fsync_fd(dfd);
+	if (r < 0)
+		return r == -ENOMEM ? r
+				    : vbus_error(ctx, r, "cannot roll back the journal in %s: %s",
+						 DEVICES_DIR, strerror(-r));
+	return 1;
 }
 
 int vbus_lock(struct vbus_ctx *ctx)
@@ -300,11 +531,29 @@ int vbus_lock(struct vbus_ctx *ctx)
 		close(fd);
 		return vbus_error(ctx, r, "cannot lock %s: %s", DEVICES_DIR, strerror(-r));
 	}
+	/* An apply killed before its end: the old set comes back before anyone reads or writes.
+	 * Every time, not once: another process may have been the one killed. */
+	if (faccessat(fd, JOURNAL, F_OK, AT_SYMLINK_NOFOLLOW) >= 0) {
+		r = vbus_store_journal_rollback(ctx, fd);
+		if (r < 0) {
+			close(fd);
+			return r;
+		}
+		warn(ctx, "Rolled back an apply that did not finish in %s", DEVICES_DIR);
+	}
 	/* Once per context: a long-lived one (vbusd) must not read the whole store on every
 	 * change; a writer killed meanwhile leaves a hidden file that the next process (or
 	 * vbusd's next start) removes. */
 	if (!ctx->store_swept) {
-		remove_stale_temporaries(fd);
+		_cleanup_free_ char *run = vbus_path(ctx, "/run/vbus");
+		_cleanup_close_ int rfd = -1;
+
+		vbus_remove_stale_temporaries(fd);
+		/* The run records are written under the lock too. */
+		if (run)
+			rfd = open(run, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (rfd >= 0)
+			vbus_remove_stale_temporaries(rfd);
 		ctx->store_swept = true;
 	}
 	ctx->lock_fd = fd;
@@ -378,7 +627,7 @@ static int load_file(struct vbus_ctx *ctx, struct loader *l, const char *path, c
 	size_t len;
 	int r;
 
-	r = read_file_at(ctx, l->dirfd, path, &l->buf, &l->size, &len);
+	r = read_file_at(ctx, l->dirfd, path, 0, &l->buf, &l->size, &len);
 	if (r < 0)
 		return r;
 	r = parse_json(ctx, l->tok, l->buf, len, &obj);
@@ -446,6 +695,18 @@ int vbus_store_load_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret
 
 	if (!dir)
 		return -ENOMEM;
+	/* An apply under way or killed: wait for it under the lock (which rolls a killed one
+	 * back), so a reader sees the whole old set or the whole new one. Best effort: a reader
+	 * that may not write the store reads what is there. */
+	if (ctx->lock_depth == 0) {
+		_cleanup_free_ char *j = NULL;
+
+		if (asprintf(&j, "%s/" JOURNAL, dir) < 0)
+			return -ENOMEM;
+		if (access(j, F_OK) >= 0 && vbus_lock(ctx) >= 0)
+			vbus_unlock(ctx);
+		vbus_error_clear(ctx);
+	}
 	n = scandir(dir, &des, filter_json, vbus_dirent_cmp);
 	if (n < 0) {
 		struct stat st;
@@ -524,6 +785,10 @@ int vbus_store_save(struct vbus_ctx *ctx, const struct vbus_def *def)
 	r = vbus_json_format(obj, &text);
 	if (r < 0)
 		return r;
+	/* What the store could not read back is refused here, before anything is written. */
+	if (strlen(text) > VBUS_DEF_MAX_SIZE)
+		return vbus_error(ctx, -EFBIG, "'%s' would be %zu bytes (at most %d)", def->name,
+				  strlen(text), VBUS_DEF_MAX_SIZE);
 	return vbus_write_file_atomic(ctx, dir, file, text);
 }
 

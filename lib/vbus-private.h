@@ -93,10 +93,20 @@ struct vbus_ctx {
 	int (*sysfs_write_hook)(struct vbus_ctx *ctx, const char *path, const char *value,
 				void *userdata);
 	void *sysfs_write_hook_data;
+	/* Tests only: called after each step of a start ("checked", "intent", "created", "bound",
+	 * "recorded"), so a test can kill the process there and check what the next call makes
+	 * of what is left. */
+	void (*step_hook)(struct vbus_ctx *ctx, const char *step, void *userdata);
+	void *step_hook_data;
+	/* The start in progress may re-create VFs vbus did not make (--force, VBUS_START_FORCE). */
+	bool force;
 	/* vbus_lock(): the flock'ed store directory and how deep the calls that hold it are. */
 	int lock_fd;
 	unsigned lock_depth;
 	bool store_swept; /* stale temporary files of killed writers removed already */
+	/* apply's journal is open: file writes skip their fsyncs, one syncfs() before the
+	 * commit makes them all durable at once. */
+	bool store_defer_sync;
 	unsigned lock_gen; /* counts the times the lock was taken (depth 0 -> 1) */
 	/* Tests only: a backend used instead of the built-in one of that kind. */
 	const struct vbus_backend *backend_override[_VBUS_KIND_MAX];
@@ -243,8 +253,11 @@ int vbus_backend_require(struct vbus_ctx *ctx, enum vbus_kind kind,
  */
 int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
 /* The driver choice of the first policy.d rule matching DEF; *ret NULL when none matches (no
- * built-in default: what vbus_apply_policy() uses for devices it did not make). */
+ * built-in default). */
 int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
+/* The same among the rules with "adopt": true: what vbus_apply_policy() uses for devices vbus
+ * did not make, which only such a rule may touch. */
+int vbus_policy_adopt_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
 
 /*
  * The kind and driver choice that PURPOSE's profile gives PARENT, among the kinds in OFFERED
@@ -274,6 +287,14 @@ int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *na
 			   const char *contents);
 int vbus_unlink_sync(struct vbus_ctx *ctx, const char *dir, const char *name);
 int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_object **ret);
+int vbus_read_json_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, int oflags,
+			   struct json_object **ret);
+int vbus_read_line_at(struct vbus_ctx *ctx, int dirfd, const char *path, int oflags, char **ret);
+void vbus_remove_stale_temporaries(int dirfd);
+/* apply's journal (lib/store.c), under the lock: FILES are names in the store directory. */
+int vbus_store_journal_begin(struct vbus_ctx *ctx, char *const *files, size_t n);
+int vbus_store_journal_commit(struct vbus_ctx *ctx);
+int vbus_store_journal_rollback(struct vbus_ctx *ctx, int dirfd);
 char *vbus_store_dir(struct vbus_ctx *ctx);
 char *vbus_store_file(struct vbus_ctx *ctx, const char *name);
 int vbus_store_exists(struct vbus_ctx *ctx, const char *name);
@@ -288,11 +309,18 @@ struct vbus_run {
 	bool created;	      /* vbus made the sub-device exist (stop destroys it) */
 	bool transient;
 	char *previous_driver; /* bound before vbus bound it (stop gives it back); may be NULL */
+	/* Write-ahead: written before the kernel is asked ("state": "creating" with created,
+	 * "binding" without), so a crash never leaves a device vbus cannot recognise as its own;
+	 * "active" once the start is complete. A pending record whose device exists is a run
+	 * record like any other (vbus made it, or holds it); one whose device does not is dropped. */
+	bool pending;
 };
 void vbus_run_done(struct vbus_run *run);
 /* 0 and RET filled, -ENOENT when NAME has no run record. */
 int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret);
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n);
+/* Import: DEF's active device becomes vbus's (a run record as if vbus had created it). */
+int vbus_run_take_over(struct vbus_ctx *ctx, const struct vbus_def *def);
 /* Pretty JSON text (lib/def.c): what vbus_json_format() writes, into one growing buffer. */
 struct vbus_text {
 	char *s;
@@ -339,6 +367,15 @@ int vbus_list_definition(struct vbus_ctx *ctx, const char *name, struct json_obj
 int vbus_plain_cause(struct vbus_ctx *ctx, const struct vbus_def *def, int r);
 /* Validates DEF for the generic schema rules of its kind (before the backend's check()). */
 int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def);
+
+/* The limits every input path shares (lib/def.c): a definition (and any file vbus reads as
+ * one) at most VBUS_DEF_MAX_SIZE bytes, a string of the schema at most VBUS_STRING_MAX. */
+#define VBUS_DEF_MAX_SIZE (1 << 20)
+#define VBUS_STRING_MAX 4096
+const char *vbus_text_check(const char *s, size_t len);
+char *vbus_escape(const char *s);
+int vbus_def_check_strings(struct vbus_ctx *ctx, const struct vbus_def *def);
+void vbus_uuid_lower(char *uuid);
 /* The identity of a definition or of an active object from list_active(), as a string key:
  * equal keys, same sub-device (mdev uuid, vf/sf parent+index, pci parent, else parent+name).
  * NULL when it has none (or out of memory). */

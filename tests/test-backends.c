@@ -840,6 +840,8 @@ TEST(vf_create_raises_count_through_zero)
 	char *drv = NULL;
 
 	setup("host-sriov");
+	/* VF 0 is bound to iavf and vbus did not make it: re-creating it needs --force. */
+	ctx->force = true;
 	d->index = 3;
 	d->driver = strdup("vfio");
 	vbus_def_add_attr(d, "mac", "52:54:00:12:34:56");
@@ -878,6 +880,8 @@ TEST(vf_create_host_keeps_autoprobe)
 	char *drv = NULL;
 
 	setup("host-sriov");
+	/* VF 0 is bound to iavf and vbus did not make it: re-creating it needs --force. */
+	ctx->force = true;
 	d->index = 2;
 	d->driver = strdup("host");
 	check_int(vbus_backend_vf.create(ctx, d), 0);
@@ -944,6 +948,8 @@ TEST(vf_wont_recreate_a_vf_in_use)
 	_cleanup_def_ struct vbus_def *d = def_new("vf5", VBUS_KIND_VF, PF);
 
 	setup("host-sriov");
+	/* VF 0 is bound to iavf and vbus did not make it: re-creating it needs --force. */
+	ctx->force = true;
 	check_int(vbus_bind_driver(ctx, "pci", "0000:03:01.1", "vfio-pci"), 0);
 	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.1"), "vfio-pci");
 	/* A VM (pid 4242) holds VF 1's group, /dev/vfio/21, open. */
@@ -966,6 +972,8 @@ TEST(vf_recreates_idle_vfio_vf_and_rebinds_it)
 	_cleanup_def_ struct vbus_def *d = def_new("vf3", VBUS_KIND_VF, PF);
 
 	setup("host-sriov");
+	/* VF 0 is bound to iavf and vbus did not make it: re-creating it needs --force. */
+	ctx->force = true;
 	check_int(vbus_bind_driver(ctx, "pci", "0000:03:01.1", "vfio-pci"), 0);
 	K.n_log = 0;
 	d->index = 3;
@@ -987,11 +995,88 @@ TEST(vf_recreates_idle_vfio_vf_and_rebinds_it)
 	teardown();
 }
 
+/* Foreign VFs are never harmed: raising the count destroys every VF, so it is refused while one
+ * vbus did not make is bound to a driver, naming it; nothing is written. */
+TEST(vf_refuses_to_recreate_foreign_vfs)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("v5", VBUS_KIND_VF, PF);
+
+	setup("host-sriov");
+	d->index = 5;
+	check_int(vbus_backend_vf.create(ctx, d), -EBUSY);
+	check_str(vbus_ctx_last_error(ctx),
+		  "v5: VF 5 needs the VF count of 0000:03:00.0 raised from 2 to 6, and the kernel "
+		  "changes a non-zero count only through 0, which destroys the VFs there; vbus did "
+		  "not make VF 0 (0000:03:01.0, bound to iavf): refusing (--force re-creates them "
+		  "and gives their drivers back; or define VFs below 2)");
+	check_int(K.n_log, 0);
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "2");
+	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.0"), "iavf");
+	/* an index that exists needs no count change: fine */
+	d->index = 1;
+	check_int(vbus_backend_vf.create(ctx, d), 0);
+	check_int(K.n_log, 0);
+	teardown();
+}
+
+/* A VF vbus made (its run record says so) is vbus's to re-create: no --force needed. */
+TEST(vf_own_vfs_are_not_foreign)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("v3", VBUS_KIND_VF, PF);
+
+	setup("host-sriov");
+	test_sh("mkdir -p '%s/run/vbus' && printf '%%s' '{\"version\":1,\"definition\":"
+		"{\"version\":1,\"name\":\"v0\",\"kind\":\"vf\",\"parent\":\"" PF "\",\"index\":0},"
+		"\"created\":true,\"transient\":false,\"state\":\"active\"}' > '%s/run/vbus/v0.json'",
+		K.root, K.root);
+	d->index = 3;
+	check_int(vbus_backend_vf.create(ctx, d), 0);
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "4");
+	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.0"), "iavf");
+	teardown();
+}
+
+/* Through the whole start (vbusctl start v5 --force): the count goes 2 -> 0 -> 6, the bind of
+ * VF 5 fails, and the rollback puts the count back to 2 (0 -> 2), VF 0 with iavf again. */
+TEST(vf_failed_start_restores_count)
+{
+	_cleanup_def_ struct vbus_def *d = def_new("v5", VBUS_KIND_VF, PF);
+	int r;
+
+	setup("host-sriov");
+	d->index = 5;
+	d->driver = strdup("vfio-pci");
+	check_int(vbus_define(ctx, d, 0), 0);
+	check_int(vbus_start(ctx, "v5"), -EBUSY);
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "2");
+	K.n_log = 0;
+	K.wrong_driver = "iavf"; /* the bind of VF 5 does not hold */
+	r = vbus_start_with_flags(ctx, "v5", VBUS_START_FORCE);
+	check_int(r, -EIO);
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "2");
+	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.0"), "iavf");
+	check(!exists("/sys/bus/pci/devices/" PF "/virtfn5"));
+	{
+		/* the count writes, in order */
+		char got[1024] = "";
+
+		for (int i = 0; i < K.n_log; i++)
+			if (strstr(K.log[i], "/sriov_numvfs "))
+				snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s;",
+					 strrchr(K.log[i], ' ') + 1);
+		check_str(got, "0;6;0;2;");
+	}
+	check(!exists("/run/vbus/v5.json"));
+	teardown();
+}
+
 TEST(vf_count_refused_is_rolled_back)
 {
 	_cleanup_def_ struct vbus_def *d = def_new("vf5", VBUS_KIND_VF, PF);
 
 	setup("host-sriov");
+	/* VF 0 is bound to iavf and vbus did not make it: re-creating it needs --force. */
+	ctx->force = true;
 	d->index = 5;
 	K.fail_path = "/sriov_numvfs";
 	K.fail_value = "6";

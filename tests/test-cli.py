@@ -18,6 +18,7 @@ A case directory holds:
 """
 import difflib
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -89,7 +90,8 @@ def run_case(vbusctl, case, data_dir):
                 out.append(f"[exit {p.returncode}]")
     finally:
         shutil.rmtree(tmp)
-    return out
+    # import's backup directories are named by the time of the import
+    return [re.sub(r"\b\d{8}T\d{6}\b", "YYYYmmddTHHMMSS", line) for line in out]
 
 
 def main():

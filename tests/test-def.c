@@ -347,4 +347,24 @@ TEST(uuid_generation)
 	check(a[14] == '4');
 }
 
+/* What every input path accepts as text, and how the rest is shown (issue 14). */
+TEST(text_check_and_escape)
+{
+	static const char *const good[] = { "", "abc", "pci/0000:00:02.0", "caf\xc3\xa9",
+					     "\xe2\x82\xac", "\xf0\x9f\x98\x80" };
+	static const char *const bad[] = { "a\nb", "\x1b]0;T\x07", "a\x7f", "\xc2\x9b" "31m",
+					   "\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+					   "\xe2\x82" };
+	char *e;
+
+	for (size_t i = 0; i < ELEMENTSOF(good); i++)
+		check(vbus_text_check(good[i], strlen(good[i])) == NULL);
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		check(vbus_text_check(bad[i], strlen(bad[i])) != NULL);
+	check(vbus_text_check("a\0b", 3) != NULL);
+	e = vbus_escape("a\nb\x1b[1m\xff caf\xc3\xa9 \\");
+	check_str(e, "a\\x0ab\\x1b[1m\\xff caf\xc3\xa9 \\x5c");
+	free(e);
+}
+
 TEST_MAIN()

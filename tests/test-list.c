@@ -171,10 +171,14 @@ TEST(json_text_escapes)
 	check(mkdtemp(root) != NULL);
 	test_sh("mkdir -p '%s/etc/vbus/devices.d'", root);
 	put("e", "{ \"version\": 1, \"name\": \"e\", \"kind\": \"pci\", \"parent\": \"p\","
-		 " \"tags\": [ \"q\\\"\\\\\\/\\b\\f\\n\\r\\t\\u001f\\u007f\\u00e9\" ] }");
+		 " \"tags\": [ \"q\\\"\\\\\\/\\u00e9\" ] }");
+	/* Control characters are refused when read (issue 14): that file is skipped. */
+	put("f", "{ \"version\": 1, \"name\": \"f\", \"kind\": \"pci\", \"parent\": \"p\","
+		 " \"tags\": [ \"\\b\\f\\n\\r\\t\\u001f\\u007f\" ] }");
 	check_int(vbus_ctx_new(root, &ctx), 0);
 	check_int(vbus_list_devices_json(ctx, VBUS_LIST_DEFINED, NULL, &got), 0);
-	check(got && strstr(got, "\"q\\\"\\\\/\\b\\f\\n\\r\\t\\u001f\x7f\xc3\xa9\"\n"));
+	check(got && strstr(got, "\"q\\\"\\\\/\xc3\xa9\"\n"));
+	check(got && !strstr(got, "\"f\""));
 	{
 		static const char head[] = "[\n  {\n    \"version\": 1,\n    \"name\": \"e\",\n";
 

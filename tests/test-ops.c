@@ -2,6 +2,7 @@
 /* Operations against a fake backend: ordering, rollback, run state, what stop may destroy. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -13,7 +14,7 @@
 
 #define MAX_DEV 8
 
-static struct fake {
+struct fake {
 	struct {
 		char name[64]; /* the definition's uuid or parent */
 		char driver[64];
@@ -27,7 +28,10 @@ static struct fake {
 	bool fail_list;
 	int n_create, n_destroy, n_bind;
 	char log[1024];
-} fk;
+};
+/* Shared with forked children (a test kills one half-way through a start). */
+static struct fake *fkp;
+#define fk (*fkp)
 
 static const char *key(const struct vbus_def *def)
 {
@@ -217,6 +221,12 @@ static struct vbus_ctx *setup(void)
 	struct vbus_ctx *ctx = NULL;
 	char cmd[300];
 
+	if (!fkp) {
+		fkp = mmap(NULL, sizeof(*fkp), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			   -1, 0);
+		if (fkp == MAP_FAILED)
+			abort();
+	}
 	memset(&fk, 0, sizeof(fk));
 	warnings[0] = '\0';
 	if (root[0]) {
@@ -278,6 +288,8 @@ static struct vbus_def *pci_def(const char *name, const char *bdf, const char *d
 
 #define U1 "11111111-2222-4333-8444-555555555555"
 #define U2 "11111111-2222-4333-8444-666666666666"
+#define U3 "11111111-2222-4333-8444-777777777777"
+#define U4 "11111111-2222-4333-8444-888888888888"
 
 /* ---- cases ----------------------------------------------------------------------------------- */
 
@@ -532,6 +544,317 @@ TEST(pci_gets_host_driver_back)
 	teardown(ctx);
 }
 
+/* A definition is a standing order: start puts back a driver someone changed, with or without
+ * a run record (after a reboot /run/vbus is empty), and is a no-op (-EALREADY) once it holds. */
+TEST(start_converges)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = pci_def("nic", "0000:04:00.0", "vfio");
+
+	add_dev("0000:04:00.0", "e1000e");
+	check_int(vbus_define(ctx, def, 0), 0);
+	check_int(vbus_start(ctx, "nic"), 0);
+	check_str(fk.dev[0].driver, "vfio_drv");
+	check_int(vbus_start(ctx, "nic"), -EALREADY);
+	check_str(vbus_ctx_last_error(ctx), "'nic' is already active");
+	/* someone gives it back to its host driver: start binds it again */
+	snprintf(fk.dev[0].driver, sizeof(fk.dev[0].driver), "e1000e");
+	fk.log[0] = '\0';
+	check_int(vbus_start(ctx, "nic"), 0);
+	check_str(fk.log, "bind nic vfio_drv;");
+	check_str(fk.dev[0].driver, "vfio_drv");
+	/* the record still says what it had before vbus: stop gives that back */
+	check_int(vbus_stop(ctx, "nic"), 0);
+	check_str(fk.dev[0].driver, "e1000e");
+
+	/* a reboot: no run record, the host driver again; the definition alone is enough */
+	check_int(vbus_start(ctx, "nic"), 0);
+	test_sh("rm -rf '%s/run/vbus'", root);
+	snprintf(fk.dev[0].driver, sizeof(fk.dev[0].driver), "e1000e");
+	check_int(vbus_start(ctx, "nic"), 0);
+	check_str(fk.dev[0].driver, "vfio_drv");
+	check(exists("/run/vbus/nic.json"));
+	check_int(vbus_start(ctx, "nic"), -EALREADY);
+	teardown(ctx);
+}
+
+/* The same for a device vbus created: unbound by someone else, it gets its driver back and
+ * stays vbus's to destroy. */
+TEST(start_converges_created)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+
+	def->driver = strdup("vfio");
+	check_int(vbus_define(ctx, def, 0), 0);
+	check_int(vbus_start(ctx, "g1"), 0);
+	fk.dev[0].driver[0] = '\0';
+	check_int(vbus_start(ctx, "g1"), 0);
+	check_str(fk.dev[0].driver, "vfio_drv");
+	check_str(fk.log, "create g1;bind g1 vfio_drv;bind g1 vfio_drv;");
+	/* a modify changed the wanted driver: start follows the definition */
+	free(def->driver);
+	def->driver = strdup("host");
+	check_int(vbus_define(ctx, def, VBUS_DEFINE_REPLACE), 0);
+	check_int(vbus_start(ctx, "g1"), 0);
+	check_str(fk.dev[0].driver, "host_drv");
+	check_int(vbus_stop(ctx, "g1"), 0);
+	check_int(fk.n_destroy, 1);
+	check_int(find(def), -1);
+	teardown(ctx);
+}
+
+static const char *result_of(struct json_object *results, const char *name, const char *key)
+{
+	for (size_t i = 0; i < json_object_array_length(results); i++) {
+		struct json_object *o = json_object_array_get_idx(results, i), *v;
+
+		if (json_object_object_get_ex(o, "name", &v) &&
+		    streq(json_object_get_string(v), name))
+			return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v)
+								    : NULL;
+	}
+	return NULL;
+}
+
+TEST(reconcile)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *g1 = mdev_def("g1", U1), *g2 = mdev_def("g2", U2),
+				      *man = mdev_def("man", U3), *nic = NULL, *nvme = NULL;
+	_cleanup_json_ struct json_object *res = NULL;
+
+	nic = pci_def("nic", "0000:04:00.0", "vfio");
+	nvme = pci_def("nvme", "0000:05:00.0", "vfio");
+	add_dev("0000:04:00.0", "e1000e");
+	add_dev("0000:05:00.0", "vfio_drv");
+	man->start = VBUS_START_MANUAL;
+	check_int(vbus_define(ctx, g1, 0), 0);
+	check_int(vbus_define(ctx, g2, 0), 0);
+	check_int(vbus_define(ctx, man, 0), 0);
+	check_int(vbus_define(ctx, nic, 0), 0);
+	check_int(vbus_define(ctx, nvme, 0), 0);
+	/* the mdevs cannot be made: both are tried, named, and the pci functions bound all the
+	 * same */
+	fk.fail_create = -ENOSPC;
+	check_int(vbus_reconcile(ctx, NULL, 0, &res), -ENOSPC);
+	check_str(vbus_ctx_last_error(ctx),
+		  "'g1' did not start: create failed for g1, and 1 more failed");
+	check(res != NULL);
+	check_int(json_object_array_length(res), 4);
+	check_str(result_of(res, "g1", "result"), "failed");
+	check_str(result_of(res, "g2", "error"), "create failed for g2");
+	check_str(result_of(res, "nic", "result"), "started");
+	check_str(result_of(res, "nvme", "result"), "started");
+	check(result_of(res, "man", "result") == NULL);
+	check_str(fk.dev[0].driver, "vfio_drv");
+	json_object_put(TAKE_PTR(res));
+
+	fk.fail_create = 0;
+	fk.log[0] = '\0';
+	check_int(vbus_reconcile(ctx, NULL, 0, &res), 2);
+	check_str(fk.log, "create g1;create g2;");
+	check_str(result_of(res, "nic", "result"), "unchanged");
+	json_object_put(TAKE_PTR(res));
+	/* one parent only */
+	snprintf(fk.dev[0].driver, sizeof(fk.dev[0].driver), "e1000e");
+	snprintf(fk.dev[1].driver, sizeof(fk.dev[1].driver), "nvme");
+	check_int(vbus_reconcile(ctx, "pci/0000:05:00.0", 0, &res), 1);
+	check_int(json_object_array_length(res), 1);
+	check_str(fk.dev[0].driver, "e1000e");
+	check_str(fk.dev[1].driver, "vfio_drv");
+	json_object_put(TAKE_PTR(res));
+	fk.parent_absent = true;
+	check_int(vbus_reconcile(ctx, NULL, 0, &res), 0);
+	check_str(result_of(res, "g1", "result"), "absent");
+	teardown(ctx);
+}
+
+/* ---- write-ahead: a start killed after any of its steps leaves nothing vbus cannot own -- */
+
+static const char *const steps[] = {"checked", "intent", "created", "bound", "recorded"};
+static const char *kill_at;
+
+static void kill_hook(struct vbus_ctx *ctx, const char *step, void *userdata)
+{
+	if (streq(step, kill_at))
+		_exit(42);
+}
+
+/* Runs a start (or a transient create with DEF) in a child that dies right after STEP. */
+static void killed_at(const char *step, const char *name, struct vbus_def *def)
+{
+	int status = -1;
+	pid_t pid;
+
+	kill_at = step;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct vbus_ctx *c = NULL;
+
+		if (vbus_ctx_new(root, &c) < 0)
+			_exit(1);
+		c->backend_override[VBUS_KIND_MDEV] = &fake_mdev;
+		c->step_hook = kill_hook;
+		if (def)
+			(void)vbus_create(c, def, VBUS_CREATE_TRANSIENT);
+		else
+			(void)vbus_start(c, name);
+		_exit(1); /* the step never came */
+	}
+	check(waitpid(pid, &status, 0) == pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 42)
+		printf("# the start of '%s' did not reach step %s\n", name, step);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+}
+
+TEST(write_ahead_start)
+{
+	for (size_t i = 0; i < ELEMENTSOF(steps); i++)
+		for (int then = 0; then < 3; then++) {
+			struct vbus_ctx *ctx = setup();
+			_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+			int r;
+
+			printf("# killed after %s, then %s\n", steps[i],
+			       then == 0 ? "stop" : then == 1 ? "start" : "remove");
+			def->driver = strdup("vfio");
+			check_int(vbus_define(ctx, def, 0), 0);
+			killed_at(steps[i], "g1", NULL);
+			/* from "intent" on, the record exists before the device does */
+			check(exists("/run/vbus/g1.json") == (i > 0));
+			check((find(def) >= 0) == (i > 1));
+			if (then == 0) {
+				/* stop destroys what vbus made, whatever step it had reached */
+				r = vbus_stop(ctx, "g1");
+				check(i > 1 ? r == 0 : r == -EALREADY);
+			} else if (then == 1) {
+				/* start completes it: the device, its driver, a complete record */
+				check_int(vbus_start(ctx, "g1"), i == 4 ? -EALREADY : 0);
+				check(find(def) >= 0 && streq(fk.dev[find(def)].driver, "vfio_drv"));
+				check_int(fk.n_create, 1);
+				check_int(vbus_stop(ctx, "g1"), 0);
+			} else {
+				check_int(vbus_remove(ctx, "g1"), 0);
+				check(!exists("/etc/vbus/devices.d/g1.json"));
+			}
+			/* no orphan: no device, no record */
+			check_int(find(def), -1);
+			check(!exists("/run/vbus/g1.json"));
+			teardown(ctx);
+		}
+}
+
+TEST(write_ahead_transient)
+{
+	for (size_t i = 0; i < ELEMENTSOF(steps); i++)
+		for (int then = 0; then < 2; then++) {
+			struct vbus_ctx *ctx = setup();
+			_cleanup_def_ struct vbus_def *def = mdev_def("t1", U1);
+			_cleanup_json_ struct json_object *res = NULL;
+			int r;
+
+			printf("# create --transient killed after %s, then %s\n", steps[i],
+			       then ? "reconcile" : "remove");
+			def->driver = strdup("vfio");
+			killed_at(steps[i], "t1", def);
+			if (then == 0) {
+				r = vbus_remove(ctx, "t1");
+				/* a record of a start that never reached the kernel is dropped */
+				check(i > 1 ? r == 0 : r == -ENOENT);
+				check_int(find(def), -1);
+			} else {
+				/* reconcile sweeps what tells nothing and keeps what vbus made */
+				check(vbus_reconcile(ctx, NULL, 0, &res) >= 0);
+				check(exists("/run/vbus/t1.json") == (i > 1));
+				check((find(def) >= 0) == (i > 1));
+				check(vbus_stop(ctx, "t1") == (i > 1 ? 0 : -ENOENT));
+			}
+			check_int(find(def), -1);
+			check(!exists("/run/vbus/t1.json"));
+			/* and the name is free again */
+			check_int(vbus_create(ctx, def, VBUS_CREATE_TRANSIENT), 0);
+			check_int(vbus_remove(ctx, "t1"), 0);
+			teardown(ctx);
+		}
+}
+
+/* Policy acts on a device vbus did not create only where a rule says "adopt": true. */
+TEST(policy_adopts_only_when_told)
+{
+	struct vbus_ctx *ctx = setup();
+
+	add_dev(U2, "host_drv"); /* made by another tool */
+	test_sh("mkdir -p '%s/etc/vbus/policy.d' && echo '{ \"version\": 1, \"rules\": [ "
+		"{ \"match\": { \"kind\": \"mdev\" }, \"driver\": \"vfio\" } ] }' "
+		"> '%s/etc/vbus/policy.d/10-a.json'", root, root);
+	check_int(vbus_apply_policy(ctx, U2), 0);
+	check_str(fk.dev[0].driver, "host_drv");
+	check_int(fk.n_bind, 0);
+	/* the same rule for definitions still applies (auto -> vfio) */
+	{
+		_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+
+		check_int(vbus_create(ctx, def, 0), 0);
+		check_str(fk.dev[find(def)].driver, "vfio_drv");
+	}
+	test_sh("echo '{ \"version\": 1, \"rules\": [ { \"match\": { \"kind\": \"mdev\" }, "
+		"\"driver\": \"vfio\", \"adopt\": true } ] }' > '%s/etc/vbus/policy.d/10-a.json'",
+		root);
+	check_int(vbus_apply_policy(ctx, U2), 1);
+	check_str(fk.dev[0].driver, "vfio_drv");
+	teardown(ctx);
+}
+
+/* import makes vbus the one owner: mdevctl's file goes to the backup directory (named in the
+ * report), and the mdev that ran at import time is vbus's to stop (destroyed, as mdevctl stop
+ * would) and start again. --keep-source leaves the files where they are. */
+TEST(import_takes_ownership)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_json_ struct json_object *rep = NULL;
+	struct json_object *v;
+	const char *moved;
+	char p[600];
+
+	add_dev(U1, "host_drv"); /* running, started by mdevctl */
+	test_sh("mkdir -p '%s/etc/mdevctl.d/p0' && echo '{\"mdev_type\": \"t1\", \"start\": "
+		"\"auto\"}' > '%s/etc/mdevctl.d/p0/" U1 "' && echo '{\"mdev_type\": \"t1\", "
+		"\"start\": \"manual\"}' > '%s/etc/mdevctl.d/p0/" U2 "'", root, root, root);
+	check_int(vbus_import(ctx, "mdevctl", NULL, &rep), 0);
+	check_int(json_object_array_length(rep), 2);
+	v = json_object_object_get(json_object_array_get_idx(rep, 0), "moved_to");
+	moved = json_object_get_string(v);
+	check(moved && strncmp(moved, "/etc/vbus/import-backup/mdevctl-", 32) == 0);
+	check(moved && strstr(moved, "/p0/" U1) != NULL);
+	if (moved) {
+		check(exists(moved));
+	}
+	check(!exists("/etc/mdevctl.d/p0/" U1));
+	check(!exists("/etc/mdevctl.d/p0/" U2));
+	check(exists("/etc/vbus/devices.d/" U1 ".json"));
+	/* the running one is recorded as vbus's, the other one is not running */
+	check(exists("/run/vbus/" U1 ".json"));
+	check(!exists("/run/vbus/" U2 ".json"));
+	check_int(vbus_stop(ctx, U1), 0);
+	check_int(fk.n_destroy, 1);
+	check_int(find(&(struct vbus_def){.uuid = (char *)U1}), -1);
+	check_int(vbus_start(ctx, U1), 0);
+	check_int(fk.n_create, 1);
+	json_object_put(TAKE_PTR(rep));
+
+	/* --keep-source: defined, recorded, the file stays */
+	test_sh("mkdir -p '%s/etc/mdevctl.d/p1' && echo '{\"mdev_type\": \"t1\"}' > "
+		"'%s/etc/mdevctl.d/p1/" U3 "'", root, root);
+	check_int(vbus_import_with_flags(ctx, "mdevctl", NULL, VBUS_IMPORT_KEEP_SOURCE, &rep), 0);
+	check(exists("/etc/mdevctl.d/p1/" U3));
+	check(exists("/etc/vbus/devices.d/" U3 ".json"));
+	snprintf(p, sizeof(p), "%s", json_object_to_json_string(rep));
+	check(strstr(p, "\"moved_to\": null") != NULL);
+	teardown(ctx);
+}
+
 TEST(list_matches_active)
 {
 	struct vbus_ctx *ctx = setup();
@@ -590,8 +913,6 @@ TEST(apply_all_or_nothing)
 	teardown(ctx);
 }
 
-#define U3 "11111111-2222-4333-8444-777777777777"
-#define U4 "11111111-2222-4333-8444-888888888888"
 
 /* The plan's actions as "action name;...", for comparing. */
 static void plan_str(struct json_object *plan, char *buf, size_t size)

@@ -2,6 +2,7 @@
 /* Plays the kernel's part of mdev create/remove in a fake tree, for vbusd-fake-kernel. */
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -185,8 +186,19 @@ static int hook(struct vbus_ctx *ctx, const char *path, const char *value, void 
 	return 0;
 }
 
+/* VBUS_FAKE_KILL_AT=STEP: the process is SIGKILLed right after that step of a start
+ * ("checked", "intent", "created", "bound", "recorded"), as a crash there would leave it. */
+static void step_hook(struct vbus_ctx *ctx, const char *step, void *userdata)
+{
+	const char *at = getenv("VBUS_FAKE_KILL_AT");
+
+	if (at && streq(at, step))
+		raise(SIGKILL);
+}
+
 void fake_kernel_install(struct vbus_ctx *ctx);
 void fake_kernel_install(struct vbus_ctx *ctx)
 {
 	ctx->sysfs_write_hook = hook;
+	ctx->step_hook = step_hook;
 }

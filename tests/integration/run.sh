@@ -169,8 +169,8 @@ intro=$(busctl introspect --xml-interface org.vbus1 /org/vbus1 |
 methods=$(grep -o '<method name="[A-Za-z]*"' <<<"$intro" | sort | tr -d '\n')
 want=$(grep -o '<method name="[A-Za-z]*"' "$SRC/daemon/org.vbus1.Manager.xml" | sort | tr -d '\n')
 all=1
-for m in ListParents ListTypes ListDevices Define Undefine Modify Start Stop Create Remove \
-	Assign Apply ApplyWithFlags Import PickKind FillDefinition; do
+for m in ListParents ListTypes ListDevices Define Undefine Modify Start StartWithFlags Stop \
+	Create Remove Assign Apply ApplyWithFlags Import ImportWithFlags PickKind FillDefinition; do
 	grep -q "<method name=\"$m\"" <<<"$intro" || all=0
 done
 if [ "$all" = 1 ] && [ "$methods" = "$want" ]; then

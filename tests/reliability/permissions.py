@@ -79,6 +79,7 @@ members = [
     ("Modify", ["act1", "{'tags': <['x']>}"]),
     ("Undefine", ["def1"]),
     ("Start", ["def1"]),
+    ("StartWithFlags", ["def1", "1"]),
     ("Stop", ["act1"]),
     ("Create", ["{'name': <'nb2'>, 'kind': <'mdev'>, 'parent': <'mtty'>, 'type': <'mtty-2'>}",
                 "''", "0"]),
@@ -91,6 +92,7 @@ members = [
     ("Apply", ["[{'name': <'ap1'>, 'kind': <'pci'>, 'parent': <'0000:05:00.0'>}]", "false"]),
     ("Import", ["mdevctl", "''"]),
     ("Import", ["driverctl", "''"]),
+    ("ImportWithFlags", ["mdevctl", "''", "1"]),
 ]
 
 

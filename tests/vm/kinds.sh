@@ -239,8 +239,8 @@ check "define n2 (auto) on vbus_sim2 before it exists" \
 mkdir -p /etc/vbus/policy.d
 cat >/etc/vbus/policy.d/10-test.json <<'EOF'
 { "version": 1, "rules": [
-  { "match": { "kind": "vdpa" }, "driver": "host" },
-  { "match": { "kind": "virtbus", "type": "net" }, "driver": "none" } ] }
+  { "match": { "kind": "vdpa" }, "driver": "host", "adopt": true },
+  { "match": { "kind": "virtbus", "type": "net" }, "driver": "none", "adopt": true } ] }
 EOF
 "$VBUSD" >"$VBUS_OUT/vbusd.log" 2>&1 &
 vbusd_pid=$!
