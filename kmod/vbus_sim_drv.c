@@ -23,8 +23,10 @@ static int vbus_sim_drv_probe(struct virtbus_device *vdev, const struct virtbus_
 		dev_warn(&vdev->dev, "not a vbus_sim device (%s): refused\n", vdev->match_id);
 		return -ENODEV;
 	}
-	if (sv->probe_delay_ms)
+	if (sv->probe_delay_ms) {
+		dev_info(&vdev->dev, "probe: sleeping %u ms\n", sv->probe_delay_ms);
 		msleep(sv->probe_delay_ms);
+	}
 	if (sv->probe_reenter) {
 		/* Takes the mgmtdev's lock: allowed in probe, as vbus.h says. */
 		avail = vbus_mgmtdev_available_instances(virtbus_dev_mgmtdev(vdev), vdev->type);

@@ -14,7 +14,7 @@ pkgs="
 	procps pciutils nvme-cli
 	mdevctl driverctl valgrind strace
 	libglib2.0-bin
-	python3
+	python3 python3-yaml python3-jsonschema sparse
 	clang libclang-rt-14-dev python3-dbusmock
 "
 

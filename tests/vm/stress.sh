@@ -106,7 +106,7 @@ consistent() {
 t=$(now)
 # Modules without debug info: insmod of the 700 KB debug build dominates a cycle under TCG.
 mkdir -p "$VM_STATE/ko"
-for m in vbus vbus_sim; do strip --strip-debug -o "$VM_STATE/ko/$m.ko" "$VBUS_KMOD_DIR/$m.ko"; done
+for m in vbus vbus_sim vbus_sim_drv; do strip --strip-debug -o "$VM_STATE/ko/$m.ko" "$VBUS_KMOD_DIR/$m.ko"; done
 KO=$VM_STATE/ko
 printf '%s\n' "dev-new $M n net" "dev-new $M b blk" "dev-new $M o net" \
 	"dev-new vbus_sim/vbus_sim3 n net" "dev-set $M o vbus_sim_blk" "dev-set $M b --unbound" \
@@ -276,6 +276,7 @@ check "del_device 1 and 2 with devices live" sh -c \
 	'echo 1 >/sys/bus/vbus_sim/del_device && echo 2 >/sys/bus/vbus_sim/del_device'
 assert_eq "vbus_sim is unused (lsmod use count 0)" 0 "$(refcnt vbus_sim)"
 check "rmmod vbus_sim" rmmod vbus_sim
+check "rmmod vbus_sim_drv (the drivers of vbus_sim's devices)" rmmod vbus_sim_drv
 assert_eq "vbus is unused (lsmod use count 0)" 0 "$(refcnt vbus)"
 check "rmmod vbus" rmmod vbus
 assert_absent "vbus is unloaded" /sys/module/vbus
