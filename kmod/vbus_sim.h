@@ -11,10 +11,21 @@
 #include <linux/if_ether.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/wait.h>
 #include "vbus.h"
 
 /* The provider name of vbus_sim's management devices: its module name. */
 #define VBUS_SIM_PROVIDER	"vbus_sim"
+
+/**
+ * struct vbus_sim_gate - ends the probe delays of a parent's devices early
+ * @wq: probes waiting
+ * @seq: bumped by a write to debugfs probe_release
+ */
+struct vbus_sim_gate {
+	wait_queue_head_t wq;
+	u32 seq;
+};
 
 /**
  * struct vbus_sim_vdev - a virtbus device of vbus_sim, as its drivers see it
@@ -25,6 +36,8 @@
  * @capacity: type blk: configuration "capacity", in bytes
  * @probe_delay_ms: the parent's debugfs probe_delay_ms when the device was made
  * @probe_reenter: the parent's debugfs probe_reenter when the device was made
+ * @gate: the parent's; valid while the device is on the bus (the parent
+ *	deletes its devices before it goes)
  */
 struct vbus_sim_vdev {
 	struct virtbus_device vdev;
@@ -35,6 +48,7 @@ struct vbus_sim_vdev {
 	u64 capacity;
 	u32 probe_delay_ms;
 	bool probe_reenter;
+	struct vbus_sim_gate *gate;
 };
 
 /**
@@ -70,6 +84,7 @@ enum {
  * @fail_next_port_new: errno (positive) the next port_new fails with, once
  * @probe_delay_ms: new devices' drivers sleep this long in probe
  * @probe_reenter: new devices' drivers call back into vbus from probe
+ * @gate: debugfs probe_release ends those sleeps early
  */
 struct vbus_sim_dev {
 	struct device dev;
@@ -83,6 +98,7 @@ struct vbus_sim_dev {
 	u32 fail_next_port_new;
 	u32 probe_delay_ms;
 	bool probe_reenter;
+	struct vbus_sim_gate gate;
 };
 
 int vbus_sim_devlink_create(struct vbus_sim_dev *sim);

@@ -4,12 +4,13 @@
  * vbus_sim_blk. They do nothing but bind, which makes driver choice and
  * autoloading observable; a module of their own so that udev loads them
  * through their aliases when a device appears. Debugfs knobs of the parent
- * (probe_delay_ms, probe_reenter) make probe slow or call back into vbus.
+ * (probe_delay_ms, probe_release, probe_reenter) make probe slow or call
+ * back into vbus.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/delay.h>
+#include <linux/jiffies.h>
 #include <linux/module.h>
 
 #include "vbus_sim.h"
@@ -17,6 +18,7 @@
 static int vbus_sim_drv_probe(struct virtbus_device *vdev, const struct virtbus_device_id *id)
 {
 	struct vbus_sim_vdev *sv = vbus_sim_vdev(vdev);
+	u32 seq;
 	int avail;
 
 	if (!sv) {
@@ -24,8 +26,11 @@ static int vbus_sim_drv_probe(struct virtbus_device *vdev, const struct virtbus_
 		return -ENODEV;
 	}
 	if (sv->probe_delay_ms) {
+		/* Until the delay is over, or until debugfs probe_release is written. */
+		seq = READ_ONCE(sv->gate->seq);
 		dev_info(&vdev->dev, "probe: sleeping %u ms\n", sv->probe_delay_ms);
-		msleep(sv->probe_delay_ms);
+		wait_event_timeout(sv->gate->wq, READ_ONCE(sv->gate->seq) != seq,
+				   msecs_to_jiffies(sv->probe_delay_ms));
 	}
 	if (sv->probe_reenter) {
 		/* Takes the mgmtdev's lock: allowed in probe, as vbus.h says. */

@@ -130,6 +130,7 @@ static int vbus_sim_mgmt_dev_add(struct vbus_mgmtdev *mdev, struct virtbus_devic
 	vbus_sim_config_write(sv, &cfg);
 	sv->probe_delay_ms = READ_ONCE(sim->probe_delay_ms);
 	sv->probe_reenter = READ_ONCE(sim->probe_reenter);
+	sv->gate = &sim->gate;
 	return 0;
 }
 
@@ -179,6 +180,17 @@ static void vbus_sim_dev_release(struct device *dev)
 	kfree(container_of(dev, struct vbus_sim_dev, dev));
 }
 
+/* Any write to probe_release wakes the probes sleeping for probe_delay_ms. */
+static int vbus_sim_probe_release_set(void *data, u64 val)
+{
+	struct vbus_sim_gate *gate = data;
+
+	WRITE_ONCE(gate->seq, gate->seq + 1);
+	wake_up_all(&gate->wq);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(vbus_sim_probe_release_fops, NULL, vbus_sim_probe_release_set, "%llu\n");
+
 static void vbus_sim_debugfs_create(struct vbus_sim_dev *sim)
 {
 	sim->ddir = debugfs_create_dir(dev_name(&sim->dev), vbus_sim_ddir);
@@ -190,6 +202,8 @@ static void vbus_sim_debugfs_create(struct vbus_sim_dev *sim)
 	debugfs_create_u32("fail_next_port_new", 0600, sim->ddir, &sim->fail_next_port_new);
 	debugfs_create_u32("probe_delay_ms", 0600, sim->ddir, &sim->probe_delay_ms);
 	debugfs_create_bool("probe_reenter", 0600, sim->ddir, &sim->probe_reenter);
+	debugfs_create_file_unsafe("probe_release", 0200, sim->ddir, &sim->gate,
+				   &vbus_sim_probe_release_fops);
 }
 
 static int vbus_sim_dev_new(unsigned int id)
@@ -208,6 +222,7 @@ static int vbus_sim_dev_new(unsigned int id)
 		return -ENOMEM;
 	sim->id = id;
 	INIT_LIST_HEAD(&sim->list);
+	init_waitqueue_head(&sim->gate.wq);
 	sim->types[VBUS_SIM_TYPE_NET].name = "net";
 	sim->types[VBUS_SIM_TYPE_NET].max_instances = VBUS_SIM_MAX_INSTANCES;
 	sim->types[VBUS_SIM_TYPE_BLK].name = "blk";

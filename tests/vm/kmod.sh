@@ -336,15 +336,16 @@ assert_eq "monitor sees mgmtdev-new, new, bind, change (config), change (overrid
 assert_absent "its sysfs mgmtdev directory is gone" /sys/bus/virtbus/mgmtdevs/vbus_sim:vbus_sim4
 
 # ---- the locking rule: no global lock across probe ---------------------------------------------
-# A probe that sleeps 6 s on vbus_sim1 while 4 processes dump and create on vbus_sim2: none of
-# them waits for it. (2 s show it on an idle machine; at load 20 the 4 processes took 10 s, so
-# they start once the probe sleeps, and it sleeps 6 s.) Then a probe that calls back into vbus
-# (it would deadlock on a lock held across device_add).
-echo 6000 >"$DBG/probe_delay_ms"
+# A probe on vbus_sim1 that sleeps (debugfs probe_delay_ms, up to 60 s, until probe_release is
+# written) while 4 processes dump and create on vbus_sim2: they all finish while it sleeps, so
+# nothing waits for it beyond its own request, however slow the guest is (at load 20 the 4
+# processes took 10 s). Then a probe that calls back into vbus (it would deadlock on a lock held
+# across device_add).
+echo 60000 >"$DBG/probe_delay_ms"
 t=$(now)
 $NL dev-new $M slow0 net >"$VM_STATE/slow.out" 2>&1 &
 slowpid=$!
-wait_for "the probe of slow0 sleeps" 30 sh -c "dmesg | grep -q 'vbus_sim1.slow0: probe: sleeping 6000 ms'"
+wait_for "the probe of slow0 sleeps" 60 sh -c "dmesg | grep -q 'vbus_sim1.slow0: probe: sleeping 60000 ms'"
 t_sleep=$(now)
 wpids=()
 for w in 1 2 3 4; do
@@ -357,15 +358,20 @@ wfail=0
 for p in "${wpids[@]}"; do wait "$p" || wfail=$((wfail + 1)); done
 t_workers=$(awk -v a="$t_sleep" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
 slow_running=$(kill -0 $slowpid 2>/dev/null && echo yes || echo no)
+echo 1 >"$DBG/probe_release"
 wait $slowpid
 slow_rc=$?
 t_slow=$(awk -v a="$t" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
 note "slow probe: 4 workers done ${t_workers}s after it began to sleep; the slow create took ${t_slow}s"
 assert_eq "4 processes dumping and creating on vbus_sim2 all succeeded" 0 "$wfail"
-assert_eq "they finished while the 6 s probe on vbus_sim1 still slept (no stall)" yes "$slow_running"
-assert_eq "the slow create succeeded, after at least 6 s, and slow0 is bound" "0 yes vbus_sim_net" \
-	"$slow_rc $(awk -v s="$t_slow" 'BEGIN { print (s >= 6) ? "yes" : "no" }') $(driver_of $V/vbus_sim1.slow0)"
+assert_eq "they finished while the probe on vbus_sim1 still slept (no stall)" yes "$slow_running"
+assert_eq "probe_release ended the sleep: the slow create succeeded within 60 s, slow0 is bound" \
+	"0 yes vbus_sim_net" \
+	"$slow_rc $(awk -v s="$t_slow" 'BEGIN { print (s < 60) ? "yes" : "no" }') $(driver_of $V/vbus_sim1.slow0)"
 assert_eq "no worker saw slow0 while it was being added" "" "$(grep -h slow0 "$VM_STATE"/w?.out)"
+echo 2000 >"$DBG/probe_delay_ms"
+check "a probe that sleeps 2 s without a release: dev-new slow1" $NL dev-new $M slow1 net
+assert_eq "slow1 is bound" vbus_sim_net "$(driver_of $V/vbus_sim1.slow1)"
 echo 0 >"$DBG/probe_delay_ms"
 echo Y >"$DBG/probe_reenter"
 check "a probe that calls vbus_mgmtdev_available_instances() finishes" timeout 30 $NL dev-new $M re0 net
@@ -373,7 +379,7 @@ assert_eq "re0 is bound" vbus_sim_net "$(driver_of $V/vbus_sim1.re0)"
 assert_eq "its probe read the instance count through vbus" yes \
 	"$(dmesg | grep -q 'vbus_sim1.re0: probe: [0-9]* more net devices available' && echo yes)"
 echo N >"$DBG/probe_reenter"
-check "dev-del slow0 re0" sh -c "$NL dev-del $M slow0 && $NL dev-del $M re0"
+check "dev-del slow0 slow1 re0" sh -c "$NL dev-del $M slow0 && $NL dev-del $M slow1 && $NL dev-del $M re0"
 
 # ---- permissions -----------------------------------------------------------------------------
 expect_fail "unprivileged dev-new is refused" 1 'Operation not permitted' \
