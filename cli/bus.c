@@ -389,38 +389,37 @@ static int b_apply(void *t, struct json_object *definitions, unsigned flags,
 	return r;
 }
 
-static int b_pick(void *t, const char *parent, const char *purpose, enum vbus_kind *ret_kind,
-		  char **ret_parent, char **ret_driver)
+/* vbusd runs vbus_policy_fill() on the definition (without its kind) and sends it back. */
+static int b_fill(void *t, struct vbus_def *def, const char *purpose)
 {
 	struct bus_transport *b = t;
 	sd_bus_message *m = NULL, *reply = NULL;
-	const char *kind, *kparent, *driver;
-	char *p = NULL, *d = NULL;
+	struct json_object *obj = NULL;
+	struct vbus_def *filled = NULL;
 	int r;
 
-	r = new_call(b, "PickKind", &m);
+	r = new_call(b, "FillDefinition", &m);
 	if (r >= 0)
-		r = sd_bus_message_append(m, "ss", parent, purpose);
+		r = append_def(m, def);
 	if (r >= 0)
-		r = call(b, "PickKind", &reply, m);
+		r = sd_bus_message_append(m, "s", purpose);
 	if (r >= 0)
-		r = sd_bus_message_read(reply, "sss", &kind, &kparent, &driver);
-	if (r >= 0 && vbus_kind_from_string(kind) < 0)
-		r = -EPROTO;
+		r = call(b, "FillDefinition", &reply, m);
+	if (r >= 0)
+		r = bus_read_json_object(reply, &obj);
+	if (r >= 0)
+		r = vbus_def_from_json(b->ctx, obj, &filled);
 	if (r >= 0) {
-		p = strdup(kparent);
-		d = strdup(driver);
-		if (!p || !d)
-			r = -ENOMEM;
+		/* Only what policy decides; the rest stays as the options gave it. */
+		char *swap;
+
+		def->kind = filled->kind;
+		swap = def->parent, def->parent = filled->parent, filled->parent = swap;
+		swap = def->driver, def->driver = filled->driver, filled->driver = swap;
+		swap = def->type, def->type = filled->type, filled->type = swap;
 	}
-	if (r >= 0) {
-		*ret_kind = vbus_kind_from_string(kind);
-		*ret_parent = p;
-		*ret_driver = d;
-	} else {
-		free(p);
-		free(d);
-	}
+	vbus_def_free(filled);
+	json_object_put(obj);
 	sd_bus_message_unref(m);
 	sd_bus_message_unref(reply);
 	return r < 0 ? r : 0;
@@ -462,7 +461,7 @@ static const struct transport_ops bus_ops = {
 	.last_error = b_last_error,
 	.close = b_close,
 	.apply = b_apply,
-	.pick = b_pick,
+	.fill = b_fill,
 	.list_devices_json = b_list_devices_json,
 	.list_devices_table = b_list_devices_table,
 };

@@ -139,10 +139,9 @@ static int d_apply(void *t, struct json_object *definitions, unsigned flags,
 	return vbus_apply(t, definitions, flags, ret_plan);
 }
 
-static int d_pick(void *t, const char *parent, const char *purpose, enum vbus_kind *ret_kind,
-		  char **ret_parent, char **ret_driver)
+static int d_fill(void *t, struct vbus_def *def, const char *purpose)
 {
-	return vbus_policy_pick(t, parent, purpose, ret_kind, ret_parent, ret_driver);
+	return vbus_policy_fill(t, def, purpose);
 }
 
 static const char *d_last_error(void *t)
@@ -153,6 +152,11 @@ static const char *d_last_error(void *t)
 static void d_close(void *t)
 {
 	vbus_ctx_unref(t);
+}
+
+static int d_modify_live(void *t, const struct vbus_def *def)
+{
+	return vbus_modify_live(t, def);
 }
 
 static const struct transport_ops direct_ops = {
@@ -175,7 +179,8 @@ static const struct transport_ops direct_ops = {
     .last_error = d_last_error,
     .close = d_close,
     .apply = d_apply,
-    .pick = d_pick,
+    .fill = d_fill,
+    .modify_live = d_modify_live,
 };
 
 int transport_direct_open(const char *root, struct transport *ret)

@@ -28,9 +28,8 @@ struct transport_ops {
 	/* Added later; NULL: the transport cannot do it (vbusctl says so). */
 	int (*apply)(void *t, struct json_object *definitions, unsigned flags,
 		     struct json_object **ret_plan);
-	/* vbus_policy_pick(): the kind, parent name and driver PURPOSE gets on PARENT. */
-	int (*pick)(void *t, const char *parent, const char *purpose, enum vbus_kind *ret_kind,
-		    char **ret_parent, char **ret_driver);
+	/* vbus_policy_fill(): what PURPOSE gives DEF (kind, parent name, driver, type). */
+	int (*fill)(void *t, struct vbus_def *def, const char *purpose);
 	/* list_devices() as the text vbusctl -j prints (vbusd renders it); NULL: not offered. */
 	int (*list_devices_json)(void *t, unsigned flags, const char *name, char **ret);
 	/* The table "vbusctl list" prints, as vbusd renders it; 1 when this vbusd cannot. */
@@ -38,6 +37,8 @@ struct transport_ops {
 	/* The table costs less from list_devices() than from parsing list_devices_json()'s text
 	 * (in-process, where nothing is rendered in advance). */
 	bool table_from_objects;
+	/* vbus_modify_live(); NULL: the transport cannot do it (vbusctl says so). */
+	int (*modify_live)(void *t, const struct vbus_def *def);
 };
 
 struct transport {

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "libvbus.h"
+#include "mdevctl.h"
 #include "output.h"
 #include "transport.h"
 
@@ -53,6 +54,7 @@ enum {
 	OPT_DRY_RUN = 1 << 14,
 	OPT_FOR = 1 << 15,
 	OPT_NOW = 1 << 16,
+	OPT_LIVE = 1 << 17,
 };
 #define OPTS_DEF                                                                                   \
 	(OPT_KIND | OPT_PARENT | OPT_TYPE | OPT_UUID | OPT_INDEX | OPT_DRIVER | OPT_ATTR |         \
@@ -71,6 +73,7 @@ static const struct {
     {OPT_JSONFILE, "--jsonfile"}, {OPT_TRANSIENT, "--transient"},
     {OPT_DRY_RUN, "--dry-run"},	  {OPT_FOR, "--for"},
     {OPT_NOW, "--now"},
+    {OPT_LIVE, "--live"},
 };
 
 static bool arg_json;
@@ -364,7 +367,10 @@ static int build_def(int argc, char **argv, struct vbus_def **ret)
 		err("--for and --kind exclude each other");
 		return -EXIT_USAGE;
 	}
-	if ((!arg_kind && !arg_for) || !arg_parent) {
+	/* --uuid alone names a running mdev: libvbus takes its parent and type. */
+	if (arg_uuid && !arg_for && !arg_kind)
+		arg_kind = "mdev";
+	if ((!arg_kind && !arg_for) || (!arg_parent && !(arg_uuid && !arg_for))) {
 		err("%s needs --kind (or --for) and --parent", argv[0]);
 		return -EXIT_USAGE;
 	}
@@ -378,25 +384,16 @@ static int build_def(int argc, char **argv, struct vbus_def **ret)
 		return -EXIT_FAILURE;
 	}
 	if (arg_for) {
-		/* Policy picks the kind (and the driver, unless --driver says). */
-		char *parent = NULL, *driver = NULL;
-
-		if (!tr.ops->pick) {
+		/* Policy picks the kind, the parent's name for it, the driver unless --driver
+		 * says, and the type of a kind that has types unless --type says. */
+		if (!tr.ops->fill) {
 			err("--for is not available over %s", tr.ops->name);
 			return -EXIT_FAILURE;
 		}
-		r = tr.ops->pick(tr.data, arg_parent, arg_for, &def->kind, &parent, &driver);
+		r = tr.ops->fill(tr.data, def, arg_for);
 		if (r < 0) {
 			failed(argv[0], name, r);
 			return -EXIT_FAILURE;
-		}
-		free(def->parent);
-		def->parent = parent;
-		if (!arg_driver) {
-			free(def->driver);
-			def->driver = driver;
-		} else {
-			free(driver);
 		}
 	}
 	*ret = def;
@@ -450,7 +447,8 @@ static int verb_modify(int argc, char **argv)
 	_cleanup_(def_freep) struct vbus_def *def = NULL;
 	int r;
 
-	if (!(arg_opts & OPTS_DEF)) {
+	/* --live alone gives the running device what its definition says now. */
+	if (!(arg_opts & (OPTS_DEF | OPT_LIVE))) {
 		err("modify needs at least one option to change");
 		return EXIT_USAGE;
 	}
@@ -461,6 +459,17 @@ static int verb_modify(int argc, char **argv)
 	if (r < 0) {
 		err("Out of memory");
 		return EXIT_FAILURE;
+	}
+	if (arg_opts & OPT_LIVE) {
+		/* The running device first: a refusal leaves the definition as it was. */
+		if (!tr.ops->modify_live) {
+			err("Failed to modify '%s': --live is not available over %s", argv[1],
+			    tr.ops->name);
+			return EXIT_FAILURE;
+		}
+		r = tr.ops->modify_live(tr.data, def);
+		if (r < 0)
+			return failed("modify", argv[1], r);
 	}
 	r = tr.ops->define(tr.data, def, VBUS_DEFINE_REPLACE);
 	if (r < 0)
@@ -648,7 +657,7 @@ static const struct verb verbs[] = {
     {"types", 0, 1, 0, verb_types},
     {"list", 0, 1, OPT_DEFINED | OPT_ALL, verb_list},
     {"define", 0, 1, OPTS_DEF | OPT_JSONFILE, verb_define},
-    {"modify", 1, 1, OPTS_DEF & ~OPT_FOR, verb_modify},
+    {"modify", 1, 1, (OPTS_DEF & ~OPT_FOR) | OPT_LIVE, verb_modify},
     {"undefine", 1, 1, 0, verb_undefine},
     {"start", 1, 1, 0, verb_start},
     {"stop", 1, 1, 0, verb_stop},
@@ -676,7 +685,10 @@ static void help(void)
 	       "              [--driver D] [--attr KEY=VALUE]... [--auto | --manual] [--tag T]...\n"
 	       "  define NAME --for vm|host --parent P ...   policy picks the kind and driver\n"
 	       "  define --jsonfile FILE\n"
-	       "  modify NAME [same options]   change a definition\n"
+	       "  define NAME --uuid U         keep a running mdev as it runs\n"
+	       "  modify NAME [same options] [--live]\n"
+	       "                               change a definition (--live: and the running\n"
+	       "                               device, in place)\n"
 	       "  undefine NAME                forget a definition (the device stays)\n"
 	       "  start NAME                   create and bind a defined device\n"
 	       "  stop NAME                    undo what start did\n"
@@ -725,6 +737,7 @@ enum {
 	ARG_DRY_RUN,
 	ARG_FOR,
 	ARG_NOW,
+	ARG_LIVE,
 };
 
 static int push(char ***list, size_t *n, char *s)
@@ -863,6 +876,9 @@ static int take_option(int c, const char *optarg_, const char *spelled)
 	case ARG_NOW:
 		bit = OPT_NOW;
 		break;
+	case ARG_LIVE:
+		bit = OPT_LIVE;
+		break;
 	case ARG_FOR:
 		bit = OPT_FOR;
 		if (!*optarg_) {
@@ -909,12 +925,19 @@ int main(int argc, char **argv)
 						{"dry-run", no_argument, NULL, ARG_DRY_RUN},
 						{"for", required_argument, NULL, ARG_FOR},
 						{"now", no_argument, NULL, ARG_NOW},
+						{"live", no_argument, NULL, ARG_LIVE},
 						{"help", no_argument, NULL, 'h'},
 						{"version", no_argument, NULL, ARG_VERSION},
 						{}};
 	const struct verb *verb = NULL;
+	const char *prog = argv[0] ? strrchr(argv[0], '/') : NULL;
 	char **args;
 	int n_args = 0, r, c;
+
+	/* Installed or linked as "mdevctl": mdevctl's command line (libvirt runs that name). */
+	prog = prog ? prog + 1 : argv[0];
+	if (prog && strcmp(prog, "mdevctl") == 0)
+		return mdevctl_main(argc, argv);
 
 	r = check_exact_options(argc, argv, options);
 	if (r)

@@ -232,8 +232,9 @@ static int read_def(struct vbusd *d, sd_bus_message *m, struct json_object **ret
 	return 0;
 }
 
-static int def_parse(struct vbusd *d, struct json_object *obj, struct vbus_def **ret,
-		     sd_bus_error *error)
+/* PURPOSE not empty: the definition has no kind, policy picks it (vbus_def_from_json_for()). */
+static int def_parse_for(struct vbusd *d, struct json_object *obj, const char *purpose,
+			 struct vbus_def **ret, sd_bus_error *error)
 {
 	struct json_object *n = json_object_object_get(obj, "name");
 	const char *name = n ? json_object_get_string(n) : NULL;
@@ -245,10 +246,16 @@ static int def_parse(struct vbusd *d, struct json_object *obj, struct vbus_def *
 	r = check_name(error, name);
 	if (r < 0)
 		return r;
-	r = vbus_def_from_json(d->ctx, obj, ret);
+	r = vbus_def_from_json_for(d->ctx, obj, purpose, ret);
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "parse definition", name);
 	return 0;
+}
+
+static int def_parse(struct vbusd *d, struct json_object *obj, struct vbus_def **ret,
+		     sd_bus_error *error)
+{
+	return def_parse_for(d, obj, NULL, ret, error);
 }
 
 /* The definition NAME already has exactly this content: nothing to do. */
@@ -374,29 +381,8 @@ static int method_create(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	if (flags & ~(uint32_t)VBUS_CREATE_TRANSIENT)
 		return sd_bus_error_setf(error, "org.vbus1.Error.InvalidArgument",
 					 "unknown flags 0x%x", flags);
-	if (purpose[0] && !json_object_object_get(obj, "kind")) {
-		struct json_object *p = json_object_object_get(obj, "parent");
-		struct json_object *drv = json_object_object_get(obj, "driver");
-		_cleanup_free_ char *parent = NULL, *driver = NULL;
-		enum vbus_kind kind;
-
-		if (!p)
-			return sd_bus_error_set(error, "org.vbus1.Error.InvalidArgument",
-						"a purpose needs a parent");
-		r = vbus_policy_pick(d->ctx, json_object_get_string(p), purpose, &kind, &parent,
-				     &driver);
-		if (r < 0)
-			return bus_error_from_vbus(d, error, r, "pick a kind for",
-						   json_object_get_string(p));
-		if (json_object_object_add(obj, "kind",
-					   json_object_new_string(vbus_kind_to_string(kind))) < 0 ||
-		    json_object_object_add(obj, "parent", json_object_new_string(parent)) < 0)
-			return -ENOMEM;
-		if ((!drv || streq(json_object_get_string(drv), VBUS_DRIVER_AUTO)) &&
-		    json_object_object_add(obj, "driver", json_object_new_string(driver)) < 0)
-			return -ENOMEM;
-	}
-	r = def_parse(d, obj, &def, error);
+	/* A purpose: libvbus fills in kind, parent, driver and type (vbus_policy_fill()). */
+	r = def_parse_for(d, obj, purpose, &def, error);
 	if (r < 0)
 		return r;
 	r = auth_check(d, m, error);
@@ -588,6 +574,39 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return reply_json_array(m, report);
 }
 
+/* The definition with what PURPOSE gives it (kind, parent, driver, type): define --for. */
+static int method_fill_definition(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	_cleanup_json_ struct json_object *obj = NULL, *out = NULL;
+	_cleanup_def_ struct vbus_def *def = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	const char *purpose;
+	int r;
+
+	r = read_def(d, m, &obj, error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read(m, "s", &purpose);
+	if (r < 0)
+		return r;
+	if (!purpose[0])
+		return sd_bus_error_set(error, "org.vbus1.Error.InvalidArgument",
+					"FillDefinition needs a purpose");
+	r = def_parse_for(d, obj, purpose, &def, error);
+	if (r < 0)
+		return r;
+	r = vbus_def_to_json(def, &out);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = bus_append_json_object(reply, out);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
 /* What policy would create on PARENT for PURPOSE: the first half of Create with a purpose. */
 static int method_pick_kind(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
@@ -673,6 +692,9 @@ static const sd_bus_vtable manager_vtable[] = {
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Import", SD_BUS_ARGS("s", source, "s", directory),
 				SD_BUS_RESULT("aa{sv}", report), method_import,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("FillDefinition", SD_BUS_ARGS("a{sv}", definition, "s", purpose),
+				SD_BUS_RESULT("a{sv}", definition), method_fill_definition,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("PickKind", SD_BUS_ARGS("s", parent, "s", purpose),
 				SD_BUS_RESULT("s", kind, "s", kind_parent, "s", driver),

@@ -2,6 +2,7 @@
 /* The mdev backend: mediated devices created through mdev_supported_types/TYPE/create. */
 #include <stdio.h>
 
+#include "callout.h"
 #include "sysfs.h"
 
 #define MDEV_BUS "/sys/class/mdev_bus"
@@ -285,9 +286,12 @@ static int mdev_remove(struct vbus_ctx *ctx, const char *uuid)
 	return sysfs_writef(ctx, "1", MDEV_DEVICES "/%s/remove", uuid);
 }
 
+static int create_now(struct vbus_ctx *ctx, const struct vbus_def *def);
+
 static int mdev_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	_cleanup_free_ char *p = NULL;
+	struct vbus_callout c;
 	uint64_t avail;
 	int r;
 
@@ -304,6 +308,20 @@ static int mdev_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (sysfs_read_u64(ctx, p, &avail) >= 0 && avail == 0)
 		return vbus_error(ctx, -ENOSPC, "%s: parent %s has no instance of type %s left",
 				  def->name, def->parent, def->type);
+
+	/* mdevctl's callouts see every start, whoever asked for it. */
+	r = vbus_callout_pre(ctx, def, "start", &c);
+	if (r < 0)
+		return r;
+	r = create_now(ctx, def);
+	vbus_callout_post(ctx, def, "start", &c, r);
+	return r;
+}
+
+/* Writes UUID to the type's create file, then the attributes. */
+static int create_now(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	int r;
 
 	r = sysfs_writef(ctx, def->uuid, MDEV_BUS "/%s/mdev_supported_types/%s/create", def->parent,
 			 def->type);
@@ -334,13 +352,19 @@ static int mdev_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	int r;
 
+	struct vbus_callout c;
+
 	if (!is_active(ctx, def->uuid))
 		return 0;
+	r = vbus_callout_pre(ctx, def, "stop", &c);
+	if (r < 0)
+		return r;
 	r = mdev_remove(ctx, def->uuid);
 	if (r < 0)
-		return vbus_error(ctx, r, "%s: cannot remove mdev %s: %s", def->name, def->uuid,
-				  strerror(-r));
-	return 0;
+		r = vbus_error(ctx, r, "%s: cannot remove mdev %s: %s", def->name, def->uuid,
+			       strerror(-r));
+	vbus_callout_post(ctx, def, "stop", &c, r);
+	return r;
 }
 
 /* The mdev driver that known parent drivers register (the kernel binds it on create). */

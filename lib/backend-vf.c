@@ -7,6 +7,7 @@
 
 #include "bind.h"
 #include "sysfs.h"
+#include "vf-netdev.h"
 
 #define PCI_DEVICES "/sys/bus/pci/devices"
 
@@ -125,27 +126,11 @@ static int vf_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 	return 0;
 }
 
-static bool mac_is_valid(const char *s)
-{
-	if (!s || strlen(s) != 17)
-		return false;
-	for (int i = 0; i < 17; i++)
-		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
-			return false;
-	return true;
-}
-
-static const char *def_mac(const struct vbus_def *def)
-{
-	for (size_t i = 0; i < def->n_attrs; i++)
-		if (streq(def->attrs[i].key, "mac"))
-			return def->attrs[i].value;
-	return NULL;
-}
-
 static int vf_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
+	struct vbus_vf_settings settings;
 	uint64_t total;
+	int r;
 
 	if (!def->parent || !sysfs_name_is_valid(def->parent))
 		return vbus_error(ctx, -EINVAL, "%s: a VF needs its PF's PCI address as parent",
@@ -154,16 +139,9 @@ static int vf_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 		return vbus_error(ctx, -EINVAL, "%s: a VF needs an index", def->name);
 	if (def->type)
 		return vbus_error(ctx, -EINVAL, "%s: a VF has no type", def->name);
-	for (size_t i = 0; i < def->n_attrs; i++) {
-		const struct vbus_attr *a = &def->attrs[i];
-
-		if (!streq_ptr(a->key, "mac"))
-			return vbus_error(ctx, -EINVAL, "%s: a VF has no attribute '%s' (only mac)",
-					  def->name, a->key ?: "");
-		if (!mac_is_valid(a->value))
-			return vbus_error(ctx, -EINVAL, "%s: '%s' is not a MAC address", def->name,
-					  a->value ?: "");
-	}
+	r = vbus_vf_settings_parse(ctx, def, &settings);
+	if (r < 0)
+		return r;
 	if (!pci_exists(ctx, def->parent))
 		return vbus_error(ctx, -ENODEV, "%s: PF %s is not present", def->name, def->parent);
 	total = pf_total_vfs(ctx, def->parent);
@@ -389,64 +367,10 @@ static long vfio_holder(struct vbus_ctx *ctx, const char *vf)
 	return 0;
 }
 
-static const char *find_ip(void)
-{
-	static const char *const paths[] = {"/sbin/ip", "/usr/sbin/ip", "/bin/ip", "/usr/bin/ip"};
-
-	for (size_t i = 0; i < ELEMENTSOF(paths); i++)
-		if (access(paths[i], X_OK) == 0)
-			return paths[i];
-	return NULL;
-}
-
-/* `ip link set PFNETDEV vf INDEX mac MAC`, when the PF has a netdev. */
-static int set_mac(struct vbus_ctx *ctx, const struct vbus_def *def, const char *mac)
-{
-	_cleanup_strv_ char **nets = NULL;
-	_cleanup_free_ char *path = NULL;
-	char index[32];
-	const char *ip;
-	int r;
-
-	if (asprintf(&path, PCI_DEVICES "/%s/net", def->parent) < 0)
-		return -ENOMEM;
-	r = sysfs_list_dir(ctx, path, &nets, NULL);
-	if (r == -ENOENT || (r >= 0 && !nets[0])) {
-		dbg(ctx, "%s: PF %s has no netdev, mac %s not set", def->name, def->parent, mac);
-		return 0;
-	}
-	if (r < 0)
-		return vbus_error(ctx, r, "%s: cannot list %s's netdevs: %s", def->name,
-				  def->parent, strerror(-r));
-	if (!ctx->real_root) {
-		dbg(ctx, "fake root: not running ip link set %s vf %" PRId64 " mac %s", nets[0],
-		    def->index, mac);
-		return 0;
-	}
-	ip = find_ip();
-	if (!ip)
-		return vbus_error(ctx, -ENOENT,
-				  "%s: cannot set the VF's mac: ip (iproute2) is missing",
-				  def->name);
-	snprintf(index, sizeof(index), "%" PRId64, def->index);
-	{
-		char *argv[] = {(char *)ip,   (char *)"link", (char *)"set", (char *)"dev", nets[0],
-				(char *)"vf", index,	      (char *)"mac", (char *)mac,   NULL};
-
-		r = vbus_run(ctx, argv);
-	}
-	if (r < 0)
-		return vbus_error(ctx, r, "%s: ip link set %s vf %s mac %s failed", def->name,
-				  nets[0], index, mac);
-	return 0;
-}
-
 static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	_cleanup_free_ char *choice = NULL, *pfdrv = NULL;
-	const char *mac = def_mac(def);
 	uint64_t old = 0;
-	bool raised = false;
 	int r;
 
 	r = vf_check(ctx, def);
@@ -500,25 +424,6 @@ static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 			       streq(choice, VBUS_DRIVER_HOST));
 		if (r < 0)
 			return r;
-		raised = true;
-	}
-
-	if (mac) {
-		r = set_mac(ctx, def, mac);
-		if (r < 0) {
-			_cleanup_free_ char *cause =
-			    ctx->last_error ? strdup(ctx->last_error) : NULL;
-
-			if (raised && set_numvfs(ctx, def->name, def->parent,
-						 (uint64_t)def->index + 1, old, true) < 0)
-				warn(ctx, "%s: cannot restore %" PRIu64 " VFs on %s", def->name,
-				     old, def->parent);
-			if (cause) {
-				free(ctx->last_error);
-				ctx->last_error = TAKE_PTR(cause);
-			}
-			return r;
-		}
 	}
 	return 0;
 }
@@ -565,6 +470,22 @@ static int vf_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 	return 0;
 }
 
+/* The per-VF settings of DEF's attrs, on the PF's netdev: at every start, the VF being there
+ * and not yet (re)bound, as `ip link set PF vf N ...` is used before handing a VF to a VM. */
+static int vf_configure(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	struct vbus_vf_settings s;
+	_cleanup_free_ char *pf = NULL;
+	int r;
+
+	r = vbus_vf_settings_parse(ctx, def, &s);
+	if (r < 0 || !s.set)
+		return r;
+	if (asprintf(&pf, PCI_DEVICES "/%s", def->parent) < 0)
+		return -ENOMEM;
+	return vbus_vf_settings_apply(ctx, def->name, pf, (uint32_t)def->index, &s);
+}
+
 static int vf_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, const char *choice,
 			     char **ret)
 {
@@ -603,6 +524,7 @@ const struct vbus_backend vbus_backend_vf = {
     .status_in_list = true,
     .create = vf_create,
     .destroy = vf_destroy,
+    .configure = vf_configure,
     .resolve_driver = vf_resolve_driver,
     .bind = vf_bind,
 };

@@ -223,8 +223,9 @@ static int parse_tags(struct vbus_ctx *ctx, struct vbus_def *def, struct json_ob
 	return 0;
 }
 
-VBUS_EXPORT int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj,
-				   struct vbus_def **ret)
+/* PURPOSE: the kind must be absent, policy fills it in (with the parent, driver and type). */
+static int def_from_json(struct vbus_ctx *ctx, struct json_object *obj, const char *purpose,
+			 struct vbus_def **ret)
 {
 	_cleanup_def_ struct vbus_def *def = NULL;
 	_cleanup_free_ char *kind = NULL, *start = NULL;
@@ -293,11 +294,17 @@ VBUS_EXPORT int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj
 				  "invalid name \"%s\" (1-64 of A-Z a-z 0-9 _ . : -, starting with "
 				  "a letter or digit)",
 				  def->name);
-	if (!kind)
+	if (!kind && !purpose)
 		return vbus_error(ctx, -EINVAL, "key \"kind\" is missing");
-	def->kind = vbus_kind_from_string(kind);
-	if (def->kind < 0)
-		return vbus_error(ctx, -EINVAL, "unknown kind \"%s\"", kind);
+	if (kind && purpose)
+		return vbus_error(ctx, -EINVAL,
+				  "key \"kind\" and a purpose exclude each other (the purpose "
+				  "picks the kind)");
+	if (kind) {
+		def->kind = vbus_kind_from_string(kind);
+		if (def->kind < 0)
+			return vbus_error(ctx, -EINVAL, "unknown kind \"%s\"", kind);
+	}
 	if (!def->parent || !def->parent[0])
 		return vbus_error(ctx, -EINVAL, "key \"parent\" is missing");
 	if (start) {
@@ -310,9 +317,26 @@ VBUS_EXPORT int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj
 		return vbus_error(ctx, -EINVAL, "invalid driver \"%s\"", def->driver);
 	if (def->uuid && !vbus_uuid_is_valid(def->uuid))
 		return vbus_error(ctx, -EINVAL, "invalid uuid \"%s\"", def->uuid);
+	if (purpose) {
+		r = vbus_policy_fill(ctx, def, purpose);
+		if (r < 0)
+			return r;
+	}
 
 	*ret = TAKE_PTR(def);
 	return 0;
+}
+
+VBUS_EXPORT int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj,
+				   struct vbus_def **ret)
+{
+	return def_from_json(ctx, obj, NULL, ret);
+}
+
+VBUS_EXPORT int vbus_def_from_json_for(struct vbus_ctx *ctx, struct json_object *obj,
+				       const char *purpose, struct vbus_def **ret)
+{
+	return def_from_json(ctx, obj, purpose && *purpose ? purpose : NULL, ret);
 }
 
 static bool is_def_key(const char *key);
@@ -334,7 +358,9 @@ VBUS_EXPORT int vbus_def_to_json(const struct vbus_def *def, struct json_object 
 	struct json_object *a;
 	int r;
 
-	if (!def->name || !vbus_kind_to_string(def->kind) || !def->parent)
+	/* Without a kind: a definition whose kind a purpose is to pick (vbus_policy_fill()). */
+	if (!def->name || (def->kind != _VBUS_KIND_INVALID && !vbus_kind_to_string(def->kind)) ||
+	    !def->parent)
 		return -EINVAL;
 	o = json_object_new_object();
 	if (!o)
@@ -342,7 +368,7 @@ VBUS_EXPORT int vbus_def_to_json(const struct vbus_def *def, struct json_object 
 	if (json_object_object_add(o, "version", json_object_new_int(1)) < 0)
 		return -ENOMEM;
 	r = add_string(o, "name", def->name);
-	if (r >= 0)
+	if (r >= 0 && def->kind != _VBUS_KIND_INVALID)
 		r = add_string(o, "kind", vbus_kind_to_string(def->kind));
 	if (r >= 0)
 		r = add_string(o, "parent", def->parent);

@@ -182,6 +182,12 @@ enum vbus_define_flags {
 VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags);
 VBUS_EXPORT int vbus_def_load(struct vbus_ctx *ctx, const char *name, struct vbus_def **ret);
 VBUS_EXPORT int vbus_undefine(struct vbus_ctx *ctx, const char *name);
+/* Changes the running sub-device of DEF's name in place so that it matches DEF (today: an
+ * mdev's attributes, through the mdevctl callout script of its type that supports live
+ * changes), without a stop; the stored definition is not touched (vbus_define() with
+ * VBUS_DEFINE_REPLACE does that). -EALREADY when it is not running, -EINVAL when DEF changes
+ * more than attributes, -EOPNOTSUPP when nothing can change it live. */
+VBUS_EXPORT int vbus_modify_live(struct vbus_ctx *ctx, const struct vbus_def *def);
 /* check, create (when absent), choose the driver (auto: policy; vfio/host: the backend), bind,
  * verify the bound driver; -EALREADY when vbus started it already. */
 VBUS_EXPORT int vbus_start(struct vbus_ctx *ctx, const char *name);
@@ -239,6 +245,22 @@ VBUS_EXPORT int vbus_import(struct vbus_ctx *ctx, const char *source, const char
  */
 VBUS_EXPORT int vbus_policy_pick(struct vbus_ctx *ctx, const char *parent, const char *purpose,
 				 enum vbus_kind *ret_kind, char **ret_parent, char **ret_driver);
+
+/*
+ * Fills in what PURPOSE leaves to policy in DEF, whose parent is as the user wrote it and whose
+ * kind is unset (_VBUS_KIND_INVALID): the kind and the parent's name for it (as
+ * vbus_policy_pick()), the driver choice when DEF has none or "auto", and, when DEF has no type,
+ * the type of an mdev or virtbus device (or of any kind whose profile entry names a "type"
+ * glob): the one with the most available instances among those the entry's glob matches.
+ * "vm" never picks an SF. DEF is unchanged on failure. The one place that decides this, for
+ * vbusctl --direct and for vbusd alike.
+ */
+VBUS_EXPORT int vbus_policy_fill(struct vbus_ctx *ctx, struct vbus_def *def, const char *purpose);
+
+/* vbus_def_from_json() for a definition without "kind" that PURPOSE completes through
+ * vbus_policy_fill() (PURPOSE NULL or "": vbus_def_from_json() itself). */
+VBUS_EXPORT int vbus_def_from_json_for(struct vbus_ctx *ctx, struct json_object *obj,
+				       const char *purpose, struct vbus_def **ret);
 
 #ifdef __cplusplus
 }

@@ -86,7 +86,7 @@ static int enable_extack(struct nl_sock *sk)
 	return 0;
 }
 
-static int connect_socket(struct vbus_ctx *ctx, struct nl_sock **ret)
+static int connect_socket(struct vbus_ctx *ctx, int protocol, struct nl_sock **ret)
 {
 	struct nl_sock *sk;
 	int r;
@@ -94,17 +94,18 @@ static int connect_socket(struct vbus_ctx *ctx, struct nl_sock **ret)
 	sk = nl_socket_alloc();
 	if (!sk)
 		return -ENOMEM;
-	r = genl_connect(sk);
+	r = protocol == NETLINK_GENERIC ? genl_connect(sk) : nl_connect(sk, protocol);
 	if (r < 0) {
 		nl_socket_free(sk);
-		return vbus_error(ctx, nlerr_to_errno(r), "generic netlink: %s", nl_geterror(r));
+		return vbus_error(ctx, nlerr_to_errno(r), "%s netlink: %s",
+				  protocol == NETLINK_GENERIC ? "generic" : "route", nl_geterror(r));
 	}
 	enable_extack(sk);
 	*ret = sk;
 	return 0;
 }
 
-int vbus_nl_open(struct vbus_ctx *ctx, struct vbus_nl **ret)
+static int open_protocol(struct vbus_ctx *ctx, int protocol, struct vbus_nl **ret)
 {
 	struct vbus_nl *nl;
 	int r;
@@ -113,7 +114,7 @@ int vbus_nl_open(struct vbus_ctx *ctx, struct vbus_nl **ret)
 	if (!nl)
 		return -ENOMEM;
 	nl->ctx = ctx;
-	r = connect_socket(ctx, &nl->sk);
+	r = connect_socket(ctx, protocol, &nl->sk);
 	if (r < 0) {
 		free(nl);
 		return r;
@@ -125,6 +126,16 @@ int vbus_nl_open(struct vbus_ctx *ctx, struct vbus_nl **ret)
 	}
 	*ret = nl;
 	return 0;
+}
+
+int vbus_nl_open(struct vbus_ctx *ctx, struct vbus_nl **ret)
+{
+	return open_protocol(ctx, NETLINK_GENERIC, ret);
+}
+
+int vbus_nl_open_route(struct vbus_ctx *ctx, struct vbus_nl **ret)
+{
+	return open_protocol(ctx, NETLINK_ROUTE, ret);
 }
 
 struct vbus_nl *vbus_nl_free(struct vbus_nl *nl)

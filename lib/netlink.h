@@ -17,6 +17,9 @@ struct vbus_nl;
 typedef int (*vbus_nl_reply_fn)(struct nlattr **tb, void *userdata);
 
 int vbus_nl_open(struct vbus_ctx *ctx, struct vbus_nl **ret);
+/* The same on NETLINK_ROUTE (rtnetlink): build requests with libnl-route, send with
+ * vbus_nl_call_raw(); vbus_nl_family() and vbus_nl_request() are for generic netlink only. */
+int vbus_nl_open_route(struct vbus_ctx *ctx, struct vbus_nl **ret);
 struct vbus_nl *vbus_nl_free(struct vbus_nl *nl);
 static inline void vbus_nl_freep(struct vbus_nl **p)
 {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <strings.h>
 
+#include "callout.h"
 #include "vbus-private.h"
 
 #define RUN_DIR "/run/vbus"
@@ -14,7 +15,10 @@
 
 static bool attr_allowed(enum vbus_kind kind, const char *key)
 {
-	static const char *const vf[] = {"mac", NULL};
+	/* lib/vf-netdev.c checks their values. */
+	static const char *const vf[] = {"mac",	       "vlan",	      "qos",	     "trust",
+					 "spoofchk",   "link_state",  "min_tx_rate", "max_tx_rate",
+					 NULL};
 	static const char *const sf[] = {"hw_addr", NULL};
 	static const char *const vdpa[] = {"mac", "mtu", "max_vqp", NULL};
 	const char *const *allowed;
@@ -433,10 +437,49 @@ static int pick_index(struct vbus_ctx *ctx, struct vbus_def *def)
 	return vbus_error(ctx, -ENOSPC, "no free index on %s", def->parent);
 }
 
+/* An mdev definition that names a running mdev by UUID without its parent or type takes them
+ * from it (mdevctl define -u UUID): the running device is promoted to a definition. */
+static int promote_running(struct vbus_ctx *ctx, struct vbus_def *def)
+{
+	const struct vbus_backend *be = vbus_ctx_backend(ctx, VBUS_KIND_MDEV);
+	_cleanup_json_ struct json_object *active = json_object_new_array();
+	int r;
+
+	if (!active)
+		return -ENOMEM;
+	if (!be || !be->list_active)
+		return 0;
+	r = be->list_active(ctx, active);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < json_object_array_length(active); i++) {
+		struct json_object *o = json_object_array_get_idx(active, i), *v;
+
+		if (!json_object_object_get_ex(o, "uuid", &v) ||
+		    strcasecmp(json_object_get_string(v), def->uuid) != 0)
+			continue;
+		if (!def->parent && json_object_object_get_ex(o, "parent", &v) &&
+		    !(def->parent = strdup(json_object_get_string(v))))
+			return -ENOMEM;
+		if (!def->type && json_object_object_get_ex(o, "type", &v) &&
+		    !(def->type = strdup(json_object_get_string(v))))
+			return -ENOMEM;
+		return 0;
+	}
+	return vbus_error(ctx, -ENOENT, "'%s' names no %s, and no running mdev has uuid %s",
+			  def->name ?: "", def->parent ? "type" : "parent", def->uuid);
+}
+
 static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 {
 	const struct vbus_backend *be;
 	int r;
+
+	if (def->kind == VBUS_KIND_MDEV && def->uuid && (!def->parent || !def->type)) {
+		r = promote_running(ctx, def);
+		if (r < 0)
+			return r;
+	}
 
 	if ((def->kind == VBUS_KIND_VF || def->kind == VBUS_KIND_SF) && def->index < 0 &&
 	    def->parent && def->name) {
@@ -645,6 +688,12 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	}
 	run.previous_driver = TAKE_PTR(st.bound_driver);
 	vbus_status_done(&st);
+
+	if (be->configure) {
+		r = vbus_plain_cause(ctx, def, be->configure(ctx, def));
+		if (r < 0)
+			goto fail;
+	}
 
 	r = resolve_driver(ctx, be, def, def->driver, &driver, &skip);
 	if (r < 0)
@@ -970,11 +1019,18 @@ VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned
 {
 	int r;
 
+	const char *action = flags & VBUS_DEFINE_REPLACE ? "modify" : "define";
+	struct vbus_callout c;
+
 	vbus_error_clear(ctx);
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
-	r = define_locked(ctx, def, flags);
+	r = vbus_callout_pre(ctx, def, action, &c);
+	if (r >= 0) {
+		r = define_locked(ctx, def, flags);
+		vbus_callout_post(ctx, def, action, &c, r);
+	}
 	vbus_unlock(ctx);
 	return r;
 }
@@ -983,11 +1039,75 @@ VBUS_EXPORT int vbus_undefine(struct vbus_ctx *ctx, const char *name)
 {
 	int r;
 
+	_cleanup_def_ struct vbus_def *def = NULL;
+	struct vbus_callout c = {};
+
 	vbus_error_clear(ctx);
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
-	r = undefine_locked(ctx, name);
+	/* An mdev's callouts may veto its undefine (mdevctl's protocol). */
+	if (vbus_name_is_valid(name) && vbus_def_load(ctx, name, &def) >= 0)
+		r = vbus_callout_pre(ctx, def, "undefine", &c);
+	else
+		vbus_error_clear(ctx); /* undefine_locked() says what is wrong with NAME */
+	if (r >= 0) {
+		r = undefine_locked(ctx, name);
+		if (def)
+			vbus_callout_post(ctx, def, "undefine", &c, r);
+	}
+	vbus_unlock(ctx);
+	return r;
+}
+
+static int modify_live_locked(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	_cleanup_(vbus_run_donep) struct vbus_run run = {};
+	struct vbus_def *old;
+	int r;
+
+	if (!def->name || !vbus_name_is_valid(def->name))
+		return vbus_error(ctx, -EINVAL, "invalid name \"%s\"", def->name ?: "");
+	r = vbus_run_load(ctx, def->name, &run);
+	if (r == -ENOENT || (r >= 0 && !is_active(ctx, run.def)))
+		return vbus_error(ctx, -EALREADY, "'%s' is not running", def->name);
+	if (r < 0)
+		return r;
+	old = run.def;
+	if (def->kind != VBUS_KIND_MDEV)
+		return vbus_error(ctx, -EOPNOTSUPP, "'%s': a running %s cannot be changed in place",
+				  def->name, vbus_kind_to_string(def->kind));
+	if (def->kind != old->kind || !streq_ptr(def->parent, old->parent) ||
+	    !streq_ptr(def->type, old->type) || !streq_ptr(def->uuid, old->uuid))
+		return vbus_error(ctx, -EINVAL,
+				  "'%s' is running as %s on %s: only its attributes can change in "
+				  "place",
+				  def->name, old->type ?: "?", old->parent ?: "?");
+	r = vbus_callout_live(ctx, def);
+	if (r < 0)
+		return r;
+	/* The run record says what runs: listings then show no pending change. */
+	run.def = NULL;
+	vbus_def_free(old);
+	r = vbus_def_dup(def, &run.def);
+	if (r < 0)
+		return r;
+	r = run_save(ctx, &run);
+	if (r < 0)
+		return r;
+	info(ctx, "Changed running '%s'", def->name);
+	return 0;
+}
+
+VBUS_EXPORT int vbus_modify_live(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	r = modify_live_locked(ctx, def);
 	vbus_unlock(ctx);
 	return r;
 }

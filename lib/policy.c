@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <fnmatch.h>
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "vbus-private.h"
@@ -27,14 +28,18 @@
  *     "profiles": {
  *       "vm": { "driver": "vfio",                     driver choice for devices created --for vm
  *               "prefer": [ { "match": { "class": "0x02*" },   parent keys only: parent,
- *                             "kinds": ["sf", "vf"],           vendor, device, class
- *                             "driver": "vfio" } ] },          optional, overrides the above
+ *                             "kinds": ["vf", "vdpa"],         vendor, device, class
+ *                             "driver": "vfio",                optional, overrides the above
+ *                             "type": "nvidia-*" } ] },        optional, glob on the types
  *       "host": { ... } } }
  *
  * Every key is optional except "version". A rule without "match" matches everything. The first
  * matching rule over all files wins; then the built-in default of the kind (below). For a
  * purpose, "prefer" entries of all files are tried in order, then the built-in ones: the first
- * entry whose match fits the parent yields the first of its kinds that the parent offers.
+ * entry whose match fits the parent yields the first of its kinds that the parent offers
+ * ("vm" never yields sf: an SF cannot be given to a VM). A kind with types (mdev, virtbus, or
+ * any when the entry names "type") gets the type with the most available instances among those
+ * the entry's "type" glob matches (all when it names none).
  * A file with an unknown key, a wrong type or an invalid value is reported by name through the
  * log callback and ignored as a whole: half a policy is worse than none.
  */
@@ -51,8 +56,8 @@ static const char *const default_choice[_VBUS_KIND_MAX] = {
 static const char builtin_profiles[] =
 	"{ \"vm\": { \"driver\": \"vfio\", \"prefer\": ["
 	"    { \"match\": { \"class\": \"0x03*\" }, \"kinds\": [ \"mdev\", \"vf\" ] },"
-	"    { \"match\": { \"class\": \"0x02*\" }, \"kinds\": [ \"sf\", \"vf\" ] },"
-	"    { \"kinds\": [ \"mdev\", \"vf\", \"sf\", \"vdpa\", \"virtbus\" ] } ] },"
+	"    { \"match\": { \"class\": \"0x02*\" }, \"kinds\": [ \"vf\", \"vdpa\" ] },"
+	"    { \"kinds\": [ \"mdev\", \"vf\", \"vdpa\", \"virtbus\" ] } ] },"
 	"  \"host\": { \"driver\": \"host\", \"prefer\": ["
 	"    { \"match\": { \"class\": \"0x02*\" }, \"kinds\": [ \"sf\", \"vf\" ] },"
 	"    { \"kinds\": [ \"vf\", \"sf\", \"mdev\", \"virtbus\", \"vdpa\" ] } ] } }";
@@ -208,6 +213,9 @@ static bool profile_is_valid(struct json_object *p, const char **ret_key)
 							return false;
 					} else if (streq(ekey, "driver")) {
 						if (!driver_value_is_valid(ev))
+							return false;
+					} else if (streq(ekey, "type")) {
+						if (!is_type(ev, json_type_string))
 							return false;
 					} else if (!streq(ekey, "kinds"))
 						return false;
@@ -770,12 +778,19 @@ int vbus_policy_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def,
 	return 0;
 }
 
-int vbus_policy_pick_kind_among(struct vbus_ctx *ctx, const char *parent, const char *purpose,
-				unsigned offered, enum vbus_kind *ret_kind, char **ret_driver)
+/*
+ * The kind PURPOSE's profile gives PARENT among OFFERED, the driver choice and the entry's type
+ * glob (*ret_type NULL when it names none; it points into the policy: valid until the next
+ * policy_load()).
+ */
+static int pick_among(struct vbus_ctx *ctx, const char *parent, const char *purpose,
+		      unsigned offered, enum vbus_kind *ret_kind, char **ret_driver,
+		      const char **ret_type)
 {
 	const struct policy *p;
-	struct json_object *prof, *prefer, *d;
+	struct json_object *prof, *prefer, *d, *t;
 	struct parent_info pi;
+	bool vm = streq(purpose, "vm");
 	int r;
 
 	if (!parent || !purpose)
@@ -802,33 +817,51 @@ int vbus_policy_pick_kind_among(struct vbus_ctx *ctx, const char *parent, const 
 
 			if (kind < 0 || !(offered & (1u << kind)))
 				continue;
+			/* A VM takes a PCI function or a vhost device; an SF is neither. */
+			if (vm && kind == VBUS_KIND_SF)
+				continue;
 			d = json_object_object_get(e, "driver");
 			if (!d)
 				d = json_object_object_get(prof, "driver");
 			s = strdup(d ? json_object_get_string(d) : VBUS_DRIVER_AUTO);
 			if (!s)
 				return -ENOMEM;
-			dbg(ctx, "parent %s for %s: kind %s, driver %s", parent, purpose,
-			    vbus_kind_to_string(kind), s);
+			t = json_object_object_get(e, "type");
+			dbg(ctx, "parent %s for %s: kind %s, driver %s, type %s", parent, purpose,
+			    vbus_kind_to_string(kind), s, t ? json_object_get_string(t) : "(any)");
 			*ret_kind = kind;
 			*ret_driver = s;
+			*ret_type = t ? json_object_get_string(t) : NULL;
 			return 0;
 		}
 	}
+	if (vm && (offered & (1u << VBUS_KIND_SF)))
+		return vbus_error(ctx, -ENODEV,
+				  "parent %s offers no kind for purpose 'vm' (it offers SFs, and an SF "
+				  "cannot be given to a VM: enable VFs, or make a vdpa device on an SF)",
+				  parent);
 	return vbus_error(ctx, -ENODEV, "parent %s offers no kind for purpose '%s'", parent,
 			  purpose);
 }
 
-VBUS_EXPORT int vbus_policy_pick(struct vbus_ctx *ctx, const char *parent, const char *purpose,
-				 enum vbus_kind *ret_kind, char **ret_parent, char **ret_driver)
+int vbus_policy_pick_kind_among(struct vbus_ctx *ctx, const char *parent, const char *purpose,
+				unsigned offered, enum vbus_kind *ret_kind, char **ret_driver)
+{
+	const char *type;
+
+	return pick_among(ctx, parent, purpose, offered, ret_kind, ret_driver, &type);
+}
+
+/* vbus_policy_pick() plus the profile entry's type glob (a copy, NULL when none). */
+static int pick(struct vbus_ctx *ctx, const char *parent, const char *purpose,
+		enum vbus_kind *ret_kind, char **ret_parent, char **ret_driver, char **ret_type)
 {
 	_cleanup_json_ struct json_object *parents = NULL;
 	const char *names[_VBUS_KIND_MAX] = {};
-	_cleanup_free_ char *driver = NULL;
+	_cleanup_free_ char *driver = NULL, *pn_dup = NULL, *type_dup = NULL;
 	enum vbus_kind kind;
-	const char *want;
+	const char *want, *type;
 	unsigned offered = 0;
-	char *pn_dup;
 	int r;
 
 	if (!parent || !purpose)
@@ -851,14 +884,111 @@ VBUS_EXPORT int vbus_policy_pick(struct vbus_ctx *ctx, const char *parent, const
 	}
 	if (!offered)
 		return vbus_error(ctx, -ENODEV, "parent %s not found", parent);
-	r = vbus_policy_pick_kind_among(ctx, parent, purpose, offered, &kind, &driver);
+	r = pick_among(ctx, parent, purpose, offered, &kind, &driver, &type);
 	if (r < 0)
 		return r;
 	pn_dup = strdup(names[kind]);
-	if (!pn_dup)
+	if (!pn_dup || (type && !(type_dup = strdup(type))))
 		return -ENOMEM;
 	*ret_kind = kind;
-	*ret_parent = pn_dup;
+	*ret_parent = TAKE_PTR(pn_dup);
 	*ret_driver = TAKE_PTR(driver);
+	*ret_type = TAKE_PTR(type_dup);
+	return 0;
+}
+
+VBUS_EXPORT int vbus_policy_pick(struct vbus_ctx *ctx, const char *parent, const char *purpose,
+				 enum vbus_kind *ret_kind, char **ret_parent, char **ret_driver)
+{
+	_cleanup_free_ char *type = NULL;
+
+	return pick(ctx, parent, purpose, ret_kind, ret_parent, ret_driver, &type);
+}
+
+/*
+ * The type of KIND on PARENT with the most available instances (the first in the listing's
+ * order on a tie) among those GLOB matches (all when NULL).
+ */
+static int pick_type(struct vbus_ctx *ctx, const char *parent, enum vbus_kind kind,
+		     const char *glob, char **ret)
+{
+	_cleanup_json_ struct json_object *types = NULL;
+	const char *best = NULL, *kn = vbus_kind_to_string(kind);
+	int64_t best_avail = -1;
+	bool counted = false;
+	size_t matched = 0;
+	char *s;
+	int r;
+
+	r = vbus_list_types(ctx, parent, &types);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < json_object_array_length(types); i++) {
+		struct json_object *o = json_object_array_get_idx(types, i), *a;
+		const char *t = json_object_get_string(json_object_object_get(o, "type"));
+		int64_t avail = 0;
+
+		if (!t || !streq_ptr(json_object_get_string(json_object_object_get(o, "kind")), kn) ||
+		    !streq_ptr(json_object_get_string(json_object_object_get(o, "parent")), parent) ||
+		    (glob && fnmatch(glob, t, 0) != 0))
+			continue;
+		matched++;
+		if (json_object_object_get_ex(o, "available_instances", &a)) {
+			counted = true;
+			avail = json_object_get_int64(a);
+		}
+		if (avail > best_avail) {
+			best = t;
+			best_avail = avail;
+		}
+	}
+	if (matched == 0)
+		return glob ? vbus_error(ctx, -ENODEV, "parent %s has no %s type matching '%s'",
+					 parent, kn, glob)
+			    : vbus_error(ctx, -ENODEV, "parent %s offers no %s type", parent, kn);
+	if (counted && best_avail <= 0)
+		return vbus_error(ctx, -ENOSPC,
+				  "no %s type%s%s%s of %s has an instance available", kn,
+				  glob ? " matching '" : "", glob ?: "", glob ? "'" : "", parent);
+	dbg(ctx, "parent %s: type %s (%" PRId64 " available)", parent, best, best_avail);
+	s = strdup(best);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+VBUS_EXPORT int vbus_policy_fill(struct vbus_ctx *ctx, struct vbus_def *def, const char *purpose)
+{
+	_cleanup_free_ char *parent = NULL, *driver = NULL, *glob = NULL, *type = NULL;
+	enum vbus_kind kind;
+	int r;
+
+	if (!def || !purpose || !*purpose)
+		return -EINVAL;
+	if (def->kind != _VBUS_KIND_INVALID)
+		return vbus_error(ctx, -EINVAL,
+				  "'%s': a purpose picks the kind, the definition must not name one "
+				  "(it names %s)",
+				  def->name ?: "", vbus_kind_to_string(def->kind) ?: "?");
+	if (!def->parent)
+		return vbus_error(ctx, -EINVAL, "'%s': a purpose needs a parent", def->name ?: "");
+	r = pick(ctx, def->parent, purpose, &kind, &parent, &driver, &glob);
+	if (r < 0)
+		return r;
+	if (!def->type && (glob || kind == VBUS_KIND_MDEV || kind == VBUS_KIND_VIRTBUS)) {
+		r = pick_type(ctx, parent, kind, glob, &type);
+		if (r < 0)
+			return r;
+	}
+	def->kind = kind;
+	free(def->parent);
+	def->parent = TAKE_PTR(parent);
+	if (!def->driver || streq(def->driver, VBUS_DRIVER_AUTO)) {
+		free(def->driver);
+		def->driver = TAKE_PTR(driver);
+	}
+	if (type)
+		def->type = TAKE_PTR(type);
 	return 0;
 }

@@ -8,6 +8,8 @@
  *    vbus_ctx_unref() for ctx->backend_data[kind].
  *  - the core looks backends up with vbus_ctx_backend(ctx, kind), which honours
  *    ctx->backend_override[] (tests install fake backends there); vbus_backend_get() stays.
+ *  - struct vbus_backend gained an optional configure() (settings applied at every start, after
+ *    create and before bind; vf: the per-VF netdev settings of lib/vf-netdev.c).
  *  - helpers: vbus_path_display() (a path as seen inside the root, for messages),
  *    vbus_uuid_is_valid(), vbus_error_take()/vbus_error_restore().
  */
@@ -194,6 +196,11 @@ struct vbus_backend {
 
 	/* Removes DEF's sub-device. */
 	int (*destroy)(struct vbus_ctx *ctx, const struct vbus_def *def);
+
+	/* Applies DEF's settings to its sub-device once it exists and before it is bound: at
+	 * every start, so a device made again (reboot, hot-plug, reconcile) gets them again
+	 * (vf: mac, vlan, trust, ... on the PF's netdev). Optional. */
+	int (*configure)(struct vbus_ctx *ctx, const struct vbus_def *def);
 
 	/* Maps a driver choice ("vfio", "host") to a driver name for DEF; NULL for "none".
 	 * "auto" never reaches here: the core resolves it through policy first. */

@@ -920,7 +920,8 @@ TEST(vf_refusals)
 	d->index = 1;
 	vbus_def_add_attr(d, "mac", "52:54:00:12:34");
 	check_int((vbus_backend_vf.check)(ctx, d), -EINVAL);
-	check_str(vbus_ctx_last_error(ctx), "vfx: '52:54:00:12:34' is not a MAC address");
+	check_str(vbus_ctx_last_error(ctx),
+		  "vfx: attribute mac: '52:54:00:12:34' is not a MAC address");
 	free(d->attrs[0].key);
 	d->attrs[0].key = strdup("mtu");
 	check_int((vbus_backend_vf.check)(ctx, d), -EINVAL);

@@ -123,6 +123,7 @@ expect "vbusctl $R create x --parent 0000:00:02.0 --type i915-GVTg_V5_" \
 expect "vbusctl $R assign gpu-desktop v" "vfio vfio-pci"
 expect "vbusctl $R define x --driver i" "i915 iavf ice intel_vgpu_mdev"
 expect "vbusctl $R define x --kind sf --attr " "hw_addr="
+expect "vbusctl $R define x --kind vf --attr m" "mac= max_tx_rate= min_tx_rate="
 # Without --root, vbusctl asks vbusd; --root names another tree: nothing from this one.
 expect "vbusctl --root $tmp/bin start " ""
 

@@ -21,6 +21,7 @@ static struct fake {
 	} dev[MAX_DEV];
 	bool parent_absent;
 	int fail_create, fail_bind, fail_destroy; /* negative errno to return */
+	int fail_configure;
 	bool bind_wrong;			  /* bind "succeeds" with another driver */
 	bool create_invisible;			  /* create succeeds, device never appears */
 	bool fail_list;
@@ -169,6 +170,28 @@ static const struct vbus_backend fake_pci = {
     .kind = VBUS_KIND_PCI,
     .check = f_check,
     .status = f_status,
+    .resolve_driver = f_resolve,
+    .bind = f_bind,
+};
+
+/* A vf backend with the configure step (the per-VF netdev settings of the real one). */
+static int f_configure(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	logf_("configure %s;", def->name);
+	if (fk.fail_configure)
+		return vbus_error(ctx, fk.fail_configure,
+				  "%s: cannot set vlan 5 qos 0 on VF 0 of eth0: %s", def->name,
+				  strerror(-fk.fail_configure));
+	return 0;
+}
+
+static const struct vbus_backend fake_vf = {
+    .kind = VBUS_KIND_VF,
+    .check = f_check,
+    .status = f_status,
+    .create = f_create,
+    .destroy = f_destroy,
+    .configure = f_configure,
     .resolve_driver = f_resolve,
     .bind = f_bind,
 };
@@ -773,6 +796,49 @@ TEST(changes_are_serialized)
 	check(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	check(exists("/etc/vbus/devices.d/g1.json"));
 	vbus_ctx_unref(other);
+	teardown(ctx);
+}
+
+/* The settings step runs at every start once the device exists, before it is bound: after a
+ * create, on a device made by someone else, and its refusal undoes the start. */
+TEST(start_configures_before_binding)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = NULL;
+
+	ctx->backend_override[VBUS_KIND_VF] = &fake_vf;
+	check_int(vbus_def_new(&def), 0);
+	def->name = strdup("v1");
+	def->kind = VBUS_KIND_VF;
+	def->parent = strdup("pf0");
+	def->index = 0;
+	def->driver = strdup("vfio");
+	check_int(vbus_def_add_attr(def, "vlan", "5"), 0);
+	check_int(vbus_define(ctx, def, 0), 0);
+
+	check_int(vbus_start(ctx, "v1"), 0);
+	check_str(fk.log, "create v1;configure v1;bind v1 vfio_drv;");
+	check_int(vbus_stop(ctx, "v1"), 0);
+
+	/* A VF that exists already (another tool made it): configured again, not created. */
+	fk.log[0] = '\0';
+	add_dev("pf0", "host_drv");
+	check_int(vbus_start(ctx, "v1"), 0);
+	check_str(fk.log, "configure v1;bind v1 vfio_drv;");
+	check_int(vbus_stop(ctx, "v1"), 0);
+	check_str(fk.log, "configure v1;bind v1 vfio_drv;bind v1 host_drv;");
+
+	/* Refused: what the start created goes again, the driver is never touched, the cause
+	 * (naming the setting) is what the caller sees. */
+	fk.dev[find(def)].used = false;
+	fk.log[0] = '\0';
+	fk.fail_configure = -EOPNOTSUPP;
+	check_int(vbus_start(ctx, "v1"), -EOPNOTSUPP);
+	check_str(fk.log, "create v1;configure v1;destroy v1;");
+	check_str(vbus_ctx_last_error(ctx),
+		  "cannot set vlan 5 qos 0 on VF 0 of eth0: Operation not supported");
+	check(!exists("/run/vbus/v1.json"));
+	check_int(find(def), -1);
 	teardown(ctx);
 }
 

@@ -162,9 +162,18 @@ TEST(builtin_profiles)
 
 	/* A GPU with mdev types: mdev, whatever else it offers. */
 	check_str(pick(ctx, "0000:00:02.0", "vm", K(MDEV) | K(VF)), "mdev vfio");
-	/* A NIC PF: a subfunction when devlink offers one, else a VF. */
-	check_str(pick(ctx, "0000:03:00.0", "vm", K(SF) | K(VF) | K(VDPA)), "sf vfio");
+	/* A NIC PF for a VM: a VF, else a vDPA device; never a bare SF (it cannot be given to
+	 * a VM). */
+	check_str(pick(ctx, "0000:03:00.0", "vm", K(SF) | K(VF) | K(VDPA)), "vf vfio");
 	check_str(pick(ctx, "0000:03:00.0", "vm", K(VF)), "vf vfio");
+	check_str(pick(ctx, "0000:03:00.0", "vm", K(SF) | K(VDPA)), "vdpa vfio");
+	check_str(pick(ctx, "0000:03:00.0", "vm", K(SF)), "error -19");
+	check_str(vbus_ctx_last_error(ctx),
+		  "parent 0000:03:00.0 offers no kind for purpose 'vm' (it offers SFs, and an SF "
+		  "cannot be given to a VM: enable VFs, or make a vdpa device on an SF)");
+	check_str(pick(ctx, "vbus_sim/vbus_sim1", "vm", K(SF) | K(VIRTBUS)), "virtbus vfio");
+	/* For the host a NIC gets an SF with its driver, else a VF. */
+	check_str(pick(ctx, "0000:03:00.0", "host", K(SF) | K(VF) | K(VDPA)), "sf host");
 	check_str(pick(ctx, "pci/0000:03:00.0", "host", K(SF) | K(VF)), "sf host");
 	check_str(pick(ctx, "0000:05:00.0", "host", K(VF)), "vf host");
 	check_str(pick(ctx, "mtty", "vm", K(MDEV)), "mdev vfio");
@@ -180,12 +189,116 @@ TEST(file_profiles_come_first)
 
 	/* 10-nic.json: Mellanox PFs get VFs on vfio-pci for VMs, even when SFs are possible. */
 	check_str(pick(ctx, "0000:04:00.0", "vm", K(SF) | K(VF)), "vf vfio-pci");
-	/* ... but the entry only offers vf: without VFs the built-ins decide. */
-	check_str(pick(ctx, "0000:04:00.0", "vm", K(SF)), "sf vfio");
+	/* ... but the entry only offers vf: without VFs the built-ins decide (no SF for a VM). */
+	check_str(pick(ctx, "0000:04:00.0", "vm", K(SF)), "error -19");
+	check_str(pick(ctx, "0000:04:00.0", "vm", K(SF) | K(VDPA)), "vdpa vfio");
 	/* Other NICs and other purposes are untouched. */
-	check_str(pick(ctx, "0000:03:00.0", "vm", K(SF) | K(VF)), "sf vfio");
+	check_str(pick(ctx, "0000:03:00.0", "vm", K(SF) | K(VF)), "vf vfio");
 	check_str(pick(ctx, "0000:04:00.0", "host", K(SF) | K(VF)), "sf host");
 	vbus_ctx_unref(ctx);
+}
+
+/* vbus_policy_fill() on a definition as `define NAME --for PURPOSE --parent P [--type T]
+ * [--driver D]` makes it, in a scratch copy of host-mixed (GPU with GVT-g types, mtty, the E810
+ * PF with VFs) with POLICY (a policy.d file's text, NULL for none). "kind parent driver type"
+ * or the error. */
+static char fill_root[256];
+
+static void fill_setup(const char *policy)
+{
+	snprintf(fill_root, sizeof(fill_root), "/tmp/vbus-test-fill.XXXXXX");
+	check(mkdtemp(fill_root) != NULL);
+	test_sh("cp -a '%s/host-mixed/.' '%s/'", TEST_DATA_DIR, fill_root);
+	if (policy)
+		test_sh("mkdir -p '%s/etc/vbus/policy.d' && printf '%%s' '%s' >"
+			"'%s/etc/vbus/policy.d/10-types.json'",
+			fill_root, policy, fill_root);
+}
+
+static void fill_teardown(void)
+{
+	test_sh("rm -rf '%s'", fill_root);
+}
+
+static const char *fill(const char *parent, const char *purpose, const char *type,
+			const char *driver)
+{
+	static char out[512];
+	struct vbus_ctx *ctx = NULL;
+	struct vbus_def *def = NULL;
+	int r;
+
+	check_int(vbus_ctx_new(fill_root, &ctx), 0);
+	check_int(vbus_def_new(&def), 0);
+	def->name = strdup("f1");
+	def->parent = strdup(parent);
+	def->type = type ? strdup(type) : NULL;
+	if (driver) {
+		free(def->driver);
+		def->driver = strdup(driver);
+	}
+	r = vbus_policy_fill(ctx, def, purpose);
+	if (r < 0)
+		snprintf(out, sizeof(out), "error %d: %s", r, vbus_ctx_last_error(ctx));
+	else
+		snprintf(out, sizeof(out), "%s %s %s %s", vbus_kind_to_string(def->kind),
+			 def->parent, def->driver, def->type ?: "-");
+	vbus_def_free(def);
+	vbus_ctx_unref(ctx);
+	return out;
+}
+
+TEST(fill_picks_kind_and_type)
+{
+	fill_setup(NULL);
+	/* A NIC PF with VFs, for a VM: a VF on vfio; for the host a VF with its host driver
+	 * (no devlink under a fake root: no SF to prefer). */
+	check_str(fill("0000:03:00.0", "vm", NULL, NULL), "vf 0000:03:00.0 vfio -");
+	check_str(fill("0000:03:00.0", "host", NULL, NULL), "vf 0000:03:00.0 host -");
+	check_str(fill("pci/0000:03:00.0", "vm", NULL, "vfio-pci"), "vf 0000:03:00.0 vfio-pci -");
+	/* A GPU: the mdev type with the most available instances (V5_8: 2 left, V5_4: 1). */
+	check_str(fill("0000:00:02.0", "vm", NULL, NULL), "mdev 0000:00:02.0 vfio i915-GVTg_V5_8");
+	/* --type given: kept as it is. */
+	check_str(fill("0000:00:02.0", "vm", "i915-GVTg_V5_4", NULL),
+		  "mdev 0000:00:02.0 vfio i915-GVTg_V5_4");
+	check_str(fill("mtty", "vm", NULL, NULL), "mdev mtty vfio mtty-1");
+	check_str(fill("0000:99:00.0", "vm", NULL, NULL),
+		  "error -19: parent 0000:99:00.0 not found");
+	check_str(fill("0000:03:00.0", "storage", NULL, NULL),
+		  "error -22: no policy profile for purpose 'storage'");
+	/* No instance left of any type: said, not a type that cannot be created. */
+	test_sh("for t in '%s'/sys/devices/pci0000:00/0000:00:02.0/mdev_supported_types/*; do "
+		"echo 0 >$t/available_instances; done",
+		fill_root);
+	check_str(fill("0000:00:02.0", "vm", NULL, NULL),
+		  "error -28: no mdev type of 0000:00:02.0 has an instance available");
+	fill_teardown();
+}
+
+TEST(fill_takes_the_type_a_profile_names)
+{
+	fill_setup("{ \"version\": 1, \"profiles\": { \"vm\": { \"prefer\": ["
+		   " { \"match\": { \"parent\": \"mtty\" }, \"kinds\": [ \"mdev\" ],"
+		   "   \"type\": \"mtty-2\" },"
+		   " { \"match\": { \"vendor\": \"0x8086\", \"class\": \"0x03*\" },"
+		   "   \"kinds\": [ \"mdev\" ], \"type\": \"i915-GVTg_V5_4*\" },"
+		   " { \"match\": { \"parent\": \"0000:03:00.0\" }, \"kinds\": [ \"mdev\" ],"
+		   "   \"type\": \"nothing-*\" } ] } } }");
+	/* mtty-1 has more instances; the profile names mtty-2. */
+	check_str(fill("mtty", "vm", NULL, NULL), "mdev mtty vfio mtty-2");
+	/* A glob: the best of the types it matches. */
+	check_str(fill("0000:00:02.0", "vm", NULL, NULL), "mdev 0000:00:02.0 vfio i915-GVTg_V5_4");
+	/* An entry for a kind the parent does not offer is passed over. */
+	check_str(fill("0000:03:00.0", "vm", NULL, NULL), "vf 0000:03:00.0 vfio -");
+	/* The host profile is not touched by the file. */
+	check_str(fill("mtty", "host", NULL, NULL), "mdev mtty host mtty-1");
+	fill_teardown();
+	fill_setup("{ \"version\": 1, \"profiles\": { \"vm\": { \"prefer\": ["
+		   " { \"match\": { \"parent\": \"mtty\" }, \"kinds\": [ \"mdev\" ],"
+		   "   \"type\": \"mdpy-*\" } ] } } }");
+	check_str(fill("mtty", "vm", NULL, NULL),
+		  "error -19: parent mtty has no mdev type matching 'mdpy-*'");
+	fill_teardown();
 }
 
 /* One context keeps the policy it read: a change of policy.d (a file rewritten with the same

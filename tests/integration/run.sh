@@ -170,7 +170,7 @@ methods=$(grep -o '<method name="[A-Za-z]*"' <<<"$intro" | sort | tr -d '\n')
 want=$(grep -o '<method name="[A-Za-z]*"' "$SRC/daemon/org.vbus1.Manager.xml" | sort | tr -d '\n')
 all=1
 for m in ListParents ListTypes ListDevices Define Undefine Modify Start Stop Create Remove \
-	Assign Apply ApplyWithFlags Import PickKind; do
+	Assign Apply ApplyWithFlags Import PickKind FillDefinition; do
 	grep -q "<method name=\"$m\"" <<<"$intro" || all=0
 done
 if [ "$all" = 1 ] && [ "$methods" = "$want" ]; then
@@ -407,6 +407,15 @@ d=json.load(open(sys.argv[1]))
 assert (d["kind"], d["parent"], d["driver"]) == ("vf", "0000:03:00.0", "vfio-pci"), d' \
 	"$ROOT/etc/vbus/devices.d/pv1.json"
 check "vbusctl undefine pv1" vbusctl undefine pv1
+check "vbusctl define --for vm of a GPU through vbusd: policy picks the mdev type" \
+	vbusctl define pg1 --for vm --parent 0000:00:02.0 --manual \
+	--uuid 44444444-2222-4333-8444-888888888888
+check "... the type with the most available instances (i915-GVTg_V5_8: 2 left)" \
+	python3 -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+assert (d["kind"], d["type"], d["driver"]) == ("mdev", "i915-GVTg_V5_8", "vfio"), d' \
+	"$ROOT/etc/vbus/devices.d/pg1.json"
+check "vbusctl undefine pg1" vbusctl undefine pg1
 check "the broken policy file is named in the log, once" \
 	test "$(grep -c '^<4>policy 20-broken.json' "$T/vbusd.log")" = 1
 
