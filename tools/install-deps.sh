@@ -15,7 +15,7 @@ pkgs="
 	mdevctl driverctl valgrind strace
 	libvirt-daemon libvirt-clients
 	libglib2.0-bin
-	python3
+	python3 python3-yaml python3-jsonschema sparse
 	clang libclang-rt-14-dev python3-dbusmock
 "
 
