@@ -33,7 +33,12 @@ static int set_error(struct bus_transport *b, const sd_bus_error *e, int r)
 	free(b->last_error);
 	b->last_error = NULL;
 	if (e && sd_bus_error_is_set(e)) {
-		b->last_error = strdup(e->message ?: e->name);
+		/* Nobody owns org.vbus1 and nothing activates it: say what to do instead. */
+		if (sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
+		    sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+			b->last_error = strdup(VBUSD_NOT_RUNNING);
+		else
+			b->last_error = strdup(e->message ?: e->name);
 		r = sd_bus_error_get_errno(e);
 		return r > 0 ? -r : -EIO;
 	}
@@ -609,7 +614,9 @@ int transport_bus_monitor(bool json)
 	monitor_json = json;
 	r = bus_open(&bus);
 	if (r < 0) {
-		fprintf(stderr, "vbusctl: Failed to connect to the system bus: %s\n", strerror(-r));
+		fprintf(stderr,
+			"vbusctl: Cannot reach the system bus (%s): " VBUSD_NOT_RUNNING "\n",
+			strerror(-r));
 		return r;
 	}
 	r = sd_bus_match_signal(bus, &s1, VBUS_BUS_NAME, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,

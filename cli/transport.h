@@ -49,6 +49,9 @@ struct transport_ops {
 	int (*modify_live)(void *t, const struct vbus_def *def);
 };
 
+/* What vbusctl says when no vbusd answers on the system bus (or there is no bus). */
+#define VBUSD_NOT_RUNNING "vbusd is not running; start it (systemctl start vbusd) or use --direct"
+
 struct transport {
 	const struct transport_ops *ops;
 	void *data;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "closest.h"
 #include "config.h"
 #include "libvbus.h"
 #include "mdevctl.h"
@@ -177,6 +178,47 @@ static int verb_parents(int argc, char **argv)
 	return output_list(arr, cols, sizeof(cols) / sizeof(cols[0]), arg_json) < 0;
 }
 
+/*
+ * PARENT exists but has no types: say what it is instead of printing an empty table. Exit 1, as
+ * `ip link show dev X` does for a name it cannot show: a script asking for PARENT's types gets
+ * none, and the cause is on stderr.
+ */
+static int no_types(const char *parent)
+{
+	_cleanup_(json_putp) struct json_object *arr = NULL;
+	char kinds[128] = "";
+	const char *how = NULL;
+	size_t n;
+
+	if (tr.ops->list_parents(tr.data, parent, &arr) < 0)
+		arr = NULL;
+	n = arr ? json_object_array_length(arr) : 0;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *row = json_object_array_get_idx(arr, i), *k;
+		const char *kind;
+
+		if (!json_object_object_get_ex(row, "kind", &k))
+			continue;
+		kind = json_object_get_string(k);
+		if (strcmp(kind, "vf") == 0)
+			how = "it is an SR-IOV PF: its VFs are made with --kind vf --index N";
+		else if (strcmp(kind, "sf") == 0)
+			how =
+			    "it is a devlink SF parent: its SFs are made with --kind sf --index N";
+		snprintf(kinds + strlen(kinds), sizeof(kinds) - strlen(kinds), "%s%s",
+			 *kinds ? ", " : "", kind);
+	}
+	if (how)
+		err("%s offers no creatable types (%s; see vbusctl parents %s)", parent, how,
+		    parent);
+	else if (*kinds)
+		err("%s offers no creatable types (kind %s, but no types; see vbusctl parents %s)",
+		    parent, kinds, parent);
+	else
+		err("%s offers no creatable types (see vbusctl parents)", parent);
+	return EXIT_FAILURE;
+}
+
 static int verb_types(int argc, char **argv)
 {
 	static const struct column cols[] = {
@@ -191,6 +233,8 @@ static int verb_types(int argc, char **argv)
 	r = tr.ops->list_types(tr.data, parent, &arr);
 	if (r < 0)
 		return failed("list types", NULL, r);
+	if (parent && json_object_array_length(arr) == 0)
+		return no_types(parent);
 	return output_list(arr, cols, sizeof(cols) / sizeof(cols[0]), arg_json) < 0;
 }
 
@@ -762,25 +806,169 @@ struct verb {
 	int min_args, max_args; /* not counting the verb */
 	unsigned opts;
 	int (*fn)(int argc, char **argv);
+	const char *usage; /* vbusctl VERB --help, vbusctl help VERB */
 };
 
+#define DEF_OPTIONS                                                                                \
+	"  --kind KIND         mdev, vf, sf, vdpa, virtbus or pci\n"                               \
+	"  --parent PARENT     the parent device (see vbusctl parents)\n"                          \
+	"  --type TYPE         mdev, vdpa, virtbus: what to create (see vbusctl types)\n"          \
+	"  --uuid UUID         mdev: its UUID (default: a new one, printed)\n"                     \
+	"  --index N           vf, sf: its index (default: the lowest free one, printed)\n"        \
+	"  --driver DRIVER     auto (policy decides, the default), vfio, host, none or a\n"        \
+	"                      driver on the kind's bus or a module of that name\n"                \
+	"  --attr KEY=VALUE    an attribute set at creation (repeatable, in order)\n"              \
+	"  --auto | --manual   start when the parent is there (default) or only by start\n"        \
+	"  --tag TAG           a tag (repeatable)\n"
+
+static int verb_help(int argc, char **argv);
+
 static const struct verb verbs[] = {
-    {"parents", 0, 1, 0, verb_parents},
-    {"types", 0, 1, 0, verb_types},
-    {"list", 0, 1, OPT_DEFINED | OPT_ALL, verb_list},
-    {"define", 0, 1, OPTS_DEF | OPT_JSONFILE, verb_define},
-    {"modify", 1, 1, (OPTS_DEF & ~OPT_FOR) | OPT_LIVE, verb_modify},
-    {"undefine", 1, 1, 0, verb_undefine},
-    {"start", 1, 1, OPT_FORCE, verb_start},
-    {"stop", 1, 1, 0, verb_stop},
-    {"create", 0, 1, OPTS_DEF | OPT_JSONFILE | OPT_TRANSIENT | OPT_FORCE, verb_create},
-    {"remove", 1, 1, 0, verb_remove},
-    {"assign", 2, 2, 0, verb_assign},
-    {"apply", 1, 1, OPT_DRY_RUN | OPT_NOW, verb_apply},
-    {"import", 1, 2, OPT_KEEP_SOURCE, verb_import},
-    {"monitor", 0, 0, 0, verb_monitor},
-    {"cdi", 0, 1, 0, verb_cdi},
+    {"parents", 0, 1, 0, verb_parents,
+     "vbusctl parents [PARENT]\n"
+     "\n"
+     "What each parent can create, one row per parent and kind: the number of types (mdev,\n"
+     "vdpa, virtbus) or the VFs enabled of the total (vf). With PARENT only that one; a\n"
+     "PARENT that is absent or cannot create anything fails (exit 1).\n"},
+    {"types", 0, 1, 0, verb_types,
+     "vbusctl types [PARENT]\n"
+     "\n"
+     "The creatable types with their available instances, of every parent or of PARENT.\n"
+     "A PARENT that creates by index (an SR-IOV PF, a devlink SF parent) has no types:\n"
+     "vbusctl says so and exits 1.\n"},
+    {"list", 0, 1, OPT_DEFINED | OPT_ALL, verb_list,
+     "vbusctl list [--defined | --all] [NAME]\n"
+     "\n"
+     "The active sub-devices, or only NAME.\n"
+     "  --defined           the definitions instead (active or not)\n"
+     "  --all               both\n"
+     "With -j each row is the definition's JSON object plus active, defined, bound_driver\n"
+     "and sysfs_path (vbus.json(5)).\n"},
+    {"define", 0, 1, OPTS_DEF | OPT_JSONFILE, verb_define,
+     "vbusctl define NAME --kind KIND --parent PARENT [OPTIONS]\n"
+     "vbusctl define NAME --for PURPOSE --parent PARENT [OPTIONS]\n"
+     "vbusctl define --jsonfile FILE\n"
+     "\n"
+     "Store a definition (/etc/vbus/devices.d/NAME.json); nothing is created until start.\n"
+     "A parent that is not present is accepted with a warning.\n" DEF_OPTIONS
+     "  --for PURPOSE       policy picks the kind (and the driver): vm, host, ...\n"
+     "  --jsonfile FILE     the whole definition from FILE (vbus.json(5))\n"},
+    {"modify", 1, 1, (OPTS_DEF & ~OPT_FOR) | OPT_LIVE, verb_modify,
+     "vbusctl modify NAME OPTION... [--live]\n"
+     "\n"
+     "Change the given fields of a definition; --attr and --tag replace the lists. A\n"
+     "running device keeps running as it was started; the change applies at its next\n"
+     "start. The options are define's but --for and --jsonfile, and:\n"
+     "  --live              change the running device in place first (an mdev's\n"
+     "                      attributes, through its type's mdevctl callout), and the\n"
+     "                      definition only when that worked\n" DEF_OPTIONS},
+    {"undefine", 1, 1, 0, verb_undefine,
+     "vbusctl undefine NAME\n"
+     "\n"
+     "Remove a definition. A running device stays as it is.\n"},
+    {"start", 1, 1, OPT_FORCE, verb_start,
+     "vbusctl start NAME [--force]\n"
+     "\n"
+     "Create NAME's sub-device (unless it exists), bind its driver and check the binding.\n"
+     "On failure what this start did is undone.\n"
+     "  --force             raise a PF's VF count even when VFs that vbus did not create\n"
+     "                      are bound (they are re-created and given their drivers back)\n"},
+    {"stop", 1, 1, 0, verb_stop,
+     "vbusctl stop NAME\n"
+     "\n"
+     "Undo what start did: remove the sub-device if vbus created it, else give it its\n"
+     "previous driver back.\n"},
+    {"create", 0, 1, OPTS_DEF | OPT_JSONFILE | OPT_TRANSIENT | OPT_FORCE, verb_create,
+     "vbusctl create NAME --kind KIND --parent PARENT [OPTIONS] [--transient] [--force]\n"
+     "vbusctl create NAME --for PURPOSE --parent PARENT [OPTIONS] [--transient] [--force]\n"
+     "vbusctl create --jsonfile FILE [--transient] [--force]\n"
+     "\n"
+     "define and start as one step, rolled back as a whole on failure.\n" DEF_OPTIONS
+     "  --for PURPOSE       policy picks the kind (and the driver): vm, host, ...\n"
+     "  --jsonfile FILE     the whole definition from FILE (vbus.json(5))\n"
+     "  --transient         store nothing: only the device is made\n"
+     "  --force             as for start\n"},
+    {"remove", 1, 1, 0, verb_remove,
+     "vbusctl remove NAME\n"
+     "\n"
+     "stop, then undefine.\n"},
+    {"assign", 2, 2, 0, verb_assign,
+     "vbusctl assign NAME DRIVER\n"
+     "\n"
+     "Rebind NAME now (when active) and store the choice (when defined). DRIVER: auto,\n"
+     "vfio, host, none or a driver name.\n"},
+    {"apply", 1, 1, OPT_DRY_RUN | OPT_NOW, verb_apply,
+     "vbusctl apply FILE [--dry-run] [--now]\n"
+     "\n"
+     "Make the set of definitions equal to FILE's JSON array of definitions and print the\n"
+     "plan; a refused entry changes nothing.\n"
+     "  --dry-run           only print the plan\n"
+     "  --now               also start its start:auto devices and stop those of the\n"
+     "                      definitions it removes\n"},
+    {"import", 1, 2, OPT_KEEP_SOURCE, verb_import,
+     "vbusctl import mdevctl|driverctl [DIR] [--keep-source]\n"
+     "\n"
+     "Define what mdevctl (/etc/mdevctl.d) or driverctl (/etc/driverctl.d) keeps, or what\n"
+     "DIR holds in that layout; what cannot be imported is named on stderr and skipped.\n"
+     "vbus becomes the one owner: each imported file moves to /etc/vbus/import-backup/.\n"
+     "  --keep-source       leave the imported files in place\n"},
+    {"monitor", 0, 0, 0, verb_monitor,
+     "vbusctl monitor\n"
+     "\n"
+     "Print vbusd's events (added, removed, bound) as they come, until Ctrl-C or until\n"
+     "vbusd leaves the bus; with -j one JSON object a line. Needs vbusd (not --root or\n"
+     "--direct).\n"},
+    {"cdi", 0, 1, 0, verb_cdi,
+     "vbusctl cdi [list]\n"
+     "\n"
+     "The CDI specs vbus keeps in /var/run/cdi (below vbusd's root): one row per device\n"
+     "with its CDI name, device nodes and environment; -j prints the spec files. list:\n"
+     "the CDI names only (vbus.dev/vfio=NAME, vbus.dev/vhost-vdpa=NAME), for a container\n"
+     "runtime's --device.\n"},
+    {"help", 0, 1, 0, verb_help,
+     "vbusctl help [COMMAND]\n"
+     "\n"
+     "This summary, or COMMAND's usage and options (as vbusctl COMMAND --help).\n"},
 };
+
+static const struct verb *find_verb(const char *name)
+{
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(verbs[i].name, name) == 0)
+			return &verbs[i];
+	return NULL;
+}
+
+/* "Unknown command 'lsit'; did you mean 'list'?" (exit 2). */
+static int unknown_verb(const char *name)
+{
+	const char *names[sizeof(verbs) / sizeof(verbs[0])];
+	const char *near;
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		names[i] = verbs[i].name;
+	near = vbus_closest(name, names, sizeof(verbs) / sizeof(verbs[0]));
+	if (near)
+		err("Unknown command '%s'; did you mean '%s'? (see vbusctl --help)", name, near);
+	else
+		err("Unknown command '%s' (see vbusctl --help)", name);
+	return EXIT_USAGE;
+}
+
+static void verb_usage(const struct verb *v)
+{
+	const char *u = v->usage;
+
+	/* Each synopsis line gets "Usage: " or its indent; the rest as written. */
+	for (bool first = true; *u && *u != '\n'; first = false) {
+		size_t n = strcspn(u, "\n");
+
+		printf("%s%.*s\n", first ? "Usage: " : "       ", (int)n, u);
+		u += n + (u[n] == '\n');
+	}
+	fputs(u, stdout);
+	printf("\nGlobal options: -j/--json, --root DIR, --direct (see vbusctl --help).\n");
+}
 
 static void help(void)
 {
@@ -821,18 +1009,34 @@ static void help(void)
 	       "  monitor                      stream vbusd's add/remove/bind events\n"
 	       "  cdi [list]                   the CDI specs vbus keeps in /var/run/cdi;\n"
 	       "                               list: their device names (vbus.dev/vfio=NAME)\n"
+	       "  help [COMMAND]               this help, or COMMAND's usage and options\n"
 	       "\n"
 	       "Kinds: mdev, vf, sf, vdpa, virtbus, pci. Drivers: auto, vfio, host, none or a\n"
 	       "driver name.\n"
 	       "\n"
 	       "Options:\n"
-	       "  -h --help        show this help\n"
-	       "     --version     show the version\n"
+	       "  -h --help        show this help (after a command: that command's)\n"
+	       "  -V --version     show the version\n"
 	       "  -j --json        JSON output\n"
 	       "     --root DIR    run in-process with every path under DIR\n"
 	       "     --direct      run in-process on /\n"
 	       "\n"
 	       "Exit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+static int verb_help(int argc, char **argv)
+{
+	const struct verb *v;
+
+	if (argc < 2) {
+		help();
+		return EXIT_SUCCESS;
+	}
+	v = find_verb(argv[1]);
+	if (!v)
+		return unknown_verb(argv[1]);
+	verb_usage(v);
+	return EXIT_SUCCESS;
 }
 
 enum {
@@ -894,7 +1098,19 @@ static int check_exact_options(int argc, char **argv, const struct option *optio
 			}
 		}
 		if (!known) {
-			err("Unknown option '%.*s'", (int)len + 2, a);
+			_cleanup_(freep) char *word = strndup(a + 2, len);
+			const char *names[64], *near = NULL;
+			size_t n = 0;
+
+			for (const struct option *o = options; o->name && n < 64; o++)
+				names[n++] = o->name;
+			if (word)
+				near = vbus_closest(word, names, n);
+			if (near)
+				err("Unknown option '%.*s'; did you mean '--%s'?", (int)len + 2, a,
+				    near);
+			else
+				err("Unknown option '%.*s'", (int)len + 2, a);
 			return EXIT_USAGE;
 		}
 	}
@@ -1059,6 +1275,7 @@ int main(int argc, char **argv)
 						{"version", no_argument, NULL, ARG_VERSION},
 						{}};
 	const struct verb *verb = NULL;
+	bool arg_help = false;
 	const char *prog = argv[0] ? strrchr(argv[0], '/') : NULL;
 	char **args;
 	int n_args = 0, r, c;
@@ -1081,7 +1298,7 @@ int main(int argc, char **argv)
 	}
 	opterr = 0;
 	while (optind < argc) {
-		c = getopt_long(argc, argv, "-:hj", options, NULL);
+		c = getopt_long(argc, argv, "-:hjV", options, NULL);
 		if (c < 0) {
 			/* After "--": the rest are arguments. */
 			while (optind < argc)
@@ -1102,9 +1319,10 @@ int main(int argc, char **argv)
 			arg_direct = true;
 			break;
 		case 'h':
-			help();
-			free(args);
-			return EXIT_SUCCESS;
+			/* Alone: the summary; with a command: that command's usage. */
+			arg_help = true;
+			break;
+		case 'V':
 		case ARG_VERSION:
 			printf("vbusctl %s\n", VBUS_VERSION);
 			free(args);
@@ -1129,17 +1347,23 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (arg_help && (n_args == 0 || strcmp(args[0], "help") == 0)) {
+		r = verb_help(n_args, args);
+		goto out;
+	}
 	if (n_args == 0) {
 		err("Missing command (see vbusctl --help)");
 		r = EXIT_USAGE;
 		goto out;
 	}
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (strcmp(verbs[i].name, args[0]) == 0)
-			verb = &verbs[i];
+	verb = find_verb(args[0]);
 	if (!verb) {
-		err("Unknown command '%s' (see vbusctl --help)", args[0]);
-		r = EXIT_USAGE;
+		r = unknown_verb(args[0]);
+		goto out;
+	}
+	if (arg_help) {
+		verb_usage(verb);
+		r = EXIT_SUCCESS;
 		goto out;
 	}
 	if (n_args - 1 < verb->min_args || n_args - 1 > verb->max_args) {
@@ -1177,6 +1401,11 @@ int main(int argc, char **argv)
 		r = EXIT_USAGE;
 		goto out;
 	}
+	if (verb->fn == verb_help) {
+		/* Needs no transport: works without vbusd and without a root. */
+		r = verb_help(n_args, args);
+		goto out;
+	}
 
 	if (arg_root || arg_direct) {
 		r = transport_direct_open(arg_root ?: "/", &tr);
@@ -1191,8 +1420,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (r < 0 && !arg_direct) {
-		err("Failed to connect to vbusd on the system bus: %s (--direct runs in-process)",
-		    strerror(-r));
+		err("Cannot reach the system bus (%s): " VBUSD_NOT_RUNNING, strerror(-r));
 		r = EXIT_FAILURE;
 		goto out;
 	}

@@ -590,7 +590,7 @@ static int load_parents(struct vbusd *d, struct json_object **ret)
  * it (transient, or undefined while running): it has a run record (lib/ops.c's RUN_DIR).
  * Active devices nobody defined, named by their identity, have none.
  */
-static bool run_record_exists(struct vbusd *d, const char *name)
+bool run_record_exists(struct vbusd *d, const char *name)
 {
 	_cleanup_free_ char *p = vbus_pathf(d->ctx, "/run/vbus/%s.json", name);
 

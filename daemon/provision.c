@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Auto-provisioning: reconcile at start, udev events bring start:auto definitions up. */
+/* Auto-provisioning: definitions re-applied at start, when devices or parents are added and
+ * when a device vbus started loses its driver. */
 #include <stdio.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
@@ -105,17 +107,24 @@ static void retry_schedule(struct vbusd *d, const char *name)
 	t->attempt++;
 }
 
-/* Starts NAME; on failure schedules a retry. Returns the result of vbus_start(). */
+/*
+ * Brings NAME to what its definition asks (present, with its wanted driver); on failure schedules
+ * a retry. vbus_start() converges: a device that is there already with its driver is left as
+ * it is (-EALREADY), one with the wrong driver is bound again. 1 when something was done, 0
+ * when nothing needed to be, else the failure.
+ */
 static int start_one(struct vbusd *d, const char *name)
 {
 	int r = vbus_start(d->ctx, name);
 	struct retry *t = retry_find(d, name);
 
-	if (r >= 0) {
+	if (r >= 0 || r == -EALREADY) {
 		/* libvbus has said "Started" through the log callback already. */
+		if (r == -EALREADY)
+			vbus_error_clear(d->ctx);
 		if (t)
 			retry_drop(d, t);
-		return r;
+		return r >= 0;
 	}
 	log_notice("Failed to start '%s': %s%s", name,
 		   vbus_ctx_last_error(d->ctx) ?: strerror(-r),
@@ -134,11 +143,13 @@ static const char *sysname_of(const char *parent)
 }
 
 /*
- * Starts every defined start:auto device that is not active and whose parent is present (and,
- * with PARENT, is PARENT: the name the kernel gave it, "0000:03:00.0" or "mtty"). Active
- * devices matching a definition were adopted by the listing already.
+ * Re-applies every start:auto definition whose parent is present (and, with PARENT, is PARENT:
+ * the name the kernel gave it, "0000:03:00.0" or "mtty"): made present and given its wanted
+ * driver. /run/vbus may be empty (after a reboot): vbus_start() decides from what it finds.
+ * With RECONCILE_INACTIVE only the definitions whose device is not there are considered (events
+ * that can only make parents appear: a module loaded, a driver bound to a parent).
  */
-int provision_reconcile(struct vbusd *d, const char *parent)
+int provision_reconcile(struct vbusd *d, const char *parent, unsigned flags)
 {
 	_cleanup_free_ char **todo = NULL;
 	struct lh_entry *e;
@@ -154,11 +165,16 @@ int provision_reconcile(struct vbusd *d, const char *parent)
 	lh_foreach(d->devices, e) {
 		struct device *dev = (struct device *)lh_entry_v(e);
 
-		if (!dev->defined || dev->active || !dev->start_auto || !dev->parent)
+		if (!dev->defined || !dev->start_auto || !dev->parent)
+			continue;
+		if ((flags & RECONCILE_INACTIVE) && dev->active)
 			continue;
 		if (parent && !streq(sysname_of(dev->parent), sysname_of(parent)))
 			continue;
-		if (!d->parents || !json_object_object_get(d->parents, dev->parent)) {
+		/* A pci definition's parent is its device (no parent listing names it): active
+		 * means present. */
+		if (!dev->active &&
+		    (!d->parents || !json_object_object_get(d->parents, dev->parent))) {
 			/* A parent that just appeared may not list itself yet: retry later. */
 			if (parent)
 				retry_schedule(d, dev->name);
@@ -172,7 +188,7 @@ int provision_reconcile(struct vbusd *d, const char *parent)
 	/* Starting changes the model: act on a copy of the names. The model follows each
 	 * start (one definition read again each), and the signals go out after the batch. */
 	for (size_t i = 0; i < n_todo; i++)
-		if (start_one(d, todo[i]) >= 0)
+		if (start_one(d, todo[i]) > 0)
 			n++;
 	for (size_t i = 0; i < n_todo; i++) {
 		objects_refresh_name(d, todo[i]);
@@ -295,25 +311,234 @@ static void refresh_device(struct vbusd *d, const char *sysname)
 	}
 }
 
+/* ---- a device vbus started loses its driver ------------------------------------------------ */
+
 /*
- * One kernel event, as udev passes it on: a parent may have appeared (a PCI function, a vdpa
- * or vbus_sim device, an auxiliary device such as an SF, or an mdev parent registering its
- * types), so its autostart definitions come up; anything else may change what is active.
+ * Someone unbinding the device of a running definition (echo > unbind, another tool) gets it
+ * bound again to the wanted driver, but vbusd does not fight a person in a loop: each rebind
+ * within FIGHT_WINDOW of the previous one waits twice as long (FIGHT_FIRST_USEC first, which
+ * also lets vbus's own unbind + probe finish), and after FIGHT_MAX of them the next unbind is
+ * accepted: vbusd gives up on that device, says so, and leaves it until its definition changes,
+ * a start brings it back or vbusd restarts.
+ */
+#define FIGHT_FIRST_USEC 300000ULL
+#define FIGHT_WINDOW_USEC (60ULL * 1000000ULL)
+#define FIGHT_MAX 3
+
+struct fight {
+	struct fight *next;
+	struct vbusd *d;
+	char *name;
+	unsigned rebinds;   /* rebinds in a row, each within FIGHT_WINDOW of the one before */
+	uint64_t last_usec; /* when vbusd last bound it again */
+	bool gave_up;
+	sd_event_source *timer;
+};
+
+static struct fight *fight_free(struct fight *f)
+{
+	if (!f)
+		return NULL;
+	sd_event_source_disable_unref(f->timer);
+	free(f->name);
+	free(f);
+	return NULL;
+}
+
+static struct fight *fight_find(struct vbusd *d, const char *name)
+{
+	for (struct fight *f = d->fights; f; f = f->next)
+		if (streq(f->name, name))
+			return f;
+	return NULL;
+}
+
+/* NAME's definition changed, or was started again: its history of rebinds no longer counts. */
+static void fight_forget(struct vbusd *d, const char *name)
+{
+	for (struct fight **p = &d->fights; *p; p = &(*p)->next)
+		if (streq((*p)->name, name)) {
+			struct fight *f = *p;
+
+			*p = f->next;
+			fight_free(f);
+			return;
+		}
+}
+
+static uint64_t now_usec(struct vbusd *d)
+{
+	uint64_t now = 0;
+
+	sd_event_now(d->event, CLOCK_MONOTONIC, &now);
+	return now;
+}
+
+/* vbusd stops re-applying NAME on its own: said once, at warning priority. */
+static void gave_up(struct vbusd *d, const char *name, const char *cause)
+{
+	log_warning("Giving up on '%s': %s", name, cause);
+}
+
+static int fight_fire(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct fight *f = userdata;
+	struct vbusd *d = f->d;
+	struct device *dev;
+
+	f->timer = sd_event_source_disable_unref(f->timer);
+	/* Stopped meanwhile (vbusctl stop removes the record), or never started by vbus: the
+	 * driver it has is nobody's order. */
+	if (!run_record_exists(d, f->name))
+		return 0;
+	objects_refresh_name(d, f->name);
+	dev = objects_get(d, f->name);
+	/* Gone (deleted, parent removed): its parent's return brings it back, not this. */
+	if (!dev || !dev->active)
+		return 0;
+	/* Bound to its driver again already (vbus's own unbind + probe): nothing was done. */
+	if (start_one(d, f->name) > 0) {
+		log_notice("'%s' was unbound by someone else: bound it again (%u)", f->name,
+			   f->rebinds + 1);
+		f->rebinds++;
+		f->last_usec = now_usec(d);
+	}
+	objects_refresh_name(d, f->name);
+	return 0;
+}
+
+/* The device SYSNAME lost its driver: the definitions that own it are looked at shortly. */
+static void handle_unbind(struct vbusd *d, const char *sysname)
+{
+	struct lh_entry *e;
+
+	if (!d->devices)
+		return;
+	lh_foreach(d->devices, e) {
+		struct device *dev = (struct device *)lh_entry_v(e);
+		const char *slash = dev->sysfs_path ? strrchr(dev->sysfs_path, '/') : NULL;
+		struct fight *f;
+		uint64_t now = now_usec(d);
+
+		if (!dev->definition || !slash || !streq(slash + 1, sysname))
+			continue;
+		f = fight_find(d, dev->name);
+		if (!f) {
+			f = calloc(1, sizeof(*f));
+			if (!f || !(f->name = strdup(dev->name))) {
+				free(f);
+				return;
+			}
+			f->d = d;
+			f->next = d->fights;
+			d->fights = f;
+		}
+		if (f->gave_up || f->timer)
+			continue;
+		if (f->rebinds && now - f->last_usec >= FIGHT_WINDOW_USEC)
+			f->rebinds = 0;
+		if (f->rebinds >= FIGHT_MAX) {
+			char cause[128];
+
+			f->gave_up = true;
+			snprintf(cause, sizeof(cause),
+				 "unbound by someone else %u times within %llu s; leaving it unbound",
+				 f->rebinds + 1, FIGHT_WINDOW_USEC / 1000000ULL);
+			gave_up(d, dev->name, cause);
+			continue;
+		}
+		if (sd_event_add_time(d->event, &f->timer, CLOCK_MONOTONIC,
+				      now + (FIGHT_FIRST_USEC << f->rebinds), 0, fight_fire, f) < 0)
+			f->timer = NULL;
+	}
+}
+
+/* The PF of the VF SYSNAME, NULL when it is none (or out of memory). */
+static char *physfn_of(struct vbusd *d, const char *sysname)
+{
+	_cleanup_free_ char *p = vbus_pathf(d->ctx, "/sys/bus/pci/devices/%s/physfn", sysname);
+	char target[PATH_MAX];
+	ssize_t n;
+
+	if (!p)
+		return NULL;
+	n = readlink(p, target, sizeof(target) - 1);
+	if (n <= 0)
+		return NULL;
+	target[n] = '\0';
+	return strdup(strrchr(target, '/') ? strrchr(target, '/') + 1 : target);
+}
+
+/* Is SYSNAME the parent of a start:auto definition (cheaper than a reconcile, which reads the
+ * whole model)? */
+static bool is_parent(struct vbusd *d, const char *sysname)
+{
+	struct lh_entry *e;
+
+	if (!d->devices)
+		return false;
+	lh_foreach(d->devices, e) {
+		struct device *dev = (struct device *)lh_entry_v(e);
+
+		if (dev->defined && dev->start_auto && dev->parent &&
+		    streq(sysname_of(dev->parent), sysname))
+			return true;
+	}
+	return false;
+}
+
+static bool is_one_of(const char *s, const char *const *list)
+{
+	for (; s && *list; list++)
+		if (streq(s, *list))
+			return true;
+	return false;
+}
+
+/*
+ * One kernel event, as udev passes it on:
+ * - add of a PCI function (hot-plug, a rescan; a VF: its PF's definitions too), a vdpa, vbus_sim
+ *   or auxiliary device, or an mdev parent registering its types: the start:auto definitions on
+ *   it are re-applied (a pci definition is bound to its wanted driver again);
+ * - add of a module (vdpa_sim_net registers its mgmtdev without a uevent of its own) and bind
+ *   of a driver to a device (a PF's driver makes SR-IOV, devlink or vdpa available): definitions
+ *   whose device is not there are tried;
+ * - unbind of a device a definition started: it is bound again (handle_unbind());
+ * anything else may change what is active: the model follows.
  */
 static _unused_ void handle_uevent(struct vbusd *d, const char *action, const char *subsystem,
 				   const char *sysname, const char *mdev_state)
 {
+	static const char *const added[] = {"pci", "vdpa", "vbus_sim", "auxiliary", NULL};
+	static const char *const bound[] = {"pci",   "vdpa",	  "virtbus",
+					    "mdev",  "auxiliary", NULL};
+
 	log_debug("uevent: %s %s %s%s%s", action ?: "?", subsystem ?: "?", sysname ?: "?",
 		  mdev_state ? " MDEV_STATE=" : "", mdev_state ?: "");
 	if (!action || !sysname)
 		return;
-	if ((streq(action, "add") && subsystem &&
-	     (streq(subsystem, "pci") || streq(subsystem, "vdpa") ||
-	      streq(subsystem, "vbus_sim") || streq(subsystem, "auxiliary"))) ||
-	    (streq(action, "change") && streq_ptr(mdev_state, "registered")))
-		(void)provision_reconcile(d, sysname);
-	else
+	if (streq(action, "add") && is_one_of(subsystem, added)) {
+		(void)provision_reconcile(d, sysname, 0);
+		if (streq(subsystem, "pci")) {
+			_cleanup_free_ char *pf = physfn_of(d, sysname);
+
+			if (pf)
+				(void)provision_reconcile(d, pf, 0);
+		}
+	} else if (streq(action, "change") && streq_ptr(mdev_state, "registered")) {
+		(void)provision_reconcile(d, sysname, 0);
+	} else if (streq(action, "add") && streq_ptr(subsystem, "module")) {
+		(void)provision_reconcile(d, NULL, RECONCILE_INACTIVE);
+	} else if (streq(action, "bind") && is_one_of(subsystem, bound)) {
 		refresh_device(d, sysname);
+		if (is_parent(d, sysname))
+			(void)provision_reconcile(d, sysname, RECONCILE_INACTIVE);
+	} else if (streq(action, "unbind") && is_one_of(subsystem, bound)) {
+		handle_unbind(d, sysname);
+		refresh_device(d, sysname);
+	} else {
+		refresh_device(d, sysname);
+	}
 	vbus_monitor_start(d);
 	provision_adopt(d, false);
 	/* A binding someone else changed leaves the CDI specs (or enters them) at once. */
@@ -416,6 +641,7 @@ static int devices_dir_changed(sd_event_source *s, const struct inotify_event *e
 	if (!(ev->mask & IN_Q_OVERFLOW) && len > 5 && streq(ev->name + len - 5, ".json") &&
 	    ev->name[0] != '.' && (name = strndup(ev->name, len - 5)) &&
 	    vbus_name_is_valid(name)) {
+		fight_forget(d, name);
 		objects_refresh_name(d, name);
 		return 0;
 	}
@@ -469,9 +695,9 @@ int provision_start(struct vbusd *d)
 	fake_uevents_start(d);
 #endif
 	vbus_monitor_start(d);
-	r = provision_reconcile(d, NULL);
+	r = provision_reconcile(d, NULL, 0);
 	if (r > 0)
-		log_info("Reconciled: started %d device(s)", r);
+		log_info("Reconciled: %d definition(s) made present or bound again", r);
 	provision_adopt(d, true);
 	return 0;
 }
@@ -485,6 +711,12 @@ void provision_done(struct vbusd *d)
 
 		d->retries = t->next;
 		retry_free(t);
+	}
+	while (d->fights) {
+		struct fight *f = d->fights;
+
+		d->fights = f->next;
+		fight_free(f);
 	}
 	d->monitor_source = sd_event_source_disable_unref(d->monitor_source);
 	d->inotify_source = sd_event_source_disable_unref(d->inotify_source);

@@ -11,6 +11,7 @@
 struct auth_query;
 struct udev_monitor;
 struct retry;
+struct fight;
 struct vbus_nl;
 
 struct vbusd {
@@ -42,6 +43,7 @@ struct vbusd {
 	sd_event_source *inotify_source;
 	sd_event_source *policy_inotify_source;
 	struct retry *retries;
+	struct fight *fights; /* devices unbound by someone else, bound again (provision.c) */
 	/* The vbus genl family's "monitor" group, when vbus.ko is loaded. */
 	struct vbus_nl *vbus_monitor;
 	sd_event_source *vbus_monitor_source;
@@ -99,6 +101,8 @@ int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const c
 /* The same listing appended to M as aa{sv} (ListDevices). */
 int objects_list_append(struct vbusd *d, unsigned flags, const char *name, sd_bus_message *m,
 			char **ret_error);
+/* NAME has a run record: vbus started it (and it was not stopped since). */
+bool run_record_exists(struct vbusd *d, const char *name);
 /* Parses the JSON of DEV (a new object). */
 struct json_object *device_object(const struct device *dev);
 void objects_done(struct vbusd *d);
@@ -119,7 +123,10 @@ int auth_check(struct vbusd *d, sd_bus_message *m, sd_bus_error *error);
 int auth_caller_is_root(sd_bus_message *m);
 void auth_done(struct vbusd *d);
 
-/* provision.c: reconcile at start, udev monitor, retries. */
+/* provision.c: reconcile at start, udev monitor, retries, rebinding what lost its driver. */
 int provision_start(struct vbusd *d);
-int provision_reconcile(struct vbusd *d, const char *parent);
+enum {
+	RECONCILE_INACTIVE = 1 << 0, /* only definitions whose device is not there */
+};
+int provision_reconcile(struct vbusd *d, const char *parent, unsigned flags);
 void provision_done(struct vbusd *d);

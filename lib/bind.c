@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include <sys/utsname.h>
 
 #include "bind.h"
+#include "closest.h"
 #include "sysfs.h"
 
 extern char **environ;
@@ -386,4 +388,149 @@ int vbus_bind_resolve_pci(struct vbus_ctx *ctx, const char *dev, const char *cho
 		return -ENOMEM;
 	*ret = s;
 	return 0;
+}
+
+/* The sysfs bus the drivers of KIND's devices are on. */
+static const char *kind_bus(enum vbus_kind kind)
+{
+	switch (kind) {
+	case VBUS_KIND_MDEV:
+		return "mdev";
+	case VBUS_KIND_VF:
+	case VBUS_KIND_PCI:
+		return "pci";
+	case VBUS_KIND_SF:
+		return "auxiliary";
+	case VBUS_KIND_VDPA:
+		return "vdpa";
+	case VBUS_KIND_VIRTBUS:
+		return "virtbus";
+	default:
+		return NULL;
+	}
+}
+
+/* Module names as modprobe compares them: '-' and '_' alike. */
+static void module_name_normalize(char *s)
+{
+	for (; *s; s++)
+		if (*s == '-')
+			*s = '_';
+}
+
+/* Whether modules.dep under /lib/modules/RELEASE lists a module called NAME (normalized): 1 or
+ * 0; negative errno when it cannot be read. */
+static int module_listed(struct vbus_ctx *ctx, const char *release, const char *name)
+{
+	_cleanup_free_ char *path = vbus_pathf(ctx, "/lib/modules/%s/modules.dep", release);
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+	FILE *f;
+
+	if (!path)
+		return -ENOMEM;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (!found && getline(&line, &cap, f) > 0) {
+		char *colon = strchr(line, ':'), *base, *ko;
+
+		if (!colon)
+			continue;
+		*colon = '\0';
+		base = strrchr(line, '/');
+		base = base ? base + 1 : line;
+		ko = strstr(base, ".ko");
+		if (!ko)
+			continue;
+		*ko = '\0';
+		module_name_normalize(base);
+		found = streq(base, name);
+	}
+	fclose(f);
+	return found;
+}
+
+static bool module_installed(struct vbus_ctx *ctx, const char *driver)
+{
+	_cleanup_free_ char *name = strdup(driver);
+	_cleanup_strv_ char **releases = NULL;
+	struct utsname u;
+	int r;
+
+	if (!name)
+		return false;
+	module_name_normalize(name);
+	if (ctx->real_root) {
+		/* A modules.dep that cannot be read (vbusd's unit hides /lib/modules; a kernel
+		 * without its modules installed) says nothing: only what is known is refused. */
+		if (uname(&u) < 0)
+			return true;
+		r = module_listed(ctx, u.release, name);
+		if (r < 0)
+			dbg(ctx, "cannot read modules.dep of %s (%s): not judging driver %s",
+			    u.release, strerror(-r), driver);
+		return r != 0;
+	}
+	if (sysfs_list_entries(ctx, "/lib/modules", &releases) < 0) {
+		vbus_error_clear(ctx);
+		return false;
+	}
+	for (char **rel = releases; *rel; rel++)
+		if (module_listed(ctx, *rel, name) > 0)
+			return true;
+	return false;
+}
+
+int vbus_driver_check(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	static const char *const keywords[] = {VBUS_DRIVER_AUTO, VBUS_DRIVER_VFIO, VBUS_DRIVER_HOST,
+					       VBUS_DRIVER_NONE};
+	_cleanup_strv_ char **drivers = NULL;
+	_cleanup_free_ const char **cands = NULL;
+	_cleanup_free_ char *dir = NULL;
+	const char *bus = kind_bus(def->kind), *near;
+	char where[128] = "under /lib/modules";
+	struct utsname u;
+	size_t n = 0;
+
+	if (!def->driver || !bus)
+		return 0;
+	for (size_t i = 0; i < ELEMENTSOF(keywords); i++)
+		if (streq(def->driver, keywords[i]))
+			return 0;
+	if (driver_present(ctx, bus, def->driver) || module_installed(ctx, def->driver))
+		return 0;
+
+	/* The nearest name: a keyword or a driver on the bus (a typo of "vfio" is the usual). */
+	if (asprintf(&dir, "/sys/bus/%s/drivers", bus) < 0) {
+		dir = NULL;
+		return -ENOMEM;
+	}
+	if (sysfs_list_entries(ctx, dir, &drivers) < 0)
+		vbus_error_clear(ctx);
+	for (char **d = drivers; d && *d; d++)
+		n++;
+	cands = calloc(n + ELEMENTSOF(keywords), sizeof(*cands));
+	if (!cands)
+		return -ENOMEM;
+	for (size_t i = 0; i < ELEMENTSOF(keywords); i++)
+		cands[i] = keywords[i];
+	for (size_t i = 0; i < n; i++)
+		cands[ELEMENTSOF(keywords) + i] = drivers[i];
+	near = vbus_closest(def->driver, cands, n + ELEMENTSOF(keywords));
+	/* On the running system, name the kernel whose modules were looked at. */
+	if (ctx->real_root && uname(&u) == 0)
+		snprintf(where, sizeof(where), "for kernel %s", u.release);
+	if (near)
+		return vbus_error(
+		    ctx, -ENOENT,
+		    "no driver \"%s\" for %s devices (none in /sys/bus/%s/drivers and "
+		    "no module of that name %s); did you mean \"%s\"?",
+		    def->driver, vbus_kind_to_string(def->kind), bus, where, near);
+	return vbus_error(ctx, -ENOENT,
+			  "no driver \"%s\" for %s devices (none in /sys/bus/%s/drivers and no "
+			  "module of that name %s; auto, vfio, host and none choose one)",
+			  def->driver, vbus_kind_to_string(def->kind), bus, where);
 }

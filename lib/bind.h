@@ -46,3 +46,13 @@ int vbus_run(struct vbus_ctx *ctx, char *const argv[]);
  * taken literally.
  */
 int vbus_bind_resolve_pci(struct vbus_ctx *ctx, const char *dev, const char *choice, char **ret);
+
+/*
+ * Whether DEF's driver can ever bind: "auto", "vfio", "host", "none" and no driver always can;
+ * any other name must be a driver on the kind's bus (/sys/bus/BUS/drivers/NAME) or a module of
+ * that name (- and _ alike) in modules.dep of the running kernel (under a fake root: of any
+ * kernel in ROOT/lib/modules), as start loads it with modprobe. -ENOENT otherwise, with a
+ * message naming the bus and the nearest known driver. On the real root a modules.dep that
+ * cannot be read (vbusd's unit hides /lib/modules) refuses nothing.
+ */
+int vbus_driver_check(struct vbus_ctx *ctx, const struct vbus_def *def);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <strings.h>
 
+#include "bind.h"
 #include "callout.h"
 #include "vbus-private.h"
 
@@ -577,6 +578,10 @@ static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 		return r;
 	vbus_uuid_lower(def->uuid);
 	r = vbus_backend_require(ctx, def->kind, &be);
+	if (r < 0)
+		return r;
+	/* A driver name that no start could load is refused now, not at start. */
+	r = vbus_driver_check(ctx, def);
 	if (r < 0)
 		return r;
 	if (def->kind == VBUS_KIND_MDEV && !def->uuid) {

@@ -84,7 +84,7 @@ expect()
 R="--root $root"
 
 expect "vbusctl " \
-	"parents types list define modify undefine start stop create remove assign apply import monitor cdi"
+	"parents types list define modify undefine start stop create remove assign apply import monitor cdi help"
 expect "vbusctl st" "start stop"
 expect "vbusctl $R re" "remove"
 expect "vbusctl --" "--json --root --direct --help --version"
@@ -99,6 +99,9 @@ expect "vbusctl define x --for " "vm host"
 expect "vbusctl import " "mdevctl driverctl"
 expect "vbusctl monitor " ""
 expect "vbusctl cdi " "list"
+expect "vbusctl help st" "start stop"
+expect "vbusctl help list " ""
+expect "vbusctl -" "-j --json --root --direct -h --help -V --version"
 
 # Defined names, from vbusctl -j list --defined under the root on the line (broken.json is
 # warned about on stderr, which must not leak into the candidates).

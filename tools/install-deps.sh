@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs="
 	build-essential meson ninja-build pkg-config git
 	libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libsystemd-dev libudev-dev libjson-c-dev
-	scdoc man-db groff-base bash-completion dkms
+	scdoc man-db groff-base bash-completion dkms openssl
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1 xz-utils bc kmod
 	qemu-system-x86 busybox-static cpio
 	iproute2 udev dbus dbus-daemon systemd
@@ -15,7 +15,7 @@ pkgs="
 	mdevctl driverctl valgrind strace
 	libvirt-daemon libvirt-clients
 	libglib2.0-bin
-	python3
+	python3 python3-yaml python3-jsonschema sparse
 	clang libclang-rt-14-dev python3-dbusmock
 	podman crun
 "

@@ -41,6 +41,8 @@ want=$(sort <<END
 /usr/include/libvbus.h
 /lib/systemd/system/vbusd.service
 /lib/udev/rules.d/99-vbus.rules
+/lib/udev/rules.d/05-vbus-override.rules
+/usr/libexec/vbus-udev
 /usr/share/dbus-1/system.d/org.vbus1.conf
 /usr/share/dbus-1/system-services/org.vbus1.service
 /usr/share/dbus-1/interfaces/org.vbus1.Manager.xml

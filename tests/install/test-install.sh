@@ -35,6 +35,7 @@ abs() { [[ $1 == /* ]] && echo "$1" || echo "$prefix/$1"; }
 prefix=$(opt prefix)
 bindir=$(abs "$(opt bindir)")
 sbindir=$(abs "$(opt sbindir)")
+libexecdir=$(abs "$(opt libexecdir)")
 libdir=$(abs "$(opt libdir)")
 includedir=$(abs "$(opt includedir)")
 mandir=$(abs "$(opt mandir)")
@@ -73,6 +74,8 @@ expected=(
 	"$includedir/libvbus.h"
 	"$unitdir/vbusd.service"
 	"$udevrulesdir/99-vbus.rules"
+	"$udevrulesdir/05-vbus-override.rules"
+	"$libexecdir/vbus-udev"
 	"$dbuspolicydir/org.vbus1.conf"
 	"$dbusservicedir/org.vbus1.service"
 	"$polkitdir/org.vbus1.policy"
@@ -170,6 +173,9 @@ grep -q 'org.vbus1.manage' "$D$polkitdir/org.vbus1.policy" 2>/dev/null
 ok $? "the polkit file defines org.vbus1.manage"
 grep -q 'SYSTEMD_WANTS' "$D$udevrulesdir/99-vbus.rules" 2>/dev/null
 ok $? "the udev rules pull in vbusd.service"
+grep -qF "PROGRAM=\"$libexecdir/vbus-udev pci-override %k\"" \
+	"$D$udevrulesdir/05-vbus-override.rules" 2>/dev/null
+ok $? "05-vbus-override.rules runs vbus-udev where it is installed"
 
 # man finds the pages by name in the installed man dir, and they render.
 for page in vbusctl.8 vbusd.8 vbus.json.5 vbus-policy.5 org.vbus1.5 vbus.4 vbus_sim.4; do

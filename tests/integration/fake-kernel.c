@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Plays the kernel's part of mdev create/remove in a fake tree, for vbusd-fake-kernel. */
+/* The kernel's part of mdev create/remove and PCI binding in a fake tree (vbusd-fake-kernel). */
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -13,7 +13,9 @@
  * Built into a test copy of vbusd (VBUSD_FAKE_KERNEL): after libvbus writes an mdev type's
  * "create" or an mdev's "remove" in the tree, the device appears or goes as under Linux
  * (mdev dir under the parent, mdev_type link, type's devices/ link, bus link, bound to the
- * parent's mdev driver, available_instances counted). Nothing else is simulated.
+ * parent's mdev driver, available_instances counted). PCI functions are unbound, probed and
+ * bound through driver_override as the driver core does it (a function goes back to the driver
+ * it had without an override). Nothing else is simulated.
  */
 
 static const char *base(const char *p)
@@ -170,6 +172,87 @@ static int mdev_remove(const char *root, const char *devlink)
 	return rmdir(devdir) < 0 ? -errno : 0;
 }
 
+/* ---- PCI binding: unbind, drivers_probe and bind as the driver core does them ---- */
+
+/* Reads the first line of PATH into BUF (empty when it cannot). */
+static void get_line(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+
+	buf[0] = 0;
+	if (!f)
+		return;
+	if (!fgets(buf, (int)size, f))
+		buf[0] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	fclose(f);
+}
+
+/* The device's directory and the driver it is bound to ("" when none). */
+static int pci_dev(const char *root, const char *bdf, char *devdir, char *drv, size_t size)
+{
+	char p[2 * PATH_MAX], t[PATH_MAX];
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "%s/sys/bus/pci/devices/%s", root, bdf);
+	if (!realpath(p, devdir))
+		return -ENODEV;
+	snprintf(p, sizeof(p), "%s/driver", devdir);
+	n = readlink(p, t, sizeof(t) - 1);
+	t[n > 0 ? n : 0] = 0;
+	snprintf(drv, size, "%s", base(t));
+	return 0;
+}
+
+static int pci_unbind(const char *root, const char *bdf)
+{
+	char devdir[PATH_MAX], drv[PATH_MAX], p[3 * PATH_MAX], o[256];
+
+	if (pci_dev(root, bdf, devdir, drv, sizeof(drv)) < 0 || !drv[0])
+		return -ENODEV;
+	/* The driver the kernel matches by itself: the one bound while no override was set. */
+	snprintf(p, sizeof(p), "%s/driver_override", devdir);
+	get_line(p, o, sizeof(o));
+	snprintf(p, sizeof(p), "%s/.fake-host-driver", devdir);
+	if ((!o[0] || streq(o, "(null)")) && access(p, F_OK) < 0)
+		put(p, drv);
+	snprintf(p, sizeof(p), "%s/driver", devdir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/sys/bus/pci/drivers/%s/%s", root, drv, bdf);
+	unlink(p);
+	return 0;
+}
+
+/* Binds BDF to DRIVER, or with DRIVER NULL to what the override or the host match picks. */
+static int pci_probe(const char *root, const char *bdf, const char *driver)
+{
+	char devdir[PATH_MAX], drv[PATH_MAX], p[3 * PATH_MAX], want[256], ddir[2 * PATH_MAX];
+
+	if (pci_dev(root, bdf, devdir, drv, sizeof(drv)) < 0)
+		return -ENODEV;
+	if (drv[0])
+		return driver ? -EBUSY : 0;
+	snprintf(p, sizeof(p), "%s/driver_override", devdir);
+	get_line(p, want, sizeof(want));
+	if (driver && want[0] && !streq(want, "(null)") && !streq(want, driver))
+		return -EINVAL;
+	if (driver) {
+		snprintf(want, sizeof(want), "%s", driver);
+	} else if (!want[0] || streq(want, "(null)")) {
+		snprintf(p, sizeof(p), "%s/.fake-host-driver", devdir);
+		get_line(p, want, sizeof(want));
+	}
+	snprintf(ddir, sizeof(ddir), "%s/sys/bus/pci/drivers/%s", root, want);
+	if (!want[0] || access(ddir, F_OK) < 0)
+		return 0; /* no driver takes it: it stays unbound, as probing allows */
+	snprintf(p, sizeof(p), "%s/driver", devdir);
+	if (symlink(ddir, p) < 0)
+		return -errno;
+	snprintf(p, sizeof(p), "%s/%s", ddir, bdf);
+	(void)symlink(devdir, p);
+	return 0;
+}
+
 static int hook(struct vbus_ctx *ctx, const char *path, const char *value, void *userdata)
 {
 	const char *root = vbus_ctx_get_root(ctx);
@@ -183,6 +266,12 @@ static int hook(struct vbus_ctx *ctx, const char *path, const char *value, void 
 		return mdev_create(root, dir, v);
 	if (streq(base(path), "remove") && strstr(path, "/sys/bus/mdev/devices/"))
 		return mdev_remove(root, dir);
+	if (strstr(path, "/sys/bus/pci/drivers/") && streq(base(path), "unbind"))
+		return pci_unbind(root, v);
+	if (strstr(path, "/sys/bus/pci/drivers/") && streq(base(path), "bind"))
+		return pci_probe(root, v, base(dir));
+	if (strstr(path, "/sys/bus/pci/drivers_probe"))
+		return pci_probe(root, v, NULL);
 	return 0;
 }
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # vbusd on a private system bus (dbus-daemon with the real org.vbus1 policy) over a scratch
 # copy of a fake host tree, driven with vbusctl, busctl and gdbus. TAP output.
-# Usage: run.sh VBUSD VBUSCTL SRCDIR FAKE_POLKIT VBUSD_FAKE_KERNEL
+# Usage: run.sh VBUSD VBUSCTL SRCDIR FAKE_POLKIT VBUSD_FAKE_KERNEL VBUS_UDEV
 # (as root: the refusal checks run a caller as nobody)
 set -u
 
@@ -11,6 +11,7 @@ VBUSCTL=$(realpath "$2")
 SRC=$(realpath "$3")
 FAKE_POLKIT=$(realpath "$4")
 VBUSD_FAKE_KERNEL=$(realpath "$5")
+VBUS_UDEV=$(realpath "$6")
 
 T=$(mktemp -d /tmp/vbus-integration.XXXXXX)
 chmod 755 "$T"
@@ -67,11 +68,12 @@ vbusctl() {
 }
 
 # A digest of everything under the tree, to prove that a refused call changed nothing. The
-# type mtty-1 is left out: reconcile keeps retrying to create auto-here there (nothing plays
-# the kernel in the tree, so it never appears).
+# type mtty-1 and auto-here's run record are left out: reconcile keeps retrying to create
+# auto-here there (nothing plays the kernel in the tree, so it never appears), and each try
+# writes its intent to /run/vbus first (so only the files count there, not the dir's mtime).
 tree_digest() {
-	(cd "$ROOT" && find . -path '*mtty-1*' -prune -o -print0 | sort -z |
-		xargs -0 stat -c '%n %s %Y' | md5sum)
+	(cd "$ROOT" && find . \( -path '*mtty-1*' -o -path ./run/vbus/auto-here.json \) -prune -o \
+		\( -path ./run/vbus -printf '%p\n' \) -o -printf '%p %s %T@\n' | sort | md5sum)
 }
 
 alive() {
@@ -137,6 +139,20 @@ for _ in $(seq 100); do
 	sleep 0.05
 done
 
+# Before vbusd is there: nobody owns org.vbus1 (ServiceUnknown), and with no bus at all, vbusctl
+# says what to do instead of D-Bus's words.
+for addr in "$DBUS_SYSTEM_BUS_ADDRESS" "unix:path=$T/no-such-bus"; do
+	out=$(DBUS_SYSTEM_BUS_ADDRESS=$addr "$VBUSCTL" list 2>&1)
+	rc=$?
+	if [ "$rc" = 1 ] && [[ $out == *"vbusd is not running; start it (systemctl start vbusd) or use --direct"* ]] &&
+		[[ $out != *"org.freedesktop"* && $out != *".service files"* ]]; then
+		ok "no vbusd on $addr: vbusctl list says vbusd is not running (exit 1)"
+	else
+		not_ok "no vbusd on $addr: vbusctl list says vbusd is not running (exit 1)" \
+			"exit $rc: $out"
+	fi
+done
+
 # Definitions for reconcile: one autostart on a present parent, one on an absent parent.
 cat >"$ROOT/etc/vbus/devices.d/auto-here.json" <<'EOF'
 { "version": 1, "name": "auto-here", "kind": "mdev", "parent": "mtty", "type": "mtty-1",
@@ -155,6 +171,9 @@ cat >"$ROOT/etc/vbus/policy.d/10-site.json" <<'EOF'
                                       "kinds": [ "vf" ], "driver": "vfio-pci" } ] } } }
 EOF
 echo '{ "version": 1, "rules": [ ' >"$ROOT/etc/vbus/policy.d/20-broken.json"
+# Files changed within the last seconds are read again at each use (lib/policy.c: the stamp
+# could miss a second change); these were written well before vbusd starts, as on a host.
+touch -d '-10 seconds' "$ROOT/etc/vbus/policy.d" "$ROOT"/etc/vbus/policy.d/*.json
 
 if start_vbusd; then
 	ok "vbusd reports READY=1 over NOTIFY_SOCKET"
@@ -519,11 +538,11 @@ else
 	not_ok "apply --dry-run over the bus prints the plan --root prints" "bus: $bus_out" \
 		"direct: $direct_out"
 fi
+setpriv --reuid 65534 --regid 65534 --clear-groups "$VBUSCTL" apply "$T/apply.json" --dry-run \
+	>/dev/null 2>&1
+rc=$?
 check "apply --dry-run changes nothing, and is open to uid 65534" \
-	bash -c "setpriv --reuid 65534 --regid 65534 --clear-groups '$VBUSCTL' apply \
-		'$T/apply.json' --dry-run >/dev/null && test '$before' = \"\$(cd '$ROOT' &&
-		find . -path '*mtty-1*' -prune -o -print0 | sort -z | xargs -0 stat -c '%n %s %Y' |
-		md5sum)\""
+	test "$rc $before" = "0 $(tree_digest)"
 check "apply through vbusd" vbusctl apply "$T/apply.json"
 check "apply defined ap1 and undefined nic-vf1" \
 	test -f "$ROOT/etc/vbus/devices.d/ap1.json" -a ! -e "$ROOT/etc/vbus/devices.d/nic-vf1.json"
@@ -623,6 +642,92 @@ check "parent back: the running mdev is active again" \
 echo "change mtty mtty registered" >"$T/uevents"
 sleep 0.3
 check "vbusd lives through the uevents" alive
+
+# ---- a pci definition over the life of the host: uevents, restart, someone unbinding ----------
+# vbusd-fake-kernel binds PCI functions as the driver core does (override, unbind, probe).
+PCI=$ROOT/sys/bus/pci/devices/0000:05:00.0
+pci_driver() {
+	basename "$(readlink "$PCI/driver" 2>/dev/null)" 2>/dev/null
+}
+# pci_is DRIVER [OVERRIDE]: bound to DRIVER ("" none), driver_override OVERRIDE when given.
+pci_is() {
+	[ "$(pci_driver)" = "$1" ] && { [ $# -lt 2 ] || [ "$(cat "$PCI/driver_override")" = "$2" ]; }
+}
+# hand_bind DRIVER: the function as a person or a fresh boot leaves it (no override, bound to
+# DRIVER or, empty, to nothing), without vbusd's knowledge.
+hand_bind() {
+	rm -f "$PCI/driver" "$ROOT"/sys/bus/pci/drivers/*/0000:05:00.0
+	echo '(null)' >"$PCI/driver_override"
+	if [ -n "$1" ]; then
+		ln -s "$ROOT/sys/bus/pci/drivers/$1" "$PCI/driver"
+		ln -s "$(realpath "$PCI")" "$ROOT/sys/bus/pci/drivers/$1/0000:05:00.0"
+	fi
+}
+# wait_check WHAT SECONDS CMD...: CMD succeeds within SECONDS.
+wait_check() {
+	local what=$1 end=$((SECONDS + $2))
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		if [ $SECONDS -ge $end ]; then
+			not_ok "$what" "still failing after the wait: $*"
+			return
+		fi
+		sleep 0.1
+	done
+	ok "$what"
+}
+check "define nvme1 (pci, vfio, auto) through vbusd: nothing bound yet" \
+	bash -c "'$VBUSCTL' define nvme1 --kind pci --parent 0000:05:00.0 --driver vfio --auto &&
+		test \"\$(basename \"\$(readlink '$PCI/driver')\")\" = nvme"
+echo "add pci 0000:05:00.0" >"$T/uevents"
+wait_check "a udev add of 0000:05:00.0 binds nvme1 to vfio-pci" 5 pci_is vfio-pci vfio-pci
+check "... and vbusd lists it active on vfio-pci" \
+	test "$(devprop nvme1 Active BoundDriver)" = 'b true s "vfio-pci" '
+kill -9 "$VBUSD_PID"
+wait "$VBUSD_PID" 2>/dev/null
+VBUSD_PID=
+rm -rf "$ROOT/run/vbus"
+hand_bind nvme
+if start_vbusd "$VBUSD_FAKE_KERNEL"; then
+	ok "vbusd restarts after kill -9 with /run/vbus gone and nvme1 back on nvme"
+else
+	not_ok "vbusd restarts after kill -9 with /run/vbus gone and nvme1 back on nvme"
+fi
+check "the restart's reconcile bound nvme1 to vfio-pci again" pci_is vfio-pci vfio-pci
+# Someone unbinds it: bound again, three times; the fourth is accepted.
+for i in 1 2 3; do
+	hand_bind ""
+	echo "unbind pci 0000:05:00.0" >"$T/uevents"
+	wait_check "unbound by someone else ($i): vbusd binds vfio-pci again" 8 pci_is vfio-pci
+done
+hand_bind ""
+echo "unbind pci 0000:05:00.0" >"$T/uevents"
+sleep 3
+check "unbound a fourth time within a minute: vbusd leaves it unbound" pci_is ""
+check "... and says it gave up, naming nvme1 and why" \
+	grep -q "Giving up on 'nvme1': unbound by someone else 4 times" "$T/vbusd.log"
+check "vbusctl stop nvme1 gives the function back to nvme" \
+	bash -c "'$VBUSCTL' stop nvme1 && test \"\$(basename \"\$(readlink '$PCI/driver')\")\" = nvme"
+hand_bind ""
+echo "unbind pci 0000:05:00.0" >"$T/uevents"
+sleep 1
+check "a stopped definition is not bound again when its function is unbound" pci_is ""
+# At boot, before vbusd: udev's helper puts the override in place on the function's add event.
+check "vbus-udev: a start:auto pci definition's override is written, the driver printed" \
+	test "$("$VBUS_UDEV" --root "$ROOT" pci-override 0000:05:00.0)" = vfio-pci \
+	-a "$(cat "$PCI/driver_override")" = vfio-pci
+"$VBUSCTL" --root "$ROOT" define vfb --kind vf --parent 0000:03:00.0 --index 0 --driver vfio \
+	--auto >/dev/null 2>&1
+check "vbus-udev: a VF whose PF and index a definition names gets vfio-pci" \
+	test "$("$VBUS_UDEV" --root "$ROOT" pci-override 0000:03:01.0)" = vfio-pci \
+	-a "$(cat "$ROOT/sys/bus/pci/devices/0000:03:01.0/driver_override")" = vfio-pci
+out=$("$VBUS_UDEV" --root "$ROOT" pci-override 0000:03:01.1)
+rc=$?
+check "vbus-udev: a VF only a start:manual definition names: exit 1, nothing printed or set" \
+	test "$rc:$out:$(cat "$ROOT/sys/bus/pci/devices/0000:03:01.1/driver_override")" = "1::(null)"
+"$VBUSCTL" --root "$ROOT" undefine vfb >/dev/null
+check "vbusctl undefine nvme1" "$VBUSCTL" undefine nvme1
+hand_bind nvme
 
 kill -9 "$VBUSD_PID"
 wait "$VBUSD_PID" 2>/dev/null

@@ -66,6 +66,14 @@ check "vbusd.service goes to the systemd unit dir" \
 		echo /usr/local/lib/systemd/system) | head -1)/vbusd.service"
 check "99-vbus.rules goes to the udev rules dir" \
 	test "$(where 99-vbus.rules)" = "$(pkg-config --variable=udevdir udev)/rules.d/99-vbus.rules"
+check "05-vbus-override.rules goes to the udev rules dir, before 80-drivers.rules" \
+	test "$(where 05-vbus-override.rules)" = \
+	"$(pkg-config --variable=udevdir udev)/rules.d/05-vbus-override.rules"
+check "05-vbus-override.rules runs the installed vbus-udev on PCI add events only" \
+	bash -c "grep -qF 'PROGRAM=\"$(where vbus-udev) pci-override %k\"' \
+		'$BUILD/units/05-vbus-override.rules' &&
+		grep -qx 'ACTION!=\"add\", GOTO=\"vbus_override_end\"' '$SRC/units/05-vbus-override.rules.in' &&
+		grep -qx 'SUBSYSTEM!=\"pci\", GOTO=\"vbus_override_end\"' '$SRC/units/05-vbus-override.rules.in'"
 check "org.vbus1.conf goes to share/dbus-1/system.d" \
 	bash -c "[[ '$(where org.vbus1.conf)' == */share/dbus-1/system.d/org.vbus1.conf ]]"
 check "org.vbus1.service goes to share/dbus-1/system-services" \

@@ -101,6 +101,15 @@ for d in /sys/bus/pci/devices/*; do
 done
 modprobe e1000e
 N=/sys/bus/pci/devices/$nic
+# define takes a driver name only when start could load it: a driver on the bus, or a module of
+# the running kernel (ixgbe: in its modules.dep, never loaded here, no such NIC).
+assert_absent "pci: ixgbe is not loaded" /sys/bus/pci/drivers/ixgbe
+check "pci: define with --driver ixgbe (a module of the running kernel) is taken" \
+	ctl define nicdrv --kind pci --parent "$nic" --driver ixgbe --manual
+check "pci: undefine nicdrv" ctl undefine nicdrv
+expect_fail "pci: define with --driver ixgbf (neither a driver nor a module) is refused" 1 \
+	"no driver \"ixgbf\" for pci devices (none in /sys/bus/pci/drivers and no module of that name for kernel $(uname -r)" \
+	ctl define nicbad --kind pci --parent "$nic" --driver ixgbf
 assert_eq "pci: the e1000e starts with its host driver" e1000e "$(drv $N)"
 check "pci: create nic0 (vfio)" ctl create nic0 --kind pci --parent "$nic" --driver vfio
 assert_eq "pci: bound to vfio-pci" vfio-pci "$(drv $N)"
