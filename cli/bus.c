@@ -621,6 +621,20 @@ static void b_close(void *t)
 	free(b);
 }
 
+static int b_root(void *t, char **ret)
+{
+	struct bus_transport *b = t;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r;
+
+	r = sd_bus_get_property_string(b->bus, VBUS_BUS_NAME, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
+				       "Root", &e, ret);
+	if (r < 0)
+		r = set_error(b, &e, r);
+	sd_bus_error_free(&e);
+	return r;
+}
+
 static const struct transport_ops bus_ops = {
 	.name = "bus",
 	.list_parents = b_list_parents,
@@ -644,6 +658,7 @@ static const struct transport_ops bus_ops = {
 	.fill = b_fill,
 	.list_devices_json = b_list_devices_json,
 	.list_devices_table = b_list_devices_table,
+	.root = b_root,
 };
 
 static int bus_open(sd_bus **ret)

@@ -2,6 +2,7 @@
 /* vbusctl in-process: the transport ops are the libvbus calls on a context. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "output.h"
 #include "transport.h"
@@ -67,6 +68,11 @@ static int add_row(void *userdata, const struct vbus_list_entry *e)
 	if (e->bound_driver)
 		json_object_object_add(row, "bound_driver",
 				       json_object_new_string(e->bound_driver));
+	if (e->wanted_driver)
+		json_object_object_add(row, "wanted_driver",
+				       json_object_new_string(e->wanted_driver));
+	if (e->pci_address)
+		json_object_object_add(row, "pci_address", json_object_new_string(e->pci_address));
 	r = table_add(t, row, true);
 	json_object_put(row);
 	return r;
@@ -165,6 +171,16 @@ static void d_close(void *t)
 	vbus_ctx_unref(t);
 }
 
+static int d_root(void *t, char **ret)
+{
+	char *s = strdup(vbus_ctx_get_root(t));
+
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
 static int d_modify_live(void *t, const struct vbus_def *def)
 {
 	return vbus_modify_live(t, def);
@@ -192,6 +208,7 @@ static const struct transport_ops direct_ops = {
     .last_error = d_last_error,
     .close = d_close,
     .apply = d_apply,
+    .root = d_root,
     .fill = d_fill,
     .modify_live = d_modify_live,
 };

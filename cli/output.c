@@ -60,6 +60,11 @@ static const char *cell(struct json_object *row, const struct column *col, bool 
 	return json_object_get_string(v);
 }
 
+static bool streq_(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
 static char *fmt_type_or_index(struct json_object *row)
 {
 	struct json_object *v;
@@ -68,7 +73,19 @@ static char *fmt_type_or_index(struct json_object *row)
 	if (json_object_object_get_ex(row, "type", &v) && json_object_is_type(v, json_type_string))
 		return strdup(json_object_get_string(v));
 	if (json_object_object_get_ex(row, "index", &v) && json_object_is_type(v, json_type_int)) {
-		if (asprintf(&s, "index %" PRId64, json_object_get_int64(v)) < 0)
+		int64_t index = json_object_get_int64(v);
+		struct json_object *k, *a;
+
+		/* A VF: its PCI address too, once it exists. */
+		if (json_object_object_get_ex(row, "kind", &k) &&
+		    streq_(json_object_get_string(k), "vf") &&
+		    json_object_object_get_ex(row, "pci_address", &a) &&
+		    json_object_is_type(a, json_type_string)) {
+			if (asprintf(&s, "index %" PRId64 " %s", index, json_object_get_string(a)) < 0)
+				return NULL;
+			return s;
+		}
+		if (asprintf(&s, "index %" PRId64, index) < 0)
 			return NULL;
 		return s;
 	}
@@ -80,6 +97,7 @@ const struct column device_columns[] = {
 	{ "PARENT", "parent", NULL }, { "TYPE", NULL, fmt_type_or_index },
 	{ "ACTIVE", "active", NULL }, { "DEFINED", "defined", NULL },
 	{ "START", "start", NULL },   { "DRIVER", "bound_driver", NULL },
+	{ "WANT", "wanted_driver", NULL },
 };
 const size_t n_device_columns = sizeof(device_columns) / sizeof(device_columns[0]);
 

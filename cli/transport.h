@@ -42,6 +42,9 @@ struct transport_ops {
 	/* The table costs less from list_devices() than from parsing list_devices_json()'s text
 	 * (in-process, where nothing is rendered in advance). */
 	bool table_from_objects;
+	/* The root the core works on (vbusd's Root), so that files it keeps (the CDI specs) are
+	 * read where it writes them. The caller frees. */
+	int (*root)(void *t, char **ret);
 	/* vbus_modify_live(); NULL: the transport cannot do it (vbusctl says so). */
 	int (*modify_live)(void *t, const struct vbus_def *def);
 };

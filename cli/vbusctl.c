@@ -653,6 +653,103 @@ static int verb_monitor(int argc, char **argv)
 	return transport_bus_monitor(arg_json) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+/* The CDI specs are files any user may read (vbusd keeps them): read here, on every transport,
+ * below the root the core works on. */
+static int verb_cdi(int argc, char **argv)
+{
+	static const struct column cols[] = {
+	    {"CDI NAME", "cdi_name", NULL},
+	    {"DEVICE NODES", "device_nodes", NULL},
+	    {"ENV", "env", NULL},
+	};
+	_cleanup_(json_putp) struct json_object *specs = NULL, *rows = NULL;
+	_cleanup_(freep) char *root = NULL;
+	struct vbus_ctx *ctx = NULL;
+	bool list = argc > 1;
+	int r;
+
+	if (list && strcmp(argv[1], "list") != 0) {
+		err("Unknown cdi command '%s' (cdi [list])", argv[1]);
+		return EXIT_USAGE;
+	}
+	/* Where the core writes them: vbusd's root over the bus. */
+	r = tr.ops->root ? tr.ops->root(tr.data, &root) : 0;
+	if (r < 0) {
+		err("Failed to read the CDI specs: cannot ask for the root: %s",
+		    tr.ops->last_error(tr.data) ?: strerror(-r));
+		return EXIT_FAILURE;
+	}
+	r = vbus_ctx_new(root ?: "/", &ctx);
+	if (r >= 0) {
+		r = vbus_cdi_read(ctx, &specs);
+		if (r < 0)
+			err("Failed to read the CDI specs: %s",
+			    vbus_ctx_last_error(ctx) ?: strerror(-r));
+		vbus_ctx_unref(ctx);
+	} else
+		err("Failed to read the CDI specs: %s", strerror(-r));
+	if (r < 0)
+		return EXIT_FAILURE;
+	if (!list && arg_json) {
+		output_json(specs);
+		return EXIT_SUCCESS;
+	}
+	rows = json_object_new_array();
+	for (size_t i = 0; rows && i < json_object_array_length(specs); i++) {
+		struct json_object *spec = json_object_array_get_idx(specs, i), *kind, *devs;
+
+		if (!json_object_object_get_ex(spec, "kind", &kind) ||
+		    !json_object_object_get_ex(spec, "devices", &devs))
+			continue;
+		for (size_t j = 0; j < json_object_array_length(devs); j++) {
+			struct json_object *d = json_object_array_get_idx(devs, j), *name, *edits;
+			struct json_object *row, *nodes, *env = NULL, *v;
+			char *q = NULL;
+
+			if (!json_object_object_get_ex(d, "name", &name) ||
+			    asprintf(&q, "%s=%s", json_object_get_string(kind),
+				     json_object_get_string(name)) < 0)
+				continue;
+			if (list) {
+				json_object_array_add(rows, json_object_new_string(q));
+				free(q);
+				continue;
+			}
+			row = json_object_new_object();
+			nodes = json_object_new_array();
+			json_object_object_add(row, "cdi_name", json_object_new_string(q));
+			free(q);
+			json_object_object_get_ex(d, "containerEdits", &edits);
+			if (edits && json_object_object_get_ex(edits, "deviceNodes", &v))
+				for (size_t k = 0; k < json_object_array_length(v); k++) {
+					struct json_object *p;
+
+					if (json_object_object_get_ex(json_object_array_get_idx(v, k),
+								      "path", &p))
+						json_object_array_add(nodes, json_object_get(p));
+				}
+			if (edits)
+				json_object_object_get_ex(edits, "env", &env);
+			json_object_object_add(row, "device_nodes", nodes);
+			json_object_object_add(row, "env", env ? json_object_get(env) : NULL);
+			json_object_array_add(rows, row);
+		}
+	}
+	if (!rows) {
+		err("Failed to list the CDI devices: %s", strerror(ENOMEM));
+		return EXIT_FAILURE;
+	}
+	if (!list)
+		return output_list(rows, cols, sizeof(cols) / sizeof(cols[0]), false) < 0;
+	if (arg_json) {
+		output_json(rows);
+		return EXIT_SUCCESS;
+	}
+	for (size_t i = 0; i < json_object_array_length(rows); i++)
+		puts(json_object_get_string(json_object_array_get_idx(rows, i)));
+	return EXIT_SUCCESS;
+}
+
 static int verb_apply(int argc, char **argv)
 {
 	static const struct column cols[] = {
@@ -821,6 +918,13 @@ static const struct verb verbs[] = {
      "Print vbusd's events (added, removed, bound) as they come, until Ctrl-C or until\n"
      "vbusd leaves the bus; with -j one JSON object a line. Needs vbusd (not --root or\n"
      "--direct).\n"},
+    {"cdi", 0, 1, 0, verb_cdi,
+     "vbusctl cdi [list]\n"
+     "\n"
+     "The CDI specs vbus keeps in /var/run/cdi (below vbusd's root): one row per device\n"
+     "with its CDI name, device nodes and environment; -j prints the spec files. list:\n"
+     "the CDI names only (vbus.dev/vfio=NAME, vbus.dev/vhost-vdpa=NAME), for a container\n"
+     "runtime's --device.\n"},
     {"help", 0, 1, 0, verb_help,
      "vbusctl help [COMMAND]\n"
      "\n"
@@ -903,6 +1007,8 @@ static void help(void)
 	       "                               define what the tool has; its files are moved\n"
 	       "                               to /etc/vbus/import-backup (--keep-source: not)\n"
 	       "  monitor                      stream vbusd's add/remove/bind events\n"
+	       "  cdi [list]                   the CDI specs vbus keeps in /var/run/cdi;\n"
+	       "                               list: their device names (vbus.dev/vfio=NAME)\n"
 	       "  help [COMMAND]               this help, or COMMAND's usage and options\n"
 	       "\n"
 	       "Kinds: mdev, vf, sf, vdpa, virtbus, pci. Drivers: auto, vfio, host, none or a\n"

@@ -26,6 +26,11 @@ static const struct {
 	{ "SysfsPath", "sysfs_path", 's' },
 	{ "Start", "start", 's' },
 	{ "Tags", "tags", 'a' },
+	{ "WantedDriver", "wanted_driver", 's' },
+	{ "PciAddress", "pci_address", 's' },
+	{ "IommuGroup", "iommu_group", 'x' },
+	{ "DeviceNodes", "device_nodes", 'a' },
+	{ "Netdev", "netdev", 's' },
 };
 
 char *device_path(const char *name)
@@ -135,6 +140,11 @@ static const sd_bus_vtable device_vtable[] = {
 	DEVICE_PROP("SysfsPath", "s"),
 	DEVICE_PROP("Start", "s"),
 	DEVICE_PROP("Tags", "as"),
+	DEVICE_PROP("WantedDriver", "s"),
+	DEVICE_PROP("PciAddress", "s"),
+	DEVICE_PROP("IommuGroup", "x"),
+	DEVICE_PROP("DeviceNodes", "as"),
+	DEVICE_PROP("Netdev", "s"),
 	SD_BUS_VTABLE_END,
 };
 

@@ -556,6 +556,11 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 	}
 	vbus_monitor_start(d);
 	provision_adopt(d, false);
+	/* A binding someone else changed leaves the CDI specs (or enters them) at once. */
+	if (subsystem && (streq(subsystem, "pci") || streq(subsystem, "mdev") ||
+			  streq(subsystem, "vdpa") || streq(subsystem, "vfio") ||
+			  streq(subsystem, "vhost-vdpa")))
+		(void)vbus_cdi_update(d->ctx);
 }
 
 #if HAVE_LIBUDEV

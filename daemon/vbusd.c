@@ -270,6 +270,11 @@ static int run(void)
 	r = provision_start(&d);
 	if (r < 0)
 		return r;
+	/* The CDI specs as this boot has them (names come from definitions, not group numbers). */
+	r = vbus_cdi_update(d.ctx);
+	if (r < 0)
+		log_warning("Failed to write the CDI specs: %s",
+			    vbus_ctx_last_error(d.ctx) ?: strerror(-r));
 
 	r = sd_bus_request_name(d.bus, VBUS_BUS_NAME, 0);
 	if (r < 0) {

@@ -4,8 +4,14 @@
  * active, appears as auxiliary device vbus_sim.sf.<N>, bound by the
  * auxiliary driver below (opstate "attached").
  *
+ * Every port (the PF's and each SF's) has a representor netdev, as a NIC
+ * in switchdev mode has, so that its devlink type is eth: devlink warns
+ * "Type was not set for devlink port." an hour after a port whose type
+ * stays unset is registered.
+ *
  * In 6.1 every devlink op here runs with the instance lock held, which
- * also protects the port list.
+ * also protects the port list; netdevs are registered under it (rtnl
+ * after the devlink lock, as netdevsim does).
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -14,6 +20,7 @@
 #include <linux/etherdevice.h>
 #include <linux/idr.h>
 #include <linux/list.h>
+#include <linux/netdevice.h>
 #include <linux/slab.h>
 #include <net/devlink.h>
 
@@ -30,6 +37,7 @@ struct vbus_sim_sf {
 
 struct vbus_sim_port {
 	struct devlink_port dl_port;
+	struct net_device *rep;
 	struct list_head list;
 	unsigned int index;
 	u32 sfnum;
@@ -42,11 +50,69 @@ struct vbus_sim_devlink {
 	struct vbus_sim_dev *sim;
 	/* The eswitch port of the PF itself (index 0), as a NIC in switchdev mode has. */
 	struct devlink_port pf_port;
+	struct net_device *pf_rep;
 	struct list_head ports;
 	unsigned int next_index;
 };
 
 static DEFINE_IDA(vbus_sim_sf_ida);
+
+/* ---- representor netdevs: they drop what is sent to them ----------------------------------- */
+
+struct vbus_sim_rep {
+	struct devlink_port *dl_port;
+};
+
+static netdev_tx_t vbus_sim_rep_xmit(struct sk_buff *skb, struct net_device *dev)
+{
+	dev_core_stats_tx_dropped_inc(dev);
+	dev_kfree_skb(skb);
+	return NETDEV_TX_OK;
+}
+
+static struct devlink_port *vbus_sim_rep_devlink_port(struct net_device *dev)
+{
+	return ((struct vbus_sim_rep *)netdev_priv(dev))->dl_port;
+}
+
+static const struct net_device_ops vbus_sim_rep_ops = {
+	.ndo_start_xmit = vbus_sim_rep_xmit,
+	.ndo_get_devlink_port = vbus_sim_rep_devlink_port,
+};
+
+/* A representor for a registered port; sets the port's type to eth. */
+static struct net_device *vbus_sim_rep_create(struct vbus_sim_dev *sim,
+					      struct devlink_port *dl_port)
+{
+	struct vbus_sim_rep *rep;
+	struct net_device *dev;
+	int err;
+
+	dev = alloc_netdev(sizeof(*rep), "vbsim%d", NET_NAME_ENUM, ether_setup);
+	if (!dev)
+		return ERR_PTR(-ENOMEM);
+	rep = netdev_priv(dev);
+	rep->dl_port = dl_port;
+	dev->netdev_ops = &vbus_sim_rep_ops;
+	eth_hw_addr_random(dev);
+	SET_NETDEV_DEV(dev, &sim->dev);
+	err = register_netdev(dev);
+	if (err) {
+		free_netdev(dev);
+		return ERR_PTR(err);
+	}
+	devlink_port_type_eth_set(dl_port, dev);
+	return dev;
+}
+
+static void vbus_sim_rep_destroy(struct devlink_port *dl_port, struct net_device *dev)
+{
+	if (!dev)
+		return;
+	devlink_port_type_clear(dl_port);
+	unregister_netdev(dev);
+	free_netdev(dev);
+}
 
 static struct vbus_sim_port *to_sim_port(struct devlink_port *dl_port)
 {
@@ -212,6 +278,14 @@ static int vbus_sim_port_new(struct devlink *devlink, const struct devlink_port_
 		NL_SET_ERR_MSG_MOD(extack, "Failed to register the devlink port");
 		return err;
 	}
+	port->rep = vbus_sim_rep_create(sdl->sim, &port->dl_port);
+	if (IS_ERR(port->rep)) {
+		err = PTR_ERR(port->rep);
+		devl_port_unregister(&port->dl_port);
+		kfree(port);
+		NL_SET_ERR_MSG_MOD(extack, "Failed to register the port's representor netdev");
+		return err;
+	}
 	list_add_tail(&port->list, &sdl->ports);
 
 	*new_port_index = port->index;
@@ -221,6 +295,7 @@ static int vbus_sim_port_new(struct devlink *devlink, const struct devlink_port_
 static void vbus_sim_port_free(struct vbus_sim_port *port)
 {
 	vbus_sim_sf_deactivate(port);
+	vbus_sim_rep_destroy(&port->dl_port, port->rep);
 	devl_port_unregister(&port->dl_port);
 	list_del(&port->list);
 	kfree(port);
@@ -355,6 +430,13 @@ int vbus_sim_devlink_create(struct vbus_sim_dev *sim)
 		devlink_free(devlink);
 		return err;
 	}
+	sdl->pf_rep = vbus_sim_rep_create(sim, &sdl->pf_port);
+	if (IS_ERR(sdl->pf_rep)) {
+		err = PTR_ERR(sdl->pf_rep);
+		devlink_port_unregister(&sdl->pf_port);
+		devlink_free(devlink);
+		return err;
+	}
 
 	sim->devlink = devlink;
 	devlink_register(devlink);
@@ -372,6 +454,7 @@ void vbus_sim_devlink_destroy(struct vbus_sim_dev *sim)
 	devl_lock(devlink);
 	list_for_each_entry_safe_reverse(port, tmp, &sdl->ports, list)
 		vbus_sim_port_free(port);
+	vbus_sim_rep_destroy(&sdl->pf_port, sdl->pf_rep);
 	devl_port_unregister(&sdl->pf_port);
 	devl_unlock(devlink);
 	devlink_free(devlink);

@@ -3,14 +3,16 @@
  * vbus_sim: simulated parents on their own bus "vbus_sim", created and
  * deleted by writing an ID to /sys/bus/vbus_sim/{new,del}_device (like
  * netdevsim). Each parent is a vbus management device with types net and
- * blk, and a devlink instance that creates subfunctions; two virtbus
- * drivers, vbus_sim_net and vbus_sim_blk, make driver choice observable.
+ * blk (configuration: mac and mtu for net, capacity for blk), and a devlink
+ * instance that creates subfunctions. Its virtbus drivers are in
+ * vbus_sim_drv.ko, loaded by udev through their aliases.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/debugfs.h>
 #include <linux/device.h>
+#include <linux/etherdevice.h>
 #include <linux/kernel.h>
 #include <linux/list.h>
 #include <linux/module.h>
@@ -30,28 +32,146 @@ static struct dentry *vbus_sim_ddir;
 
 static struct bus_type vbus_sim_bus;
 
-static int vbus_sim_mgmt_dev_add(struct vbus_mgmtdev *mdev, struct virtbus_device *vdev,
+#define VBUS_SIM_DEFAULT_MTU		1500
+#define VBUS_SIM_DEFAULT_CAPACITY	(128ULL << 20)
+
+struct vbus_sim_config {
+	u8 mac[ETH_ALEN];
+	u32 mtu;
+	u64 capacity;
+};
+
+/* Validates every entry into @cfg (which holds the current values); changes nothing else. */
+static int vbus_sim_config_parse(struct vbus_sim_vdev *sv, const struct vbus_config_entry *config,
+				 unsigned int n, struct vbus_sim_config *cfg,
 				 struct netlink_ext_ack *extack)
 {
-	struct vbus_sim_dev *sim = container_of(mdev, struct vbus_sim_dev, mgmt);
-	u32 err = xchg(&sim->fail_next_dev_new, 0);
+	bool net = !strcmp(sv->vdev.type, "net");
+	unsigned int i;
 
-	if (err) {
-		NL_SET_ERR_MSG_MOD(extack, "Injected failure (debugfs fail_next_dev_new)");
-		return -(int)min_t(u32, err, MAX_ERRNO);
+	for (i = 0; i < n; i++) {
+		const char *key = config[i].key, *val = config[i].value;
+
+		if (net && !strcmp(key, "mac")) {
+			if (!mac_pton(val, cfg->mac) || !is_valid_ether_addr(cfg->mac)) {
+				NL_SET_ERR_MSG_MOD(extack,
+						   "mac must be a unicast address like 02:00:00:00:00:01");
+				return -EINVAL;
+			}
+		} else if (net && !strcmp(key, "mtu")) {
+			if (kstrtou32(val, 10, &cfg->mtu) || cfg->mtu < ETH_MIN_MTU ||
+			    cfg->mtu > ETH_MAX_MTU) {
+				NL_SET_ERR_MSG_MOD(extack, "mtu must be a number from 68 to 65535");
+				return -EINVAL;
+			}
+		} else if (!net && !strcmp(key, "capacity")) {
+			if (kstrtou64(val, 10, &cfg->capacity) || !cfg->capacity ||
+			    cfg->capacity % 512) {
+				NL_SET_ERR_MSG_MOD(extack,
+						   "capacity must be a positive multiple of 512 bytes");
+				return -EINVAL;
+			}
+		} else {
+			if (net)
+				NL_SET_ERR_MSG_MOD(extack,
+						   "Unknown configuration key: type net takes mac and mtu");
+			else
+				NL_SET_ERR_MSG_MOD(extack,
+						   "Unknown configuration key: type blk takes capacity");
+			return -EINVAL;
+		}
 	}
-	vdev->priv = sim;
 	return 0;
 }
 
-static void vbus_sim_mgmt_dev_del(struct vbus_mgmtdev *mdev, struct virtbus_device *vdev)
+static void vbus_sim_config_read(struct vbus_sim_vdev *sv, struct vbus_sim_config *cfg)
 {
-	vdev->priv = NULL;
+	spin_lock(&sv->lock);
+	ether_addr_copy(cfg->mac, sv->mac);
+	cfg->mtu = sv->mtu;
+	cfg->capacity = sv->capacity;
+	spin_unlock(&sv->lock);
+}
+
+static void vbus_sim_config_write(struct vbus_sim_vdev *sv, const struct vbus_sim_config *cfg)
+{
+	spin_lock(&sv->lock);
+	ether_addr_copy(sv->mac, cfg->mac);
+	sv->mtu = cfg->mtu;
+	sv->capacity = cfg->capacity;
+	spin_unlock(&sv->lock);
+}
+
+static int vbus_sim_mgmt_dev_add(struct vbus_mgmtdev *mdev, struct virtbus_device *vdev,
+				 const struct vbus_config_entry *config, unsigned int n,
+				 struct netlink_ext_ack *extack)
+{
+	struct vbus_sim_dev *sim = container_of(mdev, struct vbus_sim_dev, mgmt);
+	struct vbus_sim_vdev *sv = vbus_sim_vdev(vdev);
+	u32 inject = xchg(&sim->fail_next_dev_new, 0);
+	struct vbus_sim_config cfg = {
+		.mtu = VBUS_SIM_DEFAULT_MTU,
+		.capacity = VBUS_SIM_DEFAULT_CAPACITY,
+	};
+	int err;
+
+	if (inject) {
+		NL_SET_ERR_MSG_MOD(extack, "Injected failure (debugfs fail_next_dev_new)");
+		return -(int)min_t(u32, inject, MAX_ERRNO);
+	}
+	if (WARN_ON(!sv))
+		return -EINVAL;
+	eth_random_addr(cfg.mac);
+	err = vbus_sim_config_parse(sv, config, n, &cfg, extack);
+	if (err)
+		return err;
+
+	spin_lock_init(&sv->lock);
+	vbus_sim_config_write(sv, &cfg);
+	sv->probe_delay_ms = READ_ONCE(sim->probe_delay_ms);
+	sv->probe_reenter = READ_ONCE(sim->probe_reenter);
+	sv->gate = &sim->gate;
+	return 0;
+}
+
+static int vbus_sim_mgmt_dev_config(struct virtbus_device *vdev,
+				    const struct vbus_config_entry *config, unsigned int n,
+				    struct netlink_ext_ack *extack)
+{
+	struct vbus_sim_vdev *sv = vbus_sim_vdev(vdev);
+	struct vbus_sim_config cfg;
+	int err;
+
+	if (WARN_ON(!sv))
+		return -EINVAL;
+	/* DEV_SET calls are serialized per device: read, validate, write. */
+	vbus_sim_config_read(sv, &cfg);
+	err = vbus_sim_config_parse(sv, config, n, &cfg, extack);
+	if (!err)
+		vbus_sim_config_write(sv, &cfg);
+	return err;
+}
+
+static int vbus_sim_mgmt_dev_config_fill(struct virtbus_device *vdev,
+					 struct vbus_config_msg *cmsg)
+{
+	struct vbus_sim_vdev *sv = vbus_sim_vdev(vdev);
+	struct vbus_sim_config cfg;
+
+	if (!sv)
+		return 0;
+	vbus_sim_config_read(sv, &cfg);
+	if (strcmp(vdev->type, "net"))
+		return vbus_config_put(cmsg, "capacity", "%llu", cfg.capacity);
+	return vbus_config_put(cmsg, "mac", "%pM", cfg.mac) ?:
+	       vbus_config_put(cmsg, "mtu", "%u", cfg.mtu);
 }
 
 static const struct vbus_mgmtdev_ops vbus_sim_mgmt_ops = {
+	.dev_size = VBUS_DEV_SIZE(struct vbus_sim_vdev, vdev),
 	.dev_add = vbus_sim_mgmt_dev_add,
-	.dev_del = vbus_sim_mgmt_dev_del,
+	.dev_config = vbus_sim_mgmt_dev_config,
+	.dev_config_fill = vbus_sim_mgmt_dev_config_fill,
 };
 
 /* The only place a vbus_sim_dev is freed. */
@@ -59,6 +179,17 @@ static void vbus_sim_dev_release(struct device *dev)
 {
 	kfree(container_of(dev, struct vbus_sim_dev, dev));
 }
+
+/* Any write to probe_release wakes the probes sleeping for probe_delay_ms. */
+static int vbus_sim_probe_release_set(void *data, u64 val)
+{
+	struct vbus_sim_gate *gate = data;
+
+	WRITE_ONCE(gate->seq, gate->seq + 1);
+	wake_up_all(&gate->wq);
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(vbus_sim_probe_release_fops, NULL, vbus_sim_probe_release_set, "%llu\n");
 
 static void vbus_sim_debugfs_create(struct vbus_sim_dev *sim)
 {
@@ -69,6 +200,10 @@ static void vbus_sim_debugfs_create(struct vbus_sim_dev *sim)
 			   &sim->types[VBUS_SIM_TYPE_BLK].max_instances);
 	debugfs_create_u32("fail_next_dev_new", 0600, sim->ddir, &sim->fail_next_dev_new);
 	debugfs_create_u32("fail_next_port_new", 0600, sim->ddir, &sim->fail_next_port_new);
+	debugfs_create_u32("probe_delay_ms", 0600, sim->ddir, &sim->probe_delay_ms);
+	debugfs_create_bool("probe_reenter", 0600, sim->ddir, &sim->probe_reenter);
+	debugfs_create_file_unsafe("probe_release", 0200, sim->ddir, &sim->gate,
+				   &vbus_sim_probe_release_fops);
 }
 
 static int vbus_sim_dev_new(unsigned int id)
@@ -87,6 +222,7 @@ static int vbus_sim_dev_new(unsigned int id)
 		return -ENOMEM;
 	sim->id = id;
 	INIT_LIST_HEAD(&sim->list);
+	init_waitqueue_head(&sim->gate.wq);
 	sim->types[VBUS_SIM_TYPE_NET].name = "net";
 	sim->types[VBUS_SIM_TYPE_NET].max_instances = VBUS_SIM_MAX_INSTANCES;
 	sim->types[VBUS_SIM_TYPE_BLK].name = "blk";
@@ -211,57 +347,15 @@ static struct bus_type vbus_sim_bus = {
 	.bus_groups = vbus_sim_bus_groups,
 };
 
-/* Drivers that bind to virtbus devices of type net and blk and do nothing. */
-static int vbus_sim_drv_probe(struct virtbus_device *vdev, const struct virtbus_device_id *id)
-{
-	dev_dbg(&vdev->dev, "bound (type %s)\n", vdev->type);
-	return 0;
-}
-
-static void vbus_sim_drv_remove(struct virtbus_device *vdev)
-{
-	dev_dbg(&vdev->dev, "unbound\n");
-}
-
-static const struct virtbus_device_id vbus_sim_net_ids[] = {
-	{ .type = "net" },
-	{ }
-};
-
-static const struct virtbus_device_id vbus_sim_blk_ids[] = {
-	{ .type = "blk" },
-	{ }
-};
-
-static struct virtbus_driver vbus_sim_net_driver = {
-	.probe = vbus_sim_drv_probe,
-	.remove = vbus_sim_drv_remove,
-	.id_table = vbus_sim_net_ids,
-	.driver.name = "vbus_sim_net",
-};
-
-static struct virtbus_driver vbus_sim_blk_driver = {
-	.probe = vbus_sim_drv_probe,
-	.remove = vbus_sim_drv_remove,
-	.id_table = vbus_sim_blk_ids,
-	.driver.name = "vbus_sim_blk",
-};
-
 static int __init vbus_sim_init(void)
 {
 	int err;
 
 	vbus_sim_ddir = debugfs_create_dir("vbus_sim", NULL);
 
-	err = virtbus_driver_register(&vbus_sim_net_driver);
-	if (err)
-		goto err_debugfs;
-	err = virtbus_driver_register(&vbus_sim_blk_driver);
-	if (err)
-		goto err_net;
 	err = vbus_sim_devlink_init();
 	if (err)
-		goto err_blk;
+		goto err_debugfs;
 	err = bus_register(&vbus_sim_bus);
 	if (err)
 		goto err_devlink;
@@ -273,10 +367,6 @@ static int __init vbus_sim_init(void)
 
 err_devlink:
 	vbus_sim_devlink_exit();
-err_blk:
-	virtbus_driver_unregister(&vbus_sim_blk_driver);
-err_net:
-	virtbus_driver_unregister(&vbus_sim_net_driver);
 err_debugfs:
 	debugfs_remove_recursive(vbus_sim_ddir);
 	return err;
@@ -294,8 +384,6 @@ static void __exit vbus_sim_exit(void)
 
 	bus_unregister(&vbus_sim_bus);
 	vbus_sim_devlink_exit();
-	virtbus_driver_unregister(&vbus_sim_blk_driver);
-	virtbus_driver_unregister(&vbus_sim_net_driver);
 	debugfs_remove_recursive(vbus_sim_ddir);
 }
 

@@ -538,6 +538,9 @@ VBUS_EXPORT int vbus_apply(struct vbus_ctx *ctx, struct json_object *definitions
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
+	/* A dry run writes nothing, the CDI specs included (vbus_unlock() would sync them). */
+	if (flags & VBUS_APPLY_DRY_RUN)
+		ctx->cdi_synced_gen = ctx->lock_gen;
 	r = apply_locked(ctx, definitions, flags, ret_plan);
 	vbus_unlock(ctx);
 	return r;

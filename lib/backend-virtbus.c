@@ -19,6 +19,9 @@ static struct nla_policy vbus_policy[VBUS_ATTR_MAX + 1] = {
 	[VBUS_ATTR_DEV_DRIVER_OVERRIDE] = { .type = NLA_STRING },
 	[VBUS_ATTR_DEV_UNBOUND] = { .type = NLA_FLAG },
 	[VBUS_ATTR_DEV_SYSFS_NAME] = { .type = NLA_STRING },
+	[VBUS_ATTR_PROVIDER] = { .type = NLA_STRING },
+	[VBUS_ATTR_DEV_CONFIG] = { .type = NLA_NESTED },
+	[VBUS_ATTR_DEV_MATCH_ID] = { .type = NLA_STRING },
 };
 
 static struct nla_policy type_policy[VBUS_TYPE_ATTR_MAX + 1] = {
@@ -289,9 +292,10 @@ static int virtbus_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 				  def->name, VBUS_DEV_NAME_MAX - 1);
 	if (!def->type)
 		return vbus_error(ctx, -EINVAL, "%s: a virtbus definition needs --type", def->name);
-	if (def->n_attrs > 0)
-		return vbus_error(ctx, -EINVAL, "%s: virtbus devices take no attributes ('%s')",
-				  def->name, def->attrs[0].key);
+	/* attrs are the provider's configuration keys: its kernel callback validates them. */
+	if (def->n_attrs > VBUS_CONFIG_MAX_ENTRIES)
+		return vbus_error(ctx, -EINVAL, "%s: virtbus devices take at most %d attributes",
+				  def->name, VBUS_CONFIG_MAX_ENTRIES);
 	if (!strchr(def->parent, '/'))
 		return vbus_error(ctx, -EINVAL,
 				  "%s: parent '%s' is not a vbus management device (BUS/DEVICE)",
@@ -340,6 +344,20 @@ static int virtbus_status(struct vbus_ctx *ctx, const struct vbus_def *def, stru
 
 /* ---- changing --------------------------------------------------------------------------- */
 
+/* DEF's attrs as DEV_CONFIG entries, in order. */
+static int put_config(struct nl_msg *msg, const struct vbus_def *def)
+{
+	for (size_t i = 0; i < def->n_attrs; i++) {
+		struct nlattr *nest = nla_nest_start(msg, VBUS_ATTR_DEV_CONFIG);
+
+		if (!nest || nla_put_string(msg, VBUS_CONFIG_ATTR_KEY, def->attrs[i].key) < 0 ||
+		    nla_put_string(msg, VBUS_CONFIG_ATTR_VALUE, def->attrs[i].value) < 0)
+			return -EMSGSIZE;
+		nla_nest_end(msg, nest);
+	}
+	return 0;
+}
+
 static int simple_call(struct vbus_ctx *ctx, const struct vbus_def *def, uint8_t cmd,
 		       const char *driver, bool unbound)
 {
@@ -352,6 +370,7 @@ static int simple_call(struct vbus_ctx *ctx, const struct vbus_def *def, uint8_t
 	if (r < 0)
 		return r;
 	if ((cmd == VBUS_CMD_DEV_NEW && nla_put_string(msg, VBUS_ATTR_DEV_TYPE, def->type) < 0) ||
+	    (cmd == VBUS_CMD_DEV_NEW && put_config(msg, def) < 0) ||
 	    (driver && nla_put_string(msg, VBUS_ATTR_DEV_DRIVER, driver) < 0) ||
 	    (unbound && nla_put_flag(msg, VBUS_ATTR_DEV_UNBOUND) < 0)) {
 		nlmsg_free(msg);

@@ -836,7 +836,8 @@ static void put_key_str(struct text *t, int indent, const char *key, const char 
 
 static const char *const def_keys[] = {
 	"version", "name", "kind", "parent", "type", "uuid", "index", "attrs", "driver", "start",
-	"tags", "active", "defined", "bound_driver", "sysfs_path",
+	"tags", "active", "defined", "bound_driver", "sysfs_path", "wanted_driver", "pci_address",
+	"iommu_group", "device_nodes", "netdev",
 };
 
 /* A key of the schema (or a runtime key of listings): never taken from def->extra. */
@@ -853,6 +854,7 @@ static bool is_def_key(const char *key)
 int vbus_text_def(struct text *t, const struct vbus_def *def, int indent,
 		  const struct vbus_runtime *rt)
 {
+	const struct vbus_access *a = rt ? rt->access : NULL;
 	char num[32];
 
 	if (!def->name || !vbus_kind_to_string(def->kind) || !def->parent)
@@ -921,6 +923,29 @@ int vbus_text_def(struct text *t, const struct vbus_def *def, int indent,
 		puts_(t, rt->defined ? "true" : "false");
 		put_key_str(t, indent, "bound_driver", rt->driver);
 		put_key_str(t, indent, "sysfs_path", rt->sysfs_path);
+		put_key_str(t, indent, "wanted_driver", rt->wanted_driver);
+		put_key_str(t, indent, "pci_address",
+			    a && a->pci_address[0] ? a->pci_address : NULL);
+		put_key(t, indent, "iommu_group");
+		if (a && a->iommu_group >= 0) {
+			snprintf(num, sizeof(num), "%d", a->iommu_group);
+			puts_(t, num);
+		} else
+			put(t, "null", 4);
+		put_key(t, indent, "device_nodes");
+		if (!a || a->n_nodes == 0)
+			put(t, "[]", 2);
+		else {
+			put(t, "[\n", 2);
+			for (size_t i = 0; i < a->n_nodes; i++) {
+				indent_(t, indent + 4);
+				put_string(t, a->nodes[i], strlen(a->nodes[i]));
+				put(t, i + 1 < a->n_nodes ? ",\n" : "\n", i + 1 < a->n_nodes ? 2 : 1);
+			}
+			indent_(t, indent + 2);
+			put(t, "]", 1);
+		}
+		put_key_str(t, indent, "netdev", a && a->netdev[0] ? a->netdev : NULL);
 	}
 	put(t, "\n", 1);
 	indent_(t, indent);

@@ -136,8 +136,11 @@ enum vbus_list_flags {
 	VBUS_LIST_DEFINED = 1 << 0, /* definitions, active or not */
 	VBUS_LIST_ACTIVE = 1 << 1,  /* active sub-devices, defined or not */
 };
-/* Schema-v1 objects plus "active", "defined", "bound_driver" and "sysfs_path" (as seen inside
- * the root). FLAGS 0 means VBUS_LIST_ACTIVE. Definitions come first (by name; then devices vbus
+/* Schema-v1 objects plus "active", "defined", "bound_driver", "sysfs_path" (as seen inside
+ * the root), "wanted_driver" (the definition's driver choice resolved: "vfio-pci"; null for a
+ * device nobody defined), "pci_address", "iommu_group" (null when none), "device_nodes" (the
+ * nodes that give access: /dev/vfio/G and /dev/vfio/vfio, /dev/vfio/devices/vfioN and
+ * /dev/iommu, /dev/vhost-vdpa-N) and "netdev" (of a host-bound VF, SF or vDPA device). FLAGS 0 means VBUS_LIST_ACTIVE. Definitions come first (by name; then devices vbus
  * started that are not defined), then active devices nobody defined, named by their identity
  * (mdev uuid, "<pf>-vf<N>", ...). A definition file that cannot be read is named in a warning
  * and skipped. NAME may be NULL; -ENOENT when NAME matches nothing. */
@@ -151,6 +154,15 @@ struct vbus_list_entry {
 	struct json_object *object; /* that device, as vbus_list_devices() shows it (def NULL) */
 	bool active, defined;
 	const char *bound_driver, *sysfs_path;
+	/* What the definition asks for, resolved ("vfio-pci"); NULL without a definition. */
+	const char *wanted_driver;
+	/* How to reach the device (NULL or empty when not known): its PCI address (pci, vf), its
+	 * IOMMU group (-1: none), the device nodes that give access to it (NULL-terminated), the
+	 * netdev of a host-bound VF, SF or vDPA device. */
+	const char *pci_address;
+	int iommu_group;
+	const char *const *device_nodes;
+	const char *netdev;
 };
 typedef int (*vbus_list_fn)(void *userdata, const struct vbus_list_entry *entry);
 VBUS_EXPORT int vbus_list_devices_foreach(struct vbus_ctx *ctx, unsigned flags, const char *name,
@@ -278,6 +290,21 @@ enum vbus_import_flags {
 VBUS_EXPORT int vbus_import_with_flags(struct vbus_ctx *ctx, const char *source,
 				       const char *dir, unsigned flags,
 				       struct json_object **ret_report);
+
+/* ------------------------------------------------------------------------------------------ */
+/*
+ * CDI (Container Device Interface) specs in /var/run/cdi below the root: vbus.dev-vfio.json
+ * (kind vbus.dev/vfio: every definition whose device is bound to a vfio driver) and
+ * vbus.dev-vhost-vdpa.json (kind vbus.dev/vhost-vdpa), each replaced atomically, removed when
+ * it would hold no device. Every changing operation rewrites them before it releases the store
+ * lock; vbus_cdi_update() does it on demand (vbusd at start and on kernel events).
+ */
+VBUS_EXPORT int vbus_cdi_update(struct vbus_ctx *ctx);
+/* The specs as written: a JSON array of the spec objects (none: empty). */
+VBUS_EXPORT int vbus_cdi_read(struct vbus_ctx *ctx, struct json_object **ret);
+/* The CDI device name of definition NAME (characters CDI forbids mapped, see vbus.json(5)), or
+ * NULL when none can be made. Caller frees. */
+VBUS_EXPORT char *vbus_cdi_name(const char *name);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Policy (/etc/vbus/policy.d/ *.json, schema in lib/policy.c and vbus.json(5)). */

@@ -60,16 +60,82 @@ VBUS_EXPORT int vbus_list_types(struct vbus_ctx *ctx, const char *parent, struct
 	return list_each(ctx, parent, true, ret);
 }
 
+static struct json_object *str_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
 static int set_runtime(struct json_object *o, const struct vbus_runtime *rt)
 {
-	if (json_object_object_add(o, "active", json_object_new_boolean(rt->active)) < 0 ||
+	const struct vbus_access *a = rt->access;
+	struct json_object *nodes = json_object_new_array();
+
+	for (size_t i = 0; nodes && a && i < a->n_nodes; i++)
+		if (json_object_array_add(nodes, json_object_new_string(a->nodes[i])) < 0) {
+			json_object_put(nodes);
+			return -ENOMEM;
+		}
+	if (!nodes ||
+	    json_object_object_add(o, "active", json_object_new_boolean(rt->active)) < 0 ||
 	    json_object_object_add(o, "defined", json_object_new_boolean(rt->defined)) < 0 ||
-	    json_object_object_add(o, "bound_driver",
-				   rt->driver ? json_object_new_string(rt->driver) : NULL) < 0 ||
-	    json_object_object_add(o, "sysfs_path",
-				   rt->sysfs_path ? json_object_new_string(rt->sysfs_path) : NULL) < 0)
+	    json_object_object_add(o, "bound_driver", str_or_null(rt->driver)) < 0 ||
+	    json_object_object_add(o, "sysfs_path", str_or_null(rt->sysfs_path)) < 0 ||
+	    json_object_object_add(o, "wanted_driver", str_or_null(rt->wanted_driver)) < 0 ||
+	    json_object_object_add(o, "pci_address",
+				   str_or_null(a && a->pci_address[0] ? a->pci_address : NULL)) < 0 ||
+	    json_object_object_add(o, "iommu_group",
+				   a && a->iommu_group >= 0 ? json_object_new_int(a->iommu_group) :
+							      NULL) < 0 ||
+	    json_object_object_add(o, "device_nodes", nodes) < 0 ||
+	    json_object_object_add(o, "netdev", str_or_null(a && a->netdev[0] ? a->netdev : NULL)) < 0)
 		return -ENOMEM;
 	return 0;
+}
+
+/* Whether the backend maps CHOICE to a driver name for DEF by reading only: for pci and sf,
+ * virtbus and vf "host" means probing (it rebinds), which a listing must never do. */
+static bool resolve_is_pure(const struct vbus_def *def, const char *choice)
+{
+	switch (def->kind) {
+	case VBUS_KIND_MDEV:
+	case VBUS_KIND_VDPA:
+		return true;
+	case VBUS_KIND_PCI:
+	case VBUS_KIND_VF:
+		return streq(choice, VBUS_DRIVER_VFIO);
+	default:
+		return false;
+	}
+}
+
+char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
+	_cleanup_free_ char *choice = NULL, *driver = NULL;
+	char *saved = vbus_error_take(ctx);
+	int level = ctx->log_level, r = 0;
+
+	/* Quietly: a broken policy file is named by the decisions that use it (start, vbusd),
+	 * not by every listing (whose text must not depend on who lists). */
+	if (level > VBUS_LOG_ERR)
+		ctx->log_level = VBUS_LOG_ERR;
+	if (!def->driver || streq(def->driver, VBUS_DRIVER_AUTO))
+		r = vbus_policy_resolve_driver(ctx, def, &choice);
+	else
+		choice = strdup(def->driver);
+	if (r >= 0 && choice && be && be->resolve_driver &&
+	    (streq(choice, VBUS_DRIVER_VFIO) || streq(choice, VBUS_DRIVER_HOST)) &&
+	    resolve_is_pure(def, choice)) {
+		r = be->resolve_driver(ctx, def, choice, &driver);
+		if (r >= 0 && !driver)
+			driver = strdup(VBUS_DRIVER_NONE);
+	}
+	/* Only for display: a failure here is no failure of the listing. */
+	ctx->log_level = level;
+	vbus_error_restore(ctx, saved);
+	if (driver)
+		return TAKE_PTR(driver);
+	return choice ? TAKE_PTR(choice) : strdup(def->driver ?: VBUS_DRIVER_AUTO);
 }
 
 static const char *str_key(struct json_object *o, const char *key)
@@ -86,13 +152,13 @@ static const char *str_key(struct json_object *o, const char *key)
  * otherwise status() asks the kernel. RT points into SEEN or ST (vbus_status_done() it). */
 static void def_runtime(struct vbus_ctx *ctx, const struct vbus_def *def, bool defined,
 			bool listed, struct json_object *seen, struct vbus_status *st,
-			struct vbus_runtime *rt)
+			struct vbus_access *acc, char **want, struct vbus_runtime *rt)
 {
 	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
 	const char *path = NULL;
 
 	*st = (struct vbus_status){};
-	*rt = (struct vbus_runtime){ .defined = defined };
+	*rt = (struct vbus_runtime){ .defined = defined, .access = acc };
 	if (be && listed && be->status_in_list) {
 		rt->active = seen && !streq_ptr(str_key(seen, "state"), "inactive");
 		if (rt->active) {
@@ -112,6 +178,9 @@ static void def_runtime(struct vbus_ctx *ctx, const struct vbus_def *def, bool d
 		path = st->sysfs_path;
 	}
 	rt->sysfs_path = path ? vbus_path_display(ctx, path) : NULL;
+	vbus_access_read(ctx, def->kind, rt->active ? rt->sysfs_path : NULL, rt->driver, acc);
+	*want = vbus_wanted_driver(ctx, def);
+	rt->wanted_driver = *want;
 }
 
 /* One definition (stored or transient) with its runtime fields, as a JSON object. */
@@ -120,15 +189,18 @@ static int def_entry(struct vbus_ctx *ctx, const struct vbus_def *def, bool defi
 {
 	_cleanup_json_ struct json_object *o = NULL;
 	struct vbus_status st;
+	struct vbus_access acc;
 	struct vbus_runtime rt;
+	char *want;
 	int r;
 
 	r = vbus_def_to_json(def, &o);
 	if (r < 0)
 		return r;
-	def_runtime(ctx, def, defined, listed, seen, &st, &rt);
+	def_runtime(ctx, def, defined, listed, seen, &st, &acc, &want, &rt);
 	r = set_runtime(o, &rt);
 	vbus_status_done(&st);
+	free(want);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(o);
@@ -152,19 +224,32 @@ struct sink {
 	size_t n;
 };
 
+static void entry_access(struct vbus_list_entry *e, const struct vbus_access *a)
+{
+	e->pci_address = a->pci_address[0] ? a->pci_address : NULL;
+	e->iommu_group = a->iommu_group;
+	e->device_nodes = a->node_ptrs;
+	e->netdev = a->netdev[0] ? a->netdev : NULL;
+}
+
 static int sink_def(struct sink *k, const struct vbus_def *def, const struct vbus_runtime *rt)
 {
 	_cleanup_json_ struct json_object *o = NULL;
 	int r;
 
 	if (k->fn) {
-		const struct vbus_list_entry e = {
+		struct vbus_list_entry e = {
 			.def = def,
 			.active = rt->active,
 			.defined = rt->defined,
 			.bound_driver = rt->driver,
 			.sysfs_path = rt->sysfs_path,
+			.wanted_driver = rt->wanted_driver,
+			.iommu_group = -1,
 		};
+
+		if (rt->access)
+			entry_access(&e, rt->access);
 
 		k->n++;
 		return k->fn(k->userdata, &e);
@@ -185,12 +270,12 @@ static int sink_def(struct sink *k, const struct vbus_def *def, const struct vbu
 	return 0;
 }
 
-/* O: an entry of list_active(), its runtime keys already moved last. */
-static int sink_active(struct sink *k, struct json_object *o)
+/* O: an entry of list_active(), its runtime keys already moved last; A: its access. */
+static int sink_active(struct sink *k, struct json_object *o, const struct vbus_access *a)
 {
 	if (k->fn) {
 		struct json_object *v;
-		const struct vbus_list_entry e = {
+		struct vbus_list_entry e = {
 			.object = o,
 			.active = true,
 			.bound_driver = json_object_object_get_ex(o, "bound_driver", &v) ?
@@ -199,8 +284,10 @@ static int sink_active(struct sink *k, struct json_object *o)
 			.sysfs_path = json_object_object_get_ex(o, "sysfs_path", &v) ?
 					      json_object_get_string(v) :
 					      NULL,
+			.iommu_group = -1,
 		};
 
+		entry_access(&e, a);
 		k->n++;
 		return k->fn(k->userdata, &e);
 	}
@@ -281,7 +368,9 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name, 
 		bool defined = i < n_defs;
 		struct json_object *seen = NULL;
 		struct vbus_status st;
+		struct vbus_access acc;
 		struct vbus_runtime rt;
+		char *want;
 
 		if (defined) {
 			def = defs[i];
@@ -303,11 +392,12 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name, 
 		}
 		if (name && !streq(def->name, name))
 			continue;
-		def_runtime(ctx, def, defined, true, seen, &st, &rt);
+		def_runtime(ctx, def, defined, true, seen, &st, &acc, &want, &rt);
 		r = 0;
 		if (rt.active || (flags & VBUS_LIST_DEFINED))
 			r = sink_def(k, def, &rt);
 		vbus_status_done(&st);
+		free(want);
 		if (r < 0)
 			goto out;
 	}
@@ -317,7 +407,8 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name, 
 		for (size_t j = 0; j < n_active; j++) {
 			struct json_object *o = json_object_array_get_idx(active, j), *v;
 			_cleanup_free_ char *driver = NULL, *path = NULL;
-			struct vbus_runtime rt = { .active = true };
+			struct vbus_access acc;
+			struct vbus_runtime rt = { .active = true, .access = &acc };
 
 			if (matched[j] || !name_matches(o, name))
 				continue;
@@ -340,10 +431,13 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name, 
 			json_object_object_del(o, "defined");
 			rt.driver = driver;
 			rt.sysfs_path = path ? vbus_path_display(ctx, path) : NULL;
+			vbus_access_read(ctx,
+					 vbus_kind_from_string(str_key(o, "kind") ?: ""),
+					 rt.sysfs_path, rt.driver, &acc);
 			r = set_runtime(o, &rt);
 			if (r < 0)
 				goto out;
-			r = sink_active(k, o);
+			r = sink_active(k, o, &acc);
 			if (r < 0)
 				goto out;
 		}

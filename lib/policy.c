@@ -458,6 +458,9 @@ struct policy_cache {
 	/* A file written in the last second may be written again within the same mtime tick
 	 * without a trace in its stamp (git's "racy" files): such a cache is not trusted. */
 	bool racy;
+	/* Read with warnings off (a listing's wanted driver): the next caller that would show
+	 * them reads it again, so that they are given. */
+	bool quiet;
 	struct stamp dir;
 	struct stamp *files;
 	size_t n_files;
@@ -584,7 +587,9 @@ static int policy_load(struct vbus_ctx *ctx, const struct policy **ret)
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0 && fstat(dfd, &dst) < 0)
 		return -errno;
-	if (cache_valid(ctx->policy_cache, dfd, &dst)) {
+	if (cache_valid(ctx->policy_cache, dfd, &dst) &&
+	    !(((struct policy_cache *)ctx->policy_cache)->quiet &&
+	      ctx->log_level >= VBUS_LOG_WARNING)) {
 		*ret = &((struct policy_cache *)ctx->policy_cache)->p;
 		return 0;
 	}
@@ -604,6 +609,7 @@ static int policy_load(struct vbus_ctx *ctx, const struct policy **ret)
 	r = policy_read(ctx, &c->p);
 	if (r < 0)
 		goto fail;
+	c->quiet = ctx->log_level < VBUS_LOG_WARNING;
 	ctx->policy_cache = c;
 	*ret = &c->p;
 	return 0;

@@ -564,6 +564,16 @@ int vbus_lock(struct vbus_ctx *ctx)
 
 void vbus_unlock(struct vbus_ctx *ctx)
 {
+	/* The CDI specs follow every change, rewritten before the lock goes so that they are
+	 * never older than the last change; their failure is not the operation's. */
+	if (ctx->lock_depth == 1 && ctx->cdi_synced_gen != ctx->lock_gen) {
+		char *saved = vbus_error_take(ctx);
+		int r = vbus_cdi_sync(ctx);
+
+		if (r < 0)
+			dbg(ctx, "CDI specs not written: %s", vbus_ctx_last_error(ctx) ?: strerror(-r));
+		vbus_error_restore(ctx, saved);
+	}
 	if (ctx->lock_depth == 0 || --ctx->lock_depth > 0)
 		return;
 	close(ctx->lock_fd);

@@ -117,6 +117,9 @@ struct vbus_ctx {
 	/* lock_gen during which sf_cache was filled from a dump of all ports and kept up to date
 	 * by this context's own changes: within that hold of the lock it knows every SF port. */
 	unsigned sf_complete_gen;
+	/* lib/cdi.c: lock_gen whose specs are written already (vbus_unlock() skips them then). */
+	unsigned cdi_synced_gen;
+	bool cdi_syncing;
 };
 
 /* Frees the policy kept in CTX (lib/policy.c). */
@@ -324,11 +327,35 @@ struct vbus_text {
 	size_t len, size;
 	bool oom; /* an allocation failed: s holds what fitted */
 };
+/* How a consumer reaches an active device (lib/access.c), read from sysfs only. */
+#define VBUS_ACCESS_MAX_NODES 4
+struct vbus_access {
+	char pci_address[16]; /* "" unless pci or vf */
+	int iommu_group;      /* -1: none */
+	char netdev[32];      /* "" unless bound to a host (network) driver */
+	size_t n_nodes;
+	char nodes[VBUS_ACCESS_MAX_NODES][64];
+	const char *node_ptrs[VBUS_ACCESS_MAX_NODES + 1]; /* nodes[], NULL-terminated */
+	bool vfio;	     /* the nodes are vfio's (group or cdev) */
+	bool vhost_vdpa;     /* the node is /dev/vhost-vdpa-N */
+};
+/* Fills A for the device of KIND at SYSFS_PATH (as seen inside the root) bound to DRIVER. */
+void vbus_access_read(struct vbus_ctx *ctx, enum vbus_kind kind, const char *sysfs_path,
+		      const char *driver, struct vbus_access *a);
+/* The driver DEF asks for, resolved as start would (policy, then the kind: "vfio-pci",
+ * "vhost_vdpa", "none") where that only reads; else the choice itself ("host"). Caller frees. */
+char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def);
+
 /* The runtime keys a listing adds to a definition. */
 struct vbus_runtime {
 	bool active, defined;
 	const char *driver, *sysfs_path;
+	const char *wanted_driver;	  /* NULL for a device nobody defined */
+	const struct vbus_access *access; /* NULL: nothing known */
 };
+
+/* lib/cdi.c: rewrites the CDI specs of /var/run/cdi when they changed (the lock is held). */
+int vbus_cdi_sync(struct vbus_ctx *ctx);
 void vbus_text_put(struct vbus_text *t, const char *s, size_t n);
 void vbus_text_json(struct vbus_text *t, struct json_object *v, int indent);
 int vbus_text_def(struct vbus_text *t, const struct vbus_def *def, int indent,

@@ -84,7 +84,7 @@ expect()
 R="--root $root"
 
 expect "vbusctl " \
-	"parents types list define modify undefine start stop create remove assign apply import monitor help"
+	"parents types list define modify undefine start stop create remove assign apply import monitor cdi help"
 expect "vbusctl st" "start stop"
 expect "vbusctl $R re" "remove"
 expect "vbusctl --" "--json --root --direct --help --version"
@@ -98,6 +98,7 @@ expect "vbusctl define x --kind v" "vf vdpa virtbus"
 expect "vbusctl define x --for " "vm host"
 expect "vbusctl import " "mdevctl driverctl"
 expect "vbusctl monitor " ""
+expect "vbusctl cdi " "list"
 expect "vbusctl help st" "start stop"
 expect "vbusctl help list " ""
 expect "vbusctl -" "-j --json --root --direct -h --help -V --version"

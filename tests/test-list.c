@@ -75,6 +75,24 @@ static int walk_one(void *userdata, const struct vbus_list_entry *e)
 	v = json_object_object_get(o, "sysfs_path");
 	if (v && e->sysfs_path)
 		check_str(e->sysfs_path, json_object_get_string(v));
+	/* What a consumer needs, the same both ways. */
+	v = json_object_object_get(o, "wanted_driver");
+	check((v == NULL) == (e->wanted_driver == NULL));
+	if (v && e->wanted_driver)
+		check_str(e->wanted_driver, json_object_get_string(v));
+	v = json_object_object_get(o, "pci_address");
+	check((v == NULL) == (e->pci_address == NULL));
+	if (v && e->pci_address)
+		check_str(e->pci_address, json_object_get_string(v));
+	v = json_object_object_get(o, "iommu_group");
+	check_int(v ? json_object_get_int(v) : -1, e->iommu_group);
+	v = json_object_object_get(o, "device_nodes");
+	for (size_t i = 0; i < json_object_array_length(v); i++)
+		check_str(e->device_nodes ? e->device_nodes[i] : NULL,
+			  json_object_get_string(json_object_array_get_idx(v, i)));
+	check(!e->device_nodes || !e->device_nodes[json_object_array_length(v)]);
+	v = json_object_object_get(o, "netdev");
+	check((v == NULL) == (e->netdev == NULL));
 	return 0;
 }
 

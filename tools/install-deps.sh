@@ -15,8 +15,9 @@ pkgs="
 	mdevctl driverctl valgrind strace
 	libvirt-daemon libvirt-clients
 	libglib2.0-bin
-	python3
+	python3 python3-yaml python3-jsonschema sparse
 	clang libclang-rt-14-dev python3-dbusmock
+	podman crun
 "
 
 if [ "$(id -u)" -ne 0 ]; then

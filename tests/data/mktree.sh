@@ -57,6 +57,15 @@ iommu() {
 	[ -e "$R/sys/kernel/iommu_groups/$1/type" ] || put "$R/sys/kernel/iommu_groups/$1/type" DMA
 }
 
+# vfio_group GROUP: the group's char device, /dev/vfio/GROUP (a device of the group is bound to a
+# vfio driver).
+vfio_group() {
+	v=$R/sys/devices/virtual/vfio/$1
+	put "$v/dev" "243:$1"
+	lnk sys/class/vfio "$v/subsystem"
+	lnk "sys/devices/virtual/vfio/$1" "$R/sys/class/vfio/$1"
+}
+
 # pcidev DEVPATH VENDOR DEVICE CLASS SUBVENDOR SUBDEVICE DRIVER|- IOMMUGROUP|-
 pcidev() {
 	p=$R/sys/devices/$1
@@ -179,6 +188,7 @@ resolution: 1024x768
 weight: 2"
 	mdev pci0000:00/0000:00:02.0 i915-GVTg_V5_4 4b6f1c2e-8a3d-4f5e-9c71-2d0e6a5b3f10 \
 		intel_vgpu_mdev 13
+	vfio_group 13
 	put "$R/sys/devices/pci0000:00/0000:00:02.0/4b6f1c2e-8a3d-4f5e-9c71-2d0e6a5b3f10/intel_vgpu/vgpu_id" 1
 }
 
@@ -233,6 +243,7 @@ ap_matrix() {
 	mdev vfio_ap/matrix vfio_ap-passthrough 6a1e2c5d-0b4f-4e39-8d2a-71c9e3f05b21 vfio_ap_mdev 0 \
 		assign_adapter unassign_adapter assign_domain unassign_domain \
 		assign_control_domain unassign_control_domain matrix guest_matrix control_domains
+	vfio_group 0
 	# The AP bus hands adapters and domains to vfio_ap through its masks.
 	mkdir -p "$R/sys/bus/ap"
 	put "$R/sys/bus/ap/apmask" 0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
@@ -248,6 +259,10 @@ base() {
 	bus mdev
 	driver pci pcieport
 	driver pci vfio-pci
+	# vfio is loaded: /dev/vfio/vfio (misc 10:196).
+	put "$R/sys/devices/virtual/misc/vfio/dev" "10:196"
+	mkdir -p "$R/sys/class/misc"
+	lnk sys/devices/virtual/misc/vfio "$R/sys/class/misc/vfio"
 }
 
 mdevctl_defs() {
@@ -349,6 +364,7 @@ for c in $cases; do
 		# The plain NIC is held by vfio-pci through a driverctl override.
 		plain_nic vfio-pci
 		put "$R/sys/devices/pci0000:00/0000:00:1c.4/0000:04:00.0/driver_override" vfio-pci
+		vfio_group 9
 		nvme
 		mdevctl_defs
 		driverctl_defs

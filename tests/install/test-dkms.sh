@@ -78,7 +78,7 @@ st=$("${dkms[@]}" status -m vbus -v "$ver" -k "$kver" 2>&1)
 [[ $st == *"vbus/$ver, $kver, "*": built"* ]]
 ok $? "dkms status says built" "$st"
 
-for m in vbus vbus_sim; do
+for m in vbus vbus_sim vbus_sim_drv; do
 	ko=$(find "$tree/vbus/$ver/$kver" -name "$m.ko*" 2>/dev/null | head -n 1)
 	[[ -n $ko ]]
 	ok $? "$m.ko is built" "$(find "$tree/vbus/$ver" 2>&1)"
@@ -96,6 +96,10 @@ ko=$(find "$tree/vbus/$ver/$kver" -name "vbus_sim.ko*" 2>/dev/null | head -n 1)
 dep=$(modinfo -F depends "$ko" 2>/dev/null)
 [[ ,$dep, == *,vbus,* ]]
 ok $? "vbus_sim.ko depends on vbus" "depends: $dep"
+ko=$(find "$tree/vbus/$ver/$kver" -name "vbus_sim_drv.ko*" 2>/dev/null | head -n 1)
+al=$(modinfo -F alias "$ko" 2>/dev/null | sort | tr '\n' ' ')
+[[ $al == "virtbus:vbus_sim.blk virtbus:vbus_sim.net " ]]
+ok $? "vbus_sim_drv.ko is loaded by udev for vbus_sim's net and blk devices (aliases)" "alias: $al"
 
 # dkms install into a private install tree, without depmod: the modules land where dkms.conf
 # says (updates/dkms), and the machine's /lib/modules stays as it was.
@@ -104,7 +108,7 @@ mkdir -p "$itree/$kver"
 before=$(find "/lib/modules/$kver" -newer "$T" -print 2>/dev/null | head -n 5)
 out=$("${dkms[@]}" --installtree "$itree" --no-depmod install -m vbus -v "$ver" -k "$kver" 2>&1)
 ok $? "dkms install -m vbus -v $ver -k $kver (private install tree)" "$out"
-for m in vbus vbus_sim; do
+for m in vbus vbus_sim vbus_sim_drv; do
 	f=$(find "$itree/$kver/updates/dkms" -name "$m.ko*" 2>/dev/null | head -n 1)
 	[[ -n $f ]]
 	ok $? "$m.ko installed in updates/dkms" "$(find "$itree" 2>&1)"

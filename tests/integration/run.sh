@@ -143,7 +143,7 @@ fi
 # ---- reading, same output as in-process --------------------------------------------------------
 for args in "parents" "types" "types mtty" "list --all" "-j list --all" "-j parents" \
 	"list" "-j list" "list --defined" "-j list --defined" "-j list gpu-desktop" \
-	"list --all gpu-desktop"; do
+	"list --all gpu-desktop" "cdi" "-j cdi" "cdi list"; do
 	# shellcheck disable=SC2086
 	bus_out=$(vbusctl $args 2>&1)
 	# shellcheck disable=SC2086

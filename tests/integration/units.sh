@@ -31,9 +31,10 @@ check "vbusd.service exposure is at most 3.0 (systemd-analyze --threshold=30)" \
 check "vbusd.service is Type=notify with BusName=org.vbus1" \
 	bash -c "grep -qx 'Type=notify' '$UNIT' && grep -qx 'BusName=org.vbus1' '$UNIT'"
 check "vbusd.service runs the installed vbusd" grep -qx 'ExecStart=/.*/sbin/vbusd' "$UNIT"
-check "vbusd.service may write only /etc/vbus, /run/vbus and /sys" \
+check "vbusd.service may write only /etc/vbus, /run/vbus, /run/cdi and /sys" \
 	bash -c "grep -qx 'ProtectSystem=strict' '$UNIT' &&
-		grep -qx 'ReadWritePaths=/etc/vbus /run/vbus /sys' '$UNIT'"
+		grep -qx 'ReadWritePaths=/etc/vbus /run/vbus /sys' '$UNIT' &&
+		grep -qx 'RuntimeDirectory=vbus cdi' '$UNIT'"
 check "vbusd.service is reached by D-Bus activation through its alias" \
 	bash -c "grep -qx 'Alias=dbus-org.vbus1.service' '$UNIT' &&
 		grep -qx 'SystemdService=dbus-org.vbus1.service' '$BUILD/units/org.vbus1.service' &&

@@ -770,8 +770,8 @@ static int storm(int workers, double secs, uint64_t seed, unsigned int n_names)
 	printf("total: %" PRIu64 " ops in %.1f s, %.0f ops/s\n", ops, wall, ops / wall);
 	print_outcomes((const uint64_t (*)[MAX_ERRNO + 1])total);
 	printf("monitor: new=%" PRIu64 " del=%" PRIu64 " bind=%" PRIu64 " other=%" PRIu64
-	       " overruns=%" PRIu64 "\n", sh->mon_msgs[VBUS_CMD_DEV_NEW],
-	       sh->mon_msgs[VBUS_CMD_DEV_DEL], sh->mon_msgs[VBUS_CMD_DEV_BIND], sh->mon_other,
+	       " overruns=%" PRIu64 "\n", sh->mon_msgs[VBUS_CMD_DEV_NEW_NTF],
+	       sh->mon_msgs[VBUS_CMD_DEV_DEL_NTF], sh->mon_msgs[VBUS_CMD_DEV_BIND_NTF], sh->mon_other,
 	       sh->mon_overruns);
 	if (bad)
 		printf("storm: %" PRIu64 " unexpected answers or timeouts\n", bad);
@@ -991,7 +991,7 @@ static void fuzz_build(struct msg *m, struct fuzz_case *c, uint32_t seq, bool un
 	if (r < 75)
 		c->cmd = VBUS_CMD_MGMTDEV_GET + rnd(5);
 	else if (r < 80)
-		c->cmd = VBUS_CMD_DEV_BIND;	/* notification only: no op */
+		c->cmd = VBUS_CMD_DEV_BIND_NTF + rnd(6);	/* notifications only: no op */
 	else if (r < 90)
 		c->cmd = rnd(2) ? VBUS_CMD_UNSPEC : __VBUS_CMD_MAX + rnd(4);
 	else
@@ -1099,6 +1099,7 @@ static bool fuzz_answer_ok(const struct fuzz_case *c, int err, bool unpriv)
 	case EEXIST:
 	case EOPNOTSUPP:	/* unknown device type */
 	case ENOSPC:		/* instance limit */
+	case E2BIG:		/* more configuration entries than VBUS_CONFIG_MAX_ENTRIES */
 		return true;
 	case EBUSY:		/* a dump while this socket's previous one still runs */
 		return cmd_dumps(c->cmd) && (c->flags & NLM_F_DUMP) == NLM_F_DUMP;

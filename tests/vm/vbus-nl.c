@@ -41,7 +41,12 @@ static const char *const cmd_names[] = {
 	[VBUS_CMD_DEV_DEL] = "dev-del",
 	[VBUS_CMD_DEV_GET] = "dev-get",
 	[VBUS_CMD_DEV_SET] = "dev-set",
-	[VBUS_CMD_DEV_BIND] = "dev-bind",
+	[VBUS_CMD_DEV_BIND_NTF] = "dev-bind-ntf",
+	[VBUS_CMD_DEV_NEW_NTF] = "dev-new-ntf",
+	[VBUS_CMD_DEV_DEL_NTF] = "dev-del-ntf",
+	[VBUS_CMD_DEV_CHANGE_NTF] = "dev-change-ntf",
+	[VBUS_CMD_MGMTDEV_NEW_NTF] = "mgmtdev-new-ntf",
+	[VBUS_CMD_MGMTDEV_DEL_NTF] = "mgmtdev-del-ntf",
 };
 
 static const char *const attr_names[] = {
@@ -54,6 +59,9 @@ static const char *const attr_names[] = {
 	[VBUS_ATTR_DEV_DRIVER_OVERRIDE] = "dev-driver-override",
 	[VBUS_ATTR_DEV_UNBOUND] = "dev-unbound",
 	[VBUS_ATTR_DEV_SYSFS_NAME] = "dev-sysfs-name",
+	[VBUS_ATTR_PROVIDER] = "provider",
+	[VBUS_ATTR_DEV_CONFIG] = "dev-config",
+	[VBUS_ATTR_DEV_MATCH_ID] = "dev-match-id",
 };
 
 static struct nla_policy attr_policy[VBUS_ATTR_MAX + 1] = {
@@ -66,7 +74,18 @@ static struct nla_policy attr_policy[VBUS_ATTR_MAX + 1] = {
 	[VBUS_ATTR_DEV_DRIVER_OVERRIDE] = { .type = NLA_STRING },
 	[VBUS_ATTR_DEV_UNBOUND] = { .type = NLA_FLAG },
 	[VBUS_ATTR_DEV_SYSFS_NAME] = { .type = NLA_STRING },
+	[VBUS_ATTR_PROVIDER] = { .type = NLA_STRING },
+	[VBUS_ATTR_DEV_CONFIG] = { .type = NLA_NESTED },
+	[VBUS_ATTR_DEV_MATCH_ID] = { .type = NLA_STRING },
 };
+
+static struct nla_policy config_policy[VBUS_CONFIG_ATTR_MAX + 1] = {
+	[VBUS_CONFIG_ATTR_KEY] = { .type = NLA_STRING },
+	[VBUS_CONFIG_ATTR_VALUE] = { .type = NLA_STRING },
+};
+
+/* dev-config: print the configuration entries instead of the device line */
+static bool arg_config;
 
 static struct nla_policy type_policy[VBUS_TYPE_ATTR_MAX + 1] = {
 	[VBUS_TYPE_ATTR_NAME] = { .type = NLA_STRING },
@@ -185,7 +204,28 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 	}
 	r->count++;
 
+	if (arg_config) {
+		struct nlattr *tc[VBUS_CONFIG_ATTR_MAX + 1];
+
+		nla_for_each_attr(a, genlmsg_attrdata(g, 0), genlmsg_attrlen(g, 0), rem) {
+			if (nla_type(a) != VBUS_ATTR_DEV_CONFIG ||
+			    nla_parse_nested(tc, VBUS_CONFIG_ATTR_MAX, a, config_policy) < 0)
+				continue;
+			printf("%s=%s\n", str(tc, VBUS_CONFIG_ATTR_KEY),
+			       str(tc, VBUS_CONFIG_ATTR_VALUE));
+		}
+		fflush(stdout);
+		return NL_OK;
+	}
+
 	switch (g->cmd) {
+	case VBUS_CMD_MGMTDEV_NEW_NTF:
+	case VBUS_CMD_MGMTDEV_DEL_NTF:
+		printf("[%s] %s/%s provider %s\n",
+		       g->cmd == VBUS_CMD_MGMTDEV_NEW_NTF ? "mgmtdev-new" : "mgmtdev-del",
+		       str(tb, VBUS_ATTR_MGMTDEV_BUS_NAME), str(tb, VBUS_ATTR_MGMTDEV_DEV_NAME),
+		       str(tb, VBUS_ATTR_PROVIDER));
+		break;
 	case VBUS_CMD_MGMTDEV_GET:
 		printf("%s/%s:", str(tb, VBUS_ATTR_MGMTDEV_BUS_NAME),
 		       str(tb, VBUS_ATTR_MGMTDEV_DEV_NAME));
@@ -206,14 +246,17 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 	case VBUS_CMD_DEV_GET:
 		print_dev("", tb);
 		break;
-	case VBUS_CMD_DEV_NEW:
+	case VBUS_CMD_DEV_NEW_NTF:
 		print_dev("[new] ", tb);
 		break;
-	case VBUS_CMD_DEV_DEL:
+	case VBUS_CMD_DEV_DEL_NTF:
 		print_dev("[del] ", tb);
 		break;
-	case VBUS_CMD_DEV_BIND:
+	case VBUS_CMD_DEV_BIND_NTF:
 		print_dev(tb[VBUS_ATTR_DEV_DRIVER] ? "[bind] " : "[unbind] ", tb);
+		break;
+	case VBUS_CMD_DEV_CHANGE_NTF:
+		print_dev("[change] ", tb);
 		break;
 	default:
 		printf("[cmd %u]\n", g->cmd);
@@ -283,6 +326,27 @@ static struct nl_msg *new_msg(int cmd, int flags)
 		exit(1);
 	}
 	return msg;
+}
+
+/* KEY=VALUE as a DEV_CONFIG entry; 1 when ARG has no '='. */
+static int put_config(struct nl_msg *msg, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	struct nlattr *nest;
+	char key[256];
+
+	if (!eq || (size_t)(eq - arg) >= sizeof(key))
+		return 1;
+	memcpy(key, arg, eq - arg);
+	key[eq - arg] = '\0';
+	nest = nla_nest_start(msg, VBUS_ATTR_DEV_CONFIG);
+	if (!nest || nla_put_string(msg, VBUS_CONFIG_ATTR_KEY, key) < 0 ||
+	    nla_put_string(msg, VBUS_CONFIG_ATTR_VALUE, eq + 1) < 0) {
+		fprintf(stderr, "vbus-nl: message too long\n");
+		exit(1);
+	}
+	nla_nest_end(msg, nest);
+	return 0;
 }
 
 /* MGMT is "bus/dev"; a missing slash is a usage error. */
@@ -382,7 +446,15 @@ static int raw(int argc, char **argv)
 			r = nla_put_u16(msg, attr, strtoul(value ?: "0", NULL, 0));
 		else if (!strcmp(kind, "u32"))
 			r = nla_put_u32(msg, attr, strtoul(value ?: "0", NULL, 0));
-		else if (!strcmp(kind, "flag") || !strcmp(kind, "empty"))
+		else if (!strcmp(kind, "kv")) {
+			/* dev-config:kv:KEY=VALUE, or a nest with only a key (no '=') */
+			if (put_config(msg, value ?: "")) {
+				struct nlattr *nest = nla_nest_start(msg, attr);
+
+				r = nest ? nla_put_string(msg, VBUS_CONFIG_ATTR_KEY, value ?: "") : -1;
+				nla_nest_end(msg, nest);
+			}
+		} else if (!strcmp(kind, "flag") || !strcmp(kind, "empty"))
 			r = nla_put_flag(msg, attr);
 		else if (!strcmp(kind, "long")) {
 			size_t n = strtoul(value ?: "300", NULL, 0);
@@ -411,10 +483,11 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: vbus-nl COMMAND [ARGS]\n"
 		"  mgmtdev-list [BUS/DEV]\n"
-		"  dev-new BUS/DEV NAME TYPE\n"
+		"  dev-new BUS/DEV NAME TYPE [KEY=VALUE]...\n"
 		"  dev-del BUS/DEV NAME\n"
 		"  dev-get [BUS/DEV [NAME]]\n"
-		"  dev-set BUS/DEV NAME DRIVER|''|--unbound\n"
+		"  dev-config BUS/DEV NAME   its configuration, KEY=VALUE lines\n"
+		"  dev-set BUS/DEV NAME [DRIVER|''|--unbound] [KEY=VALUE]...\n"
 		"  monitor [COUNT]\n"
 		"  raw CMD [--dump] [ATTR:KIND[:VALUE]]...\n"
 		"  batch [--keep-going]   commands from stdin, one a line\n"
@@ -434,12 +507,25 @@ static int run(int argc, char **argv)
 		if (argc)
 			put_mgmt(msg, argv[0]);
 		r = transact(msg);
-	} else if (!strcmp(arg_cmd, "dev-new") && argc == 3) {
+	} else if (!strcmp(arg_cmd, "dev-new") && argc >= 3) {
 		msg = new_msg(VBUS_CMD_DEV_NEW, 0);
 		put_mgmt(msg, argv[0]);
 		nla_put_string(msg, VBUS_ATTR_DEV_NAME, argv[1]);
 		nla_put_string(msg, VBUS_ATTR_DEV_TYPE, argv[2]);
+		for (int i = 3; i < argc; i++)
+			if (put_config(msg, argv[i])) {
+				usage(stderr);
+				nlmsg_free(msg);
+				return 2;
+			}
 		r = transact(msg);
+	} else if (!strcmp(arg_cmd, "dev-config") && argc == 2) {
+		msg = new_msg(VBUS_CMD_DEV_GET, 0);
+		put_mgmt(msg, argv[0]);
+		nla_put_string(msg, VBUS_ATTR_DEV_NAME, argv[1]);
+		arg_config = true;
+		r = transact(msg);
+		arg_config = false;
 	} else if (!strcmp(arg_cmd, "dev-del") && argc == 2) {
 		msg = new_msg(VBUS_CMD_DEV_DEL, 0);
 		put_mgmt(msg, argv[0]);
@@ -452,14 +538,18 @@ static int run(int argc, char **argv)
 		if (argc == 2)
 			nla_put_string(msg, VBUS_ATTR_DEV_NAME, argv[1]);
 		r = transact(msg);
-	} else if (!strcmp(arg_cmd, "dev-set") && argc == 3) {
+	} else if (!strcmp(arg_cmd, "dev-set") && argc >= 3) {
 		msg = new_msg(VBUS_CMD_DEV_SET, 0);
 		put_mgmt(msg, argv[0]);
 		nla_put_string(msg, VBUS_ATTR_DEV_NAME, argv[1]);
-		if (!strcmp(argv[2], "--unbound"))
-			nla_put_flag(msg, VBUS_ATTR_DEV_UNBOUND);
-		else
-			nla_put_string(msg, VBUS_ATTR_DEV_DRIVER, argv[2]);
+		for (int i = 2; i < argc; i++) {
+			if (!put_config(msg, argv[i]))
+				continue;
+			if (!strcmp(argv[i], "--unbound"))
+				nla_put_flag(msg, VBUS_ATTR_DEV_UNBOUND);
+			else
+				nla_put_string(msg, VBUS_ATTR_DEV_DRIVER, argv[i]);
+		}
 		r = transact(msg);
 	} else if (!strcmp(arg_cmd, "monitor") && argc <= 1) {
 		r = monitor(argc ? strtol(argv[0], NULL, 10) : -1);

@@ -172,7 +172,7 @@ dmesg_mark() {
 dmesg_clean() {
 	local what=${1:-kernel log has no WARNING/BUG/refcount/leak} bad
 	bad=$(dmesg | tail -n +$((VM_DMESG_MARK + 1)) |
-		grep -E 'WARNING:|BUG:|refcount_t|leak|Oops|general protection|UBSAN:|KASAN:|Call Trace:')
+		grep -E 'WARNING:|BUG:|refcount_t|leak|Oops|general protection|UBSAN:|KASAN:|Call Trace:|Type was not set for devlink port')
 	if [ -z "$bad" ]; then
 		ok "$what"
 	else
@@ -269,7 +269,7 @@ load_kmod() {
 		fi
 		return 1
 	fi
-	for m in vbus vbus_sim; do
+	for m in vbus vbus_sim vbus_sim_drv; do
 		[ -d "/sys/module/$m" ] && continue
 		insmod "$VBUS_KMOD_DIR/$m.ko" || { echo "load_kmod: insmod $m.ko failed" >&2; return 1; }
 	done
@@ -278,7 +278,7 @@ load_kmod() {
 # unload_kmod: the reverse; fails if a module is busy.
 unload_kmod() {
 	local m
-	for m in vbus_sim vbus; do
+	for m in vbus_sim_drv vbus_sim vbus; do
 		[ -d "/sys/module/$m" ] || continue
 		rmmod "$m" || return 1
 	done
