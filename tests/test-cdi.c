@@ -25,8 +25,10 @@ static struct vbus_ctx *setup(const char *tree)
 
 	strcpy(root, "/tmp/vbus-test-cdi.XXXXXX");
 	check(mkdtemp(root) != NULL);
-	test_sh("cp -a '%s/%s/.' '%s/' && rm -f '%s'/etc/vbus/devices.d/broken.json", TEST_DATA_DIR,
-		tree, root, root);
+	/* A checkout has no empty directories: devices.d may be missing from the tree. */
+	test_sh("cp -a '%s/%s/.' '%s/' && mkdir -p '%s/etc/vbus/devices.d' && "
+		"rm -f '%s'/etc/vbus/devices.d/broken.json",
+		TEST_DATA_DIR, tree, root, root, root);
 	check_int(vbus_ctx_new(root, &ctx), 0);
 	vbus_ctx_set_log_level(ctx, VBUS_LOG_ERR);
 	return ctx;
