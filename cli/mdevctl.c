@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli-util.h"
 #include "config.h"
 #include "libvbus.h"
 #include "mdevctl.h"
@@ -26,26 +27,6 @@
  * name) is listed by its UUID. It goes through vbusd when vbusd is on the system bus, and
  * in-process otherwise (libvirt cannot pass --direct).
  */
-
-#define EXIT_USAGE 2
-
-#define _cleanup_(f) __attribute__((cleanup(f)))
-
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-}
-
-static inline void json_putp(struct json_object **p)
-{
-	if (*p)
-		json_object_put(*p);
-}
-
-static inline void def_freep(struct vbus_def **p)
-{
-	vbus_def_free(*p);
-}
 
 enum {
 	M_DEFINED = 1 << 0,

@@ -10,31 +10,12 @@
 #include <unistd.h>
 
 #include "closest.h"
+#include "cli-util.h"
 #include "config.h"
 #include "libvbus.h"
 #include "mdevctl.h"
 #include "output.h"
 #include "transport.h"
-
-#define EXIT_USAGE 2
-
-#define _cleanup_(f) __attribute__((cleanup(f)))
-
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-}
-
-static inline void json_putp(struct json_object **p)
-{
-	if (*p)
-		json_object_put(*p);
-}
-
-static inline void def_freep(struct vbus_def **p)
-{
-	vbus_def_free(*p);
-}
 
 /* Options: each has a bit, and each verb says which it takes. */
 enum {
