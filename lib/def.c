@@ -259,7 +259,8 @@ static int check_value(struct vbus_ctx *ctx, const char *key, struct json_object
 				return r;
 		}
 		return 0;
-	case json_type_object:
+	case json_type_object: {
+		/* A block: the macro declares variables, which may not follow a label. */
 		json_object_object_foreach (v, k, val) {
 			int r;
 
@@ -277,6 +278,7 @@ static int check_value(struct vbus_ctx *ctx, const char *key, struct json_object
 				return r;
 		}
 		return 0;
+	}
 	default:
 		return 0;
 	}
