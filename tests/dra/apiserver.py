@@ -364,16 +364,16 @@ class ApiServer:
             return copy.deepcopy(self.slices), list(self.writes)
 
     def wait_for(self, pred, timeout):
-        """Waits until PRED(slices) holds (slices: a copy of the stored ones); returns it."""
+        """Waits until PRED() holds, looking again at every slice write (and every 0.2 s)."""
         end = time.monotonic() + timeout
-        with self.changed:
-            while True:
-                if pred(copy.deepcopy(self.slices)):
-                    return True
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self.changed.wait(left)
+        while True:
+            if pred():
+                return True
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            with self.changed:
+                self.changed.wait(min(left, 0.2))
 
     def wait_quiet(self, quiet=1.0, timeout=15):
         """Waits until no slice write came for QUIET seconds."""

@@ -115,19 +115,20 @@ class ProtoError(Exception):
 
 
 def compile_protos(proto_dir, out_dir, python=sys.executable):
-    """Compiles every .proto of PROTO_DIR into OUT_DIR and imports the modules (their
-    messages land in the default descriptor pool)."""
-    protos = sorted(glob.glob(os.path.join(proto_dir, "*.proto")))
+    """Compiles every .proto under PROTO_DIR (import paths relative to it) into OUT_DIR and
+    imports the modules (their messages land in the default descriptor pool)."""
+    protos = sorted(os.path.relpath(p, proto_dir)
+                    for p in glob.glob(os.path.join(proto_dir, "**", "*.proto"), recursive=True))
     if not protos:
-        raise ProtoError(f"no .proto file in {proto_dir}")
+        raise ProtoError(f"no .proto file under {proto_dir}")
     r = subprocess.run([python, "-m", "grpc_tools.protoc", f"-I{proto_dir}",
                         f"--python_out={out_dir}", f"--grpc_python_out={out_dir}"] + protos,
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, cwd=proto_dir)
     if r.returncode != 0:
         raise ProtoError(f"grpc_tools.protoc failed: {r.stderr.strip()}")
     sys.path.insert(0, out_dir)
     for p in protos:
-        importlib.import_module(os.path.basename(p)[:-len(".proto")] + "_pb2")
+        importlib.import_module(p[:-len(".proto")].replace(os.sep, ".") + "_pb2")
 
 
 def check_protos(pool=None):

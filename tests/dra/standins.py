@@ -8,6 +8,7 @@ Usage: standins.py PROTO_DIR   (the repository's dra/proto)
 """
 import concurrent.futures
 import copy
+import glob
 import json
 import os
 import shutil
@@ -234,8 +235,7 @@ except kubelet.ProtoError as e:
 bad = os.path.join(work, "bad-proto")
 shutil.copytree(PROTO_DIR, bad)
 changed = False
-for f in os.listdir(bad):
-    p = os.path.join(bad, f)
+for p in glob.glob(os.path.join(bad, "**", "*.proto"), recursive=True):
     text = open(p).read()
     new = text.replace("cdi_device_ids = 4", "cdi_device_ids = 5")
     if new != text:
