@@ -370,6 +370,35 @@ t.check(not proto_errs, "dra/proto: the messages, field numbers and services of 
 if proto_errs:
     t.finish()
 
+# ---- vbus-dra before vbusd, as at boot: it waits, then publishes -------------------------------
+
+
+def start_vbusd():
+    """run.sh starts vbusd (tests/integration/lib.sh's start_vbusd) when asked."""
+    with open(f"{T}/to-run", "w") as f:
+        f.write("start-vbusd\n")
+    with open(f"{T}/to-suite") as f:
+        return f.readline().strip() == "ready"
+
+
+dra = Dra(kubeconfig, "1")
+time.sleep(2)
+t.check(dra.proc.poll() is None and not dra.ready.is_set() and not srv.writes,
+        "before vbusd is on the bus: vbus-dra waits (running, not ready, no slice written)",
+        [f"exit {dra.proc.poll()}, writes {[(w['verb'], w['name']) for w in srv.writes]}"] +
+        dra.tail(10))
+if not start_vbusd():
+    t.not_ok("vbusd (fake kernel) is ready")
+    dra.stop(signal.SIGKILL)
+    t.finish()
+t0 = time.monotonic()
+ready = dra.wait_ready()
+t.check(ready, f"vbusd is there: vbus-dra ready ({time.monotonic() - t0:.1f} s)", dra.tail())
+if not ready:
+    t.finish()
+t.check(pool_slices(srv), "ready comes after the first publish: the pool is on the server",
+        [f"slices: {sorted(srv.slices)}"])
+
 # Definitions beside the tree's (gpu-desktop: a running GVT mdev; nic-vf1: an unbound VF):
 # mdevs on mtty to start, a PCI function on its host driver, names that are no DNS label.
 M1_UUID = "aaaaaaaa-1111-4222-8333-000000000001"
@@ -381,6 +410,9 @@ for args in (["m1", "--kind", "mdev", "--parent", "mtty", "--type", "mtty-2", "-
              ["Upper.Case_Name", "--kind", "mdev", "--parent", "mtty", "--type", "mtty-1"],
              ["x" * 64, "--kind", "mdev", "--parent", "mtty", "--type", "mtty-1"]):
     vbusctl("define", *args, "--manual")
+
+t.check(srv.wait_for(lambda: {"m1", "disk:05", "x" * 64} <= set(published(srv)), 5),
+        "definitions made through vbusctl are published")
 
 # A token the server refuses and a CA that did not sign it: vbus-dra must not be ready, and
 # must say why.
@@ -397,7 +429,6 @@ for what, kc, words in (("a refused token", bad_kc, ("401", "Unauthorized")),
     os.makedirs(f"{T}/bad/plugins", exist_ok=True)
     os.makedirs(f"{T}/bad/registry", exist_ok=True)
     os.makedirs(f"{T}/bad/state", exist_ok=True)
-    n401 = len(srv.unauthorized)
     d = Dra(kc, "bad", state_dir=f"{T}/bad/state", plugin_dir=f"{T}/bad/plugins",
             registry_dir=f"{T}/bad/registry")
     said = wait_until(lambda: d.ready.is_set() or d.proc.poll() is not None or
@@ -411,16 +442,6 @@ t.check(any(a == "Bearer wrong-token" for _, _, a in srv.unauthorized),
         "the kubeconfig's token is what vbus-dra sends (the wrong one was seen and refused)",
         [f"{srv.unauthorized[:5]}"])
 srv.unauthorized.clear()
-
-# ---- start, registration -------------------------------------------------------------------------
-t0 = time.monotonic()
-dra = Dra(kubeconfig, "1")
-ready = dra.wait_ready()
-t.check(ready, f"vbus-dra: ready ({time.monotonic() - t0:.1f} s)", dra.tail())
-if not ready:
-    t.finish()
-t.check(pool_slices(srv), "ready comes after the first publish: the pool is on the server",
-        [f"slices: {sorted(srv.slices)}"])
 
 k = kubelet.Kubelet()
 try:
@@ -442,6 +463,9 @@ srv.wait_quiet(0.5)
 check_slices(srv, "slices: every definition vbusctl lists, with its attributes and a DNS-label "
              "name; nothing vbus does not manage")
 pub = published(srv)
+kinds = {v[1]["attributes"].get("kind", {}).get("string") for v in pub.values()}
+t.check({"mdev", "pci", "vf"} <= kinds, "slices: every kind the tree has (mdev, pci, vf)",
+        [f"{sorted(k for k in kinds if k)}"])
 t.check("0000:04:00.0" not in pub and "0000:03:00.0-vf0" not in pub,
         "slices: devices vbus did not create and has no definition of are not published",
         [f"{sorted(pub)}"])
@@ -634,6 +658,9 @@ t.check(got, "slices: the bound driver prepare changed is republished")
 # ---- restart between prepare and unprepare --------------------------------------------------------
 rc = dra.stop(signal.SIGTERM)
 t.check(rc == 0, "SIGTERM: vbus-dra exits 0", [f"exit {rc}"] + dra.tail(10))
+t.check(not os.path.exists(f"{REGISTRY_DIR}/{DRIVER}-reg.sock"),
+        "SIGTERM: the registration socket is gone (kubelet's plugin watcher deregisters on that)",
+        [f"{os.listdir(REGISTRY_DIR)}"])
 t.check(pool_slices(srv), "SIGTERM: the slices stay")
 dra = Dra(kubeconfig, "2")
 ready = dra.wait_ready()
