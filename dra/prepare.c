@@ -250,9 +250,11 @@ static int prepare_device(struct dra *d, struct json_object *entry, const char *
 			*ret_error = fmt("Cannot start '%s': %s", name, error ?: strerror(-r));
 			return r;
 		}
-		if (!active && r >= 0) {
+		/* vbusd recorded what its Start did (made the device, or only bound it and
+		 * which driver it had), and its Stop undoes exactly that: so does unprepare. */
+		if (r >= 0) {
 			json_object_object_add(dev, "started", json_object_new_boolean(true));
-			log_info("Started '%s'", name);
+			log_info("Started '%s'%s", name, active ? " (bound it to its driver)" : "");
 		}
 	}
 	return 0;
