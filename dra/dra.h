@@ -90,10 +90,24 @@ int dra_device_from_entry(struct json_object *entry, const char *root, struct js
 int dra_devices_build(struct json_object *listing, const char *root, struct json_object **ret,
 		      struct json_object **ret_names);
 /* The ResourceSlice objects of one pool generation: DEVICES (not consumed) split at
- * DRA_SLICE_MAX_DEVICES, at least one slice. */
+ * DRA_SLICE_MAX_DEVICES (at least one slice when there is nothing else), then the POTENTIAL
+ * devices that consume counters (64 a slice) and the COUNTER_SETS (8 a slice, in slices of
+ * their own, as resource.k8s.io/v1 wants). POTENTIAL and COUNTER_SETS may be NULL. */
 int dra_slices_build(const char *node, const char *driver, int64_t generation,
-		     struct json_object *devices, struct json_object *owner,
+		     struct json_object *devices, struct json_object *potential,
+		     struct json_object *counter_sets, struct json_object *owner,
 		     struct json_object **ret);
+
+/* Create on demand (KEP 4815 partitionable devices), for --partitionable: from TYPES (the
+ * entries of vbusd's ListTypes: parent, kind, type, available_instances), one counter set per
+ * parent ("counters-PARENT", a counter per type holding its available instances) and for each
+ * type as many devices as it has instances (at most DRA_POTENTIAL_MAX), named PARENT-TYPE-N as
+ * a DNS label (names in TAKEN skipped), each consuming 1 of its type's counter and marked
+ * createOnDemand. RET_MAP: device name -> {kind, parent, type}. */
+#define DRA_POTENTIAL_MAX 16
+int dra_partitionable_build(struct json_object *types, struct json_object *taken,
+			    struct json_object **ret_devices, struct json_object **ret_counter_sets,
+			    struct json_object **ret_map);
 
 /* ---- kube.c: kubeconfig / in-cluster config and the API server's REST API ----------------- */
 

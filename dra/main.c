@@ -107,10 +107,106 @@ int vbusd_call(struct dra *d, const char *method, const char *name, const char *
 	if (r < 0) {
 		if (sd_bus_error_has_name(&e, "org.vbus1.Error.AlreadyInState"))
 			r = -EALREADY;
+		else if (sd_bus_error_has_name(&e, "org.vbus1.Error.NoSuchDevice"))
+			r = -ENOENT;
 		*ret_error = bus_error_text(&e, r);
 		sd_bus_error_free(&e);
 		return r;
 	}
+	return 0;
+}
+
+int vbusd_create(struct dra *d, struct json_object *definition, unsigned flags, char **ret_error)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus_message *m = NULL, *reply = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_call(d->bus, &m, VBUS_BUS_NAME, VBUS_PATH, VBUS_MANAGER,
+					   "Create");
+	if (r >= 0)
+		r = sd_bus_message_open_container(m, 'a', "{sv}");
+	json_object_object_foreach(definition, k, v)
+	{
+		if (r < 0)
+			break;
+		r = sd_bus_message_append(m, "{sv}", k, "s", json_object_get_string(v));
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(m);
+	if (r >= 0)
+		r = sd_bus_message_append(m, "su", "", flags);
+	if (r < 0) {
+		sd_bus_message_unref(m);
+		*ret_error = strdup(strerror(-r));
+		return r;
+	}
+	r = sd_bus_call(d->bus, m, 0, &e, &reply);
+	sd_bus_message_unref(m);
+	sd_bus_message_unref(reply);
+	if (r < 0) {
+		*ret_error = bus_error_text(&e, r);
+		sd_bus_error_free(&e);
+	}
+	return r;
+}
+
+int vbusd_list_types(struct dra *d, struct json_object **ret, char **ret_error)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	struct json_object *a = json_object_new_array();
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	r = sd_bus_call_method(d->bus, VBUS_BUS_NAME, VBUS_PATH, VBUS_MANAGER, "ListTypes", &e,
+			       &reply, "s", "");
+	if (r < 0) {
+		*ret_error = bus_error_text(&e, r);
+		sd_bus_error_free(&e);
+		json_object_put(a);
+		return r;
+	}
+	r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
+	while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'a', "{sv}")) > 0) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_array_add(a, o);
+		while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+			const char *key, *contents, *str;
+			int64_t x;
+			char type;
+
+			r = sd_bus_message_read(reply, "s", &key);
+			if (r >= 0)
+				r = sd_bus_message_peek_type(reply, &type, &contents);
+			if (r < 0)
+				break;
+			if (streq(contents, "s") && (streq(key, "parent") || streq(key, "kind") ||
+						     streq(key, "type"))) {
+				r = sd_bus_message_read(reply, "v", "s", &str);
+				json_object_object_add(o, key, json_object_new_string(str));
+			} else if (streq(contents, "x") && streq(key, "available_instances")) {
+				r = sd_bus_message_read(reply, "v", "x", &x);
+				json_object_object_add(o, key, json_object_new_int64(x));
+			} else
+				r = sd_bus_message_skip(reply, "v");
+			if (r >= 0)
+				r = sd_bus_message_exit_container(reply);
+			if (r < 0)
+				break;
+		}
+		if (r >= 0)
+			r = sd_bus_message_exit_container(reply);
+	}
+	sd_bus_message_unref(reply);
+	if (r < 0) {
+		json_object_put(a);
+		*ret_error = strdup("bad reply to ListTypes");
+		return r;
+	}
+	*ret = a;
 	return 0;
 }
 
@@ -187,7 +283,8 @@ static void check_ready(struct dra *d)
 static int publish(struct dra *d)
 {
 	_cleanup_json_ struct json_object *listing = NULL, *devices = NULL, *slices = NULL,
-					  *existing = NULL;
+					  *existing = NULL, *names = NULL, *potential = NULL,
+					  *counter_sets = NULL, *map = NULL, *all = NULL;
 	_cleanup_free_ char *error = NULL, *path = NULL, *sel = NULL, *esc = NULL;
 	struct json_object *items;
 	const char *text;
@@ -202,10 +299,34 @@ static int publish(struct dra *d)
 		log_error("Cannot list the devices of vbusd: %s", error);
 		return r;
 	}
-	r = dra_devices_build(listing, d->root, &devices, NULL);
+	r = dra_devices_build(listing, d->root, &devices, &names);
 	if (r < 0)
 		return r;
-	text = json_object_to_json_string_ext(devices, JSON_C_TO_STRING_PLAIN);
+	if (d->partitionable) {
+		_cleanup_json_ struct json_object *types = NULL;
+
+		free(error);
+		error = NULL;
+		r = vbusd_list_types(d, &types, &error);
+		if (r < 0) {
+			log_error("Cannot list the types of vbusd: %s", error);
+			return r;
+		}
+		r = dra_partitionable_build(types, names, &potential, &counter_sets, &map);
+		if (r < 0)
+			return r;
+	}
+	all = json_object_new_array();
+	if (!all)
+		return -ENOMEM;
+	json_object_array_add(all, json_object_get(devices));
+	json_object_array_add(all, json_object_get(potential));
+	json_object_array_add(all, json_object_get(counter_sets));
+	text = json_object_to_json_string_ext(all, JSON_C_TO_STRING_PLAIN);
+	/* What prepare may create: as computed now (a slice the server has not got yet only
+	 * means the scheduler cannot allocate it yet). */
+	json_object_put(d->potential);
+	d->potential = TAKE_PTR(map);
 
 	/* What the API server holds for this node and driver now. */
 	if (asprintf(&sel, "spec.nodeName=%s,spec.driver=%s", d->node, d->driver) < 0)
@@ -251,7 +372,8 @@ static int publish(struct dra *d)
 	}
 
 	read_owner(d);
-	r = dra_slices_build(d->node, d->driver, d->generation, devices, d->owner, &slices);
+	r = dra_slices_build(d->node, d->driver, d->generation, devices, potential, counter_sets,
+			     d->owner, &slices);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < json_object_array_length(slices); i++) {
@@ -549,6 +671,8 @@ static void help(void)
 	       "  --bus-address ADDRESS       the D-Bus bus of vbusd (default: the system bus)\n"
 	       "  --publish-interval SECONDS  resync period (default 60)\n"
 	       "  --log-level LEVEL           error, warning, info (default) or debug\n"
+	       "  --partitionable             also publish the mdev/virtbus devices that could be\n"
+	       "                              made (KEP 4815 counters) and make them in prepare\n"
 	       "  -h --help                   this help\n"
 	       "  -V --version                the version\n");
 }
@@ -586,6 +710,7 @@ static int parse_argv(struct dra *d, int argc, char *argv[])
 		ARG_BUS,
 		ARG_INTERVAL,
 		ARG_LOG_LEVEL,
+		ARG_PARTITIONABLE,
 	};
 	static const struct option options[] = {
 		{ "node-name", required_argument, NULL, ARG_NODE },
@@ -597,6 +722,7 @@ static int parse_argv(struct dra *d, int argc, char *argv[])
 		{ "bus-address", required_argument, NULL, ARG_BUS },
 		{ "publish-interval", required_argument, NULL, ARG_INTERVAL },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+		{ "partitionable", no_argument, NULL, ARG_PARTITIONABLE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -658,6 +784,9 @@ static int parse_argv(struct dra *d, int argc, char *argv[])
 			else
 				return usage("--log-level: unknown level '%s'", optarg);
 			break;
+		case ARG_PARTITIONABLE:
+			d->partitionable = true;
+			break;
 		case ':':
 			return usage("option '%s' needs an argument", argv[optind - 1]);
 		default:
@@ -717,6 +846,7 @@ static void dra_done(struct dra *d)
 	kube_done(&d->kube);
 	json_object_put(d->checkpoint);
 	json_object_put(d->owner);
+	json_object_put(d->potential);
 	free(d->node);
 	free(d->driver);
 	free(d->plugin_dir);

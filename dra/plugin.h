@@ -18,6 +18,7 @@ struct dra {
 	/* options */
 	char *node, *driver, *plugin_dir, *registry_dir, *state_dir, *kubeconfig, *bus_address;
 	uint64_t interval_usec;
+	bool partitionable;
 	char *checkpoint_path;
 
 	struct kube kube;
@@ -33,6 +34,7 @@ struct dra {
 	int64_t generation;
 	char *published; /* the devices last published, as JSON text */
 	struct json_object *owner;
+	struct json_object *potential; /* --partitionable: device name -> {kind, parent, type} */
 	bool owner_tried;
 	sd_event_source *publish_source, *resync_source;
 
@@ -56,6 +58,10 @@ int vbusd_list(struct dra *d, const char *name, struct json_object **ret, char *
 /* Manager.METHOD(NAME[, ARG]); -EALREADY for org.vbus1.Error.AlreadyInState. */
 int vbusd_call(struct dra *d, const char *method, const char *name, const char *arg,
 	       char **ret_error);
+/* Manager.Create(DEFINITION, "", FLAGS) */
+int vbusd_create(struct dra *d, struct json_object *definition, unsigned flags, char **ret_error);
+/* ListTypes("") as a JSON array of {parent, kind, type, available_instances} */
+int vbusd_list_types(struct dra *d, struct json_object **ret, char **ret_error);
 void schedule_publish(struct dra *d, uint64_t delay_usec);
 
 /* prepare.c, on the loop */

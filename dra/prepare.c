@@ -181,6 +181,15 @@ static int undo_device(struct dra *d, const char *uid, struct json_object *dev, 
 		log_info("'%s' stays: another claim holds it", name);
 		return 0;
 	}
+	if (dra_json_bool(dev, "created")) {
+		r = vbusd_call(d, "Remove", name, NULL, &error);
+		if (r < 0 && r != -ENOENT) {
+			*ret_error = fmt("Cannot remove '%s': %s", name, error ?: strerror(-r));
+			return r;
+		}
+		log_info("Removed '%s' (claim %s)", name, uid);
+		return 0;
+	}
 	if (dra_json_bool(dev, "started")) {
 		r = vbusd_call(d, "Stop", name, NULL, &error);
 		if (r < 0 && r != -EALREADY) {
@@ -257,6 +266,35 @@ static int prepare_device(struct dra *d, struct json_object *entry, const char *
 			log_info("Started '%s'%s", name, active ? " (bound it to its driver)" : "");
 		}
 	}
+	return 0;
+}
+
+/* Makes the device NAME that could exist (POT: kind, parent, type), transient, with WANT as
+ * its driver when given; DEV records it as created. */
+static int create_device(struct dra *d, const char *name, struct json_object *pot,
+			 const char *want, struct json_object *dev, char **ret_error)
+{
+	_cleanup_json_ struct json_object *def = json_object_new_object();
+	_cleanup_free_ char *error = NULL;
+	int r;
+
+	if (!def)
+		return -ENOMEM;
+	json_object_object_add(def, "name", json_object_new_string(name));
+	json_object_object_foreach(pot, k, v)
+		json_object_object_add(def, k, json_object_get(v));
+	if (want)
+		json_object_object_add(def, "driver", json_object_new_string(want));
+	r = vbusd_create(d, def, 1 /* transient */, &error);
+	if (r < 0) {
+		*ret_error = fmt("Cannot create '%s' (%s %s on %s): %s", name,
+				 dra_json_str(pot, "kind") ?: "", dra_json_str(pot, "type") ?: "",
+				 dra_json_str(pot, "parent") ?: "", error ?: strerror(-r));
+		return r;
+	}
+	json_object_object_add(dev, "created", json_object_new_boolean(true));
+	log_info("Created '%s' (%s %s on %s)", name, dra_json_str(pot, "kind") ?: "",
+		 dra_json_str(pot, "type") ?: "", dra_json_str(pot, "parent") ?: "");
 	return 0;
 }
 
@@ -380,6 +418,30 @@ static void prepare_claim(struct dra *d, const struct dra_claim_ref *c, struct d
 					       request, error);
 				goto rollback;
 			}
+		}
+		if (label && !json_object_object_get_ex(by_label, label, NULL) &&
+		    json_object_object_get_ex(d->potential, label, NULL)) {
+			/* A device that could exist (--partitionable): made now, transient. */
+			dev = json_object_new_object();
+			if (!dev || json_object_array_add(devs, dev) < 0) {
+				json_object_put(dev);
+				a->error = strdup("out of memory");
+				goto rollback;
+			}
+			json_object_object_add(dev, "name", json_object_new_string(label));
+			json_object_object_add(dev, "device", json_object_new_string(label));
+			struct json_object *rq = json_object_new_array();
+			json_object_array_add(rq, json_object_new_string(request));
+			json_object_object_add(dev, "requests", rq);
+			free(error);
+			error = NULL;
+			r = create_device(d, label, json_object_object_get(d->potential, label), want,
+					  dev, &error);
+			if (r < 0) {
+				a->error = fmt("ResourceClaim %s/%s: %s", c->ns, c->name, error);
+				goto rollback;
+			}
+			continue;
 		}
 		if (!label || !json_object_object_get_ex(by_label, label, &entry)) {
 			a->error = fmt("ResourceClaim %s/%s: device %s is not a vbus device of node %s",

@@ -151,7 +151,7 @@ static void check_split(int n, size_t want_slices)
 	check_int(dra_devices_build(l, NULL, &devs, &names), 0);
 	check_int(json_object_array_length(devs), n);
 	check_int(json_object_object_length(names), n);
-	check_int(dra_slices_build("node1", "vbus.dev", 7, devs, NULL, &slices), 0);
+	check_int(dra_slices_build("node1", "vbus.dev", 7, devs, NULL, NULL, NULL, &slices), 0);
 	check_int(json_object_array_length(slices), want_slices);
 	for (size_t i = 0; i < json_object_array_length(slices); i++) {
 		struct json_object *s = json_object_array_get_idx(slices, i);
@@ -183,6 +183,115 @@ TEST(split)
 	check_split(128, 1);
 	check_split(129, 2);
 	check_split(300, 3);
+}
+
+static struct json_object *types_fixture(void)
+{
+	return json_tokener_parse(
+		"[{\"parent\":\"0000:00:02.0\",\"kind\":\"mdev\",\"type\":\"i915-GVTg_V5_4\","
+		"\"available_instances\":1},"
+		"{\"parent\":\"0000:00:02.0\",\"kind\":\"mdev\",\"type\":\"i915-GVTg_V5_8\","
+		"\"available_instances\":2},"
+		"{\"parent\":\"mtty\",\"kind\":\"mdev\",\"type\":\"mtty-1\",\"available_instances\":24},"
+		"{\"parent\":\"mtty\",\"kind\":\"mdev\",\"type\":\"mtty-2\",\"available_instances\":0}]");
+}
+
+TEST(partitionable_devices_and_counters)
+{
+	_cleanup_json_ struct json_object *types = types_fixture(), *devs = NULL, *sets = NULL,
+					  *map = NULL;
+	_cleanup_json_ struct json_object *taken = json_tokener_parse("{\"mtty-mtty-1-0\":\"x\"}");
+
+	check_int(dra_partitionable_build(types, taken, &devs, &sets, &map), 0);
+	/* 1 + 2 GVT devices, mtty-1 capped at DRA_POTENTIAL_MAX, mtty-2 has none left */
+	check_int(json_object_array_length(devs), 3 + DRA_POTENTIAL_MAX);
+	check_int(json_object_object_length(map), 3 + DRA_POTENTIAL_MAX);
+	/* a name vbus uses already is skipped: mtty-1 starts at 1 */
+	check(!json_object_object_get_ex(map, "mtty-mtty-1-0", NULL));
+	check(json_object_object_get_ex(map, "mtty-mtty-1-1", NULL));
+	check(json_object_object_get_ex(map, "mtty-mtty-1-16", NULL));
+	check(!json_object_object_get_ex(map, "mtty-mtty-1-17", NULL));
+	check_str(dra_json_str(json_object_object_get(map, "mtty-mtty-1-1"), "type"), "mtty-1");
+	check_str(dra_json_str(json_object_object_get(map, "mtty-mtty-1-1"), "parent"), "mtty");
+
+	/* one counter set per parent, a counter per type with its available instances */
+	check_int(json_object_array_length(sets), 2);
+	struct json_object *mtty = json_object_array_get_idx(sets, 1);
+	check_str(dra_json_str(mtty, "name"), "counters-mtty");
+	check_str(dra_json_str(json_object_object_get(json_object_object_get(mtty, "counters"),
+						      "mtty-1"),
+			       "value"),
+		  "16");
+	check(!json_object_object_get_ex(json_object_object_get(mtty, "counters"), "mtty-2", NULL));
+
+	/* every device consumes 1 of its type's counter in its parent's set; names are labels */
+	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+		struct json_object *d = json_object_array_get_idx(devs, i);
+		struct json_object *c = json_object_array_get_idx(json_object_object_get(d, "consumesCounters"), 0);
+		const char *set = dra_json_str(c, "counterSet");
+		bool found = false;
+
+		check(strlen(dra_json_str(d, "name")) <= 63);
+		for (size_t j = 0; j < json_object_array_length(sets); j++)
+			if (streq(dra_json_str(json_object_array_get_idx(sets, j), "name"), set)) {
+				struct json_object *cs = json_object_object_get(
+					json_object_array_get_idx(sets, j), "counters");
+				json_object_object_foreach(json_object_object_get(c, "counters"), k, v)
+				{
+					found = json_object_object_get_ex(cs, k, NULL) &&
+						streq(dra_json_str(v, "value"), "1");
+				}
+			}
+		check(found);
+		check(json_object_get_boolean(json_object_object_get(json_object_object_get(
+			json_object_object_get(d, "attributes"), "createOnDemand"), "bool")));
+	}
+}
+
+TEST(partitionable_slices)
+{
+	_cleanup_json_ struct json_object *l = listing(130), *devs = NULL, *pot = json_object_new_array(),
+					  *sets = json_object_new_array(), *slices = NULL;
+	size_t nd = 0, np = 0, nc = 0;
+
+	check_int(dra_devices_build(l, NULL, &devs, NULL), 0);
+	for (int i = 0; i < 70; i++) {
+		char json[200];
+
+		snprintf(json, sizeof(json),
+			 "{\"name\":\"p%d\",\"consumesCounters\":[{\"counterSet\":\"s\",\"counters\":{\"c\":{\"value\":\"1\"}}}]}", i);
+		json_object_array_add(pot, json_tokener_parse(json));
+	}
+	for (int i = 0; i < 9; i++)
+		json_object_array_add(sets, json_tokener_parse("{\"name\":\"s\",\"counters\":{}}"));
+	check_int(dra_slices_build("n", "vbus.dev", 3, devs, pot, sets, NULL, &slices), 0);
+	/* 130 devices: 2 slices; 70 counting devices: 64 + 6; 9 counter sets: 8 + 1 */
+	check_int(json_object_array_length(slices), 6);
+	for (size_t i = 0; i < json_object_array_length(slices); i++) {
+		struct json_object *spec = json_object_object_get(json_object_array_get_idx(slices, i), "spec");
+		struct json_object *d = json_object_object_get(spec, "devices"),
+				   *c = json_object_object_get(spec, "sharedCounters");
+
+		/* a slice holds devices or counter sets, never both */
+		check(!d != !c);
+		check_int(json_object_get_int64(json_object_object_get(
+				  json_object_object_get(spec, "pool"), "resourceSliceCount")),
+			  6);
+		if (d && json_object_array_length(d) &&
+		    json_object_object_get_ex(json_object_array_get_idx(d, 0), "consumesCounters", NULL)) {
+			check(json_object_array_length(d) <= 64);
+			np += json_object_array_length(d);
+		} else if (d) {
+			check(json_object_array_length(d) <= 128);
+			nd += json_object_array_length(d);
+		} else {
+			check(json_object_array_length(c) <= 8);
+			nc += json_object_array_length(c);
+		}
+	}
+	check_int(nd, 130);
+	check_int(np, 70);
+	check_int(nc, 9);
 }
 
 TEST_MAIN()
