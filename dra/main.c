@@ -109,6 +109,8 @@ int vbusd_call(struct dra *d, const char *method, const char *name, const char *
 			r = -EALREADY;
 		else if (sd_bus_error_has_name(&e, "org.vbus1.Error.NoSuchDevice"))
 			r = -ENOENT;
+		else if (sd_bus_error_has_name(&e, "org.vbus1.Error.Busy"))
+			r = -EBUSY;
 		*ret_error = bus_error_text(&e, r);
 		sd_bus_error_free(&e);
 		return r;

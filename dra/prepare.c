@@ -183,6 +183,7 @@ static int undo_device(struct dra *d, const char *uid, struct json_object *dev, 
 	}
 	if (dra_json_bool(dev, "created")) {
 		r = vbusd_call(d, "Remove", name, NULL, &error);
+		/* -ENOENT: not made after all (a crash between record and call), or gone */
 		if (r < 0 && r != -ENOENT) {
 			*ret_error = fmt("Cannot remove '%s': %s", name, error ?: strerror(-r));
 			return r;
@@ -192,6 +193,10 @@ static int undo_device(struct dra *d, const char *uid, struct json_object *dev, 
 	}
 	if (dra_json_bool(dev, "started")) {
 		r = vbusd_call(d, "Stop", name, NULL, &error);
+		/* A device that was there before, whose recorded Start never happened (a crash
+		 * between record and call): vbus did not start it, nothing to undo. */
+		if (r == -EBUSY && dra_json_bool(dev, "was_active"))
+			r = 0;
 		if (r < 0 && r != -EALREADY) {
 			*ret_error = fmt("Cannot stop '%s': %s", name, error ?: strerror(-r));
 			return r;
@@ -239,32 +244,46 @@ static int prepare_device(struct dra *d, struct json_object *entry, const char *
 	bool active = dra_json_bool(entry, "active"), assigned = false;
 	int r;
 
+	/* Each step is recorded before it is asked for (a crash in between leaves a record that
+	 * the next prepare or unprepare undoes, instead of a device nobody knows of). */
 	if (want && !streq_ptr(want, choice) && !streq_ptr(want, wanted)) {
+		json_object_object_add(dev, "previous_driver",
+				       json_object_new_string(choice ?: "auto"));
+		r = save(d, ret_error);
+		if (r < 0)
+			return r;
 		r = vbusd_call(d, "Assign", name, want, &error);
 		if (r < 0 && r != -EALREADY) {
+			json_object_object_del(dev, "previous_driver");
 			*ret_error = fmt("Cannot assign '%s' to driver '%s': %s", name, want,
 					 error ?: strerror(-r));
 			return r;
 		}
-		json_object_object_add(dev, "previous_driver",
-				       json_object_new_string(choice ?: "auto"));
 		assigned = true;
 		log_info("Assigned '%s' to '%s' (was '%s')", name, want, choice ?: "auto");
 	}
 	if (!active || (!assigned && !streq_ptr(bound, wanted))) {
+		/* vbusd records what its Start did (made the device, or only bound it and which
+		 * driver it had), and its Stop undoes exactly that: so does unprepare. */
+		json_object_object_add(dev, "started", json_object_new_boolean(true));
+		if (active)
+			json_object_object_add(dev, "was_active", json_object_new_boolean(true));
+		r = save(d, ret_error);
+		if (r < 0)
+			return r;
 		free(error);
 		error = NULL;
 		r = vbusd_call(d, "Start", name, NULL, &error);
+		if (r < 0) {
+			json_object_object_del(dev, "started");
+			json_object_object_del(dev, "was_active");
+		}
 		if (r < 0 && r != -EALREADY) {
 			*ret_error = fmt("Cannot start '%s': %s", name, error ?: strerror(-r));
 			return r;
 		}
-		/* vbusd recorded what its Start did (made the device, or only bound it and
-		 * which driver it had), and its Stop undoes exactly that: so does unprepare. */
-		if (r >= 0) {
-			json_object_object_add(dev, "started", json_object_new_boolean(true));
+		if (r >= 0)
 			log_info("Started '%s'%s", name, active ? " (bound it to its driver)" : "");
-		}
 	}
 	return 0;
 }
@@ -285,14 +304,18 @@ static int create_device(struct dra *d, const char *name, struct json_object *po
 		json_object_object_add(def, k, json_object_get(v));
 	if (want)
 		json_object_object_add(def, "driver", json_object_new_string(want));
+	json_object_object_add(dev, "created", json_object_new_boolean(true));
+	r = save(d, ret_error);
+	if (r < 0)
+		return r;
 	r = vbusd_create(d, def, 1 /* transient */, &error);
 	if (r < 0) {
+		json_object_object_del(dev, "created");
 		*ret_error = fmt("Cannot create '%s' (%s %s on %s): %s", name,
 				 dra_json_str(pot, "kind") ?: "", dra_json_str(pot, "type") ?: "",
 				 dra_json_str(pot, "parent") ?: "", error ?: strerror(-r));
 		return r;
 	}
-	json_object_object_add(dev, "created", json_object_new_boolean(true));
 	log_info("Created '%s' (%s %s on %s)", name, dra_json_str(pot, "kind") ?: "",
 		 dra_json_str(pot, "type") ?: "", dra_json_str(pot, "parent") ?: "");
 	return 0;
@@ -392,6 +415,9 @@ static void prepare_claim(struct dra *d, const struct dra_claim_ref *c, struct d
 	json_object_object_add(rec, "namespace", json_object_new_string(c->ns));
 	json_object_object_add(rec, "name", json_object_new_string(c->name));
 	json_object_object_add(rec, "devices", devs);
+	/* In the checkpoint from now on, marked unfinished until every device is ready. */
+	json_object_object_add(rec, "failed", json_object_new_boolean(true));
+	json_object_object_add(claims_of(d), c->uid, json_object_get(rec));
 
 	for (size_t i = 0; i < json_object_array_length(results); i++) {
 		struct json_object *res = json_object_array_get_idx(results, i), *entry, *dev;
@@ -470,15 +496,17 @@ static void prepare_claim(struct dra *d, const struct dra_claim_ref *c, struct d
 		continue;
 rollback:
 		if (undo_record(d, c->uid, rec, &undo_error) < 0) {
-			/* What could not be undone stays recorded, for unprepare. */
+			/* What could not be undone stays recorded (unfinished), for the next
+			 * prepare or unprepare. */
 			char *e = fmt("%s; and %s", a->error, undo_error);
 
 			free(a->error);
 			a->error = e;
-			json_object_object_add(rec, "failed", json_object_new_boolean(true));
-			json_object_object_add(claims_of(d), c->uid, TAKE_PTR(rec));
-			(void)save(d, &undo_error);
-		}
+		} else
+			json_object_object_del(claims_of(d), c->uid);
+		free(undo_error);
+		undo_error = NULL;
+		(void)save(d, &undo_error);
 		free(undo_error);
 		return;
 	}
@@ -497,15 +525,19 @@ rollback:
 		}
 	}
 
-	json_object_object_add(claims_of(d), c->uid, json_object_get(rec));
+	json_object_object_del(rec, "failed");
 	free(error);
 	error = NULL;
 	if (save(d, &error) < 0) {
 		char *undo_error = NULL;
 
-		json_object_object_del(claims_of(d), c->uid);
 		a->error = fmt("Cannot record claim %s: %s", c->uid, error);
-		(void)undo_record(d, c->uid, rec, &undo_error);
+		json_object_object_add(rec, "failed", json_object_new_boolean(true));
+		if (undo_record(d, c->uid, rec, &undo_error) >= 0)
+			json_object_object_del(claims_of(d), c->uid);
+		free(undo_error);
+		undo_error = NULL;
+		(void)save(d, &undo_error);
 		free(undo_error);
 		return;
 	}
