@@ -2,6 +2,7 @@
 /* mdevctl's callout and notifier scripts, run around the changes vbus makes to mdevs. */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -103,6 +104,27 @@ static bool output_read(struct output *o)
 	return true;
 }
 
+/* write(), where a script that exited without reading its input gives EPIPE, not a SIGPIPE
+ * that would kill the caller's process (a library must not change its signal handling). */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t n)
+{
+	static const struct timespec zero;
+	sigset_t pipe, old;
+	ssize_t k;
+	int saved;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, &old);
+	k = write(fd, buf, n);
+	saved = errno;
+	if (k < 0 && errno == EPIPE && !sigismember(&old, SIGPIPE))
+		(void)sigtimedwait(&pipe, NULL, &zero); /* the SIGPIPE this write raised */
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return k;
+}
+
 /*
  * Runs SCRIPT with the protocol's arguments and INPUT on standard input. Returns the exit
  * status (>= 0), or a negative errno when it could not run or was killed (after the timeout).
@@ -165,7 +187,7 @@ static int run_script(struct vbus_ctx *ctx, const char *script, const struct vbu
 			break;
 		}
 		if (p[2].revents) {
-			ssize_t k = write(in[1], input + done, len - done);
+			ssize_t k = write_nosigpipe(in[1], input + done, len - done);
 
 			if (k > 0)
 				done += k;
@@ -391,4 +413,82 @@ int vbus_callout_live(struct vbus_ctx *ctx, const struct vbus_def *def)
 			  "'%s' cannot be changed while running: no callout script of mdev type "
 			  "%s supports live changes",
 			  def->name, def->type ?: "?");
+}
+
+/* Adds the attributes in OUT, a script's answer to "get attributes" (mdevctl's shape: an array
+ * of one-key objects; "" and "[{}]" mean none), to DEF. */
+static int add_reported_attrs(struct vbus_ctx *ctx, struct vbus_def *def, const char *name,
+			      const char *out)
+{
+	_cleanup_json_ struct json_object *a = NULL;
+	size_t n;
+	int r;
+
+	if (!out || !out[strspn(out, " \t\n")] || streq(out, "[{}]") || streq(out, "[{}]\n"))
+		return 0;
+	a = json_tokener_parse(out);
+	if (!a || !json_object_is_type(a, json_type_array))
+		return vbus_error(ctx, -EBADMSG,
+				  "callout %s answered \"get attributes\" for '%s' with no JSON "
+				  "array of attributes",
+				  name, def->name ?: def->uuid);
+	n = json_object_array_length(a);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(a, i);
+
+		if (!json_object_is_type(o, json_type_object) ||
+		    json_object_object_length(o) != 1)
+			return vbus_error(ctx, -EBADMSG,
+					  "callout %s: attribute %zu for '%s' is not an object "
+					  "with one key",
+					  name, i, def->name ?: def->uuid);
+		json_object_object_foreach(o, key, val) {
+			if (!json_object_is_type(val, json_type_string))
+				return vbus_error(ctx, -EBADMSG,
+						  "callout %s: attribute \"%s\" for '%s' is not a "
+						  "string",
+						  name, key, def->name ?: def->uuid);
+			r = vbus_def_add_attr(def, key, json_object_get_string(val));
+			if (r < 0)
+				return r;
+		}
+	}
+	return 1;
+}
+
+VBUS_EXPORT int vbus_callout_get_attrs(struct vbus_ctx *ctx, struct vbus_def *def)
+{
+	if (!ctx || !def || def->kind != VBUS_KIND_MDEV)
+		return -EINVAL;
+	for (size_t d = 0; d < ELEMENTSOF(callout_dirs); d++) {
+		char **scripts;
+		size_t n;
+		int r;
+
+		r = list_scripts(ctx, callout_dirs[d], &scripts, &n);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++) {
+			_cleanup_free_ char *out = NULL, *cause = NULL;
+			const char *name = strrchr(scripts[i], '/') + 1;
+
+			/* As mdevctl: no standard input for a "get" event. */
+			r = run_script(ctx, scripts[i], def, "get", "attributes", "none", NULL, &out,
+				       &cause);
+			if (r == 2)
+				continue;
+			if (r != 0)
+				r = vbus_error(ctx, r < 0 ? r : -EIO,
+					       "callout %s failed to get the attributes of '%s' "
+					       "(status %d)%s%s",
+					       name, def->name ?: def->uuid, r, cause ? ": " : "",
+					       cause ?: "");
+			else
+				r = add_reported_attrs(ctx, def, name, out);
+			strv_free(scripts, n);
+			return r;
+		}
+		strv_free(scripts, n);
+	}
+	return 0;
 }
