@@ -124,10 +124,19 @@ def state():
         "definitions": defs,
         "pci drivers": {a: bound(a) for a in sorted(os.listdir(sysfs("/sys/bus/pci/devices")))},
         "mdevs": sorted(os.listdir(sysfs("/sys/bus/mdev/devices"))),
-        "instances": {p[len(ROOT):]: read(p) for p in sorted(glob.glob(
-            sysfs("/sys/devices/**/mdev_supported_types/*/available_instances"),
-            recursive=True))},
+        "instances": instances(),
     }
+
+
+def instances():
+    """Every mdev type's available_instances (sys/devices walked without following links)."""
+    out = {}
+    for d, dirs, _ in os.walk(sysfs("/sys/devices")):
+        if os.path.basename(d) == "mdev_supported_types":
+            for ty in sorted(dirs):
+                p = os.path.join(d, ty, "available_instances")
+                out[p[len(ROOT):]] = read(p)
+    return out
 
 
 def overrides():
@@ -328,7 +337,7 @@ def check_slices(srv, what):
         s = ss[name]
         if s["spec"]["pool"]["name"] != NODE:
             errs.append(f"{name}: pool {s['spec']['pool']['name']}, want {NODE}")
-    entries = {n: e for n, e in listing().items() if e.get("defined")}
+    entries = {n: e for n, e in listing("--all").items() if e.get("defined")}
     pub = published(srv)
     for n in sorted(set(entries) - set(pub)):
         errs.append(f"{n}: defined, not published")
