@@ -19,6 +19,8 @@ pkgs="
 	python3-grpcio python3-grpc-tools
 	clang libclang-rt-14-dev python3-dbusmock
 	podman crun
+	libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
+	libcurl4-openssl-dev libssl-dev libyaml-dev python3-grpcio python3-grpc-tools
 "
 
 if [ "$(id -u)" -ne 0 ]; then
