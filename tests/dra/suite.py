@@ -165,7 +165,7 @@ class Dra:
     all = []
 
     def __init__(self, kubeconfig, tag, state_dir=STATE_DIR, plugin_dir=PLUGIN_DIR,
-                 registry_dir=REGISTRY_DIR):
+                 registry_dir=REGISTRY_DIR, extra=()):
         self.lines = []
         self.ready = threading.Event()
         self.log = open(f"{T}/vbus-dra-{tag}.log", "w")
@@ -173,7 +173,7 @@ class Dra:
             [VBUS_DRA, "--node-name", NODE, "--driver-name", DRIVER,
              "--plugin-dir", plugin_dir, "--registry-dir", registry_dir,
              "--state-dir", state_dir, "--kubeconfig", kubeconfig, "--bus-address", BUS,
-             "--publish-interval", "60"],
+             "--publish-interval", "60", *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True, env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"})
         threading.Thread(target=self._read, daemon=True).start()
@@ -304,11 +304,29 @@ def pool_slices(srv):
             s["spec"].get("driver") == DRIVER}
 
 
+def is_on_demand(d):
+    a = d.get("attributes", {})
+    return (a.get("createOnDemand") or a.get(f"{DRIVER}/createOnDemand")) == {"bool": True}
+
+
+def on_demand(srv):
+    """Device name -> device of the devices published to be made on demand (KEP 4815)."""
+    return {d["name"]: d for s in pool_slices(srv).values()
+            for d in s["spec"].get("devices") or [] if is_on_demand(d)}
+
+
+def counter_sets(srv):
+    return {cs["name"]: cs["counters"] for s in pool_slices(srv).values()
+            for cs in s["spec"].get("sharedCounters") or []}
+
+
 def published(srv):
     """vbus name -> (device name, device, slice name, generation) of the pool as stored."""
     out = {}
     for sname, s in pool_slices(srv).items():
         for d in s["spec"].get("devices") or []:
+            if is_on_demand(d):
+                continue
             a = d.get("attributes", {})
             v = (a.get("name") or a.get(f"{DRIVER}/name") or {}).get("string", d["name"])
             out[v] = (d["name"], d, sname, s["spec"]["pool"]["generation"])
@@ -715,6 +733,77 @@ t.check(not srv.unauthorized, "every request of vbus-dra carried the bearer toke
 monitor.terminate()
 rc = dra.stop(signal.SIGTERM)
 t.check(rc == 0, "SIGTERM at the end: exit 0", [f"exit {rc}"] + dra.tail(10))
+
+# ---- create on demand (--partitionable, KEP 4815) ------------------------------------------------
+# The mtty parent's types as counters and as devices that could be made; prepare makes one
+# (vbusd Create, transient), unprepare removes it; nothing else changes.
+mtty_types = sysfs("/sys/class/mdev_bus/mtty/mdev_supported_types")
+avail = {ty: int(read(f"{mtty_types}/{ty}/available_instances"))
+         for ty in sorted(os.listdir(mtty_types))}
+before = state()
+srv.violations.clear()
+dra = Dra(kubeconfig, "5", extra=["--partitionable"])
+ready = dra.wait_ready()
+t.check(ready, "--partitionable: ready", dra.tail())
+srv.wait_quiet(0.5)
+ss = pool_slices(srv)
+errs = apiserver.pool_errors(list(ss.values())) + srv.violations
+t.check(ready and not errs and any(s["spec"].get("sharedCounters") for s in ss.values()),
+        "--partitionable: slices with counter sets and counter-consuming devices, valid for "
+        "resource.k8s.io/v1 (64 a slice, sets in slices of their own, every consumed counter "
+        "in the pool)", errs[:20] + [f"{n}: {len(s['spec'].get('devices') or [])} devices, "
+                                      f"{len(s['spec'].get('sharedCounters') or [])} sets"
+                                      for n, s in sorted(ss.items())])
+sets = counter_sets(srv)
+mtty_set = [n for n in sets if n.startswith("counters-") and "mtty" in n]
+t.check(len(mtty_set) == 1 and {k: v["value"] for k, v in sets[mtty_set[0]].items()} ==
+        {ty: str(n) for ty, n in avail.items()},
+        "--partitionable: mtty's counter set: one counter per type, its available instances",
+        [f"{sets}", f"sysfs: {avail}"])
+od = on_demand(srv)
+per_type = {}
+for name, d in od.items():
+    a = d["attributes"]
+    if a.get("parent") == {"string": "mtty"}:
+        ty = a.get("type", {}).get("string")
+        per_type[ty] = per_type.get(ty, 0) + 1
+        cons = d.get("consumesCounters") or []
+        if not (len(cons) == 1 and mtty_set and cons[0]["counterSet"] == mtty_set[0] and
+                cons[0]["counters"] == {ty: {"value": "1"}} and
+                a.get("kind") == {"string": "mdev"}):
+            per_type.setdefault("bad", []).append(name)
+t.check(per_type == {ty: min(n, 16) for ty, n in avail.items() if n > 0},
+        "--partitionable: per mtty type min(available, 16) devices, each consuming 1 of its "
+        "type's counter", [f"{per_type}", f"available {avail}"])
+check_slices(srv, "--partitionable: the defined devices are published as before")
+
+target = sorted(n for n, d in od.items() if d["attributes"].get("type") ==
+                {"string": "mtty-2"})[:1]
+if target:
+    devname = target[0]
+    srv.add_claim(NS, "c-od", UID["unknown"], [("vm", DRIVER, NODE, devname)])
+    mdevs0 = set(os.listdir(sysfs("/sys/bus/mdev/devices")))
+    r = k.prepare([(NS, UID["unknown"], "c-od")])
+    made = set(os.listdir(sysfs("/sys/bus/mdev/devices"))) - mdevs0
+    now = int(read(f"{mtty_types}/mtty-2/available_instances"))
+    defs_now = sorted(os.listdir(sysfs("/etc/vbus/devices.d")))
+    t.check(r.get(UID["unknown"], {}).get("error") == "" and
+            [d["device"] for d in r[UID["unknown"]]["devices"]] == [devname] and
+            len(made) == 1 and now == avail["mtty-2"] - 1 and
+            defs_now == sorted(before["definitions"]),
+            f"--partitionable: prepare {devname}: one mtty-2 mdev made, no definition stored",
+            [f"{r}", f"made {made}", f"instances {now}", f"definitions {defs_now}"])
+    r = k.unprepare([(NS, UID["unknown"], "c-od")])
+    t.check(r == {UID["unknown"]: ""} and
+            set(os.listdir(sysfs("/sys/bus/mdev/devices"))) == mdevs0,
+            f"--partitionable: unprepare {devname}: the mdev is removed", [f"{r}"])
+else:
+    t.not_ok("--partitionable: an mtty-2 device to make on demand is published", [f"{od}"])
+rc = dra.stop(signal.SIGTERM)
+d = diff(before, state())
+t.check(rc == 0 and not d, "--partitionable: exit 0, and the host as before", d)
+t.check(not srv.violations and not srv.unauthorized, "--partitionable: the API server refused "
+        "nothing, every request had the token", srv.violations[:10] + srv.unauthorized[:5])
 if t.failed:
     t.diag("vbus-dra's last log lines:")
     t.diag("\n".join(dra.tail(40)))
