@@ -376,7 +376,7 @@ class ApiServer:
         self.unauthorized = []
         self.rv = 1000
         self.max_generation = {}
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # tests hold it while they look (snapshot)
         self.changed = threading.Condition(self.lock)
         self.fail_next = []  # [(method, path regex, code)]: injected failures, one each
         self.tls = tls

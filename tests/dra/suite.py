@@ -804,6 +804,45 @@ d = diff(before, state())
 t.check(rc == 0 and not d, "--partitionable: exit 0, and the host as before", d)
 t.check(not srv.violations and not srv.unauthorized, "--partitionable: the API server refused "
         "nothing, every request had the token", srv.violations[:10] + srv.unauthorized[:5])
+
+# ---- resync: what others do to the slices is repaired; failed writes are retried -------------
+dra = Dra(kubeconfig, "6", extra=["--publish-interval", "2"])
+ready = dra.wait_ready()
+t.check(ready, "--publish-interval 2: ready", dra.tail())
+srv.wait_quiet(0.5)
+with srv.lock:  # what kubelet's wipe at its start does (DeleteCollection of the node's slices)
+    for n in list(pool_slices(srv)):
+        del srv.slices[n]
+t0 = time.monotonic()
+got = srv.wait_for(lambda: pool_complete(srv) and len(published(srv)) == len(defs), 6)
+t.check(got, f"slices deleted behind its back are published again by the resync "
+        f"({time.monotonic() - t0:.1f} s)", [f"{sorted(pool_slices(srv))}"])
+srv.wait_quiet(0.5)
+with srv.lock:  # someone else's update: a device gone, a new resourceVersion
+    name = sorted(pool_slices(srv))[0]
+    victim = srv.slices[name]["spec"]["devices"].pop()["name"]
+    srv.rv += 1
+    srv.slices[name]["metadata"]["resourceVersion"] = str(srv.rv)
+t0 = time.monotonic()
+got = srv.wait_for(lambda: victim in {v[0] for v in published(srv).values()} and
+                   pool_complete(srv), 6)
+t.check(got, f"a slice changed behind its back (new resourceVersion) is repaired "
+        f"({time.monotonic() - t0:.1f} s)", [f"{victim} missing"] + dra.tail(5))
+with srv.lock:
+    srv.fail_next += [("PUT", "resourceslices", 500), ("POST", "resourceslices", 500)]
+vbusctl("define", "late", "--kind", "mdev", "--parent", "mtty", "--type", "mtty-2", "--manual")
+t0 = time.monotonic()
+got = srv.wait_for(lambda: "late" in published(srv) and pool_complete(srv), 8)
+t.check(got, f"a write the server fails (500) is retried: the new definition is published "
+        f"({time.monotonic() - t0:.1f} s)", dra.tail(5))
+vbusctl("undefine", "late")
+got = srv.wait_for(lambda: "late" not in published(srv) and pool_complete(srv), 5)
+srv.wait_quiet(0.5)
+check_slices(srv, "after the resync checks: the slices equal the listing")
+rc = dra.stop(signal.SIGTERM)
+t.check(rc == 0 and not srv.violations and not srv.unauthorized,
+        "exit 0; the API server refused nothing, every request had the token",
+        [f"exit {rc}"] + srv.violations[:10] + srv.unauthorized[:5])
 if t.failed:
     t.diag("vbus-dra's last log lines:")
     t.diag("\n".join(dra.tail(40)))
