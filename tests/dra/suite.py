@@ -165,17 +165,19 @@ class Dra:
     all = []
 
     def __init__(self, kubeconfig, tag, state_dir=STATE_DIR, plugin_dir=PLUGIN_DIR,
-                 registry_dir=REGISTRY_DIR, extra=()):
+                 registry_dir=REGISTRY_DIR, extra=(), node=NODE, wrapper=(), env=None):
         self.lines = []
         self.ready = threading.Event()
         self.log = open(f"{T}/vbus-dra-{tag}.log", "w")
+        environ = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+        environ.update(env or {})
         self.proc = subprocess.Popen(
-            [VBUS_DRA, "--node-name", NODE, "--driver-name", DRIVER,
+            [*wrapper, VBUS_DRA, "--node-name", node, "--driver-name", DRIVER,
              "--plugin-dir", plugin_dir, "--registry-dir", registry_dir,
-             "--state-dir", state_dir, "--kubeconfig", kubeconfig, "--bus-address", BUS,
-             "--publish-interval", "60", *extra],
+             "--state-dir", state_dir, "--bus-address", BUS, "--publish-interval", "60",
+             *(["--kubeconfig", kubeconfig] if kubeconfig else []), *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"})
+            text=True, env=environ)
         threading.Thread(target=self._read, daemon=True).start()
         Dra.all.append(self)
 
@@ -460,6 +462,36 @@ t.check(any(a == "Bearer wrong-token" for _, _, a in srv.unauthorized),
         "the kubeconfig's token is what vbus-dra sends (the wrong one was seen and refused)",
         [f"{srv.unauthorized[:5]}"])
 srv.unauthorized.clear()
+
+# The other ways to the server: certificate-authority-data in the kubeconfig, and in-cluster
+# (KUBERNETES_SERVICE_HOST/PORT and the service account's token and ca.crt, mounted here in a
+# private mount namespace over a tmpfs on /run, as the kubelet mounts them into the pod).
+sa = f"{T}/serviceaccount"
+os.makedirs(sa)
+with open(f"{sa}/token", "w") as f:
+    f.write(srv.token)
+with open(srv.ca) as f, open(f"{sa}/ca.crt", "w") as g:
+    g.write(f.read())
+in_cluster = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+              'mount -t tmpfs tmpfs /run && d=/var/run/secrets/kubernetes.io/serviceaccount && '
+              'mkdir -p $d && cp "$0/token" "$0/ca.crt" $d/ && exec "$@"', sa]
+for node, what, kc, kw in (
+        ("worker-cadata", "certificate-authority-data",
+         srv.kubeconfig(f"{T}/kubeconfig-data", with_ca_data=True), {}),
+        ("worker-incluster", "in-cluster config", None, dict(wrapper=in_cluster, env={
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(srv.port)}))):
+    for sub in ("plugins", "registry", "state"):
+        os.makedirs(f"{T}/{node}/{sub}")
+    d = Dra(kc, node, state_dir=f"{T}/{node}/state", plugin_dir=f"{T}/{node}/plugins",
+            registry_dir=f"{T}/{node}/registry", node=node, **kw)
+    ready = d.wait_ready()
+    theirs = [s for s in srv.snapshot()[0].values() if s["spec"].get("nodeName") == node]
+    rc = d.stop()
+    t.check(ready and theirs and rc == 0, f"{what}: ready, {node}'s pool published, exit 0",
+            [f"ready {ready}, {len(theirs)} slices, exit {rc}"] + d.tail(10))
+    with srv.lock:
+        for s in theirs:
+            srv.slices.pop(s["metadata"]["name"], None)
 
 k = kubelet.Kubelet()
 try:
