@@ -72,8 +72,8 @@ int checkpoint_save(const char *path, struct json_object *checkpoint, char **ret
 
 	if (!copy || asprintf(&tmp, "%s.tmp", path) < 0)
 		return -ENOMEM;
-	text = json_object_to_json_string_ext(checkpoint, JSON_C_TO_STRING_PRETTY |
-							  JSON_C_TO_STRING_SPACED);
+	text = json_object_to_json_string_ext(checkpoint,
+					      JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
 	if (!text)
 		return -ENOMEM;
 	len = strlen(text);
