@@ -678,6 +678,12 @@ static void help(void)
 	    "  --bus-address ADDRESS       the D-Bus bus of vbusd (default: the system bus)\n"
 	    "  --publish-interval SECONDS  resync period (default 60)\n"
 	    "  --log-level LEVEL           error, warning, info (default) or debug\n"
+	    "  --kubelet-plugins-directory-path DIR\n"
+	    "                              as --plugin-dir DIR/DRIVER\n"
+	    "  --kubelet-registrar-directory-path DIR\n"
+	    "                              as --registry-dir DIR\n"
+	    "  --cdi-root DIR              where vbusd's CDI specs are read (default:\n"
+	    "                              /var/run/cdi below vbusd's root)\n"
 	    "  --partitionable             also publish the mdev/virtbus devices that could be\n"
 	    "                              made (KEP 4815 counters) and make them in prepare\n"
 	    "  -h --help                   this help\n"
@@ -718,6 +724,9 @@ static int parse_argv(struct dra *d, int argc, char *argv[])
 		ARG_INTERVAL,
 		ARG_LOG_LEVEL,
 		ARG_PARTITIONABLE,
+		ARG_KUBELET_REGISTRAR,
+		ARG_KUBELET_PLUGINS,
+		ARG_CDI_ROOT,
 	};
 	static const struct option options[] = {
 	    {"node-name", required_argument, NULL, ARG_NODE},
@@ -730,9 +739,14 @@ static int parse_argv(struct dra *d, int argc, char *argv[])
 	    {"publish-interval", required_argument, NULL, ARG_INTERVAL},
 	    {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
 	    {"partitionable", no_argument, NULL, ARG_PARTITIONABLE},
+	    /* the names other DRA drivers (dra-example-driver, NVIDIA's) give these */
+	    {"kubelet-registrar-directory-path", required_argument, NULL, ARG_KUBELET_REGISTRAR},
+	    {"kubelet-plugins-directory-path", required_argument, NULL, ARG_KUBELET_PLUGINS},
+	    {"cdi-root", required_argument, NULL, ARG_CDI_ROOT},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {}};
+	_cleanup_free_ char *plugins_dir = NULL;
 	int c, r = 0;
 
 	opterr = 0;
@@ -794,6 +808,15 @@ static int parse_argv(struct dra *d, int argc, char *argv[])
 		case ARG_PARTITIONABLE:
 			d->partitionable = true;
 			break;
+		case ARG_KUBELET_REGISTRAR:
+			r = set_str(&d->registry_dir, optarg);
+			break;
+		case ARG_KUBELET_PLUGINS:
+			r = set_str(&plugins_dir, optarg);
+			break;
+		case ARG_CDI_ROOT:
+			r = set_str(&d->cdi_root, optarg);
+			break;
 		case ':':
 			return usage("option '%s' needs an argument", argv[optind - 1]);
 		default:
@@ -812,8 +835,8 @@ static int parse_argv(struct dra *d, int argc, char *argv[])
 		return usage("--driver-name: '%s' is not a driver name", d->driver);
 	if (strchr(d->node, '/'))
 		return usage("--node-name: '%s' is not a node name", d->node);
-	if (!d->plugin_dir &&
-	    asprintf(&d->plugin_dir, "/var/lib/kubelet/plugins/%s", d->driver) < 0)
+	if (!d->plugin_dir && asprintf(&d->plugin_dir, "%s/%s",
+				       plugins_dir ?: "/var/lib/kubelet/plugins", d->driver) < 0)
 		return -ENOMEM;
 	if (!d->registry_dir && set_str(&d->registry_dir, "/var/lib/kubelet/plugins_registry") < 0)
 		return -ENOMEM;
@@ -864,6 +887,7 @@ static void dra_done(struct dra *d)
 	free(d->bus_address);
 	free(d->checkpoint_path);
 	free(d->root);
+	free(d->cdi_root);
 	free(d->published);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->cond);

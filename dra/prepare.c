@@ -85,9 +85,11 @@ static char *cdi_id(struct dra *d, const char *class, const char *name)
 	_cleanup_json_ struct json_object *spec = NULL;
 	struct json_object *devs;
 
-	if (dra_cdi_name(name, &cdi) < 0 ||
-	    asprintf(&path, "%s/var/run/cdi/vbus.dev-%s.json",
-		     !d->root || streq(d->root, "/") ? "" : d->root, class) < 0)
+	if (dra_cdi_name(name, &cdi) < 0)
+		return NULL;
+	if (d->cdi_root ? asprintf(&path, "%s/vbus.dev-%s.json", d->cdi_root, class) < 0
+			: asprintf(&path, "%s/var/run/cdi/vbus.dev-%s.json",
+				   !d->root || streq(d->root, "/") ? "" : d->root, class) < 0)
 		return NULL;
 	spec = json_object_from_file(path);
 	devs = json_object_object_get(spec, "devices");
