@@ -49,8 +49,10 @@ int checkpoint_load(const char *path, struct json_object **ret, char **ret_error
 			*ret = o;
 			return 0;
 		}
-		return fail(ret_error, -EINVAL, "Cannot read the checkpoint '%s': %s", path,
-			    json_util_get_last_err() ?: "not JSON");
+		return fail(ret_error, -EINVAL,
+			    "Cannot read the checkpoint '%s': not JSON (damaged or cut short); it "
+			    "is kept as it is: move it away to start without it",
+			    path);
 	}
 	if (!json_object_object_get_ex(o, "version", &v) || json_object_get_int(v) != 1 ||
 	    !json_object_object_get_ex(o, "claims", &claims) ||
