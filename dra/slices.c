@@ -348,6 +348,9 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 			json_object_array_add(set_list, json_object_get(set));
 		}
 		counters = json_object_object_get(set, "counters");
+		/* The API allows 32 counters a set: further types of the parent are not offered. */
+		if (json_object_object_length(counters) >= DRA_COUNTERS_MAX)
+			continue;
 		snprintf(value, sizeof(value), "%" PRId64, avail);
 		struct json_object *cv = json_object_new_object();
 		json_object_object_add(cv, "value", json_object_new_string(value));

@@ -308,4 +308,25 @@ TEST(partitionable_slices)
 	check_int(nc, 9);
 }
 
+TEST(partitionable_counter_limit)
+{
+	_cleanup_json_ struct json_object *types = json_object_new_array(), *devs = NULL,
+					  *sets = NULL, *taken = json_object_new_object();
+	char json[160];
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(json, sizeof(json),
+			 "{\"parent\":\"p\",\"kind\":\"virtbus\",\"type\":\"t%d\","
+			 "\"available_instances\":1}",
+			 i);
+		json_object_array_add(types, json_tokener_parse(json));
+	}
+	check_int(dra_partitionable_build(types, taken, &devs, &sets, NULL), 0);
+	check_int(json_object_array_length(sets), 1);
+	check_int(json_object_object_length(
+			  json_object_object_get(json_object_array_get_idx(sets, 0), "counters")),
+		  DRA_COUNTERS_MAX);
+	check_int(json_object_array_length(devs), DRA_COUNTERS_MAX);
+}
+
 TEST_MAIN()
