@@ -494,6 +494,9 @@ static void prepare_claim(struct dra *d, const struct dra_claim_ref *c, struct d
 		json_object_object_add(dev, "requests", reqs);
 		free(error);
 		error = NULL;
+		/* Admin access (monitoring a device others may use): handed over as it is. */
+		if (dra_json_bool(res, "adminAccess"))
+			continue;
 		r = prepare_device(d, entry, want, dev, &error);
 		if (r < 0) {
 			a->error = fmt("ResourceClaim %s/%s: %s", c->ns, c->name, error);
