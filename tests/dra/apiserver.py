@@ -61,6 +61,12 @@ DEVICE_KEYS = {"name", "attributes", "capacity", "consumesCounters", "nodeName",
                "allNodes", "taints", "bindsToNode", "bindingConditions",
                "bindingFailureConditions", "allowMultipleAllocations"}
 ATTR_KEYS = {"int", "bool", "string", "version"}
+COUNTER_SET_KEYS = {"name", "counters"}
+CONSUMPTION_KEYS = {"counterSet", "counters"}
+MAX_DEVICES_WITH_COUNTERS = 64  # ResourceSliceMaxDevicesWithAdvancedFeatures (taints, counters)
+MAX_COUNTER_SETS = 8  # ResourceSliceMaxCounterSets
+MAX_COUNTERS = 32  # ResourceSliceMaxCountersPerCounterSet, ...PerDeviceCounterConsumption
+MAX_CONSUMPTIONS = 2  # ResourceSliceMaxDeviceCounterConsumptionsPerDevice
 
 
 def is_dns_subdomain(s, limit=253):
@@ -90,6 +96,22 @@ def qualified_name_errors(name, path):
     return errs
 
 
+def counters_errors(counters, path):
+    """A map of counter name (DNS label) -> {"value": quantity}, at most MAX_COUNTERS."""
+    if not isinstance(counters, dict) or not counters:
+        return [f"{path}: Required value: a map of counters"]
+    errs = []
+    if len(counters) > MAX_COUNTERS:
+        errs.append(f"{path}: Too many: {len(counters)}: must have at most {MAX_COUNTERS}")
+    for name, c in counters.items():
+        if not is_dns_label(name):
+            errs.append(f"{path}[{name}]: Invalid value: {name!r}: a DNS label")
+        if not isinstance(c, dict) or set(c) != {"value"} or \
+                not isinstance(c["value"], str) or not QUANTITY.match(c["value"]):
+            errs.append(f"{path}[{name}]: Invalid value: {c!r}: want {{\"value\": quantity}}")
+    return errs
+
+
 def device_errors(dev, path, driver):
     errs = []
     if not isinstance(dev, dict):
@@ -100,6 +122,25 @@ def device_errors(dev, path, driver):
     if not is_dns_label(name):
         errs.append(f"{path}.name: Invalid value: {name!r}: a lowercase RFC 1123 label of at "
                     "most 63 characters")
+    cons = dev.get("consumesCounters")
+    if cons is not None:
+        if not isinstance(cons, list) or len(cons) > MAX_CONSUMPTIONS:
+            errs.append(f"{path}.consumesCounters: Too many: must have at most "
+                        f"{MAX_CONSUMPTIONS} items")
+        else:
+            sets = [c.get("counterSet") for c in cons if isinstance(c, dict)]
+            if len(set(sets)) != len(sets):
+                errs.append(f"{path}.consumesCounters: Duplicate value: one counterSet twice")
+            for i, c in enumerate(cons):
+                cpath = f"{path}.consumesCounters[{i}]"
+                if not isinstance(c, dict):
+                    errs.append(f"{cpath}: Invalid value: not an object")
+                    continue
+                for k in set(c) - CONSUMPTION_KEYS:
+                    errs.append(f"{cpath}.{k}: unknown field {k!r}")
+                if not is_dns_label(c.get("counterSet")):
+                    errs.append(f"{cpath}.counterSet: Invalid value: {c.get('counterSet')!r}")
+                errs += counters_errors(c.get("counters"), f"{cpath}.counters")
     attrs = dev.get("attributes") or {}
     caps = dev.get("capacity") or {}
     if not isinstance(attrs, dict) or not isinstance(caps, dict):
@@ -210,11 +251,34 @@ def slice_errors(obj):
     if spec.get("nodeName") is not None and not is_dns_subdomain(spec["nodeName"]):
         errs.append(f"spec.nodeName: Invalid value: {spec['nodeName']!r}")
     devices = spec.get("devices") or []
+    shared = spec.get("sharedCounters") or []
     if not isinstance(devices, list):
         return errs + ["spec.devices: Invalid value: not a list"]
-    if len(devices) > MAX_DEVICES:
-        errs.append(f"spec.devices: Too many: {len(devices)}: must have at most "
-                    f"{MAX_DEVICES} items")
+    if devices and shared:
+        errs.append("spec: Invalid value: only one of devices and sharedCounters may be set")
+    if not isinstance(shared, list) or len(shared) > MAX_COUNTER_SETS:
+        errs.append(f"spec.sharedCounters: Too many: must have at most {MAX_COUNTER_SETS} items")
+    else:
+        set_names = set()
+        for i, cs in enumerate(shared):
+            spath = f"spec.sharedCounters[{i}]"
+            if not isinstance(cs, dict):
+                errs.append(f"{spath}: Invalid value: not an object")
+                continue
+            for k in set(cs) - COUNTER_SET_KEYS:
+                errs.append(f"{spath}.{k}: unknown field {k!r}")
+            if not is_dns_label(cs.get("name")):
+                errs.append(f"{spath}.name: Invalid value: {cs.get('name')!r}: a DNS label")
+            if cs.get("name") in set_names:
+                errs.append(f"{spath}.name: Duplicate value: {cs.get('name')!r}")
+            set_names.add(cs.get("name"))
+            errs += counters_errors(cs.get("counters"), f"{spath}.counters")
+    advanced = any(isinstance(d, dict) and (d.get("consumesCounters") or d.get("taints"))
+                   for d in devices)
+    limit = MAX_DEVICES_WITH_COUNTERS if advanced else MAX_DEVICES
+    if len(devices) > limit:
+        errs.append(f"spec.devices: Too many: {len(devices)}: must have at most {limit} items"
+                    + (" when a device consumes counters or has taints" if advanced else ""))
     names = set()
     for i, dev in enumerate(devices):
         errs += device_errors(dev, f"spec.devices[{i}]", driver)
@@ -246,6 +310,24 @@ def pool_errors(slices):
         dups = sorted({n for n in names if names.count(n) > 1})
         if dups:
             errs.append(f"pool {driver}/{pool}: device names in several slices: {dups}")
+        sets = {}
+        for s in ss:
+            for cs in s["spec"].get("sharedCounters") or []:
+                if cs["name"] in sets:
+                    errs.append(f"pool {driver}/{pool}: counter set {cs['name']} twice")
+                sets[cs["name"]] = cs.get("counters") or {}
+        for s in ss:
+            for d in s["spec"].get("devices") or []:
+                for c in d.get("consumesCounters") or []:
+                    have = sets.get(c["counterSet"])
+                    if have is None:
+                        errs.append(f"pool {driver}/{pool}: device {d['name']} consumes from "
+                                    f"counter set {c['counterSet']}, which the pool lacks")
+                        continue
+                    for n in c.get("counters") or {}:
+                        if n not in have:
+                            errs.append(f"pool {driver}/{pool}: device {d['name']}: counter "
+                                        f"{n} is not in set {c['counterSet']}")
     return errs
 
 

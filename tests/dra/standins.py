@@ -141,6 +141,63 @@ for what, mutate in [
     code, body = request(srv, "POST", "/apis/resource.k8s.io/v1/resourceslices", s)
     t.check(code == 422, f"refused with 422 Invalid: {what}", [f"{code} {body}"])
 
+def consumer(name, cset="counters-mtty", counter="mtty-1", n=1):
+    return {"name": name, "attributes": {"createOnDemand": {"bool": True}},
+            "consumesCounters": [{"counterSet": cset,
+                                  "counters": {counter: {"value": str(n)}}}]}
+
+
+def counter_slice(name="cs", sets=None):
+    s = good_slice(name=name, devices=[])
+    del s["spec"]["devices"]
+    s["spec"]["sharedCounters"] = sets if sets is not None else [
+        {"name": "counters-mtty", "counters": {"mtty-1": {"value": "24"},
+                                               "mtty-2": {"value": "8"}}}]
+    return s
+
+
+PARTITIONABLE_BAD = [
+    ("65 devices when they consume counters",
+     good_slice(name="bad", devices=[consumer(f"d{i}") for i in range(65)])),
+    ("devices and sharedCounters in one slice",
+     {**counter_slice("bad"), "spec": {**counter_slice("bad")["spec"], "devices": [dev("a")]}}),
+    ("9 counter sets", counter_slice("bad", [{"name": f"s{i}", "counters": {"c": {"value": "1"}}}
+                                             for i in range(9)])),
+    ("33 counters in a set", counter_slice("bad", [{"name": "s", "counters": {
+        f"c{i}": {"value": "1"} for i in range(33)}}])),
+    ("a counter name that is no DNS label", counter_slice("bad", [{"name": "s", "counters": {
+        "mtty_1": {"value": "1"}}}])),
+    ("a counter value that is no quantity", counter_slice("bad", [{"name": "s", "counters": {
+        "c": {"value": 3}}}])),
+    ("3 counter consumptions of a device", good_slice(name="bad", devices=[
+        {"name": "a", "consumesCounters": [
+            {"counterSet": f"s{i}", "counters": {"c": {"value": "1"}}} for i in range(3)]}])),
+]
+for what, s in PARTITIONABLE_BAD:
+    code, body = request(srv, "POST", "/apis/resource.k8s.io/v1/resourceslices", s)
+    t.check(code == 422 and "bad" not in srv.slices, f"refused with 422 Invalid: {what}",
+            [f"{code} {json.dumps(body)[:300]}"])
+code, body = request(srv, "POST", "/apis/resource.k8s.io/v1/resourceslices",
+                     good_slice(name="od", devices=[consumer(f"d{i}") for i in range(64)]))
+code2, body2 = request(srv, "POST", "/apis/resource.k8s.io/v1/resourceslices", counter_slice())
+t.check(code == 201 and code2 == 201, "accepted: 64 counter-consuming devices; a slice of "
+        "counter sets only", [f"{code} {json.dumps(body)[:300]}", f"{code2} {body2}"])
+od, cs = srv.slices.get("od"), srv.slices.get("cs")
+request(srv, "DELETE", "/apis/resource.k8s.io/v1/resourceslices/od")
+request(srv, "DELETE", "/apis/resource.k8s.io/v1/resourceslices/cs")
+srv.violations.clear()
+if od and cs:
+    for x in (od, cs):
+        x["spec"]["pool"].update(generation=1, resourceSliceCount=2)
+    t.check(apiserver.pool_errors([od, cs]) == [],
+            "pool check: consumers and their counter set in two slices")
+    od2 = copy.deepcopy(od)
+    od2["spec"]["devices"][0]["consumesCounters"][0]["counterSet"] = "counters-nope"
+    od2["spec"]["devices"][1]["consumesCounters"][0]["counters"] = {"mtty-3": {"value": "1"}}
+    errs = apiserver.pool_errors([od2, cs])
+    t.check(any("counters-nope" in e for e in errs) and any("mtty-3" in e for e in errs),
+            "pool check: a missing counter set and a missing counter are caught", errs)
+
 ok_limits = good_slice(name="limits", devices=[
     {"name": "a" * 63, "attributes": {**{f"a{i}": {"string": "s" * 64} for i in range(31)},
                                       "resource.kubernetes.io/" + "x" * 32: {"int": 1}}}] +

@@ -165,7 +165,7 @@ class Dra:
     all = []
 
     def __init__(self, kubeconfig, tag, state_dir=STATE_DIR, plugin_dir=PLUGIN_DIR,
-                 registry_dir=REGISTRY_DIR):
+                 registry_dir=REGISTRY_DIR, extra=()):
         self.lines = []
         self.ready = threading.Event()
         self.log = open(f"{T}/vbus-dra-{tag}.log", "w")
@@ -173,7 +173,7 @@ class Dra:
             [VBUS_DRA, "--node-name", NODE, "--driver-name", DRIVER,
              "--plugin-dir", plugin_dir, "--registry-dir", registry_dir,
              "--state-dir", state_dir, "--kubeconfig", kubeconfig, "--bus-address", BUS,
-             "--publish-interval", "60"],
+             "--publish-interval", "60", *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True, env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"})
         threading.Thread(target=self._read, daemon=True).start()
@@ -304,11 +304,29 @@ def pool_slices(srv):
             s["spec"].get("driver") == DRIVER}
 
 
+def is_on_demand(d):
+    a = d.get("attributes", {})
+    return (a.get("createOnDemand") or a.get(f"{DRIVER}/createOnDemand")) == {"bool": True}
+
+
+def on_demand(srv):
+    """Device name -> device of the devices published to be made on demand (KEP 4815)."""
+    return {d["name"]: d for s in pool_slices(srv).values()
+            for d in s["spec"].get("devices") or [] if is_on_demand(d)}
+
+
+def counter_sets(srv):
+    return {cs["name"]: cs["counters"] for s in pool_slices(srv).values()
+            for cs in s["spec"].get("sharedCounters") or []}
+
+
 def published(srv):
     """vbus name -> (device name, device, slice name, generation) of the pool as stored."""
     out = {}
     for sname, s in pool_slices(srv).items():
         for d in s["spec"].get("devices") or []:
+            if is_on_demand(d):
+                continue
             a = d.get("attributes", {})
             v = (a.get("name") or a.get(f"{DRIVER}/name") or {}).get("string", d["name"])
             out[v] = (d["name"], d, sname, s["spec"]["pool"]["generation"])
@@ -370,6 +388,35 @@ t.check(not proto_errs, "dra/proto: the messages, field numbers and services of 
 if proto_errs:
     t.finish()
 
+# ---- vbus-dra before vbusd, as at boot: it waits, then publishes -------------------------------
+
+
+def start_vbusd():
+    """run.sh starts vbusd (tests/integration/lib.sh's start_vbusd) when asked."""
+    with open(f"{T}/to-run", "w") as f:
+        f.write("start-vbusd\n")
+    with open(f"{T}/to-suite") as f:
+        return f.readline().strip() == "ready"
+
+
+dra = Dra(kubeconfig, "1")
+time.sleep(2)
+t.check(dra.proc.poll() is None and not dra.ready.is_set() and not srv.writes,
+        "before vbusd is on the bus: vbus-dra waits (running, not ready, no slice written)",
+        [f"exit {dra.proc.poll()}, writes {[(w['verb'], w['name']) for w in srv.writes]}"] +
+        dra.tail(10))
+if not start_vbusd():
+    t.not_ok("vbusd (fake kernel) is ready")
+    dra.stop(signal.SIGKILL)
+    t.finish()
+t0 = time.monotonic()
+ready = dra.wait_ready()
+t.check(ready, f"vbusd is there: vbus-dra ready ({time.monotonic() - t0:.1f} s)", dra.tail())
+if not ready:
+    t.finish()
+t.check(pool_slices(srv), "ready comes after the first publish: the pool is on the server",
+        [f"slices: {sorted(srv.slices)}"])
+
 # Definitions beside the tree's (gpu-desktop: a running GVT mdev; nic-vf1: an unbound VF):
 # mdevs on mtty to start, a PCI function on its host driver, names that are no DNS label.
 M1_UUID = "aaaaaaaa-1111-4222-8333-000000000001"
@@ -381,6 +428,9 @@ for args in (["m1", "--kind", "mdev", "--parent", "mtty", "--type", "mtty-2", "-
              ["Upper.Case_Name", "--kind", "mdev", "--parent", "mtty", "--type", "mtty-1"],
              ["x" * 64, "--kind", "mdev", "--parent", "mtty", "--type", "mtty-1"]):
     vbusctl("define", *args, "--manual")
+
+t.check(srv.wait_for(lambda: {"m1", "disk:05", "x" * 64} <= set(published(srv)), 5),
+        "definitions made through vbusctl are published")
 
 # A token the server refuses and a CA that did not sign it: vbus-dra must not be ready, and
 # must say why.
@@ -397,7 +447,6 @@ for what, kc, words in (("a refused token", bad_kc, ("401", "Unauthorized")),
     os.makedirs(f"{T}/bad/plugins", exist_ok=True)
     os.makedirs(f"{T}/bad/registry", exist_ok=True)
     os.makedirs(f"{T}/bad/state", exist_ok=True)
-    n401 = len(srv.unauthorized)
     d = Dra(kc, "bad", state_dir=f"{T}/bad/state", plugin_dir=f"{T}/bad/plugins",
             registry_dir=f"{T}/bad/registry")
     said = wait_until(lambda: d.ready.is_set() or d.proc.poll() is not None or
@@ -411,16 +460,6 @@ t.check(any(a == "Bearer wrong-token" for _, _, a in srv.unauthorized),
         "the kubeconfig's token is what vbus-dra sends (the wrong one was seen and refused)",
         [f"{srv.unauthorized[:5]}"])
 srv.unauthorized.clear()
-
-# ---- start, registration -------------------------------------------------------------------------
-t0 = time.monotonic()
-dra = Dra(kubeconfig, "1")
-ready = dra.wait_ready()
-t.check(ready, f"vbus-dra: ready ({time.monotonic() - t0:.1f} s)", dra.tail())
-if not ready:
-    t.finish()
-t.check(pool_slices(srv), "ready comes after the first publish: the pool is on the server",
-        [f"slices: {sorted(srv.slices)}"])
 
 k = kubelet.Kubelet()
 try:
@@ -442,6 +481,9 @@ srv.wait_quiet(0.5)
 check_slices(srv, "slices: every definition vbusctl lists, with its attributes and a DNS-label "
              "name; nothing vbus does not manage")
 pub = published(srv)
+kinds = {v[1]["attributes"].get("kind", {}).get("string") for v in pub.values()}
+t.check({"mdev", "pci", "vf"} <= kinds, "slices: every kind the tree has (mdev, pci, vf)",
+        [f"{sorted(k for k in kinds if k)}"])
 t.check("0000:04:00.0" not in pub and "0000:03:00.0-vf0" not in pub,
         "slices: devices vbus did not create and has no definition of are not published",
         [f"{sorted(pub)}"])
@@ -634,6 +676,9 @@ t.check(got, "slices: the bound driver prepare changed is republished")
 # ---- restart between prepare and unprepare --------------------------------------------------------
 rc = dra.stop(signal.SIGTERM)
 t.check(rc == 0, "SIGTERM: vbus-dra exits 0", [f"exit {rc}"] + dra.tail(10))
+t.check(not os.path.exists(f"{REGISTRY_DIR}/{DRIVER}-reg.sock"),
+        "SIGTERM: the registration socket is gone (kubelet's plugin watcher deregisters on that)",
+        [f"{os.listdir(REGISTRY_DIR)}"])
 t.check(pool_slices(srv), "SIGTERM: the slices stay")
 dra = Dra(kubeconfig, "2")
 ready = dra.wait_ready()
@@ -688,6 +733,77 @@ t.check(not srv.unauthorized, "every request of vbus-dra carried the bearer toke
 monitor.terminate()
 rc = dra.stop(signal.SIGTERM)
 t.check(rc == 0, "SIGTERM at the end: exit 0", [f"exit {rc}"] + dra.tail(10))
+
+# ---- create on demand (--partitionable, KEP 4815) ------------------------------------------------
+# The mtty parent's types as counters and as devices that could be made; prepare makes one
+# (vbusd Create, transient), unprepare removes it; nothing else changes.
+mtty_types = sysfs("/sys/class/mdev_bus/mtty/mdev_supported_types")
+avail = {ty: int(read(f"{mtty_types}/{ty}/available_instances"))
+         for ty in sorted(os.listdir(mtty_types))}
+before = state()
+srv.violations.clear()
+dra = Dra(kubeconfig, "5", extra=["--partitionable"])
+ready = dra.wait_ready()
+t.check(ready, "--partitionable: ready", dra.tail())
+srv.wait_quiet(0.5)
+ss = pool_slices(srv)
+errs = apiserver.pool_errors(list(ss.values())) + srv.violations
+t.check(ready and not errs and any(s["spec"].get("sharedCounters") for s in ss.values()),
+        "--partitionable: slices with counter sets and counter-consuming devices, valid for "
+        "resource.k8s.io/v1 (64 a slice, sets in slices of their own, every consumed counter "
+        "in the pool)", errs[:20] + [f"{n}: {len(s['spec'].get('devices') or [])} devices, "
+                                      f"{len(s['spec'].get('sharedCounters') or [])} sets"
+                                      for n, s in sorted(ss.items())])
+sets = counter_sets(srv)
+mtty_set = [n for n in sets if n.startswith("counters-") and "mtty" in n]
+t.check(len(mtty_set) == 1 and {k: v["value"] for k, v in sets[mtty_set[0]].items()} ==
+        {ty: str(n) for ty, n in avail.items()},
+        "--partitionable: mtty's counter set: one counter per type, its available instances",
+        [f"{sets}", f"sysfs: {avail}"])
+od = on_demand(srv)
+per_type = {}
+for name, d in od.items():
+    a = d["attributes"]
+    if a.get("parent") == {"string": "mtty"}:
+        ty = a.get("type", {}).get("string")
+        per_type[ty] = per_type.get(ty, 0) + 1
+        cons = d.get("consumesCounters") or []
+        if not (len(cons) == 1 and mtty_set and cons[0]["counterSet"] == mtty_set[0] and
+                cons[0]["counters"] == {ty: {"value": "1"}} and
+                a.get("kind") == {"string": "mdev"}):
+            per_type.setdefault("bad", []).append(name)
+t.check(per_type == {ty: min(n, 16) for ty, n in avail.items() if n > 0},
+        "--partitionable: per mtty type min(available, 16) devices, each consuming 1 of its "
+        "type's counter", [f"{per_type}", f"available {avail}"])
+check_slices(srv, "--partitionable: the defined devices are published as before")
+
+target = sorted(n for n, d in od.items() if d["attributes"].get("type") ==
+                {"string": "mtty-2"})[:1]
+if target:
+    devname = target[0]
+    srv.add_claim(NS, "c-od", UID["unknown"], [("vm", DRIVER, NODE, devname)])
+    mdevs0 = set(os.listdir(sysfs("/sys/bus/mdev/devices")))
+    r = k.prepare([(NS, UID["unknown"], "c-od")])
+    made = set(os.listdir(sysfs("/sys/bus/mdev/devices"))) - mdevs0
+    now = int(read(f"{mtty_types}/mtty-2/available_instances"))
+    defs_now = sorted(os.listdir(sysfs("/etc/vbus/devices.d")))
+    t.check(r.get(UID["unknown"], {}).get("error") == "" and
+            [d["device"] for d in r[UID["unknown"]]["devices"]] == [devname] and
+            len(made) == 1 and now == avail["mtty-2"] - 1 and
+            defs_now == sorted(before["definitions"]),
+            f"--partitionable: prepare {devname}: one mtty-2 mdev made, no definition stored",
+            [f"{r}", f"made {made}", f"instances {now}", f"definitions {defs_now}"])
+    r = k.unprepare([(NS, UID["unknown"], "c-od")])
+    t.check(r == {UID["unknown"]: ""} and
+            set(os.listdir(sysfs("/sys/bus/mdev/devices"))) == mdevs0,
+            f"--partitionable: unprepare {devname}: the mdev is removed", [f"{r}"])
+else:
+    t.not_ok("--partitionable: an mtty-2 device to make on demand is published", [f"{od}"])
+rc = dra.stop(signal.SIGTERM)
+d = diff(before, state())
+t.check(rc == 0 and not d, "--partitionable: exit 0, and the host as before", d)
+t.check(not srv.violations and not srv.unauthorized, "--partitionable: the API server refused "
+        "nothing, every request had the token", srv.violations[:10] + srv.unauthorized[:5])
 if t.failed:
     t.diag("vbus-dra's last log lines:")
     t.diag("\n".join(dra.tail(40)))
