@@ -328,6 +328,8 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 
 		if (!parent || !kind || !type || avail <= 0)
 			continue;
+		/* The counter holds what the parent has; only the devices offered are capped. */
+		snprintf(value, sizeof(value), "%" PRId64, avail);
 		if (avail > DRA_POTENTIAL_MAX)
 			avail = DRA_POTENTIAL_MAX;
 		set_name = label_of("counters", parent, NULL);
@@ -351,7 +353,6 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 		/* The API allows 32 counters a set: further types of the parent are not offered. */
 		if (json_object_object_length(counters) >= DRA_COUNTERS_MAX)
 			continue;
-		snprintf(value, sizeof(value), "%" PRId64, avail);
 		struct json_object *cv = json_object_new_object();
 		json_object_object_add(cv, "value", json_object_new_string(value));
 		json_object_object_add(counters, counter, cv);

@@ -227,7 +227,7 @@ TEST(partitionable_devices_and_counters)
 	check_str(
 	    dra_json_str(json_object_object_get(json_object_object_get(mtty, "counters"), "mtty-1"),
 			 "value"),
-	    "16");
+	    "24");
 	check(!json_object_object_get_ex(json_object_object_get(mtty, "counters"), "mtty-2", NULL));
 
 	/* every device consumes 1 of its type's counter in its parent's set; names are labels */
