@@ -49,8 +49,10 @@ int checkpoint_load(const char *path, struct json_object **ret, char **ret_error
 			*ret = o;
 			return 0;
 		}
-		return fail(ret_error, -EINVAL, "Cannot read the checkpoint '%s': %s", path,
-			    json_util_get_last_err() ?: "not JSON");
+		return fail(ret_error, -EINVAL,
+			    "Cannot read the checkpoint '%s': not JSON (damaged or cut short); it "
+			    "is kept as it is: move it away to start without it",
+			    path);
 	}
 	if (!json_object_object_get_ex(o, "version", &v) || json_object_get_int(v) != 1 ||
 	    !json_object_object_get_ex(o, "claims", &claims) ||
@@ -72,8 +74,8 @@ int checkpoint_save(const char *path, struct json_object *checkpoint, char **ret
 
 	if (!copy || asprintf(&tmp, "%s.tmp", path) < 0)
 		return -ENOMEM;
-	text = json_object_to_json_string_ext(checkpoint, JSON_C_TO_STRING_PRETTY |
-							  JSON_C_TO_STRING_SPACED);
+	text = json_object_to_json_string_ext(checkpoint,
+					      JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
 	if (!text)
 		return -ENOMEM;
 	len = strlen(text);

@@ -105,6 +105,7 @@ int dra_slices_build(const char *node, const char *driver, int64_t generation,
  * a DNS label (names in TAKEN skipped), each consuming 1 of its type's counter and marked
  * createOnDemand. RET_MAP: device name -> {kind, parent, type}. */
 #define DRA_POTENTIAL_MAX 16
+#define DRA_COUNTERS_MAX 32 /* counters per counter set */
 int dra_partitionable_build(struct json_object *types, struct json_object *taken,
 			    struct json_object **ret_devices, struct json_object **ret_counter_sets,
 			    struct json_object **ret_map);

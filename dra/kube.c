@@ -25,8 +25,8 @@ static struct json_object *yaml_to_json(yaml_document_t *doc, yaml_node_t *node,
 		o = json_object_new_array();
 		for (yaml_node_item_t *i = node->data.sequence.items.start;
 		     o && i < node->data.sequence.items.top; i++) {
-			struct json_object *v = yaml_to_json(doc, yaml_document_get_node(doc, *i),
-							     depth + 1);
+			struct json_object *v =
+			    yaml_to_json(doc, yaml_document_get_node(doc, *i), depth + 1);
 			if (v)
 				json_object_array_add(o, v);
 		}
@@ -39,9 +39,9 @@ static struct json_object *yaml_to_json(yaml_document_t *doc, yaml_node_t *node,
 
 			if (!k || k->type != YAML_SCALAR_NODE)
 				continue;
-			json_object_object_add(o, (const char *)k->data.scalar.value,
-					       yaml_to_json(doc, yaml_document_get_node(doc, p->value),
-							    depth + 1));
+			json_object_object_add(
+			    o, (const char *)k->data.scalar.value,
+			    yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1));
 		}
 		return o;
 	default:
@@ -86,7 +86,8 @@ static struct json_object *named(struct json_object *config, const char *list, c
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
 		struct json_object *e = json_object_array_get_idx(a, i);
 
-		if (streq_ptr(dra_json_str(e, "name"), name) && json_object_object_get_ex(e, key, &v) &&
+		if (streq_ptr(dra_json_str(e, "name"), name) &&
+		    json_object_object_get_ex(e, key, &v) &&
 		    json_object_is_type(v, json_type_object))
 			return v;
 	}
@@ -118,7 +119,8 @@ static int fail(char **ret_error, int r, const char *fmt, ...)
 
 static int base64_decode(const char *in, char **ret)
 {
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char tbl[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	size_t n = strlen(in), o = 0;
 	unsigned acc = 0, bits = 0;
 	char *out = malloc(n / 4 * 3 + 4);
@@ -187,7 +189,9 @@ int kube_config_parse(const char *text, const char *dir, struct kube *ret, char 
 		r = base64_decode(s, &k.ca_data);
 		if (r < 0) {
 			kube_done(&k);
-			return r == -ENOMEM ? r : fail(ret_error, r, "certificate-authority-data is not base64");
+			return r == -ENOMEM
+				   ? r
+				   : fail(ret_error, r, "certificate-authority-data is not base64");
 		}
 	} else if ((s = dra_json_str(cluster, "certificate-authority")))
 		k.ca_file = path_in(dir, s);
@@ -197,7 +201,8 @@ int kube_config_parse(const char *text, const char *dir, struct kube *ret, char 
 		k.token = strdup(s);
 	else if ((s = dra_json_str(user, "tokenFile")))
 		k.token_file = path_in(dir, s);
-	if (!k.server || ((s = dra_json_str(cluster, "certificate-authority")) && !k.ca_file && !k.ca_data)) {
+	if (!k.server ||
+	    ((s = dra_json_str(cluster, "certificate-authority")) && !k.ca_file && !k.ca_data)) {
 		kube_done(&k);
 		return -ENOMEM;
 	}
@@ -258,12 +263,14 @@ int kube_config_load(const char *path, struct kube *ret, char **ret_error)
 
 int kube_config_in_cluster(const char *sa_dir, struct kube *ret, char **ret_error)
 {
-	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
+	const char *host = getenv("KUBERNETES_SERVICE_HOST"),
+		   *port = getenv("KUBERNETES_SERVICE_PORT");
 	struct kube k = {};
 
 	if (!host || !*host || !port || !*port)
-		return fail(ret_error, -ENOENT,
-			    "Not in a cluster (KUBERNETES_SERVICE_HOST/PORT unset) and no --kubeconfig");
+		return fail(
+		    ret_error, -ENOENT,
+		    "Not in a cluster (KUBERNETES_SERVICE_HOST/PORT unset) and no --kubeconfig");
 	if (asprintf(&k.server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
 		     port) < 0)
 		return -ENOMEM;
@@ -356,8 +363,8 @@ int kube_request(struct kube *k, const char *method, const char *path, struct js
 		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
 	} else if (k->ca_data) {
-		struct curl_blob blob = { .data = k->ca_data, .len = strlen(k->ca_data),
-					  .flags = CURL_BLOB_COPY };
+		struct curl_blob blob = {
+		    .data = k->ca_data, .len = strlen(k->ca_data), .flags = CURL_BLOB_COPY};
 
 		curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
 	} else if (k->ca_file)

@@ -66,8 +66,8 @@ int vbusd_list(struct dra *d, const char *name, struct json_object **ret, char *
 	struct json_object *o;
 	int r;
 
-	r = sd_bus_call_method(d->bus, VBUS_BUS_NAME, VBUS_PATH, VBUS_MANAGER, "ListDevicesJSON", &e,
-			       &reply, "us", 3u, name ?: "");
+	r = sd_bus_call_method(d->bus, VBUS_BUS_NAME, VBUS_PATH, VBUS_MANAGER, "ListDevicesJSON",
+			       &e, &reply, "us", 3u, name ?: "");
 	if (r < 0) {
 		*ret_error = bus_error_text(&e, r);
 		sd_bus_error_free(&e);
@@ -128,8 +128,7 @@ int vbusd_create(struct dra *d, struct json_object *definition, unsigned flags, 
 					   "Create");
 	if (r >= 0)
 		r = sd_bus_message_open_container(m, 'a', "{sv}");
-	json_object_object_foreach(definition, k, v)
-	{
+	json_object_object_foreach (definition, k, v) {
 		if (r < 0)
 			break;
 		r = sd_bus_message_append(m, "{sv}", k, "s", json_object_get_string(v));
@@ -185,8 +184,8 @@ int vbusd_list_types(struct dra *d, struct json_object **ret, char **ret_error)
 				r = sd_bus_message_peek_type(reply, &type, &contents);
 			if (r < 0)
 				break;
-			if (streq(contents, "s") && (streq(key, "parent") || streq(key, "kind") ||
-						     streq(key, "type"))) {
+			if (streq(contents, "s") &&
+			    (streq(key, "parent") || streq(key, "kind") || streq(key, "type"))) {
 				r = sd_bus_message_read(reply, "v", "s", &str);
 				json_object_object_add(o, key, json_object_new_string(str));
 			} else if (streq(contents, "x") && streq(key, "available_instances")) {
@@ -255,7 +254,8 @@ static void read_owner(struct dra *d)
 	d->owner_tried = true;
 	if (asprintf(&path, "/api/v1/nodes/%s", d->node) < 0)
 		return;
-	if (kube_request(&d->kube, "GET", path, NULL, &status, &node, &error) < 0 || status != 200) {
+	if (kube_request(&d->kube, "GET", path, NULL, &status, &node, &error) < 0 ||
+	    status != 200) {
 		log_debug("No Node %s to own the slices (HTTP %ld)", d->node, status);
 		return;
 	}
@@ -334,18 +334,19 @@ static int publish(struct dra *d)
 	if (asprintf(&sel, "spec.nodeName=%s,spec.driver=%s", d->node, d->driver) < 0)
 		return -ENOMEM;
 	esc = curl_easy_escape(NULL, sel, 0);
-	if (!esc || asprintf(&path, "/apis/resource.k8s.io/v1/resourceslices?fieldSelector=%s",
-			     esc) < 0)
+	if (!esc ||
+	    asprintf(&path, "/apis/resource.k8s.io/v1/resourceslices?fieldSelector=%s", esc) < 0)
 		return -ENOMEM;
 	r = kube_request(&d->kube, "GET", path, NULL, &status, &existing, &error);
 	if (r < 0 || status != 200)
 		return publish_fail(d, "list the ResourceSlices", r, status, existing, error);
 	items = json_object_object_get(existing, "items");
-	size_t n_items = json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 0;
+	size_t n_items =
+	    json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 0;
 	size_t current = 0, count_want = 0;
 	for (size_t i = 0; i < n_items; i++) {
 		struct json_object *pool = json_object_object_get(
-			json_object_object_get(json_object_array_get_idx(items, i), "spec"), "pool");
+		    json_object_object_get(json_object_array_get_idx(items, i), "spec"), "pool");
 		int64_t g = json_object_get_int64(json_object_object_get(pool, "generation"));
 
 		if (!streq_ptr(dra_json_str(pool, "name"), d->node))
@@ -355,7 +356,7 @@ static int publish(struct dra *d)
 		if (d->generation_known && g == d->generation) {
 			current++;
 			count_want = (size_t)json_object_get_int64(
-				json_object_object_get(pool, "resourceSliceCount"));
+			    json_object_object_get(pool, "resourceSliceCount"));
 		}
 	}
 
@@ -398,15 +399,18 @@ static int publish(struct dra *d)
 						      "resourceVersion");
 			if (rv)
 				json_object_object_add(json_object_object_get(s, "metadata"),
-						       "resourceVersion", json_object_new_string(rv));
+						       "resourceVersion",
+						       json_object_new_string(rv));
 			if (asprintf(&p, "/apis/resource.k8s.io/v1/resourceslices/%s", name) < 0)
 				return -ENOMEM;
 			r = kube_request(&d->kube, "PUT", p, s, &status, &reply, &error);
 		} else
-			r = kube_request(&d->kube, "POST", "/apis/resource.k8s.io/v1/resourceslices",
-					 s, &status, &reply, &error);
+			r = kube_request(&d->kube, "POST",
+					 "/apis/resource.k8s.io/v1/resourceslices", s, &status,
+					 &reply, &error);
 		if (r < 0 || (status != 200 && status != 201)) {
-			if (asprintf(&what, "%s ResourceSlice %s", old ? "update" : "create", name) < 0)
+			if (asprintf(&what, "%s ResourceSlice %s", old ? "update" : "create",
+				     name) < 0)
 				return -ENOMEM;
 			return publish_fail(d, what, r, status, reply, error);
 		}
@@ -420,11 +424,11 @@ static int publish(struct dra *d)
 		bool keep = false;
 
 		for (size_t i = 0; name && i < json_object_array_length(slices); i++)
-			keep |= streq_ptr(dra_json_str(json_object_object_get(
-							       json_object_array_get_idx(slices, i),
-							       "metadata"),
-						       "name"),
-					  name);
+			keep |= streq_ptr(
+			    dra_json_str(json_object_object_get(
+					     json_object_array_get_idx(slices, i), "metadata"),
+					 "name"),
+			    name);
 		if (!name || keep)
 			continue;
 		if (asprintf(&p, "/apis/resource.k8s.io/v1/resourceslices/%s", name) < 0)
@@ -469,8 +473,8 @@ void schedule_publish(struct dra *d, uint64_t delay_usec)
 		return;
 	(void)sd_event_now(d->event, CLOCK_MONOTONIC, &now);
 	if (!d->publish_source) {
-		if (sd_event_add_time(d->event, &d->publish_source, CLOCK_MONOTONIC, now + delay_usec,
-				      0, on_publish, d) < 0)
+		if (sd_event_add_time(d->event, &d->publish_source, CLOCK_MONOTONIC,
+				      now + delay_usec, 0, on_publish, d) < 0)
 			log_error("Cannot schedule publishing");
 		return;
 	}
@@ -577,7 +581,7 @@ static void fail_job(struct job *j, const char *why)
 static void hand_over(struct dra *d, bool prepare, const struct dra_claim_ref *claims, size_t n,
 		      struct dra_claim_answer *answers)
 {
-	struct job j = { .prepare = prepare, .claims = claims, .n = n, .answers = answers };
+	struct job j = {.prepare = prepare, .claims = claims, .n = n, .answers = answers};
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&d->lock);
@@ -660,23 +664,30 @@ static void stop_jobs(struct dra *d)
 
 static void help(void)
 {
-	printf("Usage: vbus-dra --node-name NODE [OPTIONS]\n"
-	       "A Kubernetes DRA kubelet plugin for the devices vbusd manages.\n\n"
-	       "  --node-name NODE            the Kubernetes node (pool name)\n"
-	       "  --driver-name NAME          the DRA driver name (default vbus.dev)\n"
-	       "  --plugin-dir DIR            the plugin socket DIR/dra.sock\n"
-	       "                              (default /var/lib/kubelet/plugins/DRIVER)\n"
-	       "  --registry-dir DIR          the registration socket DIR/DRIVER-reg.sock\n"
-	       "                              (default /var/lib/kubelet/plugins_registry)\n"
-	       "  --state-dir DIR             the checkpoint (default /var/lib/vbus-dra)\n"
-	       "  --kubeconfig FILE           the API server and credentials (default: in-cluster)\n"
-	       "  --bus-address ADDRESS       the D-Bus bus of vbusd (default: the system bus)\n"
-	       "  --publish-interval SECONDS  resync period (default 60)\n"
-	       "  --log-level LEVEL           error, warning, info (default) or debug\n"
-	       "  --partitionable             also publish the mdev/virtbus devices that could be\n"
-	       "                              made (KEP 4815 counters) and make them in prepare\n"
-	       "  -h --help                   this help\n"
-	       "  -V --version                the version\n");
+	printf(
+	    "Usage: vbus-dra --node-name NODE [OPTIONS]\n"
+	    "A Kubernetes DRA kubelet plugin for the devices vbusd manages.\n\n"
+	    "  --node-name NODE            the Kubernetes node (pool name)\n"
+	    "  --driver-name NAME          the DRA driver name (default vbus.dev)\n"
+	    "  --plugin-dir DIR            the plugin socket DIR/dra.sock\n"
+	    "                              (default /var/lib/kubelet/plugins/DRIVER)\n"
+	    "  --registry-dir DIR          the registration socket DIR/DRIVER-reg.sock\n"
+	    "                              (default /var/lib/kubelet/plugins_registry)\n"
+	    "  --state-dir DIR             the checkpoint (default /var/lib/vbus-dra)\n"
+	    "  --kubeconfig FILE           the API server and credentials (default: in-cluster)\n"
+	    "  --bus-address ADDRESS       the D-Bus bus of vbusd (default: the system bus)\n"
+	    "  --publish-interval SECONDS  resync period (default 60)\n"
+	    "  --log-level LEVEL           error, warning, info (default) or debug\n"
+	    "  --kubelet-plugins-directory-path DIR\n"
+	    "                              as --plugin-dir DIR/DRIVER\n"
+	    "  --kubelet-registrar-directory-path DIR\n"
+	    "                              as --registry-dir DIR\n"
+	    "  --cdi-root DIR              where vbusd's CDI specs are read (default:\n"
+	    "                              /var/run/cdi below vbusd's root)\n"
+	    "  --partitionable             also publish the mdev/virtbus devices that could be\n"
+	    "                              made (KEP 4815 counters) and make them in prepare\n"
+	    "  -h --help                   this help\n"
+	    "  -V --version                the version\n");
 }
 
 static int usage(const char *fmt, ...) _printf_(1, 2);
@@ -713,22 +724,29 @@ static int parse_argv(struct dra *d, int argc, char *argv[])
 		ARG_INTERVAL,
 		ARG_LOG_LEVEL,
 		ARG_PARTITIONABLE,
+		ARG_KUBELET_REGISTRAR,
+		ARG_KUBELET_PLUGINS,
+		ARG_CDI_ROOT,
 	};
 	static const struct option options[] = {
-		{ "node-name", required_argument, NULL, ARG_NODE },
-		{ "driver-name", required_argument, NULL, ARG_DRIVER },
-		{ "plugin-dir", required_argument, NULL, ARG_PLUGIN_DIR },
-		{ "registry-dir", required_argument, NULL, ARG_REGISTRY_DIR },
-		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
-		{ "kubeconfig", required_argument, NULL, ARG_KUBECONFIG },
-		{ "bus-address", required_argument, NULL, ARG_BUS },
-		{ "publish-interval", required_argument, NULL, ARG_INTERVAL },
-		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
-		{ "partitionable", no_argument, NULL, ARG_PARTITIONABLE },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{}
-	};
+	    {"node-name", required_argument, NULL, ARG_NODE},
+	    {"driver-name", required_argument, NULL, ARG_DRIVER},
+	    {"plugin-dir", required_argument, NULL, ARG_PLUGIN_DIR},
+	    {"registry-dir", required_argument, NULL, ARG_REGISTRY_DIR},
+	    {"state-dir", required_argument, NULL, ARG_STATE_DIR},
+	    {"kubeconfig", required_argument, NULL, ARG_KUBECONFIG},
+	    {"bus-address", required_argument, NULL, ARG_BUS},
+	    {"publish-interval", required_argument, NULL, ARG_INTERVAL},
+	    {"log-level", required_argument, NULL, ARG_LOG_LEVEL},
+	    {"partitionable", no_argument, NULL, ARG_PARTITIONABLE},
+	    /* the names other DRA drivers (dra-example-driver, NVIDIA's) give these */
+	    {"kubelet-registrar-directory-path", required_argument, NULL, ARG_KUBELET_REGISTRAR},
+	    {"kubelet-plugins-directory-path", required_argument, NULL, ARG_KUBELET_PLUGINS},
+	    {"cdi-root", required_argument, NULL, ARG_CDI_ROOT},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {}};
+	_cleanup_free_ char *plugins_dir = NULL;
 	int c, r = 0;
 
 	opterr = 0;
@@ -767,7 +785,8 @@ static int parse_argv(struct dra *d, int argc, char *argv[])
 
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || v == 0 || v > 86400 || optarg[0] == '-')
+			if (errno || end == optarg || *end || v == 0 || v > 86400 ||
+			    optarg[0] == '-')
 				return usage("--publish-interval: '%s' is not a number of seconds "
 					     "from 1 to 86400",
 					     optarg);
@@ -789,6 +808,15 @@ static int parse_argv(struct dra *d, int argc, char *argv[])
 		case ARG_PARTITIONABLE:
 			d->partitionable = true;
 			break;
+		case ARG_KUBELET_REGISTRAR:
+			r = set_str(&d->registry_dir, optarg);
+			break;
+		case ARG_KUBELET_PLUGINS:
+			r = set_str(&plugins_dir, optarg);
+			break;
+		case ARG_CDI_ROOT:
+			r = set_str(&d->cdi_root, optarg);
+			break;
 		case ':':
 			return usage("option '%s' needs an argument", argv[optind - 1]);
 		default:
@@ -807,7 +835,8 @@ static int parse_argv(struct dra *d, int argc, char *argv[])
 		return usage("--driver-name: '%s' is not a driver name", d->driver);
 	if (strchr(d->node, '/'))
 		return usage("--node-name: '%s' is not a node name", d->node);
-	if (!d->plugin_dir && asprintf(&d->plugin_dir, "/var/lib/kubelet/plugins/%s", d->driver) < 0)
+	if (!d->plugin_dir && asprintf(&d->plugin_dir, "%s/%s",
+				       plugins_dir ?: "/var/lib/kubelet/plugins", d->driver) < 0)
 		return -ENOMEM;
 	if (!d->registry_dir && set_str(&d->registry_dir, "/var/lib/kubelet/plugins_registry") < 0)
 		return -ENOMEM;
@@ -858,6 +887,7 @@ static void dra_done(struct dra *d)
 	free(d->bus_address);
 	free(d->checkpoint_path);
 	free(d->root);
+	free(d->cdi_root);
 	free(d->published);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->cond);
@@ -866,9 +896,9 @@ static void dra_done(struct dra *d)
 static int run(struct dra *d)
 {
 	static const struct dra_grpc_ops ops = {
-		.prepare = grpc_prepare,
-		.unprepare = grpc_unprepare,
-		.registered = grpc_registered,
+	    .prepare = grpc_prepare,
+	    .unprepare = grpc_unprepare,
+	    .registered = grpc_registered,
 	};
 	_cleanup_free_ char *error = NULL, *reg_sock = NULL, *plugin_sock = NULL;
 	sigset_t mask;
@@ -970,9 +1000,9 @@ static int run(struct dra *d)
 	free(error);
 	error = NULL;
 	struct dra_grpc_config cfg = {
-		.driver_name = d->driver,
-		.registration_socket = reg_sock,
-		.plugin_socket = plugin_sock,
+	    .driver_name = d->driver,
+	    .registration_socket = reg_sock,
+	    .plugin_socket = plugin_sock,
 	};
 	r = dra_grpc_start(&cfg, &ops, d, &d->grpc, &error);
 	if (r < 0) {
@@ -996,7 +1026,7 @@ static int run(struct dra *d)
 
 int main(int argc, char *argv[])
 {
-	struct dra d = { .efd = -1 };
+	struct dra d = {.efd = -1};
 	int r;
 
 	pthread_mutex_init(&d.lock, NULL);

@@ -19,6 +19,7 @@ struct dra {
 	char *node, *driver, *plugin_dir, *registry_dir, *state_dir, *kubeconfig, *bus_address;
 	uint64_t interval_usec;
 	bool partitionable;
+	char *cdi_root; /* NULL: /var/run/cdi below vbusd's root */
 	char *checkpoint_path;
 
 	struct kube kube;

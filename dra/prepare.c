@@ -85,9 +85,11 @@ static char *cdi_id(struct dra *d, const char *class, const char *name)
 	_cleanup_json_ struct json_object *spec = NULL;
 	struct json_object *devs;
 
-	if (dra_cdi_name(name, &cdi) < 0 ||
-	    asprintf(&path, "%s/var/run/cdi/vbus.dev-%s.json",
-		     !d->root || streq(d->root, "/") ? "" : d->root, class) < 0)
+	if (dra_cdi_name(name, &cdi) < 0)
+		return NULL;
+	if (d->cdi_root ? asprintf(&path, "%s/vbus.dev-%s.json", d->cdi_root, class) < 0
+			: asprintf(&path, "%s/var/run/cdi/vbus.dev-%s.json",
+				   !d->root || streq(d->root, "/") ? "" : d->root, class) < 0)
 		return NULL;
 	spec = json_object_from_file(path);
 	devs = json_object_object_get(spec, "devices");
@@ -123,7 +125,8 @@ static int parse_config(struct json_object *params, const char **ret_driver, cha
 			const char *v = dra_json_str(params, "driver");
 
 			if (!v || !*v) {
-				*ret_error = fmt("DeviceConfig \"driver\" must be a non-empty string");
+				*ret_error =
+				    fmt("DeviceConfig \"driver\" must be a non-empty string");
 				return -EINVAL;
 			}
 			*ret_driver = v;
@@ -137,7 +140,8 @@ static int parse_config(struct json_object *params, const char **ret_driver, cha
 
 static bool request_matches(struct json_object *requests, const char *request)
 {
-	size_t n = json_object_is_type(requests, json_type_array) ? json_object_array_length(requests) : 0;
+	size_t n =
+	    json_object_is_type(requests, json_type_array) ? json_object_array_length(requests) : 0;
 
 	if (n == 0)
 		return true;
@@ -155,14 +159,14 @@ static bool request_matches(struct json_object *requests, const char *request)
 /* Whether another claim than UID holds vbus device NAME in the checkpoint. */
 static bool held_elsewhere(struct dra *d, const char *uid, const char *name)
 {
-	json_object_object_foreach(claims_of(d), k, rec)
-	{
+	json_object_object_foreach (claims_of(d), k, rec) {
 		struct json_object *devs = json_object_object_get(rec, "devices");
 
 		if (streq(k, uid))
 			continue;
 		for (size_t i = 0; i < json_object_array_length(devs); i++)
-			if (streq_ptr(dra_json_str(json_object_array_get_idx(devs, i), "name"), name))
+			if (streq_ptr(dra_json_str(json_object_array_get_idx(devs, i), "name"),
+				      name))
 				return true;
 	}
 	return false;
@@ -290,8 +294,8 @@ static int prepare_device(struct dra *d, struct json_object *entry, const char *
 
 /* Makes the device NAME that could exist (POT: kind, parent, type), transient, with WANT as
  * its driver when given; DEV records it as created. */
-static int create_device(struct dra *d, const char *name, struct json_object *pot,
-			 const char *want, struct json_object *dev, char **ret_error)
+static int create_device(struct dra *d, const char *name, struct json_object *pot, const char *want,
+			 struct json_object *dev, char **ret_error)
 {
 	_cleanup_json_ struct json_object *def = json_object_new_object();
 	_cleanup_free_ char *error = NULL;
@@ -300,7 +304,7 @@ static int create_device(struct dra *d, const char *name, struct json_object *po
 	if (!def)
 		return -ENOMEM;
 	json_object_object_add(def, "name", json_object_new_string(name));
-	json_object_object_foreach(pot, k, v)
+	json_object_object_foreach (pot, k, v)
 		json_object_object_add(def, k, json_object_get(v));
 	if (want)
 		json_object_object_add(def, "driver", json_object_new_string(want));
@@ -323,10 +327,10 @@ static int create_device(struct dra *d, const char *name, struct json_object *po
 
 static void prepare_claim(struct dra *d, const struct dra_claim_ref *c, struct dra_claim_answer *a)
 {
-	static const char *const alloc_results[] = { "status", "allocation", "devices", "results",
-						     NULL };
-	static const char *const alloc_config[] = { "status", "allocation", "devices", "config",
-						    NULL };
+	static const char *const alloc_results[] = {"status", "allocation", "devices", "results",
+						    NULL};
+	static const char *const alloc_config[] = {"status", "allocation", "devices", "config",
+						   NULL};
 	_cleanup_json_ struct json_object *claim = NULL, *listing = NULL, *rec = NULL;
 	_cleanup_free_ char *path = NULL, *error = NULL;
 	struct json_object *results, *configs, *devs;
@@ -438,10 +442,11 @@ static void prepare_claim(struct dra *d, const struct dra_claim_ref *c, struct d
 				continue;
 			free(error);
 			error = NULL;
-			r = parse_config(json_object_object_get(opaque, "parameters"), &want, &error);
+			r = parse_config(json_object_object_get(opaque, "parameters"), &want,
+					 &error);
 			if (r < 0) {
-				a->error = fmt("ResourceClaim %s/%s, request %s: %s", c->ns, c->name,
-					       request, error);
+				a->error = fmt("ResourceClaim %s/%s, request %s: %s", c->ns,
+					       c->name, request, error);
 				goto rollback;
 			}
 		}
@@ -461,8 +466,8 @@ static void prepare_claim(struct dra *d, const struct dra_claim_ref *c, struct d
 			json_object_object_add(dev, "requests", rq);
 			free(error);
 			error = NULL;
-			r = create_device(d, label, json_object_object_get(d->potential, label), want,
-					  dev, &error);
+			r = create_device(d, label, json_object_object_get(d->potential, label),
+					  want, dev, &error);
 			if (r < 0) {
 				a->error = fmt("ResourceClaim %s/%s: %s", c->ns, c->name, error);
 				goto rollback;
@@ -470,8 +475,9 @@ static void prepare_claim(struct dra *d, const struct dra_claim_ref *c, struct d
 			continue;
 		}
 		if (!label || !json_object_object_get_ex(by_label, label, &entry)) {
-			a->error = fmt("ResourceClaim %s/%s: device %s is not a vbus device of node %s",
-				       c->ns, c->name, label ?: "(none)", d->node);
+			a->error =
+			    fmt("ResourceClaim %s/%s: device %s is not a vbus device of node %s",
+				c->ns, c->name, label ?: "(none)", d->node);
 			goto rollback;
 		}
 		dev = json_object_new_object();
@@ -488,13 +494,16 @@ static void prepare_claim(struct dra *d, const struct dra_claim_ref *c, struct d
 		json_object_object_add(dev, "requests", reqs);
 		free(error);
 		error = NULL;
+		/* Admin access (monitoring a device others may use): handed over as it is. */
+		if (dra_json_bool(res, "adminAccess"))
+			continue;
 		r = prepare_device(d, entry, want, dev, &error);
 		if (r < 0) {
 			a->error = fmt("ResourceClaim %s/%s: %s", c->ns, c->name, error);
 			goto rollback;
 		}
 		continue;
-rollback:
+	rollback:
 		if (undo_record(d, c->uid, rec, &undo_error) < 0) {
 			/* What could not be undone stays recorded (unfinished), for the next
 			 * prepare or unprepare. */

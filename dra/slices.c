@@ -41,7 +41,8 @@ int dra_attr_add_int(struct json_object *attrs, const char *key, int64_t value)
 bool dra_entry_is_managed(struct json_object *entry)
 {
 	return dra_json_bool(entry, "defined") ||
-	       (dra_json_bool(entry, "active") && json_object_object_get_ex(entry, "version", NULL));
+	       (dra_json_bool(entry, "active") &&
+		json_object_object_get_ex(entry, "version", NULL));
 }
 
 static bool is_pci_address(const char *s)
@@ -49,8 +50,7 @@ static bool is_pci_address(const char *s)
 	unsigned d, b, dev, fn;
 	char end;
 
-	return s && sscanf(s, "%4x:%2x:%2x.%1x%c", &d, &b, &dev, &fn, &end) == 4 &&
-	       strlen(s) == 12;
+	return s && sscanf(s, "%4x:%2x:%2x.%1x%c", &d, &b, &dev, &fn, &end) == 4 && strlen(s) == 12;
 }
 
 /* The NUMA node and PCIe root of PCI function ADDR as sysfs below ROOT shows them. */
@@ -106,7 +106,8 @@ int dra_device_from_entry(struct json_object *entry, const char *root, struct js
 	_cleanup_json_ struct json_object *dev = json_object_new_object();
 	struct json_object *attrs = json_object_new_object();
 	const char *name = dra_json_str(entry, "name"), *kind = dra_json_str(entry, "kind");
-	const char *parent = dra_json_str(entry, "parent"), *pci = dra_json_str(entry, "pci_address");
+	const char *parent = dra_json_str(entry, "parent"),
+		   *pci = dra_json_str(entry, "pci_address");
 	_cleanup_free_ char *label = NULL, *pcie_root = NULL;
 	int numa = -1, r;
 
@@ -135,7 +136,8 @@ int dra_device_from_entry(struct json_object *entry, const char *root, struct js
 	    (r = attr_opt(attrs, "resource.kubernetes.io/pciBusID", pci)) < 0 ||
 	    (r = attr_opt(attrs, "resource.kubernetes.io/pcieRoot", pcie_root)) < 0)
 		return r;
-	if (streq(kind, "mdev") && (r = attr_opt(attrs, "mdevUUID", dra_json_str(entry, "uuid"))) < 0)
+	if (streq(kind, "mdev") &&
+	    (r = attr_opt(attrs, "mdevUUID", dra_json_str(entry, "uuid"))) < 0)
 		return r;
 	if (numa >= 0 && (r = dra_attr_add_int(attrs, "numaNode", numa)) < 0 && r != -E2BIG)
 		return r;
@@ -148,7 +150,8 @@ int dra_devices_build(struct json_object *listing, const char *root, struct json
 {
 	_cleanup_json_ struct json_object *devs = json_object_new_array(),
 					  *names = json_object_new_object();
-	size_t n = json_object_is_type(listing, json_type_array) ? json_object_array_length(listing) : 0;
+	size_t n =
+	    json_object_is_type(listing, json_type_array) ? json_object_array_length(listing) : 0;
 
 	if (!devs || !names)
 		return -ENOMEM;
@@ -194,7 +197,8 @@ static struct json_object *new_slice(const char *node, const char *driver, int64
 			   *spec = json_object_new_object(), *pool = json_object_new_object();
 	_cleanup_free_ char *name = NULL;
 
-	if (!s || !meta || !spec || !pool || dra_slice_name(node, driver, (unsigned)index, &name) < 0) {
+	if (!s || !meta || !spec || !pool ||
+	    dra_slice_name(node, driver, (unsigned)index, &name) < 0) {
 		json_object_put(s);
 		json_object_put(meta);
 		json_object_put(spec);
@@ -240,8 +244,10 @@ static int add_chunks(struct json_object *slices, const char *node, const char *
 		struct json_object *part = json_object_new_array(), *s;
 
 		for (size_t j = i * per; part && j < n && j < (i + 1) * per; j++)
-			json_object_array_add(part, json_object_get(json_object_array_get_idx(list, j)));
-		s = part ? new_slice(node, driver, generation, (*index)++, count, owner, list_key, part)
+			json_object_array_add(part,
+					      json_object_get(json_object_array_get_idx(list, j)));
+		s = part ? new_slice(node, driver, generation, (*index)++, count, owner, list_key,
+				     part)
 			 : NULL;
 		if (!s) {
 			json_object_put(part);
@@ -305,7 +311,8 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 					  *sets = json_object_new_object(),
 					  *map = json_object_new_object(),
 					  *set_list = json_object_new_array();
-	size_t n = json_object_is_type(types, json_type_array) ? json_object_array_length(types) : 0;
+	size_t n =
+	    json_object_is_type(types, json_type_array) ? json_object_array_length(types) : 0;
 
 	if (!devs || !sets || !map || !set_list)
 		return -ENOMEM;
@@ -314,12 +321,15 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 		const char *parent = dra_json_str(t, "parent"), *kind = dra_json_str(t, "kind");
 		const char *type = dra_json_str(t, "type");
 		_cleanup_free_ char *set_name = NULL, *counter = NULL;
-		int64_t avail = json_object_object_get_ex(t, "available_instances", &v) ?
-					json_object_get_int64(v) : 0;
+		int64_t avail = json_object_object_get_ex(t, "available_instances", &v)
+				    ? json_object_get_int64(v)
+				    : 0;
 		char value[32];
 
 		if (!parent || !kind || !type || avail <= 0)
 			continue;
+		/* The counter holds what the parent has; only the devices offered are capped. */
+		snprintf(value, sizeof(value), "%" PRId64, avail);
 		if (avail > DRA_POTENTIAL_MAX)
 			avail = DRA_POTENTIAL_MAX;
 		set_name = label_of("counters", parent, NULL);
@@ -340,7 +350,9 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 			json_object_array_add(set_list, json_object_get(set));
 		}
 		counters = json_object_object_get(set, "counters");
-		snprintf(value, sizeof(value), "%" PRId64, avail);
+		/* The API allows 32 counters a set: further types of the parent are not offered. */
+		if (json_object_object_length(counters) >= DRA_COUNTERS_MAX)
+			continue;
 		struct json_object *cv = json_object_new_object();
 		json_object_object_add(cv, "value", json_object_new_string(value));
 		json_object_object_add(counters, counter, cv);
@@ -381,7 +393,8 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 			(void)attr_opt(attrs, "kind", kind);
 			(void)attr_opt(attrs, "parent", parent);
 			(void)attr_opt(attrs, "type", type);
-			(void)attr_add(attrs, "createOnDemand", "bool", json_object_new_boolean(true));
+			(void)attr_add(attrs, "createOnDemand", "bool",
+				       json_object_new_boolean(true));
 			json_object_object_add(one, "value", json_object_new_string("1"));
 			json_object_object_add(cc, counter, one);
 			json_object_object_add(c, "counterSet", json_object_new_string(set_name));

@@ -33,20 +33,22 @@ TEST(round_trip)
 	claims = json_object_object_get(cp, "claims");
 	check_int(json_object_object_length(claims), 0);
 
-	rec = json_tokener_parse("{\"namespace\":\"ns\",\"name\":\"c\",\"devices\":[{\"name\":\"Serial_A\","
-				 "\"device\":\"serial-a-157e5d71\",\"requests\":[\"r\"],\"started\":true,"
-				 "\"previous_driver\":\"host\",\"cdi\":[\"vbus.dev/vfio=Serial_A\"]}]}");
+	rec = json_tokener_parse(
+	    "{\"namespace\":\"ns\",\"name\":\"c\",\"devices\":[{\"name\":\"Serial_A\","
+	    "\"device\":\"serial-a-157e5d71\",\"requests\":[\"r\"],\"started\":true,"
+	    "\"previous_driver\":\"host\",\"cdi\":[\"vbus.dev/vfio=Serial_A\"]}]}");
 	json_object_object_add(claims, "uid-1", rec);
 	check_int(checkpoint_save(path, cp, &error), 0);
 	check_int(count_entries(dir), 1); /* no temporary file left */
 
 	check_int(checkpoint_load(path, &again, &error), 0);
 	check(json_object_equal(cp, again));
-	check_str(dra_json_str(json_object_array_get_idx(json_object_object_get(
-				       json_object_object_get(json_object_object_get(again, "claims"),
-							      "uid-1"),
+	check_str(dra_json_str(json_object_array_get_idx(
+				   json_object_object_get(
+				       json_object_object_get(
+					   json_object_object_get(again, "claims"), "uid-1"),
 				       "devices"),
-						 0),
+				   0),
 			       "previous_driver"),
 		  "host");
 

@@ -3,32 +3,31 @@
 #include "dra.h"
 #include "test.h"
 
-static const char *config_yaml =
-	"apiVersion: v1\n"
-	"kind: Config\n"
-	"current-context: dev\n"
-	"clusters:\n"
-	"- name: other\n"
-	"  cluster:\n"
-	"    server: https://10.0.0.9:6443\n"
-	"- name: kind\n"
-	"  cluster:\n"
-	"    server: https://127.0.0.1:6443/\n"
-	"    certificate-authority: pki/ca.crt\n"
-	"contexts:\n"
-	"- name: prod\n"
-	"  context: {cluster: other, user: admin}\n"
-	"- name: dev\n"
-	"  context:\n"
-	"    cluster: kind\n"
-	"    user: dra\n"
-	"users:\n"
-	"- name: admin\n"
-	"  user:\n"
-	"    token: wrong\n"
-	"- name: dra\n"
-	"  user:\n"
-	"    tokenFile: /var/run/token\n";
+static const char *config_yaml = "apiVersion: v1\n"
+				 "kind: Config\n"
+				 "current-context: dev\n"
+				 "clusters:\n"
+				 "- name: other\n"
+				 "  cluster:\n"
+				 "    server: https://10.0.0.9:6443\n"
+				 "- name: kind\n"
+				 "  cluster:\n"
+				 "    server: https://127.0.0.1:6443/\n"
+				 "    certificate-authority: pki/ca.crt\n"
+				 "contexts:\n"
+				 "- name: prod\n"
+				 "  context: {cluster: other, user: admin}\n"
+				 "- name: dev\n"
+				 "  context:\n"
+				 "    cluster: kind\n"
+				 "    user: dra\n"
+				 "users:\n"
+				 "- name: admin\n"
+				 "  user:\n"
+				 "    token: wrong\n"
+				 "- name: dra\n"
+				 "  user:\n"
+				 "    tokenFile: /var/run/token\n";
 
 TEST(yaml_current_context)
 {
@@ -49,11 +48,12 @@ TEST(json_ca_data_token)
 {
 	/* base64 of "-----BEGIN CERTIFICATE-----\n" */
 	const char *json =
-		"{\"current-context\": \"c\", "
-		"\"clusters\": [{\"name\": \"k\", \"cluster\": {\"server\": \"http://localhost:8080\", "
-		"\"certificate-authority-data\": \"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==\"}}], "
-		"\"contexts\": [{\"name\": \"c\", \"context\": {\"cluster\": \"k\", \"user\": \"u\"}}], "
-		"\"users\": [{\"name\": \"u\", \"user\": {\"token\": \"abc.def\"}}]}";
+	    "{\"current-context\": \"c\", "
+	    "\"clusters\": [{\"name\": \"k\", \"cluster\": {\"server\": \"http://localhost:8080\", "
+	    "\"certificate-authority-data\": \"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==\"}}], "
+	    "\"contexts\": [{\"name\": \"c\", \"context\": {\"cluster\": \"k\", \"user\": "
+	    "\"u\"}}], "
+	    "\"users\": [{\"name\": \"u\", \"user\": {\"token\": \"abc.def\"}}]}";
 	struct kube k = {};
 	_cleanup_free_ char *error = NULL;
 
@@ -67,7 +67,8 @@ TEST(json_ca_data_token)
 TEST(insecure)
 {
 	const char *y = "current-context: c\n"
-			"clusters: [{name: k, cluster: {server: 'https://h:1', insecure-skip-tls-verify: true}}]\n"
+			"clusters: [{name: k, cluster: {server: 'https://h:1', "
+			"insecure-skip-tls-verify: true}}]\n"
 			"contexts: [{name: c, context: {cluster: k}}]\n";
 	struct kube k = {};
 	_cleanup_free_ char *error = NULL;
@@ -101,7 +102,8 @@ TEST(refusals)
 		"clusters: [{name: k, cluster: {server: 'ftp://h'}}]\n",
 		"no http(s) server");
 	refused("current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
-		"clusters: [{name: k, cluster: {server: 'https://h', certificate-authority-data: '!!'}}]\n",
+		"clusters: [{name: k, cluster: {server: 'https://h', certificate-authority-data: "
+		"'!!'}}]\n",
 		"not base64");
 	refused("key: [unclosed\n", "not a kubeconfig");
 }

@@ -27,7 +27,7 @@ static char *label(const char *name)
 
 TEST(label_unchanged)
 {
-	const char *same[] = { "gpu-desktop", "nic-vf1", "a", "0000-03-00-0", "x9" };
+	const char *same[] = {"gpu-desktop", "nic-vf1", "a", "0000-03-00-0", "x9"};
 
 	for (size_t i = 0; i < ELEMENTSOF(same); i++) {
 		_cleanup_free_ char *s = label(same[i]);

@@ -15,16 +15,18 @@ static struct json_object *entry(const char *json)
 
 static const char *attr(struct json_object *dev, const char *key, const char *type)
 {
-	struct json_object *a = json_object_object_get(json_object_object_get(dev, "attributes"), key);
+	struct json_object *a =
+	    json_object_object_get(json_object_object_get(dev, "attributes"), key);
 
 	return a ? json_object_get_string(json_object_object_get(a, type)) : NULL;
 }
 
 TEST(managed)
 {
-	_cleanup_json_ struct json_object *def = entry("{\"version\":1,\"name\":\"a\",\"defined\":true,\"active\":false}"),
-					  *run = entry("{\"version\":1,\"name\":\"b\",\"defined\":false,\"active\":true}"),
-					  *foreign = entry("{\"name\":\"0000:03:00.0-vf0\",\"defined\":false,\"active\":true}");
+	_cleanup_json_ struct json_object
+	    *def = entry("{\"version\":1,\"name\":\"a\",\"defined\":true,\"active\":false}"),
+	    *run = entry("{\"version\":1,\"name\":\"b\",\"defined\":false,\"active\":true}"),
+	    *foreign = entry("{\"name\":\"0000:03:00.0-vf0\",\"defined\":false,\"active\":true}");
 
 	check(dra_entry_is_managed(def));
 	check(dra_entry_is_managed(run));
@@ -34,9 +36,9 @@ TEST(managed)
 TEST(attributes_vf)
 {
 	_cleanup_json_ struct json_object *e = entry(
-		"{\"version\":1,\"name\":\"nic-vf1\",\"kind\":\"vf\",\"parent\":\"0000:03:00.0\","
-		"\"driver\":\"vfio\",\"active\":true,\"defined\":true,\"bound_driver\":\"vfio-pci\","
-		"\"wanted_driver\":\"vfio-pci\",\"pci_address\":\"0000:03:01.1\"}");
+	    "{\"version\":1,\"name\":\"nic-vf1\",\"kind\":\"vf\",\"parent\":\"0000:03:00.0\","
+	    "\"driver\":\"vfio\",\"active\":true,\"defined\":true,\"bound_driver\":\"vfio-pci\","
+	    "\"wanted_driver\":\"vfio-pci\",\"pci_address\":\"0000:03:01.1\"}");
 	_cleanup_json_ struct json_object *d = NULL;
 
 	/* host-mixed: 0000:03:01.1 below pci0000:00, numa_node -1 (unknown: no attribute) */
@@ -56,19 +58,20 @@ TEST(attributes_vf)
 
 TEST(attributes_mdev_numa)
 {
-	_cleanup_json_ struct json_object *e = entry(
-		"{\"version\":1,\"name\":\"GPU_1\",\"kind\":\"mdev\",\"parent\":\"0000:00:02.0\","
-		"\"type\":\"i915-GVTg_V5_4\",\"uuid\":\"4b6f1c2e-8a3d-4f5e-9c71-2d0e6a5b3f10\","
-		"\"active\":false,\"defined\":true,\"wanted_driver\":\"intel_vgpu_mdev\"}");
+	_cleanup_json_ struct json_object *e =
+	    entry("{\"version\":1,\"name\":\"GPU_1\",\"kind\":\"mdev\",\"parent\":\"0000:00:02.0\","
+		  "\"type\":\"i915-GVTg_V5_4\",\"uuid\":\"4b6f1c2e-8a3d-4f5e-9c71-2d0e6a5b3f10\","
+		  "\"active\":false,\"defined\":true,\"wanted_driver\":\"intel_vgpu_mdev\"}");
 	_cleanup_json_ struct json_object *d = NULL;
 	char root[] = "/tmp/test-dra-slices.XXXXXX";
 
 	check(mkdtemp(root) != NULL);
 	/* a tree whose GPU sits on NUMA node 1 below host bridge pci0000:40 */
-	test_sh("mkdir -p %s/sys/devices/pci0000:40/0000:40:02.0 %s/sys/bus/pci/devices && "
-		"echo 1 > %s/sys/devices/pci0000:40/0000:40:02.0/numa_node && "
-		"ln -s ../../../devices/pci0000:40/0000:40:02.0 %s/sys/bus/pci/devices/0000:00:02.0",
-		root, root, root, root);
+	test_sh(
+	    "mkdir -p %s/sys/devices/pci0000:40/0000:40:02.0 %s/sys/bus/pci/devices && "
+	    "echo 1 > %s/sys/devices/pci0000:40/0000:40:02.0/numa_node && "
+	    "ln -s ../../../devices/pci0000:40/0000:40:02.0 %s/sys/bus/pci/devices/0000:00:02.0",
+	    root, root, root, root);
 	check_int(dra_device_from_entry(e, root, &d), 0);
 	check(strncmp(dra_json_str(d, "name"), "gpu-1-", 6) == 0);
 	check_str(attr(d, "name", "string"), "GPU_1");
@@ -77,8 +80,8 @@ TEST(attributes_mdev_numa)
 	check(attr(d, "resource.kubernetes.io/pciBusID", "string") == NULL);
 	check_str(attr(d, "resource.kubernetes.io/pcieRoot", "string"), "pci0000:40");
 	check_int(json_object_get_int(json_object_object_get(
-			  json_object_object_get(json_object_object_get(d, "attributes"), "numaNode"),
-			  "int")),
+		      json_object_object_get(json_object_object_get(d, "attributes"), "numaNode"),
+		      "int")),
 		  1);
 	check(attr(d, "boundDriver", "string") == NULL);
 	test_sh("rm -rf %s", root);
@@ -137,8 +140,9 @@ static struct json_object *listing(int n)
 		json_object_array_add(a, json_tokener_parse(json));
 	}
 	/* and one device nobody defined: never published */
-	json_object_array_add(a, json_tokener_parse("{\"name\":\"x\",\"kind\":\"vf\",\"active\":true,"
-						    "\"defined\":false}"));
+	json_object_array_add(a,
+			      json_tokener_parse("{\"name\":\"x\",\"kind\":\"vf\",\"active\":true,"
+						 "\"defined\":false}"));
 	return a;
 }
 
@@ -188,12 +192,14 @@ TEST(split)
 static struct json_object *types_fixture(void)
 {
 	return json_tokener_parse(
-		"[{\"parent\":\"0000:00:02.0\",\"kind\":\"mdev\",\"type\":\"i915-GVTg_V5_4\","
-		"\"available_instances\":1},"
-		"{\"parent\":\"0000:00:02.0\",\"kind\":\"mdev\",\"type\":\"i915-GVTg_V5_8\","
-		"\"available_instances\":2},"
-		"{\"parent\":\"mtty\",\"kind\":\"mdev\",\"type\":\"mtty-1\",\"available_instances\":24},"
-		"{\"parent\":\"mtty\",\"kind\":\"mdev\",\"type\":\"mtty-2\",\"available_instances\":0}]");
+	    "[{\"parent\":\"0000:00:02.0\",\"kind\":\"mdev\",\"type\":\"i915-GVTg_V5_4\","
+	    "\"available_instances\":1},"
+	    "{\"parent\":\"0000:00:02.0\",\"kind\":\"mdev\",\"type\":\"i915-GVTg_V5_8\","
+	    "\"available_instances\":2},"
+	    "{\"parent\":\"mtty\",\"kind\":\"mdev\",\"type\":\"mtty-1\",\"available_instances\":24}"
+	    ","
+	    "{\"parent\":\"mtty\",\"kind\":\"mdev\",\"type\":\"mtty-2\",\"available_instances\":0}"
+	    "]");
 }
 
 TEST(partitionable_devices_and_counters)
@@ -218,16 +224,17 @@ TEST(partitionable_devices_and_counters)
 	check_int(json_object_array_length(sets), 2);
 	struct json_object *mtty = json_object_array_get_idx(sets, 1);
 	check_str(dra_json_str(mtty, "name"), "counters-mtty");
-	check_str(dra_json_str(json_object_object_get(json_object_object_get(mtty, "counters"),
-						      "mtty-1"),
-			       "value"),
-		  "16");
+	check_str(
+	    dra_json_str(json_object_object_get(json_object_object_get(mtty, "counters"), "mtty-1"),
+			 "value"),
+	    "24");
 	check(!json_object_object_get_ex(json_object_object_get(mtty, "counters"), "mtty-2", NULL));
 
 	/* every device consumes 1 of its type's counter in its parent's set; names are labels */
 	for (size_t i = 0; i < json_object_array_length(devs); i++) {
 		struct json_object *d = json_object_array_get_idx(devs, i);
-		struct json_object *c = json_object_array_get_idx(json_object_object_get(d, "consumesCounters"), 0);
+		struct json_object *c =
+		    json_object_array_get_idx(json_object_object_get(d, "consumesCounters"), 0);
 		const char *set = dra_json_str(c, "counterSet");
 		bool found = false;
 
@@ -235,22 +242,25 @@ TEST(partitionable_devices_and_counters)
 		for (size_t j = 0; j < json_object_array_length(sets); j++)
 			if (streq(dra_json_str(json_object_array_get_idx(sets, j), "name"), set)) {
 				struct json_object *cs = json_object_object_get(
-					json_object_array_get_idx(sets, j), "counters");
-				json_object_object_foreach(json_object_object_get(c, "counters"), k, v)
-				{
+				    json_object_array_get_idx(sets, j), "counters");
+				json_object_object_foreach (json_object_object_get(c, "counters"),
+							    k, v) {
 					found = json_object_object_get_ex(cs, k, NULL) &&
 						streq(dra_json_str(v, "value"), "1");
 				}
 			}
 		check(found);
-		check(json_object_get_boolean(json_object_object_get(json_object_object_get(
-			json_object_object_get(d, "attributes"), "createOnDemand"), "bool")));
+		check(json_object_get_boolean(json_object_object_get(
+		    json_object_object_get(json_object_object_get(d, "attributes"),
+					   "createOnDemand"),
+		    "bool")));
 	}
 }
 
 TEST(partitionable_slices)
 {
-	_cleanup_json_ struct json_object *l = listing(130), *devs = NULL, *pot = json_object_new_array(),
+	_cleanup_json_ struct json_object *l = listing(130), *devs = NULL,
+					  *pot = json_object_new_array(),
 					  *sets = json_object_new_array(), *slices = NULL;
 	size_t nd = 0, np = 0, nc = 0;
 
@@ -259,7 +269,9 @@ TEST(partitionable_slices)
 		char json[200];
 
 		snprintf(json, sizeof(json),
-			 "{\"name\":\"p%d\",\"consumesCounters\":[{\"counterSet\":\"s\",\"counters\":{\"c\":{\"value\":\"1\"}}}]}", i);
+			 "{\"name\":\"p%d\",\"consumesCounters\":[{\"counterSet\":\"s\","
+			 "\"counters\":{\"c\":{\"value\":\"1\"}}}]}",
+			 i);
 		json_object_array_add(pot, json_tokener_parse(json));
 	}
 	for (int i = 0; i < 9; i++)
@@ -268,17 +280,19 @@ TEST(partitionable_slices)
 	/* 130 devices: 2 slices; 70 counting devices: 64 + 6; 9 counter sets: 8 + 1 */
 	check_int(json_object_array_length(slices), 6);
 	for (size_t i = 0; i < json_object_array_length(slices); i++) {
-		struct json_object *spec = json_object_object_get(json_object_array_get_idx(slices, i), "spec");
+		struct json_object *spec =
+		    json_object_object_get(json_object_array_get_idx(slices, i), "spec");
 		struct json_object *d = json_object_object_get(spec, "devices"),
 				   *c = json_object_object_get(spec, "sharedCounters");
 
 		/* a slice holds devices or counter sets, never both */
 		check(!d != !c);
 		check_int(json_object_get_int64(json_object_object_get(
-				  json_object_object_get(spec, "pool"), "resourceSliceCount")),
+			      json_object_object_get(spec, "pool"), "resourceSliceCount")),
 			  6);
 		if (d && json_object_array_length(d) &&
-		    json_object_object_get_ex(json_object_array_get_idx(d, 0), "consumesCounters", NULL)) {
+		    json_object_object_get_ex(json_object_array_get_idx(d, 0), "consumesCounters",
+					      NULL)) {
 			check(json_object_array_length(d) <= 64);
 			np += json_object_array_length(d);
 		} else if (d) {
@@ -292,6 +306,27 @@ TEST(partitionable_slices)
 	check_int(nd, 130);
 	check_int(np, 70);
 	check_int(nc, 9);
+}
+
+TEST(partitionable_counter_limit)
+{
+	_cleanup_json_ struct json_object *types = json_object_new_array(), *devs = NULL,
+					  *sets = NULL, *taken = json_object_new_object();
+	char json[160];
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(json, sizeof(json),
+			 "{\"parent\":\"p\",\"kind\":\"virtbus\",\"type\":\"t%d\","
+			 "\"available_instances\":1}",
+			 i);
+		json_object_array_add(types, json_tokener_parse(json));
+	}
+	check_int(dra_partitionable_build(types, taken, &devs, &sets, NULL), 0);
+	check_int(json_object_array_length(sets), 1);
+	check_int(json_object_object_length(
+			  json_object_object_get(json_object_array_get_idx(sets, 0), "counters")),
+		  DRA_COUNTERS_MAX);
+	check_int(json_object_array_length(devs), DRA_COUNTERS_MAX);
 }
 
 TEST_MAIN()
