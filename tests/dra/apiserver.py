@@ -421,7 +421,8 @@ class ApiServer:
     # ---- what tests look at ------------------------------------------------------------------
 
     def add_claim(self, namespace, name, uid, results, config=()):
-        """A ResourceClaim allocated with RESULTS [(request, driver, pool, device)] and CONFIG
+        """A ResourceClaim allocated with RESULTS [(request, driver, pool, device[, extra fields
+        of the result such as {"adminAccess": True}])] and CONFIG
         [(requests, driver, parameters)] (source FromClaim)."""
         claim = {
             "apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
@@ -431,8 +432,8 @@ class ApiServer:
                 {"name": r, "exactly": {"deviceClassName": "vbus.dev"}}
                 for r in sorted({r[0] for r in results})]}},
             "status": {"allocation": {"devices": {
-                "results": [{"request": r, "driver": d, "pool": p, "device": dev}
-                            for r, d, p, dev in results],
+                "results": [{"request": r[0], "driver": r[1], "pool": r[2], "device": r[3],
+                             **(r[4] if len(r) > 4 else {})} for r in results],
                 "config": [{"source": "FromClaim", "requests": list(reqs),
                             "opaque": {"driver": d, "parameters": params}}
                            for reqs, d, params in config]}}},

@@ -596,7 +596,7 @@ t.check(wait_until(lambda: "Monitoring" in (read(f"{T}/monitor.err") or ""), 10)
         "vbusctl monitor is watching (to see what a second prepare does)")
 
 UID = {c: f"0000{i:04d}-aaaa-4bbb-8ccc-dddddddddddd" for i, c in enumerate(
-    ["mdev", "pci", "bad", "running", "vf", "uid", "missing", "unknown"])}
+    ["mdev", "pci", "bad", "running", "vf", "uid", "missing", "unknown", "admin"])}
 srv.add_claim(NS, "c-mdev", UID["mdev"],
               [("vm", DRIVER, NODE, dn["m1"]),
                ("gpu", "gpu.example.com", NODE, dn["m4"]),
@@ -611,6 +611,8 @@ srv.add_claim(NS, "c-running", UID["running"], [("gpu", DRIVER, NODE, dn["gpu-de
 srv.add_claim(NS, "c-vf", UID["vf"], [("net", DRIVER, NODE, dn["nic-vf1"])])
 srv.add_claim(NS, "c-uid", "ffffffff-0000-4000-8000-000000000000",
               [("vm", DRIVER, NODE, dn["m4"])])
+srv.add_claim(NS, "c-admin", UID["admin"],
+              [("vm", DRIVER, NODE, dn["m4"], {"adminAccess": True})])
 claim = {c: (NS, UID[c], f"c-{c}") for c in UID}
 
 
@@ -682,6 +684,13 @@ t.check((r2.get(UID["uid"]) or {}).get("error") and not mdev_present(m4_uuid),
 t.check((r2.get(UID["missing"]) or {}).get("error"),
         "prepare a claim the server does not have: error", [f"{r2.get(UID['missing'])}"])
 
+r3 = prepare(["admin"])
+t.check((r3.get(UID["admin"]) or {}).get("error") == "" and
+        [d["device"] for d in r3[UID["admin"]]["devices"]] == [dn["m4"]] and
+        not mdev_present(m4_uuid),
+        "prepare with adminAccess (monitoring a device in use): answered, m4 not started",
+        [f"{r3}"])
+
 ckpt = read(ck, "")
 t.check(all(UID[c] in ckpt for c in ("mdev", "pci", "running", "vf")) and
         UID["bad"] not in ckpt, "the checkpoint holds the prepared claims (not the failed one)",
@@ -731,8 +740,8 @@ dra = Dra(kubeconfig, "3")
 ready = dra.wait_ready()
 info, errs = k.register(REGISTRY_DIR, DRIVER) if ready else (None, ["not ready"])
 t.check(ready and not errs, "after SIGKILL: restarted, registered again", errs + dra.tail())
-r = unprepare(["mdev", "running", "vf", "bad", "unknown"])
-t.check(r == {UID[c]: "" for c in ("mdev", "running", "vf", "bad", "unknown")},
+r = unprepare(["mdev", "running", "vf", "bad", "unknown", "admin"])
+t.check(r == {UID[c]: "" for c in ("mdev", "running", "vf", "bad", "unknown", "admin")},
         "after SIGKILL, unprepare the rest (a failed and an unknown claim included): no error",
         [f"{r}"])
 t.check(not mdev_present(M1_UUID), "unprepare mdev: m1 removed (prepare had started it)")
@@ -765,6 +774,22 @@ t.check(not srv.unauthorized, "every request of vbus-dra carried the bearer toke
 monitor.terminate()
 rc = dra.stop(signal.SIGTERM)
 t.check(rc == 0, "SIGTERM at the end: exit 0", [f"exit {rc}"] + dra.tail(10))
+
+# A damaged checkpoint: vbus-dra does not start (it could not undo what it prepared), and says
+# which file and why.
+good = read(ck, "")
+with open(ck, "w") as f:
+    f.write('{"version": 1, "claims": {')
+d = Dra(kubeconfig, "damaged")
+rc = d.stop(signal.SIGTERM, timeout=10) if wait_until(lambda: d.proc.poll() is not None or
+                                                      d.ready.is_set(), 10) else None
+t.check(not d.ready.is_set() and rc not in (0, None) and any(ck in line for line in d.lines),
+        "a damaged checkpoint: vbus-dra refuses to start (exit != 0) and names the file",
+        [f"exit {rc}"] + d.tail(5))
+if d.proc.poll() is None:
+    d.stop(signal.SIGKILL)
+with open(ck, "w") as f:
+    f.write(good)
 
 # ---- create on demand (--partitionable, KEP 4815) ------------------------------------------------
 # The mtty parent's types as counters and as devices that could be made; prepare makes one
