@@ -220,7 +220,7 @@ def wait_until(pred, timeout, step=0.1):
         time.sleep(step)
 
 
-# ---- what the slices must say ---------------------------------------------------------------------
+# ---- what the slices must say --------------------------------------------------------------------
 
 def label_ok(devname, vbusname):
     """The contract's naming: the vbus name when it is a DNS label already, else the name
@@ -371,7 +371,7 @@ def check_slices(srv, what):
     return t.check(not errs, what, errs[:40])
 
 
-# ---- setup ----------------------------------------------------------------------------------------
+# ---- setup ---------------------------------------------------------------------------------------
 
 os.makedirs(PLUGIN_DIR)
 os.makedirs(REGISTRY_DIR)
@@ -508,7 +508,7 @@ except Exception as e:
     t.not_ok("the endpoint answers NodePrepareResources (no claims)", [repr(e)])
     t.finish()
 
-# ---- slices ----------------------------------------------------------------------------------------
+# ---- slices --------------------------------------------------------------------------------------
 srv.wait_quiet(0.5)
 check_slices(srv, "slices: every definition vbusctl lists, with its attributes and a DNS-label "
              "name; nothing vbus does not manage")
@@ -582,7 +582,7 @@ t.check(got and len(ss) == 1, "back to the few: one slice, the other deleted, hi
         [f"{n}: {len(s['spec']['devices'])} devices, pool {s['spec']['pool']}"
          for n, s in sorted(ss.items())])
 
-# ---- prepare ----------------------------------------------------------------------------------------
+# ---- prepare -------------------------------------------------------------------------------------
 pub = published(srv)
 dn = {n: v[0] for n, v in pub.items()}
 before = state()
@@ -714,7 +714,7 @@ got = srv.wait_for(lambda: (published(srv).get("disk:05") or (0, {}))[1].get(
     "attributes", {}).get("boundDriver") == {"string": "vfio-pci"} and pool_complete(srv), 5)
 t.check(got, "slices: the bound driver prepare changed is republished")
 
-# ---- restart between prepare and unprepare --------------------------------------------------------
+# ---- restart between prepare and unprepare -------------------------------------------------------
 rc = dra.stop(signal.SIGTERM)
 t.check(rc == 0, "SIGTERM: vbus-dra exits 0", [f"exit {rc}"] + dra.tail(10))
 t.check(not os.path.exists(f"{REGISTRY_DIR}/{DRIVER}-reg.sock"),
@@ -728,8 +728,8 @@ t.check(ready and not errs, "restarted, registered again", errs + dra.tail())
 r = unprepare(["pci"])
 t.check(r == {UID["pci"]: ""} and bound("0000:05:00.0") == "nvme" and
         listing("--all")["disk:05"]["bound_driver"] == "nvme",
-        "after SIGTERM and a restart, unprepare pci: back on nvme", [f"{r}",
-                                                                     f"bound {bound('0000:05:00.0')}"])
+        "after SIGTERM and a restart, unprepare pci: back on nvme",
+        [f"{r}", f"bound {bound('0000:05:00.0')}"])
 t.check(read(os.path.join(pci_dir("0000:05:00.0"), "driver_override")) in
         (before_overrides["0000:05:00.0"], "nvme"),
         "unprepare pci: driver_override as before (or the driver it had)",
@@ -752,7 +752,7 @@ t.check(bound("0000:03:01.1") is None, "unprepare vf: unbound again, as before p
 r = unprepare(["mdev", "pci"])
 t.check(r == {UID["mdev"]: "", UID["pci"]: ""}, "unprepare twice: no error", [f"{r}"])
 
-# ---- nothing left behind ---------------------------------------------------------------------------
+# ---- nothing left behind -------------------------------------------------------------------------
 after = state()
 d = diff(before, after)
 t.check(not d, "no leak: listing, definitions, drivers, mdevs and instances as before prepare", d)
