@@ -705,6 +705,8 @@ r2b = prepare(["running", "vf"])
 time.sleep(0.5)
 mon.seek(events)
 more = mon.read()
+t.check(events > 0, "vbusctl monitor saw the first prepares (so it would see more)",
+        [f"{events} bytes"])
 t.check(r1b == r1 and r2b == {u: r2[u] for u in (UID["running"], UID["vf"])} and not more and
         read(ck, "") == ckpt,
         "prepare again: the same answers, no vbusd event, the checkpoint unchanged",
@@ -725,6 +727,16 @@ dra = Dra(kubeconfig, "2")
 ready = dra.wait_ready()
 info, errs = k.register(REGISTRY_DIR, DRIVER) if ready else (None, ["not ready"])
 t.check(ready and not errs, "restarted, registered again", errs + dra.tail())
+mon.seek(0, 2)
+events = mon.tell()
+r2c = prepare(["running", "vf", "mdev"])
+time.sleep(0.5)
+mon.seek(events)
+more = mon.read()
+t.check(r2c == {UID["running"]: r2[UID["running"]], UID["vf"]: r2[UID["vf"]],
+                UID["mdev"]: r1[UID["mdev"]]} and not more,
+        "after the restart, prepare again (as kubelet does after its own restart): the same "
+        "answers from the checkpoint, no vbusd event", [f"events: {more!r}", f"{r2c}"])
 r = unprepare(["pci"])
 t.check(r == {UID["pci"]: ""} and bound("0000:05:00.0") == "nvme" and
         listing("--all")["disk:05"]["bound_driver"] == "nvme",
