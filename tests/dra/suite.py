@@ -425,6 +425,8 @@ M1_UUID = "aaaaaaaa-1111-4222-8333-000000000001"
 for args in (["m1", "--kind", "mdev", "--parent", "mtty", "--type", "mtty-2", "--uuid", M1_UUID],
              ["m3", "--kind", "mdev", "--parent", "mtty", "--type", "mtty-2"],
              ["m4", "--kind", "mdev", "--parent", "mtty", "--type", "mtty-2"],
+             ["m6", "--kind", "mdev", "--parent", "mtty", "--type", "mtty-2"],
+             ["ghost", "--kind", "pci", "--parent", "0000:0a:00.0", "--driver", "vfio"],
              ["disk:05", "--kind", "pci", "--parent", "0000:05:00.0", "--driver", "nvme"],
              ["upper-case-name", "--kind", "mdev", "--parent", "mtty", "--type", "mtty-1"],
              ["Upper.Case_Name", "--kind", "mdev", "--parent", "mtty", "--type", "mtty-1"],
@@ -596,7 +598,8 @@ t.check(wait_until(lambda: "Monitoring" in (read(f"{T}/monitor.err") or ""), 10)
         "vbusctl monitor is watching (to see what a second prepare does)")
 
 UID = {c: f"0000{i:04d}-aaaa-4bbb-8ccc-dddddddddddd" for i, c in enumerate(
-    ["mdev", "pci", "bad", "running", "vf", "uid", "missing", "unknown", "admin"])}
+    ["mdev", "pci", "bad", "running", "vf", "uid", "missing", "unknown", "admin",
+     "partial"])}
 srv.add_claim(NS, "c-mdev", UID["mdev"],
               [("vm", DRIVER, NODE, dn["m1"]),
                ("gpu", "gpu.example.com", NODE, dn["m4"]),
@@ -613,6 +616,8 @@ srv.add_claim(NS, "c-uid", "ffffffff-0000-4000-8000-000000000000",
               [("vm", DRIVER, NODE, dn["m4"])])
 srv.add_claim(NS, "c-admin", UID["admin"],
               [("vm", DRIVER, NODE, dn["m4"], {"adminAccess": True})])
+srv.add_claim(NS, "c-partial", UID["partial"], [("a", DRIVER, NODE, dn["m6"]),
+                                                 ("b", DRIVER, NODE, dn["ghost"])])
 claim = {c: (NS, UID[c], f"c-{c}") for c in UID}
 
 
@@ -691,6 +696,15 @@ t.check((r3.get(UID["admin"]) or {}).get("error") == "" and
         "prepare with adminAccess (monitoring a device in use): answered, m4 not started",
         [f"{r3}"])
 
+m6_uuid = listing("--all")["m6"]["uuid"]
+r4 = prepare(["partial"])
+err = (r4.get(UID["partial"]) or {}).get("error", "")
+t.check(err and ("ghost" in err or dn["ghost"] in err or "0000:0a:00.0" in err),
+        "prepare a claim whose second device cannot be made (absent parent): that claim's "
+        "error names it", [f"{r4}"])
+t.diag(f"after the failed prepare, m6 (its first device) is "
+       f"{'present' if mdev_present(m6_uuid) else 'absent'}")
+
 ckpt = read(ck, "")
 t.check(all(UID[c] in ckpt for c in ("mdev", "pci", "running", "vf")) and
         UID["bad"] not in ckpt, "the checkpoint holds the prepared claims (not the failed one)",
@@ -752,11 +766,14 @@ dra = Dra(kubeconfig, "3")
 ready = dra.wait_ready()
 info, errs = k.register(REGISTRY_DIR, DRIVER) if ready else (None, ["not ready"])
 t.check(ready and not errs, "after SIGKILL: restarted, registered again", errs + dra.tail())
-r = unprepare(["mdev", "running", "vf", "bad", "unknown", "admin"])
-t.check(r == {UID[c]: "" for c in ("mdev", "running", "vf", "bad", "unknown", "admin")},
+r = unprepare(["mdev", "running", "vf", "bad", "unknown", "admin", "partial"])
+t.check(r == {UID[c]: "" for c in ("mdev", "running", "vf", "bad", "unknown", "admin",
+                                   "partial")},
         "after SIGKILL, unprepare the rest (a failed and an unknown claim included): no error",
         [f"{r}"])
 t.check(not mdev_present(M1_UUID), "unprepare mdev: m1 removed (prepare had started it)")
+t.check(not mdev_present(m6_uuid), "unprepare the claim whose prepare failed half-way: m6 "
+        "is not left behind")
 t.check(listing("--all")["gpu-desktop"] == gpu_before,
         "unprepare the running mdev: still running and bound (prepare had not started it)")
 t.check(bound("0000:03:01.1") is None, "unprepare vf: unbound again, as before prepare",
