@@ -63,6 +63,13 @@ sys.excepthook = crashed
 
 # ---- helpers ------------------------------------------------------------------------------------
 
+
+def die_with_us():
+    """In a child before exec: SIGKILL when the suite goes (killed by meson's timeout too)."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def vbusctl(*args, check=True):
     r = subprocess.run([VBUSCTL, *args], capture_output=True, text=True, timeout=60)
     if check and r.returncode != 0:
@@ -177,7 +184,7 @@ class Dra:
              "--state-dir", state_dir, "--bus-address", BUS, "--publish-interval", "60",
              *(["--kubeconfig", kubeconfig] if kubeconfig else []), *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, env=environ)
+            text=True, env=environ, preexec_fn=die_with_us)
         threading.Thread(target=self._read, daemon=True).start()
         Dra.all.append(self)
 
@@ -593,7 +600,8 @@ ck = f"{STATE_DIR}/checkpoint.json"
 
 mon = open(f"{T}/monitor.out", "w+")
 monitor = subprocess.Popen([VBUSCTL, "monitor"], stdout=mon,
-                           stderr=open(f"{T}/monitor.err", "w"), text=True)
+                           stderr=open(f"{T}/monitor.err", "w"), text=True,
+                           preexec_fn=die_with_us)
 t.check(wait_until(lambda: "Monitoring" in (read(f"{T}/monitor.err") or ""), 10),
         "vbusctl monitor is watching (to see what a second prepare does)")
 
