@@ -212,6 +212,15 @@ def slice_errors(obj):
         return errs + ["metadata: Required value"]
     for k in set(meta) - META_KEYS:
         errs.append(f"metadata.{k}: unknown field {k!r}")
+    owners = meta.get("ownerReferences") or []
+    for i, o in enumerate(owners if isinstance(owners, list) else [None]):
+        if not isinstance(o, dict) or not all(isinstance(o.get(k), str) and o.get(k)
+                                              for k in ("apiVersion", "kind", "name", "uid")):
+            errs.append(f"metadata.ownerReferences[{i}]: Invalid value: apiVersion, kind, name "
+                        "and uid are required")
+    if sum(1 for o in owners if isinstance(o, dict) and o.get("controller")) > 1:
+        errs.append("metadata.ownerReferences: Invalid value: only one reference can have "
+                    "Controller set to true")
     name = meta.get("name")
     if name is None and meta.get("generateName"):
         pass
@@ -369,6 +378,7 @@ class ApiServer:
         self.workdir = workdir
         self.token = token
         self.claims = {}
+        self.nodes = {}  # name -> Node (GET /api/v1/nodes/NAME)
         self.slices = {}
         self.writes = []
         self.requests = []
@@ -565,6 +575,13 @@ class ApiServer:
         self.max_generation[key] = max(g, prev or 0)
 
     def handle(self, method, path, query, raw):
+        m = re.fullmatch(r"/api/v1/nodes/([^/]+)", path)
+        if m and method == "GET":
+            with self.lock:
+                node = self.nodes.get(m.group(1))
+            if node is None:
+                return 404, status(404, "NotFound", f'nodes "{m.group(1)}" not found')
+            return 200, copy.deepcopy(node)
         m = re.fullmatch(GROUP + r"/namespaces/([^/]+)/resourceclaims/([^/]+)", path)
         if m:
             if method != "GET":

@@ -129,6 +129,8 @@ for what, kw in BAD:
             [f"{code} {json.dumps(body)[:300]}"])
 
 for what, mutate in [
+        ("an ownerReference without uid", lambda s: s["metadata"].update(ownerReferences=[
+            {"apiVersion": "v1", "kind": "Node", "name": "node1"}])),
         ("resourceSliceCount 0", lambda s: s["spec"]["pool"].update(resourceSliceCount=0)),
         ("negative generation", lambda s: s["spec"]["pool"].update(generation=-1)),
         ("no nodeName (no node selection at all)", lambda s: s["spec"].pop("nodeName")),

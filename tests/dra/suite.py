@@ -384,6 +384,9 @@ os.makedirs(PLUGIN_DIR)
 os.makedirs(REGISTRY_DIR)
 os.makedirs(STATE_DIR)
 srv = apiserver.ApiServer(f"{T}").start()
+NODE_UID = "5e1f0000-0000-4000-8000-00000000cafe"
+srv.nodes[NODE] = {"apiVersion": "v1", "kind": "Node",
+                   "metadata": {"name": NODE, "uid": NODE_UID, "resourceVersion": "7"}}
 kubeconfig = srv.kubeconfig(f"{T}/kubeconfig")
 stubs = f"{T}/stubs"
 os.makedirs(stubs)
@@ -525,6 +528,11 @@ pub = published(srv)
 kinds = {v[1]["attributes"].get("kind", {}).get("string") for v in pub.values()}
 t.check({"mdev", "pci", "vf"} <= kinds, "slices: every kind the tree has (mdev, pci, vf)",
         [f"{sorted(k for k in kinds if k)}"])
+owners = {n: s["metadata"].get("ownerReferences") for n, s in pool_slices(srv).items()}
+t.check(all(o and len(o) == 1 and o[0].get("kind") == "Node" and o[0].get("name") == NODE and
+            o[0].get("uid") == NODE_UID and o[0].get("apiVersion") == "v1"
+            for o in owners.values()),
+        "slices: owned by the Node (so they go when the node is deleted)", [f"{owners}"])
 t.check("0000:04:00.0" not in pub and "0000:03:00.0-vf0" not in pub,
         "slices: devices vbus did not create and has no definition of are not published",
         [f"{sorted(pub)}"])
