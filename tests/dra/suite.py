@@ -172,17 +172,20 @@ class Dra:
     all = []
 
     def __init__(self, kubeconfig, tag, state_dir=STATE_DIR, plugin_dir=PLUGIN_DIR,
-                 registry_dir=REGISTRY_DIR, extra=(), node=NODE, wrapper=(), env=None):
+                 registry_dir=REGISTRY_DIR, extra=(), node=NODE, wrapper=(), env=None,
+                 argv=None):
         self.lines = []
         self.ready = threading.Event()
         self.log = open(f"{T}/vbus-dra-{tag}.log", "w")
         environ = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
         environ.update(env or {})
+        if argv is None:
+            argv = ["--node-name", node, "--driver-name", DRIVER,
+                    "--plugin-dir", plugin_dir, "--registry-dir", registry_dir,
+                    "--state-dir", state_dir, "--bus-address", BUS, "--publish-interval", "60",
+                    *(["--kubeconfig", kubeconfig] if kubeconfig else []), *extra]
         self.proc = subprocess.Popen(
-            [*wrapper, VBUS_DRA, "--node-name", node, "--driver-name", DRIVER,
-             "--plugin-dir", plugin_dir, "--registry-dir", registry_dir,
-             "--state-dir", state_dir, "--bus-address", BUS, "--publish-interval", "60",
-             *(["--kubeconfig", kubeconfig] if kubeconfig else []), *extra],
+            [*wrapper, VBUS_DRA, *argv],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True, env=environ, preexec_fn=die_with_us)
         threading.Thread(target=self._read, daemon=True).start()
@@ -487,20 +490,35 @@ with open(srv.ca) as f, open(f"{sa}/ca.crt", "w") as g:
 in_cluster = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
               'mount -t tmpfs tmpfs /run && d=/var/run/secrets/kubernetes.io/serviceaccount && '
               'mkdir -p $d && cp "$0/token" "$0/ca.crt" $d/ && exec "$@"', sa]
+# The in-cluster one is started as deploy/daemonset.yaml does (--opt=value), with the
+# kubelet-directory aliases of the other DRA drivers.
+ic = f"{T}/worker-incluster"
+ic_argv = ["--node-name=worker-incluster", f"--driver-name={DRIVER}",
+           f"--kubelet-plugins-directory-path={ic}/plugins",
+           f"--kubelet-registrar-directory-path={ic}/registry", f"--state-dir={ic}/state",
+           f"--bus-address={BUS}"]
 for node, what, kc, kw in (
         ("worker-cadata", "certificate-authority-data",
          srv.kubeconfig(f"{T}/kubeconfig-data", with_ca_data=True), {}),
-        ("worker-incluster", "in-cluster config", None, dict(wrapper=in_cluster, env={
-            "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(srv.port)}))):
+        ("worker-incluster", "in-cluster config, the DaemonSet's --opt=value arguments",
+         None, dict(wrapper=in_cluster, argv=ic_argv, env={
+             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+             "KUBERNETES_SERVICE_PORT": str(srv.port)}))):
     for sub in ("plugins", "registry", "state"):
         os.makedirs(f"{T}/{node}/{sub}")
     d = Dra(kc, node, state_dir=f"{T}/{node}/state", plugin_dir=f"{T}/{node}/plugins",
             registry_dir=f"{T}/{node}/registry", node=node, **kw)
     ready = d.wait_ready()
     theirs = [s for s in srv.snapshot()[0].values() if s["spec"].get("nodeName") == node]
+    try:
+        info, errs = kubelet.Kubelet().register(f"{T}/{node}/registry", DRIVER)
+    except Exception as e:
+        info, errs = None, [repr(e)]
+    want = f"{T}/{node}/plugins" + (f"/{DRIVER}" if "argv" in kw else "") + "/dra.sock"
     rc = d.stop()
-    t.check(ready and theirs and rc == 0, f"{what}: ready, {node}'s pool published, exit 0",
-            [f"ready {ready}, {len(theirs)} slices, exit {rc}"] + d.tail(10))
+    t.check(ready and theirs and rc == 0 and not errs and info.endpoint == want,
+            f"{what}: ready, {node}'s pool published, registered with endpoint {want}, exit 0",
+            [f"ready {ready}, {len(theirs)} slices, exit {rc}", f"{errs} {info}"] + d.tail(10))
     with srv.lock:
         for s in theirs:
             srv.slices.pop(s["metadata"]["name"], None)
