@@ -136,41 +136,82 @@ enum vbus_list_flags {
 	VBUS_LIST_DEFINED = 1 << 0, /* definitions, active or not */
 	VBUS_LIST_ACTIVE = 1 << 1,  /* active sub-devices, defined or not */
 };
-/* Schema-v1 objects plus "active", "defined", "bound_driver", "sysfs_path" (as seen inside
- * the root), "wanted_driver" (the definition's driver choice resolved: "vfio-pci"; null for a
- * device nobody defined), "pci_address", "iommu_group" (null when none), "device_nodes" (the
- * nodes that give access: /dev/vfio/G and /dev/vfio/vfio, /dev/vfio/devices/vfioN and
- * /dev/iommu, /dev/vhost-vdpa-N) and "netdev" (of a host-bound VF, SF or vDPA device). FLAGS 0 means VBUS_LIST_ACTIVE. Definitions come first (by name; then devices vbus
- * started that are not defined), then active devices nobody defined, named by their identity
- * (mdev uuid, "<pf>-vf<N>", ...). A definition file that cannot be read is named in a warning
- * and skipped. NAME may be NULL; -ENOENT when NAME matches nothing. */
+
+/*
+ * A device of a listing: a definition (stored, or a device vbus started and nobody defined)
+ * with what the kernel says of it, or an active sub-device nobody defined. Reference counted;
+ * the strings are valid as long as the device is.
+ */
+struct vbus_device;
+
+/* FLAGS 0 means VBUS_LIST_ACTIVE. Definitions come first (by name; then devices vbus started
+ * that are not defined), then active devices nobody defined, named by their identity (mdev
+ * uuid, "<pf>-vf<N>", ...). A definition file that cannot be read is named in a warning and
+ * skipped. NAME may be NULL; -ENOENT when NAME matches nothing. *ret: an array of *ret_n
+ * devices; vbus_device_list_free() frees it. */
 VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
-				  struct json_object **ret);
-/* The same listing, one entry at a time, without a JSON array or object per definition: FN
- * gets each entry in order; a negative return stops the walk and is returned. The pointers
- * are valid during the call only. */
-struct vbus_list_entry {
-	const struct vbus_def *def; /* the definition; NULL for an active device nobody defined */
-	struct json_object *object; /* that device, as vbus_list_devices() shows it (def NULL) */
-	bool active, defined;
-	const char *bound_driver, *sysfs_path;
-	/* What the definition asks for, resolved ("vfio-pci"); NULL without a definition. */
-	const char *wanted_driver;
-	/* How to reach the device (NULL or empty when not known): its PCI address (pci, vf), its
-	 * IOMMU group (-1: none), the device nodes that give access to it (NULL-terminated), the
-	 * netdev of a host-bound VF, SF or vDPA device. */
-	const char *pci_address;
-	int iommu_group;
-	const char *const *device_nodes;
-	const char *netdev;
+				  struct vbus_device ***ret, size_t *ret_n);
+VBUS_EXPORT void vbus_device_list_free(struct vbus_device **devices, size_t n);
+VBUS_EXPORT struct vbus_device *vbus_device_ref(struct vbus_device *dev);
+VBUS_EXPORT struct vbus_device *vbus_device_unref(struct vbus_device *dev);
+
+/* What it is. NAME, KIND and PARENT are always set (PARENT may be NULL for a device the kernel
+ * names no parent of); TYPE, UUID: NULL when none; INDEX: -1 when none. */
+VBUS_EXPORT const char *vbus_device_get_name(const struct vbus_device *dev);
+VBUS_EXPORT enum vbus_kind vbus_device_get_kind(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_parent(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_type(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_uuid(const struct vbus_device *dev);
+VBUS_EXPORT int64_t vbus_device_get_index(const struct vbus_device *dev);
+
+/* Whether it has a definition (stored, or the one a transient device was started with): then
+ * the definition's driver choice, start, attributes and tags below mean something. */
+VBUS_EXPORT bool vbus_device_has_definition(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_driver(const struct vbus_device *dev); /* "auto" */
+VBUS_EXPORT enum vbus_start vbus_device_get_start(const struct vbus_device *dev);
+VBUS_EXPORT size_t vbus_device_get_n_attrs(const struct vbus_device *dev);
+/* -ERANGE when I is out of range (*ret_key, *ret_value untouched). */
+VBUS_EXPORT int vbus_device_get_attr(const struct vbus_device *dev, size_t i, const char **ret_key,
+				     const char **ret_value);
+VBUS_EXPORT size_t vbus_device_get_n_tags(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_tag(const struct vbus_device *dev, size_t i);
+/* The other keys: those of a definition file vbus does not know (kept as they are), or what a
+ * kind says of an active device nobody defined ("address", "hw_addr", ...), in their order;
+ * *ret_json is the value as compact JSON text. -ERANGE when I is out of range. */
+VBUS_EXPORT size_t vbus_device_get_n_extras(const struct vbus_device *dev);
+VBUS_EXPORT int vbus_device_get_extra(const struct vbus_device *dev, size_t i, const char **ret_key,
+				      const char **ret_json);
+
+/* Its state. DEFINED: stored in /etc/vbus/devices.d. BOUND_DRIVER, SYSFS_PATH (as seen inside
+ * the root): NULL when not active or unbound. WANTED_DRIVER: the definition's driver choice
+ * resolved ("vfio-pci"); NULL for a device nobody defined. PCI_ADDRESS (pci, vf), NETDEV (a
+ * host-bound VF, SF or vDPA device): NULL when none; IOMMU_GROUP: -1 when none; DEVICE_NODES:
+ * the nodes that give access to it (/dev/vfio/G and /dev/vfio/vfio, /dev/vfio/devices/vfioN
+ * and /dev/iommu, /dev/vhost-vdpa-N), NULL-terminated. */
+VBUS_EXPORT bool vbus_device_is_active(const struct vbus_device *dev);
+VBUS_EXPORT bool vbus_device_is_defined(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_bound_driver(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_sysfs_path(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_wanted_driver(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_pci_address(const struct vbus_device *dev);
+VBUS_EXPORT int vbus_device_get_iommu_group(const struct vbus_device *dev);
+VBUS_EXPORT const char *const *vbus_device_get_device_nodes(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_netdev(const struct vbus_device *dev);
+
+/* A pending change: the device runs with a definition (its run record in /run/vbus) that
+ * differs from the stored one in these fields; it takes effect at the next start (or through
+ * vbus_modify_live() for attributes). 0 when none, or when not active. */
+enum vbus_pending {
+	VBUS_PENDING_PARENT = 1 << 0,
+	VBUS_PENDING_TYPE = 1 << 1,
+	VBUS_PENDING_UUID = 1 << 2,
+	VBUS_PENDING_ATTRS = 1 << 3,
+	VBUS_PENDING_DRIVER = 1 << 4,
+	_VBUS_PENDING_MAX = 1 << 5,
 };
-typedef int (*vbus_list_fn)(void *userdata, const struct vbus_list_entry *entry);
-VBUS_EXPORT int vbus_list_devices_foreach(struct vbus_ctx *ctx, unsigned flags, const char *name,
-					  vbus_list_fn fn, void *userdata);
-/* The same listing as the text vbus_json_format() makes of it, written as it is read (no JSON
- * object per device: what vbusctl -j prints, at a fraction of the cost). The caller frees. */
-VBUS_EXPORT int vbus_list_devices_json(struct vbus_ctx *ctx, unsigned flags, const char *name,
-				       char **ret);
+VBUS_EXPORT unsigned vbus_device_get_pending(const struct vbus_device *dev);
+/* The name of one VBUS_PENDING_* bit ("parent", "type", "uuid", "attrs", "driver"), else NULL. */
+VBUS_EXPORT const char *vbus_pending_to_string(unsigned bit);
 
 /* ------------------------------------------------------------------------------------------ */
 /*

@@ -1504,63 +1504,59 @@ VBUS_EXPORT int vbus_reconcile(struct vbus_ctx *ctx, const char *parent, unsigne
 
 /* ---- policy for what vbus did not make ---------------------------------------------------- */
 
-/* A definition-shaped copy of an active object from list_active(): its identity only. */
-static int def_from_active(struct json_object *o, struct vbus_def **ret)
+/* A definition-shaped copy of an active device of a listing: its identity only. */
+static int def_from_active(const struct vbus_device *dev, struct vbus_def **ret)
 {
 	_cleanup_def_ struct vbus_def *def = NULL;
-	struct json_object *v;
+	const char *fields[] = { vbus_device_get_name(dev), vbus_device_get_parent(dev),
+				 vbus_device_get_type(dev), vbus_device_get_uuid(dev) };
 	int r;
 
 	r = vbus_def_new(&def);
 	if (r < 0)
 		return r;
-	def->kind =
-	    vbus_kind_from_string(json_object_get_string(json_object_object_get(o, "kind")));
-	if (def->kind < 0)
+	def->kind = vbus_device_get_kind(dev);
+	if (def->kind < 0 || !fields[0] || !fields[1])
 		return -EINVAL;
 	{
-		static const char *const keys[] = {"name", "parent", "type", "uuid"};
-		char **fields[] = {&def->name, &def->parent, &def->type, &def->uuid};
+		char **to[] = { &def->name, &def->parent, &def->type, &def->uuid };
 
-		for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-			if (json_object_object_get_ex(o, keys[i], &v) &&
-			    json_object_is_type(v, json_type_string) &&
-			    !(*fields[i] = strdup(json_object_get_string(v))))
+		for (size_t i = 0; i < ELEMENTSOF(to); i++)
+			if (fields[i] && !(*to[i] = strdup(fields[i])))
 				return -ENOMEM;
 	}
-	if (json_object_object_get_ex(o, "index", &v) && json_object_is_type(v, json_type_int))
-		def->index = json_object_get_int64(v);
-	if (!def->name || !def->parent)
-		return -EINVAL;
+	def->index = vbus_device_get_index(dev);
 	*ret = TAKE_PTR(def);
 	return 0;
 }
 
 VBUS_EXPORT int vbus_apply_policy(struct vbus_ctx *ctx, const char *name)
 {
-	_cleanup_json_ struct json_object *list = NULL;
 	_cleanup_def_ struct vbus_def *def = NULL;
-	_cleanup_free_ char *choice = NULL, *driver = NULL;
+	_cleanup_free_ char *choice = NULL, *driver = NULL, *bound = NULL;
 	const struct vbus_backend *be;
-	struct json_object *o, *v;
-	const char *bound = NULL;
+	struct vbus_device **list = NULL;
+	size_t n = 0;
 	bool skip;
 	int r;
 
 	vbus_error_clear(ctx);
-	r = vbus_list_devices(ctx, VBUS_LIST_ACTIVE, name, &list);
+	r = vbus_list_devices(ctx, VBUS_LIST_ACTIVE, name, &list, &n);
 	if (r < 0)
 		return r;
-	if (json_object_array_length(list) == 0)
+	if (n == 0) {
+		vbus_device_list_free(list, n);
 		return vbus_error(ctx, -ENODEV, "'%s' is not an active sub-device", name);
-	o = json_object_array_get_idx(list, 0);
-	if (json_object_object_get_ex(o, "defined", &v) && json_object_get_boolean(v))
+	}
+	if (vbus_device_is_defined(list[0])) {
+		vbus_device_list_free(list, n);
 		return 0; /* its definition decides, not policy */
-	if (json_object_object_get_ex(o, "bound_driver", &v) &&
-	    json_object_is_type(v, json_type_string))
-		bound = json_object_get_string(v);
-
-	r = def_from_active(o, &def);
+	}
+	r = def_from_active(list[0], &def);
+	if (r >= 0 && vbus_device_get_bound_driver(list[0]) &&
+	    !(bound = strdup(vbus_device_get_bound_driver(list[0]))))
+		r = -ENOMEM;
+	vbus_device_list_free(list, n);
 	if (r < 0)
 		return vbus_error(ctx, r, "'%s': cannot tell what it is", name);
 	r = vbus_policy_adopt_driver(ctx, def, &choice);

@@ -358,11 +358,16 @@ struct vbus_runtime {
 int vbus_cdi_sync(struct vbus_ctx *ctx);
 void vbus_text_put(struct vbus_text *t, const char *s, size_t n);
 void vbus_text_json(struct vbus_text *t, struct json_object *v, int indent);
-int vbus_text_def(struct vbus_text *t, const struct vbus_def *def, int indent,
-		  const struct vbus_runtime *rt);
+/* A JSON string of S (N bytes), as json-c writes it; N spaces. */
+void vbus_text_string(struct vbus_text *t, const char *s, size_t n);
+void vbus_text_indent(struct vbus_text *t, int n);
+/* A key of the definition schema or of a listing's runtime keys (never an extra one). */
+bool vbus_def_key_is_reserved(const char *key);
 /* One entry of vbus_list_devices() for the definition or transient device NAME, read alone
  * (lib/list.c); -ENOENT when NAME is neither. */
-int vbus_list_definition(struct vbus_ctx *ctx, const char *name, struct json_object **ret);
+int vbus_list_definition(struct vbus_ctx *ctx, const char *name, struct vbus_device **ret);
+/* An element of a listing's JSON (as vbusd serves it) as a device of the model. */
+int vbus_device_from_json(struct json_object *o, struct vbus_device **ret);
 /* R, with a cause "NAME: text" from a backend cut to "text" (callers name the device). */
 int vbus_plain_cause(struct vbus_ctx *ctx, const struct vbus_def *def, int r);
 /* Validates DEF for the generic schema rules of its kind (before the backend's check()). */
