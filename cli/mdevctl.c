@@ -11,7 +11,7 @@
 
 #include "cli-util.h"
 #include "config.h"
-#include "libvbus.h"
+#include "libvbus-internal.h"
 #include "mdevctl.h"
 #include "transport.h"
 

@@ -2,7 +2,7 @@
 /* How vbusctl reaches the core: in-process (--direct, --root) or through vbusd (D-Bus). */
 #pragma once
 
-#include "libvbus.h"
+#include "libvbus-internal.h"
 
 /*
  * Every verb goes through one of these tables, so the CLI reads the same over both paths.

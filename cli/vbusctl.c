@@ -12,7 +12,7 @@
 #include "closest.h"
 #include "cli-util.h"
 #include "config.h"
-#include "libvbus.h"
+#include "libvbus-internal.h"
 #include "mdevctl.h"
 #include "output.h"
 #include "transport.h"

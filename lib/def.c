@@ -832,3 +832,144 @@ bool vbus_def_key_is_reserved(const char *key)
 			return true;
 	return false;
 }
+
+/* ---- accessors ----------------------------------------------------------------------------- */
+
+VBUS_EXPORT const char *vbus_def_get_name(const struct vbus_def *def)
+{
+	return def->name;
+}
+
+VBUS_EXPORT enum vbus_kind vbus_def_get_kind(const struct vbus_def *def)
+{
+	return def->kind;
+}
+
+VBUS_EXPORT const char *vbus_def_get_parent(const struct vbus_def *def)
+{
+	return def->parent;
+}
+
+VBUS_EXPORT const char *vbus_def_get_type(const struct vbus_def *def)
+{
+	return def->type;
+}
+
+VBUS_EXPORT const char *vbus_def_get_uuid(const struct vbus_def *def)
+{
+	return def->uuid;
+}
+
+VBUS_EXPORT int64_t vbus_def_get_index(const struct vbus_def *def)
+{
+	return def->index;
+}
+
+VBUS_EXPORT const char *vbus_def_get_driver(const struct vbus_def *def)
+{
+	return def->driver ?: VBUS_DRIVER_AUTO;
+}
+
+VBUS_EXPORT enum vbus_start vbus_def_get_start(const struct vbus_def *def)
+{
+	return def->start;
+}
+
+VBUS_EXPORT size_t vbus_def_get_n_attrs(const struct vbus_def *def)
+{
+	return def->n_attrs;
+}
+
+VBUS_EXPORT int vbus_def_get_attr(const struct vbus_def *def, size_t i, const char **ret_key,
+				  const char **ret_value)
+{
+	if (i >= def->n_attrs)
+		return -ERANGE;
+	if (ret_key)
+		*ret_key = def->attrs[i].key;
+	if (ret_value)
+		*ret_value = def->attrs[i].value;
+	return 0;
+}
+
+VBUS_EXPORT size_t vbus_def_get_n_tags(const struct vbus_def *def)
+{
+	return def->n_tags;
+}
+
+VBUS_EXPORT const char *vbus_def_get_tag(const struct vbus_def *def, size_t i)
+{
+	return i < def->n_tags ? def->tags[i] : NULL;
+}
+
+/* *FIELD = a copy of S (NULL: unset); FIELD unchanged on failure. */
+static int set_string(char **field, const char *s)
+{
+	char *c = NULL;
+
+	if (s && !(c = strdup(s)))
+		return -ENOMEM;
+	free(*field);
+	*field = c;
+	return 0;
+}
+
+VBUS_EXPORT int vbus_def_set_name(struct vbus_def *def, const char *name)
+{
+	return set_string(&def->name, name);
+}
+
+VBUS_EXPORT void vbus_def_set_kind(struct vbus_def *def, enum vbus_kind kind)
+{
+	def->kind = kind;
+}
+
+VBUS_EXPORT int vbus_def_set_parent(struct vbus_def *def, const char *parent)
+{
+	return set_string(&def->parent, parent);
+}
+
+VBUS_EXPORT int vbus_def_set_type(struct vbus_def *def, const char *type)
+{
+	return set_string(&def->type, type);
+}
+
+VBUS_EXPORT int vbus_def_set_uuid(struct vbus_def *def, const char *uuid)
+{
+	return set_string(&def->uuid, uuid);
+}
+
+VBUS_EXPORT void vbus_def_set_index(struct vbus_def *def, int64_t index)
+{
+	def->index = index < 0 ? -1 : index;
+}
+
+VBUS_EXPORT int vbus_def_set_driver(struct vbus_def *def, const char *driver)
+{
+	return set_string(&def->driver, driver);
+}
+
+VBUS_EXPORT void vbus_def_set_start(struct vbus_def *def, enum vbus_start start)
+{
+	def->start = start;
+}
+
+VBUS_EXPORT void vbus_def_clear_attrs(struct vbus_def *def)
+{
+	for (size_t i = 0; i < def->n_attrs; i++) {
+		free(def->attrs[i].key);
+		free(def->attrs[i].value);
+	}
+	free(def->attrs);
+	def->attrs = NULL;
+	def->n_attrs = 0;
+}
+
+VBUS_EXPORT void vbus_def_clear_tags(struct vbus_def *def)
+{
+	for (size_t i = 0; i < def->n_tags; i++)
+		free(def->tags[i]);
+	free(def->tags);
+	def->tags = NULL;
+	def->n_tags = 0;
+}

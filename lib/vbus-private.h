@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "libvbus.h"
+#include "libvbus-internal.h"
 
 /* ---- ownership helpers, as in systemd ---------------------------------------------------- */
 

@@ -14,7 +14,7 @@
 
 #include <json-c/json.h>
 
-#include "libvbus.h"
+#include "libvbus-internal.h"
 
 struct column {
 	const char *header;
