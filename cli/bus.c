@@ -231,32 +231,72 @@ static int list_json(struct bus_transport *b, unsigned flags, const char *name,
 	return 0;
 }
 
-/* The model from vbusd's document. */
+/* The model from vbusd's document, one element at a time: each object is parsed, made a
+ * device and put before the next is read (10 000 devices never exist as JSON objects at once). */
 static int b_list_devices(void *t, unsigned flags, const char *name, struct vbus_device ***ret,
 			  size_t *ret_n)
 {
-	struct json_object *arr = NULL;
-	struct vbus_device **devs;
-	size_t n;
+	_cleanup_(freep) char *text = NULL;
+	struct vbus_device **devs = NULL;
+	size_t len, n = 0, allocated = 0;
+	json_tokener *tok = NULL;
+	const char *p, *end;
 	int r;
 
-	r = list_json(t, flags, name, &arr);
+	r = call_list_devices(t, flags, name, &text, &len);
 	print_warnings(t);
 	if (r < 0)
 		return r;
-	n = json_object_array_length(arr);
-	devs = calloc(n + 1, sizeof(*devs));
-	if (!devs) {
-		json_object_put(arr);
+	tok = json_tokener_new();
+	if (!tok)
 		return -ENOMEM;
+	p = text;
+	end = text + len;
+	p += strspn(p, " \t\n");
+	if (*p++ != '[')
+		r = -EBADMSG;
+	while (r >= 0) {
+		struct json_object *o;
+
+		p += strspn(p, " \t\n");
+		if (*p == ']')
+			break;
+		if (n == allocated) {
+			struct vbus_device **v;
+
+			allocated = allocated ? allocated * 2 : 64;
+			v = realloc(devs, (allocated + 1) * sizeof(*v));
+			if (!v) {
+				r = -ENOMEM;
+				break;
+			}
+			devs = v;
+		}
+		json_tokener_reset(tok);
+		o = json_tokener_parse_ex(tok, p, (int)(end - p));
+		if (!o) {
+			r = -EBADMSG;
+			break;
+		}
+		p += json_tokener_get_parse_end(tok);
+		r = vbus_device_from_json(o, &devs[n]);
+		json_object_put(o);
+		if (r < 0)
+			break;
+		n++;
+		p += strspn(p, " \t\n");
+		if (*p == ',')
+			p++;
+		else if (*p != ']')
+			r = -EBADMSG;
 	}
-	for (size_t i = 0; i < n && r >= 0; i++)
-		r = vbus_device_from_json(json_object_array_get_idx(arr, i), &devs[i]);
-	json_object_put(arr);
+	json_tokener_free(tok);
 	if (r < 0) {
 		vbus_device_list_free(devs, n);
 		return r == -ENOMEM ? r : -EBADMSG;
 	}
+	if (!devs && !(devs = calloc(1, sizeof(*devs))))
+		return -ENOMEM;
 	*ret = devs;
 	*ret_n = n;
 	return 0;

@@ -12,7 +12,7 @@ struct auth_query;
 struct udev_monitor;
 struct retry;
 struct fight;
-struct vbus_nl;
+struct vbus_monitor;
 
 struct vbusd {
 	sd_event *event;
@@ -57,8 +57,8 @@ struct vbusd {
 	sd_event_source *policy_inotify_source;
 	struct retry *retries;
 	struct fight *fights; /* devices unbound by someone else, bound again (provision.c) */
-	/* The vbus genl family's "monitor" group, when vbus.ko is loaded. */
-	struct vbus_nl *vbus_monitor;
+	/* Kernel events of the kinds that announce their own (lib: virtbus), when loaded. */
+	struct vbus_monitor *vbus_monitor;
 	sd_event_source *vbus_monitor_source;
 	bool no_polkit; /* tests and --no-polkit: root only */
 };

@@ -338,17 +338,27 @@ static int device_from_def(struct vbus_def *def, const struct vbus_runtime *rt,
 	return 0;
 }
 
-static bool is_runtime_key(const char *key)
+static int cmp_key(const void *a, const void *b)
 {
-	static const char *const keys[] = {
-		"active",      "defined",     "bound_driver", "sysfs_path", "wanted_driver",
-		"pci_address", "iommu_group", "device_nodes", "netdev",	    "pending",
-	};
+	return strcmp(a, *(const char *const *)b);
+}
 
-	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-		if (streq(key, keys[i]))
-			return true;
-	return false;
+/* Whether KEY is one a listing's object has of its own: identity (name ... index), runtime
+ * (active ... pending), or, with DEFINITION, of the definition schema. One binary search: the
+ * document of 10 000 devices vbusctl reads back has 200 000 keys. */
+static bool is_listing_key(const char *key, bool definition)
+{
+	/* sorted (strcmp) */
+	static const char *const own[] = {
+		"active", "bound_driver", "defined", "device_nodes", "index", "iommu_group",
+		"kind", "name", "netdev", "parent", "pci_address", "pending", "sysfs_path",
+		"type", "uuid", "wanted_driver",
+	};
+	static const char *const schema[] = { "attrs", "driver", "start", "tags", "version" };
+
+	if (bsearch(key, own, ELEMENTSOF(own), sizeof(own[0]), cmp_key))
+		return true;
+	return definition && bsearch(key, schema, ELEMENTSOF(schema), sizeof(schema[0]), cmp_key);
 }
 
 /* The identity fields of an object of a listing (an active device of list_active(), or an
@@ -374,9 +384,7 @@ static int device_identity(struct vbus_device *dev, struct json_object *o)
 	if (!def->name)
 		return -EINVAL;
 	json_object_object_foreach (o, key, val) {
-		if (streq(key, "name") || streq(key, "kind") || streq(key, "parent") ||
-		    streq(key, "type") || streq(key, "uuid") || streq(key, "index") ||
-		    is_runtime_key(key) || (dev->definition && vbus_def_key_is_reserved(key)))
+		if (is_listing_key(key, dev->definition))
 			continue;
 		r = add_extra(dev, key, val);
 		if (r < 0)

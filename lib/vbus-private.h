@@ -226,7 +226,28 @@ struct vbus_backend {
 
 	/* Frees ctx->backend_data[kind] (sockets, caches) when the context goes away. */
 	void (*free_data)(struct vbus_ctx *ctx, void *data);
+
+	/* Opens a non-blocking socket on which the kernel announces this kind's devices coming,
+	 * going and being bound (virtbus: vbus.ko's "monitor" group); *ret_fd to poll, then
+	 * monitor_dispatch() calls FN once per event. Optional (kinds udev reports need none). */
+	int (*monitor_open)(struct vbus_ctx *ctx, void (*fn)(void *userdata), void *userdata,
+			    void **ret_handle, int *ret_fd);
+	int (*monitor_dispatch)(void *handle);
+	void (*monitor_close)(void *handle);
 };
+
+/*
+ * Kernel events of every kind whose kernel side announces them on its own socket
+ * (monitor_open()), as one fd for an event loop (lib/backend.c): vbusd follows virtbus devices
+ * through it without naming a kind. FN is called once per event (what changed is read from a
+ * listing). -EOPNOTSUPP when no kind can (or under a root other than "/").
+ */
+struct vbus_monitor;
+int vbus_monitor_open(struct vbus_ctx *ctx, void (*fn)(void *userdata), void *userdata,
+		      struct vbus_monitor **ret);
+int vbus_monitor_fd(struct vbus_monitor *m);
+int vbus_monitor_dispatch(struct vbus_monitor *m);
+struct vbus_monitor *vbus_monitor_free(struct vbus_monitor *m);
 
 extern const struct vbus_backend vbus_backend_mdev;
 extern const struct vbus_backend vbus_backend_vf;
