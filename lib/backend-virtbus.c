@@ -487,8 +487,16 @@ static void virtbus_monitor_close(void *handle)
 	free(m);
 }
 
+/* The kind's rules, applied by the core (lib/ops.c). */
+static const struct vbus_kind_rules virtbus_rules = {
+	.a_kind = "a virtbus",
+	.index = VBUS_FIELD_REFUSED,
+	.any_attr = true,
+};
+
 const struct vbus_backend vbus_backend_virtbus = {
 	.kind = VBUS_KIND_VIRTBUS,
+	.rules = &virtbus_rules,
 	.list_parents = virtbus_list_parents,
 	.list_types = virtbus_list_types,
 	.list_active = virtbus_list_active,

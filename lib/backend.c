@@ -39,6 +39,15 @@ const struct vbus_backend *vbus_ctx_backend(struct vbus_ctx *ctx, enum vbus_kind
 	return backends[kind];
 }
 
+const struct vbus_kind_rules *vbus_kind_rules(enum vbus_kind kind)
+{
+	static const struct vbus_kind_rules none = { .a_kind = "a" };
+	const struct vbus_backend *be = vbus_backend_get(kind);
+
+	/* The kind's own table, not a test's override: the rules belong to the kind. */
+	return be && be->rules ? be->rules : &none;
+}
+
 int vbus_backend_require(struct vbus_ctx *ctx, enum vbus_kind kind, const struct vbus_backend **ret)
 {
 	const struct vbus_backend *be;

@@ -691,6 +691,7 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 	vbus_error_clear(ctx);
 	if (!flags)
 		flags = VBUS_LIST_ACTIVE;
+	ctx->policy_pinned++;
 
 	r = vbus_store_load_all(ctx, false, &defs, &n_defs);
 	if (r < 0)
@@ -818,6 +819,7 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 	}
 	r = 0;
 out:
+	ctx->policy_pinned--;
 	free(matched);
 	vbus_defs_free(defs, n_defs);
 	for (size_t i = 0; i < n_runs; i++)

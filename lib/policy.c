@@ -584,6 +584,12 @@ static int policy_load(struct vbus_ctx *ctx, const struct policy **ret)
 
 	if (!dir)
 		return -ENOMEM;
+	if (ctx->policy_pinned && ctx->policy_cache &&
+	    !(((struct policy_cache *)ctx->policy_cache)->quiet &&
+	      ctx->log_level >= VBUS_LOG_WARNING)) {
+		*ret = &((struct policy_cache *)ctx->policy_cache)->p;
+		return 0;
+	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0 && fstat(dfd, &dst) < 0)
 		return -errno;

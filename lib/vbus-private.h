@@ -112,6 +112,9 @@ struct vbus_ctx {
 	const struct vbus_backend *backend_override[_VBUS_KIND_MAX];
 	/* lib/policy.c: policy.d as last read, with what tells whether it changed since. */
 	void *policy_cache;
+	/* While > 0 (a listing), the policy read once is used as it is: a listing is one
+	 * snapshot, and policy.d is not checked again for each of its definitions. */
+	unsigned policy_pinned;
 	/* lib/backend-sf.c: SF ports and auxiliary devices already found (checked before use). */
 	struct json_object *sf_cache, *sf_aux_seen;
 	/* lock_gen during which sf_cache was filled from a dump of all ports and kept up to date
@@ -175,8 +178,42 @@ void vbus_status_done(struct vbus_status *st);
  * bind, verify, and on failure undo what it did; backends do one step each and report the
  * cause with vbus_error().
  */
+/* The rules of a kind, which the core applies (lib/ops.c names no kind). */
+enum vbus_field_rule {
+	VBUS_FIELD_OPTIONAL,
+	VBUS_FIELD_REQUIRED,
+	VBUS_FIELD_REFUSED,
+};
+enum vbus_identity {
+	VBUS_IDENTITY_NAME,   /* parent and name (vdpa, virtbus) */
+	VBUS_IDENTITY_UUID,   /* its uuid (mdev) */
+	VBUS_IDENTITY_INDEX,  /* parent and index (vf, sf) */
+	VBUS_IDENTITY_PARENT, /* its parent alone: it is the function (pci) */
+};
+struct vbus_kind_rules {
+	const char *a_kind;	 /* the kind with its article, for messages: "an mdev" */
+	enum vbus_identity identity;
+	const char *index_label; /* how messages name its index: "VF" */
+	enum vbus_field_rule type, index;
+	/* The refusal of a type or an index, when not "a type is not for K devices". */
+	const char *fields_refused;
+	bool any_attr;		   /* every attribute key is the kind's business ... */
+	const char *const *attrs; /* ... else only these (NULL-terminated; NULL: none) */
+	bool uuid;		   /* has a uuid: made at define when missing; a definition that
+				    * names a running one by it alone takes its parent and type */
+	bool pick_index;	   /* define takes the lowest free index when none is given */
+	bool live_attrs;	   /* attributes change while it runs (vbus_modify_live()) */
+	/* A device vbus did not create is the host's: stop gives it its host driver back (and
+	 * is allowed although vbus did not start it). */
+	bool host_owned;
+};
+/* KIND's rules (never NULL: an unknown kind has none). */
+const struct vbus_kind_rules *vbus_kind_rules(enum vbus_kind kind);
+
 struct vbus_backend {
 	enum vbus_kind kind;
+	/* The kind's rules (what is allowed, how a device is named, ...). */
+	const struct vbus_kind_rules *rules;
 
 	/* Appends one object per capable parent to the JSON array PARENTS ("parent", "kind",
 	 * plus kind-specific keys). PARENT, when not NULL, filters. */
