@@ -19,7 +19,7 @@
 
 /*
  * Owned with vbusd (daemon/): the Manager methods take and return the JSON model as a{sv} /
- * aa{sv} (daemon/bus-util.c does both directions), so what vbusctl prints over the bus is
+ * aa{sv} (shared/bus-util.c does both directions), so what vbusctl prints over the bus is
  * what it prints with --direct. D-Bus errors come back as errno through the one table of
  * org.vbus1.Error names; their message is the cause libvbus gave in the daemon.
  */

@@ -388,7 +388,7 @@ void objects_done(struct vbusd *d)
 }
 
 /* A device of the model from a device of the listing, with its JSON text as the listing's
- * document holds it (the renderer's, cli/output.c). */
+ * document holds it (the renderer's, shared/output.c). */
 static int device_new(const struct vbus_device *vd, bool definition, struct device **ret)
 {
 	struct device *dev = calloc(1, sizeof(*dev));

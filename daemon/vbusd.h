@@ -24,7 +24,7 @@ struct vbusd {
 	 * The model the objects show: name -> struct device (objects.c), one compact entry per
 	 * device of vbus_list_devices(DEFINED | ACTIVE), read whole at start and when parents come
 	 * or go, else one entry at a time after a change to it. list_json: the rendered listings
-	 * (ListDevicesJSON) per flags 1..3, dropped when the model changes.
+	 * (ListDevices) per flags 1..3, dropped when the model changes.
 	 * parents: parent name -> array of its entries of vbus_list_parents().
 	 */
 	struct lh_table *devices;
@@ -106,9 +106,9 @@ int objects_refresh(struct vbusd *d);
  * after a change to NAME, without re-reading the others. */
 int objects_refresh_name(struct vbusd *d, const char *name);
 /* FLAGS (VBUS_LIST_*) and NAME (or NULL) as vbus_list_devices() takes them: the listing as
- * the JSON document of the model (what vbusctl -j prints, cli/output.c's renderer), from the
- * model. -ENOENT (cause in *ret_error) when NAME matches nothing. The text stays valid until
- * the model changes. */
+ * the JSON document of the model (what vbusctl -j prints, shared/output.c's renderer), from
+ * the model. -ENOENT (cause in *ret_error) when NAME matches nothing. The text stays valid
+ * until the model changes. */
 int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const char **ret,
 		      size_t *ret_len, char **ret_error);
 /* An ACTION ("start", "stop", "create", "remove", "assign") on NAME failed with ERR (negative

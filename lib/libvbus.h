@@ -18,8 +18,9 @@ extern "C" {
  * return 0 (or a positive count) on success and a negative errno on failure; ret_* output
  * parameters are left untouched on failure (the few calls that also set them on failure say
  * so); _unref() and _free() accept NULL. JSON crosses this interface as text (the caller
- * frees what it gets), never as a JSON library's objects. On failure an operation also leaves a human readable cause, naming the object,
- * in vbus_ctx_last_error(), e.g. "parent 0000:00:02.0 does not offer type i915-GVTg_V5_9".
+ * frees what it gets), never as a JSON library's objects. On failure an operation also leaves
+ * a human readable cause, naming the object, in vbus_ctx_last_error(), e.g. "parent
+ * 0000:00:02.0 does not offer type i915-GVTg_V5_9".
  */
 
 struct vbus_ctx;
