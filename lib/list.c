@@ -76,7 +76,34 @@ static bool resolve_is_pure(const struct vbus_def *def, const char *choice)
 	}
 }
 
-char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
+/* The backend's resolution of CHOICE for DEF, remembered in MEMO (NULL: not) for a device that
+ * is not ACTIVE: any inactive one of its kind, parent and type gets the same answer (its
+ * kind's driver for that parent), which some kinds find only by reading every device of the
+ * parent (mdev): one lookup per definition of a listing instead. */
+static int resolve_memo(struct vbus_ctx *ctx, const struct vbus_backend *be,
+			const struct vbus_def *def, const char *choice, bool active,
+			struct json_object *memo, char **ret)
+{
+	_cleanup_free_ char *key = NULL;
+	struct json_object *v;
+	int r;
+
+	if (memo && !active &&
+	    asprintf(&key, "%d|%s|%s|%s", def->kind, def->parent ?: "", def->type ?: "",
+		     choice) < 0)
+		key = NULL;
+	if (key && json_object_object_get_ex(memo, key, &v)) {
+		*ret = v ? strdup(json_object_get_string(v)) : NULL;
+		return v && !*ret ? -ENOMEM : 0;
+	}
+	r = be->resolve_driver(ctx, def, choice, ret);
+	if (r >= 0 && key)
+		json_object_object_add(memo, key, *ret ? json_object_new_string(*ret) : NULL);
+	return r;
+}
+
+static char *wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def, bool active,
+			   struct json_object *memo)
 {
 	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
 	_cleanup_free_ char *choice = NULL, *driver = NULL;
@@ -94,7 +121,7 @@ char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (r >= 0 && choice && be && be->resolve_driver &&
 	    (streq(choice, VBUS_DRIVER_VFIO) || streq(choice, VBUS_DRIVER_HOST)) &&
 	    resolve_is_pure(def, choice)) {
-		r = be->resolve_driver(ctx, def, choice, &driver);
+		r = resolve_memo(ctx, be, def, choice, active, memo, &driver);
 		if (r >= 0 && !driver)
 			driver = strdup(VBUS_DRIVER_NONE);
 	}
@@ -104,6 +131,11 @@ char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (driver)
 		return TAKE_PTR(driver);
 	return choice ? TAKE_PTR(choice) : strdup(def->driver ?: VBUS_DRIVER_AUTO);
+}
+
+char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	return wanted_driver(ctx, def, true, NULL);
 }
 
 static const char *str_key(struct json_object *o, const char *key)
@@ -119,8 +151,9 @@ static const char *str_key(struct json_object *o, const char *key)
  * entry with DEF's identity, or NULL; when the kind's listing is complete that is the status,
  * otherwise status() asks the kernel. RT points into SEEN or ST (vbus_status_done() it). */
 static void def_runtime(struct vbus_ctx *ctx, const struct vbus_def *def, bool defined,
-			bool listed, struct json_object *seen, struct vbus_status *st,
-			struct vbus_access *acc, char **want, struct vbus_runtime *rt)
+			bool listed, struct json_object *seen, struct json_object *wants,
+			struct vbus_status *st, struct vbus_access *acc, char **want,
+			struct vbus_runtime *rt)
 {
 	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
 	const char *path = NULL;
@@ -147,7 +180,7 @@ static void def_runtime(struct vbus_ctx *ctx, const struct vbus_def *def, bool d
 	}
 	rt->sysfs_path = path ? vbus_path_display(ctx, path) : NULL;
 	vbus_access_read(ctx, def->kind, rt->active ? rt->sysfs_path : NULL, rt->driver, acc);
-	*want = vbus_wanted_driver(ctx, def);
+	*want = wanted_driver(ctx, def, rt->active, wants);
 	rt->wanted_driver = *want;
 }
 
@@ -682,6 +715,7 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 {
 	_cleanup_json_ struct json_object *active = NULL;
 	_cleanup_json_ struct json_object *by_identity = NULL, *stored_names = NULL, *run_names = NULL;
+	_cleanup_json_ struct json_object *wants = json_object_new_object();
 	struct vbus_def **defs = NULL;
 	struct vbus_run *runs = NULL;
 	size_t n_defs = 0, n_runs = 0, n_active = 0;
@@ -772,7 +806,7 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 		}
 		if (name && !streq(def->name, name))
 			continue;
-		def_runtime(ctx, def, defined, true, seen, &st, &acc, &want, &rt);
+		def_runtime(ctx, def, defined, true, seen, wants, &st, &acc, &want, &rt);
 		if (defined && json_object_object_get_ex(run_names, def->name, &j))
 			running = runs[json_object_get_int64(j)].def;
 		r = 0;
@@ -856,7 +890,7 @@ static int def_device(struct vbus_ctx *ctx, struct vbus_def *def, bool defined,
 	char *want;
 	int r;
 
-	def_runtime(ctx, def, defined, false, NULL, &st, &acc, &want, &rt);
+	def_runtime(ctx, def, defined, false, NULL, NULL, &st, &acc, &want, &rt);
 	r = device_from_def(def, &rt, running, ret);
 	vbus_status_done(&st);
 	free(want);
