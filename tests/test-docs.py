@@ -58,6 +58,10 @@ def squash(s):
 
 def main():
     mandir, vbusctl, vbusd, daemon_src = sys.argv[1:5]
+    # vbus-dra (built with -Ddra): its page, and its options, as those of vbusd below.
+    vbus_dra = sys.argv[5] if len(sys.argv) > 5 else None
+    if vbus_dra:
+        PAGES.append('vbus-dra.8')
 
     texts = {}
     # 1. Every page is built and renders without a warning from man or groff.
@@ -152,6 +156,16 @@ def main():
     ok(len(dopts) >= 4, 'found %d options in vbusd --help' % len(dopts), [' '.join(dopts)])
     for o in dopts:
         ok(word_re(o).search(texts.get('vbusd.8', '')) is not None, 'vbusd(8) mentions %s' % o)
+
+    # 3b. vbus-dra: every option of --help is in vbus-dra(8).
+    if vbus_dra:
+        rhelp = subprocess.run([vbus_dra, '--help'], capture_output=True, text=True,
+                               check=True).stdout
+        ropts = sorted(set(re.findall(r'(?<![\w-])(--[a-z][a-z-]*)', rhelp)))
+        ok(len(ropts) >= 9, 'found %d options in vbus-dra --help' % len(ropts), [' '.join(ropts)])
+        for o in ropts:
+            ok(word_re(o).search(texts.get('vbus-dra.8', '')) is not None,
+               'vbus-dra(8) mentions %s' % o)
 
     # 4. D-Bus: every interface, method (with its signature), signal and property of the
     #    introspection XML is in org.vbus1(5), and every error name of the errno table.

@@ -91,6 +91,10 @@ expected=(
 	"$mandir/man4/vbus_sim.4"
 	"$completiondir/vbusctl"
 )
+# vbus-dra, when this build has it (-Ddra).
+if [[ -x $build/dra/vbus-dra ]]; then
+	expected+=("$sbindir/vbus-dra" "$unitdir/vbus-dra.service" "$mandir/man8/vbus-dra.8")
+fi
 for f in "${expected[@]}"; do
 	[[ -e $D$f || -L $D$f ]]
 	ok $? "installed $f"
