@@ -366,6 +366,54 @@ TEST(kind_without_backend)
 	teardown(ctx);
 }
 
+/* A definition changed while its device runs is shown with the change pending (issue 16):
+ * the fields in which the run record's definition differs; a restart clears it. */
+TEST(pending_change)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+	struct vbus_device **devs = NULL;
+	size_t n_devs = 0;
+
+	check_int(vbus_def_add_attr(def, "a", "1"), 0);
+	check_int(vbus_define(ctx, def, 0), 0);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "g1", &devs, &n_devs), 0);
+	check_int(vbus_device_get_pending(devs[0]), 0); /* not running: nothing pending */
+	vbus_device_list_free(devs, n_devs);
+	check_int(vbus_start(ctx, "g1"), 0);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "g1", &devs, &n_devs), 0);
+	check(vbus_device_is_active(devs[0]));
+	check_int(vbus_device_get_pending(devs[0]), 0);
+	vbus_device_list_free(devs, n_devs);
+
+	/* Another attribute value and another driver choice, stored while it runs. */
+	vbus_def_clear_attrs(def);
+	check_int(vbus_def_add_attr(def, "a", "2"), 0);
+	check_int(vbus_def_set_driver(def, "vfio"), 0);
+	check_int(vbus_define(ctx, def, VBUS_DEFINE_REPLACE), 0);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "g1", &devs, &n_devs), 0);
+	check_int(vbus_device_get_pending(devs[0]), VBUS_PENDING_ATTRS | VBUS_PENDING_DRIVER);
+	check_str(vbus_pending_to_string(VBUS_PENDING_ATTRS), "attrs");
+	check(vbus_pending_to_string(VBUS_PENDING_ATTRS | VBUS_PENDING_DRIVER) == NULL);
+	/* The stored values are shown, not the running ones. */
+	{
+		const char *v = NULL;
+
+		check_int(vbus_device_get_attr(devs[0], 0, NULL, &v), 0);
+		check_str(v, "2");
+	}
+	vbus_device_list_free(devs, n_devs);
+
+	/* A restart runs the stored definition: nothing pending. */
+	check_int(vbus_stop(ctx, "g1"), 0);
+	check_int(vbus_start(ctx, "g1"), 0);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "g1", &devs, &n_devs), 0);
+	check(vbus_device_is_active(devs[0]));
+	check_int(vbus_device_get_pending(devs[0]), 0);
+	vbus_device_list_free(devs, n_devs);
+	teardown(ctx);
+}
+
 TEST(start_stop_created)
 {
 	struct vbus_ctx *ctx = setup();
