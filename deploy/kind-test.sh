@@ -110,8 +110,8 @@ YAML
 # In the fake tree no /dev/vfio node exists, so the CDI id (if any) may not resolve in the
 # runtime: the check is that the plugin prepared the device, seen in vbusd.
 for _ in $(seq 60); do
-	docker exec "$node" busctl call org.vbus1 /org/vbus1 org.vbus1.Manager ListDevicesJSON \
-		us 1 serial-1 2>/dev/null | grep -q 'active\\": true' && break
+	docker exec "$node" vbusctl -j list --defined serial-1 2>/dev/null |
+		grep -q '"active": true' && break
 	sleep 2
 done
 kubectl get pod vbus-dra-test -o wide || true

@@ -80,7 +80,7 @@ int dra_slice_name(const char *node, const char *driver, unsigned n, char **ret)
  * DRA_DEVICE_MAX_ATTRIBUTES already, -EINVAL for a string longer than the API allows. */
 int dra_attr_add_string(struct json_object *attrs, const char *key, const char *value);
 int dra_attr_add_int(struct json_object *attrs, const char *key, int64_t value);
-/* Whether a listing entry (ListDevicesJSON) is a device vbus manages: a definition, or a device
+/* Whether a listing entry (ListDevices) is a device vbus manages: a definition, or a device
  * vbus started (both carry the definition's keys, "version" among them). */
 bool dra_entry_is_managed(struct json_object *entry);
 /* The slice device of ENTRY: {"name": label, "attributes": {...}}. ROOT is vbusd's root, for

@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <systemd/sd-daemon.h>
@@ -57,35 +58,47 @@ static char *bus_error_text(const sd_bus_error *e, int r)
 	return s;
 }
 
+/* vbusd's ListDevices: the listing's JSON document in a sealed memfd (org.vbus1(5)). */
 int vbusd_list(struct dra *d, const char *name, struct json_object **ret, char **ret_error)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	sd_bus_message *reply = NULL;
-	const char *text;
 	struct json_tokener *tok;
 	struct json_object *o;
-	int r;
+	struct stat st;
+	char *text = NULL;
+	ssize_t n = -1;
+	int r, fd = -1;
 
-	r = sd_bus_call_method(d->bus, VBUS_BUS_NAME, VBUS_PATH, VBUS_MANAGER, "ListDevicesJSON",
-			       &e, &reply, "us", 3u, name ?: "");
+	r = sd_bus_call_method(d->bus, VBUS_BUS_NAME, VBUS_PATH, VBUS_MANAGER, "ListDevices", &e,
+			       &reply, "us", 3u, name ?: "");
 	if (r < 0) {
 		*ret_error = bus_error_text(&e, r);
 		sd_bus_error_free(&e);
 		return r;
 	}
-	r = sd_bus_message_read(reply, "s", &text);
+	r = sd_bus_message_read(reply, "h", &fd);
+	if (r >= 0 && (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size >= (1LL << 31)))
+		r = -EBADMSG;
+	if (r >= 0 && !(text = malloc(st.st_size + 1)))
+		r = -ENOMEM;
+	if (r >= 0 && (n = pread(fd, text, st.st_size, 0)) != (ssize_t)st.st_size)
+		r = -EBADMSG;
+	/* The descriptor belongs to the message: read before it goes. */
+	sd_bus_message_unref(reply);
 	if (r < 0) {
-		sd_bus_message_unref(reply);
-		*ret_error = strdup("bad reply to ListDevicesJSON");
+		free(text);
+		*ret_error = strdup("bad reply to ListDevices");
 		return r;
 	}
+	text[n] = '\0';
 	tok = json_tokener_new_ex(64);
-	o = tok ? json_tokener_parse_ex(tok, text, (int)strlen(text)) : NULL;
+	o = tok ? json_tokener_parse_ex(tok, text, (int)n) : NULL;
 	json_tokener_free(tok);
-	sd_bus_message_unref(reply);
+	free(text);
 	if (!o || !json_object_is_type(o, json_type_array)) {
 		json_object_put(o);
-		*ret_error = strdup("ListDevicesJSON did not answer a JSON array");
+		*ret_error = strdup("ListDevices did not answer a JSON array");
 		return -EBADMSG;
 	}
 	*ret = o;

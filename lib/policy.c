@@ -584,6 +584,12 @@ static int policy_load(struct vbus_ctx *ctx, const struct policy **ret)
 
 	if (!dir)
 		return -ENOMEM;
+	if (ctx->policy_pinned && ctx->policy_cache &&
+	    !(((struct policy_cache *)ctx->policy_cache)->quiet &&
+	      ctx->log_level >= VBUS_LOG_WARNING)) {
+		*ret = &((struct policy_cache *)ctx->policy_cache)->p;
+		return 0;
+	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0 && fstat(dfd, &dst) < 0)
 		return -errno;
@@ -758,6 +764,12 @@ static int rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, bool ad
 	r = policy_load(ctx, &p);
 	if (r < 0)
 		return r;
+	/* No rule: nothing to match, and the parent's ids are not read (once per definition of
+	 * a listing). */
+	if (json_object_array_length(p->rules) == 0) {
+		*ret = NULL;
+		return 0;
+	}
 	r = parent_info_get(ctx, def->parent ? def->parent : "", &pi);
 	if (r < 0)
 		return r;

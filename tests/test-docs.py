@@ -199,9 +199,9 @@ def main():
                 ok(decl in flat, 'org.vbus1(5): property %s.%s' % (iname, decl))
                 ok(len(word_re(p.get('name')).findall(flat)) >= 2,
                    'org.vbus1(5) describes the property %s' % p.get('name'))
-    with open(os.path.join(daemon_src, 'bus-util.c')) as f:
+    with open(os.path.join(daemon_src, '..', 'shared', 'bus-util.c')) as f:
         errors = sorted(set(re.findall(r'"(org\.vbus1\.Error\.\w+)"', f.read())))
-    ok(len(errors) >= 10, 'found %d error names in daemon/bus-util.c' % len(errors))
+    ok(len(errors) >= 10, 'found %d error names in shared/bus-util.c' % len(errors))
     for e in errors:
         ok(e in flat, 'org.vbus1(5) lists the error %s' % e)
     ok('busctl call' in flat, 'org.vbus1(5) has busctl examples')
