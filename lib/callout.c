@@ -223,21 +223,46 @@ static bool supports_live(const char *out)
 	return false;
 }
 
-/* The executables of DIR (under the root), sorted. */
+/* The bit of DIR in ctx->scripts_none. */
+static unsigned dir_bit(const char *dir)
+{
+	for (size_t i = 0; i < ELEMENTSOF(callout_dirs); i++)
+		if (dir == callout_dirs[i])
+			return 1u << i;
+	for (size_t i = 0; i < ELEMENTSOF(notifier_dirs); i++)
+		if (dir == notifier_dirs[i])
+			return 1u << (ELEMENTSOF(callout_dirs) + i);
+	return 0;
+}
+
+/*
+ * The executables of DIR (under the root), sorted. A directory without any is not read again
+ * while the lock is held as it was then: an import of thousands of mdevs would read four
+ * directories per mdev for nothing (a script run costs far more than the read it skips).
+ */
 static int list_scripts(struct vbus_ctx *ctx, const char *dir, char ***ret, size_t *ret_n)
 {
-	_cleanup_free_ char *path = vbus_path(ctx, dir);
+	_cleanup_free_ char *path = NULL;
 	struct dirent **ents = NULL;
 	char **scripts = NULL;
+	unsigned bit = dir_bit(dir);
 	size_t n = 0;
 	int k;
 
+	*ret = NULL;
+	*ret_n = 0;
+	if (ctx->lock_depth > 0 && ctx->scripts_gen == ctx->lock_gen && (ctx->scripts_none & bit))
+		return 0;
+	if (ctx->scripts_gen != ctx->lock_gen) {
+		ctx->scripts_gen = ctx->lock_gen;
+		ctx->scripts_none = 0;
+	}
+	path = vbus_path(ctx, dir);
 	if (!path)
 		return -ENOMEM;
 	k = scandir(path, &ents, NULL, vbus_dirent_cmp);
 	if (k < 0) {
-		*ret = NULL;
-		*ret_n = 0;
+		ctx->scripts_none |= bit;
 		return 0;
 	}
 	scripts = calloc(k + 1, sizeof(*scripts));
@@ -255,6 +280,8 @@ static int list_scripts(struct vbus_ctx *ctx, const char *dir, char ***ret, size
 	free(ents);
 	if (!scripts)
 		return -ENOMEM;
+	if (n == 0)
+		ctx->scripts_none |= bit;
 	*ret = scripts;
 	*ret_n = n;
 	return 0;
