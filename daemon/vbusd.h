@@ -10,7 +10,7 @@
 
 struct auth_query;
 struct udev_monitor;
-struct retry;
+struct round;
 struct fight;
 struct vbus_nl;
 
@@ -56,7 +56,9 @@ struct vbusd {
 	sd_event_source *monitor_source;
 	sd_event_source *inotify_source;
 	sd_event_source *policy_inotify_source;
-	struct retry *retries;
+	/* provision.c: the starts to retry, name -> struct retry, and their rounds. */
+	struct lh_table *retries;
+	struct round *rounds;
 	struct fight *fights; /* devices unbound by someone else, bound again (provision.c) */
 	/* The vbus genl family's "monitor" group, when vbus.ko is loaded. */
 	struct vbus_nl *vbus_monitor;

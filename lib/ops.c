@@ -884,6 +884,7 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	_cleanup_free_ char *driver = NULL;
 	struct vbus_run run = {.transient = transient};
 	bool created = false, rebound = false, recorded = false, skip;
+	unsigned changed_gen = ctx->changed_gen;
 	int r;
 
 	r = vbus_backend_require(ctx, def->kind, &be);
@@ -970,8 +971,12 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	return 0;
 
 fail:
-	if (rollback_start(ctx, be, def, created, rebound, run.previous_driver) >= 0 && recorded)
-		(void)run_remove(ctx, def->name);
+	if (rollback_start(ctx, be, def, created, rebound, run.previous_driver) >= 0) {
+		if (recorded)
+			(void)run_remove(ctx, def->name);
+		/* All undone: nothing changed for the CDI specs either (vbus_unlock()). */
+		ctx->changed_gen = changed_gen;
+	}
 	vbus_status_done(&st);
 	vbus_run_done(&run);
 	return r;

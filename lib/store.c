@@ -110,6 +110,7 @@ int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *na
 	_cleanup_close_ int fd = -1;
 	int r;
 
+	ctx->changed_gen = ctx->lock_gen;
 	r = vbus_mkdir_p(dir, 0755);
 	if (r < 0)
 		return vbus_error(ctx, r, "cannot create %s: %s", vbus_path_display(ctx, dir),
@@ -149,6 +150,7 @@ int vbus_unlink_sync(struct vbus_ctx *ctx, const char *dir, const char *name)
 
 	if (asprintf(&p, "%s/%s", dir, name) < 0)
 		return -ENOMEM;
+	ctx->changed_gen = ctx->lock_gen;
 	if (unlink(p) < 0) {
 		r = -errno;
 		return vbus_error(ctx, r, "cannot remove %s: %s", vbus_path_display(ctx, p),
@@ -566,7 +568,8 @@ void vbus_unlock(struct vbus_ctx *ctx)
 {
 	/* The CDI specs follow every change, rewritten before the lock goes so that they are
 	 * never older than the last change; their failure is not the operation's. */
-	if (ctx->lock_depth == 1 && ctx->cdi_synced_gen != ctx->lock_gen) {
+	if (ctx->lock_depth == 1 && ctx->cdi_synced_gen != ctx->lock_gen &&
+	    ctx->changed_gen == ctx->lock_gen) {
 		char *saved = vbus_error_take(ctx);
 		int r = vbus_cdi_sync(ctx);
 

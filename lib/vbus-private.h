@@ -122,6 +122,10 @@ struct vbus_ctx {
 	unsigned sf_complete_gen;
 	/* lib/cdi.c: lock_gen whose specs are written already (vbus_unlock() skips them then). */
 	unsigned cdi_synced_gen;
+	/* lock_gen during which this context wrote a file or into sysfs: only then can the CDI
+	 * specs be out of date at vbus_unlock() (a failed or no-op call does not re-read every
+	 * definition for them: vbusd retrying thousands of starts did, once per start). */
+	unsigned changed_gen;
 	bool cdi_syncing;
 };
 
