@@ -724,6 +724,29 @@ static bool is_one_of(const char *s, const char *const *list)
 	return false;
 }
 
+static int cdi_update_deferred(sd_event_source *s, void *userdata)
+{
+	struct vbusd *d = userdata;
+
+	d->cdi_defer = sd_event_source_disable_unref(d->cdi_defer);
+	(void)vbus_cdi_update(d->ctx);
+	return 0;
+}
+
+/* The CDI specs follow kernel events once the events queued so far are handled: a burst (500
+ * mdevs appearing, each with its add and bind) is one sync, a full read of the definitions,
+ * instead of one per event. */
+static void cdi_update_soon(struct vbusd *d)
+{
+	if (d->cdi_defer)
+		return;
+	if (sd_event_add_defer(d->event, &d->cdi_defer, cdi_update_deferred, d) < 0 ||
+	    sd_event_source_set_priority(d->cdi_defer, SD_EVENT_PRIORITY_IDLE) < 0) {
+		d->cdi_defer = sd_event_source_disable_unref(d->cdi_defer);
+		(void)vbus_cdi_update(d->ctx);
+	}
+}
+
 /*
  * One kernel event, as udev passes it on:
  * - add of a PCI function (hot-plug, a rescan; a VF: its PF's definitions too), a vdpa, vbus_sim
@@ -741,6 +764,7 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 	static const char *const added[] = {"pci", "vdpa", "vbus_sim", "auxiliary", NULL};
 	static const char *const bound[] = {"pci",   "vdpa",	  "virtbus",
 					    "mdev",  "auxiliary", NULL};
+	unsigned gen = d->ctx->lock_gen;
 
 	log_debug("uevent: %s %s %s%s%s", action ?: "?", subsystem ?: "?", sysname ?: "?",
 		  mdev_state ? " MDEV_STATE=" : "", mdev_state ?: "");
@@ -773,8 +797,10 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 	/* A binding someone else changed leaves the CDI specs (or enters them) at once. */
 	if (subsystem && (streq(subsystem, "pci") || streq(subsystem, "mdev") ||
 			  streq(subsystem, "vdpa") || streq(subsystem, "vfio") ||
-			  streq(subsystem, "vhost-vdpa")))
-		(void)vbus_cdi_update(d->ctx);
+			  streq(subsystem, "vhost-vdpa")) &&
+	    /* unless a reconcile for this event wrote them already, after the kernel's change */
+	    !(d->ctx->lock_gen != gen && d->ctx->cdi_synced_gen == d->ctx->lock_gen))
+		cdi_update_soon(d);
 }
 
 #if HAVE_LIBUDEV
@@ -939,6 +965,7 @@ void provision_done(struct vbusd *d)
 {
 	d->vbus_monitor_source = sd_event_source_disable_unref(d->vbus_monitor_source);
 	d->vbus_monitor = vbus_nl_free(d->vbus_monitor);
+	d->cdi_defer = sd_event_source_disable_unref(d->cdi_defer);
 	while (d->rounds)
 		round_free(d->rounds);
 	if (d->retries)

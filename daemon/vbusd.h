@@ -59,6 +59,7 @@ struct vbusd {
 	/* provision.c: the starts to retry, name -> struct retry, and their rounds. */
 	struct lh_table *retries;
 	struct round *rounds;
+	sd_event_source *cdi_defer; /* the CDI specs' update after a burst of kernel events */
 	struct fight *fights; /* devices unbound by someone else, bound again (provision.c) */
 	/* The vbus genl family's "monitor" group, when vbus.ko is loaded. */
 	struct vbus_nl *vbus_monitor;

@@ -396,7 +396,7 @@ static int run_save(struct vbus_ctx *ctx, const struct vbus_run *run)
 	r = vbus_json_format(obj, &text);
 	if (r < 0)
 		return r;
-	return vbus_write_file_atomic(ctx, dir, file, text);
+	return vbus_write_runtime_file(ctx, dir, file, text);
 }
 
 static int run_remove(struct vbus_ctx *ctx, const char *name)

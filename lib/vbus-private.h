@@ -292,6 +292,9 @@ int vbus_uuid_generate(char **ret);
 int vbus_mkdir_p(const char *path, mode_t mode);
 int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *name,
 			   const char *contents);
+/* vbus_write_file_atomic() without fsync, for /run/vbus (lib/store.c says why). */
+int vbus_write_runtime_file(struct vbus_ctx *ctx, const char *dir, const char *name,
+			    const char *contents);
 int vbus_unlink_sync(struct vbus_ctx *ctx, const char *dir, const char *name);
 int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_object **ret);
 int vbus_read_json_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, int oflags,
