@@ -164,20 +164,49 @@ static struct json_object *find_uuid(struct json_object *mdevs, const char *uuid
 	return NULL;
 }
 
-/* mdevctl's per-device object: {"mdev_type", "start", "attrs"}. */
-static struct json_object *mdev_json(struct json_object *o)
+/*
+ * The attributes mdevctl shows for the device O: its definition's, or for a running mdev with
+ * no definition, those the callout script of its type reports ("get attributes", run here as
+ * the caller, as mdevctl runs it; a failing script shows none). A new reference, or NULL.
+ */
+static struct json_object *device_attrs(struct json_object *o)
 {
-	struct json_object *obj = json_object_new_object(), *attrs;
+	static struct vbus_ctx *ctx;
+	_cleanup_(def_freep) struct vbus_def *def = NULL;
+	struct json_object *attrs;
+
+	if (jbool(o, "defined"))
+		return json_object_object_get_ex(o, "attrs", &attrs) ? json_object_get(attrs) : NULL;
+	if (!jbool(o, "active") || (!ctx && vbus_ctx_new("/", &ctx) < 0) || vbus_def_new(&def) < 0)
+		return NULL;
+	def->kind = VBUS_KIND_MDEV;
+	def->uuid = strdup(jstr(o, "uuid") ?: "");
+	def->parent = strdup(jstr(o, "parent") ?: "");
+	def->type = strdup(jstr(o, "type") ?: "");
+	if (!def->uuid || !def->parent || !def->type || vbus_callout_get_attrs(ctx, def) <= 0)
+		return NULL;
+	attrs = json_object_new_array();
+	for (size_t i = 0; attrs && i < def->n_attrs; i++) {
+		struct json_object *a = json_object_new_object();
+
+		json_object_object_add(a, def->attrs[i].key,
+				       json_object_new_string(def->attrs[i].value));
+		json_object_array_add(attrs, a);
+	}
+	return attrs;
+}
+
+/* mdevctl's per-device object: {"mdev_type", "start", "attrs"}. */
+static struct json_object *mdev_json(struct json_object *o, struct json_object *attrs)
+{
+	struct json_object *obj = json_object_new_object();
 	const char *start = jbool(o, "defined") ? jstr(o, "start") : NULL;
 
 	if (!obj)
 		return NULL;
 	json_object_object_add(obj, "mdev_type", json_object_new_string(jstr(o, "type") ?: ""));
 	json_object_object_add(obj, "start", json_object_new_string(start ?: "manual"));
-	if (jbool(o, "defined") && json_object_object_get_ex(o, "attrs", &attrs))
-		json_object_object_add(obj, "attrs", json_object_get(attrs));
-	else
-		json_object_object_add(obj, "attrs", json_object_new_array());
+	json_object_object_add(obj, "attrs", attrs ? json_object_get(attrs) : json_object_new_array());
 	return obj;
 }
 
@@ -231,7 +260,8 @@ static int m_list(void)
 	if (!top || !byparent)
 		return mfailed(-ENOMEM);
 	for (size_t i = 0; i < json_object_array_length(mdevs); i++) {
-		struct json_object *o = json_object_array_get_idx(mdevs, i), *attrs;
+		struct json_object *o = json_object_array_get_idx(mdevs, i);
+		_cleanup_(json_putp) struct json_object *attrs = NULL;
 		const char *parent = jstr(o, "parent"), *uuid = jstr(o, "uuid");
 		bool def = jbool(o, "defined");
 
@@ -239,12 +269,14 @@ static int m_list(void)
 			continue;
 		if (m_parent && !streq_ptr(parent, m_parent))
 			continue;
+		if ((m_opts & (M_DUMPJSON | M_VERBOSE)))
+			attrs = device_attrs(o);
 		if (m_opts & M_DUMPJSON) {
 			struct json_object *entry;
 
 			if (m_uuid) {
 				/* One device: its object alone, as mdevctl prints it. */
-				_cleanup_(json_putp) struct json_object *one = mdev_json(o);
+				_cleanup_(json_putp) struct json_object *one = mdev_json(o, attrs);
 
 				print_json(one);
 				return EXIT_SUCCESS;
@@ -255,7 +287,7 @@ static int m_list(void)
 				last_parent = parent;
 			}
 			entry = json_object_new_object();
-			json_object_object_add(entry, uuid, mdev_json(o));
+			json_object_object_add(entry, uuid, mdev_json(o, attrs));
 			json_object_array_add(group, entry);
 			continue;
 		}
@@ -264,8 +296,7 @@ static int m_list(void)
 		       defined && jbool(o, "active") ? " (active)"
 		       : !defined && def	     ? " (defined)"
 						     : "");
-		if ((m_opts & M_VERBOSE) && def && json_object_object_get_ex(o, "attrs", &attrs) &&
-		    json_object_array_length(attrs) > 0) {
+		if ((m_opts & M_VERBOSE) && attrs && json_object_array_length(attrs) > 0) {
 			puts("  Attrs:");
 			for (size_t k = 0; k < json_object_array_length(attrs); k++)
 				printf("    @{%zu}: %s\n", k,

@@ -2,6 +2,7 @@
 /* mdevctl's callout and notifier scripts, run around the changes vbus makes to mdevs. */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -103,6 +104,27 @@ static bool output_read(struct output *o)
 	return true;
 }
 
+/* write(), where a script that exited without reading its input gives EPIPE, not a SIGPIPE
+ * that would kill the caller's process (a library must not change its signal handling). */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t n)
+{
+	static const struct timespec zero;
+	sigset_t pipe, old;
+	ssize_t k;
+	int saved;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, &old);
+	k = write(fd, buf, n);
+	saved = errno;
+	if (k < 0 && errno == EPIPE && !sigismember(&old, SIGPIPE))
+		(void)sigtimedwait(&pipe, NULL, &zero); /* the SIGPIPE this write raised */
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return k;
+}
+
 /*
  * Runs SCRIPT with the protocol's arguments and INPUT on standard input. Returns the exit
  * status (>= 0), or a negative errno when it could not run or was killed (after the timeout).
@@ -165,7 +187,7 @@ static int run_script(struct vbus_ctx *ctx, const char *script, const struct vbu
 			break;
 		}
 		if (p[2].revents) {
-			ssize_t k = write(in[1], input + done, len - done);
+			ssize_t k = write_nosigpipe(in[1], input + done, len - done);
 
 			if (k > 0)
 				done += k;
@@ -223,80 +245,86 @@ static bool supports_live(const char *out)
 	return false;
 }
 
-/* The bit of DIR in ctx->scripts_none. */
-static unsigned dir_bit(const char *dir)
-{
-	for (size_t i = 0; i < ELEMENTSOF(callout_dirs); i++)
-		if (dir == callout_dirs[i])
-			return 1u << i;
-	for (size_t i = 0; i < ELEMENTSOF(notifier_dirs); i++)
-		if (dir == notifier_dirs[i])
-			return 1u << (ELEMENTSOF(callout_dirs) + i);
-	return 0;
-}
-
 /*
- * The executables of DIR (under the root), sorted. A directory without any is not read again
- * while the lock is held as it was then: an import of thousands of mdevs would read four
- * directories per mdev for nothing (a script run costs far more than the read it skips).
+ * The executables of the directories DIRS (under the root), each directory's sorted by name,
+ * in the order of DIRS. A pair found without any is not read again while the lock is held as
+ * it was then: an import of thousands of mdevs read both pairs per mdev for nothing (a script
+ * run costs far more than the read it skips).
  */
-static int list_scripts(struct vbus_ctx *ctx, const char *dir, char ***ret, size_t *ret_n)
+static int list_scripts(struct vbus_ctx *ctx, const char *const dirs[2], char ***ret,
+			size_t *ret_n)
 {
-	_cleanup_free_ char *path = NULL;
-	struct dirent **ents = NULL;
+	unsigned bit = dirs == callout_dirs ? 1u : 2u;
 	char **scripts = NULL;
-	unsigned bit = dir_bit(dir);
 	size_t n = 0;
-	int k;
 
-	*ret = NULL;
-	*ret_n = 0;
-	if (ctx->lock_depth > 0 && ctx->scripts_gen == ctx->lock_gen && (ctx->scripts_none & bit))
+	if (ctx->lock_depth > 0 && ctx->scripts_gen == ctx->lock_gen && (ctx->scripts_none & bit)) {
+		*ret = NULL;
+		*ret_n = 0;
 		return 0;
+	}
 	if (ctx->scripts_gen != ctx->lock_gen) {
 		ctx->scripts_gen = ctx->lock_gen;
 		ctx->scripts_none = 0;
 	}
-	path = vbus_path(ctx, dir);
-	if (!path)
-		return -ENOMEM;
-	k = scandir(path, &ents, NULL, vbus_dirent_cmp);
-	if (k < 0) {
-		ctx->scripts_none |= bit;
-		return 0;
-	}
-	scripts = calloc(k + 1, sizeof(*scripts));
-	for (int i = 0; i < k; i++) {
-		struct stat st;
-		char *p = NULL;
+	for (size_t d = 0; d < 2; d++) {
+		_cleanup_free_ char *path = vbus_path(ctx, dirs[d]);
+		struct dirent **ents = NULL;
+		char **grown;
+		int k;
 
-		if (scripts && ents[i]->d_name[0] != '.' &&
-		    asprintf(&p, "%s/%s", path, ents[i]->d_name) >= 0 && stat(p, &st) == 0 &&
-		    S_ISREG(st.st_mode) && access(p, X_OK) == 0)
-			scripts[n++] = TAKE_PTR(p);
-		free(p);
-		free(ents[i]);
+		if (!path)
+			goto oom;
+		k = scandir(path, &ents, NULL, vbus_dirent_cmp);
+		if (k < 0)
+			continue;
+		grown = realloc(scripts, (n + k + 1) * sizeof(*scripts));
+		if (grown)
+			scripts = grown;
+		for (int i = 0; i < k; i++) {
+			struct stat st;
+			char *p = NULL;
+
+			if (grown && ents[i]->d_name[0] != '.' &&
+			    asprintf(&p, "%s/%s", path, ents[i]->d_name) >= 0 &&
+			    stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0)
+				scripts[n++] = TAKE_PTR(p);
+			free(p);
+			free(ents[i]);
+		}
+		free(ents);
+		if (!grown)
+			goto oom;
 	}
-	free(ents);
-	if (!scripts)
-		return -ENOMEM;
 	if (n == 0)
 		ctx->scripts_none |= bit;
 	*ret = scripts;
 	*ret_n = n;
 	return 0;
+oom:
+	for (size_t i = 0; i < n; i++)
+		free(scripts[i]);
+	free(scripts);
+	return -ENOMEM;
 }
 
-static void strv_free(char **v, size_t n)
+/* The scripts of a directory pair, freed with scripts_done(). */
+struct scripts {
+	char **v;
+	size_t n;
+};
+
+static void scripts_done(struct scripts *s)
 {
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
 }
 
 int vbus_callout_pre(struct vbus_ctx *ctx, const struct vbus_def *def, const char *action,
 		     struct vbus_callout *c)
 {
+	_cleanup_(scripts_done) struct scripts s = {};
 	_cleanup_free_ char *input = NULL;
 	int r;
 
@@ -306,41 +334,25 @@ int vbus_callout_pre(struct vbus_ctx *ctx, const struct vbus_def *def, const cha
 	input = mdev_json(def);
 	if (!input)
 		return -ENOMEM;
-	for (size_t d = 0; d < ELEMENTSOF(callout_dirs); d++) {
-		char **scripts;
-		size_t n;
+	r = list_scripts(ctx, callout_dirs, &s.v, &s.n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < s.n; i++) {
+		_cleanup_free_ char *cause = NULL;
+		const char *name = strrchr(s.v[i], '/') + 1;
 
-		r = list_scripts(ctx, callout_dirs[d], &scripts, &n);
+		r = run_script(ctx, s.v[i], def, "pre", action, "none", input, NULL, &cause);
+		if (r == 2)
+			continue; /* not this script's device */
 		if (r < 0)
-			return r;
-		for (size_t i = 0; i < n; i++) {
-			_cleanup_free_ char *cause = NULL;
-
-			r = run_script(ctx, scripts[i], def, "pre", action, "none", input, NULL,
-				       &cause);
-			if (r == 2)
-				continue; /* not this script's device */
-			if (r != 0) {
-				const char *name = strrchr(scripts[i], '/') + 1;
-
-				if (r < 0)
-					r = vbus_error(ctx, -EPERM,
-						       "callout %s did not finish the pre-%s step for "
-						       "'%s': %s",
-						       name, action, def->name, strerror(-r));
-				else
-					r = vbus_error(ctx, -EPERM,
-						       "callout %s refused to %s '%s' (status %d)%s%s",
-						       name, action, def->name, r, cause ? ": " : "",
-						       cause ?: "");
-				strv_free(scripts, n);
-				return r;
-			}
-			c->script = TAKE_PTR(scripts[i]);
-			strv_free(scripts, n);
-			return 0;
-		}
-		strv_free(scripts, n);
+			return vbus_error(ctx, -EPERM,
+					  "callout %s did not finish the pre-%s step for '%s': %s",
+					  name, action, def->name, strerror(-r));
+		if (r > 0)
+			return vbus_error(ctx, -EPERM, "callout %s refused to %s '%s' (status %d)%s%s",
+					  name, action, def->name, r, cause ? ": " : "", cause ?: "");
+		c->script = TAKE_PTR(s.v[i]);
+		return 0;
 	}
 	return 0;
 }
@@ -348,6 +360,7 @@ int vbus_callout_pre(struct vbus_ctx *ctx, const struct vbus_def *def, const cha
 void vbus_callout_post(struct vbus_ctx *ctx, const struct vbus_def *def, const char *action,
 		       struct vbus_callout *c, int result)
 {
+	_cleanup_(scripts_done) struct scripts s = {};
 	_cleanup_free_ char *input = NULL;
 	const char *state = result < 0 ? "failure" : "success";
 
@@ -358,22 +371,15 @@ void vbus_callout_post(struct vbus_ctx *ctx, const struct vbus_def *def, const c
 		return;
 	if (c->script)
 		(void)run_script(ctx, c->script, def, "post", action, state, input, NULL, NULL);
-	for (size_t d = 0; d < ELEMENTSOF(notifier_dirs); d++) {
-		char **scripts;
-		size_t n;
-
-		if (list_scripts(ctx, notifier_dirs[d], &scripts, &n) < 0)
-			continue;
-		for (size_t i = 0; i < n; i++)
-			(void)run_script(ctx, scripts[i], def, "notify", action, state, NULL, NULL,
-					 NULL);
-		strv_free(scripts, n);
-	}
+	if (list_scripts(ctx, notifier_dirs, &s.v, &s.n) >= 0)
+		for (size_t i = 0; i < s.n; i++)
+			(void)run_script(ctx, s.v[i], def, "notify", action, state, NULL, NULL, NULL);
 	vbus_callout_done(c);
 }
 
 int vbus_callout_live(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
+	_cleanup_(scripts_done) struct scripts s = {};
 	_cleanup_free_ char *input = mdev_json(def);
 	static const char provides[] = "{\"provides\":{\"version\":2,\"actions\":[\"start\","
 				       "\"stop\",\"define\",\"undefine\",\"modify\","
@@ -383,39 +389,100 @@ int vbus_callout_live(struct vbus_ctx *ctx, const struct vbus_def *def)
 
 	if (!input)
 		return -ENOMEM;
-	for (size_t d = 0; d < ELEMENTSOF(callout_dirs); d++) {
-		char **scripts;
-		size_t n;
+	r = list_scripts(ctx, callout_dirs, &s.v, &s.n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < s.n; i++) {
+		_cleanup_free_ char *cause = NULL, *caps = NULL;
+		const char *name = strrchr(s.v[i], '/') + 1;
 
-		r = list_scripts(ctx, callout_dirs[d], &scripts, &n);
-		if (r < 0)
-			return r;
-		for (size_t i = 0; i < n; i++) {
-			_cleanup_free_ char *cause = NULL, *caps = NULL;
-			const char *name = strrchr(scripts[i], '/') + 1;
-
-			/* The script's device, and whether it changes it live (mdevctl 1.3's
-			 * versioned scripts): only such a script is asked to. */
-			r = run_script(ctx, scripts[i], def, "get", "capabilities", "none", provides,
-				       &caps, NULL);
-			if (r != 0 || !supports_live(caps))
-				continue;
-			r = run_script(ctx, scripts[i], def, "live", "modify", "none", input, NULL,
-				       &cause);
-			if (r == 2)
-				continue;
-			if (r != 0)
-				r = vbus_error(ctx, r < 0 ? r : -EIO,
-					       "callout %s could not change running '%s' (status "
-					       "%d)%s%s",
-					       name, def->name, r, cause ? ": " : "", cause ?: "");
-			strv_free(scripts, n);
-			return r;
-		}
-		strv_free(scripts, n);
+		/* The script's device, and whether it changes it live (mdevctl 1.3's versioned
+		 * scripts): only such a script is asked to. */
+		r = run_script(ctx, s.v[i], def, "get", "capabilities", "none", provides, &caps,
+			       NULL);
+		if (r != 0 || !supports_live(caps))
+			continue;
+		r = run_script(ctx, s.v[i], def, "live", "modify", "none", input, NULL, &cause);
+		if (r == 2)
+			continue;
+		if (r != 0)
+			r = vbus_error(ctx, r < 0 ? r : -EIO,
+				       "callout %s could not change running '%s' (status %d)%s%s",
+				       name, def->name, r, cause ? ": " : "", cause ?: "");
+		return r;
 	}
 	return vbus_error(ctx, -EOPNOTSUPP,
 			  "'%s' cannot be changed while running: no callout script of mdev type "
 			  "%s supports live changes",
 			  def->name, def->type ?: "?");
+}
+
+/* Adds the attributes in OUT, a script's answer to "get attributes" (mdevctl's shape: an array
+ * of one-key objects; "" and "[{}]" mean none), to DEF. */
+static int add_reported_attrs(struct vbus_ctx *ctx, struct vbus_def *def, const char *name,
+			      const char *out)
+{
+	_cleanup_json_ struct json_object *a = NULL;
+	size_t n;
+	int r;
+
+	if (!out || !out[strspn(out, " \t\n")] || streq(out, "[{}]") || streq(out, "[{}]\n"))
+		return 0;
+	a = json_tokener_parse(out);
+	if (!a || !json_object_is_type(a, json_type_array))
+		return vbus_error(ctx, -EBADMSG,
+				  "callout %s answered \"get attributes\" for '%s' with no JSON "
+				  "array of attributes",
+				  name, def->name ?: def->uuid);
+	n = json_object_array_length(a);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(a, i);
+
+		if (!json_object_is_type(o, json_type_object) ||
+		    json_object_object_length(o) != 1)
+			return vbus_error(ctx, -EBADMSG,
+					  "callout %s: attribute %zu for '%s' is not an object "
+					  "with one key",
+					  name, i, def->name ?: def->uuid);
+		json_object_object_foreach(o, key, val) {
+			if (!json_object_is_type(val, json_type_string))
+				return vbus_error(ctx, -EBADMSG,
+						  "callout %s: attribute \"%s\" for '%s' is not a "
+						  "string",
+						  name, key, def->name ?: def->uuid);
+			r = vbus_def_add_attr(def, key, json_object_get_string(val));
+			if (r < 0)
+				return r;
+		}
+	}
+	return 1;
+}
+
+VBUS_EXPORT int vbus_callout_get_attrs(struct vbus_ctx *ctx, struct vbus_def *def)
+{
+	_cleanup_(scripts_done) struct scripts s = {};
+	int r;
+
+	if (!ctx || !def || def->kind != VBUS_KIND_MDEV)
+		return -EINVAL;
+	r = list_scripts(ctx, callout_dirs, &s.v, &s.n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < s.n; i++) {
+		_cleanup_free_ char *out = NULL, *cause = NULL;
+		const char *name = strrchr(s.v[i], '/') + 1;
+
+		/* As mdevctl: no standard input for a "get" event. */
+		r = run_script(ctx, s.v[i], def, "get", "attributes", "none", NULL, &out, &cause);
+		if (r == 2)
+			continue;
+		if (r != 0)
+			return vbus_error(ctx, r < 0 ? r : -EIO,
+					  "callout %s failed to get the attributes of '%s' (status "
+					  "%d)%s%s",
+					  name, def->name ?: def->uuid, r, cause ? ": " : "",
+					  cause ?: "");
+		return add_reported_attrs(ctx, def, name, out);
+	}
+	return 0;
 }

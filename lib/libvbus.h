@@ -200,6 +200,12 @@ VBUS_EXPORT int vbus_undefine(struct vbus_ctx *ctx, const char *name);
  * VBUS_DEFINE_REPLACE does that). -EALREADY when it is not running, -EINVAL when DEF changes
  * more than attributes, -EOPNOTSUPP when nothing can change it live. */
 VBUS_EXPORT int vbus_modify_live(struct vbus_ctx *ctx, const struct vbus_def *def);
+/* mdevctl's "get attributes" callout for the mdev DEF (parent, type and uuid set): the first
+ * callout script of /usr/lib/mdevctl and /etc/mdevctl.d scripts.d/callouts that does not
+ * answer 2 reports the running device's attributes, appended to DEF's. 1 when a script
+ * answered, 0 when none claims the device, negative with the cause when the script failed
+ * or its answer is not mdevctl's array of one-key objects. */
+VBUS_EXPORT int vbus_callout_get_attrs(struct vbus_ctx *ctx, struct vbus_def *def);
 /*
  * A definition is a standing order: start makes NAME's device present with its wanted driver,
  * whatever state it is in. Check, create (when absent), choose the driver (auto: policy;

@@ -8,6 +8,7 @@
 
 #include "bind.h"
 #include "callout.h"
+#include "sysfs.h"
 #include "vbus-private.h"
 
 #define RUN_DIR "/run/vbus"
@@ -1330,6 +1331,35 @@ static int assign_locked(struct vbus_ctx *ctx, const char *name, const char *req
 	return 0;
 }
 
+/*
+ * mdevctl's define of a running mdev (mdevctl -u U, vbusctl define NAME --uuid U): kind, parent
+ * and type come from the device, and when the definition brings no attributes, those its
+ * callout script reports ("get attributes"), so the definition starts what runs now.
+ */
+static int define_running_mdev(struct vbus_ctx *ctx, struct vbus_def *def)
+{
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	if (def->kind != VBUS_KIND_MDEV || !def->uuid)
+		return 0;
+	if (!def->parent || !def->type) {
+		r = promote_running(ctx, def);
+		if (r < 0)
+			return r;
+	}
+	/* Nothing to ask when the define will be refused as a duplicate name. */
+	if (def->n_attrs > 0 || (def->name && vbus_store_exists(ctx, def->name) > 0))
+		return 0;
+	vbus_uuid_lower(def->uuid);
+	if (asprintf(&path, "/sys/bus/mdev/devices/%s", def->uuid) < 0)
+		return -ENOMEM;
+	if (!sysfs_exists(ctx, path))
+		return 0;
+	r = vbus_callout_get_attrs(ctx, def);
+	return r < 0 ? r : 0;
+}
+
 /* ---- the public entry points: each holds the store lock ---------------------------------- */
 
 VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags)
@@ -1343,7 +1373,11 @@ VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
-	r = vbus_callout_pre(ctx, def, action, &c);
+	r = flags & VBUS_DEFINE_REPLACE ? 0 : define_running_mdev(ctx, def);
+	if (r >= 0)
+		r = vbus_callout_pre(ctx, def, action, &c);
+	else
+		c = (struct vbus_callout){};
 	if (r >= 0) {
 		r = define_locked(ctx, def, flags, NULL);
 		vbus_callout_post(ctx, def, action, &c, r);

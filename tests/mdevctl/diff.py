@@ -30,6 +30,7 @@ LIBVIRT_JSON = '{"mdev_type":"mtty-2","start":"manual","attrs":[{"a":"b"}]}'
 STEPS = [
     (["list"], None),
     (["list", "--dumpjson"], None),
+    (["list", "-v"], None),
     (["list", "-d"], None),
     (["list", "--defined", "--dumpjson"], None),
     (["types"], None),
@@ -93,6 +94,28 @@ def make_tree(dst):
     for d in ("etc/mdevctl.d/scripts.d/callouts", "etc/mdevctl.d/scripts.d/notifiers",
               "run/vbus"):
         os.makedirs(os.path.join(dst, d), exist_ok=True)
+    # A vendor callout of the running GVT-g type: it reports the device's attributes
+    # ("get attributes"), which mdevctl shows for the running device it has no definition
+    # of, and writes into the definition made of it (define -u ACTIVE). Its calls are
+    # logged, to compare what each program asked.
+    script = os.path.join(dst, "etc/mdevctl.d/scripts.d/callouts/gvt-attrs")
+    with open(script, "w") as f:
+        f.write(CALLOUT)
+    os.chmod(script, 0o755)
+
+
+CALLOUT = r'''#!/bin/sh
+while getopts t:e:a:s:u:p: o; do
+	case $o in t) t=$OPTARG ;; e) e=$OPTARG ;; a) a=$OPTARG ;; s) s=$OPTARG ;;
+	u) u=$OPTARG ;; p) p=$OPTARG ;; *) exit 1 ;; esac
+done
+[ "$t" = i915-GVTg_V5_4 ] || exit 2
+echo "-t $t -e $e -a $a -s $s -u $u -p $p" >>/etc/mdevctl.d/callout.log
+if [ "$e" = get ] && [ "$a" = attributes ]; then
+	echo '[{"weight":"4"},{"display":"on"}]'
+fi
+exit 0
+'''
 
 
 def run(tree, prog, args, stdin):
@@ -146,7 +169,7 @@ def main():
     ref, ours = os.path.join(tmp, "ref"), os.path.join(tmp, "vbus")
     make_tree(ref)
     make_tree(ours)
-    print(f"1..{len(STEPS) + 3}")
+    print(f"1..{len(STEPS) + 4}")
     failed = 0
     n = 0
     for args, stdin in STEPS:
@@ -172,6 +195,28 @@ def main():
                     print("# " + line)
         else:
             print(f"ok {n} - {desc}" + (f" (exit {a[0]})" if a[0] else ""))
+
+    # The callout was asked the same things in the same order by both: get attributes, then
+    # the define steps. Repeats are collapsed: mdevctl also runs "get" for a plain "list",
+    # which shows no attributes; vbus runs it only for --dumpjson and -v.
+    n += 1
+    logs = []
+    for t in (ref, ours):
+        try:
+            with open(os.path.join(t, "etc/mdevctl.d/callout.log")) as fh:
+                logs.append(fh.read())
+        except FileNotFoundError:
+            logs.append("")
+    seqs = [[l for i, l in enumerate(lines) if i == 0 or lines[i - 1] != l]
+            for lines in (log.splitlines() for log in logs)]
+    if seqs[0] == seqs[1] and any("-e get -a attributes" in l for l in seqs[0]):
+        print(f"ok {n} - the callout was asked alike: " + ", ".join(
+            l.split(" -s ")[0].split(" -e ")[1] for l in seqs[0]))
+    else:
+        failed += 1
+        print(f"not ok {n} - get-attributes calls differ")
+        for l in ("--- mdevctl", *logs[0].splitlines(), "--- vbus", *logs[1].splitlines()):
+            print("# " + l)
 
     # What only vbus can show: the definitions made through "mdevctl" are vbus's, named by
     # UUID, and listed by vbusctl; a vbus mdev definition is listed by "mdevctl list -d".

@@ -88,10 +88,13 @@ pci_find() { # VENDOR:DEVICE -> address
 	return 1
 }
 
-# The udev rule as installed, with the helper from the build dir.
+# The udev rule as installed, with the helper from the build dir. The test build has ASan,
+# whose leak check cannot run in a udev worker ("LeakSanitizer has encountered a fatal
+# error"): it turned every exit into status 1, so udev dropped the rule's kmod load. Leak
+# checking is off for the helper there; the release build needs no wrapper.
 install_rule() {
 	mkdir -p /run/udev/rules.d
-	sed "s|PROGRAM=\"[^ ]*/vbus-udev |PROGRAM=\"$VBUS_UDEV |" \
+	sed "s|PROGRAM=\"[^ ]*/vbus-udev |PROGRAM=\"/usr/bin/env ASAN_OPTIONS=detect_leaks=0 $VBUS_UDEV |" \
 		"$VBUS_BUILD/units/05-vbus-override.rules" >/run/udev/rules.d/05-vbus-override.rules
 	grep -q "$VBUS_UDEV pci-override" /run/udev/rules.d/05-vbus-override.rules
 }
@@ -117,10 +120,9 @@ if [ "$BOOT" = 2 ]; then
 	udevadm settle --timeout=300
 	lap "coldplug"
 	assert_exists "coldplug loaded e1000e (the host driver module of $NIC)" /sys/module/e1000e
-	# Known gap: the rule's "kmod load" of vfio-pci has not bound the function before vbusd
-	# runs in the runs so far (vbusd then binds it, checked below); what the issue asks, the
-	# override in place before the host driver could probe, is checked here.
-	note "nic0 before vbusd: bound to $(drv "$N")"
+	# The rule loaded vfio-pci, whose registration bound the function (driverctl's way).
+	assert_eq "nic0: bound to vfio-pci by the rule's kmod load, before vbusd runs" vfio-pci \
+		"$(drv "$N")"
 	assert_eq "nic0: its driver_override was vfio-pci from the add event on" vfio-pci \
 		"$(cat "$N/driver_override")"
 	check "nic0: e1000e never probed $NIC in this boot (no e1000e line for it in dmesg)" \
