@@ -108,8 +108,8 @@ struct vbus_ctx {
 	 * commit makes them all durable at once. */
 	bool store_defer_sync;
 	unsigned lock_gen; /* counts the times the lock was taken (depth 0 -> 1) */
-	/* lib/callout.c: the script directories found without scripts during lock_gen
-	 * scripts_gen (a bit each), not read again then. */
+	/* lib/callout.c: the script directory pairs (callouts, notifiers: a bit each) found
+	 * without scripts during lock_gen scripts_gen, not read again then. */
 	unsigned scripts_gen, scripts_none;
 	/* Tests only: a backend used instead of the built-in one of that kind. */
 	const struct vbus_backend *backend_override[_VBUS_KIND_MAX];
