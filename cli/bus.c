@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "transport.h"
+#include "vbus-private.h"
 
 #if VBUSCTL_SD_BUS
 #include <systemd/sd-bus.h>
@@ -18,7 +19,7 @@
 
 /*
  * Owned with vbusd (daemon/): the Manager methods take and return the JSON model as a{sv} /
- * aa{sv} (daemon/bus-util.c does both directions), so what vbusctl prints over the bus is
+ * aa{sv} (shared/bus-util.c does both directions), so what vbusctl prints over the bus is
  * what it prints with --direct. D-Bus errors come back as errno through the one table of
  * org.vbus1.Error names; their message is the cause libvbus gave in the daemon.
  */
@@ -121,15 +122,8 @@ static int b_list_types(void *t, const char *parent, struct json_object **ret)
 	return call_list(t, "ListTypes", "s", ret, parent ?: "");
 }
 
-static int b_list_devices(void *t, unsigned flags, const char *name, struct json_object **ret)
-{
-	return call_list(t, "ListDevices", "us", ret, (uint32_t)flags, name ?: "");
-}
-
-/* The listing as vbusd renders it for vbusctl -j (ListDevicesJSON); a vbusd from before it
- * answers UnknownMethod, and vbusctl then asks ListDevices. */
-/* The text of a sealed memfd from ListDevicesJSONByFileDescriptor, whole. */
-static int read_memfd(int fd, char **ret)
+/* The text of a sealed memfd from ListDevices, whole. */
+static int read_memfd(int fd, char **ret, size_t *ret_len)
 {
 	struct stat st;
 	char *s;
@@ -155,13 +149,15 @@ static int read_memfd(int fd, char **ret)
 		return -EBADMSG;
 	}
 	*ret = s;
+	*ret_len = st.st_size;
 	return 0;
 }
 
-/* METHOD's text from the memfd it returns; 1 when this vbusd does not have METHOD. */
-static int call_text_fd(struct bus_transport *b, const char *method, unsigned flags,
-			const char *name, char **ret)
+/* The listing as vbusd serves it: the JSON document of its model, in a sealed memfd. */
+static int call_list_devices(struct bus_transport *b, unsigned flags, const char *name, char **ret,
+			     size_t *ret_len)
 {
+	const char *method = "ListDevices";
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	sd_bus_message *m = NULL, *reply = NULL;
 	int r, fd = -1;
@@ -171,20 +167,12 @@ static int call_text_fd(struct bus_transport *b, const char *method, unsigned fl
 		r = sd_bus_message_append(m, "us", (uint32_t)flags, name ?: "");
 	if (r >= 0)
 		r = sd_bus_call(b->bus, m, 0, &e, &reply);
-	if (r < 0 && sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
-		/* A vbusd from before it: 1 says "ask for the string". */
-		r = 1;
-		goto out;
-	}
-	if (r < 0) {
+	if (r < 0)
 		r = set_error(b, &e, r);
-		goto out;
-	}
 	if (r >= 0)
 		r = sd_bus_message_read(reply, "h", &fd);
 	if (r >= 0)
-		r = fd >= 0 ? read_memfd(fd, ret) : -EBADMSG;
-out:
+		r = fd >= 0 ? read_memfd(fd, ret, ret_len) : -EBADMSG;
 	sd_bus_error_free(&e);
 	sd_bus_message_unref(m);
 	sd_bus_message_unref(reply);
@@ -213,62 +201,105 @@ static void print_warnings(struct bus_transport *b)
 	sd_bus_message_unref(reply);
 }
 
-static int b_list_devices_table(void *t, unsigned flags, const char *name, char **ret)
+static int b_list_devices_document(void *t, unsigned flags, const char *name, char **ret,
+				   size_t *ret_len)
 {
-	int r = call_text_fd(t, "ListDevicesTableByFileDescriptor", flags, name, ret);
+	int r = call_list_devices(t, flags, name, ret, ret_len);
 
-	if (r <= 0)
-		print_warnings(t);
+	print_warnings(t);
 	return r;
 }
 
-static int b_list_devices_json(void *t, unsigned flags, const char *name, char **ret)
+/* The listing's document parsed (a JSON array of the devices). */
+static int list_json(struct bus_transport *b, unsigned flags, const char *name,
+		     struct json_object **ret)
 {
-	struct bus_transport *b = t;
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	sd_bus_message *m = NULL, *reply = NULL;
-	const char *json;
+	_cleanup_(freep) char *text = NULL;
+	struct json_object *arr;
+	size_t len;
 	int r;
 
-	r = call_text_fd(b, "ListDevicesJSONByFileDescriptor", flags, name, ret);
-	if (r <= 0) {
-		print_warnings(b);
+	r = call_list_devices(b, flags, name, &text, &len);
+	if (r < 0)
 		return r;
+	arr = json_tokener_parse(text);
+	if (!json_object_is_type(arr, json_type_array)) {
+		json_object_put(arr);
+		return -EBADMSG;
 	}
-	r = new_call(b, "ListDevicesJSON", &m);
-	if (r >= 0)
-		r = sd_bus_message_append(m, "us", (uint32_t)flags, name ?: "");
-	if (r >= 0) {
-		r = sd_bus_call(b->bus, m, 0, &e, &reply);
-		if (r < 0 && sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
-			struct json_object *arr = NULL;
+	*ret = arr;
+	return 0;
+}
 
-			r = b_list_devices(t, flags, name, &arr);
-			if (r >= 0) {
-				char *s = NULL;
+/* The model from vbusd's document, one element at a time: each object is parsed, made a
+ * device and put before the next is read (10 000 devices never exist as JSON objects at once). */
+static int b_list_devices(void *t, unsigned flags, const char *name, struct vbus_device ***ret,
+			  size_t *ret_n)
+{
+	_cleanup_(freep) char *text = NULL;
+	struct vbus_device **devs = NULL;
+	size_t len, n = 0, allocated = 0;
+	json_tokener *tok = NULL;
+	const char *p, *end;
+	int r;
 
-				r = vbus_json_format(arr, &s);
-				if (r >= 0)
-					*ret = s;
+	r = call_list_devices(t, flags, name, &text, &len);
+	print_warnings(t);
+	if (r < 0)
+		return r;
+	tok = json_tokener_new();
+	if (!tok)
+		return -ENOMEM;
+	p = text;
+	end = text + len;
+	p += strspn(p, " \t\n");
+	if (*p++ != '[')
+		r = -EBADMSG;
+	while (r >= 0) {
+		struct json_object *o;
+
+		p += strspn(p, " \t\n");
+		if (*p == ']')
+			break;
+		if (n == allocated) {
+			struct vbus_device **v;
+
+			allocated = allocated ? allocated * 2 : 64;
+			v = realloc(devs, (allocated + 1) * sizeof(*v));
+			if (!v) {
+				r = -ENOMEM;
+				break;
 			}
-			json_object_put(arr);
-			goto out;
+			devs = v;
 		}
+		json_tokener_reset(tok);
+		o = json_tokener_parse_ex(tok, p, (int)(end - p));
+		if (!o) {
+			r = -EBADMSG;
+			break;
+		}
+		p += json_tokener_get_parse_end(tok);
+		r = vbus_device_from_json(o, &devs[n]);
+		json_object_put(o);
 		if (r < 0)
-			r = set_error(b, &e, r);
+			break;
+		n++;
+		p += strspn(p, " \t\n");
+		if (*p == ',')
+			p++;
+		else if (*p != ']')
+			r = -EBADMSG;
 	}
-	if (r >= 0)
-		r = sd_bus_message_read(reply, "s", &json);
-	if (r >= 0) {
-		*ret = strdup(json);
-		if (!*ret)
-			r = -ENOMEM;
+	json_tokener_free(tok);
+	if (r < 0) {
+		vbus_device_list_free(devs, n);
+		return r == -ENOMEM ? r : -EBADMSG;
 	}
-out:
-	sd_bus_error_free(&e);
-	sd_bus_message_unref(m);
-	sd_bus_message_unref(reply);
-	return r;
+	if (!devs && !(devs = calloc(1, sizeof(*devs))))
+		return -ENOMEM;
+	*ret = devs;
+	*ret_n = n;
+	return 0;
 }
 
 static int b_def_load(void *t, const char *name, struct vbus_def **ret)
@@ -285,7 +316,7 @@ static int b_def_load(void *t, const char *name, struct vbus_def **ret)
 							     : NULL;
 		return r < 0 ? r : -EINVAL;
 	}
-	r = b_list_devices(t, VBUS_LIST_DEFINED, name, &arr);
+	r = list_json(b, VBUS_LIST_DEFINED, name, &arr);
 	if (r < 0)
 		return r;
 	if (json_object_array_length(arr) == 0) {
@@ -313,7 +344,7 @@ static void def_update(struct bus_transport *b, struct vbus_def *def)
 	struct json_object *arr = NULL, *o, *v;
 
 	if ((def->uuid && def->index >= 0) ||
-	    b_list_devices(b, VBUS_LIST_DEFINED, def->name, &arr) < 0)
+	    list_json(b, VBUS_LIST_DEFINED, def->name, &arr) < 0)
 		return;
 	o = json_object_array_length(arr) ? json_object_array_get_idx(arr, 0) : NULL;
 	if (o && !def->uuid && json_object_object_get_ex(o, "uuid", &v) &&
@@ -490,7 +521,7 @@ static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 }
 
 /*
- * sd_bus_call(), keeping the reply of an error too: an ApplyWithFlags that fails with --now
+ * sd_bus_call(), keeping the reply of an error too: an Apply that fails with --now
  * carries the plan after its message. The error (errno and cause) is set as call() sets it;
  * *ret is the reply either way.
  */
@@ -542,16 +573,11 @@ static int b_apply(void *t, struct json_object *definitions, unsigned flags,
 	sd_bus_message *m = NULL, *reply = NULL;
 	int r;
 
-	/* Apply (b dry_run) is all a vbusd before --now understood: used when it is enough. */
-	bool plain = !(flags & ~VBUS_APPLY_DRY_RUN);
-	const char *method = plain ? "Apply" : "ApplyWithFlags";
-
-	r = new_call(b, method, &m);
+	r = new_call(b, "Apply", &m);
 	if (r >= 0)
 		r = bus_append_json_object_array(m, definitions);
 	if (r >= 0)
-		r = plain ? sd_bus_message_append(m, "b", (int)!!(flags & VBUS_APPLY_DRY_RUN))
-			  : sd_bus_message_append(m, "u", (uint32_t)flags);
+		r = sd_bus_message_append(m, "u", (uint32_t)flags);
 	if (r >= 0)
 		r = call_keep_error(b, m, &reply);
 	if (r >= 0)
@@ -656,8 +682,7 @@ static const struct transport_ops bus_ops = {
 	.close = b_close,
 	.apply = b_apply,
 	.fill = b_fill,
-	.list_devices_json = b_list_devices_json,
-	.list_devices_table = b_list_devices_table,
+	.list_devices_document = b_list_devices_document,
 	.root = b_root,
 };
 

@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-#include "libvbus.h"
+#include "libvbus-internal.h"
 
 #define EXIT_USAGE 2
 

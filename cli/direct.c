@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "output.h"
 #include "transport.h"
 
 #if VBUSCTL_FAKE_KERNEL
@@ -31,67 +30,10 @@ static int d_list_types(void *t, const char *parent, struct json_object **ret)
 	return vbus_list_types(t, parent, ret);
 }
 
-static int d_list_devices(void *t, unsigned flags, const char *name, struct json_object **ret)
+static int d_list_devices(void *t, unsigned flags, const char *name, struct vbus_device ***ret,
+			  size_t *ret_n)
 {
-	return vbus_list_devices(t, flags, name, ret);
-}
-
-static int d_list_devices_json(void *t, unsigned flags, const char *name, char **ret)
-{
-	return vbus_list_devices_json(t, flags, name, ret);
-}
-
-/* A row of the list table: the model's keys the columns read, nothing more. */
-static int add_row(void *userdata, const struct vbus_list_entry *e)
-{
-	struct table *t = userdata;
-	struct json_object *row;
-	int r;
-
-	if (!e->def)
-		return table_add(t, e->object, true);
-	row = json_object_new_object();
-	if (!row)
-		return -ENOMEM;
-	json_object_object_add(row, "name", json_object_new_string(e->def->name));
-	json_object_object_add(row, "kind",
-			       json_object_new_string(vbus_kind_to_string(e->def->kind)));
-	json_object_object_add(row, "parent", json_object_new_string(e->def->parent));
-	if (e->def->type)
-		json_object_object_add(row, "type", json_object_new_string(e->def->type));
-	if (e->def->index >= 0)
-		json_object_object_add(row, "index", json_object_new_int64(e->def->index));
-	json_object_object_add(row, "active", json_object_new_boolean(e->active));
-	json_object_object_add(row, "defined", json_object_new_boolean(e->defined));
-	json_object_object_add(row, "start",
-			       json_object_new_string(vbus_start_to_string(e->def->start) ?: "auto"));
-	if (e->bound_driver)
-		json_object_object_add(row, "bound_driver",
-				       json_object_new_string(e->bound_driver));
-	if (e->wanted_driver)
-		json_object_object_add(row, "wanted_driver",
-				       json_object_new_string(e->wanted_driver));
-	if (e->pci_address)
-		json_object_object_add(row, "pci_address", json_object_new_string(e->pci_address));
-	r = table_add(t, row, true);
-	json_object_put(row);
-	return r;
-}
-
-/* The table of "vbusctl list", built as the listing is read: no array of whole objects. */
-static int d_list_devices_table(void *t, unsigned flags, const char *name, char **ret)
-{
-	struct table tb;
-	int r;
-
-	r = table_init(&tb, device_columns, n_device_columns);
-	if (r < 0)
-		return r;
-	r = vbus_list_devices_foreach(t, flags, name, add_row, &tb);
-	if (r >= 0)
-		r = table_format(&tb, ret);
-	table_done(&tb);
-	return r;
+	return vbus_list_devices(t, flags, name, ret, ret_n);
 }
 
 static int d_def_load(void *t, const char *name, struct vbus_def **ret)
@@ -191,9 +133,6 @@ static const struct transport_ops direct_ops = {
     .list_parents = d_list_parents,
     .list_types = d_list_types,
     .list_devices = d_list_devices,
-    .list_devices_json = d_list_devices_json,
-    .list_devices_table = d_list_devices_table,
-    .table_from_objects = true,
     .def_load = d_def_load,
     .define = d_define,
     .undefine = d_undefine,

@@ -11,7 +11,7 @@
 
 #include "cli-util.h"
 #include "config.h"
-#include "libvbus.h"
+#include "libvbus-internal.h"
 #include "mdevctl.h"
 #include "transport.h"
 
@@ -127,25 +127,65 @@ static int cmp_mdev(const void *a, const void *b)
 	return c ? c : strcmp(jstr(x, "uuid") ?: "", jstr(y, "uuid") ?: "");
 }
 
+/* What this file reads of an mdev of the model, as an object: name, parent, uuid, type,
+ * active, defined, start, attrs. */
+static struct json_object *mdev_object(const struct vbus_device *dev)
+{
+	struct json_object *o = json_object_new_object(), *attrs = json_object_new_array();
+	const char *key, *value;
+
+	if (!o || !attrs) {
+		json_object_put(o);
+		json_object_put(attrs);
+		return NULL;
+	}
+	json_object_object_add(o, "name", json_object_new_string(vbus_device_get_name(dev)));
+	json_object_object_add(o, "parent", json_object_new_string(vbus_device_get_parent(dev) ?: ""));
+	json_object_object_add(o, "uuid", json_object_new_string(vbus_device_get_uuid(dev)));
+	if (vbus_device_get_type(dev))
+		json_object_object_add(o, "type", json_object_new_string(vbus_device_get_type(dev)));
+	json_object_object_add(o, "active", json_object_new_boolean(vbus_device_is_active(dev)));
+	json_object_object_add(o, "defined", json_object_new_boolean(vbus_device_is_defined(dev)));
+	if (vbus_device_has_definition(dev))
+		json_object_object_add(o, "start",
+				       json_object_new_string(vbus_start_to_string(
+					       vbus_device_get_start(dev)) ?: "auto"));
+	for (size_t i = 0; vbus_device_get_attr(dev, i, &key, &value) >= 0; i++) {
+		struct json_object *kv = json_object_new_object();
+
+		json_object_object_add(kv, key, json_object_new_string(value));
+		json_object_array_add(attrs, kv);
+	}
+	json_object_object_add(o, "attrs", attrs);
+	return o;
+}
+
 static int load_mdevs(unsigned flags, struct json_object **ret)
 {
-	_cleanup_(json_putp) struct json_object *all = NULL, *out = NULL;
+	_cleanup_(json_putp) struct json_object *out = NULL;
+	struct vbus_device **all = NULL;
+	size_t n = 0;
 	int r;
 
-	r = mtr.ops->list_devices(mtr.data, flags, NULL, &all);
+	r = mtr.ops->list_devices(mtr.data, flags, NULL, &all, &n);
 	if (r < 0)
 		return r;
 	out = json_object_new_array();
+	for (size_t i = 0; out && i < n; i++) {
+		struct json_object *o;
+
+		if (vbus_device_get_kind(all[i]) != VBUS_KIND_MDEV || !vbus_device_get_uuid(all[i]))
+			continue;
+		o = mdev_object(all[i]);
+		if (!o || json_object_array_add(out, o) < 0) {
+			json_object_put(o);
+			vbus_device_list_free(all, n);
+			return -ENOMEM;
+		}
+	}
+	vbus_device_list_free(all, n);
 	if (!out)
 		return -ENOMEM;
-	for (size_t i = 0; i < json_object_array_length(all); i++) {
-		struct json_object *o = json_object_array_get_idx(all, i);
-
-		if (!streq_ptr(jstr(o, "kind"), "mdev") || !jstr(o, "uuid"))
-			continue;
-		if (json_object_array_add(out, json_object_get(o)) < 0)
-			return -ENOMEM;
-	}
 	json_object_array_sort(out, cmp_mdev);
 	*ret = out;
 	out = NULL;

@@ -2,7 +2,7 @@
 /* How vbusctl reaches the core: in-process (--direct, --root) or through vbusd (D-Bus). */
 #pragma once
 
-#include "libvbus.h"
+#include "libvbus-internal.h"
 
 /*
  * Every verb goes through one of these tables, so the CLI reads the same over both paths.
@@ -13,7 +13,9 @@ struct transport_ops {
 	const char *name;
 	int (*list_parents)(void *t, const char *parent, struct json_object **ret);
 	int (*list_types)(void *t, const char *parent, struct json_object **ret);
-	int (*list_devices)(void *t, unsigned flags, const char *name, struct json_object **ret);
+	/* The device listing, the model (vbus_device_list_free() it). */
+	int (*list_devices)(void *t, unsigned flags, const char *name, struct vbus_device ***ret,
+			    size_t *ret_n);
 	int (*def_load)(void *t, const char *name, struct vbus_def **ret);
 	int (*define)(void *t, struct vbus_def *def, unsigned flags);
 	int (*undefine)(void *t, const char *name);
@@ -35,13 +37,10 @@ struct transport_ops {
 		     struct json_object **ret_plan);
 	/* vbus_policy_fill(): what PURPOSE gives DEF (kind, parent name, driver, type). */
 	int (*fill)(void *t, struct vbus_def *def, const char *purpose);
-	/* list_devices() as the text vbusctl -j prints (vbusd renders it); NULL: not offered. */
-	int (*list_devices_json)(void *t, unsigned flags, const char *name, char **ret);
-	/* The table "vbusctl list" prints, as vbusd renders it; 1 when this vbusd cannot. */
-	int (*list_devices_table)(void *t, unsigned flags, const char *name, char **ret);
-	/* The table costs less from list_devices() than from parsing list_devices_json()'s text
-	 * (in-process, where nothing is rendered in advance). */
-	bool table_from_objects;
+	/* The same listing as the JSON document vbusd serves (what vbusctl -j prints, made by
+	 * the same renderer from the same model); NULL: not offered (render list_devices()). */
+	int (*list_devices_document)(void *t, unsigned flags, const char *name, char **ret,
+				     size_t *ret_len);
 	/* The root the core works on (vbusd's Root), so that files it keeps (the CDI specs) are
 	 * read where it writes them. The caller frees. */
 	int (*root)(void *t, char **ret);

@@ -12,7 +12,7 @@
 #include "closest.h"
 #include "cli-util.h"
 #include "config.h"
-#include "libvbus.h"
+#include "libvbus-internal.h"
 #include "mdevctl.h"
 #include "output.h"
 #include "transport.h"
@@ -221,8 +221,9 @@ static int verb_types(int argc, char **argv)
 
 static int verb_list(int argc, char **argv)
 {
-	_cleanup_(json_putp) struct json_object *arr = NULL;
 	const char *name = argc > 1 ? argv[1] : NULL;
+	struct vbus_device **devs = NULL;
+	size_t n = 0;
 	unsigned flags;
 	int r;
 
@@ -232,34 +233,22 @@ static int verb_list(int argc, char **argv)
 		flags = VBUS_LIST_DEFINED;
 	else
 		flags = VBUS_LIST_ACTIVE;
-	if (!arg_json && tr.ops->list_devices_table) {
-		/* vbusd has the table already (1: it does not, ask for the JSON). */
+	if (arg_json && tr.ops->list_devices_document) {
+		/* vbusd serves the listing as this JSON document already: print it as it is. */
 		_cleanup_(freep) char *text = NULL;
+		size_t len;
 
-		r = tr.ops->list_devices_table(tr.data, flags, name, &text);
+		r = tr.ops->list_devices_document(tr.data, flags, name, &text, &len);
 		if (r < 0)
 			return failed("list", name, r);
-		if (r == 0)
-			return fputs(text, stdout) < 0;
+		return fwrite(text, 1, len, stdout) != len;
 	}
-	if (tr.ops->list_devices_json && (arg_json || !tr.ops->table_from_objects)) {
-		/* vbusd has the text already: print it as is, or parse it once for the table. */
-		_cleanup_(freep) char *text = NULL;
-
-		r = tr.ops->list_devices_json(tr.data, flags, name, &text);
-		if (r < 0)
-			return failed("list", name, r);
-		if (arg_json)
-			return fputs(text, stdout) < 0;
-		arr = json_tokener_parse(text);
-		if (!arr)
-			return failed("list", name, -EPROTO);
-		return output_list(arr, device_columns, n_device_columns, false) < 0;
-	}
-	r = tr.ops->list_devices(tr.data, flags, name, &arr);
+	r = tr.ops->list_devices(tr.data, flags, name, &devs, &n);
 	if (r < 0)
 		return failed("list", name, r);
-	return output_list(arr, device_columns, n_device_columns, arg_json) < 0;
+	r = print_devices(devs, n, arg_json);
+	vbus_device_list_free(devs, n);
+	return r < 0;
 }
 
 /* ---- definitions from options ------------------------------------------------------------ */

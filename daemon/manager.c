@@ -154,28 +154,6 @@ static int list_error(sd_bus_error *error, int r, char *cause)
 	return sd_bus_error_set_errnof(error, r < 0 ? -r : r, "%s", c);
 }
 
-/* Both listings answer from the model (objects.c), which follows every change. */
-static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *error)
-{
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	struct vbusd *d = userdata;
-	char *cause = NULL;
-	const char *name;
-	uint32_t flags;
-	int r;
-
-	r = read_list_args(m, &flags, &name, error);
-	if (r < 0)
-		return r;
-	r = sd_bus_message_new_method_return(m, &reply);
-	if (r < 0)
-		return r;
-	r = objects_list_append(d, flags, name[0] ? name : NULL, reply, &cause);
-	if (r < 0)
-		return list_error(error, r, cause);
-	return sd_bus_send(NULL, reply, NULL);
-}
-
 /* TEXT in a sealed memfd of its own: a large listing then costs the bus one small message
  * instead of megabytes copied through dbus-daemon and checked as UTF-8 at each end (as
  * systemd's DumpByFileDescriptor next to Dump). */
@@ -201,60 +179,24 @@ static int reply_memfd(sd_bus_message *m, const char *text, size_t len)
 	return sd_bus_reply_method_return(m, "h", fd);
 }
 
-/* The listing M asks for as text: the JSON (ListDevicesJSON*) or the table. 0, or the error
- * for the caller to return. */
-static int list_text(sd_bus_message *m, struct vbusd *d, sd_bus_error *error, bool table,
-		     const char **text, size_t *len)
+/* The listing answers from the model (objects.c), which follows every change: its JSON
+ * document in a memfd. */
+static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
+	struct vbusd *d = userdata;
 	char *cause = NULL;
-	const char *name;
+	const char *name, *text;
 	uint32_t flags;
+	size_t len;
 	int r;
 
 	r = read_list_args(m, &flags, &name, error);
 	if (r < 0)
 		return r;
-	if (table)
-		r = objects_list_table(d, flags, name[0] ? name : NULL, text, len, &cause);
-	else
-		r = objects_list_json(d, flags, name[0] ? name : NULL, text, len, &cause);
+	r = objects_list_json(d, flags, name[0] ? name : NULL, &text, &len, &cause);
 	if (r < 0)
 		return list_error(error, r, cause);
-	return 0;
-}
-
-static int method_list_devices_json(sd_bus_message *m, void *userdata, sd_bus_error *error)
-{
-	const char *text;
-	size_t len;
-	int r;
-
-	r = list_text(m, userdata, error, false, &text, &len);
-	if (r < 0)
-		return r;
-	return sd_bus_reply_method_return(m, "s", text);
-}
-
-static int list_text_fd(sd_bus_message *m, void *userdata, sd_bus_error *error, bool table)
-{
-	const char *text;
-	size_t len;
-	int r;
-
-	r = list_text(m, userdata, error, table, &text, &len);
-	if (r < 0)
-		return r;
 	return reply_memfd(m, text, len);
-}
-
-static int method_list_devices_json_fd(sd_bus_message *m, void *userdata, sd_bus_error *error)
-{
-	return list_text_fd(m, userdata, error, false);
-}
-
-static int method_list_devices_table_fd(sd_bus_message *m, void *userdata, sd_bus_error *error)
-{
-	return list_text_fd(m, userdata, error, true);
 }
 
 /* ---- definitions --------------------------------------------------------------------------- */
@@ -661,20 +603,6 @@ static int apply_flags(sd_bus_message *m, struct vbusd *d, sd_bus_error *error,
 static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	_cleanup_json_ struct json_object *defs = NULL;
-	int dry_run, r;
-
-	r = bus_read_json_object_array(m, &defs);
-	if (r < 0)
-		return r;
-	r = sd_bus_message_read(m, "b", &dry_run);
-	if (r < 0)
-		return r;
-	return apply_flags(m, userdata, error, defs, dry_run ? VBUS_APPLY_DRY_RUN : 0);
-}
-
-static int method_apply_with_flags(sd_bus_message *m, void *userdata, sd_bus_error *error)
-{
-	_cleanup_json_ struct json_object *defs = NULL;
 	uint32_t flags;
 	int r;
 
@@ -834,17 +762,8 @@ static const sd_bus_vtable manager_vtable[] = {
 				SD_BUS_RESULT("aa{sv}", types), method_list_types,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ListDevices", SD_BUS_ARGS("u", flags, "s", name),
-				SD_BUS_RESULT("aa{sv}", devices), method_list_devices,
+				SD_BUS_RESULT("h", fd), method_list_devices,
 				SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("ListDevicesJSON", SD_BUS_ARGS("u", flags, "s", name),
-				SD_BUS_RESULT("s", json), method_list_devices_json,
-				SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("ListDevicesJSONByFileDescriptor",
-				SD_BUS_ARGS("u", flags, "s", name), SD_BUS_RESULT("h", fd),
-				method_list_devices_json_fd, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("ListDevicesTableByFileDescriptor",
-				SD_BUS_ARGS("u", flags, "s", name), SD_BUS_RESULT("h", fd),
-				method_list_devices_table_fd, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Define", SD_BUS_ARGS("a{sv}", definition),
 				SD_BUS_RESULT("o", device, "b", parent_present), method_define,
 				SD_BUS_VTABLE_UNPRIVILEGED),
@@ -870,11 +789,8 @@ static const sd_bus_vtable manager_vtable[] = {
 				method_remove, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Assign", SD_BUS_ARGS("s", name, "s", driver), SD_BUS_NO_RESULT,
 				method_assign, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("Apply", SD_BUS_ARGS("aa{sv}", definitions, "b", dry_run),
+	SD_BUS_METHOD_WITH_ARGS("Apply", SD_BUS_ARGS("aa{sv}", definitions, "u", flags),
 				SD_BUS_RESULT("aa{sv}", plan), method_apply,
-				SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("ApplyWithFlags", SD_BUS_ARGS("aa{sv}", definitions, "u", flags),
-				SD_BUS_RESULT("aa{sv}", plan), method_apply_with_flags,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Import", SD_BUS_ARGS("s", source, "s", directory),
 				SD_BUS_RESULT("aa{sv}", report), method_import,

@@ -7,30 +7,31 @@
 #include "output.h"
 #include "vbusd.h"
 
-/* Device properties and the keys of the vbus_list_devices() objects they show. */
+/* Device properties, and the keys of the listing's objects that say the same (a change of
+ * one is a change of the other). */
 static const struct {
 	const char *property;
 	const char *key;
-	char type; /* 's', 'x', 'b' or 'a' (as) */
 } device_props[] = {
-	{ "Name", "name", 's' },
-	{ "Kind", "kind", 's' },
-	{ "Parent", "parent", 's' },
-	{ "Type", "type", 's' },
-	{ "Uuid", "uuid", 's' },
-	{ "Index", "index", 'x' },
-	{ "Driver", "driver", 's' },
-	{ "BoundDriver", "bound_driver", 's' },
-	{ "Active", "active", 'b' },
-	{ "Defined", "defined", 'b' },
-	{ "SysfsPath", "sysfs_path", 's' },
-	{ "Start", "start", 's' },
-	{ "Tags", "tags", 'a' },
-	{ "WantedDriver", "wanted_driver", 's' },
-	{ "PciAddress", "pci_address", 's' },
-	{ "IommuGroup", "iommu_group", 'x' },
-	{ "DeviceNodes", "device_nodes", 'a' },
-	{ "Netdev", "netdev", 's' },
+	{ "Name", "name" },
+	{ "Kind", "kind" },
+	{ "Parent", "parent" },
+	{ "Type", "type" },
+	{ "Uuid", "uuid" },
+	{ "Index", "index" },
+	{ "Driver", "driver" },
+	{ "BoundDriver", "bound_driver" },
+	{ "Active", "active" },
+	{ "Defined", "defined" },
+	{ "SysfsPath", "sysfs_path" },
+	{ "Start", "start" },
+	{ "Tags", "tags" },
+	{ "WantedDriver", "wanted_driver" },
+	{ "PciAddress", "pci_address" },
+	{ "IommuGroup", "iommu_group" },
+	{ "DeviceNodes", "device_nodes" },
+	{ "Netdev", "netdev" },
+	{ "Pending", "pending" },
 };
 
 char *device_path(const char *name)
@@ -42,84 +43,88 @@ char *device_path(const char *name)
 	return p;
 }
 
-static int append_prop(sd_bus_message *reply, struct json_object *v, char type)
-{
-	switch (type) {
-	case 's':
-		return sd_bus_message_append(reply, "s", v ? json_object_get_string(v) : "");
-	case 'x':
-		return sd_bus_message_append(reply, "x", v ? (int64_t)json_object_get_int64(v) : -1);
-	case 'b':
-		return sd_bus_message_append(reply, "b", v ? json_object_get_boolean(v) : 0);
-	default: {
-		int r = sd_bus_message_open_container(reply, 'a', "s");
-
-		for (size_t i = 0; r >= 0 && json_object_is_type(v, json_type_array) &&
-				   i < json_object_array_length(v);
-		     i++)
-			r = sd_bus_message_append(
-				reply, "s", json_object_get_string(json_object_array_get_idx(v, i)));
-		if (r < 0)
-			return r;
-		return sd_bus_message_close_container(reply);
-	}
-	}
-}
-
 struct json_object *device_object(const struct device *dev)
 {
 	return json_tokener_parse(dev->json);
 }
 
-/* The last device a property was read from, parsed: sd-bus reads the properties of one object
- * one by one (GetAll, PropertiesChanged with values, InterfacesAdded), each would parse it. */
-static struct {
-	const struct device *dev;
-	const char *json;
-	struct json_object *obj;
-} parsed;
-
-static void parsed_forget(const struct device *dev)
+static int append_strv(sd_bus_message *reply, const char *const *v, size_t n)
 {
-	if (dev && parsed.dev != dev)
-		return;
-	json_object_put(parsed.obj);
-	parsed.obj = NULL;
-	parsed.dev = NULL;
-	parsed.json = NULL;
+	int r = sd_bus_message_open_container(reply, 'a', "s");
+
+	for (size_t i = 0; r >= 0 && v && (n == SIZE_MAX ? v[i] != NULL : i < n); i++)
+		r = sd_bus_message_append(reply, "s", v[i]);
+	if (r < 0)
+		return r;
+	return sd_bus_message_close_container(reply);
 }
 
-/* DEV's object, owned by the cache: valid until the next call or until DEV changes. */
-static struct json_object *device_parsed(const struct device *dev)
-{
-	if (parsed.dev == dev && parsed.json == dev->json && parsed.obj)
-		return parsed.obj;
-	parsed_forget(NULL);
-	parsed.obj = device_object(dev);
-	if (parsed.obj) {
-		parsed.dev = dev;
-		parsed.json = dev->json;
-	}
-	return parsed.obj;
-}
-
+/* The properties read the device of the model (libvbus's struct vbus_device). */
 static int device_property_get(sd_bus *bus, const char *path, const char *interface,
 			       const char *property, sd_bus_message *reply, void *userdata,
 			       sd_bus_error *error)
 {
 	struct device *dev = userdata;
-	struct json_object *o;
+	const struct vbus_device *m = dev->model;
+	bool def = vbus_device_has_definition(m);
+	const char *s = NULL;
 
 	if (streq(property, "Name"))
 		return sd_bus_message_append(reply, "s", dev->name);
-	o = device_parsed(dev);
-	if (!o)
-		return -ENOMEM;
-	for (size_t i = 0; i < ELEMENTSOF(device_props); i++)
-		if (streq(property, device_props[i].property))
-			return append_prop(reply, json_object_object_get(o, device_props[i].key),
-					   device_props[i].type);
-	return -ENOENT;
+	if (streq(property, "Index"))
+		return sd_bus_message_append(reply, "x", (int64_t)vbus_device_get_index(m));
+	if (streq(property, "IommuGroup"))
+		return sd_bus_message_append(reply, "x", (int64_t)vbus_device_get_iommu_group(m));
+	if (streq(property, "Active"))
+		return sd_bus_message_append(reply, "b", vbus_device_is_active(m));
+	if (streq(property, "Defined"))
+		return sd_bus_message_append(reply, "b", vbus_device_is_defined(m));
+	if (streq(property, "DeviceNodes"))
+		return append_strv(reply, vbus_device_get_device_nodes(m), SIZE_MAX);
+	if (streq(property, "Tags")) {
+		int r = sd_bus_message_open_container(reply, 'a', "s");
+
+		for (size_t i = 0; r >= 0 && (s = vbus_device_get_tag(m, i)); i++)
+			r = sd_bus_message_append(reply, "s", s);
+		if (r < 0)
+			return r;
+		return sd_bus_message_close_container(reply);
+	}
+	if (streq(property, "Pending")) {
+		unsigned pending = vbus_device_get_pending(m);
+		const char *names[8];
+		size_t n = 0;
+
+		for (unsigned bit = 1; bit < _VBUS_PENDING_MAX && n < ELEMENTSOF(names); bit <<= 1)
+			if (pending & bit)
+				names[n++] = vbus_pending_to_string(bit);
+		return append_strv(reply, names, n);
+	}
+	if (streq(property, "Kind"))
+		s = vbus_kind_to_string(vbus_device_get_kind(m));
+	else if (streq(property, "Parent"))
+		s = vbus_device_get_parent(m);
+	else if (streq(property, "Type"))
+		s = vbus_device_get_type(m);
+	else if (streq(property, "Uuid"))
+		s = vbus_device_get_uuid(m);
+	else if (streq(property, "Driver"))
+		s = def ? vbus_device_get_driver(m) : NULL;
+	else if (streq(property, "BoundDriver"))
+		s = vbus_device_get_bound_driver(m);
+	else if (streq(property, "SysfsPath"))
+		s = vbus_device_get_sysfs_path(m);
+	else if (streq(property, "Start"))
+		s = def ? vbus_start_to_string(vbus_device_get_start(m)) : NULL;
+	else if (streq(property, "WantedDriver"))
+		s = vbus_device_get_wanted_driver(m);
+	else if (streq(property, "PciAddress"))
+		s = vbus_device_get_pci_address(m);
+	else if (streq(property, "Netdev"))
+		s = vbus_device_get_netdev(m);
+	else
+		return -ENOENT;
+	return sd_bus_message_append(reply, "s", s ?: "");
 }
 
 #define DEVICE_PROP(name, sig)                                                                     \
@@ -145,6 +150,7 @@ static const sd_bus_vtable device_vtable[] = {
 	DEVICE_PROP("IommuGroup", "x"),
 	DEVICE_PROP("DeviceNodes", "as"),
 	DEVICE_PROP("Netdev", "s"),
+	DEVICE_PROP("Pending", "as"),
 	SD_BUS_VTABLE_END,
 };
 
@@ -334,7 +340,7 @@ static void device_free(struct device *dev)
 {
 	if (!dev)
 		return;
-	parsed_forget(dev);
+	vbus_device_unref(dev->model);
 	free(dev->name);
 	free(dev->json);
 	free(dev->parent);
@@ -359,9 +365,6 @@ static void model_changed(struct vbusd *d)
 		free(d->list_json[i]);
 		d->list_json[i] = NULL;
 		d->list_json_len[i] = 0;
-		free(d->list_table[i]);
-		d->list_table[i] = NULL;
-		d->list_table_len[i] = 0;
 	}
 }
 
@@ -374,6 +377,9 @@ void objects_done(struct vbusd *d)
 	d->broken = NULL;
 	free(d->list_error_cause);
 	d->list_error_cause = NULL;
+	free(d->order);
+	d->order = NULL;
+	d->n_order = d->n_order_allocated = 0;
 	if (d->devices)
 		lh_table_free(d->devices);
 	d->devices = NULL;
@@ -381,87 +387,33 @@ void objects_done(struct vbusd *d)
 	d->parents = NULL;
 }
 
-static int strdup_key(struct json_object *o, const char *key, char **ret)
-{
-	struct json_object *v;
-
-	*ret = NULL;
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return 0;
-	*ret = strdup(json_object_get_string(v));
-	return *ret ? 0 : -ENOMEM;
-}
-
-static bool bool_key(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
-}
-
-/* O, rendered as an element of vbusctl -j's array: vbus_json_format() indented by two. */
-static int render_element(struct json_object *o, char **ret)
-{
-	_cleanup_free_ char *s = NULL;
-	size_t len, lines = 0, j = 0;
-	char *out;
-	int r;
-
-	r = vbus_json_format(o, &s);
-	if (r < 0)
-		return r;
-	len = strlen(s);
-	if (len && s[len - 1] == '\n')
-		s[--len] = 0;
-	for (size_t i = 0; i < len; i++)
-		lines += s[i] == '\n';
-	out = malloc(len + 2 * (lines + 1) + 1);
-	if (!out)
-		return -ENOMEM;
-	out[j++] = ' ';
-	out[j++] = ' ';
-	for (size_t i = 0; i < len; i++) {
-		out[j++] = s[i];
-		if (s[i] == '\n') {
-			out[j++] = ' ';
-			out[j++] = ' ';
-		}
-	}
-	out[j] = 0;
-	*ret = out;
-	return 0;
-}
-
-/* A device of the model from an object of vbus_list_devices(), and its text when known. */
-static int device_new(struct json_object *o, const char *text, size_t text_len, bool definition,
-		      struct device **ret)
+/* A device of the model from a device of the listing, with its JSON text as the listing's
+ * document holds it (the renderer's, shared/output.c). */
+static int device_new(const struct vbus_device *vd, bool definition, struct device **ret)
 {
 	struct device *dev = calloc(1, sizeof(*dev));
-	struct json_object *v;
-	int r;
+	const char *s;
+	int r = 0;
 
 	if (!dev)
 		return -ENOMEM;
 	dev->definition = definition;
-	dev->defined = bool_key(o, "defined");
-	dev->active = bool_key(o, "active");
-	dev->start_auto = json_object_object_get_ex(o, "start", &v) &&
-			  streq_ptr(json_object_get_string(v), "auto");
-	r = strdup_key(o, "name", &dev->name);
-	if (r >= 0 && !dev->name)
-		r = -EINVAL;
+	dev->defined = vbus_device_is_defined(vd);
+	dev->active = vbus_device_is_active(vd);
+	dev->start_auto = vbus_device_has_definition(vd) &&
+			  vbus_device_get_start(vd) == VBUS_START_AUTO;
+	dev->name = strdup(vbus_device_get_name(vd));
+	if (!dev->name)
+		r = -ENOMEM;
+	if (r >= 0 && (s = vbus_device_get_parent(vd)) && !(dev->parent = strdup(s)))
+		r = -ENOMEM;
+	if (r >= 0 && (s = vbus_device_get_sysfs_path(vd)) && !(dev->sysfs_path = strdup(s)))
+		r = -ENOMEM;
+	if (r >= 0 && (s = vbus_device_get_bound_driver(vd)) && !(dev->bound_driver = strdup(s)))
+		r = -ENOMEM;
 	if (r >= 0)
-		r = strdup_key(o, "parent", &dev->parent);
-	if (r >= 0)
-		r = strdup_key(o, "sysfs_path", &dev->sysfs_path);
-	if (r >= 0)
-		r = strdup_key(o, "bound_driver", &dev->bound_driver);
-	if (r >= 0 && text) {
-		dev->json = strndup(text, text_len);
-		if (!dev->json)
-			r = -ENOMEM;
-	} else if (r >= 0)
-		r = render_element(o, &dev->json);
+		r = print_device_element(vd, &dev->json);
+	dev->model = vbus_device_ref((struct vbus_device *)vd);
 	if (r < 0) {
 		device_free(dev);
 		return r;
@@ -484,6 +436,83 @@ static int model_put(struct lh_table *t, struct device *dev)
 	return 0;
 }
 
+/*
+ * The model in the listing's order (d->order), as libvbus lists it: stored definitions by
+ * file name (NAME.json, byte order), then transient ones the same way, then the active
+ * devices nobody defined as they were listed. Kept from the whole listing; one entry that
+ * changes is taken out and put back at its place (a binary search), nothing is sorted.
+ */
+static int file_order(const char *a, const char *b)
+{
+	static const char ext[] = ".json";
+	size_t la = strlen(a), lb = strlen(b);
+
+	for (size_t i = 0;; i++) {
+		unsigned char ca = i < la ? a[i] : i - la < sizeof(ext) - 1 ? ext[i - la] : 0;
+		unsigned char cb = i < lb ? b[i] : i - lb < sizeof(ext) - 1 ? ext[i - lb] : 0;
+
+		if (ca != cb)
+			return ca < cb ? -1 : 1;
+		if (!ca)
+			return 0;
+	}
+}
+
+static int group_of(const struct device *dev)
+{
+	return dev->defined ? 0 : dev->definition ? 1 : 2;
+}
+
+static int order_add(struct device ***order, size_t *n, size_t *allocated, size_t at,
+		     struct device *dev)
+{
+	if (*n == *allocated) {
+		size_t k = *allocated ? *allocated * 2 : 64;
+		struct device **v = realloc(*order, k * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		*order = v;
+		*allocated = k;
+	}
+	memmove(*order + at + 1, *order + at, (*n - at) * sizeof(**order));
+	(*order)[at] = dev;
+	(*n)++;
+	return 0;
+}
+
+static void order_remove(struct vbusd *d, const struct device *dev)
+{
+	for (size_t i = 0; i < d->n_order; i++)
+		if (d->order[i] == dev) {
+			memmove(d->order + i, d->order + i + 1,
+				(d->n_order - i - 1) * sizeof(*d->order));
+			d->n_order--;
+			return;
+		}
+}
+
+/* DEV at its place: after everything of a lower group or, in its group, of a lower name; a
+ * device nobody defined last. */
+static int order_insert(struct vbusd *d, struct device *dev)
+{
+	int g = group_of(dev);
+	size_t lo = 0, hi = d->n_order;
+
+	if (g == 2)
+		lo = hi;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int gm = group_of(d->order[mid]);
+
+		if (gm < g || (gm == g && file_order(d->order[mid]->name, dev->name) <= 0))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return order_add(&d->order, &d->n_order, &d->n_order_allocated, lo, dev);
+}
+
 static void model_delete(struct vbusd *d, const char *name)
 {
 	struct lh_entry *e = lh_table_lookup_entry(d->devices, name);
@@ -493,6 +522,7 @@ static void model_delete(struct vbusd *d, const char *name)
 
 		if (!dev->definition && d->n_undefined)
 			d->n_undefined--;
+		order_remove(d, dev);
 		lh_table_delete_entry(d->devices, e);
 	}
 }
@@ -639,14 +669,17 @@ static void emit_changed(struct vbusd *d, const struct device *old, const struct
 		return;
 	path = device_path(new->name);
 	a = device_object(old);
-	b = device_parsed(new); /* the values of PropertiesChanged are read from it next */
-	if (!path || !a || !b)
+	b = device_object(new);
+	if (!path || !a || !b) {
+		json_object_put(b);
 		return;
+	}
 	for (size_t i = 0; i < ELEMENTSOF(device_props); i++)
 		if (!json_object_equal(json_object_object_get(a, device_props[i].key),
 				       json_object_object_get(b, device_props[i].key)))
 			changed[n++] = device_props[i].property;
 	changed[n] = NULL;
+	json_object_put(b);
 	if (n)
 		(void)sd_bus_emit_properties_changed_strv(d->bus, path, VBUS_DEVICE_IFACE,
 							  (char **)changed);
@@ -727,32 +760,6 @@ bool run_record_exists(struct vbusd *d, const char *name)
 	_cleanup_free_ char *p = vbus_pathf(d->ctx, "/run/vbus/%s.json", name);
 
 	return p && access(p, F_OK) >= 0;
-}
-
-/*
- * The next element of a listing as vbus_list_devices_json() writes it ("[\n" ELEMENT ",\n"
- * ELEMENT "\n]\n"): each object is indented by two, and only its closing brace starts a
- * line with "  }" (nested values are indented deeper; strings hold no raw newline).
- */
-static bool startswith(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-static struct json_object *parse_n(json_tokener *tok, const char *s, size_t len)
-{
-	json_tokener_reset(tok);
-	return json_tokener_parse_ex(tok, s, (int)len);
-}
-
-static const char *next_element(const char *p, size_t *ret_len)
-{
-	const char *end = strstr(p, "\n  }");
-
-	if (!end || !startswith(p, "  {"))
-		return NULL;
-	*ret_len = end + 4 - p;
-	return p;
 }
 
 /* ---- what the listing warned about, and whether it could be read ------------------------------ */
@@ -913,14 +920,14 @@ static struct device *lookup(struct lh_table *t, const char *key)
 int objects_refresh(struct vbusd *d)
 {
 	_cleanup_json_ struct json_object *parents = NULL;
-	_cleanup_free_ char *text = NULL;
-	json_tokener *tok = NULL;
-	struct lh_table *new, *old = d->devices, *old_paths = NULL, *new_paths = NULL;
+	struct vbus_device **list = NULL;
+	struct device **order = NULL;
+	size_t n_order = 0, n_order_allocated = 0;
+	struct lh_table *new = NULL, *old = d->devices, *old_paths = NULL, *new_paths = NULL;
 	struct lh_entry *e;
 	struct capture c;
-	size_t n_undefined = 0, len;
+	size_t n_undefined = 0, n_list = 0;
 	bool first = !old;
-	const char *p;
 	int r;
 
 	r = load_parents(d, &parents);
@@ -932,10 +939,9 @@ int objects_refresh(struct vbusd *d)
 		d->parents = TAKE_PTR(parents);
 	}
 
-	/* The text, not the objects: one object at a time is parsed, the model keeps its text. */
 	store_identity(d, &d->store);
 	capture_begin(d, &c);
-	r = vbus_list_devices_json(d->ctx, VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE, NULL, &text);
+	r = vbus_list_devices(d->ctx, VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE, NULL, &list, &n_list);
 	listing_warnings(d, capture_end(d, &c));
 	if (r < 0) {
 		const char *cause = vbus_ctx_last_error(d->ctx) ?: strerror(-r);
@@ -955,30 +961,23 @@ int objects_refresh(struct vbusd *d)
 		model_changed(d);
 	}
 	new = model_new();
-	tok = json_tokener_new();
-	if (!new || !tok) {
+	if (!new) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	p = startswith(text, "[\n") ? text + 2 : "";
-	for (const char *el; (el = next_element(p, &len)); p = el + len + (el[len] == ',' ? 2 : 0)) {
-		_cleanup_json_ struct json_object *o = NULL;
+	for (size_t i = 0; i < n_list; i++) {
+		const char *name = vbus_device_get_name(list[i]);
 		struct device *dev;
-		const char *name;
 		bool definition;
 
-		o = parse_n(tok, el, len);
-		name = o ? json_object_get_string(json_object_object_get(o, "name")) : NULL;
-		if (!name || lh_table_lookup_entry(new, name))
+		if (lh_table_lookup_entry(new, name))
 			continue;
-		definition = bool_key(o, "defined") || run_record_exists(d, name);
-		r = device_new(o, el, len, definition, &dev);
+		definition = vbus_device_is_defined(list[i]) || run_record_exists(d, name);
+		r = device_new(list[i], definition, &dev);
 		if (r < 0)
 			goto fail;
-		if (!definition) {
-			dev->seq = d->seq++;
+		if (!definition)
 			n_undefined++;
-		}
 		if (old) {
 			struct device *o_dev = objects_get(d, dev->name);
 
@@ -988,9 +987,11 @@ int objects_refresh(struct vbusd *d)
 		r = model_put(new, dev);
 		if (r < 0)
 			goto fail;
-		if (el[len] != ',')
-			break;
+		r = order_add(&order, &n_order, &n_order_allocated, n_order, dev);
+		if (r < 0)
+			goto fail;
 	}
+	vbus_device_list_free(TAKE_PTR(list), n_list);
 
 	/* A device whose name changed (a definition took it over, or it was undefined and is
 	 * listed by its identity again) is paired across by its sysfs path: it did not stop. */
@@ -1014,6 +1015,10 @@ int objects_refresh(struct vbusd *d)
 		}
 	d->devices = new;
 	d->n_undefined = n_undefined;
+	free(d->order);
+	d->order = TAKE_PTR(order);
+	d->n_order = n_order;
+	d->n_order_allocated = n_order_allocated;
 	model_changed(d);
 	if (!first)
 		lh_foreach(new, e) {
@@ -1039,18 +1044,17 @@ int objects_refresh(struct vbusd *d)
 		lh_table_free(new_paths);
 	if (old)
 		lh_table_free(old);
-	json_tokener_free(tok);
 	note_broken(d);
 	/* The listing's text and the old model were freed in pieces: give the pages back. */
 	malloc_trim(0);
 	return 0;
 fail:
+	vbus_device_list_free(list, n_list);
+	free(order);
 	if (old_paths)
 		lh_table_free(old_paths);
 	if (new_paths)
 		lh_table_free(new_paths);
-	if (tok)
-		json_tokener_free(tok);
 	if (new)
 		lh_table_free(new);
 	d->devices = old;
@@ -1075,7 +1079,7 @@ static struct device *undefined_at(struct vbusd *d, const char *sysfs_path)
 
 int objects_refresh_name(struct vbusd *d, const char *name)
 {
-	_cleanup_json_ struct json_object *o = NULL;
+	struct vbus_device *o = NULL;
 	struct device *old, *dev = NULL, *taken;
 	int r;
 
@@ -1108,10 +1112,10 @@ int objects_refresh_name(struct vbusd *d, const char *name)
 		model_changed(d);
 		return 0;
 	}
-	r = device_new(o, NULL, 0, true, &dev);
+	r = device_new(o, true, &dev);
+	vbus_device_unref(o);
 	if (r < 0)
 		return r;
-	json_object_put(TAKE_PTR(o));
 	/* The active device nobody defined that this definition now holds leaves the model: it
 	 * is announced as a change of name, not as a stop and a start. */
 	taken = dev->active ? undefined_at(d, dev->sysfs_path) : NULL;
@@ -1129,11 +1133,14 @@ int objects_refresh_name(struct vbusd *d, const char *name)
 		 * same hash), then the change is announced, its values read from the new one. */
 		e->k = dev->name;
 		lh_entry_set_val(e, dev);
+		order_remove(d, old);
+		r = order_insert(d, dev);
 		emit_changed(d, old, dev, old->active ? NULL : taken);
 		device_free(old);
-		r = 0;
 	} else {
 		r = model_put(d->devices, dev);
+		if (r >= 0)
+			r = order_insert(d, dev);
 		if (r >= 0)
 			emit_added(d, dev, taken);
 	}
@@ -1152,42 +1159,6 @@ static bool device_listed(const struct device *dev, unsigned flags)
 	if (dev->definition)
 		return (flags & VBUS_LIST_DEFINED) || dev->active;
 	return flags & VBUS_LIST_ACTIVE;
-}
-
-/* vbus_list_devices()'s order: stored definitions by file name (NAME.json, byte order), then
- * transient ones the same way, then the active devices nobody defined as they were listed. */
-static int file_order(const char *a, const char *b)
-{
-	static const char ext[] = ".json";
-	size_t la = strlen(a), lb = strlen(b);
-
-	for (size_t i = 0;; i++) {
-		unsigned char ca = i < la ? a[i] : i - la < sizeof(ext) - 1 ? ext[i - la] : 0;
-		unsigned char cb = i < lb ? b[i] : i - lb < sizeof(ext) - 1 ? ext[i - lb] : 0;
-
-		if (ca != cb)
-			return ca < cb ? -1 : 1;
-		if (!ca)
-			return 0;
-	}
-}
-
-static int group_of(const struct device *dev)
-{
-	return dev->defined ? 0 : dev->definition ? 1 : 2;
-}
-
-static int device_cmp(const void *x, const void *y)
-{
-	const struct device *a = *(const struct device *const *)x;
-	const struct device *b = *(const struct device *const *)y;
-	int ga = group_of(a), gb = group_of(b);
-
-	if (ga != gb)
-		return ga < gb ? -1 : 1;
-	if (ga == 2)
-		return a->seq < b->seq ? -1 : a->seq > b->seq;
-	return file_order(a->name, b->name);
 }
 
 /* "[\n" ELEMENT ",\n" ELEMENT "\n]\n", or "[]\n": what vbus_json_format() prints. */
@@ -1229,7 +1200,6 @@ static int collect(struct vbusd *d, unsigned flags, const char *name, struct dev
 		   size_t *ret_n, char **ret_error)
 {
 	_cleanup_free_ struct device **devs = NULL;
-	struct lh_entry *e;
 	size_t n = 0;
 
 	if (d->list_error) {
@@ -1251,14 +1221,10 @@ static int collect(struct vbusd *d, unsigned flags, const char *name, struct dev
 				*ret_error = NULL;
 			return -ENOENT;
 		}
-	} else if (d->devices)
-		lh_foreach(d->devices, e) {
-			struct device *dev = (struct device *)lh_entry_v(e);
-
-			if (device_listed(dev, flags))
-				devs[n++] = dev;
-		}
-	qsort(devs, n, sizeof(*devs), device_cmp);
+	} else
+		for (size_t i = 0; i < d->n_order; i++)
+			if (device_listed(d->order[i], flags))
+				devs[n++] = d->order[i];
 	*ret = TAKE_PTR(devs);
 	*ret_n = n;
 	return 0;
@@ -1296,82 +1262,5 @@ int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const c
 		return r;
 	*ret = d->list_json[slot];
 	*ret_len = d->list_json_len[slot];
-	return 0;
-}
-
-int objects_list_append(struct vbusd *d, unsigned flags, const char *name, sd_bus_message *m,
-			char **ret_error)
-{
-	_cleanup_free_ struct device **devs = NULL;
-	size_t n = 0;
-	int r;
-
-	objects_sync(d);
-	r = collect(d, list_flags(flags), name, &devs, &n, ret_error);
-	if (r < 0)
-		return r;
-	r = sd_bus_message_open_container(m, 'a', "a{sv}");
-	for (size_t i = 0; r >= 0 && i < n; i++) {
-		/* One object at a time: a big listing never exists as objects all at once. */
-		_cleanup_json_ struct json_object *o = device_object(devs[i]);
-
-		r = o ? bus_append_json_object(m, o) : -ENOMEM;
-	}
-	if (r < 0)
-		return r;
-	return sd_bus_message_close_container(m);
-}
-
-int objects_list_table(struct vbusd *d, unsigned flags, const char *name, const char **ret,
-		       size_t *ret_len, char **ret_error)
-{
-	_cleanup_free_ struct device **devs = NULL;
-	json_tokener *tok = NULL;
-	struct table t;
-	char *text = NULL;
-	size_t len, n = 0;
-	unsigned slot = name ? 0 : list_flags(flags);
-	int r;
-
-	objects_sync(d);
-	if (!name && d->list_table[slot]) {
-		*ret = d->list_table[slot];
-		*ret_len = d->list_table_len[slot];
-		return 0;
-	}
-	r = collect(d, list_flags(flags), name, &devs, &n, ret_error);
-	if (r < 0)
-		return r;
-	tok = json_tokener_new();
-	if (!tok)
-		return -ENOMEM;
-	r = table_init(&t, device_columns, n_device_columns);
-	if (r < 0) {
-		json_tokener_free(tok);
-		return r;
-	}
-	/* One device parsed at a time, its cells copied: the table of 10 000 devices costs
-	 * their cells, not 10 000 JSON objects at once. Once per change of the model. */
-	for (size_t i = 0; i < n && r >= 0; i++) {
-		struct json_object *o = parse_n(tok, devs[i]->json, strlen(devs[i]->json));
-
-		r = o ? table_add(&t, o, true) : -ENOMEM;
-		json_object_put(o);
-		json_tokener_reset(tok);
-	}
-	if (r >= 0)
-		r = table_format(&t, &text);
-	table_done(&t);
-	json_tokener_free(tok);
-	if (r < 0) {
-		free(text);
-		return r;
-	}
-	len = strlen(text);
-	free(d->list_table[slot]);
-	d->list_table[slot] = text;
-	d->list_table_len[slot] = len;
-	*ret = text;
-	*ret_len = len;
 	return 0;
 }

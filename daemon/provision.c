@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 
 #include "config.h"
-#include "netlink.h"
 #include "vbusd.h"
 
 #if HAVE_LIBUDEV
@@ -450,21 +449,20 @@ static void provision_adopt(struct vbusd *d, bool initial)
 
 /* ---- the vbus genl family's monitor group --------------------------------------------------- */
 
-static int vbus_event(uint8_t cmd, struct nlattr **tb, void *userdata)
+static void vbus_event(void *userdata)
 {
 	struct vbusd *d = userdata;
 
 	/* DEV_NEW, DEV_DEL, DEV_BIND: the listing tells the rest. */
 	objects_refresh(d);
 	provision_adopt(d, false);
-	return 0;
 }
 
 static int vbus_monitor_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct vbusd *d = userdata;
 
-	if (vbus_nl_monitor_dispatch(d->vbus_monitor) < 0)
+	if (vbus_monitor_dispatch(d->vbus_monitor) < 0)
 		log_debug("vbus monitor: reading failed");
 	return 0;
 }
@@ -474,13 +472,13 @@ static void vbus_monitor_start(struct vbusd *d)
 {
 	if (d->vbus_monitor || !streq(vbus_ctx_get_root(d->ctx), "/"))
 		return;
-	if (vbus_virtbus_monitor_open(d->ctx, vbus_event, d, &d->vbus_monitor) < 0) {
+	if (vbus_monitor_open(d->ctx, vbus_event, d, &d->vbus_monitor) < 0) {
 		vbus_error_clear(d->ctx);
 		return;
 	}
 	if (sd_event_add_io(d->event, &d->vbus_monitor_source,
-			    vbus_nl_monitor_fd(d->vbus_monitor), EPOLLIN, vbus_monitor_io, d) < 0) {
-		d->vbus_monitor = vbus_nl_free(d->vbus_monitor);
+			    vbus_monitor_fd(d->vbus_monitor), EPOLLIN, vbus_monitor_io, d) < 0) {
+		d->vbus_monitor = vbus_monitor_free(d->vbus_monitor);
 		return;
 	}
 	log_debug("Following the vbus monitor group");
@@ -964,7 +962,7 @@ int provision_start(struct vbusd *d)
 void provision_done(struct vbusd *d)
 {
 	d->vbus_monitor_source = sd_event_source_disable_unref(d->vbus_monitor_source);
-	d->vbus_monitor = vbus_nl_free(d->vbus_monitor);
+	d->vbus_monitor = vbus_monitor_free(d->vbus_monitor);
 	d->cdi_defer = sd_event_source_disable_unref(d->cdi_defer);
 	while (d->rounds)
 		round_free(d->rounds);

@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "bind.h"
-#include "libvbus.h"
+#include "libvbus-internal.h"
 #include "sysfs.h"
 #include "vbus-private.h"
 

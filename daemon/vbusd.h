@@ -12,7 +12,7 @@ struct auth_query;
 struct udev_monitor;
 struct round;
 struct fight;
-struct vbus_nl;
+struct vbus_monitor;
 
 struct vbusd {
 	sd_event *event;
@@ -24,16 +24,15 @@ struct vbusd {
 	 * The model the objects show: name -> struct device (objects.c), one compact entry per
 	 * device of vbus_list_devices(DEFINED | ACTIVE), read whole at start and when parents come
 	 * or go, else one entry at a time after a change to it. list_json: the rendered listings
-	 * (ListDevicesJSON) per flags 1..3, dropped when the model changes.
+	 * (ListDevices) per flags 1..3, dropped when the model changes.
 	 * parents: parent name -> array of its entries of vbus_list_parents().
 	 */
 	struct lh_table *devices;
 	size_t n_undefined; /* devices in the model that are active without a definition */
-	uint64_t seq;
+	struct device **order; /* the devices in the listing's order (objects.c) */
+	size_t n_order, n_order_allocated;
 	char *list_json[4];
 	size_t list_json_len[4];
-	char *list_table[4]; /* the same as vbusctl's table, per flags */
-	size_t list_table_len[4];
 	struct json_object *parents;
 	/* What the last full listing warned about (strings, as vbusctl --direct prints them),
 	 * and its error when it failed (listings then fail the same way). */
@@ -61,8 +60,8 @@ struct vbusd {
 	struct round *rounds;
 	sd_event_source *cdi_defer; /* the CDI specs' update after a burst of kernel events */
 	struct fight *fights; /* devices unbound by someone else, bound again (provision.c) */
-	/* The vbus genl family's "monitor" group, when vbus.ko is loaded. */
-	struct vbus_nl *vbus_monitor;
+	/* Kernel events of the kinds that announce their own (lib: virtbus), when loaded. */
+	struct vbus_monitor *vbus_monitor;
 	sd_event_source *vbus_monitor_source;
 	bool no_polkit; /* tests and --no-polkit: root only */
 };
@@ -87,10 +86,10 @@ struct device {
 	/* The vbus_list_devices() object as vbusctl -j prints it inside its array: indented by
 	 * two spaces, without the final newline. */
 	char *json;
+	struct vbus_device *model; /* what the properties show (a reference) */
 	char *parent;
 	char *sysfs_path;   /* NULL when not active */
 	char *bound_driver; /* NULL when none */
-	uint64_t seq;	    /* order of active devices nobody defined, as listed */
 	bool definition;    /* stored or transient (listed under its name), not only active */
 	bool defined;
 	bool active;
@@ -110,16 +109,11 @@ int objects_refresh(struct vbusd *d);
  * after a change to NAME, without re-reading the others. */
 int objects_refresh_name(struct vbusd *d, const char *name);
 /* FLAGS (VBUS_LIST_*) and NAME (or NULL) as vbus_list_devices() takes them: the listing as
- * vbusctl -j prints it, from the model. -ENOENT (cause in *ret_error) when NAME matches nothing.
- * The text stays valid until the model changes. */
-/* The table "vbusctl list" prints of that listing (cli/output.c), kept as the text is. */
-int objects_list_table(struct vbusd *d, unsigned flags, const char *name, const char **ret,
-		       size_t *ret_len, char **ret_error);
+ * the JSON document of the model (what vbusctl -j prints, shared/output.c's renderer), from
+ * the model. -ENOENT (cause in *ret_error) when NAME matches nothing. The text stays valid
+ * until the model changes. */
 int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const char **ret,
 		      size_t *ret_len, char **ret_error);
-/* The same listing appended to M as aa{sv} (ListDevices). */
-int objects_list_append(struct vbusd *d, unsigned flags, const char *name, sd_bus_message *m,
-			char **ret_error);
 /* An ACTION ("start", "stop", "create", "remove", "assign") on NAME failed with ERR (negative
  * errno; 0 when not known) because of CAUSE: DeviceFailed. No change of the model says so. */
 void objects_emit_failed(struct vbusd *d, const char *name, const char *action, int err,

@@ -516,8 +516,20 @@ static int mdev_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const cha
 	return 0;
 }
 
+/* The kind's rules, applied by the core (lib/ops.c). */
+static const struct vbus_kind_rules mdev_rules = {
+	.a_kind = "an mdev",
+	.identity = VBUS_IDENTITY_UUID,
+	.type = VBUS_FIELD_REQUIRED,
+	.index = VBUS_FIELD_REFUSED,
+	.any_attr = true,
+	.uuid = true,
+	.live_attrs = true,
+};
+
 const struct vbus_backend vbus_backend_mdev = {
     .kind = VBUS_KIND_MDEV,
+    .rules = &mdev_rules,
     .list_parents = mdev_list_parents,
     .list_types = mdev_list_types,
     .list_active = mdev_list_active,

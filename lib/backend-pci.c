@@ -136,8 +136,19 @@ static int pci_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const char
 	return vbus_bind_driver(ctx, "pci", def->parent, driver);
 }
 
+/* The kind's rules, applied by the core (lib/ops.c). */
+static const struct vbus_kind_rules pci_rules = {
+	.a_kind = "a pci",
+	.identity = VBUS_IDENTITY_PARENT,
+	.type = VBUS_FIELD_REFUSED,
+	.index = VBUS_FIELD_REFUSED,
+	.fields_refused = "a pci definition names only its function (parent) and its driver",
+	.host_owned = true,
+};
+
 const struct vbus_backend vbus_backend_pci = {
     .kind = VBUS_KIND_PCI,
+    .rules = &pci_rules,
     .list_active = pci_list_active,
     .check = pci_check,
     .status = pci_status,

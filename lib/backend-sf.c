@@ -772,8 +772,20 @@ static int sf_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const char 
 	return 0;
 }
 
+/* The kind's rules, applied by the core (lib/ops.c). */
+static const char *const sf_attrs[] = { "hw_addr", NULL };
+static const struct vbus_kind_rules sf_rules = {
+	.a_kind = "an sf",
+	.identity = VBUS_IDENTITY_INDEX,
+	.index_label = "SF",
+	.type = VBUS_FIELD_REFUSED,
+	.attrs = sf_attrs,
+	.pick_index = true,
+};
+
 const struct vbus_backend vbus_backend_sf = {
 	.kind = VBUS_KIND_SF,
+	.rules = &sf_rules,
 	.list_parents = sf_list_parents,
 	.list_active = sf_list_active,
 	.check = sf_check,

@@ -409,8 +409,17 @@ static int vdpa_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const cha
 	return vbus_bind_driver(ctx, "vdpa", def->name, driver);
 }
 
+/* The kind's rules, applied by the core (lib/ops.c). */
+static const char *const vdpa_attrs[] = { "mac", "mtu", "max_vqp", NULL };
+static const struct vbus_kind_rules vdpa_rules = {
+	.a_kind = "a vdpa",
+	.index = VBUS_FIELD_REFUSED,
+	.attrs = vdpa_attrs,
+};
+
 const struct vbus_backend vbus_backend_vdpa = {
 	.kind = VBUS_KIND_VDPA,
+	.rules = &vdpa_rules,
 	.list_parents = vdpa_list_parents,
 	.list_types = vdpa_list_types,
 	.list_active = vdpa_list_active,

@@ -621,8 +621,24 @@ static int vf_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const char 
 	return vbus_bind_driver(ctx, "pci", vf, driver);
 }
 
+/* The kind's rules, applied by the core (lib/ops.c). */
+/* lib/vf-netdev.c checks their values. */
+static const char *const vf_attrs[] = { "mac",	       "vlan",	      "qos",
+					"trust",       "spoofchk",    "link_state",
+					"min_tx_rate", "max_tx_rate", NULL };
+static const struct vbus_kind_rules vf_rules = {
+	.a_kind = "a vf",
+	.identity = VBUS_IDENTITY_INDEX,
+	.index_label = "VF",
+	.type = VBUS_FIELD_REFUSED,
+	.index = VBUS_FIELD_REQUIRED,
+	.attrs = vf_attrs,
+	.pick_index = true,
+};
+
 const struct vbus_backend vbus_backend_vf = {
     .kind = VBUS_KIND_VF,
+    .rules = &vf_rules,
     .list_parents = vf_list_parents,
     .list_active = vf_list_active,
     .check = vf_check,

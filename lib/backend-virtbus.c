@@ -436,15 +436,67 @@ static int virtbus_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const 
 	return simple_call(ctx, def, VBUS_CMD_DEV_SET, driver, !driver);
 }
 
-int vbus_virtbus_monitor_open(struct vbus_ctx *ctx, vbus_nl_event_fn cb, void *userdata,
-			      struct vbus_nl **ret)
+/* vbus.ko's "monitor" group: DEV_NEW, DEV_DEL, DEV_BIND, each one event for the caller. */
+struct virtbus_monitor {
+	struct vbus_nl *nl;
+	void (*fn)(void *userdata);
+	void *userdata;
+};
+
+static int virtbus_event(uint8_t cmd, struct nlattr **tb, void *userdata)
 {
-	return vbus_nl_monitor_open(ctx, VBUS_GENL_NAME, VBUS_GENL_MCGRP_MONITOR, vbus_policy,
-				    VBUS_ATTR_MAX, cb, userdata, ret);
+	struct virtbus_monitor *m = userdata;
+
+	m->fn(m->userdata);
+	return 0;
 }
+
+static int virtbus_monitor_open(struct vbus_ctx *ctx, void (*fn)(void *userdata), void *userdata,
+				void **ret_handle, int *ret_fd)
+{
+	struct virtbus_monitor *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->fn = fn;
+	m->userdata = userdata;
+	r = vbus_nl_monitor_open(ctx, VBUS_GENL_NAME, VBUS_GENL_MCGRP_MONITOR, vbus_policy,
+				 VBUS_ATTR_MAX, virtbus_event, m, &m->nl);
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	*ret_handle = m;
+	*ret_fd = vbus_nl_monitor_fd(m->nl);
+	return 0;
+}
+
+static int virtbus_monitor_dispatch(void *handle)
+{
+	struct virtbus_monitor *m = handle;
+
+	return vbus_nl_monitor_dispatch(m->nl);
+}
+
+static void virtbus_monitor_close(void *handle)
+{
+	struct virtbus_monitor *m = handle;
+
+	vbus_nl_free(m->nl);
+	free(m);
+}
+
+/* The kind's rules, applied by the core (lib/ops.c). */
+static const struct vbus_kind_rules virtbus_rules = {
+	.a_kind = "a virtbus",
+	.index = VBUS_FIELD_REFUSED,
+	.any_attr = true,
+};
 
 const struct vbus_backend vbus_backend_virtbus = {
 	.kind = VBUS_KIND_VIRTBUS,
+	.rules = &virtbus_rules,
 	.list_parents = virtbus_list_parents,
 	.list_types = virtbus_list_types,
 	.list_active = virtbus_list_active,
@@ -456,4 +508,7 @@ const struct vbus_backend vbus_backend_virtbus = {
 	.resolve_driver = virtbus_resolve_driver,
 	.bind = virtbus_bind,
 	.free_data = vbus_nl_free_data,
+	.monitor_open = virtbus_monitor_open,
+	.monitor_dispatch = virtbus_monitor_dispatch,
+	.monitor_close = virtbus_monitor_close,
 };

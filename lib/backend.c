@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The backend table: one ops struct per kind, each from its own lib/backend-<kind>.c. */
+#include <sys/epoll.h>
+#include <unistd.h>
+
 #include "vbus-private.h"
 
 /*
@@ -36,6 +39,15 @@ const struct vbus_backend *vbus_ctx_backend(struct vbus_ctx *ctx, enum vbus_kind
 	return backends[kind];
 }
 
+const struct vbus_kind_rules *vbus_kind_rules(enum vbus_kind kind)
+{
+	static const struct vbus_kind_rules none = { .a_kind = "a" };
+	const struct vbus_backend *be = vbus_backend_get(kind);
+
+	/* The kind's own table, not a test's override: the rules belong to the kind. */
+	return be && be->rules ? be->rules : &none;
+}
+
 int vbus_backend_require(struct vbus_ctx *ctx, enum vbus_kind kind, const struct vbus_backend **ret)
 {
 	const struct vbus_backend *be;
@@ -48,4 +60,90 @@ int vbus_backend_require(struct vbus_ctx *ctx, enum vbus_kind kind, const struct
 				  vbus_kind_to_string(kind));
 	*ret = be;
 	return 0;
+}
+
+struct vbus_monitor {
+	int epoll_fd;
+	const struct vbus_backend *be[_VBUS_KIND_MAX];
+	void *handle[_VBUS_KIND_MAX];
+};
+
+struct vbus_monitor *vbus_monitor_free(struct vbus_monitor *m)
+{
+	if (!m)
+		return NULL;
+	for (int k = 0; k < _VBUS_KIND_MAX; k++)
+		if (m->handle[k])
+			m->be[k]->monitor_close(m->handle[k]);
+	if (m->epoll_fd >= 0)
+		close(m->epoll_fd);
+	free(m);
+	return NULL;
+}
+
+int vbus_monitor_open(struct vbus_ctx *ctx, void (*fn)(void *userdata), void *userdata,
+		      struct vbus_monitor **ret)
+{
+	struct vbus_monitor *m;
+	int n = 0, r = -EOPNOTSUPP;
+
+	if (!streq(vbus_ctx_get_root(ctx), "/"))
+		return -EOPNOTSUPP;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (m->epoll_fd < 0) {
+		r = -errno;
+		vbus_monitor_free(m);
+		return r;
+	}
+	for (int k = 0; k < _VBUS_KIND_MAX; k++) {
+		const struct vbus_backend *be = vbus_ctx_backend(ctx, k);
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = k };
+		int fd;
+
+		if (!be || !be->monitor_open)
+			continue;
+		r = be->monitor_open(ctx, fn, userdata, &m->handle[k], &fd);
+		if (r < 0)
+			continue; /* its module is not loaded (yet): the others still count */
+		m->be[k] = be;
+		if (epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			r = -errno;
+			vbus_monitor_free(m);
+			return r;
+		}
+		n++;
+	}
+	if (n == 0) {
+		vbus_monitor_free(m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+int vbus_monitor_fd(struct vbus_monitor *m)
+{
+	return m->epoll_fd;
+}
+
+int vbus_monitor_dispatch(struct vbus_monitor *m)
+{
+	struct epoll_event ev[_VBUS_KIND_MAX];
+	int n, r = 0;
+
+	n = epoll_wait(m->epoll_fd, ev, _VBUS_KIND_MAX, 0);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		unsigned k = ev[i].data.u32;
+		int q = k < _VBUS_KIND_MAX && m->handle[k] ? m->be[k]->monitor_dispatch(m->handle[k])
+							   : 0;
+
+		if (q < 0 && r == 0)
+			r = q;
+	}
+	return r;
 }

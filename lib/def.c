@@ -581,7 +581,6 @@ VBUS_EXPORT int vbus_def_from_json_for(struct vbus_ctx *ctx, struct json_object 
 	return def_from_json(ctx, obj, purpose && *purpose ? purpose : NULL, ret);
 }
 
-static bool is_def_key(const char *key);
 
 static int add_string(struct json_object *o, const char *key, const char *s)
 {
@@ -656,7 +655,7 @@ VBUS_EXPORT int vbus_def_to_json(const struct vbus_def *def, struct json_object 
 	}
 	if (def->extra) {
 		json_object_object_foreach (def->extra, key, v) {
-			if (is_def_key(key))
+			if (vbus_def_key_is_reserved(key))
 				continue;
 			if (json_object_object_add(o, key, json_object_get(v)) < 0)
 				return -ENOMEM;
@@ -699,7 +698,7 @@ static void puts_(struct text *t, const char *s)
 	put(t, s, strlen(s));
 }
 
-static void indent_(struct text *t, int n)
+void vbus_text_indent(struct text *t, int n)
 {
 	static const char spaces[] = "                                                                ";
 
@@ -709,7 +708,7 @@ static void indent_(struct text *t, int n)
 
 /* A JSON string as json-c writes it without slash escapes: \" \\ \b \f \n \r \t, \u00XX for
  * the other control characters, every other byte as it is. */
-static void put_string(struct text *t, const char *s, size_t n)
+void vbus_text_string(struct text *t, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t start = 0;
@@ -759,8 +758,8 @@ void vbus_text_json(struct text *t, struct json_object *v, int indent)
 		}
 		put(t, "{\n", 2);
 		json_object_object_foreach (v, key, val) {
-			indent_(t, indent + 2);
-			put_string(t, key, strlen(key));
+			vbus_text_indent(t, indent + 2);
+			vbus_text_string(t, key, strlen(key));
 			put(t, ": ", 2);
 			vbus_text_json(t, val, indent + 2);
 			if (++i < n)
@@ -768,7 +767,7 @@ void vbus_text_json(struct text *t, struct json_object *v, int indent)
 			else
 				put(t, "\n", 1);
 		}
-		indent_(t, indent);
+		vbus_text_indent(t, indent);
 		put(t, "}", 1);
 		return;
 	case json_type_array:
@@ -779,18 +778,18 @@ void vbus_text_json(struct text *t, struct json_object *v, int indent)
 		}
 		put(t, "[\n", 2);
 		for (i = 0; i < n; i++) {
-			indent_(t, indent + 2);
+			vbus_text_indent(t, indent + 2);
 			vbus_text_json(t, json_object_array_get_idx(v, i), indent + 2);
 			if (i + 1 < n)
 				put(t, ",\n", 2);
 			else
 				put(t, "\n", 1);
 		}
-		indent_(t, indent);
+		vbus_text_indent(t, indent);
 		put(t, "]", 1);
 		return;
 	case json_type_string:
-		put_string(t, json_object_get_string(v), json_object_get_string_len(v));
+		vbus_text_string(t, json_object_get_string(v), json_object_get_string_len(v));
 		return;
 	case json_type_boolean:
 		puts_(t, json_object_get_boolean(v) ? "true" : "false");
@@ -819,31 +818,14 @@ VBUS_EXPORT int vbus_json_format(struct json_object *value, char **ret)
 	return 0;
 }
 
-static void put_key(struct text *t, int indent, const char *key)
-{
-	put(t, ",\n", 2);
-	indent_(t, indent + 2);
-	put_string(t, key, strlen(key));
-	put(t, ": ", 2);
-}
-
-static void put_key_str(struct text *t, int indent, const char *key, const char *value)
-{
-	put_key(t, indent, key);
-	if (value)
-		put_string(t, value, strlen(value));
-	else
-		put(t, "null", 4);
-}
-
 static const char *const def_keys[] = {
 	"version", "name", "kind", "parent", "type", "uuid", "index", "attrs", "driver", "start",
 	"tags", "active", "defined", "bound_driver", "sysfs_path", "wanted_driver", "pci_address",
-	"iommu_group", "device_nodes", "netdev",
+	"iommu_group", "device_nodes", "netdev", "pending",
 };
 
 /* A key of the schema (or a runtime key of listings): never taken from def->extra. */
-static bool is_def_key(const char *key)
+bool vbus_def_key_is_reserved(const char *key)
 {
 	for (size_t i = 0; i < ELEMENTSOF(def_keys); i++)
 		if (streq(key, def_keys[i]))
@@ -851,106 +833,143 @@ static bool is_def_key(const char *key)
 	return false;
 }
 
-/* What vbus_text_json() writes for vbus_def_to_json(DEF) with the runtime keys of a listing
- * added (RT), at INDENT, without building the object. */
-int vbus_text_def(struct text *t, const struct vbus_def *def, int indent,
-		  const struct vbus_runtime *rt)
-{
-	const struct vbus_access *a = rt ? rt->access : NULL;
-	char num[32];
+/* ---- accessors ----------------------------------------------------------------------------- */
 
-	if (!def->name || !vbus_kind_to_string(def->kind) || !def->parent)
-		return -EINVAL;
-	put(t, "{\n", 2);
-	indent_(t, indent + 2);
-	put(t, "\"version\": 1", 12);
-	put_key_str(t, indent, "name", def->name);
-	put_key_str(t, indent, "kind", vbus_kind_to_string(def->kind));
-	put_key_str(t, indent, "parent", def->parent);
-	if (def->type)
-		put_key_str(t, indent, "type", def->type);
-	if (def->uuid)
-		put_key_str(t, indent, "uuid", def->uuid);
-	if (def->index >= 0) {
-		put_key(t, indent, "index");
-		snprintf(num, sizeof(num), "%" PRId64, def->index);
-		puts_(t, num);
+VBUS_EXPORT const char *vbus_def_get_name(const struct vbus_def *def)
+{
+	return def->name;
+}
+
+VBUS_EXPORT enum vbus_kind vbus_def_get_kind(const struct vbus_def *def)
+{
+	return def->kind;
+}
+
+VBUS_EXPORT const char *vbus_def_get_parent(const struct vbus_def *def)
+{
+	return def->parent;
+}
+
+VBUS_EXPORT const char *vbus_def_get_type(const struct vbus_def *def)
+{
+	return def->type;
+}
+
+VBUS_EXPORT const char *vbus_def_get_uuid(const struct vbus_def *def)
+{
+	return def->uuid;
+}
+
+VBUS_EXPORT int64_t vbus_def_get_index(const struct vbus_def *def)
+{
+	return def->index;
+}
+
+VBUS_EXPORT const char *vbus_def_get_driver(const struct vbus_def *def)
+{
+	return def->driver ?: VBUS_DRIVER_AUTO;
+}
+
+VBUS_EXPORT enum vbus_start vbus_def_get_start(const struct vbus_def *def)
+{
+	return def->start;
+}
+
+VBUS_EXPORT size_t vbus_def_get_n_attrs(const struct vbus_def *def)
+{
+	return def->n_attrs;
+}
+
+VBUS_EXPORT int vbus_def_get_attr(const struct vbus_def *def, size_t i, const char **ret_key,
+				  const char **ret_value)
+{
+	if (i >= def->n_attrs)
+		return -ERANGE;
+	if (ret_key)
+		*ret_key = def->attrs[i].key;
+	if (ret_value)
+		*ret_value = def->attrs[i].value;
+	return 0;
+}
+
+VBUS_EXPORT size_t vbus_def_get_n_tags(const struct vbus_def *def)
+{
+	return def->n_tags;
+}
+
+VBUS_EXPORT const char *vbus_def_get_tag(const struct vbus_def *def, size_t i)
+{
+	return i < def->n_tags ? def->tags[i] : NULL;
+}
+
+/* *FIELD = a copy of S (NULL: unset); FIELD unchanged on failure. */
+static int set_string(char **field, const char *s)
+{
+	char *c = NULL;
+
+	if (s && !(c = strdup(s)))
+		return -ENOMEM;
+	free(*field);
+	*field = c;
+	return 0;
+}
+
+VBUS_EXPORT int vbus_def_set_name(struct vbus_def *def, const char *name)
+{
+	return set_string(&def->name, name);
+}
+
+VBUS_EXPORT void vbus_def_set_kind(struct vbus_def *def, enum vbus_kind kind)
+{
+	def->kind = kind;
+}
+
+VBUS_EXPORT int vbus_def_set_parent(struct vbus_def *def, const char *parent)
+{
+	return set_string(&def->parent, parent);
+}
+
+VBUS_EXPORT int vbus_def_set_type(struct vbus_def *def, const char *type)
+{
+	return set_string(&def->type, type);
+}
+
+VBUS_EXPORT int vbus_def_set_uuid(struct vbus_def *def, const char *uuid)
+{
+	return set_string(&def->uuid, uuid);
+}
+
+VBUS_EXPORT void vbus_def_set_index(struct vbus_def *def, int64_t index)
+{
+	def->index = index < 0 ? -1 : index;
+}
+
+VBUS_EXPORT int vbus_def_set_driver(struct vbus_def *def, const char *driver)
+{
+	return set_string(&def->driver, driver);
+}
+
+VBUS_EXPORT void vbus_def_set_start(struct vbus_def *def, enum vbus_start start)
+{
+	def->start = start;
+}
+
+VBUS_EXPORT void vbus_def_clear_attrs(struct vbus_def *def)
+{
+	for (size_t i = 0; i < def->n_attrs; i++) {
+		free(def->attrs[i].key);
+		free(def->attrs[i].value);
 	}
-	put_key(t, indent, "attrs");
-	if (def->n_attrs == 0)
-		put(t, "[]", 2);
-	else {
-		put(t, "[\n", 2);
-		for (size_t i = 0; i < def->n_attrs; i++) {
-			indent_(t, indent + 4);
-			put(t, "{\n", 2);
-			indent_(t, indent + 6);
-			put_string(t, def->attrs[i].key, strlen(def->attrs[i].key));
-			put(t, ": ", 2);
-			put_string(t, def->attrs[i].value, strlen(def->attrs[i].value));
-			put(t, "\n", 1);
-			indent_(t, indent + 4);
-			put(t, i + 1 < def->n_attrs ? "},\n" : "}\n", i + 1 < def->n_attrs ? 3 : 2);
-		}
-		indent_(t, indent + 2);
-		put(t, "]", 1);
-	}
-	put_key_str(t, indent, "driver", def->driver ?: VBUS_DRIVER_AUTO);
-	put_key_str(t, indent, "start", vbus_start_to_string(def->start) ?: "auto");
-	put_key(t, indent, "tags");
-	if (def->n_tags == 0)
-		put(t, "[]", 2);
-	else {
-		put(t, "[\n", 2);
-		for (size_t i = 0; i < def->n_tags; i++) {
-			indent_(t, indent + 4);
-			put_string(t, def->tags[i], strlen(def->tags[i]));
-			put(t, i + 1 < def->n_tags ? ",\n" : "\n", i + 1 < def->n_tags ? 2 : 1);
-		}
-		indent_(t, indent + 2);
-		put(t, "]", 1);
-	}
-	if (def->extra) {
-		json_object_object_foreach (def->extra, key, v) {
-			if (is_def_key(key))
-				continue;
-			put_key(t, indent, key);
-			vbus_text_json(t, v, indent + 2);
-		}
-	}
-	if (rt) {
-		put_key(t, indent, "active");
-		puts_(t, rt->active ? "true" : "false");
-		put_key(t, indent, "defined");
-		puts_(t, rt->defined ? "true" : "false");
-		put_key_str(t, indent, "bound_driver", rt->driver);
-		put_key_str(t, indent, "sysfs_path", rt->sysfs_path);
-		put_key_str(t, indent, "wanted_driver", rt->wanted_driver);
-		put_key_str(t, indent, "pci_address",
-			    a && a->pci_address[0] ? a->pci_address : NULL);
-		put_key(t, indent, "iommu_group");
-		if (a && a->iommu_group >= 0) {
-			snprintf(num, sizeof(num), "%d", a->iommu_group);
-			puts_(t, num);
-		} else
-			put(t, "null", 4);
-		put_key(t, indent, "device_nodes");
-		if (!a || a->n_nodes == 0)
-			put(t, "[]", 2);
-		else {
-			put(t, "[\n", 2);
-			for (size_t i = 0; i < a->n_nodes; i++) {
-				indent_(t, indent + 4);
-				put_string(t, a->nodes[i], strlen(a->nodes[i]));
-				put(t, i + 1 < a->n_nodes ? ",\n" : "\n", i + 1 < a->n_nodes ? 2 : 1);
-			}
-			indent_(t, indent + 2);
-			put(t, "]", 1);
-		}
-		put_key_str(t, indent, "netdev", a && a->netdev[0] ? a->netdev : NULL);
-	}
-	put(t, "\n", 1);
-	indent_(t, indent);
-	put(t, "}", 1);
-	return t->oom ? -ENOMEM : 0;
+	free(def->attrs);
+	def->attrs = NULL;
+	def->n_attrs = 0;
+}
+
+VBUS_EXPORT void vbus_def_clear_tags(struct vbus_def *def)
+{
+	for (size_t i = 0; i < def->n_tags; i++)
+		free(def->tags[i]);
+	free(def->tags);
+	def->tags = NULL;
+	def->n_tags = 0;
 }

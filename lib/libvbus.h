@@ -7,8 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <json-c/json.h>
-
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -16,10 +14,13 @@ extern "C" {
 #define VBUS_EXPORT __attribute__((visibility("default")))
 
 /*
- * Conventions (systemd's): functions return 0 (or a positive count) on success and a negative
- * errno on failure; ret_* output parameters are left untouched on failure; _unref() and _free()
- * accept NULL. On failure an operation also leaves a human readable cause, naming the object,
- * in vbus_ctx_last_error(), e.g. "parent 0000:00:02.0 does not offer type i915-GVTg_V5_9".
+ * Conventions (systemd's and kmod's): objects are opaque, reached through accessors; functions
+ * return 0 (or a positive count) on success and a negative errno on failure; ret_* output
+ * parameters are left untouched on failure (the few calls that also set them on failure say
+ * so); _unref() and _free() accept NULL. JSON crosses this interface as text (the caller
+ * frees what it gets), never as a JSON library's objects. On failure an operation also leaves
+ * a human readable cause, naming the object, in vbus_ctx_last_error(), e.g. "parent
+ * 0000:00:02.0 does not offer type i915-GVTg_V5_9".
  */
 
 struct vbus_ctx;
@@ -88,89 +89,141 @@ VBUS_EXPORT bool vbus_name_is_valid(const char *name);
 VBUS_EXPORT bool vbus_driver_is_valid(const char *driver);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Definitions: schema v1 of /etc/vbus/devices.d/NAME.json. */
+/* Definitions: schema v1 of /etc/vbus/devices.d/NAME.json (vbus.json(5)). */
 
-struct vbus_attr {
-	char *key;
-	char *value;
-};
-
-struct vbus_def {
-	char *name;
-	enum vbus_kind kind;
-	char *parent;
-	char *type;	 /* mdev type, vdpa/virtbus device type; NULL when unset */
-	char *uuid;	 /* mdev; generated on define when NULL */
-	int64_t index;	 /* VF index or sfnum; -1 when unset */
-	char *driver;	 /* "auto" when unset */
-	enum vbus_start start;
-	struct vbus_attr *attrs; /* written in this order */
-	size_t n_attrs;
-	char **tags;
-	size_t n_tags;
-	struct json_object *extra; /* unknown keys, preserved on rewrite; may be NULL */
-};
+struct vbus_def;
 
 VBUS_EXPORT int vbus_def_new(struct vbus_def **ret);
 VBUS_EXPORT struct vbus_def *vbus_def_free(struct vbus_def *def);
 VBUS_EXPORT int vbus_def_dup(const struct vbus_def *def, struct vbus_def **ret);
+
+/* The fields. Strings are copied by the setters (NULL unsets TYPE, UUID, DRIVER); NAME and
+ * PARENT are required by vbus_define(). INDEX: -1 when unset. DRIVER: "auto" when unset.
+ * A setter that fails (-ENOMEM) leaves DEF as it was. */
+VBUS_EXPORT const char *vbus_def_get_name(const struct vbus_def *def);
+VBUS_EXPORT int vbus_def_set_name(struct vbus_def *def, const char *name);
+VBUS_EXPORT enum vbus_kind vbus_def_get_kind(const struct vbus_def *def);
+VBUS_EXPORT void vbus_def_set_kind(struct vbus_def *def, enum vbus_kind kind);
+VBUS_EXPORT const char *vbus_def_get_parent(const struct vbus_def *def);
+VBUS_EXPORT int vbus_def_set_parent(struct vbus_def *def, const char *parent);
+VBUS_EXPORT const char *vbus_def_get_type(const struct vbus_def *def);
+VBUS_EXPORT int vbus_def_set_type(struct vbus_def *def, const char *type);
+VBUS_EXPORT const char *vbus_def_get_uuid(const struct vbus_def *def);
+VBUS_EXPORT int vbus_def_set_uuid(struct vbus_def *def, const char *uuid);
+VBUS_EXPORT int64_t vbus_def_get_index(const struct vbus_def *def);
+VBUS_EXPORT void vbus_def_set_index(struct vbus_def *def, int64_t index);
+VBUS_EXPORT const char *vbus_def_get_driver(const struct vbus_def *def);
+VBUS_EXPORT int vbus_def_set_driver(struct vbus_def *def, const char *driver);
+VBUS_EXPORT enum vbus_start vbus_def_get_start(const struct vbus_def *def);
+VBUS_EXPORT void vbus_def_set_start(struct vbus_def *def, enum vbus_start start);
+/* Attributes, written in this order; tags. -ERANGE when I is out of range (outputs
+ * untouched). */
+VBUS_EXPORT size_t vbus_def_get_n_attrs(const struct vbus_def *def);
+VBUS_EXPORT int vbus_def_get_attr(const struct vbus_def *def, size_t i, const char **ret_key,
+				  const char **ret_value);
 VBUS_EXPORT int vbus_def_add_attr(struct vbus_def *def, const char *key, const char *value);
+VBUS_EXPORT void vbus_def_clear_attrs(struct vbus_def *def);
+VBUS_EXPORT size_t vbus_def_get_n_tags(const struct vbus_def *def);
+VBUS_EXPORT const char *vbus_def_get_tag(const struct vbus_def *def, size_t i);
 VBUS_EXPORT int vbus_def_add_tag(struct vbus_def *def, const char *tag);
-/* Parses a schema-v1 object; -EINVAL with the offending key in vbus_ctx_last_error(). */
-VBUS_EXPORT int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj,
-				   struct vbus_def **ret);
-VBUS_EXPORT int vbus_def_to_json(const struct vbus_def *def, struct json_object **ret);
-/* VALUE as the config files and vbusctl -j print it (two-space indent, "[]" when empty, a final
- * newline). The caller frees *ret. */
-VBUS_EXPORT int vbus_json_format(struct json_object *value, char **ret);
+VBUS_EXPORT void vbus_def_clear_tags(struct vbus_def *def);
+
+/* A definition from its JSON text (a schema-v1 object, as the files hold it; unknown keys are
+ * kept and written back); -EINVAL with the offending key in vbus_ctx_last_error(). With
+ * PURPOSE (not NULL or ""), a definition without "kind" is completed by policy as
+ * vbus_policy_fill() does. */
+VBUS_EXPORT int vbus_def_new_from_json(struct vbus_ctx *ctx, const char *json, const char *purpose,
+				       struct vbus_def **ret);
+/* DEF as the files hold it (two-space indent, a final newline). The caller frees *ret. */
+VBUS_EXPORT int vbus_def_format_json(const struct vbus_def *def, char **ret);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Listings: each returns a new JSON array (the one model both renderers print). */
+/* Listings. Parents and types: a JSON array as text (the caller frees *ret), the objects of
+ * vbusctl -j parents / -j types (vbusctl(8)). An absent PARENT: -ENODEV. */
 
-VBUS_EXPORT int vbus_list_parents(struct vbus_ctx *ctx, const char *parent,
-				  struct json_object **ret);
-VBUS_EXPORT int vbus_list_types(struct vbus_ctx *ctx, const char *parent,
-				struct json_object **ret);
+VBUS_EXPORT int vbus_list_parents_json(struct vbus_ctx *ctx, const char *parent, char **ret);
+VBUS_EXPORT int vbus_list_types_json(struct vbus_ctx *ctx, const char *parent, char **ret);
 
 enum vbus_list_flags {
 	VBUS_LIST_DEFINED = 1 << 0, /* definitions, active or not */
 	VBUS_LIST_ACTIVE = 1 << 1,  /* active sub-devices, defined or not */
 };
-/* Schema-v1 objects plus "active", "defined", "bound_driver", "sysfs_path" (as seen inside
- * the root), "wanted_driver" (the definition's driver choice resolved: "vfio-pci"; null for a
- * device nobody defined), "pci_address", "iommu_group" (null when none), "device_nodes" (the
- * nodes that give access: /dev/vfio/G and /dev/vfio/vfio, /dev/vfio/devices/vfioN and
- * /dev/iommu, /dev/vhost-vdpa-N) and "netdev" (of a host-bound VF, SF or vDPA device). FLAGS 0 means VBUS_LIST_ACTIVE. Definitions come first (by name; then devices vbus
- * started that are not defined), then active devices nobody defined, named by their identity
- * (mdev uuid, "<pf>-vf<N>", ...). A definition file that cannot be read is named in a warning
- * and skipped. NAME may be NULL; -ENOENT when NAME matches nothing. */
+
+/*
+ * A device of a listing: a definition (stored, or a device vbus started and nobody defined)
+ * with what the kernel says of it, or an active sub-device nobody defined. Reference counted;
+ * the strings are valid as long as the device is.
+ */
+struct vbus_device;
+
+/* FLAGS 0 means VBUS_LIST_ACTIVE. Definitions come first (by name; then devices vbus started
+ * that are not defined), then active devices nobody defined, named by their identity (mdev
+ * uuid, "<pf>-vf<N>", ...). A definition file that cannot be read is named in a warning and
+ * skipped. NAME may be NULL; -ENOENT when NAME matches nothing. *ret: an array of *ret_n
+ * devices; vbus_device_list_free() frees it. */
 VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
-				  struct json_object **ret);
-/* The same listing, one entry at a time, without a JSON array or object per definition: FN
- * gets each entry in order; a negative return stops the walk and is returned. The pointers
- * are valid during the call only. */
-struct vbus_list_entry {
-	const struct vbus_def *def; /* the definition; NULL for an active device nobody defined */
-	struct json_object *object; /* that device, as vbus_list_devices() shows it (def NULL) */
-	bool active, defined;
-	const char *bound_driver, *sysfs_path;
-	/* What the definition asks for, resolved ("vfio-pci"); NULL without a definition. */
-	const char *wanted_driver;
-	/* How to reach the device (NULL or empty when not known): its PCI address (pci, vf), its
-	 * IOMMU group (-1: none), the device nodes that give access to it (NULL-terminated), the
-	 * netdev of a host-bound VF, SF or vDPA device. */
-	const char *pci_address;
-	int iommu_group;
-	const char *const *device_nodes;
-	const char *netdev;
+				  struct vbus_device ***ret, size_t *ret_n);
+VBUS_EXPORT void vbus_device_list_free(struct vbus_device **devices, size_t n);
+VBUS_EXPORT struct vbus_device *vbus_device_ref(struct vbus_device *dev);
+VBUS_EXPORT struct vbus_device *vbus_device_unref(struct vbus_device *dev);
+
+/* What it is. NAME, KIND and PARENT are always set (PARENT may be NULL for a device the kernel
+ * names no parent of); TYPE, UUID: NULL when none; INDEX: -1 when none. */
+VBUS_EXPORT const char *vbus_device_get_name(const struct vbus_device *dev);
+VBUS_EXPORT enum vbus_kind vbus_device_get_kind(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_parent(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_type(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_uuid(const struct vbus_device *dev);
+VBUS_EXPORT int64_t vbus_device_get_index(const struct vbus_device *dev);
+
+/* Whether it has a definition (stored, or the one a transient device was started with): then
+ * the definition's driver choice, start, attributes and tags below mean something. */
+VBUS_EXPORT bool vbus_device_has_definition(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_driver(const struct vbus_device *dev); /* "auto" */
+VBUS_EXPORT enum vbus_start vbus_device_get_start(const struct vbus_device *dev);
+VBUS_EXPORT size_t vbus_device_get_n_attrs(const struct vbus_device *dev);
+/* -ERANGE when I is out of range (*ret_key, *ret_value untouched). */
+VBUS_EXPORT int vbus_device_get_attr(const struct vbus_device *dev, size_t i, const char **ret_key,
+				     const char **ret_value);
+VBUS_EXPORT size_t vbus_device_get_n_tags(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_tag(const struct vbus_device *dev, size_t i);
+/* The other keys: those of a definition file vbus does not know (kept as they are), or what a
+ * kind says of an active device nobody defined ("address", "hw_addr", ...), in their order;
+ * *ret_json is the value as compact JSON text. -ERANGE when I is out of range. */
+VBUS_EXPORT size_t vbus_device_get_n_extras(const struct vbus_device *dev);
+VBUS_EXPORT int vbus_device_get_extra(const struct vbus_device *dev, size_t i, const char **ret_key,
+				      const char **ret_json);
+
+/* Its state. DEFINED: stored in /etc/vbus/devices.d. BOUND_DRIVER, SYSFS_PATH (as seen inside
+ * the root): NULL when not active or unbound. WANTED_DRIVER: the definition's driver choice
+ * resolved ("vfio-pci"); NULL for a device nobody defined. PCI_ADDRESS (pci, vf), NETDEV (a
+ * host-bound VF, SF or vDPA device): NULL when none; IOMMU_GROUP: -1 when none; DEVICE_NODES:
+ * the nodes that give access to it (/dev/vfio/G and /dev/vfio/vfio, /dev/vfio/devices/vfioN
+ * and /dev/iommu, /dev/vhost-vdpa-N), NULL-terminated. */
+VBUS_EXPORT bool vbus_device_is_active(const struct vbus_device *dev);
+VBUS_EXPORT bool vbus_device_is_defined(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_bound_driver(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_sysfs_path(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_wanted_driver(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_pci_address(const struct vbus_device *dev);
+VBUS_EXPORT int vbus_device_get_iommu_group(const struct vbus_device *dev);
+VBUS_EXPORT const char *const *vbus_device_get_device_nodes(const struct vbus_device *dev);
+VBUS_EXPORT const char *vbus_device_get_netdev(const struct vbus_device *dev);
+
+/* A pending change: the device runs with a definition (its run record in /run/vbus) that
+ * differs from the stored one in these fields; it takes effect at the next start (or through
+ * vbus_modify_live() for attributes). 0 when none, or when not active. */
+enum vbus_pending {
+	VBUS_PENDING_PARENT = 1 << 0,
+	VBUS_PENDING_TYPE = 1 << 1,
+	VBUS_PENDING_UUID = 1 << 2,
+	VBUS_PENDING_ATTRS = 1 << 3,
+	VBUS_PENDING_DRIVER = 1 << 4,
+	_VBUS_PENDING_MAX = 1 << 5,
 };
-typedef int (*vbus_list_fn)(void *userdata, const struct vbus_list_entry *entry);
-VBUS_EXPORT int vbus_list_devices_foreach(struct vbus_ctx *ctx, unsigned flags, const char *name,
-					  vbus_list_fn fn, void *userdata);
-/* The same listing as the text vbus_json_format() makes of it, written as it is read (no JSON
- * object per device: what vbusctl -j prints, at a fraction of the cost). The caller frees. */
-VBUS_EXPORT int vbus_list_devices_json(struct vbus_ctx *ctx, unsigned flags, const char *name,
-				       char **ret);
+VBUS_EXPORT unsigned vbus_device_get_pending(const struct vbus_device *dev);
+/* The name of one VBUS_PENDING_* bit ("parent", "type", "uuid", "attrs", "driver"), else NULL. */
+VBUS_EXPORT const char *vbus_pending_to_string(unsigned bit);
 
 /* ------------------------------------------------------------------------------------------ */
 /*
@@ -246,7 +299,8 @@ enum vbus_apply_flags {
 	VBUS_APPLY_NOW = 1 << 1,     /* also start and stop devices (below) */
 };
 /*
- * Makes the set of definitions equal to DEFINITIONS (a JSON array of schema-v1 objects): the
+ * Makes the set of definitions equal to DEFINITIONS (the text of a JSON array of schema-v1
+ * objects): the
  * ones not listed are undefined (their devices stay as they are, as with undefine), changed
  * ones rewritten, new ones defined; an mdev listed without uuid keeps the stored one. Every
  * entry is validated first (a refusal changes nothing); a failure while writing puts back what
@@ -260,10 +314,11 @@ enum vbus_apply_flags {
  * not stop the others and changes no definition back (as vbusd's reconcile, which retries
  * them): its step gets "error" (the cause, with the kernel's message), the first failure's
  * errno is returned with "'NAME' did not start: cause" (", and N more failed") as the last
- * error and, unlike other failures, *ret_plan is set, to say what was done.
+ * error and, unlike other failures, *ret_plan is set, to say what was done. The caller frees
+ * *ret_plan (JSON text).
  */
-VBUS_EXPORT int vbus_apply(struct vbus_ctx *ctx, struct json_object *definitions, unsigned flags,
-			   struct json_object **ret_plan);
+VBUS_EXPORT int vbus_apply_json(struct vbus_ctx *ctx, const char *definitions, unsigned flags,
+				char **ret_plan);
 
 /*
  * Reconcile (vbusd at its start and when a parent appears): vbus_start() for every start:auto
@@ -277,8 +332,8 @@ VBUS_EXPORT int vbus_apply(struct vbus_ctx *ctx, struct json_object *definitions
  * "'NAME' did not start: cause" (", and N more failed") as the last error and, unlike other
  * failures, *ret_results set.
  */
-VBUS_EXPORT int vbus_reconcile(struct vbus_ctx *ctx, const char *parent, unsigned flags,
-			       struct json_object **ret_results);
+VBUS_EXPORT int vbus_reconcile_json(struct vbus_ctx *ctx, const char *parent, unsigned flags,
+				    char **ret_results);
 
 /*
  * Imports mdevctl or driverctl definitions from DIR (NULL: the default under root). Returns a
@@ -288,14 +343,11 @@ VBUS_EXPORT int vbus_reconcile(struct vbus_ctx *ctx, const char *parent, unsigne
  * names where, null when kept), so the other tool no longer starts it, and a device that is
  * running is recorded as vbus's (stop removes it as the other tool's stop would).
  */
-VBUS_EXPORT int vbus_import(struct vbus_ctx *ctx, const char *source, const char *dir,
-			    struct json_object **ret_report);
 enum vbus_import_flags {
 	VBUS_IMPORT_KEEP_SOURCE = 1 << 0, /* leave the other tool's files where they are */
 };
-VBUS_EXPORT int vbus_import_with_flags(struct vbus_ctx *ctx, const char *source,
-				       const char *dir, unsigned flags,
-				       struct json_object **ret_report);
+VBUS_EXPORT int vbus_import_json(struct vbus_ctx *ctx, const char *source, const char *dir,
+				 unsigned flags, char **ret_report);
 
 /* ------------------------------------------------------------------------------------------ */
 /*
@@ -306,8 +358,8 @@ VBUS_EXPORT int vbus_import_with_flags(struct vbus_ctx *ctx, const char *source,
  * lock; vbus_cdi_update() does it on demand (vbusd at start and on kernel events).
  */
 VBUS_EXPORT int vbus_cdi_update(struct vbus_ctx *ctx);
-/* The specs as written: a JSON array of the spec objects (none: empty). */
-VBUS_EXPORT int vbus_cdi_read(struct vbus_ctx *ctx, struct json_object **ret);
+/* The specs as written: the text of a JSON array of the spec objects (none: "[]\n"). */
+VBUS_EXPORT int vbus_cdi_read_json(struct vbus_ctx *ctx, char **ret);
 /* The CDI device name of definition NAME (characters CDI forbids mapped, see vbus.json(5)), or
  * NULL when none can be made. Caller frees. */
 VBUS_EXPORT char *vbus_cdi_name(const char *name);
@@ -334,11 +386,6 @@ VBUS_EXPORT int vbus_policy_pick(struct vbus_ctx *ctx, const char *parent, const
  * vbusctl --direct and for vbusd alike.
  */
 VBUS_EXPORT int vbus_policy_fill(struct vbus_ctx *ctx, struct vbus_def *def, const char *purpose);
-
-/* vbus_def_from_json() for a definition without "kind" that PURPOSE completes through
- * vbus_policy_fill() (PURPOSE NULL or "": vbus_def_from_json() itself). */
-VBUS_EXPORT int vbus_def_from_json_for(struct vbus_ctx *ctx, struct json_object *obj,
-				       const char *purpose, struct vbus_def **ret);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Listings: parents, types and devices, each one JSON array (the model both renderers print). */
+/* Listings: parents and types (JSON arrays), and devices: the model, struct vbus_device. */
 #include <stdio.h>
 
 #include "vbus-private.h"
@@ -60,38 +60,6 @@ VBUS_EXPORT int vbus_list_types(struct vbus_ctx *ctx, const char *parent, struct
 	return list_each(ctx, parent, true, ret);
 }
 
-static struct json_object *str_or_null(const char *s)
-{
-	return s ? json_object_new_string(s) : NULL;
-}
-
-static int set_runtime(struct json_object *o, const struct vbus_runtime *rt)
-{
-	const struct vbus_access *a = rt->access;
-	struct json_object *nodes = json_object_new_array();
-
-	for (size_t i = 0; nodes && a && i < a->n_nodes; i++)
-		if (json_object_array_add(nodes, json_object_new_string(a->nodes[i])) < 0) {
-			json_object_put(nodes);
-			return -ENOMEM;
-		}
-	if (!nodes ||
-	    json_object_object_add(o, "active", json_object_new_boolean(rt->active)) < 0 ||
-	    json_object_object_add(o, "defined", json_object_new_boolean(rt->defined)) < 0 ||
-	    json_object_object_add(o, "bound_driver", str_or_null(rt->driver)) < 0 ||
-	    json_object_object_add(o, "sysfs_path", str_or_null(rt->sysfs_path)) < 0 ||
-	    json_object_object_add(o, "wanted_driver", str_or_null(rt->wanted_driver)) < 0 ||
-	    json_object_object_add(o, "pci_address",
-				   str_or_null(a && a->pci_address[0] ? a->pci_address : NULL)) < 0 ||
-	    json_object_object_add(o, "iommu_group",
-				   a && a->iommu_group >= 0 ? json_object_new_int(a->iommu_group) :
-							      NULL) < 0 ||
-	    json_object_object_add(o, "device_nodes", nodes) < 0 ||
-	    json_object_object_add(o, "netdev", str_or_null(a && a->netdev[0] ? a->netdev : NULL)) < 0)
-		return -ENOMEM;
-	return 0;
-}
-
 /* Whether the backend maps CHOICE to a driver name for DEF by reading only: for pci and sf,
  * virtbus and vf "host" means probing (it rebinds), which a listing must never do. */
 static bool resolve_is_pure(const struct vbus_def *def, const char *choice)
@@ -108,7 +76,34 @@ static bool resolve_is_pure(const struct vbus_def *def, const char *choice)
 	}
 }
 
-char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
+/* The backend's resolution of CHOICE for DEF, remembered in MEMO (NULL: not) for a device that
+ * is not ACTIVE: any inactive one of its kind, parent and type gets the same answer (its
+ * kind's driver for that parent), which some kinds find only by reading every device of the
+ * parent (mdev): one lookup per definition of a listing instead. */
+static int resolve_memo(struct vbus_ctx *ctx, const struct vbus_backend *be,
+			const struct vbus_def *def, const char *choice, bool active,
+			struct json_object *memo, char **ret)
+{
+	_cleanup_free_ char *key = NULL;
+	struct json_object *v;
+	int r;
+
+	if (memo && !active &&
+	    asprintf(&key, "%d|%s|%s|%s", def->kind, def->parent ?: "", def->type ?: "",
+		     choice) < 0)
+		key = NULL;
+	if (key && json_object_object_get_ex(memo, key, &v)) {
+		*ret = v ? strdup(json_object_get_string(v)) : NULL;
+		return v && !*ret ? -ENOMEM : 0;
+	}
+	r = be->resolve_driver(ctx, def, choice, ret);
+	if (r >= 0 && key)
+		json_object_object_add(memo, key, *ret ? json_object_new_string(*ret) : NULL);
+	return r;
+}
+
+static char *wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def, bool active,
+			   struct json_object *memo)
 {
 	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
 	_cleanup_free_ char *choice = NULL, *driver = NULL;
@@ -126,7 +121,7 @@ char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (r >= 0 && choice && be && be->resolve_driver &&
 	    (streq(choice, VBUS_DRIVER_VFIO) || streq(choice, VBUS_DRIVER_HOST)) &&
 	    resolve_is_pure(def, choice)) {
-		r = be->resolve_driver(ctx, def, choice, &driver);
+		r = resolve_memo(ctx, be, def, choice, active, memo, &driver);
 		if (r >= 0 && !driver)
 			driver = strdup(VBUS_DRIVER_NONE);
 	}
@@ -136,6 +131,11 @@ char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (driver)
 		return TAKE_PTR(driver);
 	return choice ? TAKE_PTR(choice) : strdup(def->driver ?: VBUS_DRIVER_AUTO);
+}
+
+char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	return wanted_driver(ctx, def, true, NULL);
 }
 
 static const char *str_key(struct json_object *o, const char *key)
@@ -151,8 +151,9 @@ static const char *str_key(struct json_object *o, const char *key)
  * entry with DEF's identity, or NULL; when the kind's listing is complete that is the status,
  * otherwise status() asks the kernel. RT points into SEEN or ST (vbus_status_done() it). */
 static void def_runtime(struct vbus_ctx *ctx, const struct vbus_def *def, bool defined,
-			bool listed, struct json_object *seen, struct vbus_status *st,
-			struct vbus_access *acc, char **want, struct vbus_runtime *rt)
+			bool listed, struct json_object *seen, struct json_object *wants,
+			struct vbus_status *st, struct vbus_access *acc, char **want,
+			struct vbus_runtime *rt)
 {
 	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
 	const char *path = NULL;
@@ -179,134 +180,542 @@ static void def_runtime(struct vbus_ctx *ctx, const struct vbus_def *def, bool d
 	}
 	rt->sysfs_path = path ? vbus_path_display(ctx, path) : NULL;
 	vbus_access_read(ctx, def->kind, rt->active ? rt->sysfs_path : NULL, rt->driver, acc);
-	*want = vbus_wanted_driver(ctx, def);
+	*want = wanted_driver(ctx, def, rt->active, wants);
 	rt->wanted_driver = *want;
 }
 
-/* One definition (stored or transient) with its runtime fields, as a JSON object. */
-static int def_entry(struct vbus_ctx *ctx, const struct vbus_def *def, bool defined, bool listed,
-		     struct json_object *seen, struct json_object **ret)
+/* ---- the model ------------------------------------------------------------------------------ */
+
+struct vbus_device {
+	unsigned n_ref;
+	/* The definition, or, for an active device nobody defined, its identity (name, kind,
+	 * parent, type, uuid, index) in the same fields. */
+	struct vbus_def *def;
+	bool definition, active, defined;
+	char *bound_driver, *sysfs_path, *wanted_driver;
+	char **extra_keys, **extra_json; /* the other keys, their values as compact JSON */
+	size_t n_extras;
+	struct vbus_access access; /* node_ptrs point into it */
+	unsigned pending;
+};
+
+static struct vbus_device *device_free(struct vbus_device *dev)
 {
-	_cleanup_json_ struct json_object *o = NULL;
-	struct vbus_status st;
-	struct vbus_access acc;
-	struct vbus_runtime rt;
-	char *want;
+	vbus_def_free(dev->def);
+	free(dev->bound_driver);
+	free(dev->sysfs_path);
+	free(dev->wanted_driver);
+	for (size_t i = 0; i < dev->n_extras; i++) {
+		free(dev->extra_keys[i]);
+		free(dev->extra_json[i]);
+	}
+	free(dev->extra_keys);
+	free(dev->extra_json);
+	free(dev);
+	return NULL;
+}
+
+VBUS_EXPORT struct vbus_device *vbus_device_ref(struct vbus_device *dev)
+{
+	if (dev)
+		dev->n_ref++;
+	return dev;
+}
+
+VBUS_EXPORT struct vbus_device *vbus_device_unref(struct vbus_device *dev)
+{
+	if (!dev || --dev->n_ref > 0)
+		return NULL;
+	return device_free(dev);
+}
+
+VBUS_EXPORT void vbus_device_list_free(struct vbus_device **devices, size_t n)
+{
+	for (size_t i = 0; devices && i < n; i++)
+		vbus_device_unref(devices[i]);
+	free(devices);
+}
+
+static inline void vbus_device_unrefp(struct vbus_device **p)
+{
+	vbus_device_unref(*p);
+}
+#define _cleanup_device_ _cleanup_(vbus_device_unrefp)
+
+static int device_alloc(struct vbus_def *def, struct vbus_device **ret)
+{
+	struct vbus_device *dev = calloc(1, sizeof(*dev));
+
+	if (!dev)
+		return -ENOMEM;
+	dev->n_ref = 1;
+	dev->def = def;
+	dev->access.iommu_group = -1;
+	dev->access.node_ptrs[0] = NULL;
+	*ret = dev;
+	return 0;
+}
+
+static int strdup_opt(const char *s, char **ret)
+{
+	*ret = NULL;
+	if (!s)
+		return 0;
+	*ret = strdup(s);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int add_extra(struct vbus_device *dev, const char *key, struct json_object *v)
+{
+	const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+	char **k = realloc(dev->extra_keys, (dev->n_extras + 1) * sizeof(*k));
+	char **j;
+
+	if (!k)
+		return -ENOMEM;
+	dev->extra_keys = k;
+	j = realloc(dev->extra_json, (dev->n_extras + 1) * sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	dev->extra_json = j;
+	k[dev->n_extras] = strdup(key);
+	j[dev->n_extras] = strdup(v ? json_object_to_json_string_ext(v, flags) : "null");
+	if (!k[dev->n_extras] || !j[dev->n_extras]) {
+		free(k[dev->n_extras]);
+		free(j[dev->n_extras]);
+		return -ENOMEM;
+	}
+	dev->n_extras++;
+	return 0;
+}
+
+/* The runtime part of DEV from RT. */
+static int device_set_runtime(struct vbus_device *dev, const struct vbus_runtime *rt)
+{
 	int r;
 
-	r = vbus_def_to_json(def, &o);
+	dev->active = rt->active;
+	dev->defined = rt->defined;
+	r = strdup_opt(rt->driver, &dev->bound_driver);
+	if (r >= 0)
+		r = strdup_opt(rt->sysfs_path, &dev->sysfs_path);
+	if (r >= 0)
+		r = strdup_opt(rt->wanted_driver, &dev->wanted_driver);
 	if (r < 0)
 		return r;
-	def_runtime(ctx, def, defined, listed, seen, &st, &acc, &want, &rt);
-	r = set_runtime(o, &rt);
-	vbus_status_done(&st);
-	free(want);
+	if (rt->access) {
+		dev->access = *rt->access;
+		for (size_t i = 0; i < dev->access.n_nodes; i++)
+			dev->access.node_ptrs[i] = dev->access.nodes[i];
+		dev->access.node_ptrs[dev->access.n_nodes] = NULL;
+	}
+	return 0;
+}
+
+/* The fields a running device differs in from its stored definition. */
+static unsigned pending_of(const struct vbus_def *stored, const struct vbus_def *running)
+{
+	unsigned p = 0;
+
+	if (!running)
+		return 0;
+	if (!streq_ptr(stored->parent, running->parent))
+		p |= VBUS_PENDING_PARENT;
+	if (!streq_ptr(stored->type, running->type))
+		p |= VBUS_PENDING_TYPE;
+	if (running->uuid && !streq_ptr(stored->uuid, running->uuid))
+		p |= VBUS_PENDING_UUID;
+	if (!streq(stored->driver ?: VBUS_DRIVER_AUTO, running->driver ?: VBUS_DRIVER_AUTO))
+		p |= VBUS_PENDING_DRIVER;
+	if (stored->n_attrs != running->n_attrs)
+		p |= VBUS_PENDING_ATTRS;
+	else
+		for (size_t i = 0; i < stored->n_attrs; i++)
+			if (!streq(stored->attrs[i].key, running->attrs[i].key) ||
+			    !streq(stored->attrs[i].value, running->attrs[i].value)) {
+				p |= VBUS_PENDING_ATTRS;
+				break;
+			}
+	return p;
+}
+
+/* A device of the model for definition DEF (taken) with RT; RUNNING: the definition its run
+ * record says it was started with, or NULL. */
+static int device_from_def(struct vbus_def *def, const struct vbus_runtime *rt,
+			   const struct vbus_def *running, struct vbus_device **ret)
+{
+	_cleanup_device_ struct vbus_device *dev = NULL;
+	int r;
+
+	r = device_alloc(def, &dev);
+	if (r < 0) {
+		vbus_def_free(def);
+		return r;
+	}
+	dev->definition = true;
+	if (def->extra) {
+		json_object_object_foreach (def->extra, key, v) {
+			if (vbus_def_key_is_reserved(key))
+				continue;
+			r = add_extra(dev, key, v);
+			if (r < 0)
+				return r;
+		}
+	}
+	r = device_set_runtime(dev, rt);
 	if (r < 0)
 		return r;
-	*ret = TAKE_PTR(o);
+	if (rt->active && rt->defined)
+		dev->pending = pending_of(def, running);
+	*ret = TAKE_PTR(dev);
+	return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(a, *(const char *const *)b);
+}
+
+/* Whether KEY is one a listing's object has of its own: identity (name ... index), runtime
+ * (active ... pending), or, with DEFINITION, of the definition schema. One binary search: the
+ * document of 10 000 devices vbusctl reads back has 200 000 keys. */
+static bool is_listing_key(const char *key, bool definition)
+{
+	/* sorted (strcmp) */
+	static const char *const own[] = {
+		"active", "bound_driver", "defined", "device_nodes", "index", "iommu_group",
+		"kind", "name", "netdev", "parent", "pci_address", "pending", "sysfs_path",
+		"type", "uuid", "wanted_driver",
+	};
+	static const char *const schema[] = { "attrs", "driver", "start", "tags", "version" };
+
+	if (bsearch(key, own, ELEMENTSOF(own), sizeof(own[0]), cmp_key))
+		return true;
+	return definition && bsearch(key, schema, ELEMENTSOF(schema), sizeof(schema[0]), cmp_key);
+}
+
+/* The identity fields of an object of a listing (an active device of list_active(), or an
+ * element of a listing's JSON), into a new definition-shaped copy; the other keys that are
+ * neither identity nor runtime (nor, with DEFINITION, of the schema) go to DEV's extras. */
+static int device_identity(struct vbus_device *dev, struct json_object *o)
+{
+	static const char *const keys[] = { "name", "parent", "type", "uuid" };
+	struct vbus_def *def = dev->def;
+	struct json_object *v;
+	int r;
+
+	def->kind = vbus_kind_from_string(str_key(o, "kind") ?: "");
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		char **field[] = { &def->name, &def->parent, &def->type, &def->uuid };
+
+		r = strdup_opt(str_key(o, keys[i]), field[i]);
+		if (r < 0)
+			return r;
+	}
+	if (json_object_object_get_ex(o, "index", &v) && json_object_is_type(v, json_type_int))
+		def->index = json_object_get_int64(v);
+	if (!def->name)
+		return -EINVAL;
+	json_object_object_foreach (o, key, val) {
+		if (is_listing_key(key, dev->definition))
+			continue;
+		r = add_extra(dev, key, val);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* An active device nobody defined, from object O of list_active(), with RT. */
+static int device_from_active(struct json_object *o, const struct vbus_runtime *rt,
+			      struct vbus_device **ret)
+{
+	_cleanup_device_ struct vbus_device *dev = NULL;
+	struct vbus_def *def;
+	int r;
+
+	r = vbus_def_new(&def);
+	if (r < 0)
+		return r;
+	r = device_alloc(def, &dev);
+	if (r < 0) {
+		vbus_def_free(def);
+		return r;
+	}
+	r = device_identity(dev, o);
+	if (r >= 0)
+		r = device_set_runtime(dev, rt);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(dev);
+	return 0;
+}
+
+static const char *const pending_names[] = { "parent", "type", "uuid", "attrs", "driver" };
+
+VBUS_EXPORT const char *vbus_pending_to_string(unsigned bit)
+{
+	for (size_t i = 0; i < ELEMENTSOF(pending_names); i++)
+		if (bit == 1u << i)
+			return pending_names[i];
+	return NULL;
+}
+
+static const char *json_str(struct json_object *v)
+{
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/* An element of a listing's JSON (what vbusd serves) as a device of the model. */
+int vbus_device_from_json(struct json_object *o, struct vbus_device **ret)
+{
+	_cleanup_device_ struct vbus_device *dev = NULL;
+	struct vbus_def *def;
+	struct vbus_runtime rt = {};
+	struct vbus_access acc = { .iommu_group = -1 };
+	struct json_object *v;
+	int r;
+
+	if (!json_object_is_type(o, json_type_object))
+		return -EINVAL;
+	r = vbus_def_new(&def);
+	if (r < 0)
+		return r;
+	r = device_alloc(def, &dev);
+	if (r < 0) {
+		vbus_def_free(def);
+		return r;
+	}
+	dev->definition = json_object_object_get_ex(o, "version", NULL);
+	r = device_identity(dev, o);
+	if (r < 0)
+		return r;
+	if (dev->definition) {
+		r = strdup_opt(str_key(o, "driver"), &def->driver);
+		if (r < 0)
+			return r;
+		def->start = vbus_start_from_string(str_key(o, "start") ?: "auto");
+		if (json_object_object_get_ex(o, "attrs", &v))
+			for (size_t i = 0; i < json_object_array_length(v); i++) {
+				json_object_object_foreach (json_object_array_get_idx(v, i), key,
+							    val) {
+					r = vbus_def_add_attr(def, key, json_str(val) ?: "");
+					if (r < 0)
+						return r;
+				}
+			}
+		if (json_object_object_get_ex(o, "tags", &v))
+			for (size_t i = 0; i < json_object_array_length(v); i++) {
+				r = vbus_def_add_tag(def,
+						     json_str(json_object_array_get_idx(v, i)) ?: "");
+				if (r < 0)
+					return r;
+			}
+	}
+	rt.active = json_object_object_get_ex(o, "active", &v) && json_object_get_boolean(v);
+	rt.defined = json_object_object_get_ex(o, "defined", &v) && json_object_get_boolean(v);
+	rt.driver = str_key(o, "bound_driver");
+	rt.sysfs_path = str_key(o, "sysfs_path");
+	rt.wanted_driver = str_key(o, "wanted_driver");
+	snprintf(acc.pci_address, sizeof(acc.pci_address), "%s", str_key(o, "pci_address") ?: "");
+	snprintf(acc.netdev, sizeof(acc.netdev), "%s", str_key(o, "netdev") ?: "");
+	if (json_object_object_get_ex(o, "iommu_group", &v) && json_object_is_type(v, json_type_int))
+		acc.iommu_group = json_object_get_int(v);
+	if (json_object_object_get_ex(o, "device_nodes", &v))
+		for (size_t i = 0;
+		     i < json_object_array_length(v) && acc.n_nodes < VBUS_ACCESS_MAX_NODES; i++)
+			snprintf(acc.nodes[acc.n_nodes++], sizeof(acc.nodes[0]), "%s",
+				 json_str(json_object_array_get_idx(v, i)) ?: "");
+	rt.access = &acc;
+	r = device_set_runtime(dev, &rt);
+	if (r < 0)
+		return r;
+	if (json_object_object_get_ex(o, "pending", &v))
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			for (size_t j = 0; j < ELEMENTSOF(pending_names); j++)
+				if (streq_ptr(json_str(json_object_array_get_idx(v, i)),
+					      pending_names[j]))
+					dev->pending |= 1u << j;
+	*ret = TAKE_PTR(dev);
+	return 0;
+}
+
+/* ---- accessors --------------------------------------------------------------------------- */
+
+VBUS_EXPORT const char *vbus_device_get_name(const struct vbus_device *dev)
+{
+	return dev->def->name;
+}
+
+VBUS_EXPORT enum vbus_kind vbus_device_get_kind(const struct vbus_device *dev)
+{
+	return dev->def->kind;
+}
+
+VBUS_EXPORT const char *vbus_device_get_parent(const struct vbus_device *dev)
+{
+	return dev->def->parent;
+}
+
+VBUS_EXPORT const char *vbus_device_get_type(const struct vbus_device *dev)
+{
+	return dev->def->type;
+}
+
+VBUS_EXPORT const char *vbus_device_get_uuid(const struct vbus_device *dev)
+{
+	return dev->def->uuid;
+}
+
+VBUS_EXPORT int64_t vbus_device_get_index(const struct vbus_device *dev)
+{
+	return dev->def->index;
+}
+
+VBUS_EXPORT bool vbus_device_has_definition(const struct vbus_device *dev)
+{
+	return dev->definition;
+}
+
+VBUS_EXPORT const char *vbus_device_get_driver(const struct vbus_device *dev)
+{
+	return dev->definition ? dev->def->driver ?: VBUS_DRIVER_AUTO : NULL;
+}
+
+VBUS_EXPORT enum vbus_start vbus_device_get_start(const struct vbus_device *dev)
+{
+	return dev->definition ? dev->def->start : _VBUS_START_INVALID;
+}
+
+VBUS_EXPORT size_t vbus_device_get_n_attrs(const struct vbus_device *dev)
+{
+	return dev->def->n_attrs;
+}
+
+VBUS_EXPORT int vbus_device_get_attr(const struct vbus_device *dev, size_t i, const char **ret_key,
+				     const char **ret_value)
+{
+	if (i >= dev->def->n_attrs)
+		return -ERANGE;
+	if (ret_key)
+		*ret_key = dev->def->attrs[i].key;
+	if (ret_value)
+		*ret_value = dev->def->attrs[i].value;
+	return 0;
+}
+
+VBUS_EXPORT size_t vbus_device_get_n_tags(const struct vbus_device *dev)
+{
+	return dev->def->n_tags;
+}
+
+VBUS_EXPORT const char *vbus_device_get_tag(const struct vbus_device *dev, size_t i)
+{
+	return i < dev->def->n_tags ? dev->def->tags[i] : NULL;
+}
+
+VBUS_EXPORT size_t vbus_device_get_n_extras(const struct vbus_device *dev)
+{
+	return dev->n_extras;
+}
+
+VBUS_EXPORT int vbus_device_get_extra(const struct vbus_device *dev, size_t i, const char **ret_key,
+				      const char **ret_json)
+{
+	if (i >= dev->n_extras)
+		return -ERANGE;
+	if (ret_key)
+		*ret_key = dev->extra_keys[i];
+	if (ret_json)
+		*ret_json = dev->extra_json[i];
+	return 0;
+}
+
+VBUS_EXPORT bool vbus_device_is_active(const struct vbus_device *dev)
+{
+	return dev->active;
+}
+
+VBUS_EXPORT bool vbus_device_is_defined(const struct vbus_device *dev)
+{
+	return dev->defined;
+}
+
+VBUS_EXPORT const char *vbus_device_get_bound_driver(const struct vbus_device *dev)
+{
+	return dev->bound_driver;
+}
+
+VBUS_EXPORT const char *vbus_device_get_sysfs_path(const struct vbus_device *dev)
+{
+	return dev->sysfs_path;
+}
+
+VBUS_EXPORT const char *vbus_device_get_wanted_driver(const struct vbus_device *dev)
+{
+	return dev->wanted_driver;
+}
+
+VBUS_EXPORT const char *vbus_device_get_pci_address(const struct vbus_device *dev)
+{
+	return dev->access.pci_address[0] ? dev->access.pci_address : NULL;
+}
+
+VBUS_EXPORT int vbus_device_get_iommu_group(const struct vbus_device *dev)
+{
+	return dev->access.iommu_group;
+}
+
+VBUS_EXPORT const char *const *vbus_device_get_device_nodes(const struct vbus_device *dev)
+{
+	return dev->access.node_ptrs;
+}
+
+VBUS_EXPORT const char *vbus_device_get_netdev(const struct vbus_device *dev)
+{
+	return dev->access.netdev[0] ? dev->access.netdev : NULL;
+}
+
+VBUS_EXPORT unsigned vbus_device_get_pending(const struct vbus_device *dev)
+{
+	return dev->pending;
+}
+
+/* ---- listing ----------------------------------------------------------------------------- */
+
+struct devices {
+	struct vbus_device **v;
+	size_t n, allocated;
+};
+
+static int devices_add(struct devices *l, struct vbus_device *dev)
+{
+	if (l->n == l->allocated) {
+		size_t n = l->allocated ? l->allocated * 2 : 16;
+		struct vbus_device **v = realloc(l->v, n * sizeof(*v));
+
+		if (!v) {
+			vbus_device_unref(dev);
+			return -ENOMEM;
+		}
+		l->v = v;
+		l->allocated = n;
+	}
+	l->v[l->n++] = dev;
 	return 0;
 }
 
 static bool name_matches(struct json_object *o, const char *name)
 {
-	struct json_object *v;
-
-	return !name ||
-	       (json_object_object_get_ex(o, "name", &v) && streq(json_object_get_string(v), name));
+	return !name || streq_ptr(str_key(o, "name"), name);
 }
 
-/* Where a listing goes: a JSON array, or the JSON text of that array, written as it goes. */
-struct sink {
-	struct json_object *arr;
-	struct vbus_text *text;
-	vbus_list_fn fn;
-	void *userdata;
-	size_t n;
-};
-
-static void entry_access(struct vbus_list_entry *e, const struct vbus_access *a)
-{
-	e->pci_address = a->pci_address[0] ? a->pci_address : NULL;
-	e->iommu_group = a->iommu_group;
-	e->device_nodes = a->node_ptrs;
-	e->netdev = a->netdev[0] ? a->netdev : NULL;
-}
-
-static int sink_def(struct sink *k, const struct vbus_def *def, const struct vbus_runtime *rt)
-{
-	_cleanup_json_ struct json_object *o = NULL;
-	int r;
-
-	if (k->fn) {
-		struct vbus_list_entry e = {
-			.def = def,
-			.active = rt->active,
-			.defined = rt->defined,
-			.bound_driver = rt->driver,
-			.sysfs_path = rt->sysfs_path,
-			.wanted_driver = rt->wanted_driver,
-			.iommu_group = -1,
-		};
-
-		if (rt->access)
-			entry_access(&e, rt->access);
-
-		k->n++;
-		return k->fn(k->userdata, &e);
-	}
-	if (k->text) {
-		vbus_text_put(k->text, k->n++ ? ",\n  " : "[\n  ", 4);
-		return vbus_text_def(k->text, def, 2, rt);
-	}
-	r = vbus_def_to_json(def, &o);
-	if (r < 0)
-		return r;
-	r = set_runtime(o, rt);
-	if (r < 0)
-		return r;
-	if (json_object_array_add(k->arr, o) < 0)
-		return -ENOMEM;
-	TAKE_PTR(o);
-	return 0;
-}
-
-/* O: an entry of list_active(), its runtime keys already moved last; A: its access. */
-static int sink_active(struct sink *k, struct json_object *o, const struct vbus_access *a)
-{
-	if (k->fn) {
-		struct json_object *v;
-		struct vbus_list_entry e = {
-			.object = o,
-			.active = true,
-			.bound_driver = json_object_object_get_ex(o, "bound_driver", &v) ?
-						json_object_get_string(v) :
-						NULL,
-			.sysfs_path = json_object_object_get_ex(o, "sysfs_path", &v) ?
-					      json_object_get_string(v) :
-					      NULL,
-			.iommu_group = -1,
-		};
-
-		entry_access(&e, a);
-		k->n++;
-		return k->fn(k->userdata, &e);
-	}
-	if (k->text) {
-		vbus_text_put(k->text, k->n++ ? ",\n  " : "[\n  ", 4);
-		vbus_text_json(k->text, o, 2);
-		return k->text->oom ? -ENOMEM : 0;
-	}
-	if (json_object_array_add(k->arr, json_object_get(o)) < 0) {
-		json_object_put(o);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name, struct sink *k)
+static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
+			struct devices *out)
 {
 	_cleanup_json_ struct json_object *active = NULL;
-	_cleanup_json_ struct json_object *by_identity = NULL, *stored_names = NULL;
+	_cleanup_json_ struct json_object *by_identity = NULL, *stored_names = NULL, *run_names = NULL;
+	_cleanup_json_ struct json_object *wants = json_object_new_object();
 	struct vbus_def **defs = NULL;
 	struct vbus_run *runs = NULL;
 	size_t n_defs = 0, n_runs = 0, n_active = 0;
@@ -316,6 +725,7 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name, 
 	vbus_error_clear(ctx);
 	if (!flags)
 		flags = VBUS_LIST_ACTIVE;
+	ctx->policy_pinned++;
 
 	r = vbus_store_load_all(ctx, false, &defs, &n_defs);
 	if (r < 0)
@@ -345,11 +755,12 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name, 
 	}
 	n_active = json_object_array_length(active);
 	matched = calloc(n_active + 1, sizeof(*matched));
-	/* identity -> index in ACTIVE, and the stored names: one lookup per definition, so a
-	 * listing stays linear in definitions and devices. */
+	/* identity -> index in ACTIVE, the stored names, name -> run record: one lookup per
+	 * definition, so a listing stays linear in definitions and devices. */
 	by_identity = json_object_new_object();
 	stored_names = json_object_new_object();
-	if (!matched || !by_identity || !stored_names) {
+	run_names = json_object_new_object();
+	if (!matched || !by_identity || !stored_names || !run_names) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -361,29 +772,32 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name, 
 	}
 	for (size_t j = 0; j < n_defs; j++)
 		json_object_object_add(stored_names, defs[j]->name, NULL);
+	for (size_t j = 0; j < n_runs; j++)
+		if (runs[j].def)
+			json_object_object_add(run_names, runs[j].def->name, json_object_new_int64(j));
 
 	/* Definitions first (stored, then transient ones), by name. */
 	for (size_t i = 0; i < n_defs + n_runs; i++) {
-		const struct vbus_def *def;
+		struct vbus_def *def, **slot;
+		const struct vbus_def *running = NULL;
 		bool defined = i < n_defs;
-		struct json_object *seen = NULL;
+		struct json_object *seen = NULL, *j;
 		struct vbus_status st;
 		struct vbus_access acc;
 		struct vbus_runtime rt;
+		struct vbus_device *dev;
 		char *want;
 
-		if (defined) {
-			def = defs[i];
-		} else {
-			/* Started by vbus and not (or no longer) defined: transient, or undefined
-			 * while running. It keeps its name until it is stopped. */
-			def = runs[i - n_defs].def;
-			if (json_object_object_get_ex(stored_names, def->name, NULL))
-				continue;
-		}
+		slot = defined ? &defs[i] : &runs[i - n_defs].def;
+		def = *slot;
+		if (!def)
+			continue;
+		/* Started by vbus and not (or no longer) defined: transient, or undefined while
+		 * running. It keeps its name until it is stopped. */
+		if (!defined && json_object_object_get_ex(stored_names, def->name, NULL))
+			continue;
 		{
 			_cleanup_free_ char *key = vbus_def_identity(def);
-			struct json_object *j;
 
 			if (key && json_object_object_get_ex(by_identity, key, &j)) {
 				matched[json_object_get_int64(j)] = true;
@@ -392,10 +806,16 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name, 
 		}
 		if (name && !streq(def->name, name))
 			continue;
-		def_runtime(ctx, def, defined, true, seen, &st, &acc, &want, &rt);
+		def_runtime(ctx, def, defined, true, seen, wants, &st, &acc, &want, &rt);
+		if (defined && json_object_object_get_ex(run_names, def->name, &j))
+			running = runs[json_object_get_int64(j)].def;
 		r = 0;
-		if (rt.active || (flags & VBUS_LIST_DEFINED))
-			r = sink_def(k, def, &rt);
+		if (rt.active || (flags & VBUS_LIST_DEFINED)) {
+			*slot = NULL;
+			r = device_from_def(def, &rt, running, &dev);
+			if (r >= 0)
+				r = devices_add(out, dev);
+		}
 		vbus_status_done(&st);
 		free(want);
 		if (r < 0)
@@ -405,51 +825,35 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name, 
 	/* Then what is active without a definition (made by hand, by mdevctl, ...). */
 	if (flags & VBUS_LIST_ACTIVE) {
 		for (size_t j = 0; j < n_active; j++) {
-			struct json_object *o = json_object_array_get_idx(active, j), *v;
-			_cleanup_free_ char *driver = NULL, *path = NULL;
+			struct json_object *o = json_object_array_get_idx(active, j);
 			struct vbus_access acc;
 			struct vbus_runtime rt = { .active = true, .access = &acc };
+			struct vbus_device *dev;
 
 			if (matched[j] || !name_matches(o, name))
 				continue;
-			if (json_object_object_get_ex(o, "bound_driver", &v) &&
-			    json_object_is_type(v, json_type_string) &&
-			    !(driver = strdup(json_object_get_string(v)))) {
-				r = -ENOMEM;
-				goto out;
-			}
-			if (json_object_object_get_ex(o, "sysfs_path", &v) &&
-			    json_object_is_type(v, json_type_string) &&
-			    !(path = strdup(json_object_get_string(v)))) {
-				r = -ENOMEM;
-				goto out;
-			}
-			/* Runtime keys go last, in the same order as for definitions. */
-			json_object_object_del(o, "bound_driver");
-			json_object_object_del(o, "sysfs_path");
-			json_object_object_del(o, "active");
-			json_object_object_del(o, "defined");
-			rt.driver = driver;
-			rt.sysfs_path = path ? vbus_path_display(ctx, path) : NULL;
-			vbus_access_read(ctx,
-					 vbus_kind_from_string(str_key(o, "kind") ?: ""),
+			rt.driver = str_key(o, "bound_driver");
+			rt.sysfs_path = str_key(o, "sysfs_path");
+			if (rt.sysfs_path)
+				rt.sysfs_path = vbus_path_display(ctx, rt.sysfs_path);
+			vbus_access_read(ctx, vbus_kind_from_string(str_key(o, "kind") ?: ""),
 					 rt.sysfs_path, rt.driver, &acc);
-			r = set_runtime(o, &rt);
-			if (r < 0)
-				goto out;
-			r = sink_active(k, o, &acc);
+			r = device_from_active(o, &rt, &dev);
+			if (r >= 0)
+				r = devices_add(out, dev);
 			if (r < 0)
 				goto out;
 		}
 	}
 
-	if (name && k->n == 0 && (!k->arr || json_object_array_length(k->arr) == 0)) {
+	if (name && out->n == 0) {
 		r = vbus_error(ctx, -ENOENT, "'%s' is not %s", name,
 			       flags & VBUS_LIST_DEFINED ? "defined" : "active");
 		goto out;
 	}
 	r = 0;
 out:
+	ctx->policy_pinned--;
 	free(matched);
 	vbus_defs_free(defs, n_defs);
 	for (size_t i = 0; i < n_runs; i++)
@@ -459,49 +863,38 @@ out:
 }
 
 VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
-				  struct json_object **ret)
+				  struct vbus_device ***ret, size_t *ret_n)
 {
-	_cleanup_json_ struct json_object *arr = json_object_new_array();
-	struct sink k = { .arr = arr };
+	struct devices l = {};
 	int r;
 
-	if (!arr)
-		return -ENOMEM;
-	r = list_devices(ctx, flags, name, &k);
-	if (r < 0)
-		return r;
-	*ret = TAKE_PTR(arr);
-	return 0;
-}
-
-VBUS_EXPORT int vbus_list_devices_foreach(struct vbus_ctx *ctx, unsigned flags, const char *name,
-					  vbus_list_fn fn, void *userdata)
-{
-	struct sink k = { .fn = fn, .userdata = userdata };
-
-	if (!fn)
-		return -EINVAL;
-	return list_devices(ctx, flags, name, &k);
-}
-
-VBUS_EXPORT int vbus_list_devices_json(struct vbus_ctx *ctx, unsigned flags, const char *name,
-				       char **ret)
-{
-	struct vbus_text t = {};
-	struct sink k = { .text = &t };
-	int r;
-
-	r = list_devices(ctx, flags, name, &k);
-	if (r >= 0)
-		vbus_text_put(&t, k.n ? "\n]\n" : "[]\n", 3);
-	if (r >= 0 && t.oom)
-		r = -ENOMEM;
+	r = list_devices(ctx, flags, name, &l);
 	if (r < 0) {
-		free(t.s);
+		vbus_device_list_free(l.v, l.n);
 		return r;
 	}
-	*ret = t.s;
+	if (!l.v && !(l.v = calloc(1, sizeof(*l.v))))
+		return -ENOMEM;
+	*ret = l.v;
+	*ret_n = l.n;
 	return 0;
+}
+
+/* One definition (stored or transient) with its runtime fields, alone. */
+static int def_device(struct vbus_ctx *ctx, struct vbus_def *def, bool defined,
+		      const struct vbus_def *running, struct vbus_device **ret)
+{
+	struct vbus_status st;
+	struct vbus_access acc;
+	struct vbus_runtime rt;
+	char *want;
+	int r;
+
+	def_runtime(ctx, def, defined, false, NULL, NULL, &st, &acc, &want, &rt);
+	r = device_from_def(def, &rt, running, ret);
+	vbus_status_done(&st);
+	free(want);
+	return r;
 }
 
 /*
@@ -511,23 +904,27 @@ VBUS_EXPORT int vbus_list_devices_json(struct vbus_ctx *ctx, unsigned flags, con
  * entry of its model with it after a change). -ENOENT when NAME is neither: it may still be
  * an active device nobody defined, which only the whole listing tells.
  */
-int vbus_list_definition(struct vbus_ctx *ctx, const char *name, struct json_object **ret)
+int vbus_list_definition(struct vbus_ctx *ctx, const char *name, struct vbus_device **ret)
 {
-	_cleanup_def_ struct vbus_def *def = NULL;
+	struct vbus_def *def = NULL;
 	struct vbus_run run = {};
-	int r;
+	int r, rr;
 
 	vbus_error_clear(ctx);
 	r = vbus_def_load(ctx, name, &def);
-	if (r >= 0)
-		return def_entry(ctx, def, true, false, NULL, ret);
-	if (r != -ENOENT)
+	if (r < 0 && r != -ENOENT)
 		return r;
 	vbus_error_clear(ctx);
-	r = vbus_run_load(ctx, name, &run);
-	if (r < 0)
-		return r == -ENOENT ? vbus_error(ctx, -ENOENT, "'%s' is not defined", name) : r;
-	r = def_entry(ctx, run.def, false, false, NULL, ret);
-	vbus_run_done(&run);
+	rr = vbus_run_load(ctx, name, &run);
+	if (r >= 0) {
+		vbus_error_clear(ctx);
+		r = def_device(ctx, def, true, rr >= 0 ? run.def : NULL, ret);
+	} else if (rr < 0) {
+		r = rr == -ENOENT ? vbus_error(ctx, -ENOENT, "'%s' is not defined", name) : rr;
+	} else {
+		r = def_device(ctx, TAKE_PTR(run.def), false, NULL, ret);
+	}
+	if (rr >= 0)
+		vbus_run_done(&run);
 	return r;
 }

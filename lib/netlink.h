@@ -77,9 +77,6 @@ int vbus_nl_put_handle(struct nl_msg *msg, int bus_attr, int dev_attr, const cha
 /* The "BUS/DEV" (or "DEV") form of a handle from a reply; NULL when DEV is missing. */
 char *vbus_nl_handle(struct nlattr **tb, int bus_attr, int dev_attr);
 
-/* The "monitor" group of our own family (lib/backend-virtbus.c): DEV_NEW, DEV_DEL, DEV_BIND. */
-int vbus_virtbus_monitor_open(struct vbus_ctx *ctx, vbus_nl_event_fn cb, void *userdata,
-			      struct vbus_nl **ret);
 
 /*
  * A dump of CMD of FAMILY for a kind's listing: nothing (0) under a --root other than "/" or

@@ -15,41 +15,44 @@
 
 /* ---- generic validation ------------------------------------------------------------------ */
 
-static bool attr_allowed(enum vbus_kind kind, const char *key)
+static bool attr_allowed(const struct vbus_kind_rules *rules, const char *key)
 {
-	/* lib/vf-netdev.c checks their values. */
-	static const char *const vf[] = {"mac",	       "vlan",	      "qos",	     "trust",
-					 "spoofchk",   "link_state",  "min_tx_rate", "max_tx_rate",
-					 NULL};
-	static const char *const sf[] = {"hw_addr", NULL};
-	static const char *const vdpa[] = {"mac", "mtu", "max_vqp", NULL};
-	const char *const *allowed;
-
-	switch (kind) {
-	case VBUS_KIND_MDEV:
-	case VBUS_KIND_VIRTBUS:
+	if (rules->any_attr)
 		return true;
-	case VBUS_KIND_VF:
-		allowed = vf;
-		break;
-	case VBUS_KIND_SF:
-		allowed = sf;
-		break;
-	case VBUS_KIND_VDPA:
-		allowed = vdpa;
-		break;
-	default:
-		return false;
-	}
-	for (; *allowed; allowed++)
-		if (streq(*allowed, key))
+	for (const char *const *a = rules->attrs; a && *a; a++)
+		if (streq(*a, key))
 			return true;
 	return false;
+}
+
+/* The kinds whose devices have a uuid, for the refusal of one ("mdev"). */
+static const char *uuid_kinds(void)
+{
+	for (int k = 0; k < _VBUS_KIND_MAX; k++)
+		if (vbus_kind_rules(k)->uuid)
+			return vbus_kind_to_string(k);
+	return "no";
+}
+
+/* A type or an index that the kind requires or refuses (RULE), WHAT being "a type" or "an
+ * index". */
+static int check_field(struct vbus_ctx *ctx, const struct vbus_kind_rules *rules, const char *kind,
+		       enum vbus_field_rule rule, bool set, const char *what)
+{
+	if (rule == VBUS_FIELD_REQUIRED && !set)
+		return vbus_error(ctx, -EINVAL, "%s definition needs %s", rules->a_kind, what);
+	if (rule == VBUS_FIELD_REFUSED && set) {
+		if (rules->fields_refused)
+			return vbus_error(ctx, -EINVAL, "%s", rules->fields_refused);
+		return vbus_error(ctx, -EINVAL, "%s is not for %s devices", what, kind);
+	}
+	return 0;
 }
 
 int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	const char *kind = vbus_kind_to_string(def->kind);
+	const struct vbus_kind_rules *rules = vbus_kind_rules(def->kind);
 	int r;
 
 	/* No string is echoed before it is known to be text. */
@@ -73,44 +76,30 @@ int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def)
 		return vbus_error(ctx, -EINVAL, "invalid driver \"%s\"", def->driver);
 	if (def->start < 0 || def->start >= _VBUS_START_MAX)
 		return vbus_error(ctx, -EINVAL, "'%s' has no valid start mode", def->name);
-	if (def->uuid && def->kind != VBUS_KIND_MDEV)
-		return vbus_error(ctx, -EINVAL, "a uuid is for mdev devices, not %s", kind);
+	if (def->uuid && !rules->uuid)
+		return vbus_error(ctx, -EINVAL, "a uuid is for %s devices, not %s", uuid_kinds(),
+				  kind);
 	if (def->uuid && !vbus_uuid_is_valid(def->uuid))
 		return vbus_error(ctx, -EINVAL, "invalid uuid \"%s\"", def->uuid);
 
-	switch (def->kind) {
-	case VBUS_KIND_MDEV:
-		if (!def->type)
-			return vbus_error(ctx, -EINVAL, "an mdev definition needs a type");
-		if (def->index >= 0)
-			return vbus_error(ctx, -EINVAL, "an index is not for mdev devices");
-		break;
-	case VBUS_KIND_VF:
-		if (def->index < 0)
-			return vbus_error(ctx, -EINVAL, "a vf definition needs an index");
-		if (def->type)
-			return vbus_error(ctx, -EINVAL, "a type is not for vf devices");
-		break;
-	case VBUS_KIND_PCI:
-		if (def->type || def->index >= 0)
-			return vbus_error(ctx, -EINVAL,
-					  "a pci definition names only its function (parent) "
-					  "and its driver");
-		break;
-	case VBUS_KIND_SF:
-		if (def->type)
-			return vbus_error(ctx, -EINVAL, "a type is not for sf devices");
-		break;
-	case VBUS_KIND_VDPA:
-	case VBUS_KIND_VIRTBUS:
-		if (def->index >= 0)
-			return vbus_error(ctx, -EINVAL, "an index is not for %s devices", kind);
-		break;
-	default:
-		break;
-	}
+	/* Required first (the type, then the index), then refused. */
+	r = check_field(ctx, rules, kind, rules->type == VBUS_FIELD_REQUIRED ? rules->type : 0,
+			def->type, "a type");
+	if (r >= 0)
+		r = check_field(ctx, rules, kind,
+				rules->index == VBUS_FIELD_REQUIRED ? rules->index : 0,
+				def->index >= 0, "an index");
+	if (r >= 0)
+		r = check_field(ctx, rules, kind, rules->type == VBUS_FIELD_REFUSED ? rules->type : 0,
+				def->type, "a type");
+	if (r >= 0)
+		r = check_field(ctx, rules, kind,
+				rules->index == VBUS_FIELD_REFUSED ? rules->index : 0,
+				def->index >= 0, "an index");
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < def->n_attrs; i++)
-		if (!attr_allowed(def->kind, def->attrs[i].key))
+		if (!attr_allowed(rules, def->attrs[i].key))
 			return vbus_error(ctx, -EINVAL, "attribute \"%s\" is not for %s devices",
 					  def->attrs[i].key, kind);
 	return 0;
@@ -121,33 +110,35 @@ int vbus_def_validate(struct vbus_ctx *ctx, const struct vbus_def *def)
 static char *identity_key(enum vbus_kind kind, const char *parent, int64_t index,
 			  const char *uuid, const char *name)
 {
+	const char *ks = vbus_kind_to_string(kind);
 	char *k = NULL;
 	int r;
 
-	switch (kind) {
-	case VBUS_KIND_MDEV:
+	if (!ks)
+		return NULL;
+	switch (vbus_kind_rules(kind)->identity) {
+	case VBUS_IDENTITY_UUID:
 		if (!uuid)
 			return NULL;
-		r = asprintf(&k, "mdev|%s", uuid);
+		r = asprintf(&k, "%s|%s", ks, uuid);
 		if (r >= 0)
 			for (char *c = k; *c; c++)
 				*c = tolower((unsigned char)*c);
 		break;
-	case VBUS_KIND_VF:
-	case VBUS_KIND_SF:
+	case VBUS_IDENTITY_INDEX:
 		if (!parent || index < 0)
 			return NULL;
-		r = asprintf(&k, "%s|%s|%" PRId64, vbus_kind_to_string(kind), parent, index);
+		r = asprintf(&k, "%s|%s|%" PRId64, ks, parent, index);
 		break;
-	case VBUS_KIND_PCI:
+	case VBUS_IDENTITY_PARENT:
 		if (!parent)
 			return NULL;
-		r = asprintf(&k, "pci|%s", parent);
+		r = asprintf(&k, "%s|%s", ks, parent);
 		break;
 	default:
-		if (!parent || !name || kind < 0 || kind >= _VBUS_KIND_MAX)
+		if (!parent || !name)
 			return NULL;
-		r = asprintf(&k, "%s|%s|%s", vbus_kind_to_string(kind), parent, name);
+		r = asprintf(&k, "%s|%s|%s", ks, parent, name);
 		break;
 	}
 	return r < 0 ? NULL : k;
@@ -176,15 +167,18 @@ char *vbus_active_identity(struct json_object *active)
 	return identity_key(vbus_kind_from_string(s[0]), s[1], index, s[2], s[3]);
 }
 
-/* The kinds whose identity two definitions may not share (check_duplicates()). */
+/* DEF has an identity that two definitions may not share (check_duplicates()). */
 static bool identity_unique(const struct vbus_def *def)
 {
-	switch (def->kind) {
-	case VBUS_KIND_MDEV:
+	const struct vbus_kind_rules *rules = vbus_kind_rules(def->kind);
+
+	if (!rules)
+		return false;
+	switch (rules->identity) {
+	case VBUS_IDENTITY_UUID:
 		return def->uuid;
-	case VBUS_KIND_VF:
-	case VBUS_KIND_SF:
-	case VBUS_KIND_PCI:
+	case VBUS_IDENTITY_INDEX:
+	case VBUS_IDENTITY_PARENT:
 		return true;
 	default:
 		return false;
@@ -194,18 +188,21 @@ static bool identity_unique(const struct vbus_def *def)
 /* DEF's device is defined already as OTHER. */
 static int duplicate_error(struct vbus_ctx *ctx, const struct vbus_def *def, const char *other)
 {
-	if (def->kind == VBUS_KIND_MDEV)
+	const struct vbus_kind_rules *rules = vbus_kind_rules(def->kind);
+
+	if (rules->identity == VBUS_IDENTITY_UUID)
 		return vbus_error(ctx, -EEXIST, "uuid %s is already defined as '%s'", def->uuid,
 				  other);
-	if (def->kind == VBUS_KIND_PCI)
+	if (rules->identity == VBUS_IDENTITY_PARENT)
 		return vbus_error(ctx, -EEXIST, "%s is already defined as '%s'", def->parent, other);
 	return vbus_error(ctx, -EEXIST, "%s %" PRId64 " of %s is already defined as '%s'",
-			  def->kind == VBUS_KIND_VF ? "VF" : "SF", def->index, def->parent, other);
+			  rules->index_label ?: "index", def->index, def->parent, other);
 }
 
 /* Another definition with the same identity: refused, two names for one device is a trap. */
 static int check_duplicates(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
+	const struct vbus_kind_rules *rules = vbus_kind_rules(def->kind);
 	struct vbus_def **defs = NULL;
 	size_t n = 0;
 	int r;
@@ -218,11 +215,11 @@ static int check_duplicates(struct vbus_ctx *ctx, const struct vbus_def *def)
 
 		if (streq(o->name, def->name) || o->kind != def->kind)
 			continue;
-		if ((def->kind == VBUS_KIND_MDEV && def->uuid && o->uuid &&
+		if ((rules->identity == VBUS_IDENTITY_UUID && def->uuid && o->uuid &&
 		     strcasecmp(def->uuid, o->uuid) == 0) ||
-		    ((def->kind == VBUS_KIND_VF || def->kind == VBUS_KIND_SF) &&
-		     streq(def->parent, o->parent) && def->index == o->index) ||
-		    (def->kind == VBUS_KIND_PCI && streq(def->parent, o->parent)))
+		    (rules->identity == VBUS_IDENTITY_INDEX && streq(def->parent, o->parent) &&
+		     def->index == o->index) ||
+		    (rules->identity == VBUS_IDENTITY_PARENT && streq(def->parent, o->parent)))
 			r = duplicate_error(ctx, def, o->name);
 	}
 	vbus_defs_free(defs, n);
@@ -544,11 +541,12 @@ static int pick_index(struct vbus_ctx *ctx, struct vbus_def *def)
 	return vbus_error(ctx, -ENOSPC, "no free index on %s", def->parent);
 }
 
-/* An mdev definition that names a running mdev by UUID without its parent or type takes them
- * from it (mdevctl define -u UUID): the running device is promoted to a definition. */
+/* A definition of a kind with uuids (mdev) that names a running device by UUID without its
+ * parent or type takes them from it (mdevctl define -u UUID): the running device is promoted
+ * to a definition. */
 static int promote_running(struct vbus_ctx *ctx, struct vbus_def *def)
 {
-	const struct vbus_backend *be = vbus_ctx_backend(ctx, VBUS_KIND_MDEV);
+	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
 	_cleanup_json_ struct json_object *active = json_object_new_array();
 	int r;
 
@@ -573,23 +571,24 @@ static int promote_running(struct vbus_ctx *ctx, struct vbus_def *def)
 			return -ENOMEM;
 		return 0;
 	}
-	return vbus_error(ctx, -ENOENT, "'%s' names no %s, and no running mdev has uuid %s",
-			  def->name ?: "", def->parent ? "type" : "parent", def->uuid);
+	return vbus_error(ctx, -ENOENT, "'%s' names no %s, and no running %s has uuid %s",
+			  def->name ?: "", def->parent ? "type" : "parent",
+			  vbus_kind_to_string(def->kind), def->uuid);
 }
 
 static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 {
+	const struct vbus_kind_rules *rules = vbus_kind_rules(def->kind);
 	const struct vbus_backend *be;
 	int r;
 
-	if (def->kind == VBUS_KIND_MDEV && def->uuid && (!def->parent || !def->type)) {
+	if (rules->uuid && def->uuid && (!def->parent || !def->type)) {
 		r = promote_running(ctx, def);
 		if (r < 0)
 			return r;
 	}
 
-	if ((def->kind == VBUS_KIND_VF || def->kind == VBUS_KIND_SF) && def->index < 0 &&
-	    def->parent && def->name) {
+	if (rules->pick_index && def->index < 0 && def->parent && def->name) {
 		r = pick_index(ctx, def);
 		if (r < 0)
 			return r;
@@ -605,7 +604,7 @@ static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 	r = vbus_driver_check(ctx, def);
 	if (r < 0)
 		return r;
-	if (def->kind == VBUS_KIND_MDEV && !def->uuid) {
+	if (rules->uuid && !def->uuid) {
 		r = vbus_uuid_generate(&def->uuid);
 		if (r < 0)
 			return vbus_error(ctx, r, "cannot generate a uuid: %s", strerror(-r));
@@ -719,12 +718,18 @@ int vbus_define_batch_begin(struct vbus_ctx *ctx, struct vbus_define_batch *b)
 	return 0;
 }
 
+static int define_running_mdev(struct vbus_ctx *ctx, struct vbus_def *def);
+
+/* What vbus_define() does, under the batch's lock and with its map. */
 int vbus_define_batch_add(struct vbus_ctx *ctx, struct vbus_define_batch *b, struct vbus_def *def)
 {
 	struct vbus_callout c;
 	int r;
 
 	vbus_error_clear(ctx);
+	r = define_running_mdev(ctx, def);
+	if (r < 0)
+		return r;
 	r = vbus_callout_pre(ctx, def, "define", &c);
 	if (r < 0)
 		return r;
@@ -1118,7 +1123,7 @@ static int stop_run(struct vbus_ctx *ctx, const struct vbus_backend *be, struct 
 		const char *want = run->previous_driver;
 		bool skip = false;
 
-		if (!want && def->kind == VBUS_KIND_PCI) {
+		if (!want && vbus_kind_rules(def->kind)->host_owned) {
 			r = resolve_driver(ctx, be, def, VBUS_DRIVER_HOST, &host, &skip);
 			if (r < 0)
 				return r;
@@ -1153,7 +1158,7 @@ static int stop_locked(struct vbus_ctx *ctx, const char *name)
 			return r;
 		if (!is_active(ctx, def))
 			return vbus_error(ctx, -EALREADY, "'%s' is not active", name);
-		if (def->kind != VBUS_KIND_PCI)
+		if (!vbus_kind_rules(def->kind)->host_owned)
 			return vbus_error(ctx, -EBUSY,
 					  "'%s' is active but was not started by vbus; leaving it "
 					  "alone",
@@ -1425,7 +1430,7 @@ static int modify_live_locked(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (r < 0)
 		return r;
 	old = run.def;
-	if (def->kind != VBUS_KIND_MDEV)
+	if (!vbus_kind_rules(def->kind)->live_attrs)
 		return vbus_error(ctx, -EOPNOTSUPP, "'%s': a running %s cannot be changed in place",
 				  def->name, vbus_kind_to_string(def->kind));
 	if (def->kind != old->kind || !streq_ptr(def->parent, old->parent) ||
@@ -1667,63 +1672,59 @@ VBUS_EXPORT int vbus_reconcile(struct vbus_ctx *ctx, const char *parent, unsigne
 
 /* ---- policy for what vbus did not make ---------------------------------------------------- */
 
-/* A definition-shaped copy of an active object from list_active(): its identity only. */
-static int def_from_active(struct json_object *o, struct vbus_def **ret)
+/* A definition-shaped copy of an active device of a listing: its identity only. */
+static int def_from_active(const struct vbus_device *dev, struct vbus_def **ret)
 {
 	_cleanup_def_ struct vbus_def *def = NULL;
-	struct json_object *v;
+	const char *fields[] = { vbus_device_get_name(dev), vbus_device_get_parent(dev),
+				 vbus_device_get_type(dev), vbus_device_get_uuid(dev) };
 	int r;
 
 	r = vbus_def_new(&def);
 	if (r < 0)
 		return r;
-	def->kind =
-	    vbus_kind_from_string(json_object_get_string(json_object_object_get(o, "kind")));
-	if (def->kind < 0)
+	def->kind = vbus_device_get_kind(dev);
+	if (def->kind < 0 || !fields[0] || !fields[1])
 		return -EINVAL;
 	{
-		static const char *const keys[] = {"name", "parent", "type", "uuid"};
-		char **fields[] = {&def->name, &def->parent, &def->type, &def->uuid};
+		char **to[] = { &def->name, &def->parent, &def->type, &def->uuid };
 
-		for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-			if (json_object_object_get_ex(o, keys[i], &v) &&
-			    json_object_is_type(v, json_type_string) &&
-			    !(*fields[i] = strdup(json_object_get_string(v))))
+		for (size_t i = 0; i < ELEMENTSOF(to); i++)
+			if (fields[i] && !(*to[i] = strdup(fields[i])))
 				return -ENOMEM;
 	}
-	if (json_object_object_get_ex(o, "index", &v) && json_object_is_type(v, json_type_int))
-		def->index = json_object_get_int64(v);
-	if (!def->name || !def->parent)
-		return -EINVAL;
+	def->index = vbus_device_get_index(dev);
 	*ret = TAKE_PTR(def);
 	return 0;
 }
 
 VBUS_EXPORT int vbus_apply_policy(struct vbus_ctx *ctx, const char *name)
 {
-	_cleanup_json_ struct json_object *list = NULL;
 	_cleanup_def_ struct vbus_def *def = NULL;
-	_cleanup_free_ char *choice = NULL, *driver = NULL;
+	_cleanup_free_ char *choice = NULL, *driver = NULL, *bound = NULL;
 	const struct vbus_backend *be;
-	struct json_object *o, *v;
-	const char *bound = NULL;
+	struct vbus_device **list = NULL;
+	size_t n = 0;
 	bool skip;
 	int r;
 
 	vbus_error_clear(ctx);
-	r = vbus_list_devices(ctx, VBUS_LIST_ACTIVE, name, &list);
+	r = vbus_list_devices(ctx, VBUS_LIST_ACTIVE, name, &list, &n);
 	if (r < 0)
 		return r;
-	if (json_object_array_length(list) == 0)
+	if (n == 0) {
+		vbus_device_list_free(list, n);
 		return vbus_error(ctx, -ENODEV, "'%s' is not an active sub-device", name);
-	o = json_object_array_get_idx(list, 0);
-	if (json_object_object_get_ex(o, "defined", &v) && json_object_get_boolean(v))
+	}
+	if (vbus_device_is_defined(list[0])) {
+		vbus_device_list_free(list, n);
 		return 0; /* its definition decides, not policy */
-	if (json_object_object_get_ex(o, "bound_driver", &v) &&
-	    json_object_is_type(v, json_type_string))
-		bound = json_object_get_string(v);
-
-	r = def_from_active(o, &def);
+	}
+	r = def_from_active(list[0], &def);
+	if (r >= 0 && vbus_device_get_bound_driver(list[0]) &&
+	    !(bound = strdup(vbus_device_get_bound_driver(list[0]))))
+		r = -ENOMEM;
+	vbus_device_list_free(list, n);
 	if (r < 0)
 		return vbus_error(ctx, r, "'%s': cannot tell what it is", name);
 	r = vbus_policy_adopt_driver(ctx, def, &choice);

@@ -588,7 +588,7 @@ static int policy_load(struct vbus_ctx *ctx, const struct policy **ret)
 	if (!dir)
 		return -ENOMEM;
 	c = ctx->policy_cache;
-	if (c && ctx->lock_depth > 0 && c->gen == ctx->lock_gen &&
+	if (c && (ctx->policy_pinned || (ctx->lock_depth > 0 && c->gen == ctx->lock_gen)) &&
 	    !(c->quiet && ctx->log_level >= VBUS_LOG_WARNING)) {
 		*ret = &c->p;
 		return 0;
@@ -770,6 +770,12 @@ static int rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, bool ad
 	r = policy_load(ctx, &p);
 	if (r < 0)
 		return r;
+	/* No rule: nothing to match, and the parent's ids are not read (once per definition of
+	 * a listing). */
+	if (json_object_array_length(p->rules) == 0) {
+		*ret = NULL;
+		return 0;
+	}
 	r = parent_info_get(ctx, def->parent ? def->parent : "", &pi);
 	if (r < 0)
 		return r;

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "libvbus.h"
+#include "libvbus-internal.h"
 
 /* ---- ownership helpers, as in systemd ---------------------------------------------------- */
 
@@ -115,6 +115,9 @@ struct vbus_ctx {
 	const struct vbus_backend *backend_override[_VBUS_KIND_MAX];
 	/* lib/policy.c: policy.d as last read, with what tells whether it changed since. */
 	void *policy_cache;
+	/* While > 0 (a listing), the policy read once is used as it is: a listing is one
+	 * snapshot, and policy.d is not checked again for each of its definitions. */
+	unsigned policy_pinned;
 	/* lib/backend-sf.c: SF ports and auxiliary devices already found (checked before use). */
 	struct json_object *sf_cache, *sf_aux_seen;
 	/* lock_gen during which sf_cache was filled from a dump of all ports and kept up to date
@@ -182,8 +185,42 @@ void vbus_status_done(struct vbus_status *st);
  * bind, verify, and on failure undo what it did; backends do one step each and report the
  * cause with vbus_error().
  */
+/* The rules of a kind, which the core applies (lib/ops.c names no kind). */
+enum vbus_field_rule {
+	VBUS_FIELD_OPTIONAL,
+	VBUS_FIELD_REQUIRED,
+	VBUS_FIELD_REFUSED,
+};
+enum vbus_identity {
+	VBUS_IDENTITY_NAME,   /* parent and name (vdpa, virtbus) */
+	VBUS_IDENTITY_UUID,   /* its uuid (mdev) */
+	VBUS_IDENTITY_INDEX,  /* parent and index (vf, sf) */
+	VBUS_IDENTITY_PARENT, /* its parent alone: it is the function (pci) */
+};
+struct vbus_kind_rules {
+	const char *a_kind;	 /* the kind with its article, for messages: "an mdev" */
+	enum vbus_identity identity;
+	const char *index_label; /* how messages name its index: "VF" */
+	enum vbus_field_rule type, index;
+	/* The refusal of a type or an index, when not "a type is not for K devices". */
+	const char *fields_refused;
+	bool any_attr;		   /* every attribute key is the kind's business ... */
+	const char *const *attrs; /* ... else only these (NULL-terminated; NULL: none) */
+	bool uuid;		   /* has a uuid: made at define when missing; a definition that
+				    * names a running one by it alone takes its parent and type */
+	bool pick_index;	   /* define takes the lowest free index when none is given */
+	bool live_attrs;	   /* attributes change while it runs (vbus_modify_live()) */
+	/* A device vbus did not create is the host's: stop gives it its host driver back (and
+	 * is allowed although vbus did not start it). */
+	bool host_owned;
+};
+/* KIND's rules (never NULL: an unknown kind has none). */
+const struct vbus_kind_rules *vbus_kind_rules(enum vbus_kind kind);
+
 struct vbus_backend {
 	enum vbus_kind kind;
+	/* The kind's rules (what is allowed, how a device is named, ...). */
+	const struct vbus_kind_rules *rules;
 
 	/* Appends one object per capable parent to the JSON array PARENTS ("parent", "kind",
 	 * plus kind-specific keys). PARENT, when not NULL, filters. */
@@ -233,7 +270,28 @@ struct vbus_backend {
 
 	/* Frees ctx->backend_data[kind] (sockets, caches) when the context goes away. */
 	void (*free_data)(struct vbus_ctx *ctx, void *data);
+
+	/* Opens a non-blocking socket on which the kernel announces this kind's devices coming,
+	 * going and being bound (virtbus: vbus.ko's "monitor" group); *ret_fd to poll, then
+	 * monitor_dispatch() calls FN once per event. Optional (kinds udev reports need none). */
+	int (*monitor_open)(struct vbus_ctx *ctx, void (*fn)(void *userdata), void *userdata,
+			    void **ret_handle, int *ret_fd);
+	int (*monitor_dispatch)(void *handle);
+	void (*monitor_close)(void *handle);
 };
+
+/*
+ * Kernel events of every kind whose kernel side announces them on its own socket
+ * (monitor_open()), as one fd for an event loop (lib/backend.c): vbusd follows virtbus devices
+ * through it without naming a kind. FN is called once per event (what changed is read from a
+ * listing). -EOPNOTSUPP when no kind can (or under a root other than "/").
+ */
+struct vbus_monitor;
+int vbus_monitor_open(struct vbus_ctx *ctx, void (*fn)(void *userdata), void *userdata,
+		      struct vbus_monitor **ret);
+int vbus_monitor_fd(struct vbus_monitor *m);
+int vbus_monitor_dispatch(struct vbus_monitor *m);
+struct vbus_monitor *vbus_monitor_free(struct vbus_monitor *m);
 
 extern const struct vbus_backend vbus_backend_mdev;
 extern const struct vbus_backend vbus_backend_vf;
@@ -377,11 +435,16 @@ struct vbus_runtime {
 int vbus_cdi_sync(struct vbus_ctx *ctx);
 void vbus_text_put(struct vbus_text *t, const char *s, size_t n);
 void vbus_text_json(struct vbus_text *t, struct json_object *v, int indent);
-int vbus_text_def(struct vbus_text *t, const struct vbus_def *def, int indent,
-		  const struct vbus_runtime *rt);
+/* A JSON string of S (N bytes), as json-c writes it; N spaces. */
+void vbus_text_string(struct vbus_text *t, const char *s, size_t n);
+void vbus_text_indent(struct vbus_text *t, int n);
+/* A key of the definition schema or of a listing's runtime keys (never an extra one). */
+bool vbus_def_key_is_reserved(const char *key);
 /* One entry of vbus_list_devices() for the definition or transient device NAME, read alone
  * (lib/list.c); -ENOENT when NAME is neither. */
-int vbus_list_definition(struct vbus_ctx *ctx, const char *name, struct json_object **ret);
+int vbus_list_definition(struct vbus_ctx *ctx, const char *name, struct vbus_device **ret);
+/* An element of a listing's JSON (as vbusd serves it) as a device of the model. */
+int vbus_device_from_json(struct json_object *o, struct vbus_device **ret);
 /* R, with a cause "NAME: text" from a backend cut to "text" (callers name the device). */
 int vbus_plain_cause(struct vbus_ctx *ctx, const struct vbus_def *def, int r);
 /* Validates DEF for the generic schema rules of its kind (before the backend's check()). */

@@ -285,7 +285,8 @@ static const struct vbus_backend fake_vdpa = {
 TEST(vhost_vdpa_spec)
 {
 	struct vbus_ctx *ctx = setup("host-sriov");
-	struct json_object *arr = NULL, *o;
+	struct vbus_device **devs = NULL;
+	size_t n = 0;
 
 	ctx->backend_override[VBUS_KIND_VDPA] = &fake_vdpa;
 	test_sh("mkdir -p '%s/sys/devices/vdpa0/vhost-vdpa-0' '%s/sys/bus/vdpa/devices' && "
@@ -315,12 +316,9 @@ TEST(vhost_vdpa_spec)
 			      "}\n");
 	check_file(VFIO_SPEC, NULL);
 	/* The listing shows the same node. */
-	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "vdpa0", &arr), 0);
-	o = json_object_array_get_idx(arr, 0);
-	check_str(json_object_get_string(json_object_array_get_idx(
-			  json_object_object_get(o, "device_nodes"), 0)),
-		  "/dev/vhost-vdpa-0");
-	json_object_put(arr);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "vdpa0", &devs, &n), 0);
+	check_str(vbus_device_get_device_nodes(devs[0])[0], "/dev/vhost-vdpa-0");
+	vbus_device_list_free(devs, n);
 	teardown(ctx);
 }
 
@@ -328,36 +326,31 @@ TEST(vhost_vdpa_spec)
 TEST(listing_access)
 {
 	struct vbus_ctx *ctx = setup("host-mixed");
-	struct json_object *arr = NULL, *o;
+	struct vbus_device **devs = NULL;
+	size_t n = 0;
 
-	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE, "0000:03:00.0-vf0", &arr), 0);
-	o = json_object_array_get_idx(arr, 0);
-	check_str(json_object_get_string(json_object_object_get(o, "pci_address")), "0000:03:01.0");
-	check_int(json_object_get_int(json_object_object_get(o, "iommu_group")), 20);
-	check_str(json_object_get_string(json_object_object_get(o, "netdev")), "enp3s1");
-	check_int(json_object_array_length(json_object_object_get(o, "device_nodes")), 0);
-	json_object_put(arr);
-	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE, "0000:04:00.0", &arr), 0);
-	o = json_object_array_get_idx(arr, 0);
-	check_str(json_object_get_string(json_object_array_get_idx(
-			  json_object_object_get(o, "device_nodes"), 0)),
-		  "/dev/vfio/9");
-	check(json_object_object_get(o, "netdev") == NULL);
-	json_object_put(arr);
-	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "nic-vf1", &arr), 0);
-	o = json_object_array_get_idx(arr, 0);
-	check_str(json_object_get_string(json_object_object_get(o, "wanted_driver")), "vfio-pci");
-	check_str(json_object_get_string(json_object_object_get(o, "pci_address")), "0000:03:01.1");
-	json_object_put(arr);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE, "0000:03:00.0-vf0", &devs, &n), 0);
+	check_str(vbus_device_get_pci_address(devs[0]), "0000:03:01.0");
+	check_int(vbus_device_get_iommu_group(devs[0]), 20);
+	check_str(vbus_device_get_netdev(devs[0]), "enp3s1");
+	check(vbus_device_get_device_nodes(devs[0])[0] == NULL);
+	vbus_device_list_free(devs, n);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE, "0000:04:00.0", &devs, &n), 0);
+	check_str(vbus_device_get_device_nodes(devs[0])[0], "/dev/vfio/9");
+	check(vbus_device_get_netdev(devs[0]) == NULL);
+	vbus_device_list_free(devs, n);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "nic-vf1", &devs, &n), 0);
+	check_str(vbus_device_get_wanted_driver(devs[0]), "vfio-pci");
+	check_str(vbus_device_get_pci_address(devs[0]), "0000:03:01.1");
+	vbus_device_list_free(devs, n);
 	/* "host" is shown as it is: resolving it would probe the host driver, and a listing
 	 * never rebinds (the override stays). */
 	put_def("back", "{ \"version\": 1, \"name\": \"back\", \"kind\": \"pci\","
 			" \"parent\": \"0000:04:00.0\", \"driver\": \"host\" }\n");
-	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "back", &arr), 0);
-	o = json_object_array_get_idx(arr, 0);
-	check_str(json_object_get_string(json_object_object_get(o, "wanted_driver")), "host");
-	check_str(json_object_get_string(json_object_object_get(o, "bound_driver")), "vfio-pci");
-	json_object_put(arr);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "back", &devs, &n), 0);
+	check_str(vbus_device_get_wanted_driver(devs[0]), "host");
+	check_str(vbus_device_get_bound_driver(devs[0]), "vfio-pci");
+	vbus_device_list_free(devs, n);
 	test_sh("grep -qx vfio-pci '%s/sys/devices/pci0000:00/0000:00:1c.4/0000:04:00.0/"
 		"driver_override'",
 		root);

@@ -58,6 +58,10 @@ def squash(s):
 
 def main():
     mandir, vbusctl, vbusd, daemon_src = sys.argv[1:5]
+    # vbus-dra (built with -Ddra): its page, and its options, as those of vbusd below.
+    vbus_dra = sys.argv[5] if len(sys.argv) > 5 else None
+    if vbus_dra:
+        PAGES.append('vbus-dra.8')
 
     texts = {}
     # 1. Every page is built and renders without a warning from man or groff.
@@ -153,6 +157,16 @@ def main():
     for o in dopts:
         ok(word_re(o).search(texts.get('vbusd.8', '')) is not None, 'vbusd(8) mentions %s' % o)
 
+    # 3b. vbus-dra: every option of --help is in vbus-dra(8).
+    if vbus_dra:
+        rhelp = subprocess.run([vbus_dra, '--help'], capture_output=True, text=True,
+                               check=True).stdout
+        ropts = sorted(set(re.findall(r'(?<![\w-])(--[a-z][a-z-]*)', rhelp)))
+        ok(len(ropts) >= 9, 'found %d options in vbus-dra --help' % len(ropts), [' '.join(ropts)])
+        for o in ropts:
+            ok(word_re(o).search(texts.get('vbus-dra.8', '')) is not None,
+               'vbus-dra(8) mentions %s' % o)
+
     # 4. D-Bus: every interface, method (with its signature), signal and property of the
     #    introspection XML is in org.vbus1(5), and every error name of the errno table.
     page = texts.get('org.vbus1.5', '')
@@ -185,9 +199,9 @@ def main():
                 ok(decl in flat, 'org.vbus1(5): property %s.%s' % (iname, decl))
                 ok(len(word_re(p.get('name')).findall(flat)) >= 2,
                    'org.vbus1(5) describes the property %s' % p.get('name'))
-    with open(os.path.join(daemon_src, 'bus-util.c')) as f:
+    with open(os.path.join(daemon_src, '..', 'shared', 'bus-util.c')) as f:
         errors = sorted(set(re.findall(r'"(org\.vbus1\.Error\.\w+)"', f.read())))
-    ok(len(errors) >= 10, 'found %d error names in daemon/bus-util.c' % len(errors))
+    ok(len(errors) >= 10, 'found %d error names in shared/bus-util.c' % len(errors))
     for e in errors:
         ok(e in flat, 'org.vbus1(5) lists the error %s' % e)
     ok('busctl call' in flat, 'org.vbus1(5) has busctl examples')

@@ -366,12 +366,60 @@ TEST(kind_without_backend)
 	teardown(ctx);
 }
 
+/* A definition changed while its device runs is shown with the change pending (issue 16):
+ * the fields in which the run record's definition differs; a restart clears it. */
+TEST(pending_change)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+	struct vbus_device **devs = NULL;
+	size_t n_devs = 0;
+
+	check_int(vbus_def_add_attr(def, "a", "1"), 0);
+	check_int(vbus_define(ctx, def, 0), 0);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "g1", &devs, &n_devs), 0);
+	check_int(vbus_device_get_pending(devs[0]), 0); /* not running: nothing pending */
+	vbus_device_list_free(devs, n_devs);
+	check_int(vbus_start(ctx, "g1"), 0);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "g1", &devs, &n_devs), 0);
+	check(vbus_device_is_active(devs[0]));
+	check_int(vbus_device_get_pending(devs[0]), 0);
+	vbus_device_list_free(devs, n_devs);
+
+	/* Another attribute value and another driver choice, stored while it runs. */
+	vbus_def_clear_attrs(def);
+	check_int(vbus_def_add_attr(def, "a", "2"), 0);
+	check_int(vbus_def_set_driver(def, "vfio"), 0);
+	check_int(vbus_define(ctx, def, VBUS_DEFINE_REPLACE), 0);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "g1", &devs, &n_devs), 0);
+	check_int(vbus_device_get_pending(devs[0]), VBUS_PENDING_ATTRS | VBUS_PENDING_DRIVER);
+	check_str(vbus_pending_to_string(VBUS_PENDING_ATTRS), "attrs");
+	check(vbus_pending_to_string(VBUS_PENDING_ATTRS | VBUS_PENDING_DRIVER) == NULL);
+	/* The stored values are shown, not the running ones. */
+	{
+		const char *v = NULL;
+
+		check_int(vbus_device_get_attr(devs[0], 0, NULL, &v), 0);
+		check_str(v, "2");
+	}
+	vbus_device_list_free(devs, n_devs);
+
+	/* A restart runs the stored definition: nothing pending. */
+	check_int(vbus_stop(ctx, "g1"), 0);
+	check_int(vbus_start(ctx, "g1"), 0);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, "g1", &devs, &n_devs), 0);
+	check(vbus_device_is_active(devs[0]));
+	check_int(vbus_device_get_pending(devs[0]), 0);
+	vbus_device_list_free(devs, n_devs);
+	teardown(ctx);
+}
+
 TEST(start_stop_created)
 {
 	struct vbus_ctx *ctx = setup();
 	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
-	_cleanup_json_ struct json_object *arr = NULL;
-	struct json_object *o, *v;
+	struct vbus_device **devs = NULL;
+	size_t n_devs = 0;
 
 	check_int(vbus_define(ctx, def, 0), 0);
 	check_int(vbus_start(ctx, "g1"), 0);
@@ -380,14 +428,12 @@ TEST(start_stop_created)
 	check(exists("/run/vbus/g1.json"));
 	check_int(vbus_start(ctx, "g1"), -EALREADY);
 
-	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE, NULL, &arr), 0);
-	check_int(json_object_array_length(arr), 1);
-	o = json_object_array_get_idx(arr, 0);
-	check(json_object_object_get_ex(o, "name", &v) && streq(json_object_get_string(v), "g1"));
-	check(json_object_object_get_ex(o, "bound_driver", &v) &&
-	      streq(json_object_get_string(v), "host_drv"));
-	check(json_object_object_get_ex(o, "sysfs_path", &v) &&
-	      streq(json_object_get_string(v), "/sys/fake/" U1));
+	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE, NULL, &devs, &n_devs), 0);
+	check_int(n_devs, 1);
+	check_str(vbus_device_get_name(devs[0]), "g1");
+	check_str(vbus_device_get_bound_driver(devs[0]), "host_drv");
+	check_str(vbus_device_get_sysfs_path(devs[0]), "/sys/fake/" U1);
+	vbus_device_list_free(devs, n_devs);
 
 	check_int(vbus_stop(ctx, "g1"), 0);
 	check_str(fk.log, "create g1;destroy g1;");
@@ -443,8 +489,8 @@ TEST(create_rolls_back_definition)
 {
 	struct vbus_ctx *ctx = setup();
 	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1), *t = mdev_def("t1", U2);
-	_cleanup_json_ struct json_object *arr = NULL;
-	struct json_object *v;
+	struct vbus_device **devs = NULL;
+	size_t n_devs = 0;
 
 	fk.fail_create = -ENOSPC;
 	check_int(vbus_create(ctx, def, 0), -ENOSPC);
@@ -459,10 +505,10 @@ TEST(create_rolls_back_definition)
 	check_int(vbus_create(ctx, t, VBUS_CREATE_TRANSIENT), 0);
 	check(!exists("/etc/vbus/devices.d/t1.json"));
 	check(exists("/run/vbus/t1.json"));
-	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE, "t1", &arr), 0);
-	check_int(json_object_array_length(arr), 1);
-	check(json_object_object_get_ex(json_object_array_get_idx(arr, 0), "defined", &v) &&
-	      !json_object_get_boolean(v));
+	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE, "t1", &devs, &n_devs), 0);
+	check_int(n_devs, 1);
+	check(!vbus_device_is_defined(devs[0]));
+	vbus_device_list_free(devs, n_devs);
 	check_int(vbus_create(ctx, t, VBUS_CREATE_TRANSIENT), -EEXIST);
 	check_int(vbus_remove(ctx, "t1"), 0);
 	check(!exists("/run/vbus/t1.json"));
@@ -859,21 +905,24 @@ TEST(list_matches_active)
 {
 	struct vbus_ctx *ctx = setup();
 	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
-	_cleanup_json_ struct json_object *all = NULL, *defined = NULL;
-	struct json_object *v;
+	struct vbus_device **all = NULL, **defined = NULL;
+	size_t n_all = 0, n_defined = 0;
 
 	add_dev(U1, "host_drv");
 	add_dev(U2, "host_drv");
 	check_int(vbus_define(ctx, def, 0), 0);
-	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE | VBUS_LIST_DEFINED, NULL, &all), 0);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE | VBUS_LIST_DEFINED, NULL, &all, &n_all),
+		  0);
 	/* g1 is the definition of U1 (one row), U2 is active without definition */
-	check_int(json_object_array_length(all), 2);
-	check(json_object_object_get_ex(json_object_array_get_idx(all, 1), "name", &v) &&
-	      streq(json_object_get_string(v), U2));
-	check(json_object_object_get_ex(json_object_array_get_idx(all, 1), "defined", &v) &&
-	      !json_object_get_boolean(v));
-	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, NULL, &defined), 0);
-	check_int(json_object_array_length(defined), 1);
+	check_int(n_all, 2);
+	check_str(vbus_device_get_name(all[1]), U2);
+	check(!vbus_device_is_defined(all[1]));
+	check(!vbus_device_has_definition(all[1]));
+	check_str(vbus_device_get_uuid(all[1]), U2);
+	vbus_device_list_free(all, n_all);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_DEFINED, NULL, &defined, &n_defined), 0);
+	check_int(n_defined, 1);
+	vbus_device_list_free(defined, n_defined);
 	teardown(ctx);
 }
 
@@ -1077,12 +1126,15 @@ TEST(list_survives_a_failing_kind)
 {
 	struct vbus_ctx *ctx = setup();
 	_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
-	_cleanup_json_ struct json_object *arr = NULL;
+	struct vbus_device **devs = NULL;
+	size_t n_devs = 0;
 
 	check_int(vbus_define(ctx, def, 0), 0);
 	fk.fail_list = true;
-	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE | VBUS_LIST_DEFINED, NULL, &arr), 0);
-	check_int(json_object_array_length(arr), 1);
+	check_int(vbus_list_devices(ctx, VBUS_LIST_ACTIVE | VBUS_LIST_DEFINED, NULL, &devs, &n_devs),
+		  0);
+	check_int(n_devs, 1);
+	vbus_device_list_free(devs, n_devs);
 	check_str(warnings, "Cannot list active devices of kind mdev: sysfs is broken\n");
 	teardown(ctx);
 }

@@ -165,6 +165,11 @@ else
 fi
 cp /etc/resolv.conf "$dir/etc/resolv.conf" 2>/dev/null || true
 
+# The root a mount point of its own, as / is on a real host: tests that make a private mount
+# namespace (unshare -m --propagation private) cannot change the propagation of a chroot's
+# root that is only a directory ("cannot change root filesystem propagation").
+mount --bind "$dir" "$dir"
+mounted+=("$dir")
 for m in proc sys dev; do
 	mount --rbind "/$m" "$dir/$m"
 	mounted+=("$dir/$m")

@@ -16,8 +16,11 @@ pkgs="
 	libvirt-daemon libvirt-clients
 	libglib2.0-bin
 	python3 python3-yaml python3-jsonschema sparse
+	python3-grpcio python3-grpc-tools
 	clang libclang-rt-14-dev python3-dbusmock
 	podman crun
+	libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
+	libcurl4-openssl-dev libssl-dev libyaml-dev python3-grpcio python3-grpc-tools
 "
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -8,7 +8,7 @@ build=${1:-$src/build-test}
 shift || true
 
 if [ ! -f "$build/build.ninja" ]; then
-	meson setup "$build" "$src" --native-file "$src/tools/dev.ini" -Dkmod=true -Dvm-tests=enabled
+	meson setup "$build" "$src" --native-file "$src/tools/dev.ini" -Dkmod=true -Dvm-tests=enabled -Ddra=enabled
 fi
 meson compile -C "$build"
 

@@ -10,7 +10,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *root, dir[4096], path[4200];
 	struct vbus_ctx *ctx = fuzz_ctx(&root);
 	struct vbus_def **defs = NULL, *one = NULL;
-	struct json_object *list = NULL;
+	struct vbus_device **list = NULL;
+	size_t n_list = 0;
 	size_t n = 0;
 
 	if (size > 256 * 1024)
@@ -40,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)vbus_def_load(ctx, "f1", &one);
 	vbus_def_free(one);
-	if (vbus_list_devices(ctx, VBUS_LIST_DEFINED, NULL, &list) >= 0)
-		json_object_put(list);
+	if (vbus_list_devices(ctx, VBUS_LIST_DEFINED, NULL, &list, &n_list) >= 0)
+		vbus_device_list_free(list, n_list);
 	return 0;
 }

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "libvbus.h"
+#include "libvbus-internal.h"
 
 static void fuzz_log(void *userdata, int level, const char *file, int line, const char *fn,
 		     const char *format, va_list args)

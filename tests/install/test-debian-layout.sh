@@ -59,6 +59,16 @@ want=$(sort <<END
 /usr/share/man/man4/vbus_sim.4
 END
 )
+# vbus-dra (-Ddra, auto: built where its libraries are, as in CI) adds its program, unit, page.
+if meson introspect --targets "$T/build" | grep -q '"name": "vbus-dra"'; then
+	want=$(sort <<END
+$want
+/usr/sbin/vbus-dra
+/lib/systemd/system/vbus-dra.service
+/usr/share/man/man8/vbus-dra.8
+END
+)
+fi
 while read -r f; do
 	grep -qxF "$f" <<<"$got"
 	ok $? "installs $f"

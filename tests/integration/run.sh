@@ -98,7 +98,7 @@ methods=$(grep -o '<method name="[A-Za-z]*"' <<<"$intro" | sort | tr -d '\n')
 want=$(grep -o '<method name="[A-Za-z]*"' "$SRC/daemon/org.vbus1.Manager.xml" | sort | tr -d '\n')
 all=1
 for m in ListParents ListTypes ListDevices Define Undefine Modify ModifyLive Start StartWithFlags \
-	Stop Create Remove Assign Apply ApplyWithFlags Import ImportWithFlags PickKind \
+	Stop Create Remove Assign Apply Import ImportWithFlags PickKind \
 	FillDefinition; do
 	grep -q "<method name=\"$m\"" <<<"$intro" || all=0
 done
@@ -155,45 +155,30 @@ for args in "parents" "types" "types mtty" "list --all" "-j list --all" "-j pare
 			"direct: $direct_out"
 	fi
 done
-# ListDevicesJSON: the text vbusctl -j prints, rendered by vbusd from its model.
+# ListDevices: the JSON document vbusctl -j prints, rendered by vbusd from its model (the
+# same renderer), in a sealed memfd.
 list_json_equals() {
 	local flags=$1 opt=$2
-	busctl call --json=short org.vbus1 /org/vbus1 org.vbus1.Manager ListDevicesJSON us \
-		"$flags" "" >"$T/lj.json" &&
-		"$VBUSCTL" --root "$ROOT" -j list $opt >"$T/lj.direct" &&
-		python3 -c 'import json,sys
-got=json.load(open(sys.argv[1]))["data"][0]
-want=open(sys.argv[2]).read()
-assert got == want, (got, want)' "$T/lj.json" "$T/lj.direct"
-}
-check "ListDevicesJSON 3 is the text of vbusctl --root -j list --all" list_json_equals 3 --all
-check "ListDevicesJSON 1 is the text of vbusctl --root -j list --defined" \
-	list_json_equals 1 --defined
-check "ListDevicesJSON 2 is the text of vbusctl --root -j list" list_json_equals 2 ""
-# ... and the same text through a sealed memfd (what vbusctl list uses).
-list_fd_equals() {
-	/usr/bin/python3 -c 'import dbus,fcntl,os,sys
+	"$VBUSCTL" --root "$ROOT" -j list $opt >"$T/lj.direct" &&
+		/usr/bin/python3 -c 'import dbus,fcntl,os,sys
 m = dbus.Interface(dbus.SystemBus().get_object("org.vbus1", "/org/vbus1"), "org.vbus1.Manager")
-flags = dbus.UInt32(int(sys.argv[1]))
-fd = m.ListDevicesJSONByFileDescriptor(flags, "").take()
+fd = m.ListDevices(dbus.UInt32(int(sys.argv[1])), "").take()
 seals = fcntl.fcntl(fd, 1034)  # F_GET_SEALS: shrink, grow, write and seal itself
 assert seals & 0xf == 0xf, seals
 got = os.pread(fd, os.fstat(fd).st_size + 1, 0).decode()
-want = str(m.ListDevicesJSON(flags, ""))
-assert got == want, (got, want)' "$1"
+want = open(sys.argv[2]).read()
+assert got == want, (got, want)' "$flags" "$T/lj.direct"
 }
-check "ListDevicesJSONByFileDescriptor 3 gives ListDevicesJSON's text in a sealed memfd" \
-	list_fd_equals 3
-check "ListDevicesJSONByFileDescriptor 1 gives ListDevicesJSON's text in a sealed memfd" \
-	list_fd_equals 1
-out=$(gcall ListDevicesJSONByFileDescriptor 1 nope)
-check "ListDevicesJSONByFileDescriptor of an unknown name is NoSuchDevice" \
+check "ListDevices 3 is the text of vbusctl --root -j list --all, in a sealed memfd" \
+	list_json_equals 3 --all
+check "ListDevices 1 is the text of vbusctl --root -j list --defined" \
+	list_json_equals 1 --defined
+check "ListDevices 2 is the text of vbusctl --root -j list" list_json_equals 2 ""
+out=$(gcall ListDevices 1 nope)
+check "ListDevices of an unknown name is NoSuchDevice, naming it" \
 	bash -c "[[ \"\$1\" == *'GDBus.Error:org.vbus1.Error.NoSuchDevice: '*nope* ]]" _ "$out"
-out=$(gcall ListDevicesJSON 1 nope)
-check "ListDevicesJSON of an unknown name is NoSuchDevice, naming it" \
-	bash -c "[[ \"\$1\" == *'GDBus.Error:org.vbus1.Error.NoSuchDevice: '*nope* ]]" _ "$out"
-out=$(gcall ListDevicesJSON 8 "''")
-check "ListDevicesJSON refuses unknown flags" \
+out=$(gcall ListDevices 8 "''")
+check "ListDevices refuses unknown flags" \
 	bash -c "[[ \"\$1\" == *'GDBus.Error:org.vbus1.Error.InvalidArgument:'* ]]" _ "$out"
 check "vbusctl parents lists mtty through vbusd" grep -q '^mtty ' <<<"$(vbusctl parents)"
 check "an unprivileged caller can list" as_nobody "$VBUSCTL" list --all
@@ -298,8 +283,8 @@ refuse Create "{'name': <'nb2'>, 'kind': <'mdev'>, 'parent': <'mtty'>, 'type': <
 refuse Remove vm1
 refuse Assign vm1 vfio
 refuse Import mdevctl "''"
-refuse Apply "[{'name': <'nb3'>, 'kind': <'pci'>, 'parent': <'0000:05:00.0'>}]" false
-refuse ApplyWithFlags "[{'name': <'nb3'>, 'kind': <'pci'>, 'parent': <'0000:05:00.0'>}]" 2
+refuse Apply "[{'name': <'nb3'>, 'kind': <'pci'>, 'parent': <'0000:05:00.0'>}]" 0
+refuse Apply "[{'name': <'nb3'>, 'kind': <'pci'>, 'parent': <'0000:05:00.0'>}]" 2
 if [ "$refused" = "$total" ]; then
 	ok "every changing method refuses uid 65534 with org.vbus1.Error.AccessDenied ($total)"
 else
@@ -439,7 +424,7 @@ sleep 0.3
 check "monitor reports the removal" grep -q '"event":"removed","name":"vm1"' "$T/monitor2.json"
 check "after undefine, the listing through vbusd leaves vm1 out, as --root does" \
 	bash -c "! \"\$1\" -j list --defined | grep -q '\"name\": \"vm1\"'" _ "$VBUSCTL"
-check "... and ListDevicesJSON is still the text of vbusctl --root -j list --all" \
+check "... and ListDevices is still the text of vbusctl --root -j list --all" \
 	list_json_equals 3 --all
 
 # ---- apply ---------------------------------------------------------------------------------------
@@ -531,7 +516,7 @@ check "... and uid 65534 is refused before libvbus is asked" bash -c "! setpriv 
 check "vbusctl create through vbusd" vbusctl create c1 --kind mdev --parent mtty --type mtty-2 \
 	--manual
 check "created: defined and active" test "$(devprop c1 Defined Active)" = "b true b true "
-check "after start and create, ListDevicesJSON is what vbusctl --root -j list --all prints" \
+check "after start and create, ListDevices is what vbusctl --root -j list --all prints" \
 	list_json_equals 3 --all
 check "vbusctl remove through vbusd" vbusctl remove c1
 check "removed: no file, no object" bash -c "test ! -e '$ROOT/etc/vbus/devices.d/c1.json' &&
@@ -552,7 +537,7 @@ echo "remove pci 0000:00:02.0" >"$T/uevents"
 sleep 0.3
 check "parent removed: its mdev is marked inactive" \
 	test "$(devprop gpu_2ddesktop Active)" = "b false "
-check "parent removed: ListDevicesJSON follows, as --root lists it" list_json_equals 3 --all
+check "parent removed: ListDevices follows, as --root lists it" list_json_equals 3 --all
 out=$(vbusctl define late1 --kind mdev --parent 0000:00:02.0 --type i915-GVTg_V5_8 --auto 2>&1)
 check "an autostart definition on an absent parent is stored, with a warning" \
 	bash -c "test -f '$ROOT/etc/vbus/devices.d/late1.json' && [[ '$out' == *'not present'* ]]"

@@ -169,6 +169,12 @@ def main():
     ref, ours = os.path.join(tmp, "ref"), os.path.join(tmp, "vbus")
     make_tree(ref)
     make_tree(ours)
+    # Without the private namespace every command fails alike in both, which would compare
+    # equal: the setup must work first.
+    rc, _, err = run(ref, "true", [], None)
+    if rc != 0:
+        print(f"Bail out! cannot run a command in a private mount namespace: {err.strip()}")
+        sys.exit(1)
     print(f"1..{len(STEPS) + 4}")
     failed = 0
     n = 0

@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dbus  # noqa: E402
-from harness import Env, Tap, error_name, sv  # noqa: E402
+from harness import Env, Tap, error_name, sv, list_devices  # noqa: E402
 
 VBUSD, SRC = sys.argv[1], sys.argv[2]
 OPS = int(os.environ.get("CRASH_OPS", "1000"))
@@ -193,7 +193,7 @@ tap.ok(not left, f"the first change after the restart removed the {len(temps)} t
        "of killed writers", str(left))
 # (an undefined autostart mdev keeps running and is listed, not defined: only defined ones)
 listed = {}
-for dev in mgr.ListDevices(dbus.UInt32(1), "", timeout=30):
+for dev in list_devices(mgr, 1, timeout=30):
     if bool(dev.get("defined", False)):
         listed[str(dev["name"])] = dev
 tap.ok(set(listed) >= set(acked) and not (set(listed) - set(acked)) - initial,
@@ -204,7 +204,7 @@ mine = [n for n in acked if n not in initial]
 autos = [n for n in mine if acked[n][2] == "auto"]
 deadline = time.time() + 10
 while time.time() < deadline:
-    devs = {str(d["name"]): d for d in mgr.ListDevices(dbus.UInt32(1), "", timeout=30)}
+    devs = {str(d["name"]): d for d in list_devices(mgr, 1, timeout=30)}
     down = [n for n in autos if not bool(devs.get(n, {}).get("active", False))]
     if not down:
         break

@@ -162,6 +162,16 @@ class Env:
             print(f"# kept {self.t}")
 
 
+def list_devices(mgr, flags, name="", timeout=30):
+    """Manager.ListDevices: the JSON document (a list of dicts) read from its memfd."""
+    import json
+    fd = mgr.ListDevices(dbus.UInt32(flags), name, timeout=timeout).take()
+    try:
+        return json.loads(os.pread(fd, os.fstat(fd).st_size, 0).decode())
+    finally:
+        os.close(fd)
+
+
 def sv(d):
     """A dict as a{sv}, with the types vbusctl sends."""
     out = {}

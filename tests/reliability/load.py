@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dbus  # noqa: E402
-from harness import Env, Tap, error_name, sv  # noqa: E402
+from harness import Env, Tap, error_name, sv, list_devices  # noqa: E402
 
 VBUSD, VBUSCTL, SRC, VBUSD_FK = sys.argv[1:5]
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "8"))
@@ -43,7 +43,7 @@ def client(idx, n_ops, phase, own_in, q):
         r = rng.random()
         kind = "read"
         if r < 0.3:
-            call = rng.choice([lambda: mgr.ListDevices(dbus.UInt32(3), "", timeout=60),
+            call = rng.choice([lambda: list_devices(mgr, 3, timeout=60),
                                lambda: mgr.ListParents("", timeout=60),
                                lambda: mgr.PickKind("0000:03:00.0", "vm", timeout=60)])
         elif r < 0.55 and len(own) < 15:
@@ -168,7 +168,7 @@ for n, (defs, undefs) in shared.items():
         bad.append(f"{n}: {defs} defines, {undefs} undefines succeeded, stored: {n in stored}")
 tap.ok(not bad, "shared names: successful defines and undefines alternate (serialized): " +
        ", ".join(f"{n} {d}/{u}" for n, (d, u) in shared.items()), *bad)
-listed = {str(d["name"]) for d in env.manager().ListDevices(dbus.UInt32(1), "")}
+listed = {str(d["name"]) for d in list_devices(env.manager(), 1)}
 tap.ok(listed == set(stored), "vbusd lists exactly the stored definitions",
        f"only listed: {sorted(listed - set(stored))}", f"only stored: {sorted(set(stored) - listed)}")
 tap.ok(rss[1] - rss[0] <= GROWTH_KB,

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dbus  # noqa: E402
-from harness import Env, Tap, sv  # noqa: E402
+from harness import Env, Tap, sv, list_devices  # noqa: E402
 
 VBUSD, VBUSCTL, SRC, VBUSD_FK = sys.argv[1:5]
 NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
@@ -44,7 +44,7 @@ def digest():
 def listing():
     m = env.manager()
     return json.dumps([{str(k): str(v) for k, v in d.items()}
-                       for d in m.ListDevices(dbus.UInt32(3), "")], sort_keys=True)
+                       for d in list_devices(m, 3)], sort_keys=True)
 
 
 def gdbus_nobody(method, *args, interface="org.vbus1.Manager", path="/org/vbus1"):
@@ -89,7 +89,7 @@ members = [
                 "0"]),
     ("Remove", ["act1"]),
     ("Assign", ["act1", "vfio"]),
-    ("Apply", ["[{'name': <'ap1'>, 'kind': <'pci'>, 'parent': <'0000:05:00.0'>}]", "false"]),
+    ("Apply", ["[{'name': <'ap1'>, 'kind': <'pci'>, 'parent': <'0000:05:00.0'>}]", "0"]),
     ("Import", ["mdevctl", "''"]),
     ("Import", ["driverctl", "''"]),
     ("ImportWithFlags", ["mdevctl", "''", "1"]),
@@ -199,7 +199,7 @@ hung = subprocess.Popen(NOBODY + ["gdbus", "call", "--system", "--dest", "org.vb
 time.sleep(0.5)
 t0 = time.time()
 try:
-    env.manager().ListDevices(dbus.UInt32(1), "", timeout=5)
+    list_devices(env.manager(), 1, timeout=5)
     answered = time.time() - t0
 except dbus.DBusException as e:
     answered = None
@@ -222,7 +222,7 @@ tap.ok("org.vbus1.Error.AccessDenied" in out or hung.returncode == 0,
 # The mock answered with the verdict it had when asked (allowed): pk3 is gone or not, per that
 # answer; what matters is that the answer came and vbusd lives.
 mock.SimulateHang(False)
-tap.ok(env.vbusd.poll() is None and env.manager().ListDevices(dbus.UInt32(1), "") is not None,
+tap.ok(env.vbusd.poll() is None and list_devices(env.manager(), 1) is not None,
        "vbusd is alive after the polkit round trips")
 
 pk.terminate()
