@@ -26,6 +26,8 @@ VB_PARENTS=4
 [ -f "$VBUS_OUT/bench.env" ] && . "$VBUS_OUT/bench.env"
 VBUSCTL=$VBUS_BUILD/cli/vbusctl
 VBUSNL=$VBUS_BUILD/tests/vm/client/vbus-nl
+# The floor: the same kernel calls as vbus, in one process on one socket, nothing else.
+NLLOOP=$VBUS_BUILD/bench/nl-loop
 W=$VBUS_OUT/bench-work
 mkdir -p "$W" /etc/vbus/devices.d
 echo '[]' >"$W/empty.json"
@@ -76,6 +78,14 @@ t=$(now)
 for ((i = 0; i < N_VDPA_LOOP; i++)); do vdpa dev del p$i; done
 bench vdpa-del iproute2 "$t" "$N_VDPA_LOOP"
 assert_eq "vdpa: iproute2 removed them" 0 "$(count_vdpa)"
+t=$(now)
+"$NLLOOP" vdpa add vdpasim_net n "$N_VDPA"
+bench vdpa-add nl-loop "$t" "$N_VDPA"
+assert_eq "vdpa: the bare netlink loop made $N_VDPA devices" "$N_VDPA" "$(count_vdpa)"
+t=$(now)
+"$NLLOOP" vdpa del vdpasim_net n "$N_VDPA"
+bench vdpa-del nl-loop "$t" "$N_VDPA"
+assert_eq "vdpa: the bare netlink loop removed them" 0 "$(count_vdpa)"
 
 {
 	echo '['
@@ -106,6 +116,16 @@ t=$(now)
 for ((i = 0; i < N_VB_LOOP; i++)); do "$VBUSNL" dev-del "$(vbparent $i)" b$i; done
 bench virtbus-del vbus-nl "$t" "$N_VB_LOOP"
 assert_eq "virtbus: vbus-nl removed them" 0 "$(count_vb)"
+vbparents=$(for ((p = 0; p < VB_PARENTS; p++)); do vbparent $p; done | paste -sd,)
+t=$(now)
+"$NLLOOP" vbus add "$vbparents" n "$N_VB" net
+bench virtbus-add nl-loop "$t" "$N_VB"
+assert_eq "virtbus: the bare netlink loop made $N_VB devices" "$N_VB" "$(count_vb)"
+assert_eq "virtbus: each bound to vbus_sim_net" "$N_VB" "$(count_vb_bound)"
+t=$(now)
+"$NLLOOP" vbus del "$vbparents" n "$N_VB"
+bench virtbus-del nl-loop "$t" "$N_VB"
+assert_eq "virtbus: the bare netlink loop removed them" 0 "$(count_vb)"
 
 {
 	echo '['

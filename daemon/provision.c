@@ -34,102 +34,313 @@ static uint64_t retry_first_usec(void)
 	return RETRY_FIRST_USEC;
 }
 
+/* The kernel's name of a parent handle: "pci/0000:06:00.0" and "vbus_sim/vbus_sim2" (devlink,
+ * vdpa and vbus handles) name their device by the part after the bus. */
+static const char *sysname_of(const char *parent)
+{
+	const char *slash = strrchr(parent, '/');
+
+	return slash ? slash + 1 : parent;
+}
+
+/*
+ * Failures are handled in batches (one reconcile, one retry round): each device still gets its
+ * DeviceFailed and DeviceGaveUp signals, but the log gets one line per parent and batch, and the
+ * devices of one parent that failed together are retried together, by one timer (a round). Ten
+ * thousand starts failing on one parent thus cost one log line and one timer per round, and a
+ * device's retry is found through a hash table, not a walk of every retry.
+ */
+struct round;
+
 struct retry {
-	struct retry *next;
-	struct vbusd *d;
 	char *name;
-	unsigned attempt;
-	sd_event_source *timer;
+	char *parent;	     /* the parent's kernel name (sysname_of()): rounds and log lines */
+	unsigned attempt;    /* retries scheduled so far */
+	struct round *round; /* the round it waits in, NULL when none */
+	size_t slot;	     /* its index in round->items */
 };
 
-static struct retry *retry_free(struct retry *t)
+struct round {
+	struct round *next, **pprev; /* in d->rounds */
+	struct vbusd *d;
+	sd_event_source *timer;
+	struct retry **items; /* NULL where a member left (started, rescheduled, dropped) */
+	size_t n, cap;
+};
+
+/* The failures of one batch for one parent that are retried alike (or given up on). */
+struct group {
+	char *parent;
+	unsigned attempt; /* the retry they wait for, RETRY_MAX when given up on */
+	unsigned n;	  /* failures to log (a parent not listed yet is retried silently) */
+	char *first, *first_cause;
+	struct round *round;
+	struct group *next; /* in the order met, for the log */
+};
+
+struct batch {
+	struct vbusd *d;
+	struct lh_table *groups; /* "ATTEMPT PARENT" -> struct group */
+	struct group *first, **last;
+	bool locked;
+};
+
+static void retry_entry_free(struct lh_entry *e)
 {
-	if (!t)
-		return NULL;
-	sd_event_source_disable_unref(t->timer);
-	free(t->name);
+	struct retry *t = (struct retry *)lh_entry_v(e);
+
+	free(t->name); /* the key */
+	free(t->parent);
 	free(t);
-	return NULL;
+}
+
+static struct retry *retry_get(struct vbusd *d, const char *name)
+{
+	void *v;
+
+	return d->retries && lh_table_lookup_ex(d->retries, name, &v) ? v : NULL;
+}
+
+static void retry_detach(struct retry *t)
+{
+	if (t->round)
+		t->round->items[t->slot] = NULL;
+	t->round = NULL;
 }
 
 static void retry_drop(struct vbusd *d, struct retry *t)
 {
-	for (struct retry **p = &d->retries; *p; p = &(*p)->next)
-		if (*p == t) {
-			*p = t->next;
-			break;
-		}
-	retry_free(t);
+	retry_detach(t);
+	lh_table_delete(d->retries, t->name);
 }
 
-static struct retry *retry_find(struct vbusd *d, const char *name)
+static void round_free(struct round *rd)
 {
-	for (struct retry *t = d->retries; t; t = t->next)
-		if (streq(t->name, name))
-			return t;
-	return NULL;
+	if (!rd)
+		return;
+	if (rd->pprev) {
+		*rd->pprev = rd->next;
+		if (rd->next)
+			rd->next->pprev = rd->pprev;
+	}
+	for (size_t i = 0; i < rd->n; i++)
+		if (rd->items[i])
+			rd->items[i]->round = NULL;
+	sd_event_source_disable_unref(rd->timer);
+	free(rd->items);
+	free(rd);
 }
 
-static int start_one(struct vbusd *d, const char *name);
-
-static int retry_fire(sd_event_source *s, uint64_t usec, void *userdata)
+static int round_add(struct round *rd, struct retry *t)
 {
-	struct retry *t = userdata;
-	struct vbusd *d = t->d;
-	_cleanup_free_ char *name = strdup(t->name);
+	if (rd->n == rd->cap) {
+		size_t cap = rd->cap ? rd->cap * 2 : 16;
+		struct retry **items = realloc(rd->items, cap * sizeof(*items));
 
-	if (!name)
-		return -ENOMEM;
-	(void)start_one(d, name);
-	objects_refresh_name(d, name);
+		if (!items)
+			return -ENOMEM;
+		rd->items = items;
+		rd->cap = cap;
+	}
+	t->round = rd;
+	t->slot = rd->n;
+	rd->items[rd->n++] = t;
 	return 0;
 }
 
-static void retry_schedule(struct vbusd *d, const char *name)
-{
-	struct retry *t = retry_find(d, name);
-	uint64_t now;
+static int start_one(struct vbusd *d, struct batch *b, const char *name, const char *parent);
+static void batch_begin(struct vbusd *d, struct batch *b);
+static void batch_end(struct batch *b);
 
+/* A round is due: its members are started again, as one batch. */
+static int round_fire(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct round *rd = userdata;
+	struct vbusd *d = rd->d;
+	struct batch b;
+
+	batch_begin(d, &b);
+	for (size_t i = 0; i < rd->n; i++) {
+		struct retry *t = rd->items[i];
+		_cleanup_free_ char *name = NULL, *parent = NULL;
+
+		if (!t)
+			continue;
+		rd->items[i] = NULL;
+		t->round = NULL;
+		/* Starting may drop T. */
+		name = strdup(t->name);
+		parent = strdup(t->parent);
+		if (!name || !parent)
+			break;
+		(void)start_one(d, &b, name, parent);
+		objects_refresh_name(d, name);
+	}
+	round_free(rd);
+	batch_end(&b);
+	return 0;
+}
+
+static void group_free(struct lh_entry *e)
+{
+	struct group *g = (struct group *)lh_entry_v(e);
+
+	free(lh_entry_k(e));
+	free(g->parent);
+	free(g->first);
+	free(g->first_cause);
+	free(g);
+}
+
+/* A batch holds the store lock: its starts take it again without waiting, and the CDI specs
+ * are brought up to date once, when it lets go (not after each start: a full read each). */
+static void batch_begin(struct vbusd *d, struct batch *b)
+{
+	*b = (struct batch){.d = d, .groups = lh_kchar_table_new(16, group_free)};
+	b->last = &b->first;
+	b->locked = vbus_lock(d->ctx) >= 0;
+	if (!b->locked)
+		vbus_error_clear(d->ctx);
+}
+
+/* The group of PARENT's failures retried as ATTEMPT in B, made (with its round) when new. */
+static struct group *batch_group(struct batch *b, const char *parent, unsigned attempt)
+{
+	struct vbusd *d = b->d;
+	_cleanup_free_ char *key = NULL;
+	struct group *g;
+	void *v;
+	uint64_t now = 0;
+
+	if (!b->groups || asprintf(&key, "%u %s", attempt, parent) < 0)
+		return NULL;
+	if (lh_table_lookup_ex(b->groups, key, &v))
+		return v;
+	g = calloc(1, sizeof(*g));
+	if (!g || !(g->parent = strdup(parent))) {
+		free(g);
+		return NULL;
+	}
+	g->attempt = attempt;
+	if (attempt < RETRY_MAX) {
+		g->round = calloc(1, sizeof(*g->round));
+		sd_event_now(d->event, CLOCK_MONOTONIC, &now);
+		if (!g->round ||
+		    sd_event_add_time(d->event, &g->round->timer, CLOCK_MONOTONIC,
+				      now + (retry_first_usec() << attempt), 0, round_fire,
+				      g->round) < 0) {
+			free(g->round);
+			free(g->parent);
+			free(g);
+			return NULL;
+		}
+		g->round->d = d;
+		g->round->next = d->rounds;
+		if (d->rounds)
+			d->rounds->pprev = &g->round->next;
+		g->round->pprev = &d->rounds;
+		d->rounds = g->round;
+	}
+	if (lh_table_insert(b->groups, key, g) < 0) {
+		round_free(g->round);
+		free(g->parent);
+		free(g);
+		return NULL;
+	}
+	key = NULL;
+	*b->last = g;
+	b->last = &g->next;
+	return g;
+}
+
+/*
+ * NAME (on PARENT) did not start because of CAUSE (NULL: its parent is not listed yet, which is
+ * retried without a word): retried in the round of its parent, or given up on after RETRY_MAX
+ * retries (DeviceGaveUp).
+ */
+static void batch_fail(struct batch *b, const char *name, const char *parent, const char *cause)
+{
+	struct vbusd *d = b->d;
+	struct retry *t = retry_get(d, name);
+	struct group *g;
+
+	parent = sysname_of(parent ?: "");
 	if (!t) {
 		t = calloc(1, sizeof(*t));
 		if (!t)
 			return;
-		t->d = d;
 		t->name = strdup(name);
-		if (!t->name) {
+		t->parent = strdup(parent);
+		if (!t->name || !t->parent || lh_table_insert(d->retries, t->name, t) < 0) {
+			free(t->name);
+			free(t->parent);
 			free(t);
 			return;
 		}
-		t->next = d->retries;
-		d->retries = t;
 	}
+	retry_detach(t);
 	if (t->attempt >= RETRY_MAX) {
-		log_warning("Giving up on starting '%s' after %u attempts", name, t->attempt);
-		objects_emit_gave_up(d, name, "start", t->attempt,
-				     vbus_ctx_last_error(d->ctx) ?: "its parent is not ready");
+		objects_emit_gave_up(d, name, "start", t->attempt, cause ?: "its parent is not ready");
+		g = batch_group(b, t->parent, RETRY_MAX);
 		retry_drop(d, t);
-		return;
+	} else {
+		g = batch_group(b, t->parent, t->attempt);
+		if (!g || round_add(g->round, t) < 0) {
+			retry_drop(d, t);
+			return;
+		}
+		t->attempt++;
 	}
-	t->timer = sd_event_source_disable_unref(t->timer);
-	sd_event_now(d->event, CLOCK_MONOTONIC, &now);
-	if (sd_event_add_time(d->event, &t->timer, CLOCK_MONOTONIC,
-			      now + (retry_first_usec() << t->attempt), 0, retry_fire, t) < 0) {
-		retry_drop(d, t);
+	if (!g || !cause)
 		return;
+	if (g->n++ == 0) {
+		g->first = strdup(name);
+		g->first_cause = strdup(cause);
 	}
-	t->attempt++;
+}
+
+/* One log line per parent and kind of outcome of the batch: few enough that the notices are
+ * not rate-limited (a refused call's are). */
+static void batch_end(struct batch *b)
+{
+	for (struct group *g = b->first; g; g = g->next) {
+		int level = g->attempt >= RETRY_MAX ? 4 : LOG_NOTICE_NORATE;
+		char when[64];
+
+		if (g->n == 0)
+			continue;
+		if (g->attempt >= RETRY_MAX)
+			snprintf(when, sizeof(when), "giving up after %u attempts", RETRY_MAX);
+		else
+			snprintf(when, sizeof(when), "retry in %.3g s",
+				 (double)(retry_first_usec() << g->attempt) / 1e6);
+		if (g->n == 1)
+			vbusd_log(level, "Failed to start '%s': %s; %s", g->first ?: "?",
+				  g->first_cause ?: "?", when);
+		else
+			vbusd_log(level, "%s: %u devices failed to start (first: %s: %s); %s",
+				  g->parent[0] ? g->parent : "(no parent)", g->n, g->first ?: "?",
+				  g->first_cause ?: "?", when);
+	}
+	if (b->groups)
+		lh_table_free(b->groups);
+	b->groups = NULL;
+	if (b->locked)
+		vbus_unlock(b->d->ctx);
+	b->locked = false;
 }
 
 /*
- * Brings NAME to what its definition asks (present, with its wanted driver); on failure schedules
- * a retry. vbus_start() converges: a device that is there already with its driver is left as
- * it is (-EALREADY), one with the wrong driver is bound again. 1 when something was done, 0
- * when nothing needed to be, else the failure.
+ * Brings NAME (on PARENT) to what its definition asks (present, with its wanted driver); on
+ * failure, B retries it. vbus_start() converges: a device that is there already with its driver
+ * is left as it is (-EALREADY), one with the wrong driver is bound again. 1 when something was
+ * done, 0 when nothing needed to be, else the failure.
  */
-static int start_one(struct vbusd *d, const char *name)
+static int start_one(struct vbusd *d, struct batch *b, const char *name, const char *parent)
 {
 	int r = vbus_start(d->ctx, name);
-	struct retry *t = retry_find(d, name);
+	struct retry *t = retry_get(d, name);
+	const char *cause;
 
 	if (r >= 0 || r == -EALREADY) {
 		/* libvbus has said "Started" through the log callback already. */
@@ -139,21 +350,10 @@ static int start_one(struct vbusd *d, const char *name)
 			retry_drop(d, t);
 		return r >= 0;
 	}
-	log_notice("Failed to start '%s': %s%s", name,
-		   vbus_ctx_last_error(d->ctx) ?: strerror(-r),
-		   t && t->attempt >= RETRY_MAX ? "" : " (will retry)");
-	objects_emit_failed(d, name, "start", r, vbus_ctx_last_error(d->ctx) ?: strerror(-r));
-	retry_schedule(d, name);
+	cause = vbus_ctx_last_error(d->ctx) ?: strerror(-r);
+	objects_emit_failed(d, name, "start", r, cause);
+	batch_fail(b, name, parent, cause);
 	return r;
-}
-
-/* The kernel's name of a parent handle: "pci/0000:06:00.0" and "vbus_sim/vbus_sim2" (devlink,
- * vdpa and vbus handles) name their device by the part after the bus. */
-static const char *sysname_of(const char *parent)
-{
-	const char *slash = strrchr(parent, '/');
-
-	return slash ? slash + 1 : parent;
 }
 
 /*
@@ -167,15 +367,18 @@ int provision_reconcile(struct vbusd *d, const char *parent, unsigned flags)
 {
 	_cleanup_free_ char **todo = NULL;
 	struct lh_entry *e;
+	struct batch b;
 	size_t n_todo = 0;
 	int n = 0;
 
 	objects_refresh(d);
 	if (!d->devices)
 		return 0;
-	todo = calloc(d->devices->count + 1, sizeof(*todo));
+	/* Two strings per definition: its name and its parent. */
+	todo = calloc(2 * d->devices->count + 2, sizeof(*todo));
 	if (!todo)
 		return -ENOMEM;
+	batch_begin(d, &b);
 	lh_foreach(d->devices, e) {
 		struct device *dev = (struct device *)lh_entry_v(e);
 
@@ -191,22 +394,28 @@ int provision_reconcile(struct vbusd *d, const char *parent, unsigned flags)
 		    (!d->parents || !json_object_object_get(d->parents, dev->parent))) {
 			/* A parent that just appeared may not list itself yet: retry later. */
 			if (parent)
-				retry_schedule(d, dev->name);
+				batch_fail(&b, dev->name, dev->parent, NULL);
 			continue;
 		}
 		todo[n_todo] = strdup(dev->name);
-		if (!todo[n_todo])
+		todo[n_todo + 1] = strdup(dev->parent);
+		if (!todo[n_todo] || !todo[n_todo + 1]) {
+			free(todo[n_todo]);
+			free(todo[n_todo + 1]);
 			break;
-		n_todo++;
+		}
+		n_todo += 2;
 	}
 	/* Starting changes the model: act on a copy of the names. The model follows each
 	 * start (one definition read again each), and the signals go out after the batch. */
-	for (size_t i = 0; i < n_todo; i++)
-		if (start_one(d, todo[i]) > 0)
+	for (size_t i = 0; i < n_todo; i += 2)
+		if (start_one(d, &b, todo[i], todo[i + 1]) > 0)
 			n++;
-	for (size_t i = 0; i < n_todo; i++) {
+	batch_end(&b);
+	for (size_t i = 0; i < n_todo; i += 2) {
 		objects_refresh_name(d, todo[i]);
 		free(todo[i]);
+		free(todo[i + 1]);
 	}
 	return n;
 }
@@ -397,7 +606,9 @@ static int fight_fire(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct fight *f = userdata;
 	struct vbusd *d = f->d;
+	_cleanup_free_ char *parent = NULL;
 	struct device *dev;
+	struct batch b;
 
 	f->timer = sd_event_source_disable_unref(f->timer);
 	/* Stopped meanwhile (vbusctl stop removes the record), or never started by vbus: the
@@ -410,12 +621,15 @@ static int fight_fire(sd_event_source *s, uint64_t usec, void *userdata)
 	if (!dev || !dev->active)
 		return 0;
 	/* Bound to its driver again already (vbus's own unbind + probe): nothing was done. */
-	if (start_one(d, f->name) > 0) {
+	parent = dev->parent ? strdup(dev->parent) : NULL;
+	batch_begin(d, &b);
+	if (start_one(d, &b, f->name, parent) > 0) {
 		log_notice("'%s' was unbound by someone else: bound it again (%u)", f->name,
 			   f->rebinds + 1);
 		f->rebinds++;
 		f->last_usec = now_usec(d);
 	}
+	batch_end(&b);
 	objects_refresh_name(d, f->name);
 	return 0;
 }
@@ -508,6 +722,29 @@ static bool is_one_of(const char *s, const char *const *list)
 	return false;
 }
 
+static int cdi_update_deferred(sd_event_source *s, void *userdata)
+{
+	struct vbusd *d = userdata;
+
+	d->cdi_defer = sd_event_source_disable_unref(d->cdi_defer);
+	(void)vbus_cdi_update(d->ctx);
+	return 0;
+}
+
+/* The CDI specs follow kernel events once the events queued so far are handled: a burst (500
+ * mdevs appearing, each with its add and bind) is one sync, a full read of the definitions,
+ * instead of one per event. */
+static void cdi_update_soon(struct vbusd *d)
+{
+	if (d->cdi_defer)
+		return;
+	if (sd_event_add_defer(d->event, &d->cdi_defer, cdi_update_deferred, d) < 0 ||
+	    sd_event_source_set_priority(d->cdi_defer, SD_EVENT_PRIORITY_IDLE) < 0) {
+		d->cdi_defer = sd_event_source_disable_unref(d->cdi_defer);
+		(void)vbus_cdi_update(d->ctx);
+	}
+}
+
 /*
  * One kernel event, as udev passes it on:
  * - add of a PCI function (hot-plug, a rescan; a VF: its PF's definitions too), a vdpa, vbus_sim
@@ -525,6 +762,7 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 	static const char *const added[] = {"pci", "vdpa", "vbus_sim", "auxiliary", NULL};
 	static const char *const bound[] = {"pci",   "vdpa",	  "virtbus",
 					    "mdev",  "auxiliary", NULL};
+	unsigned gen = d->ctx->lock_gen;
 
 	log_debug("uevent: %s %s %s%s%s", action ?: "?", subsystem ?: "?", sysname ?: "?",
 		  mdev_state ? " MDEV_STATE=" : "", mdev_state ?: "");
@@ -557,8 +795,10 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 	/* A binding someone else changed leaves the CDI specs (or enters them) at once. */
 	if (subsystem && (streq(subsystem, "pci") || streq(subsystem, "mdev") ||
 			  streq(subsystem, "vdpa") || streq(subsystem, "vfio") ||
-			  streq(subsystem, "vhost-vdpa")))
-		(void)vbus_cdi_update(d->ctx);
+			  streq(subsystem, "vhost-vdpa")) &&
+	    /* unless a reconcile for this event wrote them already, after the kernel's change */
+	    !(d->ctx->lock_gen != gen && d->ctx->cdi_synced_gen == d->ctx->lock_gen))
+		cdi_update_soon(d);
 }
 
 #if HAVE_LIBUDEV
@@ -688,6 +928,10 @@ int provision_start(struct vbusd *d)
 {
 	int r;
 
+	d->retries = lh_kchar_table_new(64, retry_entry_free);
+	if (!d->retries)
+		return -ENOMEM;
+
 	r = watch_dir(d, "devices.d", &d->inotify_source);
 	if (r < 0)
 		log_warning("Not watching devices.d: %s", strerror(-r));
@@ -719,12 +963,12 @@ void provision_done(struct vbusd *d)
 {
 	d->vbus_monitor_source = sd_event_source_disable_unref(d->vbus_monitor_source);
 	d->vbus_monitor = vbus_monitor_free(d->vbus_monitor);
-	while (d->retries) {
-		struct retry *t = d->retries;
-
-		d->retries = t->next;
-		retry_free(t);
-	}
+	d->cdi_defer = sd_event_source_disable_unref(d->cdi_defer);
+	while (d->rounds)
+		round_free(d->rounds);
+	if (d->retries)
+		lh_table_free(d->retries);
+	d->retries = NULL;
 	while (d->fights) {
 		struct fight *f = d->fights;
 

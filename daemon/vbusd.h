@@ -10,7 +10,7 @@
 
 struct auth_query;
 struct udev_monitor;
-struct retry;
+struct round;
 struct fight;
 struct vbus_monitor;
 
@@ -55,7 +55,10 @@ struct vbusd {
 	sd_event_source *monitor_source;
 	sd_event_source *inotify_source;
 	sd_event_source *policy_inotify_source;
-	struct retry *retries;
+	/* provision.c: the starts to retry, name -> struct retry, and their rounds. */
+	struct lh_table *retries;
+	struct round *rounds;
+	sd_event_source *cdi_defer; /* the CDI specs' update after a burst of kernel events */
 	struct fight *fights; /* devices unbound by someone else, bound again (provision.c) */
 	/* Kernel events of the kinds that announce their own (lib: virtbus), when loaded. */
 	struct vbus_monitor *vbus_monitor;

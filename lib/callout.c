@@ -245,14 +245,28 @@ static bool supports_live(const char *out)
 	return false;
 }
 
-/* The executables of the directories DIRS (under the root), each directory's sorted by name,
- * in the order of DIRS. */
+/*
+ * The executables of the directories DIRS (under the root), each directory's sorted by name,
+ * in the order of DIRS. A pair found without any is not read again while the lock is held as
+ * it was then: an import of thousands of mdevs read both pairs per mdev for nothing (a script
+ * run costs far more than the read it skips).
+ */
 static int list_scripts(struct vbus_ctx *ctx, const char *const dirs[2], char ***ret,
 			size_t *ret_n)
 {
+	unsigned bit = dirs == callout_dirs ? 1u : 2u;
 	char **scripts = NULL;
 	size_t n = 0;
 
+	if (ctx->lock_depth > 0 && ctx->scripts_gen == ctx->lock_gen && (ctx->scripts_none & bit)) {
+		*ret = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	if (ctx->scripts_gen != ctx->lock_gen) {
+		ctx->scripts_gen = ctx->lock_gen;
+		ctx->scripts_none = 0;
+	}
 	for (size_t d = 0; d < 2; d++) {
 		_cleanup_free_ char *path = vbus_path(ctx, dirs[d]);
 		struct dirent **ents = NULL;
@@ -282,6 +296,8 @@ static int list_scripts(struct vbus_ctx *ctx, const char *const dirs[2], char **
 		if (!grown)
 			goto oom;
 	}
+	if (n == 0)
+		ctx->scripts_none |= bit;
 	*ret = scripts;
 	*ret_n = n;
 	return 0;

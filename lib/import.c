@@ -10,6 +10,7 @@
 
 struct import {
 	struct json_object *rep;
+	struct vbus_define_batch batch; /* one read of the store for the whole import */
 	bool raw; /* DIR came from the user: show paths as given, not as seen inside the root */
 	/* What was imported, for take_ownership(): the report entry, the definition, the file. */
 	struct imported {
@@ -90,7 +91,7 @@ static int import_def(struct vbus_ctx *ctx, struct import *im, struct vbus_def *
 	_cleanup_free_ char *msg = NULL;
 	int r;
 
-	r = vbus_define(ctx, def, 0);
+	r = vbus_define_batch_add(ctx, &im->batch, def);
 	if (r == -ENOMEM || r == -EROFS || r == -ENOSPC || r == -EDQUOT || r == -EIO)
 		return r;
 	if (r < 0)
@@ -449,7 +450,16 @@ static int import_locked(struct vbus_ctx *ctx, const char *source, const char *d
 	if (!path || !rep)
 		return -ENOMEM;
 	im = (struct import){.rep = rep, .raw = dir != NULL};
-	r = mdevctl ? import_mdevctl(ctx, path, &im) : import_driverctl(ctx, path, &im);
+	r = vbus_define_batch_begin(ctx, &im.batch);
+	if (r >= 0) {
+		int k;
+
+		r = mdevctl ? import_mdevctl(ctx, path, &im) : import_driverctl(ctx, path, &im);
+		/* The definitions are on disk before the other tool's files move aside. */
+		k = vbus_define_batch_end(ctx, &im.batch);
+		if (r >= 0)
+			r = k;
+	}
 	if (r >= 0)
 		r = take_ownership(ctx, &im, source, path, flags & VBUS_IMPORT_KEEP_SOURCE);
 	import_done(&im);

@@ -167,6 +167,38 @@ char *vbus_active_identity(struct json_object *active)
 	return identity_key(vbus_kind_from_string(s[0]), s[1], index, s[2], s[3]);
 }
 
+/* DEF has an identity that two definitions may not share (check_duplicates()). */
+static bool identity_unique(const struct vbus_def *def)
+{
+	const struct vbus_kind_rules *rules = vbus_kind_rules(def->kind);
+
+	if (!rules)
+		return false;
+	switch (rules->identity) {
+	case VBUS_IDENTITY_UUID:
+		return def->uuid;
+	case VBUS_IDENTITY_INDEX:
+	case VBUS_IDENTITY_PARENT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* DEF's device is defined already as OTHER. */
+static int duplicate_error(struct vbus_ctx *ctx, const struct vbus_def *def, const char *other)
+{
+	const struct vbus_kind_rules *rules = vbus_kind_rules(def->kind);
+
+	if (rules->identity == VBUS_IDENTITY_UUID)
+		return vbus_error(ctx, -EEXIST, "uuid %s is already defined as '%s'", def->uuid,
+				  other);
+	if (rules->identity == VBUS_IDENTITY_PARENT)
+		return vbus_error(ctx, -EEXIST, "%s is already defined as '%s'", def->parent, other);
+	return vbus_error(ctx, -EEXIST, "%s %" PRId64 " of %s is already defined as '%s'",
+			  rules->index_label ?: "index", def->index, def->parent, other);
+}
+
 /* Another definition with the same identity: refused, two names for one device is a trap. */
 static int check_duplicates(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
@@ -183,19 +215,12 @@ static int check_duplicates(struct vbus_ctx *ctx, const struct vbus_def *def)
 
 		if (streq(o->name, def->name) || o->kind != def->kind)
 			continue;
-		if (rules->identity == VBUS_IDENTITY_UUID && def->uuid && o->uuid &&
-		    strcasecmp(def->uuid, o->uuid) == 0)
-			r = vbus_error(ctx, -EEXIST, "uuid %s is already defined as '%s'",
-				       def->uuid, o->name);
-		else if (rules->identity == VBUS_IDENTITY_INDEX &&
-			 streq(def->parent, o->parent) && def->index == o->index)
-			r = vbus_error(ctx, -EEXIST,
-				       "%s %" PRId64 " of %s is already defined as '%s'",
-				       rules->index_label ?: "index", def->index, def->parent,
-				       o->name);
-		else if (rules->identity == VBUS_IDENTITY_PARENT && streq(def->parent, o->parent))
-			r = vbus_error(ctx, -EEXIST, "%s is already defined as '%s'", def->parent,
-				       o->name);
+		if ((rules->identity == VBUS_IDENTITY_UUID && def->uuid && o->uuid &&
+		     strcasecmp(def->uuid, o->uuid) == 0) ||
+		    (rules->identity == VBUS_IDENTITY_INDEX && streq(def->parent, o->parent) &&
+		     def->index == o->index) ||
+		    (rules->identity == VBUS_IDENTITY_PARENT && streq(def->parent, o->parent)))
+			r = duplicate_error(ctx, def, o->name);
 	}
 	vbus_defs_free(defs, n);
 	return r;
@@ -369,7 +394,7 @@ static int run_save(struct vbus_ctx *ctx, const struct vbus_run *run)
 	r = vbus_json_format(obj, &text);
 	if (r < 0)
 		return r;
-	return vbus_write_file_atomic(ctx, dir, file, text);
+	return vbus_write_runtime_file(ctx, dir, file, text);
 }
 
 static int run_remove(struct vbus_ctx *ctx, const char *name)
@@ -594,8 +619,16 @@ static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 	return r < 0 ? r : 0;
 }
 
-static int define_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags)
+/*
+ * IDS, when not NULL, maps the identity of every stored definition to its name (a batch of
+ * defines under one lock: the store is read once, not once per definition); the new
+ * definition's identity is added to it.
+ */
+static int define_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags,
+			 struct json_object *ids)
 {
+	_cleanup_free_ char *id = NULL;
+	struct json_object *v;
 	int r, absent, exists;
 
 	vbus_error_clear(ctx);
@@ -610,14 +643,116 @@ static int define_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned fl
 		return vbus_error(ctx, -EEXIST, "'%s' is already defined", def->name);
 	if (!exists && (flags & VBUS_DEFINE_REPLACE))
 		return vbus_error(ctx, -ENOENT, "'%s' is not defined", def->name);
-	r = check_duplicates(ctx, def);
-	if (r < 0)
-		return r;
+	if (!ids) {
+		r = check_duplicates(ctx, def);
+		if (r < 0)
+			return r;
+	} else if (identity_unique(def)) {
+		id = vbus_def_identity(def);
+		if (!id)
+			return -ENOMEM;
+		if (json_object_object_get_ex(ids, id, &v) &&
+		    !streq(json_object_get_string(v), def->name))
+			return duplicate_error(ctx, def, json_object_get_string(v));
+	}
 	r = vbus_store_save(ctx, def);
 	if (r < 0)
 		return r;
+	if (id) {
+		v = json_object_new_string(def->name);
+		if (!v || json_object_object_add(ids, id, v) < 0) {
+			json_object_put(v);
+			return -ENOMEM;
+		}
+	}
 	info(ctx, "Defined '%s'", def->name);
 	return absent;
+}
+
+/* ---- many defines under one lock (import) ------------------------------------------------ */
+
+int vbus_define_batch_begin(struct vbus_ctx *ctx, struct vbus_define_batch *b)
+{
+	struct vbus_def **defs = NULL;
+	size_t n = 0;
+	int r;
+
+	*b = (struct vbus_define_batch){};
+	if (ctx->lock_depth == 0)
+		return -EINVAL;
+	r = vbus_store_load_all(ctx, true, &defs, &n);
+	if (r < 0)
+		return r;
+	b->ids = json_object_new_object();
+	if (!b->ids)
+		r = -ENOMEM;
+	/* In name order, the first holder of an identity is the one named (check_duplicates()). */
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		_cleanup_free_ char *id = NULL;
+		struct json_object *v;
+
+		if (!identity_unique(defs[i]))
+			continue;
+		id = vbus_def_identity(defs[i]);
+		if (!id) {
+			r = -ENOMEM;
+			break;
+		}
+		if (json_object_object_get_ex(b->ids, id, NULL))
+			continue;
+		v = json_object_new_string(defs[i]->name);
+		if (!v || json_object_object_add(b->ids, id, v) < 0) {
+			json_object_put(v);
+			r = -ENOMEM;
+		}
+	}
+	vbus_defs_free(defs, n);
+	if (r < 0) {
+		json_object_put(b->ids);
+		b->ids = NULL;
+		return r;
+	}
+	/* Each file is still replaced atomically (temporary file, rename); the fsyncs of each
+	 * wait for vbus_define_batch_end(): one syncfs() for the whole batch. */
+	ctx->store_defer_sync = true;
+	return 0;
+}
+
+static int define_running_mdev(struct vbus_ctx *ctx, struct vbus_def *def);
+
+/* What vbus_define() does, under the batch's lock and with its map. */
+int vbus_define_batch_add(struct vbus_ctx *ctx, struct vbus_define_batch *b, struct vbus_def *def)
+{
+	struct vbus_callout c;
+	int r;
+
+	vbus_error_clear(ctx);
+	r = define_running_mdev(ctx, def);
+	if (r < 0)
+		return r;
+	r = vbus_callout_pre(ctx, def, "define", &c);
+	if (r < 0)
+		return r;
+	r = define_locked(ctx, def, 0, b->ids);
+	vbus_callout_post(ctx, def, "define", &c, r);
+	return r;
+}
+
+/* The batch's files on disk (also after a failure: what was written stays, whole). */
+int vbus_define_batch_end(struct vbus_ctx *ctx, struct vbus_define_batch *b)
+{
+	int r = 0;
+
+	if (!b->ids)
+		return 0;
+	json_object_put(b->ids);
+	b->ids = NULL;
+	ctx->store_defer_sync = false;
+	if (syncfs(ctx->lock_fd) < 0 || fsync(ctx->lock_fd) < 0) {
+		r = -errno;
+		return vbus_error(ctx, r, "cannot sync /etc/vbus/devices.d: %s", strerror(-r));
+	}
+	return 0;
 }
 
 static int undefine_locked(struct vbus_ctx *ctx, const char *name)
@@ -755,6 +890,7 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	_cleanup_free_ char *driver = NULL;
 	struct vbus_run run = {.transient = transient};
 	bool created = false, rebound = false, recorded = false, skip;
+	unsigned changed_gen = ctx->changed_gen;
 	int r;
 
 	r = vbus_backend_require(ctx, def->kind, &be);
@@ -841,8 +977,12 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	return 0;
 
 fail:
-	if (rollback_start(ctx, be, def, created, rebound, run.previous_driver) >= 0 && recorded)
-		(void)run_remove(ctx, def->name);
+	if (rollback_start(ctx, be, def, created, rebound, run.previous_driver) >= 0) {
+		if (recorded)
+			(void)run_remove(ctx, def->name);
+		/* All undone: nothing changed for the CDI specs either (vbus_unlock()). */
+		ctx->changed_gen = changed_gen;
+	}
 	vbus_status_done(&st);
 	vbus_run_done(&run);
 	return r;
@@ -1244,7 +1384,7 @@ VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned
 	else
 		c = (struct vbus_callout){};
 	if (r >= 0) {
-		r = define_locked(ctx, def, flags);
+		r = define_locked(ctx, def, flags, NULL);
 		vbus_callout_post(ctx, def, action, &c, r);
 	}
 	vbus_unlock(ctx);

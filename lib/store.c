@@ -103,13 +103,14 @@ static int write_all(int fd, const char *s, size_t n)
  * Replaces DIR/NAME with CONTENTS so that a reader (or a crash) sees the old file or the new
  * one, never a mix: a temporary file beside it, fsync, rename over, fsync the directory.
  */
-int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *name,
-			   const char *contents)
+static int write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *name,
+			     const char *contents, bool sync)
 {
 	_cleanup_free_ char *tmp = NULL, *dst = NULL;
 	_cleanup_close_ int fd = -1;
 	int r;
 
+	ctx->changed_gen = ctx->lock_gen;
 	r = vbus_mkdir_p(dir, 0755);
 	if (r < 0)
 		return vbus_error(ctx, r, "cannot create %s: %s", vbus_path_display(ctx, dir),
@@ -126,7 +127,7 @@ int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *na
 	r = write_all(fd, contents, strlen(contents));
 	if (r >= 0 && fchmod(fd, 0644) < 0)
 		r = -errno;
-	if (r >= 0 && !ctx->store_defer_sync && fsync(fd) < 0)
+	if (r >= 0 && sync && fsync(fd) < 0)
 		r = -errno;
 	if (r >= 0 && rename(tmp, dst) < 0)
 		r = -errno;
@@ -135,11 +136,30 @@ int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *na
 		return vbus_error(ctx, r, "cannot write %s: %s", vbus_path_display(ctx, dst),
 				  strerror(-r));
 	}
-	r = ctx->store_defer_sync ? 0 : fsync_dir(dir);
+	r = sync ? fsync_dir(dir) : 0;
 	if (r < 0)
 		return vbus_error(ctx, r, "cannot sync %s: %s", vbus_path_display(ctx, dir),
 				  strerror(-r));
 	return 0;
+}
+
+int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *name,
+			   const char *contents)
+{
+	return write_file_atomic(ctx, dir, name, contents, !ctx->store_defer_sync);
+}
+
+/*
+ * The same for runtime state (/run/vbus), without fsync: the rename makes the file visible to
+ * every later reader whatever happens to this process, which is what the write-ahead record
+ * of a start needs (written before the kernel is asked). What an fsync adds is survival of a
+ * power loss or kernel crash, after which /run (a tmpfs) is empty and none of the devices
+ * such a record describes exists any more either.
+ */
+int vbus_write_runtime_file(struct vbus_ctx *ctx, const char *dir, const char *name,
+			    const char *contents)
+{
+	return write_file_atomic(ctx, dir, name, contents, false);
 }
 
 int vbus_unlink_sync(struct vbus_ctx *ctx, const char *dir, const char *name)
@@ -149,6 +169,7 @@ int vbus_unlink_sync(struct vbus_ctx *ctx, const char *dir, const char *name)
 
 	if (asprintf(&p, "%s/%s", dir, name) < 0)
 		return -ENOMEM;
+	ctx->changed_gen = ctx->lock_gen;
 	if (unlink(p) < 0) {
 		r = -errno;
 		return vbus_error(ctx, r, "cannot remove %s: %s", vbus_path_display(ctx, p),
@@ -566,7 +587,8 @@ void vbus_unlock(struct vbus_ctx *ctx)
 {
 	/* The CDI specs follow every change, rewritten before the lock goes so that they are
 	 * never older than the last change; their failure is not the operation's. */
-	if (ctx->lock_depth == 1 && ctx->cdi_synced_gen != ctx->lock_gen) {
+	if (ctx->lock_depth == 1 && ctx->cdi_synced_gen != ctx->lock_gen &&
+	    ctx->changed_gen == ctx->lock_gen) {
 		char *saved = vbus_error_take(ctx);
 		int r = vbus_cdi_sync(ctx);
 

@@ -94,6 +94,7 @@ int sysfs_write(struct vbus_ctx *ctx, const char *path, const char *value)
 
 	if (!p)
 		return -ENOMEM;
+	ctx->changed_gen = ctx->lock_gen;
 	/* Never O_CREAT: a missing attribute is an error on sysfs, so it is one on a fake root.
 	 * O_TRUNC only off sysfs, where the file keeps its old content otherwise. */
 	fd = open(p, O_WRONLY | O_CLOEXEC | O_NOCTTY | (ctx->real_root ? 0 : O_TRUNC));

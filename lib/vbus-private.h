@@ -108,6 +108,9 @@ struct vbus_ctx {
 	 * commit makes them all durable at once. */
 	bool store_defer_sync;
 	unsigned lock_gen; /* counts the times the lock was taken (depth 0 -> 1) */
+	/* lib/callout.c: the script directory pairs (callouts, notifiers: a bit each) found
+	 * without scripts during lock_gen scripts_gen, not read again then. */
+	unsigned scripts_gen, scripts_none;
 	/* Tests only: a backend used instead of the built-in one of that kind. */
 	const struct vbus_backend *backend_override[_VBUS_KIND_MAX];
 	/* lib/policy.c: policy.d as last read, with what tells whether it changed since. */
@@ -122,6 +125,10 @@ struct vbus_ctx {
 	unsigned sf_complete_gen;
 	/* lib/cdi.c: lock_gen whose specs are written already (vbus_unlock() skips them then). */
 	unsigned cdi_synced_gen;
+	/* lock_gen during which this context wrote a file or into sysfs: only then can the CDI
+	 * specs be out of date at vbus_unlock() (a failed or no-op call does not re-read every
+	 * definition for them: vbusd retrying thousands of starts did, once per start). */
+	unsigned changed_gen;
 	bool cdi_syncing;
 };
 
@@ -343,6 +350,9 @@ int vbus_uuid_generate(char **ret);
 int vbus_mkdir_p(const char *path, mode_t mode);
 int vbus_write_file_atomic(struct vbus_ctx *ctx, const char *dir, const char *name,
 			   const char *contents);
+/* vbus_write_file_atomic() without fsync, for /run/vbus (lib/store.c says why). */
+int vbus_write_runtime_file(struct vbus_ctx *ctx, const char *dir, const char *name,
+			    const char *contents);
 int vbus_unlink_sync(struct vbus_ctx *ctx, const char *dir, const char *name);
 int vbus_read_json_file(struct vbus_ctx *ctx, const char *path, struct json_object **ret);
 int vbus_read_json_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, int oflags,
@@ -377,6 +387,15 @@ void vbus_run_done(struct vbus_run *run);
 /* 0 and RET filled, -ENOENT when NAME has no run record. */
 int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret);
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n);
+/* Many vbus_define()s under the caller's lock (import): the store is read once at begin,
+ * duplicates are found through a map, and the files are synced once at end. add returns what
+ * vbus_define() does; end must follow begin whatever happened in between. */
+struct vbus_define_batch {
+	struct json_object *ids; /* identity -> name of its definition */
+};
+int vbus_define_batch_begin(struct vbus_ctx *ctx, struct vbus_define_batch *b);
+int vbus_define_batch_add(struct vbus_ctx *ctx, struct vbus_define_batch *b, struct vbus_def *def);
+int vbus_define_batch_end(struct vbus_ctx *ctx, struct vbus_define_batch *b);
 /* Import: DEF's active device becomes vbus's (a run record as if vbus had created it). */
 int vbus_run_take_over(struct vbus_ctx *ctx, const struct vbus_def *def);
 /* Pretty JSON text (lib/def.c): what vbus_json_format() writes, into one growing buffer. */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Per-VF settings (mac, vlan, trust, ...) on the PF's netdev over rtnetlink, with libnl-route. */
+#include <dlfcn.h>
 #include <inttypes.h>
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
@@ -11,6 +12,61 @@
 #include "netlink.h"
 #include "sysfs.h"
 #include "vf-netdev.h"
+
+/*
+ * libnl-route is loaded when a VF's netdev settings are first applied, not linked: its
+ * constructors register about a hundred link, qdisc and classifier modules, some 0.4 ms of
+ * every vbusctl start, and almost no command touches a VF's netdev. Only what this file calls
+ * is looked up (systemd loads its optional libraries the same way).
+ */
+#define ROUTE_LIB "libnl-route-3.so.200"
+#define ROUTE_SYMS(X) \
+	X(rtnl_link_alloc) \
+	X(rtnl_link_build_change_request) \
+	X(rtnl_link_get_num_vf) \
+	X(rtnl_link_put) \
+	X(rtnl_link_set_ifindex) \
+	X(rtnl_link_vf_add) \
+	X(rtnl_link_vf_alloc) \
+	X(rtnl_link_vf_get) \
+	X(rtnl_link_vf_get_addr) \
+	X(rtnl_link_vf_get_linkstate) \
+	X(rtnl_link_vf_get_rate) \
+	X(rtnl_link_vf_get_spoofchk) \
+	X(rtnl_link_vf_get_trust) \
+	X(rtnl_link_vf_get_vlans) \
+	X(rtnl_link_vf_put) \
+	X(rtnl_link_vf_set_addr) \
+	X(rtnl_link_vf_set_index) \
+	X(rtnl_link_vf_set_linkstate) \
+	X(rtnl_link_vf_set_rate) \
+	X(rtnl_link_vf_set_spoofchk) \
+	X(rtnl_link_vf_set_trust) \
+	X(rtnl_link_vf_set_vlans) \
+	X(rtnl_link_vf_vlan_alloc) \
+	X(rtnl_link_vf_vlan_put)
+#define DECLARE(f) static typeof(f) *sym_##f;
+ROUTE_SYMS(DECLARE)
+
+static int route_load(struct vbus_ctx *ctx)
+{
+	static void *dl;
+	void *h;
+
+	if (dl)
+		return 0;
+	h = dlopen(ROUTE_LIB, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return vbus_error(ctx, -EOPNOTSUPP, "cannot load %s: %s", ROUTE_LIB, dlerror());
+#define LOAD(f)                                                                                    \
+	if (!(sym_##f = dlsym(h, #f))) {                                                           \
+		dlclose(h);                                                                        \
+		return vbus_error(ctx, -EOPNOTSUPP, "%s has no %s", ROUTE_LIB, #f);                \
+	}
+	ROUTE_SYMS(LOAD)
+	dl = h;
+	return 0;
+}
 
 #define KEYS "mac, vlan, qos, trust, spoofchk, link_state, min_tx_rate, max_tx_rate"
 
@@ -209,7 +265,7 @@ static void keep_first(struct nl_object *obj, void *userdata)
 }
 
 /* The RTM_NEWLINK answer to our RTM_GETLINK, parsed by libnl-route when it carries a VF list
- * (libnl's rtnl_link_vf_get() must not meet a link without one). */
+ * (libnl's sym_rtnl_link_vf_get() must not meet a link without one). */
 static int on_link(struct nl_msg *msg, void *userdata)
 {
 	struct nlattr *tb[IFLA_MAX + 1];
@@ -245,10 +301,10 @@ static int get_vf(struct vbus_nl *nl, int ifindex, uint32_t index, const char *w
 	r = vbus_nl_call_raw(nl, msg, on_link, &link, what);
 	if (r < 0)
 		return r;
-	if (link && rtnl_link_get_num_vf(link, &num) == 0 && index < num)
-		*ret = rtnl_link_vf_get(link, index);
+	if (link && sym_rtnl_link_get_num_vf(link, &num) == 0 && index < num)
+		*ret = sym_rtnl_link_vf_get(link, index);
 	if (link)
-		rtnl_link_put(link);
+		sym_rtnl_link_put(link);
 	return 0;
 }
 
@@ -264,7 +320,7 @@ static bool already(struct rtnl_link_vf *cur, const struct vbus_vf_settings *s, 
 	case VBUS_VF_SET_MAC: {
 		struct nl_addr *a = NULL;
 
-		return rtnl_link_vf_get_addr(cur, &a) == 0 &&
+		return sym_rtnl_link_vf_get_addr(cur, &a) == 0 &&
 		       nl_addr_get_len(a) >= sizeof(s->mac) &&
 		       memcmp(nl_addr_get_binary_addr(a), s->mac, sizeof(s->mac)) == 0;
 	}
@@ -272,27 +328,27 @@ static bool already(struct rtnl_link_vf *cur, const struct vbus_vf_settings *s, 
 		nl_vf_vlans_t *vlans = NULL;
 		bool same;
 
-		if (rtnl_link_vf_get_vlans(cur, &vlans) < 0)
+		if (sym_rtnl_link_vf_get_vlans(cur, &vlans) < 0)
 			return false;
 		same = vlans->size == 1 && vlans->vlans[0].vf_vlan == s->vlan &&
 		       vlans->vlans[0].vf_vlan_qos == s->qos &&
 		       (vlans->vlans[0].vf_vlan_proto == 0 ||
 			vlans->vlans[0].vf_vlan_proto == ETH_P_8021Q);
-		rtnl_link_vf_vlan_put(vlans);
+		sym_rtnl_link_vf_vlan_put(vlans);
 		return same;
 	}
 	case VBUS_VF_SET_TRUST:
-		return rtnl_link_vf_get_trust(cur, &v) == 0 && v == s->trust;
+		return sym_rtnl_link_vf_get_trust(cur, &v) == 0 && v == s->trust;
 	case VBUS_VF_SET_SPOOFCHK:
-		return rtnl_link_vf_get_spoofchk(cur, &v) == 0 && v == s->spoofchk;
+		return sym_rtnl_link_vf_get_spoofchk(cur, &v) == 0 && v == s->spoofchk;
 	case VBUS_VF_SET_LINK_STATE:
-		return rtnl_link_vf_get_linkstate(cur, &v) == 0 && v == s->link_state;
+		return sym_rtnl_link_vf_get_linkstate(cur, &v) == 0 && v == s->link_state;
 	case VBUS_VF_SET_RATE: {
 		struct nl_vf_rate rate = {};
 		int r;
 
 		/* libnl reports no rate when both are 0. */
-		r = rtnl_link_vf_get_rate(cur, &rate);
+		r = sym_rtnl_link_vf_get_rate(cur, &rate);
 		if (r == -NLE_NOATTR)
 			return s->min_tx_rate == 0 && s->max_tx_rate == 0;
 		return r == 0 && rate.api == RTNL_LINK_VF_RATE_API_NEW &&
@@ -305,13 +361,13 @@ static bool already(struct rtnl_link_vf *cur, const struct vbus_vf_settings *s, 
 static void link_putp(struct rtnl_link **l)
 {
 	if (*l)
-		rtnl_link_put(*l);
+		sym_rtnl_link_put(*l);
 }
 
 static void vf_putp(struct rtnl_link_vf **v)
 {
 	if (*v)
-		rtnl_link_vf_put(*v);
+		sym_rtnl_link_vf_put(*v);
 }
 
 /* One setting (BIT of S) of VF INDEX: the VF object with only that attribute, in the
@@ -324,37 +380,37 @@ static int fill_vf(struct rtnl_link_vf *vf, const struct vbus_vf_settings *s, un
 
 		if (!a)
 			return -ENOMEM;
-		rtnl_link_vf_set_addr(vf, a); /* takes its own reference */
+		sym_rtnl_link_vf_set_addr(vf, a); /* takes its own reference */
 		nl_addr_put(a);
 		return 0;
 	}
 	case VBUS_VF_SET_VLAN: {
 		nl_vf_vlans_t *vlans = NULL;
 
-		if (rtnl_link_vf_vlan_alloc(&vlans, 1) < 0)
+		if (sym_rtnl_link_vf_vlan_alloc(&vlans, 1) < 0)
 			return -ENOMEM;
 		vlans->vlans[0].vf_vlan = s->vlan;
 		vlans->vlans[0].vf_vlan_qos = s->qos;
 		vlans->vlans[0].vf_vlan_proto = ETH_P_8021Q;
-		rtnl_link_vf_set_vlans(vf, vlans); /* takes its own reference */
-		rtnl_link_vf_vlan_put(vlans);
+		sym_rtnl_link_vf_set_vlans(vf, vlans); /* takes its own reference */
+		sym_rtnl_link_vf_vlan_put(vlans);
 		return 0;
 	}
 	case VBUS_VF_SET_TRUST:
-		rtnl_link_vf_set_trust(vf, s->trust);
+		sym_rtnl_link_vf_set_trust(vf, s->trust);
 		return 0;
 	case VBUS_VF_SET_SPOOFCHK:
-		rtnl_link_vf_set_spoofchk(vf, s->spoofchk);
+		sym_rtnl_link_vf_set_spoofchk(vf, s->spoofchk);
 		return 0;
 	case VBUS_VF_SET_LINK_STATE:
-		rtnl_link_vf_set_linkstate(vf, s->link_state);
+		sym_rtnl_link_vf_set_linkstate(vf, s->link_state);
 		return 0;
 	case VBUS_VF_SET_RATE: {
 		struct nl_vf_rate rate = {.api = RTNL_LINK_VF_RATE_API_NEW,
 					  .min_tx_rate = s->min_tx_rate,
 					  .max_tx_rate = s->max_tx_rate};
 
-		rtnl_link_vf_set_rate(vf, &rate);
+		sym_rtnl_link_vf_set_rate(vf, &rate);
 		return 0;
 	}
 	}
@@ -393,22 +449,22 @@ static void describe(char *buf, size_t size, const struct vbus_vf_settings *s, u
 static int set_one(struct vbus_nl *nl, int ifindex, uint32_t index,
 		   const struct vbus_vf_settings *s, unsigned bit, const char *what)
 {
-	_cleanup_(link_putp) struct rtnl_link *orig = rtnl_link_alloc();
-	_cleanup_(link_putp) struct rtnl_link *change = rtnl_link_alloc();
-	_cleanup_(vf_putp) struct rtnl_link_vf *vf = rtnl_link_vf_alloc();
+	_cleanup_(link_putp) struct rtnl_link *orig = sym_rtnl_link_alloc();
+	_cleanup_(link_putp) struct rtnl_link *change = sym_rtnl_link_alloc();
+	_cleanup_(vf_putp) struct rtnl_link_vf *vf = sym_rtnl_link_vf_alloc();
 	struct nl_msg *msg = NULL;
 	int r;
 
 	if (!orig || !change || !vf)
 		return -ENOMEM;
-	rtnl_link_set_ifindex(orig, ifindex);
-	rtnl_link_vf_set_index(vf, index);
+	sym_rtnl_link_set_ifindex(orig, ifindex);
+	sym_rtnl_link_vf_set_index(vf, index);
 	r = fill_vf(vf, s, bit);
 	if (r < 0)
 		return r;
-	if (rtnl_link_vf_add(change, vf) < 0)
+	if (sym_rtnl_link_vf_add(change, vf) < 0)
 		return -ENOMEM;
-	r = rtnl_link_build_change_request(orig, change, 0, &msg);
+	r = sym_rtnl_link_build_change_request(orig, change, 0, &msg);
 	if (r < 0)
 		return r == -NLE_NOMEM ? -ENOMEM : -EINVAL;
 	return vbus_nl_call_raw(nl, msg, ignore_reply, NULL, what);
@@ -439,6 +495,9 @@ int vbus_vf_settings_apply(struct vbus_ctx *ctx, const char *name, const char *d
 	if (ctx->real_root) {
 		char what[256];
 
+		r = route_load(ctx);
+		if (r < 0)
+			return r;
 		r = vbus_nl_open_route(ctx, &nl);
 		if (r < 0)
 			return r;

@@ -1,0 +1,126 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# vbusd while hundreds of starts keep failing: every device still gets its DeviceFailed and
+# DeviceGaveUp signals, but the log gets one line per parent and retry round, not one per
+# device. TAP output.
+# Usage: retries.sh VBUSCTL_FAKE_KERNEL VBUSD_FAKE_KERNEL SRCDIR (as root)
+set -u
+
+VBUSCTL=$(realpath "$1")
+VBUSD=$(realpath "$2")
+SRC=$(realpath "$3")
+N=150 # definitions per parent
+ATTEMPTS=7 # daemon/provision.c's RETRY_MAX: 1 + 7 starts, then vbusd gives up
+
+# shellcheck source=lib.sh
+. "$SRC/tests/integration/lib.sh"
+
+cp -a "$SRC/tests/data/host-mixed" "$ROOT"
+rm -f "$ROOT/etc/vbus/devices.d/broken.json"
+# No instance left of these types: every start of the definitions below fails.
+echo 0 >"$ROOT/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-1/available_instances"
+echo 0 >"$ROOT/sys/class/mdev_bus/0000:00:02.0/mdev_supported_types/i915-GVTg_V5_8/available_instances"
+mkfifo "$T/uevents"
+export VBUSD_FAKE_UEVENTS=$T/uevents
+# Retries 1 ms apart, doubling: the give-up comes within a fraction of a second.
+export VBUSD_FAKE_RETRY_USEC=1000
+start_bus
+if start_vbusd; then
+	ok "vbusd (fake kernel) is ready"
+else
+	not_ok "vbusd (fake kernel) is ready" "$(cat "$T/vbusd.log")"
+	finish
+fi
+
+"$VBUSCTL" -j monitor >"$T/events" 2>"$T/monitor.err" &
+MON_PID=$!
+for _ in $(seq 200); do
+	grep -q Monitoring "$T/monitor.err" 2>/dev/null && break
+	sleep 0.05
+done
+
+# N start:auto definitions on each parent, written behind vbusd's back (it sees them through
+# inotify and does not start them: nothing told it their parent appeared).
+python3 - "$ROOT/etc/vbus/devices.d" "$N" <<'PY'
+import json, os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+for k, (parent, typ, prefix) in enumerate((("mtty", "mtty-1", "m"),
+                                          ("0000:00:02.0", "i915-GVTg_V5_8", "g"))):
+    for i in range(n):
+        name = f"{prefix}{i:04d}"
+        with open(f"{d}/.{name}.tmp", "w") as f:
+            json.dump({"version": 1, "name": name, "kind": "mdev", "parent": parent,
+                       "type": typ, "uuid": f"0d0f5c1e-0000-4000-800{k}-{i:012x}",
+                       "start": "auto"}, f)
+        os.rename(f"{d}/.{name}.tmp", f"{d}/{name}.json")
+PY
+defined() {
+	"$VBUSCTL" -j list --defined | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))'
+}
+for _ in $(seq 200); do
+	[ "$(defined)" = $((2 * N + 2)) ] && break
+	sleep 0.1
+done
+check "vbusd lists the $((2 * N)) new definitions" test "$(defined)" = $((2 * N + 2))
+
+# A module loaded: vbusd tries every start:auto definition whose device is not there.
+log_before=$(wc -l <"$T/vbusd.log")
+t0=$(date +%s.%N)
+echo "add module mdev" >"$T/uevents"
+gave_up() {
+	grep -c '"event": *"gave-up"' "$T/events"
+}
+for _ in $(seq 600); do
+	[ "$(gave_up)" -ge $((2 * N)) ] && break
+	sleep 0.1
+done
+sleep 0.5 # anything more would come now
+echo "# $((2 * N)) definitions failed $((ATTEMPTS + 1)) times, in $(echo "$(date +%s.%N) - $t0 - 0.5" | bc) s"
+
+check "each device got $((ATTEMPTS + 1)) DeviceFailed and one DeviceGaveUp, with the cause" \
+	python3 - "$T/events" "$N" "$ATTEMPTS" <<'PY'
+import collections, json, sys
+n, attempts = int(sys.argv[2]), int(sys.argv[3])
+failed, gave_up = collections.Counter(), collections.Counter()
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["event"] == "failed":
+        assert e["message"].startswith("parent "), e
+        assert "has no instance of type" in e["message"], e
+        failed[e["name"]] += 1
+    elif e["event"] == "gave-up":
+        assert e["attempts"] == attempts, e
+        gave_up[e["name"]] += 1
+names = {f"{p}{i:04d}" for p in "mg" for i in range(n)}
+assert set(failed) == names and set(failed.values()) == {attempts + 1}, failed
+assert set(gave_up) == names and set(gave_up.values()) == {1}, gave_up
+PY
+
+# What the log got meanwhile: the lines above debug ("<N>" prefix, N < 7).
+tail -n +$((log_before + 1)) "$T/vbusd.log" | grep -E '^<[0-6]>' >"$T/lines"
+check "one log line per parent and round: $((2 * (ATTEMPTS + 1))) in all" \
+	test "$(wc -l <"$T/lines")" = $((2 * (ATTEMPTS + 1)))
+for p in mtty:m "0000:00:02.0:g"; do
+	parent=${p%:*} first=${p##*:}0000
+	check "$parent: $ATTEMPTS rounds of '$N devices failed to start', each with the next delay" \
+		python3 - "$T/lines" "$parent" "$N" "$first" "$ATTEMPTS" <<'PY'
+import re, sys
+path, parent, n, first, attempts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+lines = [l.rstrip("\n") for l in open(path) if l.startswith(f"<5>{parent}: ")]
+want = [f"<5>{parent}: {n} devices failed to start (first: {first}: parent {parent} has no "
+        f"instance of type " for _ in range(attempts)]
+assert len(lines) == attempts, lines
+delays = []
+for line, w in zip(lines, want):
+    assert line.startswith(w), (line, w)
+    m = re.search(r"; retry in ([0-9.]+) s$", line)
+    assert m, line
+    delays.append(float(m.group(1)))
+assert delays == [0.001 * 2 ** i for i in range(attempts)], delays
+PY
+	check "$parent: then one line giving up on the $N" \
+		grep -qx "<4>$parent: $N devices failed to start (first: $first: parent $parent has no instance of type .* left); giving up after $ATTEMPTS attempts" "$T/lines"
+done
+check "no line per device" bash -c "! grep -q \"Failed to start '\" '$T/lines'"
+check "vbusd lives" alive
+finish
