@@ -367,7 +367,16 @@ static int publish(struct dra *d)
 		if (g > max_gen)
 			max_gen = g;
 		if (d->generation_known && g == d->generation) {
-			current++;
+			struct json_object *meta =
+			    json_object_object_get(json_object_array_get_idx(items, i), "metadata");
+			struct json_object *rv = json_object_object_get(
+			    d->written, dra_json_str(meta, "name") ?: "");
+
+			/* A slice another writer changed (a resourceVersion that is not the one
+			 * our write got) counts as not ours: it is written again. */
+			if (rv && streq_ptr(json_object_get_string(rv),
+					    dra_json_str(meta, "resourceVersion")))
+				current++;
 			count_want = (size_t)json_object_get_int64(
 			    json_object_object_get(pool, "resourceSliceCount"));
 		}
@@ -427,6 +436,13 @@ static int publish(struct dra *d)
 				return -ENOMEM;
 			return publish_fail(d, what, r, status, reply, error);
 		}
+		if (!d->written && !(d->written = json_object_new_object()))
+			return -ENOMEM;
+		json_object_object_add(
+		    d->written, name,
+		    json_object_new_string(
+			dra_json_str(json_object_object_get(reply, "metadata"), "resourceVersion")
+			    ?: ""));
 	}
 	/* Slices of ours beyond the new count go (after the new ones are there). */
 	for (size_t j = 0; j < n_items; j++) {
@@ -901,6 +917,7 @@ static void dra_done(struct dra *d)
 	free(d->checkpoint_path);
 	free(d->root);
 	free(d->cdi_root);
+	json_object_put(d->written);
 	free(d->published);
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->cond);

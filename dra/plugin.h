@@ -34,6 +34,7 @@ struct dra {
 	bool generation_known, published_once, ready;
 	int64_t generation;
 	char *published; /* the devices last published, as JSON text */
+	struct json_object *written; /* slice name -> resourceVersion of our last write of it */
 	struct json_object *owner;
 	struct json_object *potential; /* --partitionable: device name -> {kind, parent, type} */
 	bool owner_tried;
