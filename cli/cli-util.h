@@ -5,15 +5,9 @@
 #include <stdlib.h>
 
 #include "libvbus-internal.h"
+#include "macro.h"
 
 #define EXIT_USAGE 2
-
-#define _cleanup_(f) __attribute__((cleanup(f)))
-
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-}
 
 static inline void json_putp(struct json_object **p)
 {

@@ -11,20 +11,7 @@
 
 #include <json-c/json.h>
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
-#define TAKE_PTR(p)                                                                                \
-	({                                                                                         \
-		__typeof__(p) _p_ = (p);                                                           \
-		(p) = NULL;                                                                        \
-		_p_;                                                                               \
-	})
-
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-}
+#include "../lib/macro.h"
 
 static inline void json_putp(struct json_object **p)
 {

@@ -19,25 +19,9 @@
 #include <string.h>
 
 #include "libvbus-internal.h"
+#include "macro.h"
 
 /* ---- ownership helpers, as in systemd ---------------------------------------------------- */
-
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _unused_ __attribute__((unused))
-#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
-
-#define TAKE_PTR(p)                                                                                \
-	({                                                                                         \
-		__typeof__(p) _p_ = (p);                                                           \
-		(p) = NULL;                                                                        \
-		_p_;                                                                               \
-	})
-
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-}
 
 static inline void json_object_putp(struct json_object **p)
 {
