@@ -210,7 +210,10 @@ while time.time() < deadline:
         break
     time.sleep(0.3)
 tap.ok(autos and not down, f"reconcile brought all {len(autos)} autostart definitions up",
-       f"not active: {down}", env.log_tail(15))
+       f"not active: {down}", *[f"{n}: {devs.get(n)}" for n in down],
+       *[line for line in open(os.path.join(env.t, "vbusd.log"), errors="replace")
+         if any(f"'{n}'" in line or f" {n}:" in line for n in down)][-20:],
+       env.log_tail(15))
 manual_up = [n for n in mine if acked[n][2] == "manual" and bool(devs.get(n, {}).get("active"))]
 tap.ok(not manual_up, "no manual definition was started by reconcile", str(manual_up))
 env.close()

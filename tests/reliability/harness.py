@@ -20,6 +20,7 @@ class Tap:
     def __init__(self):
         self.n = 0
         self.failed = 0
+        self.notes = []
 
     def ok(self, cond, what, *details):
         self.n += 1
@@ -28,14 +29,22 @@ class Tap:
         else:
             self.failed += 1
             print(f"not ok {self.n} - {what}", flush=True)
+            # meson shows a failed test's stderr only: the reasons and the notes (the seed to
+            # replay) go there too.
+            if self.failed == 1:
+                for line in self.notes:
+                    print(f"# {line}", file=sys.stderr, flush=True)
+            print(f"not ok {self.n} - {what}", file=sys.stderr, flush=True)
             for d in details:
                 for line in str(d).splitlines() or [""]:
                     print(f"# {line}", flush=True)
+                    print(f"# {line}", file=sys.stderr, flush=True)
         return cond
 
     def note(self, text):
         for line in str(text).splitlines():
             print(f"# {line}", flush=True)
+            self.notes.append(line)
 
     def done(self):
         print(f"1..{self.n}", flush=True)
