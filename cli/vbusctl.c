@@ -181,7 +181,10 @@ static int no_types(const char *parent)
 		if (!json_object_object_get_ex(row, "kind", &k))
 			continue;
 		kind = json_object_get_string(k);
-		if (strcmp(kind, "vf") == 0)
+		if (strcmp(kind, "vgpu") == 0)
+			how = "it is a GPU whose VFs list its vGPU profiles, and none is free or it "
+			      "has no VFs yet: a vgpu definition's start makes them";
+		else if (strcmp(kind, "vf") == 0 && !how)
 			how = "it is an SR-IOV PF: its VFs are made with --kind vf --index N";
 		else if (strcmp(kind, "sf") == 0)
 			how =
@@ -780,11 +783,12 @@ struct verb {
 };
 
 #define DEF_OPTIONS                                                                                \
-	"  --kind KIND         mdev, vf, sf, vdpa, virtbus or pci\n"                               \
-	"  --parent PARENT     the parent device (see vbusctl parents)\n"                          \
-	"  --type TYPE         mdev, vdpa, virtbus: what to create (see vbusctl types)\n"          \
+	"  --kind KIND         mdev, vf, sf, vdpa, virtbus, pci or vgpu\n"                        \
+	"  --parent PARENT     the parent device (see vbusctl parents), or @NAME: the device\n"    \
+	"                      the definition NAME makes (an mdev on a VF, a vDPA on an SF)\n"     \
+	"  --type TYPE         mdev, vdpa, virtbus, vgpu: what to create (see vbusctl types)\n"    \
 	"  --uuid UUID         mdev: its UUID (default: a new one, printed)\n"                     \
-	"  --index N           vf, sf: its index (default: the lowest free one, printed)\n"        \
+	"  --index N           vf, sf, vgpu: its index (default: the lowest free one)\n"          \
 	"  --driver DRIVER     auto (policy decides, the default), vfio, host, none or a\n"        \
 	"                      driver on the kind's bus or a module of that name\n"                \
 	"  --attr KEY=VALUE    an attribute set at creation (repeatable, in order)\n"              \
@@ -981,8 +985,8 @@ static void help(void)
 	       "                               list: their device names (vbus.dev/vfio=NAME)\n"
 	       "  help [COMMAND]               this help, or COMMAND's usage and options\n"
 	       "\n"
-	       "Kinds: mdev, vf, sf, vdpa, virtbus, pci. Drivers: auto, vfio, host, none or a\n"
-	       "driver name.\n"
+	       "Kinds: mdev, vf, sf, vdpa, virtbus, pci, vgpu. Drivers: auto, vfio, host, none\n"
+	       "or a driver name.\n"
 	       "\n"
 	       "Options:\n"
 	       "  -h --help        show this help (after a command: that command's)\n"
@@ -1102,7 +1106,7 @@ static int take_option(int c, const char *optarg_, const char *spelled)
 	case ARG_KIND:
 		bit = OPT_KIND;
 		if (vbus_kind_from_string(optarg_) < 0) {
-			err("Unknown kind '%s' (mdev, vf, sf, vdpa, virtbus or pci)", optarg_);
+			err("Unknown kind '%s' (mdev, vf, sf, vdpa, virtbus, pci or vgpu)", optarg_);
 			return EXIT_USAGE;
 		}
 		arg_kind = optarg_;

@@ -114,7 +114,8 @@ void vbus_access_read(struct vbus_ctx *ctx, enum vbus_kind kind, const char *sys
 		return;
 	base = strrchr(sysfs_path, '/');
 	base = base ? base + 1 : sysfs_path;
-	if ((kind == VBUS_KIND_PCI || kind == VBUS_KIND_VF) && is_pci_address(base))
+	if ((kind == VBUS_KIND_PCI || kind == VBUS_KIND_VF || kind == VBUS_KIND_VGPU) &&
+	    is_pci_address(base))
 		snprintf(a->pci_address, sizeof(a->pci_address), "%s", base);
 	dir = vbus_path(ctx, sysfs_path);
 	sys = vbus_path(ctx, "/sys");

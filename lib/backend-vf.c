@@ -103,6 +103,13 @@ static int vf_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 
 			if (vf_address(ctx, *d, (int64_t)i, &vf) < 0)
 				continue;
+			/* A VF holding an NVIDIA vGPU profile is listed as the vgpu it is. */
+			if (sysfs_readf(ctx, &drv, PCI_DEVICES "/%s/nvidia/current_vgpu_type", vf) >=
+				0 &&
+			    !streq(drv, "0"))
+				continue;
+			free(drv);
+			drv = NULL;
 			r = vbus_bind_get_driver(ctx, "pci", vf, &drv);
 			if (r < 0)
 				continue;

@@ -16,11 +16,13 @@
 #pragma weak vbus_backend_vdpa
 #pragma weak vbus_backend_virtbus
 #pragma weak vbus_backend_pci
+#pragma weak vbus_backend_vgpu
 
 static const struct vbus_backend *const backends[_VBUS_KIND_MAX] = {
     [VBUS_KIND_MDEV] = &vbus_backend_mdev,	 [VBUS_KIND_VF] = &vbus_backend_vf,
     [VBUS_KIND_SF] = &vbus_backend_sf,		 [VBUS_KIND_VDPA] = &vbus_backend_vdpa,
     [VBUS_KIND_VIRTBUS] = &vbus_backend_virtbus, [VBUS_KIND_PCI] = &vbus_backend_pci,
+    [VBUS_KIND_VGPU] = &vbus_backend_vgpu,
 };
 
 const struct vbus_backend *vbus_backend_get(enum vbus_kind kind)

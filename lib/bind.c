@@ -398,6 +398,7 @@ static const char *kind_bus(enum vbus_kind kind)
 		return "mdev";
 	case VBUS_KIND_VF:
 	case VBUS_KIND_PCI:
+	case VBUS_KIND_VGPU:
 		return "pci";
 	case VBUS_KIND_SF:
 		return "auxiliary";

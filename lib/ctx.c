@@ -11,6 +11,7 @@
 static const char *const kind_names[_VBUS_KIND_MAX] = {
     [VBUS_KIND_MDEV] = "mdev", [VBUS_KIND_VF] = "vf",		[VBUS_KIND_SF] = "sf",
     [VBUS_KIND_VDPA] = "vdpa", [VBUS_KIND_VIRTBUS] = "virtbus", [VBUS_KIND_PCI] = "pci",
+    [VBUS_KIND_VGPU] = "vgpu",
 };
 
 static const char *const start_names[_VBUS_START_MAX] = {

@@ -51,6 +51,7 @@ static const char *const default_choice[_VBUS_KIND_MAX] = {
 	[VBUS_KIND_MDEV] = VBUS_DRIVER_HOST,   [VBUS_KIND_VF] = VBUS_DRIVER_VFIO,
 	[VBUS_KIND_SF] = VBUS_DRIVER_HOST,     [VBUS_KIND_VDPA] = VBUS_DRIVER_VFIO,
 	[VBUS_KIND_VIRTBUS] = VBUS_DRIVER_HOST, [VBUS_KIND_PCI] = VBUS_DRIVER_VFIO,
+	[VBUS_KIND_VGPU] = VBUS_DRIVER_VFIO,
 };
 
 /* The built-in purpose profiles, in the schema of a policy file, tried after the files. */

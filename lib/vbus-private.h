@@ -284,6 +284,7 @@ extern const struct vbus_backend vbus_backend_pci;
 extern const struct vbus_backend vbus_backend_sf;
 extern const struct vbus_backend vbus_backend_vdpa;
 extern const struct vbus_backend vbus_backend_virtbus;
+extern const struct vbus_backend vbus_backend_vgpu;
 
 /* NULL for a kind without a backend yet. */
 const struct vbus_backend *vbus_backend_get(enum vbus_kind kind);

@@ -7,7 +7,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 dest=${1:-$here}
 [ $# -gt 0 ] && shift
-cases=${*:-"host-gvt host-ap host-sriov host-mixed"}
+cases=${*:-"host-gvt host-ap host-sriov host-mixed host-vgpu"}
 
 # put FILE CONTENT: an attribute, with the newline sysfs shows.
 put() {
@@ -250,6 +250,79 @@ ap_matrix() {
 	put "$R/sys/bus/ap/aqmask" 0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
 }
 
+# NVIDIA GPUs with SR-IOV, as NVIDIA's vGPU manager shows them. The files named .fake-* are not
+# sysfs: they tell tests/integration/fake-kernel.c what this hardware does when VFs are made and
+# profiles placed.
+
+# nvidia_gpu DEVPATH DEVICE SUBDEVICE TOTALVFS IOMMUGROUP: a GPU PF (3D controller) bound to
+# nvidia, VFs at offset 4 stride 1 (as on L40S and A100).
+nvidia_gpu() {
+	pcidev "$1" 0x10de "$2" 0x030200 0x10de "$3" nvidia "$5"
+	sriov_pf "$1" "$4" "$2" 4 1
+}
+
+# L40S profiles (vGPU 17: placed through nvidia/current_vgpu_type of a VF): "ID GB NAME".
+# The ids are this tree's; each driver release numbers its profiles.
+l40s_profiles() {
+	p=$R/sys/devices/$1
+	put "$p/.fake-vgpu-framebuffer" 48
+	cat >"$p/.fake-vgpu-types" <<'T'
+1151 2 NVIDIA L40S-2Q
+1152 4 NVIDIA L40S-4Q
+1153 8 NVIDIA L40S-8Q
+1154 12 NVIDIA L40S-12Q
+1155 24 NVIDIA L40S-24Q
+1156 48 NVIDIA L40S-48Q
+T
+}
+
+# gpu_vf PFPATH INDEX VFBDF IOMMUGROUP: an enabled VF of an L40S, without a profile: what
+# creatable_vgpu_types shows on a GPU where nothing is placed (all of l40s_profiles).
+gpu_vf() {
+	parent=$(dirname "$1")
+	pcidev "$parent/$3" 0x10de 0x26b9 0x030200 0x10de 0x1851 - "$4"
+	lnk "sys/devices/$1" "$R/sys/devices/$parent/$3/physfn"
+	lnk "sys/devices/$parent/$3" "$R/sys/devices/$1/virtfn$2"
+	put "$R/sys/devices/$1/sriov_numvfs" "$(($2 + 1))"
+	n=$R/sys/devices/$parent/$3/nvidia
+	put "$n/current_vgpu_type" 0
+	put "$n/.fake-current" 0
+	{
+		printf 'ID    : vGPU Name\n'
+		while read -r id gb name; do printf '%-5s : %s\n' "$id" "$name"; done \
+			<"$R/sys/devices/$1/.fake-vgpu-types"
+	} >"$n/creatable_vgpu_types"
+}
+
+# Two L40S (vGPU 17, no mdev): the first with its 8 VFs enabled by sriov-manage (unbound, no
+# profile), the second without VFs; and an A100 on vGPU 16, whose VFs (none yet) are mdev
+# parents, each offering a profile as an mdev type (the stack VF -> mdev).
+vgpu_host() {
+	driver pci nvidia
+	driver pci nvidia_vgpu_vfio
+	driver mdev nvidia-vgpu-vfio
+	pcidev pci0000:40/0000:40:01.1 0x1022 0x1483 0x060400 0x1022 0x1453 pcieport 40
+	nvidia_gpu pci0000:40/0000:40:01.1/0000:41:00.0 0x26b9 0x1851 8 41
+	l40s_profiles pci0000:40/0000:40:01.1/0000:41:00.0
+	for i in 0 1 2 3 4 5 6 7; do
+		f=$((4 + i))
+		gpu_vf pci0000:40/0000:40:01.1/0000:41:00.0 $i \
+			"$(printf '0000:41:%02x.%x' $((f / 8)) $((f % 8)))" $((50 + i))
+	done
+	pcidev pci0000:c0/0000:c0:01.1 0x1022 0x1483 0x060400 0x1022 0x1453 pcieport 60
+	nvidia_gpu pci0000:c0/0000:c0:01.1/0000:c1:00.0 0x26b9 0x1851 8 61
+	l40s_profiles pci0000:c0/0000:c0:01.1/0000:c1:00.0
+	pcidev pci0000:80/0000:80:01.1 0x1022 0x1483 0x060400 0x1022 0x1453 pcieport 70
+	a100=pci0000:80/0000:80:01.1/0000:81:00.0
+	nvidia_gpu $a100 0x20b5 0x1533 4 71
+	put "$R/sys/devices/$a100/.fake-vf-host-driver" nvidia
+	put "$R/sys/devices/$a100/.fake-mdev-driver" nvidia-vgpu-vfio
+	cat >"$R/sys/devices/$a100/.fake-vf-mdev-types" <<'T'
+nvidia-694 1 NVIDIA A100D-20C
+nvidia-696 1 NVIDIA A100D-10C
+T
+}
+
 base() {
 	rm -rf "$R"
 	mkdir -p "$R/sys/class/mdev_bus" "$R/sys/kernel/iommu_groups" "$R/etc/vbus/devices.d" \
@@ -369,6 +442,9 @@ for c in $cases; do
 		mdevctl_defs
 		driverctl_defs
 		vbus_defs
+		;;
+	host-vgpu)
+		vgpu_host
 		;;
 	*)
 		echo "mktree.sh: unknown case $c" >&2
