@@ -1077,6 +1077,23 @@ static struct device *undefined_at(struct vbusd *d, const char *sysfs_path)
 	return NULL;
 }
 
+/* NAME stands on a definition ("parent": "@...") or one stands on it. */
+static bool in_stack(struct vbusd *d, const char *name)
+{
+	struct device *self = objects_get(d, name);
+	struct lh_entry *e;
+
+	if (self && self->parent && self->parent[0] == '@')
+		return true;
+	lh_foreach(d->devices, e) {
+		struct device *dev = (struct device *)lh_entry_v(e);
+
+		if (dev->parent && dev->parent[0] == '@' && streq(dev->parent + 1, name))
+			return true;
+	}
+	return false;
+}
+
 int objects_refresh_name(struct vbusd *d, const char *name)
 {
 	struct vbus_device *o = NULL;
@@ -1087,6 +1104,10 @@ int objects_refresh_name(struct vbusd *d, const char *name)
 	 * it is fixed): the whole listing decides. */
 	if (!d->devices || d->list_error ||
 	    (d->broken && json_object_object_get_ex(d->broken, name, NULL)))
+		return objects_refresh(d);
+	/* A stack changes together (starting an mdev on @vf-a starts vf-a, stopping vf-a stops
+	 * what stands on it): the whole listing. */
+	if (in_stack(d, name))
 		return objects_refresh(d);
 	r = vbus_list_definition(d->ctx, name, &o);
 	if (r == -ENOMEM)

@@ -174,7 +174,19 @@ static int prepare(struct vbus_ctx *ctx, struct vbus_def *def, bool *ret_absent)
 	*ret_absent = false;
 	if (!be->check)
 		return 0;
-	r = vbus_plain_cause(ctx, def, be->check(ctx, def));
+	if (vbus_stack_ref(def)) {
+		/* Checked where its parent definition runs now; its reference against the new set
+		 * (apply_locked()). */
+		_cleanup_def_ struct vbus_def *res = NULL;
+
+		r = vbus_stack_resolve(ctx, def, &res);
+		if (r == -ENOENT) /* its parent is new in this set */
+			r = -ENODEV;
+		if (r >= 0)
+			r = vbus_plain_cause(ctx, res, be->check(ctx, res));
+	} else {
+		r = vbus_plain_cause(ctx, def, be->check(ctx, def));
+	}
 	if (r == -ENODEV) {
 		vbus_error_clear(ctx);
 		*ret_absent = true;
@@ -387,6 +399,11 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 		}
 	}
 	r = check_list_duplicates(ctx, want, n_want);
+	if (r < 0)
+		goto out;
+	/* "@NAME" parents name definitions of the new set. */
+	for (size_t i = 0; i < n_want && r >= 0; i++)
+		r = vbus_stack_check(ctx, want[i], want, n_want);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < n_want; i++) {

@@ -776,6 +776,7 @@ static int sf_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const char 
 static const char *const sf_attrs[] = { "hw_addr", NULL };
 static const struct vbus_kind_rules sf_rules = {
 	.a_kind = "an sf",
+	.parent_handle = true,
 	.identity = VBUS_IDENTITY_INDEX,
 	.index_label = "SF",
 	.type = VBUS_FIELD_REFUSED,

@@ -413,6 +413,7 @@ static int vdpa_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const cha
 static const char *const vdpa_attrs[] = { "mac", "mtu", "max_vqp", NULL };
 static const struct vbus_kind_rules vdpa_rules = {
 	.a_kind = "a vdpa",
+	.parent_handle = true,
 	.index = VBUS_FIELD_REFUSED,
 	.attrs = vdpa_attrs,
 };

@@ -490,6 +490,7 @@ static void virtbus_monitor_close(void *handle)
 /* The kind's rules, applied by the core (lib/ops.c). */
 static const struct vbus_kind_rules virtbus_rules = {
 	.a_kind = "a virtbus",
+	.parent_handle = true,
 	.index = VBUS_FIELD_REFUSED,
 	.any_attr = true,
 };

@@ -779,7 +779,8 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 	/* Definitions first (stored, then transient ones), by name. */
 	for (size_t i = 0; i < n_defs + n_runs; i++) {
 		struct vbus_def *def, **slot;
-		const struct vbus_def *running = NULL;
+		const struct vbus_def *running = NULL, *as;
+		struct vbus_def probe, run_view;
 		bool defined = i < n_defs;
 		struct json_object *seen = NULL, *j;
 		struct vbus_status st;
@@ -792,12 +793,28 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 		def = *slot;
 		if (!def)
 			continue;
+		as = def;
 		/* Started by vbus and not (or no longer) defined: transient, or undefined while
 		 * running. It keeps its name until it is stopped. */
 		if (!defined && json_object_object_get_ex(stored_names, def->name, NULL))
 			continue;
+		if (defined && json_object_object_get_ex(run_names, def->name, &j)) {
+			const struct vbus_run *run = &runs[json_object_get_int64(j)];
+
+			running = run->def;
+			/* Stacked ("@NAME"): it runs on the device its parent definition made,
+			 * where it is matched; its "@NAME" is no pending change. */
+			if (vbus_stack_ref(def) && streq_ptr(run->stacked_on, vbus_stack_ref(def))) {
+				probe = *def;
+				probe.parent = running->parent;
+				as = &probe;
+				run_view = *running;
+				run_view.parent = def->parent;
+				running = &run_view;
+			}
+		}
 		{
-			_cleanup_free_ char *key = vbus_def_identity(def);
+			_cleanup_free_ char *key = vbus_def_identity(as);
 
 			if (key && json_object_object_get_ex(by_identity, key, &j)) {
 				matched[json_object_get_int64(j)] = true;
@@ -806,9 +823,7 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 		}
 		if (name && !streq(def->name, name))
 			continue;
-		def_runtime(ctx, def, defined, true, seen, wants, &st, &acc, &want, &rt);
-		if (defined && json_object_object_get_ex(run_names, def->name, &j))
-			running = runs[json_object_get_int64(j)].def;
+		def_runtime(ctx, as, defined, true, seen, wants, &st, &acc, &want, &rt);
 		r = 0;
 		if (rt.active || (flags & VBUS_LIST_DEFINED)) {
 			*slot = NULL;
@@ -882,15 +897,26 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 
 /* One definition (stored or transient) with its runtime fields, alone. */
 static int def_device(struct vbus_ctx *ctx, struct vbus_def *def, bool defined,
-		      const struct vbus_def *running, struct vbus_device **ret)
+		      const struct vbus_run *run, struct vbus_device **ret)
 {
+	const struct vbus_def *running = run ? run->def : NULL, *as = def;
+	struct vbus_def probe, run_view;
 	struct vbus_status st;
 	struct vbus_access acc;
 	struct vbus_runtime rt;
 	char *want;
 	int r;
 
-	def_runtime(ctx, def, defined, false, NULL, NULL, &st, &acc, &want, &rt);
+	/* Stacked: as in list_devices(). */
+	if (running && vbus_stack_ref(def) && streq_ptr(run->stacked_on, vbus_stack_ref(def))) {
+		probe = *def;
+		probe.parent = running->parent;
+		as = &probe;
+		run_view = *running;
+		run_view.parent = def->parent;
+		running = &run_view;
+	}
+	def_runtime(ctx, as, defined, false, NULL, NULL, &st, &acc, &want, &rt);
 	r = device_from_def(def, &rt, running, ret);
 	vbus_status_done(&st);
 	free(want);
@@ -918,7 +944,7 @@ int vbus_list_definition(struct vbus_ctx *ctx, const char *name, struct vbus_dev
 	rr = vbus_run_load(ctx, name, &run);
 	if (r >= 0) {
 		vbus_error_clear(ctx);
-		r = def_device(ctx, def, true, rr >= 0 ? run.def : NULL, ret);
+		r = def_device(ctx, def, true, rr >= 0 ? &run : NULL, ret);
 	} else if (rr < 0) {
 		r = rr == -ENOENT ? vbus_error(ctx, -ENOENT, "'%s' is not defined", name) : rr;
 	} else {

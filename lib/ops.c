@@ -251,6 +251,8 @@ void vbus_run_done(struct vbus_run *run)
 	run->def = vbus_def_free(run->def);
 	free(run->previous_driver);
 	run->previous_driver = NULL;
+	free(run->stacked_on);
+	run->stacked_on = NULL;
 }
 
 static void vbus_run_donep(struct vbus_run *run)
@@ -281,6 +283,14 @@ static int run_parse(struct vbus_ctx *ctx, struct json_object *obj, struct vbus_
 	    json_object_is_type(v, json_type_string)) {
 		ret->previous_driver = strdup(json_object_get_string(v));
 		if (!ret->previous_driver) {
+			vbus_run_done(ret);
+			return -ENOMEM;
+		}
+	}
+	if (json_object_object_get_ex(obj, "stacked_on", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		ret->stacked_on = strdup(json_object_get_string(v));
+		if (!ret->stacked_on) {
 			vbus_run_done(ret);
 			return -ENOMEM;
 		}
@@ -387,6 +397,9 @@ static int run_save(struct vbus_ctx *ctx, const struct vbus_run *run)
 	    json_object_object_add(
 		obj, "previous_driver",
 		run->previous_driver ? json_object_new_string(run->previous_driver) : NULL) < 0)
+		return -ENOMEM;
+	if (run->stacked_on &&
+	    json_object_object_add(obj, "stacked_on", json_object_new_string(run->stacked_on)) < 0)
 		return -ENOMEM;
 	dir = vbus_path(ctx, RUN_DIR);
 	if (!dir || asprintf(&file, "%s.json", run->def->name) < 0)
@@ -576,6 +589,34 @@ static int promote_running(struct vbus_ctx *ctx, struct vbus_def *def)
 			  vbus_kind_to_string(def->kind), def->uuid);
 }
 
+/* A stacked definition: its reference holds (no missing definition, no cycle), and it is
+ * checked on the device its parent definition runs as; 1 when that is not running. */
+static int prepare_stacked(struct vbus_ctx *ctx, const struct vbus_backend *be,
+			   const struct vbus_def *def)
+{
+	_cleanup_def_ struct vbus_def *res = NULL;
+	int r;
+
+	r = vbus_stack_check_stored(ctx, def);
+	if (r < 0)
+		return r;
+	r = vbus_stack_resolve(ctx, def, &res);
+	if (r == -ENODEV) {
+		vbus_error_clear(ctx);
+		return 1;
+	}
+	if (r < 0)
+		return r;
+	if (!be->check)
+		return 0;
+	r = vbus_plain_cause(ctx, res, be->check(ctx, res));
+	if (r == -ENODEV) {
+		vbus_error_clear(ctx);
+		return 1;
+	}
+	return r < 0 ? r : 0;
+}
+
 static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 {
 	const struct vbus_kind_rules *rules = vbus_kind_rules(def->kind);
@@ -609,6 +650,8 @@ static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 		if (r < 0)
 			return vbus_error(ctx, r, "cannot generate a uuid: %s", strerror(-r));
 	}
+	if (vbus_stack_ref(def))
+		return prepare_stacked(ctx, be, def);
 	if (!be->check)
 		return 0;
 	r = vbus_plain_cause(ctx, def, be->check(ctx, def));
@@ -755,6 +798,23 @@ int vbus_define_batch_end(struct vbus_ctx *ctx, struct vbus_define_batch *b)
 	return 0;
 }
 
+/* NAME may not go while definitions stand on it: they would name nothing. */
+static int refuse_parent_of(struct vbus_ctx *ctx, const char *name, const char *verb)
+{
+	_cleanup_free_ char *deps = NULL;
+	int r;
+
+	r = vbus_stack_dependents(ctx, name, &deps);
+	if (r < 0)
+		return r;
+	if (deps)
+		return vbus_error(ctx, -EBUSY,
+				  "%s stand%s on '%s' (\"parent\": \"@%s\"): %s or change %s first",
+				  deps, strchr(deps, ',') ? "" : "s", name, name, verb,
+				  strchr(deps, ',') ? "them" : "it");
+	return 0;
+}
+
 static int undefine_locked(struct vbus_ctx *ctx, const char *name)
 {
 	int r;
@@ -767,6 +827,9 @@ static int undefine_locked(struct vbus_ctx *ctx, const char *name)
 		return vbus_error(ctx, r, "cannot look up '%s': %s", name, strerror(-r));
 	if (r == 0)
 		return vbus_error(ctx, -ENOENT, "'%s' is not defined", name);
+	r = refuse_parent_of(ctx, name, "undefine");
+	if (r < 0)
+		return r;
 	/* A running device stays as it is (as with mdevctl); its run record lets stop undo it. */
 	return vbus_store_remove(ctx, name);
 }
@@ -883,7 +946,8 @@ static int run_record(struct vbus_ctx *ctx, struct vbus_run *run, bool pending, 
 	return 0;
 }
 
-static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool transient)
+static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool transient,
+		     const char *stacked_on)
 {
 	const struct vbus_backend *be;
 	struct vbus_status st = {};
@@ -908,8 +972,11 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 	if (r < 0)
 		return r;
 	r = vbus_def_dup(def, &run.def);
+	if (r >= 0 && stacked_on && !(run.stacked_on = strdup(stacked_on)))
+		r = -ENOMEM;
 	if (r < 0) {
 		vbus_status_done(&st);
+		vbus_run_done(&run);
 		return r;
 	}
 	step(ctx, "checked");
@@ -1037,6 +1104,13 @@ static int converge_run(struct vbus_ctx *ctx, struct vbus_run *run)
 	if (r < 0)
 		return r;
 	if (!run->transient && vbus_def_load(ctx, run->def->name, &stored) >= 0) {
+		struct vbus_def *res = NULL;
+
+		/* A stacked definition names the device it stands on as it runs now. */
+		if (vbus_stack_ref(stored) && vbus_stack_resolve(ctx, stored, &res) >= 0) {
+			vbus_def_free(stored);
+			stored = res;
+		}
 		id = vbus_def_identity(run->def);
 		stored_id = vbus_def_identity(stored);
 		if (id && stored_id && streq(id, stored_id)) {
@@ -1076,7 +1150,64 @@ static int converge_run(struct vbus_ctx *ctx, struct vbus_run *run)
 	return 0;
 }
 
+static int start_named(struct vbus_ctx *ctx, const char *name, unsigned flags, int depth);
+static int stop_named(struct vbus_ctx *ctx, const char *name, int depth);
+
+/* Stacks are at most this deep (lib/stack.c refuses deeper ones at define). */
+#define STACK_MAX 8
+
+/*
+ * Starts DEF, and first, when DEF stands on another definition ("parent": "@NAME") that is not
+ * running, that one (VF, then the mdev on it); a parent started here is stopped again when DEF
+ * then fails, so a failed start leaves what it found.
+ */
+static int start_stacked(struct vbus_ctx *ctx, const struct vbus_def *def, bool transient,
+			 unsigned flags, int depth)
+{
+	_cleanup_def_ struct vbus_def *res = NULL;
+	const char *ref = vbus_stack_ref(def);
+	bool started_parent = false;
+	int r;
+
+	if (!ref)
+		return start_def(ctx, def, transient, NULL);
+	if (depth >= STACK_MAX)
+		return vbus_error(ctx, -ELOOP, "'%s' stands on a stack deeper than %d definitions",
+				  def->name, STACK_MAX);
+	r = vbus_stack_resolve(ctx, def, &res);
+	if (r == -ENODEV) {
+		vbus_error_clear(ctx);
+		dbg(ctx, "'%s': starting '%s' first, it stands on it", def->name, ref);
+		r = start_named(ctx, ref, flags, depth + 1);
+		if (r < 0 && r != -EALREADY) {
+			_cleanup_free_ char *cause = vbus_error_take(ctx);
+
+			return vbus_error(ctx, r, "its parent '%s' did not start: %s", ref,
+					  cause ?: strerror(-r));
+		}
+		started_parent = r >= 0;
+		vbus_error_clear(ctx);
+		r = vbus_stack_resolve(ctx, def, &res);
+	}
+	if (r >= 0)
+		r = start_def(ctx, res, transient, ref);
+	if (r < 0 && started_parent) {
+		char *saved = vbus_error_take(ctx);
+
+		if (stop_named(ctx, ref, depth + 1) < 0)
+			warn(ctx, "Could not stop '%s' again after '%s' failed: %s", ref, def->name,
+			     vbus_ctx_last_error(ctx) ?: "?");
+		vbus_error_restore(ctx, saved);
+	}
+	return r;
+}
+
 static int start_locked(struct vbus_ctx *ctx, const char *name, unsigned flags)
+{
+	return start_named(ctx, name, flags, 0);
+}
+
+static int start_named(struct vbus_ctx *ctx, const char *name, unsigned flags, int depth)
 {
 	_cleanup_(vbus_run_donep) struct vbus_run run = {};
 	_cleanup_def_ struct vbus_def *def = NULL;
@@ -1101,7 +1232,7 @@ static int start_locked(struct vbus_ctx *ctx, const char *name, unsigned flags)
 		if (r < 0)
 			return r;
 	}
-	return start_def(ctx, def, false);
+	return start_stacked(ctx, def, false, flags, depth);
 }
 
 static int stop_run(struct vbus_ctx *ctx, const struct vbus_backend *be, struct vbus_run *run)
@@ -1141,7 +1272,52 @@ static int stop_run(struct vbus_ctx *ctx, const struct vbus_backend *be, struct 
 	return run_remove(ctx, def->name);
 }
 
+/* What vbus started on NAME's device ("parent": "@NAME") is stopped before it, the last
+ * started first. */
+static int stop_dependents(struct vbus_ctx *ctx, const char *name, int depth)
+{
+	struct vbus_run *runs = NULL;
+	size_t n = 0;
+	int r, level = ctx->log_level;
+
+	/* Quietly: an unusable record is reported by whoever acts on it, not by every stop. */
+	if (level > VBUS_LOG_ERR)
+		ctx->log_level = VBUS_LOG_ERR;
+	r = vbus_run_load_all(ctx, &runs, &n);
+	ctx->log_level = level;
+	if (r < 0)
+		return r;
+	for (size_t i = n; i-- > 0 && r >= 0;) {
+		if (!streq_ptr(runs[i].stacked_on, name))
+			continue;
+		if (depth >= STACK_MAX) {
+			r = vbus_error(ctx, -ELOOP, "'%s' stands on a stack deeper than %d",
+				       runs[i].def->name, STACK_MAX);
+			break;
+		}
+		r = stop_named(ctx, runs[i].def->name, depth + 1);
+		if (r == -EALREADY) {
+			vbus_error_clear(ctx);
+			r = 0;
+		} else if (r < 0) {
+			_cleanup_free_ char *cause = vbus_error_take(ctx);
+
+			r = vbus_error(ctx, r, "'%s' stands on it and did not stop: %s",
+				       runs[i].def->name, cause ?: strerror(-r));
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		vbus_run_done(&runs[i]);
+	free(runs);
+	return r;
+}
+
 static int stop_locked(struct vbus_ctx *ctx, const char *name)
+{
+	return stop_named(ctx, name, 0);
+}
+
+static int stop_named(struct vbus_ctx *ctx, const char *name, int depth)
 {
 	_cleanup_(vbus_run_donep) struct vbus_run run = {};
 	_cleanup_def_ struct vbus_def *def = NULL;
@@ -1152,7 +1328,19 @@ static int stop_locked(struct vbus_ctx *ctx, const char *name)
 	r = load_for_name(ctx, name, &run, &def);
 	if (r < 0)
 		return r;
-	if (r == 0) {
+	r = stop_dependents(ctx, name, depth);
+	if (r < 0)
+		return r;
+	if (!run.def && vbus_stack_ref(def)) {
+		struct vbus_def *res = NULL;
+
+		/* Not started by vbus: only its device, where its parent runs, can tell. */
+		if (vbus_stack_resolve(ctx, def, &res) < 0)
+			return vbus_error(ctx, -EALREADY, "'%s' is not active", name);
+		vbus_def_free(def);
+		def = res;
+	}
+	if (!run.def) {
 		r = vbus_backend_require(ctx, def->kind, &be);
 		if (r < 0)
 			return r;
@@ -1205,7 +1393,7 @@ static int create_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned fl
 		r = check_duplicates(ctx, def);
 		if (r < 0)
 			return r;
-		return start_def(ctx, def, true);
+		return start_stacked(ctx, def, true, 0, 0);
 	}
 
 	if (run_load(ctx, def->name, &run) >= 0)
@@ -1218,7 +1406,7 @@ static int create_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned fl
 		return vbus_error(ctx, -ENODEV, "parent %s of '%s' is not present", def->parent,
 				  def->name);
 	}
-	r = start_def(ctx, def, false);
+	r = start_stacked(ctx, def, false, 0, 0);
 	if (r < 0) {
 		/* Rolled back as a whole: the definition goes too. */
 		char *saved = vbus_error_take(ctx);
@@ -1246,6 +1434,12 @@ static int remove_locked(struct vbus_ctx *ctx, const char *name)
 		return r;
 	if (r == -ENOENT && !defined)
 		return vbus_error(ctx, -ENOENT, "'%s' is not defined", name);
+	if (defined) {
+		int k = refuse_parent_of(ctx, name, "remove");
+
+		if (k < 0)
+			return k;
+	}
 	if (r >= 0) {
 		r = vbus_stop(ctx, name);
 		if (r < 0 && r != -EALREADY)
@@ -1276,6 +1470,15 @@ static int assign_locked(struct vbus_ctx *ctx, const char *name, const char *req
 	have_run = r > 0;
 	if (have_run)
 		def = TAKE_PTR(run.def);
+	if (!have_run && vbus_stack_ref(def)) {
+		struct vbus_def *res = NULL;
+
+		r = vbus_stack_resolve(ctx, def, &res);
+		if (r < 0)
+			return r;
+		vbus_def_free(def);
+		def = res;
+	}
 	r = vbus_backend_require(ctx, def->kind, &be);
 	if (r < 0)
 		return r;
@@ -1593,13 +1796,31 @@ static int sweep_pending(struct vbus_ctx *ctx)
 	return 0;
 }
 
+/* The definition at the bottom of DEF's stack (DEF when not stacked, or when a reference
+ * is broken: that one then says so when it starts). */
+static const struct vbus_def *stack_root(const struct vbus_def *def, struct vbus_def *const *defs,
+					 size_t n)
+{
+	for (int depth = 0; vbus_stack_ref(def) && depth < STACK_MAX; depth++) {
+		const struct vbus_def *up = NULL;
+
+		for (size_t i = 0; i < n && !up; i++)
+			if (streq(defs[i]->name, vbus_stack_ref(def)))
+				up = defs[i];
+		if (!up)
+			break;
+		def = up;
+	}
+	return def;
+}
+
 static int reconcile_locked(struct vbus_ctx *ctx, const char *parent, unsigned flags,
 			    struct json_object **ret_results)
 {
 	_cleanup_json_ struct json_object *results = json_object_new_array();
 	_cleanup_free_ char *first = NULL;
 	struct vbus_def **defs = NULL;
-	size_t n = 0;
+	size_t n = 0, *order = NULL;
 	unsigned n_failed = 0, n_changed = 0;
 	int r, first_r = 0;
 
@@ -1611,18 +1832,31 @@ static int reconcile_locked(struct vbus_ctx *ctx, const char *parent, unsigned f
 	r = vbus_store_load_all(ctx, true, &defs, &n);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < n && r >= 0; i++) {
-		const struct vbus_def *def = defs[i];
-		const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
+	/* Parents first: what stands on another definition after it, by the depth of its stack
+	 * (VF, then the mdev on it); the same order by name within a depth. */
+	order = calloc(n + 1, sizeof(*order));
+	if (!order) {
+		vbus_defs_free(defs, n);
+		return -ENOMEM;
+	}
+	for (int depth = 0, k = 0; (size_t)k < n && depth <= STACK_MAX; depth++)
+		for (size_t i = 0; i < n; i++)
+			if (vbus_stack_depth(defs[i], defs, n) == depth)
+				order[k++] = i;
+	for (size_t o = 0; o < n && r >= 0; o++) {
+		const struct vbus_def *def = defs[order[o]], *root = stack_root(def, defs, n);
+		const struct vbus_backend *be = vbus_ctx_backend(ctx, root->kind);
 		const char *result, *cause = NULL;
 		int k = 0;
 
 		if (def->start != VBUS_START_AUTO)
 			continue;
-		if (parent && !streq(parent_sysname(def->parent), parent_sysname(parent)))
+		/* A parent that appeared brings up what stands on its definitions too. */
+		if (parent && (vbus_stack_ref(root) ||
+			       !streq(parent_sysname(root->parent), parent_sysname(parent))))
 			continue;
 		vbus_error_clear(ctx);
-		if (be && be->check && be->check(ctx, def) == -ENODEV) {
+		if (be && be->check && !vbus_stack_ref(root) && be->check(ctx, root) == -ENODEV) {
 			result = "absent";
 		} else {
 			k = start_locked(ctx, def->name, flags);
@@ -1643,6 +1877,7 @@ static int reconcile_locked(struct vbus_ctx *ctx, const char *parent, unsigned f
 		r = result_add(results, def->name, result, cause, k);
 	}
 	vbus_defs_free(defs, n);
+	free(order);
 	vbus_error_clear(ctx);
 	if (r < 0)
 		return r;

@@ -197,6 +197,9 @@ struct vbus_kind_rules {
 	/* A device vbus did not create is the host's: stop gives it its host driver back (and
 	 * is allowed although vbus did not start it). */
 	bool host_owned;
+	/* Names its parents by handle, "BUS/NAME" (devlink, vdpa, vbus management devices):
+	 * how a stacked definition's "@NAME" becomes its parent (lib/stack.c). */
+	bool parent_handle;
 };
 /* KIND's rules (never NULL: an unknown kind has none). */
 const struct vbus_kind_rules *vbus_kind_rules(enum vbus_kind kind);
@@ -367,6 +370,9 @@ struct vbus_run {
 	 * "active" once the start is complete. A pending record whose device exists is a run
 	 * record like any other (vbus made it, or holds it); one whose device does not is dropped. */
 	bool pending;
+	/* The definition whose device this one stands on ("parent": "@NAME"); def->parent holds
+	 * that device as resolved at the start. NULL when not stacked. */
+	char *stacked_on;
 };
 void vbus_run_done(struct vbus_run *run);
 /* 0 and RET filled, -ENOENT when NAME has no run record. */
@@ -407,6 +413,25 @@ void vbus_access_read(struct vbus_ctx *ctx, enum vbus_kind kind, const char *sys
 /* The driver DEF asks for, resolved as start would (policy, then the kind: "vfio-pci",
  * "vhost_vdpa", "none") where that only reads; else the choice itself ("host"). Caller frees. */
 char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def);
+
+/* ---- stacks (lib/stack.c): "parent": "@NAME" ------------------------------------------- */
+
+/* NAME when DEF's parent is "@NAME", else NULL. */
+const char *vbus_stack_ref(const struct vbus_def *def);
+/* DEF's reference and the chain above it among DEFS (the set DEF is to live in; DEF stands for
+ * its own name): -ENOENT naming a missing definition, -EINVAL for a reference to itself, -ELOOP
+ * for a cycle (naming the chain). 0 for a definition that is not stacked. */
+int vbus_stack_check(struct vbus_ctx *ctx, const struct vbus_def *def,
+		     struct vbus_def *const *defs, size_t n);
+/* The same against the stored definitions. */
+int vbus_stack_check_stored(struct vbus_ctx *ctx, const struct vbus_def *def);
+/* The stored definitions standing on NAME, as "'a', 'b'" (*ret NULL: none). */
+int vbus_stack_dependents(struct vbus_ctx *ctx, const char *name, char **ret);
+/* A copy of stacked DEF whose parent is the device its parent definition runs as, named as
+ * DEF's kind names parents; -ENODEV when that definition is not active. */
+int vbus_stack_resolve(struct vbus_ctx *ctx, const struct vbus_def *def, struct vbus_def **ret);
+/* How many definitions DEF stands on (0: not stacked), among DEFS. */
+int vbus_stack_depth(const struct vbus_def *def, struct vbus_def *const *defs, size_t n);
 
 /* The runtime keys a listing adds to a definition. */
 struct vbus_runtime {

@@ -527,6 +527,8 @@ static int vf_make(const char *root, const char *pfdir, long i, const char *bdf)
 		snprintf(p, sizeof(p), "%s/.fake-mdev-driver", pfdir);
 		snprintf(q, sizeof(q), "%s/.fake-mdev-driver", vfdir);
 		(void)copy_attr(p, q);
+		snprintf(q, sizeof(q), "%s/sys/class/mdev_bus", root);
+		(void)mkdir(q, 0755); /* git keeps no empty directory */
 		snprintf(q, sizeof(q), "%s/sys/class/mdev_bus/%s", root, bdf);
 		(void)symlink(vfdir, q);
 	}
