@@ -363,6 +363,23 @@ static int start_one(struct vbusd *d, struct batch *b, const char *name, const c
  * With RECONCILE_INACTIVE only the definitions whose device is not there are considered (events
  * that can only make parents appear: a module loaded, a driver bound to a parent).
  */
+#define STACK_DEPTH_MAX 8
+
+/* The parent of the definition at the bottom of DEV's stack (DEV's own parent when it is not
+ * stacked), and in *RET_DEPTH how many definitions DEV stands on; NULL when a reference
+ * names nothing the model knows (libvbus says why at its start). */
+static const char *stack_root_parent(struct vbusd *d, const struct device *dev, int *ret_depth)
+{
+	int depth = 0;
+
+	while (dev && dev->parent && dev->parent[0] == '@' && depth <= STACK_DEPTH_MAX) {
+		dev = objects_get(d, dev->parent + 1);
+		depth++;
+	}
+	*ret_depth = depth;
+	return dev && depth <= STACK_DEPTH_MAX ? dev->parent : NULL;
+}
+
 int provision_reconcile(struct vbusd *d, const char *parent, unsigned flags)
 {
 	_cleanup_free_ char **todo = NULL;
@@ -379,33 +396,40 @@ int provision_reconcile(struct vbusd *d, const char *parent, unsigned flags)
 	if (!todo)
 		return -ENOMEM;
 	batch_begin(d, &b);
-	lh_foreach(d->devices, e) {
-		struct device *dev = (struct device *)lh_entry_v(e);
+	/* Parents first: a definition standing on another ("parent": "@vf-a") after it, by the
+	 * depth of its stack, so the VF is there before the mdev on it. */
+	for (int depth = 0; depth <= STACK_DEPTH_MAX; depth++)
+		lh_foreach(d->devices, e) {
+			struct device *dev = (struct device *)lh_entry_v(e);
+			int k;
+			const char *root = stack_root_parent(d, dev, &k);
 
-		if (!dev->defined || !dev->start_auto || !dev->parent)
-			continue;
-		if ((flags & RECONCILE_INACTIVE) && dev->active)
-			continue;
-		if (parent && !streq(sysname_of(dev->parent), sysname_of(parent)))
-			continue;
-		/* A pci definition's parent is its device (no parent listing names it): active
-		 * means present. */
-		if (!dev->active &&
-		    (!d->parents || !json_object_object_get(d->parents, dev->parent))) {
-			/* A parent that just appeared may not list itself yet: retry later. */
-			if (parent)
-				batch_fail(&b, dev->name, dev->parent, NULL);
-			continue;
+			if (!dev->defined || !dev->start_auto || !root || k != depth)
+				continue;
+			if ((flags & RECONCILE_INACTIVE) && dev->active)
+				continue;
+			/* A parent that appeared brings up the stacks on its definitions too. */
+			if (parent && !streq(sysname_of(root), sysname_of(parent)))
+				continue;
+			/* A pci definition's parent is its device (no parent listing names it):
+			 * active means present. */
+			if (!dev->active &&
+			    (!d->parents || !json_object_object_get(d->parents, root))) {
+				/* A parent that just appeared may not list itself yet: retry
+				 * later. */
+				if (parent)
+					batch_fail(&b, dev->name, root, NULL);
+				continue;
+			}
+			todo[n_todo] = strdup(dev->name);
+			todo[n_todo + 1] = strdup(root);
+			if (!todo[n_todo] || !todo[n_todo + 1]) {
+				free(todo[n_todo]);
+				free(todo[n_todo + 1]);
+				break;
+			}
+			n_todo += 2;
 		}
-		todo[n_todo] = strdup(dev->name);
-		todo[n_todo + 1] = strdup(dev->parent);
-		if (!todo[n_todo] || !todo[n_todo + 1]) {
-			free(todo[n_todo]);
-			free(todo[n_todo + 1]);
-			break;
-		}
-		n_todo += 2;
-	}
 	/* Starting changes the model: act on a copy of the names. The model follows each
 	 * start (one definition read again each), and the signals go out after the batch. */
 	for (size_t i = 0; i < n_todo; i += 2)

@@ -1244,6 +1244,67 @@ TEST(pci_none_leaves_unbound)
 
 /* ---- the trees --------------------------------------------------------------------------- */
 
+/* ---- vgpu -------------------------------------------------------------------------------- */
+
+#define L40S_VF7 "/sys/devices/pci0000:40/0000:40:01.1/0000:41:01.3"
+
+/* creatable_vgpu_types as a driver may print it: a header, blank lines, spacing, long names;
+ * the type is the last word of the name, as NVIDIA's vgpu-device-manager takes it. */
+TEST(vgpu_profiles_as_the_driver_prints_them)
+{
+	_cleanup_json_ struct json_object *a = json_object_new_array();
+	int found = 0;
+
+	setup("host-vgpu");
+	/* Only VF 7 offers anything: the others hold a profile. */
+	for (int i = 0; i < 7; i++) {
+		char p[64];
+
+		snprintf(p, sizeof(p), "/sys/bus/pci/devices/0000:41:0%d.%d/nvidia/current_vgpu_type",
+			 (4 + i) / 8, (4 + i) % 8);
+		put(R("%s", p), "1151");
+		snprintf(p, sizeof(p),
+			 "/sys/bus/pci/devices/0000:41:0%d.%d/nvidia/creatable_vgpu_types",
+			 (4 + i) / 8, (4 + i) % 8);
+		put(R("%s", p), "ID    : vGPU Name");
+	}
+	put(R(L40S_VF7 "/nvidia/creatable_vgpu_types"),
+	    "ID    : vGPU Name\n\n  1157 :   NVIDIA L40S-1B  \nnot a profile\n"
+	    "1158:NVIDIA RTX Virtual Workstation L40S-6Q\nID : 0\n0 : NVIDIA none\n");
+	check_int(vbus_backend_vgpu.list_types(ctx, "0000:41:00.0", a), 0);
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		struct json_object *t = json_object_array_get_idx(a, i);
+
+		if (streq(jstr(t, "type"), "L40S-1B")) {
+			found++;
+			check_int(jint(t, "id"), 1157);
+			check_str(jstr(t, "name"), "NVIDIA L40S-1B");
+		} else if (streq(jstr(t, "type"), "L40S-6Q")) {
+			found++;
+			check_int(jint(t, "id"), 1158);
+			check_str(jstr(t, "name"), "NVIDIA RTX Virtual Workstation L40S-6Q");
+		}
+		check_int(jint(t, "available_instances"), 1);
+	}
+	check_int(json_object_array_length(a), 2);
+	check_int(found, 2);
+	/* The placed ones are listed as vgpus, with the name of their profile where a list still
+	 * shows it, else its id; not as plain VFs. */
+	json_object_put(a);
+	a = json_object_new_array();
+	check_int(vbus_backend_vgpu.list_active(ctx, a), 0);
+	check_int(json_object_array_length(a), 7);
+	check_str(jstr(json_object_array_get_idx(a, 0), "type"), "1151");
+	check_int(jint(json_object_array_get_idx(a, 0), "vgpu_type_id"), 1151);
+	json_object_put(a);
+	a = json_object_new_array();
+	check_int(vbus_backend_vf.list_active(ctx, a), 0);
+	for (size_t i = 0; i < json_object_array_length(a); i++)
+		check(!streq(jstr(json_object_array_get_idx(a, i), "parent"), "0000:41:00.0") ||
+		      jint(json_object_array_get_idx(a, i), "index") == 7);
+	teardown();
+}
+
 TEST(trees_match_mktree)
 {
 	char tmpl[] = "/tmp/vbus-test-trees-XXXXXX";
