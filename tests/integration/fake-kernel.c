@@ -15,7 +15,8 @@
  * (mdev dir under the parent, mdev_type link, type's devices/ link, bus link, bound to the
  * parent's mdev driver, available_instances counted). PCI functions are unbound, probed and
  * bound through driver_override as the driver core does it (a function goes back to the driver
- * it had without an override). Nothing else is simulated.
+ * it had without an override). An mdev is unbound from its driver as under Linux, and bind is
+ * refused as 6.1's mdev_match() refuses every driver. Nothing else is simulated.
  */
 
 static const char *base(const char *p)
@@ -172,6 +173,28 @@ static int mdev_remove(const char *root, const char *devlink)
 	return rmdir(devdir) < 0 ? -errno : 0;
 }
 
+/* An mdev's unbind: the driver link and the driver's link to it go; the device stays. */
+static int mdev_unbind(const char *root, const char *driver, const char *uuid)
+{
+	char devdir[PATH_MAX], p[3 * PATH_MAX], target[PATH_MAX];
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "%s/sys/bus/mdev/devices/%s", root, uuid);
+	if (!realpath(p, devdir))
+		return -ENODEV;
+	snprintf(p, sizeof(p), "%s/driver", devdir);
+	n = readlink(p, target, sizeof(target) - 1);
+	if (n < 0)
+		return -ENODEV;
+	target[n] = 0;
+	if (!streq(base(target), driver))
+		return -ENODEV;
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/sys/bus/mdev/drivers/%s/%s", root, driver, uuid);
+	unlink(p);
+	return 0;
+}
+
 /* ---- PCI binding: unbind, drivers_probe and bind as the driver core does them ---- */
 
 /* Reads the first line of PATH into BUF (empty when it cannot). */
@@ -266,6 +289,10 @@ static int hook(struct vbus_ctx *ctx, const char *path, const char *value, void 
 		return mdev_create(root, dir, v);
 	if (streq(base(path), "remove") && strstr(path, "/sys/bus/mdev/devices/"))
 		return mdev_remove(root, dir);
+	if (strstr(path, "/sys/bus/mdev/drivers/") && streq(base(path), "unbind"))
+		return mdev_unbind(root, base(dir), v);
+	if (strstr(path, "/sys/bus/mdev/drivers/") && streq(base(path), "bind"))
+		return -ENODEV;
 	if (strstr(path, "/sys/bus/pci/drivers/") && streq(base(path), "unbind"))
 		return pci_unbind(root, v);
 	if (strstr(path, "/sys/bus/pci/drivers/") && streq(base(path), "bind"))
