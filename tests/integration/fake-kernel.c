@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The kernel's part of mdev create/remove and PCI binding in a fake tree (vbusd-fake-kernel). */
 /* Paths in a test tree are short; snprintf truncation cannot happen here. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #include <ftw.h>
 #include <libgen.h>
