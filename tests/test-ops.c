@@ -1216,3 +1216,69 @@ TEST(start_configures_before_binding)
 }
 
 TEST_MAIN()
+
+/* ---- stacks: the name "@NAME" resolves to, per kind ------------------------------------------ */
+
+/* An SF that runs as the auxiliary device mlx5_core.sf.2 (as mlx5 names them). */
+static int sf_status(struct vbus_ctx *ctx, const struct vbus_def *def, struct vbus_status *st)
+{
+	*st = (struct vbus_status){ .active = true };
+	st->sysfs_path = vbus_pathf(ctx, "/sys/bus/auxiliary/devices/mlx5_core.sf.2");
+	return st->sysfs_path ? 0 : -ENOMEM;
+}
+
+static const struct vbus_backend fake_sf = {
+    .kind = VBUS_KIND_SF,
+    .status = sf_status,
+};
+
+TEST(stack_parent_names_per_kind)
+{
+	struct vbus_ctx *ctx = setup();
+	_cleanup_def_ struct vbus_def *sf = NULL, *vdpa = NULL, *res = NULL, *self = NULL;
+
+	ctx->backend_override[VBUS_KIND_SF] = &fake_sf;
+	/* sysfs as Linux lays it out: the bus's devices/ links to the device, whose subsystem
+	 * link names the bus. */
+	test_sh("set -e; cd '%s'; mkdir -p sys/devices/pci0000:00/0000:06:00.0/mlx5_core.sf.2 "
+		"sys/bus/auxiliary/devices etc/vbus/devices.d; "
+		"ln -s ../../../devices/pci0000:00/0000:06:00.0/mlx5_core.sf.2 "
+		"sys/bus/auxiliary/devices/mlx5_core.sf.2; "
+		"ln -s ../../../../bus/auxiliary "
+		"sys/devices/pci0000:00/0000:06:00.0/mlx5_core.sf.2/subsystem",
+		root);
+	check_int(vbus_def_new(&sf), 0);
+	sf->name = strdup("sf-a");
+	sf->kind = VBUS_KIND_SF;
+	sf->parent = strdup("pci/0000:06:00.0");
+	sf->index = 88;
+	check_int(vbus_store_save(ctx, sf), 0);
+	check_int(vbus_def_new(&vdpa), 0);
+	vdpa->name = strdup("vnet-a");
+	vdpa->kind = VBUS_KIND_VDPA;
+	vdpa->parent = strdup("@sf-a");
+	vdpa->type = strdup("net");
+	/* A vDPA device on an SF: the management device mlx5_vdpa registers on the SF's own
+	 * auxiliary device, "auxiliary/mlx5_core.sf.2" in vdpa mgmtdev show. */
+	check_int(vbus_stack_resolve(ctx, vdpa, &res), 0);
+	check_str(res ? res->parent : NULL, "auxiliary/mlx5_core.sf.2");
+	vbus_def_free(res);
+	/* An mdev on it would name the device by its sysfs name alone. */
+	free(vdpa->parent);
+	vdpa->parent = strdup("@sf-a");
+	vdpa->kind = VBUS_KIND_MDEV;
+	res = NULL;
+	check_int(vbus_stack_resolve(ctx, vdpa, &res), 0);
+	check_str(res ? res->parent : NULL, "mlx5_core.sf.2");
+	/* Checks against the store and within a set. */
+	check_int(vbus_stack_check_stored(ctx, vdpa), 0);
+	free(vdpa->parent);
+	vdpa->parent = strdup("@sf-b");
+	check_int(vbus_stack_check_stored(ctx, vdpa), -ENOENT);
+	check_str(vbus_ctx_last_error(ctx), "'vnet-a' stands on @sf-b, and no definition 'sf-b' exists");
+	check_int(vbus_def_dup(vdpa, &self), 0);
+	free(self->parent);
+	self->parent = strdup("@vnet-a");
+	check_int(vbus_stack_check(ctx, self, NULL, 0), -EINVAL);
+	teardown(ctx);
+}
