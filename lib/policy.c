@@ -57,7 +57,7 @@ static const char *const default_choice[_VBUS_KIND_MAX] = {
 /* The built-in purpose profiles, in the schema of a policy file, tried after the files. */
 static const char builtin_profiles[] =
 	"{ \"vm\": { \"driver\": \"vfio\", \"prefer\": ["
-	"    { \"match\": { \"class\": \"0x03*\" }, \"kinds\": [ \"mdev\", \"vf\" ] },"
+	"    { \"match\": { \"class\": \"0x03*\" }, \"kinds\": [ \"mdev\", \"vgpu\", \"vf\" ] },"
 	"    { \"match\": { \"class\": \"0x02*\" }, \"kinds\": [ \"vf\", \"vdpa\" ] },"
 	"    { \"kinds\": [ \"mdev\", \"vf\", \"vdpa\", \"virtbus\" ] } ] },"
 	"  \"host\": { \"driver\": \"host\", \"prefer\": ["
@@ -1021,7 +1021,8 @@ VBUS_EXPORT int vbus_policy_fill(struct vbus_ctx *ctx, struct vbus_def *def, con
 	r = pick(ctx, def->parent, purpose, &kind, &parent, &driver, &glob);
 	if (r < 0)
 		return r;
-	if (!def->type && (glob || kind == VBUS_KIND_MDEV || kind == VBUS_KIND_VIRTBUS)) {
+	if (!def->type && (glob || kind == VBUS_KIND_MDEV || kind == VBUS_KIND_VIRTBUS ||
+			   kind == VBUS_KIND_VGPU)) {
 		r = pick_type(ctx, parent, kind, glob, &type);
 		if (r < 0)
 			return r;
