@@ -1189,8 +1189,17 @@ static int start_stacked(struct vbus_ctx *ctx, const struct vbus_def *def, bool 
 		vbus_error_clear(ctx);
 		r = vbus_stack_resolve(ctx, def, &res);
 	}
-	if (r >= 0)
-		r = start_def(ctx, res, transient, ref);
+	if (r >= 0) {
+		const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
+
+		/* Its parent runs, but may be no parent of this kind: say which device it is. */
+		if (be && be->check && be->check(ctx, res) == -ENODEV)
+			r = vbus_error(ctx, -ENODEV,
+				       "its parent '%s' runs as %s, where no %s device can be made", ref,
+				       res->parent, vbus_kind_to_string(def->kind));
+		else
+			r = start_def(ctx, res, transient, ref);
+	}
 	if (r < 0 && started_parent) {
 		char *saved = vbus_error_take(ctx);
 

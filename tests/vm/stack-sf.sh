@@ -21,7 +21,7 @@ check "define vnet-a on @sf-a (stored: sf-a is not running)" \
 	ctl define vnet-a --kind vdpa --parent @sf-a --type net
 note "vdpa mgmtdev show: $(vdpa mgmtdev show | tr '\n' ' ')"
 expect_fail "start vnet-a: refused, naming the management device it needs" 1 \
-	"parent auxiliary/vbus_sim.sf." ctl start vnet-a
+	"runs as auxiliary/vbus_sim.sf.0, where no vdpa device can be made" ctl start vnet-a
 note "$(ctl start vnet-a 2>&1)"
 check "no vDPA management device on an SF of vbus_sim" \
 	sh -c '! vdpa mgmtdev show | grep -q "^auxiliary/vbus_sim"'
