@@ -545,6 +545,10 @@ static int vgpu_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (!want) {
 		_cleanup_free_ char *list = profile_list(p, n);
 
+		/* Not a profile of this GPU at all (its VFs made just now show the whole list)? */
+		r = known_profile(ctx, def);
+		if (r < 0)
+			goto fail;
 		r = vbus_error(ctx, -ENOSPC,
 			       "%s: VF %s of %s cannot take vGPU profile %s now (what is placed on the "
 			       "GPU leaves room for: %s)",
