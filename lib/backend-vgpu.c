@@ -450,7 +450,8 @@ static int vgpu_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (!pcidir)
 		return -ENOMEM;
 	if (access(pcidir, F_OK) < 0)
-		return vbus_error(ctx, -ENODEV, "%s: GPU %s is not present", def->name, def->parent);
+		return vbus_error(ctx, -ENODEV, "%s: GPU %s is not present", def->name,
+				  def->parent);
 	total = pf_total_vfs(ctx, def->parent);
 	if (!is_vgpu_pf(ctx, def->parent))
 		return vbus_error(ctx, -EINVAL,
@@ -550,8 +551,8 @@ static int vgpu_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 		if (r < 0)
 			goto fail;
 		r = vbus_error(ctx, -ENOSPC,
-			       "%s: VF %s of %s cannot take vGPU profile %s now (what is placed on the "
-			       "GPU leaves room for: %s)",
+			       "%s: VF %s of %s cannot take vGPU profile %s now (what is placed on "
+			       "the GPU leaves room for: %s)",
 			       def->name, vf, def->parent, def->type, list ?: "none");
 		goto fail;
 	}

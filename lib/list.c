@@ -804,7 +804,8 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 			running = run->def;
 			/* Stacked ("@NAME"): it runs on the device its parent definition made,
 			 * where it is matched; its "@NAME" is no pending change. */
-			if (vbus_stack_ref(def) && streq_ptr(run->stacked_on, vbus_stack_ref(def))) {
+			if (vbus_stack_ref(def) &&
+			    streq_ptr(run->stacked_on, vbus_stack_ref(def))) {
 				probe = *def;
 				probe.parent = running->parent;
 				as = &probe;

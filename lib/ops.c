@@ -1195,8 +1195,8 @@ static int start_stacked(struct vbus_ctx *ctx, const struct vbus_def *def, bool 
 		/* Its parent runs, but may be no parent of this kind: say which device it is. */
 		if (be && be->check && be->check(ctx, res) == -ENODEV)
 			r = vbus_error(ctx, -ENODEV,
-				       "its parent '%s' runs as %s, where no %s device can be made", ref,
-				       res->parent, vbus_kind_to_string(def->kind));
+				       "its parent '%s' runs as %s, where no %s device can be made",
+				       ref, res->parent, vbus_kind_to_string(def->kind));
 		else
 			r = start_def(ctx, res, transient, ref);
 	}

@@ -58,8 +58,8 @@ int vbus_stack_check(struct vbus_ctx *ctx, const struct vbus_def *def,
 		return 0;
 	if (!vbus_name_is_valid(vbus_stack_ref(def)))
 		return vbus_error(ctx, -EINVAL,
-				  "'%s': parent \"%s\" names no valid definition (@NAME)", def->name,
-				  def->parent);
+				  "'%s': parent \"%s\" names no valid definition (@NAME)",
+				  def->name, def->parent);
 	while (vbus_stack_ref(cur)) {
 		const char *ref = vbus_stack_ref(cur);
 		const struct vbus_def *up = find(def, defs, n, ref);

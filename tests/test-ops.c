@@ -1275,7 +1275,8 @@ TEST(stack_parent_names_per_kind)
 	free(vdpa->parent);
 	vdpa->parent = strdup("@sf-b");
 	check_int(vbus_stack_check_stored(ctx, vdpa), -ENOENT);
-	check_str(vbus_ctx_last_error(ctx), "'vnet-a' stands on @sf-b, and no definition 'sf-b' exists");
+	check_str(vbus_ctx_last_error(ctx),
+		  "'vnet-a' stands on @sf-b, and no definition 'sf-b' exists");
 	check_int(vbus_def_dup(vdpa, &self), 0);
 	free(self->parent);
 	self->parent = strdup("@vnet-a");
