@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* vbusctl: the command line of vbus, a table of verbs over a transport (in-process or vbusd). */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -720,7 +721,8 @@ static int verb_cdi(int argc, char **argv)
 	return EXIT_SUCCESS;
 }
 
-static int verb_apply(int argc, char **argv)
+/* The plan as a table: each device a template makes follows its entry, ACTION "device". */
+static int print_plan(struct json_object *plan)
 {
 	static const struct column cols[] = {
 	    {"ACTION", "action", NULL},
@@ -729,15 +731,49 @@ static int verb_apply(int argc, char **argv)
 	    {"PARENT", "parent", NULL},
 	    {"PRESENT", "parent_present", NULL},
 	};
-	_cleanup_(json_putp) struct json_object *list = NULL, *plan = NULL;
+	_cleanup_(json_putp) struct json_object *rows = NULL;
+
+	if (arg_json)
+		return output_list(plan, cols, sizeof(cols) / sizeof(cols[0]), true);
+	rows = json_object_new_array();
+	if (!rows)
+		return -ENOMEM;
+	for (size_t i = 0; i < json_object_array_length(plan); i++) {
+		struct json_object *o = json_object_array_get_idx(plan, i), *devs, *kind;
+
+		json_object_array_add(rows, json_object_get(o));
+		if (!json_object_object_get_ex(o, "devices", &devs))
+			continue;
+		json_object_object_get_ex(o, "kind", &kind);
+		for (size_t k = 0; k < json_object_array_length(devs); k++) {
+			struct json_object *d = json_object_array_get_idx(devs, k), *v;
+			struct json_object *row = json_object_new_object();
+
+			if (!row)
+				return -ENOMEM;
+			json_object_object_add(row, "action", json_object_new_string("device"));
+			if (json_object_object_get_ex(d, "name", &v))
+				json_object_object_add(row, "name", json_object_get(v));
+			json_object_object_add(row, "kind", json_object_get(kind));
+			if (json_object_object_get_ex(d, "parent", &v))
+				json_object_object_add(row, "parent", json_object_get(v));
+			json_object_object_add(row, "parent_present", json_object_new_boolean(true));
+			json_object_array_add(rows, row);
+		}
+	}
+	return output_list(rows, cols, sizeof(cols) / sizeof(cols[0]), false);
+}
+
+/* apply and config apply: LIST read from WHAT. */
+static int apply_list(const char *what, struct json_object *list)
+{
+	_cleanup_(json_putp) struct json_object *plan = NULL;
 	unsigned flags = 0;
 	size_t n;
 	int r;
 
-	if (read_json(argv[1], &list) < 0)
-		return EXIT_FAILURE;
 	if (!json_object_is_type(list, json_type_array)) {
-		err("Failed to read %s: not a JSON array of definitions", argv[1]);
+		err("Failed to read %s: not a JSON array of definitions", what);
 		return EXIT_FAILURE;
 	}
 	if (!tr.ops->apply) {
@@ -752,8 +788,8 @@ static int verb_apply(int argc, char **argv)
 	/* With --now a device that did not start or stop fails the command, but the definitions
 	 * were applied: the plan says what was done, each failed step is named with its cause. */
 	if (r < 0 && !plan)
-		return failed("apply", argv[1], r);
-	if (output_list(plan, cols, sizeof(cols) / sizeof(cols[0]), arg_json) < 0)
+		return failed("apply", what, r);
+	if (print_plan(plan) < 0)
 		return EXIT_FAILURE;
 	n = json_object_array_length(plan);
 	for (size_t i = 0; i < n; i++) {
@@ -767,6 +803,68 @@ static int verb_apply(int argc, char **argv)
 		    json_object_get_string(name), json_object_get_string(why));
 	}
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static int verb_apply(int argc, char **argv)
+{
+	_cleanup_(json_putp) struct json_object *list = NULL;
+
+	if (read_json(argv[1], &list) < 0)
+		return EXIT_FAILURE;
+	return apply_list(argv[1], list);
+}
+
+/* Named configs (NVIDIA vgpu-device-manager's pattern): /etc/vbus/configs.d/NAME.json, under
+ * --root DIR when given, each a list as apply takes it. */
+#define CONFIGS_DIR "/etc/vbus/configs.d"
+
+static int verb_config(int argc, char **argv)
+{
+	_cleanup_(json_putp) struct json_object *list = NULL;
+	_cleanup_(freep) char *path = NULL;
+
+	if (strcmp(argv[1], "list") == 0 && argc == 2) {
+		_cleanup_(freep) char *dir = NULL;
+		struct dirent **des = NULL;
+		int n;
+
+		if (asprintf(&dir, "%s" CONFIGS_DIR, arg_root ?: "") < 0)
+			return EXIT_FAILURE;
+		n = scandir(dir, &des, NULL, alphasort);
+		if (n < 0 && errno != ENOENT) {
+			err("Failed to read %s: %s", CONFIGS_DIR, strerror(errno));
+			return EXIT_FAILURE;
+		}
+		for (int i = 0; i < n; i++) {
+			size_t len = strlen(des[i]->d_name);
+
+			if (des[i]->d_name[0] != '.' && len > 5 &&
+			    strcmp(des[i]->d_name + len - 5, ".json") == 0)
+				printf("%.*s\n", (int)len - 5, des[i]->d_name);
+			free(des[i]);
+		}
+		free(des);
+		return EXIT_SUCCESS;
+	}
+	if (strcmp(argv[1], "apply") != 0 || argc != 3) {
+		err("Usage: vbusctl config apply NAME [--dry-run] [--now] | vbusctl config list");
+		return EXIT_USAGE;
+	}
+	if (!vbus_name_is_valid(argv[2])) {
+		err("Invalid config name \"%s\" (1-64 of A-Z a-z 0-9 _ . : -, starting with a letter "
+		    "or digit)",
+		    argv[2]);
+		return EXIT_USAGE;
+	}
+	if (asprintf(&path, "%s" CONFIGS_DIR "/%s.json", arg_root ?: "", argv[2]) < 0)
+		return EXIT_FAILURE;
+	if (access(path, F_OK) < 0 && errno == ENOENT) {
+		err("Failed to apply config '%s': no %s/%s.json", argv[2], CONFIGS_DIR, argv[2]);
+		return EXIT_FAILURE;
+	}
+	if (read_json(path, &list) < 0)
+		return EXIT_FAILURE;
+	return apply_list(path, list);
 }
 
 /* ---- verbs and options ------------------------------------------------------------------- */
@@ -875,6 +973,14 @@ static const struct verb verbs[] = {
      "  --dry-run           only print the plan\n"
      "  --now               also start its start:auto devices and stop those of the\n"
      "                      definitions it removes\n"},
+    {"config", 1, 2, OPT_DRY_RUN | OPT_NOW, verb_config,
+     "vbusctl config apply NAME [--dry-run] [--now]\n"
+     "vbusctl config list\n"
+     "\n"
+     "Named configs: apply /etc/vbus/configs.d/NAME.json (a JSON array of definitions, as\n"
+     "apply takes it) the way apply applies FILE, with the same plan; list: the names.\n"
+     "  --dry-run           only print the plan\n"
+     "  --now               as for apply\n"},
     {"import", 1, 2, OPT_KEEP_SOURCE, verb_import,
      "vbusctl import mdevctl|driverctl [DIR] [--keep-source]\n"
      "\n"
@@ -973,6 +1079,9 @@ static void help(void)
 	       "                               (a JSON array of definitions); print the plan;\n"
 	       "                               --now: also start its start:auto devices and\n"
 	       "                               stop those of the definitions it removes\n"
+	       "  config apply NAME [--dry-run] [--now]\n"
+	       "                               apply /etc/vbus/configs.d/NAME.json\n"
+	       "  config list                  the names of the configs there\n"
 	       "  import mdevctl|driverctl [DIR] [--keep-source]\n"
 	       "                               define what the tool has; its files are moved\n"
 	       "                               to /etc/vbus/import-backup (--keep-source: not)\n"
