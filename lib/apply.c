@@ -196,7 +196,8 @@ static int check_template_devices(struct vbus_ctx *ctx, struct step *steps, size
 			break;
 		}
 		all = a;
-		memcpy(all + n_all, gen, n_gen * sizeof(*gen));
+		if (n_gen)
+			memcpy(all + n_all, gen, n_gen * sizeof(*gen));
 		n_all += n_gen;
 		free(gen);
 	}

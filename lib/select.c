@@ -195,18 +195,15 @@ static int check_kind(struct vbus_ctx *ctx, const struct vbus_def *def, int coun
 
 	if (def->kind != VBUS_KIND_PCI && def->kind != VBUS_KIND_VF &&
 	    def->kind != VBUS_KIND_MDEV)
-		return vbus_error(ctx, -EINVAL,
-				  "'%s': %s are for pci, vf and mdev definitions, not %s",
-				  def->name,
+		return vbus_error(ctx, -EINVAL, "%s are for pci, vf and mdev definitions, not %s",
 				  extra_get(def, "select") ? "key \"select\" and parent globs"
 				  : extra_get(def, "count") ? "key \"count\" and parent globs"
 							    : "parent globs",
 				  kind);
 	if (count && def->kind == VBUS_KIND_PCI)
 		return vbus_error(ctx, -EINVAL,
-				  "'%s': key \"count\" is for mdev and vf definitions: a pci "
-				  "definition binds each matching function once",
-				  def->name);
+				  "key \"count\" is for mdev and vf definitions: a pci definition "
+				  "binds each matching function once");
 	return 0;
 }
 
@@ -352,13 +349,23 @@ static int candidates_listed(struct vbus_ctx *ctx, const struct vbus_def *def, b
 
 		if (!json_object_object_get_ex(o, "parent", &p))
 			continue;
+		/* Every parent is a candidate, its fill that of TYPE (-1 when it has none: a
+		 * count there is refused by the backend's check, naming the type). */
+		if (types && *n > 0 && streq((*c)[*n - 1].parent, json_object_get_string(p))) {
+			if (json_object_object_get_ex(o, "type", &t) &&
+			    streq_ptr(json_object_get_string(t), def->type) &&
+			    json_object_object_get_ex(o, fill_key, &f))
+				(*c)[*n - 1].fill = json_object_get_int64(f);
+			continue;
+		}
 		if (types && (!json_object_object_get_ex(o, "type", &t) ||
 			      !streq_ptr(json_object_get_string(t), def->type)))
-			continue;
-		r = candidates_add(c, n, json_object_get_string(p),
-				   json_object_object_get_ex(o, fill_key, &f)
-				       ? json_object_get_int64(f)
-				       : 0);
+			r = candidates_add(c, n, json_object_get_string(p), -1);
+		else
+			r = candidates_add(c, n, json_object_get_string(p),
+					   json_object_object_get_ex(o, fill_key, &f)
+					       ? json_object_get_int64(f)
+					       : 0);
 		if (r < 0)
 			return r;
 	}
@@ -402,23 +409,32 @@ static int generated_uuid(const char *tmpl, const char *parent, int64_t i, char 
 static int64_t ours_active(struct json_object *active, const char *tmpl, const char *parent,
 			   int64_t avail)
 {
-	int64_t ours = 0;
+	int64_t on_parent = 0, ours = 0;
+	size_t n = json_object_array_length(active);
 
-	for (int64_t i = 0; i < avail + ours && i < VBUS_COUNT_MAX; i++) {
+	for (size_t k = 0; k < n; k++) {
+		struct json_object *v;
+
+		if (json_object_object_get_ex(json_object_array_get_idx(active, k), "parent", &v) &&
+		    streq_ptr(json_object_get_string(v), parent))
+			on_parent++;
+	}
+	/* Ours are among the first AVAIL + ON_PARENT numbers, whichever of them were made. */
+	for (int64_t i = 0; i < avail + on_parent && i < VBUS_COUNT_MAX; i++) {
 		_cleanup_free_ char *u = NULL;
-		bool found = false;
 
 		if (generated_uuid(tmpl, parent, i, &u) < 0)
 			return ours;
-		for (size_t k = 0; active && k < json_object_array_length(active) && !found; k++) {
-			struct json_object *o = json_object_array_get_idx(active, k), *v;
+		for (size_t k = 0; k < n; k++) {
+			struct json_object *v;
 
-			found = json_object_object_get_ex(o, "uuid", &v) &&
-				streq_ptr(json_object_get_string(v), u);
+			if (json_object_object_get_ex(json_object_array_get_idx(active, k), "uuid",
+						      &v) &&
+			    streq_ptr(json_object_get_string(v), u)) {
+				ours++;
+				break;
+			}
 		}
-		if (!found)
-			break;
-		ours++;
 	}
 	return ours;
 }
@@ -440,9 +456,9 @@ static int make_device(struct vbus_ctx *ctx, const struct vbus_def *tmpl, const 
 		return r;
 	if (!vbus_name_is_valid(d->name))
 		return vbus_error(ctx, -ENAMETOOLONG,
-				  "'%s': the name of its device on %s, \"%s\", is longer than 64 "
+				  "the name of its device on %s, \"%s\", is longer than 64 "
 				  "characters (use a shorter definition name)",
-				  tmpl->name, parent, d->name);
+				  parent, d->name);
 	free(d->parent);
 	d->parent = strdup(parent);
 	if (!d->parent)
@@ -481,9 +497,10 @@ static int defs_add(struct vbus_def ***defs, size_t *n, struct vbus_def *d)
 	return 0;
 }
 
-/* The devices TMPL stands for now, in parent order. */
-int vbus_select_expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, struct vbus_def ***ret,
-		       size_t *ret_n)
+/* The devices TMPL stands for now, in parent order. STRICT (define, apply): an mdev count
+ * that a parent cannot hold (what is available plus what is ours already) is refused. */
+static int expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, bool strict,
+		  struct vbus_def ***ret, size_t *ret_n)
 {
 	_cleanup_json_ struct json_object *active = NULL;
 	struct candidate *c = NULL;
@@ -502,7 +519,7 @@ int vbus_select_expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, struct
 		r = candidates_listed(ctx, tmpl, false, "total_vfs", &c, &n_c);
 	else
 		r = candidates_listed(ctx, tmpl, true, "available_instances", &c, &n_c);
-	if (r >= 0 && tmpl->kind == VBUS_KIND_MDEV && count == COUNT_FILL) {
+	if (r >= 0 && tmpl->kind == VBUS_KIND_MDEV && (count == COUNT_FILL || strict)) {
 		const struct vbus_backend *be = vbus_ctx_backend(ctx, VBUS_KIND_MDEV);
 
 		active = json_object_new_array();
@@ -512,7 +529,8 @@ int vbus_select_expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, struct
 			vbus_error_clear(ctx); /* none known active: fill is what is available */
 	}
 	for (size_t k = 0; k < n_c && r >= 0; k++) {
-		int64_t m = count == COUNT_FILL ? c[k].fill : count ? count : 1;
+		int64_t avail = c[k].fill < 0 ? 0 : c[k].fill;
+		int64_t m = count == COUNT_FILL ? avail : count ? count : 1;
 		bool held = false;
 
 		if (tmpl->kind == VBUS_KIND_PCI) {
@@ -530,8 +548,20 @@ int vbus_select_expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, struct
 		}
 		if (!parent_matches(ctx, tmpl, c[k].parent, held))
 			continue;
-		if (active)
+		if (active && count == COUNT_FILL)
 			m += ours_active(active, tmpl->name, c[k].parent, m);
+		else if (active && count > 0) {
+			int64_t room = avail + ours_active(active, tmpl->name, c[k].parent, avail);
+
+			/* No type there at all: the backend's check names it. */
+			if (room < count && c[k].fill >= 0) {
+				r = vbus_error(ctx, -ENOSPC,
+					       "key \"count\": %d devices of type %s do not fit on "
+					       "%s (room for %" PRId64 ")",
+					       count, tmpl->type, c[k].parent, room);
+				break;
+			}
+		}
 		if (m > VBUS_COUNT_MAX)
 			m = VBUS_COUNT_MAX;
 		for (int64_t i = 0; i < m && r >= 0; i++) {
@@ -550,6 +580,12 @@ int vbus_select_expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, struct
 	*ret = defs;
 	*ret_n = n;
 	return 0;
+}
+
+int vbus_select_expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, struct vbus_def ***ret,
+		       size_t *ret_n)
+{
+	return expand(ctx, tmpl, false, ret, ret_n);
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -643,7 +679,7 @@ int vbus_select_prepare(struct vbus_ctx *ctx, const struct vbus_def *tmpl,
 	r = vbus_backend_require(ctx, tmpl->kind, &be);
 	if (r < 0)
 		return r;
-	r = vbus_select_expand(ctx, tmpl, &gen, &n);
+	r = expand(ctx, tmpl, true, &gen, &n);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
@@ -652,7 +688,7 @@ int vbus_select_prepare(struct vbus_ctx *ctx, const struct vbus_def *tmpl,
 
 		r = vbus_def_validate(ctx, d);
 		if (r >= 0 && be->check) {
-			r = be->check(ctx, d);
+			r = vbus_plain_cause(ctx, d, be->check(ctx, d));
 			if (r == -ENODEV) {
 				vbus_error_clear(ctx);
 				r = 0;
@@ -662,8 +698,7 @@ int vbus_select_prepare(struct vbus_ctx *ctx, const struct vbus_def *tmpl,
 			_cleanup_free_ char *cause = vbus_error_take(ctx);
 
 			json_object_put(o);
-			r = vbus_error(ctx, r, "'%s': its device on %s: %s", tmpl->name, d->parent,
-				       cause ?: strerror(-r));
+			r = vbus_error(ctx, r, "device '%s': %s", d->name, cause ?: strerror(-r));
 			break;
 		}
 		if (!o || jadd_str(o, "name", d->name) < 0 || jadd_str(o, "parent", d->parent) < 0 ||
