@@ -1100,7 +1100,10 @@ int objects_refresh_name(struct vbusd *d, const char *name)
 		/* A file that cannot be read: the listing leaves it out, with a warning. */
 		if (r != -ENOENT)
 			return objects_refresh(d);
-		if (!old || !old->definition)
+		/* Not in the model: maybe a template (lib/select.c) whose devices are. */
+		if (!old)
+			return objects_refresh(d);
+		if (!old->definition)
 			return 0;
 		path = old->active && old->sysfs_path ? vbus_path(d->ctx, old->sysfs_path) : NULL;
 		/* Its device lives on, now under its identity: only the whole listing names

@@ -33,6 +33,11 @@ IN_PROCESS_ONLY = {
         "vbusd's reconcile at its start gives gpu-desktop its driver and writes the CDI specs "
         "before the first command; in-process nothing runs before it",
 }
+# vbusctl reads /etc/vbus/configs.d itself (below --root when given) and sends the list to
+# vbusd's Apply: through vbusd it reads the host's, not the one of vbusd's --root.
+IN_PROCESS_ONLY.update({
+    ("cli-select", "config " + c): "vbusctl reads the config from its own root, not vbusd's"
+    for c in ("list", "apply t4-1b --dry-run", "apply t4-1b", "apply nope", "apply empty")})
 
 
 def names_its_root(words):
