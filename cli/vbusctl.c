@@ -40,10 +40,12 @@ enum {
 	OPT_LIVE = 1 << 17,
 	OPT_FORCE = 1 << 18,
 	OPT_KEEP_SOURCE = 1 << 19,
+	OPT_SELECT = 1 << 20,
+	OPT_COUNT = 1 << 21,
 };
 #define OPTS_DEF                                                                                   \
 	(OPT_KIND | OPT_PARENT | OPT_TYPE | OPT_UUID | OPT_INDEX | OPT_DRIVER | OPT_ATTR |         \
-	 OPT_AUTO | OPT_MANUAL | OPT_TAG | OPT_FOR)
+	 OPT_AUTO | OPT_MANUAL | OPT_TAG | OPT_FOR | OPT_SELECT | OPT_COUNT)
 
 static const struct {
 	unsigned bit;
@@ -60,6 +62,7 @@ static const struct {
     {OPT_NOW, "--now"},
     {OPT_LIVE, "--live"},	  {OPT_FORCE, "--force"},
     {OPT_KEEP_SOURCE, "--keep-source"},
+    {OPT_SELECT, "--select"},	  {OPT_COUNT, "--count"},
 };
 
 static bool arg_json;
@@ -69,8 +72,9 @@ static unsigned arg_opts; /* OPT_* given */
 static const char *arg_for;
 static const char *arg_kind, *arg_parent, *arg_type, *arg_uuid, *arg_driver, *arg_jsonfile;
 static int64_t arg_index = -1;
-static char **arg_attrs, **arg_tags; /* as given: "KEY=VALUE", "TAG" */
-static size_t arg_n_attrs, arg_n_tags;
+static char **arg_attrs, **arg_tags, **arg_selects; /* as given: "KEY=VALUE", "TAG" */
+static size_t arg_n_attrs, arg_n_tags, arg_n_selects;
+static const char *arg_count;
 
 static struct transport tr;
 
@@ -265,6 +269,61 @@ static int set_str(char **dst, const char *s)
 	return 0;
 }
 
+/* A number as JSON takes it, else the text (libvbus names what is wrong with it). */
+static struct json_object *number_or_string(const char *s)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*s && !*end && !errno)
+		return json_object_new_int64(v);
+	return json_object_new_string(s);
+}
+
+/* --select KEY=VALUE... and --count N|fill as the "select" and "count" keys (vbus.json(5)). */
+static int apply_template_options(struct vbus_def *def)
+{
+	if (!def->extra && !(def->extra = json_object_new_object()))
+		return -ENOMEM;
+	if (arg_opts & OPT_SELECT) {
+		struct json_object *sel = json_object_new_object();
+
+		/* Any parent of the kind, which the selectors narrow (as a file without "parent"). */
+		if (!def->parent && !(def->parent = strdup("*"))) {
+			json_object_put(sel);
+			return -ENOMEM;
+		}
+
+		if (!sel || json_object_object_add(def->extra, "select", sel) < 0) {
+			json_object_put(sel);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < arg_n_selects; i++) {
+			const char *eq = strchr(arg_selects[i], '=');
+			_cleanup_(freep) char *key = strndup(arg_selects[i], eq - arg_selects[i]);
+			struct json_object *v = key && strcmp(key, "numa_node") == 0
+							? number_or_string(eq + 1)
+							: json_object_new_string(eq + 1);
+
+			if (!key || !v || json_object_object_add(sel, key, v) < 0) {
+				json_object_put(v);
+				return -ENOMEM;
+			}
+		}
+	}
+	if (arg_opts & OPT_COUNT) {
+		struct json_object *v = number_or_string(arg_count);
+
+		if (!v || json_object_object_add(def->extra, "count", v) < 0) {
+			json_object_put(v);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 /* Applies the definition options to DEF (new or loaded for modify). */
 static int apply_options(struct vbus_def *def)
 {
@@ -307,6 +366,11 @@ static int apply_options(struct vbus_def *def)
 			if (r < 0)
 				return r;
 		}
+	}
+	if (arg_opts & (OPT_SELECT | OPT_COUNT)) {
+		r = apply_template_options(def);
+		if (r < 0)
+			return r;
 	}
 	if (arg_opts & OPT_TAG) {
 		for (size_t i = 0; i < def->n_tags; i++)
@@ -397,8 +461,9 @@ static int build_def(int argc, char **argv, struct vbus_def **ret)
 	/* --uuid alone names a running mdev: libvbus takes its parent and type. */
 	if (arg_uuid && !arg_for && !arg_kind)
 		arg_kind = "mdev";
-	if ((!arg_kind && !arg_for) || (!arg_parent && !(arg_uuid && !arg_for))) {
-		err("%s needs --kind (or --for) and --parent", argv[0]);
+	if ((!arg_kind && !arg_for) ||
+	    (!arg_parent && !(arg_uuid && !arg_for) && !(arg_opts & OPT_SELECT))) {
+		err("%s needs --kind (or --for) and --parent (or --select)", argv[0]);
 		return -EXIT_USAGE;
 	}
 	r = vbus_def_new(&def);
@@ -436,9 +501,9 @@ static void print_def(const struct vbus_def *def, bool uuid_generated, bool inde
 	if (arg_json) {
 		if (vbus_def_to_json(def, &obj) >= 0)
 			output_json(obj);
-	} else if (uuid_generated) {
+	} else if (uuid_generated && def->uuid) {
 		puts(def->uuid);
-	} else if (index_picked) {
+	} else if (index_picked && def->index >= 0) {
 		printf("%" PRId64 "\n", def->index);
 	}
 }
@@ -462,7 +527,9 @@ static int verb_define(int argc, char **argv)
 	r = tr.ops->define(tr.data, def, 0);
 	if (r < 0)
 		return failed("define", def->name, r);
-	if (r > 0)
+	if (r > 0 && vbus_def_is_template(def))
+		err("No parent matches '%s' now; its devices start when one appears", def->name);
+	else if (r > 0)
 		err("Parent %s of '%s' is not present; it will start when it appears", def->parent,
 		    def->name);
 	print_def(def, gen, pick);
@@ -887,7 +954,12 @@ struct verb {
 	"                      driver on the kind's bus or a module of that name\n"                \
 	"  --attr KEY=VALUE    an attribute set at creation (repeatable, in order)\n"              \
 	"  --auto | --manual   start when the parent is there (default) or only by start\n"        \
-	"  --tag TAG           a tag (repeatable)\n"
+	"  --tag TAG           a tag (repeatable)\n"                                            \
+	"  --select KEY=VALUE  one device per matching parent instead of --parent: vendor,\n"   \
+	"                      device, subsystem_vendor, subsystem_device, class, driver,\n"    \
+	"                      numa_node (repeatable; see vbus.json(5))\n"                       \
+	"  --count N|fill      mdev, vf: N devices on each matching parent, or as many as\n"  \
+	"                      it offers\n"
 
 static int verb_help(int argc, char **argv);
 
@@ -1061,6 +1133,8 @@ static void help(void)
 	       "  define NAME --kind K --parent P [--type T] [--uuid U] [--index N]\n"
 	       "              [--driver D] [--attr KEY=VALUE]... [--auto | --manual] [--tag T]...\n"
 	       "  define NAME --for vm|host --parent P ...   policy picks the kind and driver\n"
+	       "  define NAME --kind K --select KEY=VALUE... [--count N|fill] ...\n"
+	       "                               one device per matching parent (and count)\n"
 	       "  define --jsonfile FILE\n"
 	       "  define NAME --uuid U         keep a running mdev as it runs\n"
 	       "  modify NAME [same options] [--live]\n"
@@ -1134,6 +1208,8 @@ enum {
 	ARG_AUTO,
 	ARG_MANUAL,
 	ARG_TAG,
+	ARG_SELECT,
+	ARG_COUNT,
 	ARG_JSONFILE,
 	ARG_TRANSIENT,
 	ARG_DRY_RUN,
@@ -1270,6 +1346,21 @@ static int take_option(int c, const char *optarg_, const char *spelled)
 	case ARG_MANUAL:
 		bit = OPT_MANUAL;
 		break;
+	case ARG_SELECT:
+		bit = OPT_SELECT;
+		if (!strchr(optarg_, '=') || optarg_[0] == '=') {
+			err("Invalid selector '%s' (KEY=VALUE: vendor, device, subsystem_vendor, "
+			    "subsystem_device, class, driver, numa_node)",
+			    optarg_);
+			return EXIT_USAGE;
+		}
+		if (push(&arg_selects, &arg_n_selects, (char *)optarg_) < 0)
+			return EXIT_FAILURE;
+		break;
+	case ARG_COUNT:
+		bit = OPT_COUNT;
+		arg_count = optarg_;
+		break;
 	case ARG_TAG:
 		bit = OPT_TAG;
 		if (!*optarg_) {
@@ -1342,6 +1433,8 @@ int main(int argc, char **argv)
 						{"auto", no_argument, NULL, ARG_AUTO},
 						{"manual", no_argument, NULL, ARG_MANUAL},
 						{"tag", required_argument, NULL, ARG_TAG},
+						{"select", required_argument, NULL, ARG_SELECT},
+						{"count", required_argument, NULL, ARG_COUNT},
 						{"jsonfile", required_argument, NULL, ARG_JSONFILE},
 						{"transient", no_argument, NULL, ARG_TRANSIENT},
 						{"dry-run", no_argument, NULL, ARG_DRY_RUN},
@@ -1514,5 +1607,6 @@ out:
 	free(args);
 	free(arg_attrs);
 	free(arg_tags);
+	free(arg_selects);
 	return r;
 }

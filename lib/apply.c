@@ -485,8 +485,17 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 		r = vbus_def_from_json(ctx, json_object_array_get_idx(list, i), &want[i]);
 		if (r < 0) {
 			_cleanup_free_ char *cause = vbus_error_take(ctx);
+			struct json_object *name = NULL;
 
-			r = vbus_error(ctx, r, "entry %zu: %s", i + 1, cause ?: strerror(-r));
+			/* The entry's name too, when it has a valid one. */
+			if (json_object_object_get_ex(json_object_array_get_idx(list, i), "name",
+						      &name) &&
+			    json_object_is_type(name, json_type_string) &&
+			    vbus_name_is_valid(json_object_get_string(name)))
+				r = vbus_error(ctx, r, "entry %zu ('%s'): %s", i + 1,
+					       json_object_get_string(name), cause ?: strerror(-r));
+			else
+				r = vbus_error(ctx, r, "entry %zu: %s", i + 1, cause ?: strerror(-r));
 			goto out;
 		}
 	}

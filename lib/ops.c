@@ -670,9 +670,8 @@ static int check_template_duplicates(struct vbus_ctx *ctx, const struct vbus_def
 			_cleanup_free_ char *gid = vbus_def_identity(gen[k]);
 
 			if (gid && streq(gid, id))
-				r = vbus_error(ctx, -EEXIST,
-					       "'%s': its device '%s' is already defined as '%s'",
-					       def->name, gen[k]->name, defs[i]->name);
+				r = vbus_error(ctx, -EEXIST, "its device '%s' is already defined as '%s'",
+					       gen[k]->name, defs[i]->name);
 		}
 	}
 	vbus_defs_free(gen, n_gen);

@@ -96,8 +96,8 @@ static int parse_count(struct vbus_ctx *ctx, const struct vbus_def *def, int *re
 	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1 ||
 	    json_object_get_int64(v) > VBUS_COUNT_MAX)
 		return vbus_error(ctx, -EINVAL,
-				  "'%s': key \"count\" must be an integer from 1 to %d or \"fill\"",
-				  def->name, VBUS_COUNT_MAX);
+				  "key \"count\" must be an integer from 1 to %d or \"fill\"",
+				  VBUS_COUNT_MAX);
 	*ret = (int)json_object_get_int64(v);
 	return 0;
 }
@@ -114,10 +114,9 @@ int vbus_select_parse(struct vbus_ctx *ctx, struct vbus_def *def)
 	if (sel) {
 		if (!json_object_is_type(sel, json_type_object) || !json_object_object_length(sel))
 			return vbus_error(ctx, -EINVAL,
-					  "'%s': key \"select\" must be an object with at least one "
+					  "key \"select\" must be an object with at least one "
 					  "of vendor, device, subsystem_vendor, subsystem_device, "
-					  "class, driver, numa_node",
-					  def->name);
+					  "class, driver, numa_node");
 		json_object_object_foreach (sel, key, v) {
 			bool known = false;
 			unsigned x;
@@ -126,42 +125,41 @@ int vbus_select_parse(struct vbus_ctx *ctx, struct vbus_def *def)
 				known = known || streq(key, select_keys[i]);
 			if (!known)
 				return vbus_error(ctx, -EINVAL,
-						  "'%s': unknown selector \"select.%s\" (vendor, "
+						  "unknown selector \"select.%s\" (vendor, "
 						  "device, subsystem_vendor, subsystem_device, class, "
 						  "driver, numa_node)",
-						  def->name, key);
+						  key);
 			if (streq(key, "numa_node")) {
 				if (!json_object_is_type(v, json_type_int) ||
 				    json_object_get_int64(v) < -1 ||
 				    json_object_get_int64(v) > 65535)
 					return vbus_error(ctx, -EINVAL,
-							  "'%s': selector \"select.numa_node\" must "
-							  "be an integer (-1 for none)",
-							  def->name);
+							  "selector \"select.numa_node\" must "
+							  "be an integer (-1 for none)");
 				continue;
 			}
 			if (!json_object_is_type(v, json_type_string))
 				return vbus_error(ctx, -EINVAL,
-						  "'%s': selector \"select.%s\" must be a string",
-						  def->name, key);
+						  "selector \"select.%s\" must be a string",
+						  key);
 			if (streq(key, "driver")) {
 				if (!vbus_driver_is_valid(json_object_get_string(v)))
 					return vbus_error(ctx, -EINVAL,
-							  "'%s': selector \"select.driver\": invalid "
+							  "selector \"select.driver\": invalid "
 							  "driver \"%s\"",
-							  def->name, json_object_get_string(v));
+							  json_object_get_string(v));
 			} else if (streq(key, "class")) {
 				if (!parse_hex(json_object_get_string(v), 0, &x, NULL))
 					return vbus_error(ctx, -EINVAL,
-							  "'%s': selector \"select.class\" must be 2, "
+							  "selector \"select.class\" must be 2, "
 							  "4 or 6 hex digits (\"03\", \"0302\", "
 							  "\"030200\"), not \"%s\"",
-							  def->name, json_object_get_string(v));
+							  json_object_get_string(v));
 			} else if (!parse_hex(json_object_get_string(v), 4, &x, NULL)) {
 				return vbus_error(ctx, -EINVAL,
-						  "'%s': selector \"select.%s\" must be 4 hex digits "
+						  "selector \"select.%s\" must be 4 hex digits "
 						  "(\"10de\"), not \"%s\"",
-						  def->name, key, json_object_get_string(v));
+						  key, json_object_get_string(v));
 			}
 		}
 		/* Without a parent: any parent of the kind, which the selector narrows. */
@@ -176,14 +174,12 @@ int vbus_select_parse(struct vbus_ctx *ctx, struct vbus_def *def)
 		return 0;
 	if (def->uuid)
 		return vbus_error(ctx, -EINVAL,
-				  "'%s': key \"uuid\" cannot go with a selector or a count: each "
-				  "device gets its own, derived from the name and the parent",
-				  def->name);
+				  "key \"uuid\" cannot go with a selector or a count: each "
+				  "device gets its own, derived from the name and the parent");
 	if (count && def->index >= 0)
 		return vbus_error(ctx, -EINVAL,
-				  "'%s': key \"index\" cannot go with \"count\": the devices are "
-				  "numbered 0 to count-1",
-				  def->name);
+				  "key \"index\" cannot go with \"count\": the devices are "
+				  "numbered 0 to count-1");
 	return 0;
 }
 
@@ -665,7 +661,7 @@ int vbus_select_expand_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***
  * it were defined alone). *RET_DEVICES (may be NULL): the devices, as a plan lists them. 1 when
  * no parent matches now (stored all the same: the devices come with their parents).
  */
-int vbus_select_prepare(struct vbus_ctx *ctx, const struct vbus_def *tmpl,
+int vbus_select_prepare(struct vbus_ctx *ctx, struct vbus_def *tmpl,
 			struct json_object **ret_devices)
 {
 	_cleanup_json_ struct json_object *list = json_object_new_array();
@@ -676,6 +672,11 @@ int vbus_select_prepare(struct vbus_ctx *ctx, const struct vbus_def *tmpl,
 
 	if (!list)
 		return -ENOMEM;
+	/* Built by a program rather than parsed (vbusctl's options, a library caller): the
+	 * same checks as a file gets. */
+	r = vbus_select_parse(ctx, tmpl);
+	if (r < 0)
+		return r;
 	r = vbus_backend_require(ctx, tmpl->kind, &be);
 	if (r < 0)
 		return r;

@@ -457,12 +457,11 @@ char *vbus_active_identity(struct json_object *active);
 
 /* lib/select.c: selectors ("select", parent globs) and counts. A template stands for one
  * device per matching parent (and per count); vbus_store_load_all() shows those devices. */
-bool vbus_def_is_template(const struct vbus_def *def);
 /* The template a generated definition comes from, NULL for one of a file. */
 const char *vbus_def_template(const struct vbus_def *def);
 int vbus_select_parse(struct vbus_ctx *ctx, struct vbus_def *def);
 int vbus_select_expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, struct vbus_def ***ret,
 		       size_t *ret_n);
 int vbus_select_expand_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***defs, size_t *n);
-int vbus_select_prepare(struct vbus_ctx *ctx, const struct vbus_def *tmpl,
+int vbus_select_prepare(struct vbus_ctx *ctx, struct vbus_def *tmpl,
 			struct json_object **ret_devices);

@@ -145,7 +145,8 @@ expect "vbusctl " "$helpverbs"
 probe=$tmp/probe
 cp -a "$data/host-mixed" "$probe"
 declare -A value=([--kind]=mdev [--parent]=mtty [--type]=mtty-1 [--uuid]=11111111-2222-4333-8444-555555555555
-	[--index]=1 [--driver]=auto [--attr]=a=b [--tag]=t [--jsonfile]=/nonexistent [--for]=vm)
+	[--index]=1 [--driver]=auto [--attr]=a=b [--tag]=t [--jsonfile]=/nonexistent [--for]=vm
+	[--select]=vendor=10de [--count]=2)
 opts=$(vbusctl --help | grep -o -- '--[a-z][a-z-]*' | sort -u |
 	grep -vx -e --root -e --direct -e --json -e --help -e --version)
 for verb in $(complete_line "vbusctl "); do
