@@ -7,7 +7,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 dest=${1:-$here}
 [ $# -gt 0 ] && shift
-cases=${*:-"host-gvt host-ap host-sriov host-mixed host-vgpu"}
+cases=${*:-"host-gvt host-ap host-sriov host-mixed host-2gpu host-vgpu"}
 
 # put FILE CONTENT: an attribute, with the newline sysfs shows.
 put() {
@@ -254,9 +254,9 @@ ap_matrix() {
 # sysfs: they tell tests/integration/fake-kernel.c what this hardware does when VFs are made and
 # profiles placed.
 
-# nvidia_gpu DEVPATH DEVICE SUBDEVICE TOTALVFS IOMMUGROUP: a GPU PF (3D controller) bound to
+# sriov_gpu DEVPATH DEVICE SUBDEVICE TOTALVFS IOMMUGROUP: a GPU PF (3D controller) bound to
 # nvidia, VFs at offset 4 stride 1 (as on L40S and A100).
-nvidia_gpu() {
+sriov_gpu() {
 	pcidev "$1" 0x10de "$2" 0x030200 0x10de "$3" nvidia "$5"
 	sriov_pf "$1" "$4" "$2" 4 1
 }
@@ -302,7 +302,7 @@ vgpu_host() {
 	driver pci nvidia_vgpu_vfio
 	driver mdev nvidia-vgpu-vfio
 	pcidev pci0000:40/0000:40:01.1 0x1022 0x1483 0x060400 0x1022 0x1453 pcieport 40
-	nvidia_gpu pci0000:40/0000:40:01.1/0000:41:00.0 0x26b9 0x1851 8 41
+	sriov_gpu pci0000:40/0000:40:01.1/0000:41:00.0 0x26b9 0x1851 8 41
 	l40s_profiles pci0000:40/0000:40:01.1/0000:41:00.0
 	for i in 0 1 2 3 4 5 6 7; do
 		f=$((4 + i))
@@ -310,17 +310,28 @@ vgpu_host() {
 			"$(printf '0000:41:%02x.%x' $((f / 8)) $((f % 8)))" $((50 + i))
 	done
 	pcidev pci0000:c0/0000:c0:01.1 0x1022 0x1483 0x060400 0x1022 0x1453 pcieport 60
-	nvidia_gpu pci0000:c0/0000:c0:01.1/0000:c1:00.0 0x26b9 0x1851 8 61
+	sriov_gpu pci0000:c0/0000:c0:01.1/0000:c1:00.0 0x26b9 0x1851 8 61
 	l40s_profiles pci0000:c0/0000:c0:01.1/0000:c1:00.0
 	pcidev pci0000:80/0000:80:01.1 0x1022 0x1483 0x060400 0x1022 0x1453 pcieport 70
 	a100=pci0000:80/0000:80:01.1/0000:81:00.0
-	nvidia_gpu $a100 0x20b5 0x1533 4 71
+	sriov_gpu $a100 0x20b5 0x1533 4 71
 	put "$R/sys/devices/$a100/.fake-vf-host-driver" nvidia
 	put "$R/sys/devices/$a100/.fake-mdev-driver" nvidia-vgpu-vfio
 	cat >"$R/sys/devices/$a100/.fake-vf-mdev-types" <<'T'
 nvidia-694 1 NVIDIA A100D-20C
 nvidia-696 1 NVIDIA A100D-10C
 T
+}
+
+# nvidia_gpu DEVPATH IOMMUGROUP NUMANODE: a Tesla T4 (10de:1eb8, class 0x030200) on the nvidia
+# driver with two vGPU mdev types (T4-1B: 16, T4-8Q: 2 available).
+nvidia_gpu() {
+	pcidev "$1" 0x10de 0x1eb8 0x030200 0x10de 0x12a2 nvidia "$2"
+	put "$R/sys/devices/$1/numa_node" "$3"
+	driver mdev nvidia-vgpu-vfio
+	mdev_parent "$1"
+	mdev_type "$1" nvidia-222 "GRID T4-1B" 16 vfio-pci "num_heads=4, frl_config=45"
+	mdev_type "$1" nvidia-230 "GRID T4-8Q" 2 vfio-pci "num_heads=4, frl_config=60"
 }
 
 base() {
@@ -442,6 +453,16 @@ for c in $cases; do
 		mdevctl_defs
 		driverctl_defs
 		vbus_defs
+		;;
+	host-2gpu)
+		# Two T4s behind their root ports on NUMA nodes 0 and 1, and the NVMe and the
+		# SR-IOV NIC of host-sriov (8 VFs, 2 made).
+		pcidev pci0000:3a/0000:3a:00.0 0x8086 0x2030 0x060400 0x1028 0x0869 pcieport 30
+		nvidia_gpu pci0000:3a/0000:3a:00.0/0000:3b:00.0 31 0
+		pcidev pci0000:ae/0000:ae:00.0 0x8086 0x2030 0x060400 0x1028 0x0869 pcieport 40
+		nvidia_gpu pci0000:ae/0000:ae:00.0/0000:af:00.0 41 1
+		sriov_nic
+		nvme
 		;;
 	host-vgpu)
 		vgpu_host
