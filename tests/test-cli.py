@@ -57,6 +57,9 @@ def run_case(vbusctl, case, data_dir, session=None):
             os.mkdir(root)
         else:
             shutil.copytree(os.path.join(data_dir, tree), root, symlinks=True)
+            # The empty directories mktree.sh makes, which a git checkout does not have.
+            for d in ("etc/vbus/devices.d", "etc/vbus/policy.d", "run"):
+                os.makedirs(os.path.join(root, d), exist_ok=True)
         own = os.path.join(case, "root")
         if os.path.isdir(own):
             shutil.copytree(own, root, symlinks=True, dirs_exist_ok=True)
