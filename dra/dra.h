@@ -96,6 +96,20 @@ int dra_slices_build(const char *node, const char *driver, int64_t generation,
 int dra_partitionable_build(struct json_object *types, struct json_object *taken,
 			    struct json_object **ret_devices, struct json_object **ret_counter_sets,
 			    struct json_object **ret_map);
+/* An entry of TYPES may name its counter ("counter": shared by the parent's types) and may
+ * have no type (an SF: devices PARENT-sf-N, counter "sf").
+ *
+ * The offers for dra_partitionable_build(): TYPES' mdev and virtbus entries as they are (the
+ * kernel counts their instances); per vDPA management device and type of TYPES, and per SF
+ * parent of PARENTS (vbusd's ListParents), an entry whose counter ("devices" shared by the
+ * management device's types, "sf") holds DRA_ONDEMAND_CAPACITY minus the devices of that kind
+ * LISTING (ListDevices, defined and running) has on the parent: the kernel reports no
+ * capacity for either. */
+#define DRA_ONDEMAND_CAPACITY 16
+int dra_partitionable_types(struct json_object *types, struct json_object *parents,
+			    struct json_object *listing, struct json_object **ret);
+/* The lowest SF number no SF of PARENT in LISTING (defined or running) has. */
+int64_t dra_free_sfnum(struct json_object *listing, const char *parent);
 
 /* ---- kube.c: kubeconfig / in-cluster config and the API server's REST API ----------------- */
 

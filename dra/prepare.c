@@ -295,7 +295,7 @@ static int prepare_device(struct dra *d, struct json_object *entry, const char *
 /* Makes the device NAME that could exist (POT: kind, parent, type), transient, with WANT as
  * its driver when given; DEV records it as created. */
 static int create_device(struct dra *d, const char *name, struct json_object *pot, const char *want,
-			 struct json_object *dev, char **ret_error)
+			 struct json_object *listing, struct json_object *dev, char **ret_error)
 {
 	_cleanup_json_ struct json_object *def = json_object_new_object();
 	_cleanup_free_ char *error = NULL;
@@ -308,6 +308,11 @@ static int create_device(struct dra *d, const char *name, struct json_object *po
 		json_object_object_add(def, k, json_object_get(v));
 	if (want)
 		json_object_object_add(def, "driver", json_object_new_string(want));
+	/* An SF is made with an SF number none of the parent's SFs has. */
+	if (streq_ptr(dra_json_str(pot, "kind"), "sf"))
+		json_object_object_add(
+		    def, "index",
+		    json_object_new_int64(dra_free_sfnum(listing, dra_json_str(pot, "parent"))));
 	json_object_object_add(dev, "created", json_object_new_boolean(true));
 	r = save(d, ret_error);
 	if (r < 0)
@@ -467,7 +472,7 @@ static void prepare_claim(struct dra *d, const struct dra_claim_ref *c, struct d
 			free(error);
 			error = NULL;
 			r = create_device(d, label, json_object_object_get(d->potential, label),
-					  want, dev, &error);
+					  want, listing, dev, &error);
 			if (r < 0) {
 				a->error = fmt("ResourceClaim %s/%s: %s", c->ns, c->name, error);
 				goto rollback;
