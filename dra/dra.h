@@ -89,9 +89,11 @@ int dra_slices_build(const char *node, const char *driver, int64_t generation,
  * entries of vbusd's ListTypes: parent, kind, type, available_instances), one counter set per
  * parent ("counters-PARENT", a counter per type holding its available instances) and for each
  * type as many devices as it has instances (at most DRA_POTENTIAL_MAX), named PARENT-TYPE-N as
- * a DNS label (names in TAKEN skipped), each consuming 1 of its type's counter and marked
+ * a DNS label (PARENT's last '/' component; names in TAKEN skipped; a virtbus name cut to
+ * DRA_VIRTBUS_NAME_MAX with a hash suffix), each consuming 1 of its type's counter and marked
  * createOnDemand. RET_MAP: device name -> {kind, parent, type}. */
 #define DRA_POTENTIAL_MAX 16
+#define DRA_VIRTBUS_NAME_MAX 31 /* the kernel's VBUS_DEV_NAME_MAX - 1 */
 #define DRA_COUNTERS_MAX 32 /* counters per counter set */
 int dra_partitionable_build(struct json_object *types, struct json_object *taken,
 			    struct json_object **ret_devices, struct json_object **ret_counter_sets,

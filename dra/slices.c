@@ -4,6 +4,8 @@
 #include <limits.h>
 #include <stdio.h>
 
+#include <openssl/sha.h>
+
 #include "dra.h"
 
 static int attr_add(struct json_object *attrs, const char *key, const char *type,
@@ -291,16 +293,31 @@ int dra_slices_build(const char *node, const char *driver, int64_t generation,
 	return 0;
 }
 
-/* A DNS label for a composed name (parts joined with '-'). */
-static char *label_of(const char *a, const char *b, const char *c)
+/* A DNS label for a composed name (parts joined with '-'), at most MAX characters: a longer
+ * one is cut and ends in '-' and 8 hex digits of the composed name's sha256. */
+static char *label_max(const char *a, const char *b, const char *c, size_t max)
 {
 	_cleanup_free_ char *s = NULL;
+	unsigned char md[SHA256_DIGEST_LENGTH];
 	char *l = NULL;
+	size_t n;
 
 	if (asprintf(&s, "%s%s%s%s%s", a, b ? "-" : "", b ?: "", c ? "-" : "", c ?: "") < 0 ||
 	    dra_device_label(s, &l) < 0)
 		return NULL;
+	if (strlen(l) <= max)
+		return l;
+	n = max - 9;
+	while (n && l[n - 1] == '-')
+		n--;
+	SHA256((const unsigned char *)s, strlen(s), md);
+	snprintf(l + n, 10, "%s%02x%02x%02x%02x", n ? "-" : "", md[0], md[1], md[2], md[3]);
 	return l;
+}
+
+static char *label_of(const char *a, const char *b, const char *c)
+{
+	return label_max(a, b, c, DRA_LABEL_MAX);
 }
 
 int dra_partitionable_build(struct json_object *types, struct json_object *taken,
@@ -369,7 +386,11 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 			struct json_object *dev, *attrs, *cons, *c, *cc, *one, *entry;
 
 			snprintf(idx, sizeof(idx), "%" PRId64, k);
-			name = label_of(parent, type ?: kind, idx);
+			/* The parent's last component ("vbus_sim1" of "vbus_sim/vbus_sim1"); a
+			 * virtbus device's name must fit the kernel's (31 characters). */
+			name = label_max(strrchr(parent, '/') ? strrchr(parent, '/') + 1 : parent,
+					 type ?: kind, idx,
+					 streq(kind, "virtbus") ? DRA_VIRTBUS_NAME_MAX : DRA_LABEL_MAX);
 			if (!name)
 				return -ENOMEM;
 			if (json_object_object_get_ex(taken, name, NULL) ||

@@ -337,7 +337,9 @@ TEST(partitionable_sf_and_vdpa)
 	    "[{\"parent\":\"vdpasim_net\",\"kind\":\"vdpa\",\"type\":\"net\"},"
 	    "{\"parent\":\"vdpasim_net\",\"kind\":\"vdpa\",\"type\":\"blk\"},"
 	    "{\"parent\":\"mtty\",\"kind\":\"mdev\",\"type\":\"mtty-1\","
-	    "\"available_instances\":2}]");
+	    "\"available_instances\":2},"
+	    "{\"parent\":\"vbus_sim/vbus_sim1\",\"kind\":\"virtbus\",\"type\":\"net\","
+	    "\"available_instances\":3}]");
 	_cleanup_json_ struct json_object *parents = json_tokener_parse(
 	    "[{\"parent\":\"vbus_sim/vbus_sim1\",\"kind\":\"sf\"},"
 	    "{\"parent\":\"vbus_sim/vbus_sim1\",\"kind\":\"virtbus\"},"
@@ -351,10 +353,10 @@ TEST(partitionable_sf_and_vdpa)
 	    "{\"name\":\"v0\",\"kind\":\"vdpa\",\"parent\":\"vdpasim_net\"}]");
 	_cleanup_json_ struct json_object *offers = NULL, *devs = NULL, *sets = NULL, *map = NULL,
 					  *taken = json_object_new_object();
-	size_t sf = 0, net = 0, blk = 0, mtty = 0;
+	size_t sf = 0, net = 0, blk = 0, mtty = 0, vb = 0;
 
 	check_int(dra_partitionable_types(types, parents, listing, &offers), 0);
-	check_int(json_object_array_length(offers), 4);
+	check_int(json_object_array_length(offers), 5);
 	check_int(dra_partitionable_build(offers, taken, &devs, &sets, &map), 0);
 
 	/* counters: mtty per type; vdpasim_net one "devices" counter its types share, 16 - 1;
@@ -369,8 +371,10 @@ TEST(partitionable_sf_and_vdpa)
 			check_int(json_object_object_length(c), 1);
 			check_str(dra_json_str(json_object_object_get(c, "devices"), "value"), "15");
 		} else if (strstr(name, "vbus-sim")) {
-			check_int(json_object_object_length(c), 1);
+			/* SFs and virtbus devices of one parent: one set, two counters */
+			check_int(json_object_object_length(c), 2);
 			check_str(dra_json_str(json_object_object_get(c, "sf"), "value"), "14");
+			check_str(dra_json_str(json_object_object_get(c, "net"), "value"), "3");
 		} else
 			check_str(name, "counters-mtty");
 	}
@@ -382,7 +386,12 @@ TEST(partitionable_sf_and_vdpa)
 		if (streq(kind, "sf")) {
 			check(!type);
 			check_str(dra_json_str(entry, "parent"), "vbus_sim/vbus_sim1");
+			check(strncmp(name, "vbus-sim1-sf-", 13) == 0);
 			sf++;
+		} else if (streq(kind, "virtbus")) {
+			/* the kernel's limit for a virtbus device name */
+			check(strlen(name) <= 31);
+			vb++;
 		} else if (streq(kind, "vdpa")) {
 			check_str(dra_json_str(entry, "parent"), "vdpasim_net");
 			net += streq(type, "net");
@@ -394,6 +403,7 @@ TEST(partitionable_sf_and_vdpa)
 	check_int(net, 15);
 	check_int(blk, 15);
 	check_int(mtty, 2);
+	check_int(vb, 3);
 	for (size_t i = 0; i < json_object_array_length(devs); i++) {
 		struct json_object *d = json_object_array_get_idx(devs, i);
 		struct json_object *a = json_object_object_get(d, "attributes");
