@@ -158,6 +158,7 @@ for sub in ("plugins", "registry", "state", "stubs"):
 t0 = time.monotonic()
 srv = apiserver.ApiServer(T).start()
 kubeconfig = srv.kubeconfig(f"{T}/kubeconfig")
+t.diag(f"API server with its certificates: {time.monotonic() - t0:.1f} s")
 kubelet.compile_protos(f"{SRC}/dra/proto", f"{T}/stubs")
 errs = kubelet.check_protos()
 t.check(not errs, f"stand-ins up: API server, kubelet stubs ({time.monotonic() - t0:.1f} s)",
@@ -229,8 +230,8 @@ t.check(len(vdpa_offers) == CAPACITY - 1 and
         f"--partitionable: vDPA vdpasim_net: counter devices = {CAPACITY - 1}, net devices to "
         "make", [f"{vdpa_offers}", f"{sets}"])
 vb_offers = offers("virtbus", SIM, "net")
-avail = int(open(glob.glob("/sys/bus/virtbus/mgmtdevs/*vbus_sim1*/available_instances")[0])
-            .read()) if glob.glob("/sys/bus/virtbus/mgmtdevs/*vbus_sim1*") else None
+avail = open("/sys/bus/virtbus/mgmtdevs/vbus_sim:vbus_sim1/types/net/available_instances").read()
+avail = int(avail)
 t.check(vb_offers and all(len(n) <= 31 for n in vb_offers) and
         counter("vbus-sim", "net") == str(avail),
         "--partitionable: virtbus vbus_sim1 net: counter = the mgmtdev's available_instances, "
