@@ -36,20 +36,21 @@ wait_for "vbusd owns org.vbus1" 20 busctl --system call org.freedesktop.DBus \
 	/org/freedesktop/DBus org.freedesktop.DBus GetNameOwner s org.vbus1
 
 # Definitions, none started: prepare starts them (with the claims' drivers), unprepare stops them.
-check "define s1 (sf 5 of vbus_sim1, no driver)" "$VBUSCTL" define s1 --kind sf \
-	--parent vbus_sim/vbus_sim1 --index 5 --driver none --manual
-check "define v1 (vdpa on vdpasim_net)" "$VBUSCTL" define v1 --kind vdpa --parent vdpasim_net \
-	--manual
-check "define n1 (virtbus net on vbus_sim1, no driver)" "$VBUSCTL" define n1 --kind virtbus \
-	--parent vbus_sim/vbus_sim1 --type net --driver none --manual
-check "define m1 (mdev mtty-2)" "$VBUSCTL" define m1 --kind mdev --parent mtty --type mtty-2 \
-	--manual
-check "define vf1 (VF 1 of $pf)" "$VBUSCTL" define vf1 --kind vf --parent "$pf" --index 1 --manual
+cat >/run/vbus-dra-defs.json <<JSON
+[{"name": "s1", "kind": "sf", "parent": "vbus_sim/vbus_sim1", "index": 5, "driver": "none", "start": "manual"},
+ {"name": "v1", "kind": "vdpa", "parent": "vdpasim_net", "start": "manual"},
+ {"name": "n1", "kind": "virtbus", "parent": "vbus_sim/vbus_sim1", "type": "net", "driver": "none", "start": "manual"},
+ {"name": "m1", "kind": "mdev", "parent": "mtty", "type": "mtty-2", "start": "manual"},
+ {"name": "vf1", "kind": "vf", "parent": "$pf", "index": 1, "start": "manual"}]
+JSON
+check "define (apply) s1 (sf 5 of vbus_sim1, no driver), v1 (vdpa), n1 (virtbus net, no driver), m1 (mdev mtty-2), vf1 (VF 1 of $pf), none started" \
+	"$VBUSCTL" apply /run/vbus-dra-defs.json
+check "the five definitions are stored" test "$(ls /etc/vbus/devices.d | wc -l)" = 5
 
 # tests/dra's stand-ins and vm.py; sockets and state on tmpfs (not the 9p results share).
 T=/run/vbus-dra-test
 mkdir -p $T
-DRA_VM_COUNTS=$T/counts VBUS_DRA=$VBUS_DRA VBUSCTL=$VBUSCTL SRC=$VBUS_SRC T=$T PF=$pf \
+DRA_VM_COUNTS=$T/counts STUBS=${STUBS:-} VBUS_DRA=$VBUS_DRA VBUSCTL=$VBUSCTL SRC=$VBUS_SRC T=$T PF=$pf \
 	TAP_FIRST=$VM_T_N /usr/bin/python3 "$VBUS_SRC/tests/dra/vm.py"
 rc=$?
 read -r passed failed <$T/counts 2>/dev/null || { passed=0 failed=0; }
