@@ -45,14 +45,19 @@ cat >/run/vbus-dra-defs.json <<JSON
 JSON
 check "define (apply) s1 (sf 5 of vbus_sim1, no driver), v1 (vdpa), n1 (virtbus net, no driver), m1 (mdev mtty-2), vf1 (VF 1 of $pf), none started" \
 	"$VBUSCTL" apply /run/vbus-dra-defs.json
-check "the five definitions are stored" test "$(ls /etc/vbus/devices.d | wc -l)" = 5
+defs=(/etc/vbus/devices.d/*.json)
+assert_eq "the five definitions are stored" 5 "${#defs[@]}"
+
+note "setup (modules, bus, vbusd, definitions): $SECONDS s"
 
 # tests/dra's stand-ins and vm.py; sockets and state on tmpfs (not the 9p results share).
-T=/run/vbus-dra-test
+export T=/run/vbus-dra-test
 mkdir -p $T
-DRA_VM_COUNTS=$T/counts STUBS=${STUBS:-} VBUS_DRA=$VBUS_DRA VBUSCTL=$VBUSCTL SRC=$VBUS_SRC T=$T PF=$pf \
+t_py=$SECONDS
+DRA_VM_COUNTS=$T/counts STUBS=${STUBS:-} VBUS_DRA=$VBUS_DRA VBUSCTL=$VBUSCTL SRC=$VBUS_SRC PF=$pf \
 	TAP_FIRST=$VM_T_N /usr/bin/python3 "$VBUS_SRC/tests/dra/vm.py"
 rc=$?
+note "vm.py (the stand-ins and vbus-dra): $((SECONDS - t_py)) s"
 read -r passed failed <$T/counts 2>/dev/null || { passed=0 failed=0; }
 VM_T_N=$((VM_T_N + passed + failed))
 VM_T_PASS=$((VM_T_PASS + passed))
