@@ -77,11 +77,14 @@ def listing():
     return {e["name"]: e for e in json.loads(vbusctl("-j", "list", "--all"))}
 
 
-def cdi_for(name):
-    """The CDI ids of NAME a runtime resolves in vbusd's specs (lib/cdi.c's name rule)."""
+def cdi_list():
+    return json.loads(vbusctl("-j", "cdi", "list"))
+
+
+def cdi_for(name, ids):
+    """The CDI ids of NAME among IDS (vbusd's specs; lib/cdi.c's name rule)."""
     s = name.replace(":", "_")
-    return sorted(i for i in json.loads(vbusctl("-j", "cdi", "list"))
-                  if i.split("=", 1)[1] == s)
+    return sorted(i for i in ids if i.split("=", 1)[1] == s)
 
 
 def driver_of(path):
@@ -95,14 +98,14 @@ def sf_ports():
     return {(k.rsplit("/", 1)[0], p["sfnum"]): p for k, p in ports.items() if "sfnum" in p}
 
 
-def sf_state(sfnum):
-    p = sf_ports().get((SIM, sfnum))
+def sf_state(sfnum, ports):
+    p = ports.get((SIM, sfnum))
     return p and p.get("function", {}).get("state")
 
 
-def sf_aux(sfnum):
+def sf_aux(sfnum, entries):
     """vbus_sim's auxiliary device of SF SFNUM (as vbusctl lists it)."""
-    for e in json.loads(vbusctl("-j", "list")):
+    for e in entries.values():
         if e.get("kind") == "sf" and e.get("parent") == SIM and e.get("index") == sfnum:
             return e.get("sysfs_path")
     return None
@@ -270,19 +273,21 @@ t.check(all(r1.get(u, {}).get("error") == "" and
         dra.tail(15))
 ans = {c: (r1.get(u, {}).get("devices") or [{}])[0] for c, u in UID.items()}
 
+# What the kernel and vbusd show now, once (every process is slow under TCG).
+ids, now, ports, vd = cdi_list(), listing(), sf_ports(), vdpa_devs()
 # s1: SF 5, active, its auxiliary device on vbus_sim's driver (config host)
-aux = sf_aux(5)
-t.check(sf_state(5) == "active" and aux and driver_of(aux) and ans["sf"].get("cdi") == [],
+aux = sf_aux(5, now)
+t.check(sf_state(5, ports) == "active" and aux and driver_of(aux) and
+        ans["sf"].get("cdi") == [],
         f"prepare s1: `devlink port` shows {SIM} sfnum 5 active, its auxiliary device bound "
         f"(host: {driver_of(aux) if aux else None}), no CDI id",
-        [f"state {sf_state(5)}", f"aux {aux}", f"{ans['sf']}"])
+        [f"state {sf_state(5, ports)}", f"aux {aux}", f"{ans['sf']}"])
 # v1: vhost_vdpa (config vfio), its CDI id
-vd = vdpa_devs()
 t.check("v1" in vd and driver_of("/sys/bus/vdpa/devices/v1") == "vhost_vdpa" and
         glob.glob("/sys/bus/vdpa/devices/v1/vhost-vdpa-*") and
-        ans["vdpa"].get("cdi") == ["vbus.dev/vhost-vdpa=v1"] == cdi_for("v1"),
+        ans["vdpa"].get("cdi") == ["vbus.dev/vhost-vdpa=v1"] == cdi_for("v1", ids),
         "prepare v1: `vdpa dev` shows v1 on vhost_vdpa (config vfio), CDI vbus.dev/vhost-vdpa=v1 "
-        "as vbusd's spec has it", [f"{sorted(vd)}", f"{ans['vdpa']}", f"{cdi_for('v1')}"])
+        "as vbusd's spec has it", [f"{sorted(vd)}", f"{ans['vdpa']}", f"{cdi_for('v1', ids)}"])
 # n1: vbus_sim_net (config; the definition says none)
 t.check(driver_of("/sys/bus/virtbus/devices/vbus_sim1.n1") == "vbus_sim_net" and
         ans["virtbus"].get("cdi") == [],
@@ -292,27 +297,25 @@ t.check(driver_of("/sys/bus/virtbus/devices/vbus_sim1.n1") == "vbus_sim_net" and
 # m1: its mdev, CDI as vbusd's spec says
 t.check(os.path.exists(f"/sys/bus/mdev/devices/{m1_uuid}") and
         driver_of(f"/sys/bus/mdev/devices/{m1_uuid}") == "mtty" and
-        ans["mdev"].get("cdi") == cdi_for("m1") and cdi_for("m1") == ["vbus.dev/vfio=m1"],
+        ans["mdev"].get("cdi") == cdi_for("m1", ids) == ["vbus.dev/vfio=m1"],
         f"prepare m1: mdev {m1_uuid} on mtty, CDI vbus.dev/vfio=m1 as vbusd's spec has it",
-        [f"{ans['mdev']}", f"{cdi_for('m1')}"])
+        [f"{ans['mdev']}", f"{cdi_for('m1', ids)}"])
 # vf1: VFs made, VF 1 on vfio-pci
 t.check(numvfs() == 2 and vf_driver(1) == "vfio-pci" and
-        ans["vf"].get("cdi") == ["vbus.dev/vfio=vf1"] == cdi_for("vf1"),
+        ans["vf"].get("cdi") == ["vbus.dev/vfio=vf1"] == cdi_for("vf1", ids),
         f"prepare vf1: {PF} has 2 VFs, VF 1 on vfio-pci, CDI vbus.dev/vfio=vf1",
         [f"numvfs {numvfs()}, VF 1 {vf_driver(1)}", f"{ans['vf']}"])
 # made on demand
-now = listing()
 made = {c: dev[c] in now and now[dev[c]].get("active") and not now[dev[c]].get("defined")
         for c in ("od-sf", "od-vdpa", "od-virtbus")}
 od_sf = now.get(dev["od-sf"], {})
-t.check(made["od-sf"] and od_sf.get("index") == 0 and sf_state(0) == "active",
+t.check(made["od-sf"] and od_sf.get("index") == 0 and sf_state(0, ports) == "active",
         f"prepare {dev['od-sf']}: an SF made on demand with the lowest free SF number (0), "
-        "active in `devlink port`, transient", [f"{od_sf}", f"{sorted(sf_ports())}"])
-vd = vdpa_devs()
+        "active in `devlink port`, transient", [f"{od_sf}", f"{sorted(ports)}"])
 odv = dev["od-vdpa"]
 t.check(made["od-vdpa"] and odv in vd and
         driver_of(f"/sys/bus/vdpa/devices/{odv}") == "vhost_vdpa" and
-        ans["od-vdpa"].get("cdi") == [f"vbus.dev/vhost-vdpa={odv}"] == cdi_for(odv),
+        ans["od-vdpa"].get("cdi") == [f"vbus.dev/vhost-vdpa={odv}"] == cdi_for(odv, ids),
         f"prepare {odv}: `vdpa dev` shows it, on vhost_vdpa (config vfio), its CDI id",
         [f"{sorted(vd)}", f"{ans['od-vdpa']}"])
 odn = dev["od-virtbus"]
@@ -346,15 +349,16 @@ t.check(got, f"republished: {dev['od-sf']} is a device of the pool, counter sf "
 # ---- idempotence, then a restart between prepare and unprepare --------------------------------
 prepared = host()
 r2 = k.prepare(claims)
-t.check(r2 == r1 and not diff(prepared, host()),
-        "prepare again: the same answers, the kernel unchanged", diff(r1, r2) +
-        diff(prepared, host()))
+d = diff(prepared, host())
+t.check(r2 == r1 and not d, "prepare again: the same answers, the kernel unchanged",
+        diff(r1, r2) + d)
 rc = dra.stop(signal.SIGKILL)
 dra, k = start_dra()
 r3 = k.prepare(claims)
-t.check(r3 == r1 and not diff(prepared, host()),
+d = diff(prepared, host())
+t.check(r3 == r1 and not d,
         "after SIGKILL and a restart: prepare answers the same from the checkpoint, the kernel "
-        "unchanged", diff(r1, r3) + diff(prepared, host()))
+        "unchanged", diff(r1, r3) + d)
 
 # ---- unprepare: everything as before -----------------------------------------------------------
 t0 = time.monotonic()
@@ -363,7 +367,8 @@ t.check(r4 == {u: "" for u in UID.values()},
         f"unprepare the 9 claims (by the restarted vbus-dra): no error "
         f"({time.monotonic() - t0:.1f} s)", [f"{r4}"] + dra.tail(15))
 after = host()
-t.check(sf_state(5) is None and sf_state(0) is None,
+ports = sf_ports()
+t.check(sf_state(5, ports) is None and sf_state(0, ports) is None,
         "unprepare: `devlink port` has neither SF 5 (s1 stopped) nor SF 0 (removed)",
         after["sf ports"])
 t.check("v1" not in after["vdpa"] and odv not in after["vdpa"],
@@ -377,8 +382,8 @@ d = diff(before, after)
 t.check(not d, "no leak: ports, vDPA, virtbus, mdevs, VFs, definitions and listing as before "
         "prepare", d)
 r5 = k.unprepare(claims)
-t.check(r5 == r4 and not diff(after, host()), "unprepare again: no error, nothing changes",
-        [f"{r5}"])
+d = diff(after, host())
+t.check(r5 == r4 and not d, "unprepare again: no error, nothing changes", [f"{r5}"] + d)
 ckpt = json.load(open(f"{T}/state/checkpoint.json"))
 t.check(not ckpt.get("claims"), "the checkpoint holds no claim", [f"{ckpt}"])
 t.check(not srv.violations and not srv.unauthorized,

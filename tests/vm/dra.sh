@@ -15,7 +15,7 @@ VBUS_DRA=$VBUS_BUILD/dra/vbus-dra
 assert_exists "vbus-dra is built" "$VBUS_DRA"
 check "load our modules" load_kmod
 check "load mtty" load_fixture mtty
-for m in vdpa_sim_net vhost_vdpa virtio_vdpa; do
+for m in vdpa_sim_net vhost_vdpa; do
 	check "load $m" load_fixture $m
 done
 check "load nvme and vfio-pci" modprobe -a nvme vfio_pci
