@@ -384,6 +384,50 @@ t.check(not d, "no leak: ports, vDPA, virtbus, mdevs, VFs, definitions and listi
 r5 = k.unprepare(claims)
 d = diff(after, host())
 t.check(r5 == r4 and not d, "unprepare again: no error, nothing changes", [f"{r5}"] + d)
+
+# ---- a port made by hand, and a create the kernel refuses -------------------------------------
+# A foreign SF port (sfnum 0, not vbus's): the next SF made on demand takes sfnum 1 and the
+# foreign one is never touched. vbus_sim's fail_next_dev_new: the kernel refuses the virtbus
+# device; that claim fails with the kernel's message, nothing is left.
+run("devlink", "port", "add", SIM, "flavour", "pcisf", "pfnum", "0", "sfnum", "0")
+got = srv.wait_for(lambda: {dev["od-sf"], dev["od-virtbus"]} <=
+                   set(harness.on_demand(srv, NODE, DRIVER)), 15)
+t.check(got, "after unprepare the devices made on demand are offered again",
+        [f"{sorted(harness.on_demand(srv, NODE, DRIVER))[:20]}"])
+with open("/sys/kernel/debug/vbus_sim/vbus_sim1/fail_next_dev_new", "w") as f:
+    f.write("28\n")
+U2 = {"sf2": "00000100-aaaa-4bbb-8ccc-dddddddddddd",
+      "vb2": "00000101-aaaa-4bbb-8ccc-dddddddddddd"}
+srv.add_claim(NS, "c-sf2", U2["sf2"], [("r", DRIVER, NODE, dev["od-sf"])])
+srv.add_claim(NS, "c-vb2", U2["vb2"], [("r", DRIVER, NODE, dev["od-virtbus"])])
+claims2 = [(NS, U2[c], f"c-{c}") for c in U2]
+r6 = k.prepare(claims2)
+now, ports = listing(), sf_ports()
+t.check(r6.get(U2["sf2"], {}).get("error") == "" and
+        (now.get(dev["od-sf"]) or {}).get("index") == 1 and
+        sf_state(1, ports) == "active" and sf_state(0, ports) == "inactive",
+        f"a foreign SF port with sfnum 0: {dev['od-sf']} is made with sfnum 1, the foreign port "
+        "stays inactive", [f"{r6.get(U2['sf2'])}", f"{now.get(dev['od-sf'])}",
+                           f"{sorted(ports)}"])
+err = r6.get(U2["vb2"], {}).get("error", "")
+t.check(err and dev["od-virtbus"] in err and "Injected failure" in err and
+        not os.path.exists(f"/sys/bus/virtbus/devices/vbus_sim1.{dev['od-virtbus']}") and
+        dev["od-virtbus"] not in now and
+        U2["vb2"] not in json.load(open(f"{T}/state/checkpoint.json")).get("claims", {}),
+        "a create the kernel refuses: that claim's error names the device and has the kernel's "
+        "message, no device, not in the checkpoint", [f"{r6.get(U2['vb2'])}"])
+r7 = k.unprepare(claims2)
+ports = sf_ports()
+t.check(r7 == {u: "" for u in U2.values()} and sf_state(1, ports) is None and
+        sf_state(0, ports) == "inactive",
+        "unprepare: SF 1 removed, the foreign port untouched", [f"{r7}", f"{sorted(ports)}"])
+raw = json.loads(run("devlink", "-j", "port", "show"))["port"]
+for key, p in raw.items():
+    if p.get("sfnum") == 0 and key.startswith(SIM + "/"):
+        run("devlink", "port", "del", key)
+d = diff(before, host())
+t.check(not d, "the foreign port deleted by hand: the host as before the first prepare", d)
+
 ckpt = json.load(open(f"{T}/state/checkpoint.json"))
 t.check(not ckpt.get("claims"), "the checkpoint holds no claim", [f"{ckpt}"])
 t.check(not srv.violations and not srv.unauthorized,
