@@ -94,7 +94,7 @@ int dra_slices_build(const char *node, const char *driver, int64_t generation,
  * createOnDemand. RET_MAP: device name -> {kind, parent, type}. */
 #define DRA_POTENTIAL_MAX 16
 #define DRA_VIRTBUS_NAME_MAX 31 /* the kernel's VBUS_DEV_NAME_MAX - 1 */
-#define DRA_COUNTERS_MAX 32 /* counters per counter set */
+#define DRA_COUNTERS_MAX 32	/* counters per counter set */
 int dra_partitionable_build(struct json_object *types, struct json_object *taken,
 			    struct json_object **ret_devices, struct json_object **ret_counter_sets,
 			    struct json_object **ret_map);
@@ -110,8 +110,9 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 #define DRA_ONDEMAND_CAPACITY 16
 int dra_partitionable_types(struct json_object *types, struct json_object *parents,
 			    struct json_object *listing, struct json_object **ret);
-/* The lowest SF number no SF of PARENT in LISTING (defined or running) has. */
-int64_t dra_free_sfnum(struct json_object *listing, const char *parent);
+/* The lowest SF number >= FROM no SF of PARENT in LISTING (defined or running) has. */
+int64_t dra_free_sfnum(struct json_object *listing, const char *parent, int64_t from);
+#define DRA_SFNUM_TRIES 8 /* SF numbers tried when the kernel says one is in use */
 
 /* ---- kube.c: kubeconfig / in-cluster config and the API server's REST API ----------------- */
 

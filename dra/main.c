@@ -162,6 +162,8 @@ int vbusd_create(struct dra *d, struct json_object *definition, unsigned flags, 
 	sd_bus_message_unref(m);
 	sd_bus_message_unref(reply);
 	if (r < 0) {
+		if (sd_bus_error_has_name(&e, "org.vbus1.Error.AlreadyExists"))
+			r = -EEXIST;
 		*ret_error = bus_error_text(&e, r);
 		sd_bus_error_free(&e);
 	}

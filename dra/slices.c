@@ -388,9 +388,9 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 			snprintf(idx, sizeof(idx), "%" PRId64, k);
 			/* The parent's last component ("vbus_sim1" of "vbus_sim/vbus_sim1"); a
 			 * virtbus device's name must fit the kernel's (31 characters). */
-			name = label_max(strrchr(parent, '/') ? strrchr(parent, '/') + 1 : parent,
-					 type ?: kind, idx,
-					 streq(kind, "virtbus") ? DRA_VIRTBUS_NAME_MAX : DRA_LABEL_MAX);
+			name = label_max(
+			    strrchr(parent, '/') ? strrchr(parent, '/') + 1 : parent, type ?: kind,
+			    idx, streq(kind, "virtbus") ? DRA_VIRTBUS_NAME_MAX : DRA_LABEL_MAX);
 			if (!name)
 				return -ENOMEM;
 			if (json_object_object_get_ex(taken, name, NULL) ||
@@ -447,8 +447,8 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 /* How many devices of KIND on PARENT LISTING has (defined or running, vbus's or not). */
 static int64_t count_on(struct json_object *listing, const char *kind, const char *parent)
 {
-	size_t n = json_object_is_type(listing, json_type_array) ? json_object_array_length(listing)
-								 : 0;
+	size_t n =
+	    json_object_is_type(listing, json_type_array) ? json_object_array_length(listing) : 0;
 	int64_t c = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -482,11 +482,10 @@ int dra_partitionable_types(struct json_object *types, struct json_object *paren
 			    struct json_object *listing, struct json_object **ret)
 {
 	_cleanup_json_ struct json_object *out = json_object_new_array();
-	size_t nt = json_object_is_type(types, json_type_array) ? json_object_array_length(types)
-								: 0;
-	size_t np = json_object_is_type(parents, json_type_array)
-			? json_object_array_length(parents)
-			: 0;
+	size_t nt =
+	    json_object_is_type(types, json_type_array) ? json_object_array_length(types) : 0;
+	size_t np =
+	    json_object_is_type(parents, json_type_array) ? json_object_array_length(parents) : 0;
 	int r;
 
 	if (!out)
@@ -522,12 +521,12 @@ int dra_partitionable_types(struct json_object *types, struct json_object *paren
 	return 0;
 }
 
-int64_t dra_free_sfnum(struct json_object *listing, const char *parent)
+int64_t dra_free_sfnum(struct json_object *listing, const char *parent, int64_t from)
 {
-	size_t n = json_object_is_type(listing, json_type_array) ? json_object_array_length(listing)
-								 : 0;
+	size_t n =
+	    json_object_is_type(listing, json_type_array) ? json_object_array_length(listing) : 0;
 
-	for (int64_t sfnum = 0;; sfnum++) {
+	for (int64_t sfnum = from < 0 ? 0 : from;; sfnum++) {
 		bool used = false;
 
 		for (size_t i = 0; i < n && !used; i++) {

@@ -340,10 +340,10 @@ TEST(partitionable_sf_and_vdpa)
 	    "\"available_instances\":2},"
 	    "{\"parent\":\"vbus_sim/vbus_sim1\",\"kind\":\"virtbus\",\"type\":\"net\","
 	    "\"available_instances\":3}]");
-	_cleanup_json_ struct json_object *parents = json_tokener_parse(
-	    "[{\"parent\":\"vbus_sim/vbus_sim1\",\"kind\":\"sf\"},"
-	    "{\"parent\":\"vbus_sim/vbus_sim1\",\"kind\":\"virtbus\"},"
-	    "{\"parent\":\"0000:03:00.0\",\"kind\":\"vf\"}]");
+	_cleanup_json_ struct json_object *parents =
+	    json_tokener_parse("[{\"parent\":\"vbus_sim/vbus_sim1\",\"kind\":\"sf\"},"
+			       "{\"parent\":\"vbus_sim/vbus_sim1\",\"kind\":\"virtbus\"},"
+			       "{\"parent\":\"0000:03:00.0\",\"kind\":\"vf\"}]");
 	_cleanup_json_ struct json_object *listing = json_tokener_parse(
 	    "[{\"name\":\"s0\",\"kind\":\"sf\",\"parent\":\"vbus_sim/vbus_sim1\","
 	    "\"index\":0,\"defined\":true},"
@@ -369,7 +369,8 @@ TEST(partitionable_sf_and_vdpa)
 
 		if (strstr(name, "vdpasim")) {
 			check_int(json_object_object_length(c), 1);
-			check_str(dra_json_str(json_object_object_get(c, "devices"), "value"), "15");
+			check_str(dra_json_str(json_object_object_get(c, "devices"), "value"),
+				  "15");
 		} else if (strstr(name, "vbus-sim")) {
 			/* SFs and virtbus devices of one parent: one set, two counters */
 			check_int(json_object_object_length(c), 2);
@@ -421,9 +422,12 @@ TEST(partitionable_sf_and_vdpa)
 	}
 
 	/* SF numbers: 0 and 1 are taken on vbus_sim1 (2 only on vbus_sim2) */
-	check_int(dra_free_sfnum(listing, "vbus_sim/vbus_sim1"), 2);
-	check_int(dra_free_sfnum(listing, "vbus_sim/vbus_sim2"), 0);
-	check_int(dra_free_sfnum(NULL, "p"), 0);
+	check_int(dra_free_sfnum(listing, "vbus_sim/vbus_sim1", 0), 2);
+	check_int(dra_free_sfnum(listing, "vbus_sim/vbus_sim1", 1), 2);
+	check_int(dra_free_sfnum(listing, "vbus_sim/vbus_sim1", 3), 3);
+	check_int(dra_free_sfnum(listing, "vbus_sim/vbus_sim2", 0), 0);
+	check_int(dra_free_sfnum(listing, "vbus_sim/vbus_sim2", 2), 3);
+	check_int(dra_free_sfnum(NULL, "p", -1), 0);
 }
 
 TEST_MAIN()
