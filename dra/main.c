@@ -742,8 +742,9 @@ static void help(void)
 	    "                              as --registry-dir DIR\n"
 	    "  --cdi-root DIR              where vbusd's CDI specs are read (default:\n"
 	    "                              /var/run/cdi below vbusd's root)\n"
-	    "  --partitionable             also publish the mdev/virtbus devices that could be\n"
-	    "                              made (KEP 4815 counters) and make them in prepare\n"
+	    "  --partitionable             also publish the mdevs, virtbus devices, SFs and vDPA\n"
+	    "                              devices that could be made (KEP 4815 counters) and\n"
+	    "                              make them in prepare\n"
 	    "  -h --help                   this help\n"
 	    "  -V --version                the version\n");
 }
