@@ -430,8 +430,9 @@ d = diff({k: v for k, v in before.items() if k != "listing"},
          {k: v for k, v in now.items() if k != "listing"})
 t.check(not d, "the foreign port deleted by hand: ports, vDPA, virtbus, mdevs, VFs and "
         "definitions as before the first prepare", d)
-# vbusd learns of SF ports through events; one made and deleted with devlink by hand may stay
-# in its listing (seen with main at 9688245): said here, not vbus-dra's to fix.
+# vbusd learns of SF ports through events: a port made with devlink by hand was not in its
+# listing at the next prepare, and after this merge of main (9688245) the deleted one stays in
+# it (before, this run's listing was right). Said here; not vbus-dra's to fix.
 for line in diff(before["listing"], now["listing"]):
     t.diag(f"vbusd's listing differs from the kernel after the port made by hand: {line}")
 
