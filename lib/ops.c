@@ -213,7 +213,12 @@ static int check_duplicates(struct vbus_ctx *ctx, const struct vbus_def *def)
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		const struct vbus_def *o = defs[i];
 
-		if (streq(o->name, def->name) || o->kind != def->kind)
+		/* Kinds that name a device by its parent's index share it: a vf and a vgpu
+		 * definition on VF 2 of one GPU are one VF. */
+		if (streq(o->name, def->name) ||
+		    (o->kind != def->kind &&
+		     !(rules->identity == VBUS_IDENTITY_INDEX &&
+		       vbus_kind_rules(o->kind)->identity == VBUS_IDENTITY_INDEX)))
 			continue;
 		if ((rules->identity == VBUS_IDENTITY_UUID && def->uuid && o->uuid &&
 		     strcasecmp(def->uuid, o->uuid) == 0) ||
