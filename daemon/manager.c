@@ -194,6 +194,9 @@ static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *
 	if (r < 0)
 		return r;
 	r = objects_list_json(d, flags, name[0] ? name : NULL, &text, &len, &cause);
+	/* What reading the definitions warned about (Warnings) comes with every listing, failed
+	 * ones too, as --direct prints it, before the reply: vbusctl needs no second call. */
+	send_warnings(d, m, json_object_get(objects_warnings(d)));
 	if (r < 0)
 		return list_error(error, r, cause);
 	return reply_memfd(m, text, len);
