@@ -223,10 +223,45 @@ static int check_attrs(struct vbus_ctx *ctx, const struct vbus_def *def)
 	return 0;
 }
 
+/* Every (parent, type) for vbus_nl_parent_offers(), and a parent alone when it offers no
+ * class this library names. */
+static int walk_all_types(struct vbus_ctx *ctx, struct json_object *out)
+{
+	_cleanup_json_ struct json_object *parents = json_object_new_array();
+	struct mgmtdev_walk w = { .ctx = ctx, .out = parents };
+	int r;
+
+	if (!parents)
+		return -ENOMEM;
+	r = walk_mgmtdevs(ctx, &w);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < json_object_array_length(parents); i++) {
+		struct json_object *e = json_object_array_get_idx(parents, i), *p, *types, *o;
+		size_t n;
+
+		if (!json_object_object_get_ex(e, "parent", &p))
+			continue;
+		if (!json_object_object_get_ex(e, "types", &types))
+			types = NULL;
+		n = types ? json_object_array_length(types) : 0;
+		for (size_t j = 0; j < (n ?: 1); j++) {
+			o = json_object_new_object();
+			if (!o || json_object_array_add(out, o) < 0) {
+				json_object_put(o);
+				return -ENOMEM;
+			}
+			json_object_object_add(o, "parent", json_object_get(p));
+			if (n)
+				json_object_object_add(o, "type", json_object_get(
+								json_object_array_get_idx(types, j)));
+		}
+	}
+	return 0;
+}
+
 static int vdpa_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
-	_cleanup_json_ struct json_object *types = NULL;
-	struct mgmtdev_walk w = { .ctx = ctx, .filter = def->parent, .types = true };
 	int r;
 
 	r = check_attrs(ctx, def);
@@ -234,24 +269,9 @@ static int vdpa_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 		return r;
 	if (!ctx->real_root)
 		return -ENODEV; /* no kernel to ask: stored, starts where it is real */
-
-	types = w.out = json_object_new_array();
-	if (!types)
-		return -ENOMEM;
-	r = walk_mgmtdevs(ctx, &w);
-	if (r < 0)
+	r = vbus_nl_parent_offers(ctx, VBUS_KIND_VDPA, walk_all_types, def->parent, def->type);
+	if (r <= 0)
 		return r;
-	if (w.found == 0)
-		return -ENODEV;
-	if (!def->type)
-		return 0;
-	for (size_t i = 0; i < json_object_array_length(types); i++) {
-		struct json_object *t;
-
-		json_object_object_get_ex(json_object_array_get_idx(types, i), "type", &t);
-		if (streq(json_object_get_string(t), def->type))
-			return 0;
-	}
 	return vbus_error(ctx, -EINVAL, "vdpa parent %s does not offer type %s", def->parent,
 			  def->type);
 }

@@ -280,10 +280,16 @@ static bool dev_name_ok(const char *s)
 	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
+/* Every (parent, type), for vbus_nl_parent_offers(). */
+static int walk_all_types(struct vbus_ctx *ctx, struct json_object *out)
+{
+	struct mgmtdev_walk w = { .types = true, .out = out };
+
+	return walk_mgmtdevs(ctx, &w);
+}
+
 static int virtbus_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
-	_cleanup_json_ struct json_object *types = NULL;
-	struct mgmtdev_walk w = { .filter = def->parent, .types = true };
 	int r;
 
 	if (!dev_name_ok(def->name))
@@ -302,22 +308,9 @@ static int virtbus_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 				  def->name, def->parent);
 	if (!ctx->real_root)
 		return -ENODEV;
-
-	types = w.out = json_object_new_array();
-	if (!types)
-		return -ENOMEM;
-	r = walk_mgmtdevs(ctx, &w);
-	if (r < 0)
+	r = vbus_nl_parent_offers(ctx, VBUS_KIND_VIRTBUS, walk_all_types, def->parent, def->type);
+	if (r <= 0)
 		return r;
-	if (!w.found)
-		return -ENODEV;
-	for (size_t i = 0; i < json_object_array_length(types); i++) {
-		struct json_object *t;
-
-		json_object_object_get_ex(json_object_array_get_idx(types, i), "type", &t);
-		if (streq(json_object_get_string(t), def->type))
-			return 0;
-	}
 	return vbus_error(ctx, -EINVAL, "vbus management device %s does not offer type %s",
 			  def->parent, def->type);
 }

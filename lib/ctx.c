@@ -208,6 +208,7 @@ VBUS_EXPORT struct vbus_ctx *vbus_ctx_unref(struct vbus_ctx *ctx)
 
 		if (ctx->backend_data[i] && be && be->free_data)
 			be->free_data(ctx, ctx->backend_data[i]);
+		json_object_put(ctx->parent_types[i]);
 	}
 	if (ctx->lock_fd >= 0)
 		close(ctx->lock_fd);

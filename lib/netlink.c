@@ -420,6 +420,43 @@ int vbus_nl_get(struct vbus_ctx *ctx, enum vbus_kind kind, struct vbus_nl **ret)
 	return 0;
 }
 
+int vbus_nl_parent_offers(struct vbus_ctx *ctx, enum vbus_kind kind,
+			  int (*walk)(struct vbus_ctx *ctx, struct json_object *out),
+			  const char *parent, const char *type)
+{
+	_cleanup_json_ struct json_object *fresh = NULL;
+	struct json_object *types = ctx->parent_types[kind];
+	bool found = false;
+	int r;
+
+	if (!types || ctx->lock_depth == 0 || ctx->parent_types_gen[kind] != ctx->lock_gen) {
+		fresh = json_object_new_array();
+		if (!fresh)
+			return -ENOMEM;
+		r = walk(ctx, fresh);
+		if (r < 0)
+			return r;
+		types = fresh;
+		if (ctx->lock_depth > 0) {
+			json_object_put(ctx->parent_types[kind]);
+			ctx->parent_types[kind] = json_object_get(fresh);
+			ctx->parent_types_gen[kind] = ctx->lock_gen;
+		}
+	}
+	for (size_t i = 0; i < json_object_array_length(types); i++) {
+		struct json_object *e = json_object_array_get_idx(types, i), *p, *t;
+
+		if (!json_object_object_get_ex(e, "parent", &p) ||
+		    !streq_ptr(json_object_get_string(p), parent))
+			continue;
+		found = true;
+		if (!type || (json_object_object_get_ex(e, "type", &t) &&
+			      streq_ptr(json_object_get_string(t), type)))
+			return 0;
+	}
+	return found ? 1 : -ENODEV;
+}
+
 void vbus_nl_free_data(struct vbus_ctx *ctx, void *data)
 {
 	vbus_nl_free(data);

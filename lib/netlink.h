@@ -90,5 +90,16 @@ int vbus_nl_dump(struct vbus_ctx *ctx, enum vbus_kind kind, const char *family, 
 int vbus_nl_dump_raw(struct vbus_ctx *ctx, enum vbus_kind kind, const char *family, uint8_t cmd,
 		     int (*cb)(struct nl_msg *msg, void *userdata), void *userdata, const char *what);
 
+/*
+ * Whether PARENT of a netlink kind offers TYPE (any type when NULL): 0 yes, 1 the parent is
+ * there without that type, -ENODEV no such parent. WALK lists every (parent, type) entry of
+ * the kind (objects with "parent" and "type"). Under the lock (vbus_lock()) one walk serves
+ * the whole hold: a batch of starts does not dump the management devices once per device.
+ * Only our own calls change them then, or a parent going away, which the create call reports.
+ */
+int vbus_nl_parent_offers(struct vbus_ctx *ctx, enum vbus_kind kind,
+			  int (*walk)(struct vbus_ctx *ctx, struct json_object *out),
+			  const char *parent, const char *type);
+
 /* "00:11:22:33:44:55" to 6 bytes; -EINVAL for anything else. */
 int vbus_parse_mac(const char *s, uint8_t mac[6]);

@@ -107,6 +107,10 @@ struct vbus_ctx {
 	/* lock_gen during which sf_cache was filled from a dump of all ports and kept up to date
 	 * by this context's own changes: within that hold of the lock it knows every SF port. */
 	unsigned sf_complete_gen;
+	/* lib/netlink.c: every (parent, type) of a netlink kind, as walked during lock_gen
+	 * parent_types_gen[kind] (vbus_nl_parent_offers()). */
+	struct json_object *parent_types[_VBUS_KIND_MAX];
+	unsigned parent_types_gen[_VBUS_KIND_MAX];
 	/* lib/cdi.c: lock_gen whose specs are written already (vbus_unlock() skips them then). */
 	unsigned cdi_synced_gen;
 	/* lock_gen during which this context wrote a file or into sysfs: only then can the CDI

@@ -15,7 +15,8 @@
  * (mdev dir under the parent, mdev_type link, type's devices/ link, bus link, bound to the
  * parent's mdev driver, available_instances counted). PCI functions are unbound, probed and
  * bound through driver_override as the driver core does it (a function goes back to the driver
- * it had without an override). Nothing else is simulated.
+ * it had without an override). An mdev is unbound from its driver as under Linux, and bind is
+ * refused as 6.1's mdev_match() refuses every driver. Nothing else is simulated.
  */
 
 static const char *base(const char *p)
@@ -172,6 +173,38 @@ static int mdev_remove(const char *root, const char *devlink)
 	return rmdir(devdir) < 0 ? -errno : 0;
 }
 
+/* The device's directory and the driver it is bound to ("" when none). */
+static int bus_dev(const char *root, const char *bus, const char *name, char *devdir, char *drv,
+		   size_t size)
+{
+	char p[2 * PATH_MAX], t[PATH_MAX];
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "%s/sys/bus/%s/devices/%s", root, bus, name);
+	if (!realpath(p, devdir))
+		return -ENODEV;
+	snprintf(p, sizeof(p), "%s/driver", devdir);
+	n = readlink(p, t, sizeof(t) - 1);
+	t[n > 0 ? n : 0] = 0;
+	snprintf(drv, size, "%s", base(t));
+	return 0;
+}
+
+/* Unbinds NAME from DRIVER as the driver core does: the device's driver link and the
+ * driver's link to it go; the device stays. */
+static int bus_unbind(const char *root, const char *bus, const char *name, const char *driver)
+{
+	char devdir[PATH_MAX], drv[PATH_MAX], p[3 * PATH_MAX];
+
+	if (bus_dev(root, bus, name, devdir, drv, sizeof(drv)) < 0 || !streq(drv, driver))
+		return -ENODEV;
+	snprintf(p, sizeof(p), "%s/driver", devdir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/sys/bus/%s/drivers/%s/%s", root, bus, driver, name);
+	unlink(p);
+	return 0;
+}
+
 /* ---- PCI binding: unbind, drivers_probe and bind as the driver core does them ---- */
 
 /* Reads the first line of PATH into BUF (empty when it cannot). */
@@ -188,27 +221,11 @@ static void get_line(const char *path, char *buf, size_t size)
 	fclose(f);
 }
 
-/* The device's directory and the driver it is bound to ("" when none). */
-static int pci_dev(const char *root, const char *bdf, char *devdir, char *drv, size_t size)
-{
-	char p[2 * PATH_MAX], t[PATH_MAX];
-	ssize_t n;
-
-	snprintf(p, sizeof(p), "%s/sys/bus/pci/devices/%s", root, bdf);
-	if (!realpath(p, devdir))
-		return -ENODEV;
-	snprintf(p, sizeof(p), "%s/driver", devdir);
-	n = readlink(p, t, sizeof(t) - 1);
-	t[n > 0 ? n : 0] = 0;
-	snprintf(drv, size, "%s", base(t));
-	return 0;
-}
-
 static int pci_unbind(const char *root, const char *bdf)
 {
 	char devdir[PATH_MAX], drv[PATH_MAX], p[3 * PATH_MAX], o[256];
 
-	if (pci_dev(root, bdf, devdir, drv, sizeof(drv)) < 0 || !drv[0])
+	if (bus_dev(root, "pci", bdf, devdir, drv, sizeof(drv)) < 0 || !drv[0])
 		return -ENODEV;
 	/* The driver the kernel matches by itself: the one bound while no override was set. */
 	snprintf(p, sizeof(p), "%s/driver_override", devdir);
@@ -216,11 +233,7 @@ static int pci_unbind(const char *root, const char *bdf)
 	snprintf(p, sizeof(p), "%s/.fake-host-driver", devdir);
 	if ((!o[0] || streq(o, "(null)")) && access(p, F_OK) < 0)
 		put(p, drv);
-	snprintf(p, sizeof(p), "%s/driver", devdir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/sys/bus/pci/drivers/%s/%s", root, drv, bdf);
-	unlink(p);
-	return 0;
+	return bus_unbind(root, "pci", bdf, drv);
 }
 
 /* Binds BDF to DRIVER, or with DRIVER NULL to what the override or the host match picks. */
@@ -228,7 +241,7 @@ static int pci_probe(const char *root, const char *bdf, const char *driver)
 {
 	char devdir[PATH_MAX], drv[PATH_MAX], p[3 * PATH_MAX], want[256], ddir[2 * PATH_MAX];
 
-	if (pci_dev(root, bdf, devdir, drv, sizeof(drv)) < 0)
+	if (bus_dev(root, "pci", bdf, devdir, drv, sizeof(drv)) < 0)
 		return -ENODEV;
 	if (drv[0])
 		return driver ? -EBUSY : 0;
@@ -266,6 +279,10 @@ static int hook(struct vbus_ctx *ctx, const char *path, const char *value, void 
 		return mdev_create(root, dir, v);
 	if (streq(base(path), "remove") && strstr(path, "/sys/bus/mdev/devices/"))
 		return mdev_remove(root, dir);
+	if (strstr(path, "/sys/bus/mdev/drivers/") && streq(base(path), "unbind"))
+		return bus_unbind(root, "mdev", v, base(dir));
+	if (strstr(path, "/sys/bus/mdev/drivers/") && streq(base(path), "bind"))
+		return -ENODEV;
 	if (strstr(path, "/sys/bus/pci/drivers/") && streq(base(path), "unbind"))
 		return pci_unbind(root, v);
 	if (strstr(path, "/sys/bus/pci/drivers/") && streq(base(path), "bind"))

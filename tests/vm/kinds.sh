@@ -171,6 +171,10 @@ check "vdpa: start v0" ctl start v0
 assert_eq "vdpa: started with the persisted driver" virtio_vdpa "$(drv $V)"
 expect_fail "vdpa: an unknown mgmtdev is refused" 1 "nosuch" \
 	ctl create v1 --kind vdpa --parent nosuch --transient
+expect_fail "vdpa: a class the mgmtdev does not offer is refused" 1 \
+	"vdpa parent vdpasim_net does not offer type blk" \
+	ctl create v1 --kind vdpa --parent vdpasim_net --type blk --transient
+assert_absent "vdpa: the refused v1 was not made" /sys/bus/vdpa/devices/v1
 check "vdpa: remove v0" ctl remove v0
 assert_absent "vdpa: removed, v0 is gone" $V
 
