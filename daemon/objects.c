@@ -956,10 +956,18 @@ int objects_refresh(struct vbusd *d)
 		r = -ENOMEM;
 		goto fail;
 	}
+	d->has_templates = false;
 	for (size_t i = 0; i < n_list; i++) {
 		const char *name = vbus_device_get_name(list[i]);
 		struct device *dev;
 		bool definition;
+
+		for (size_t k = 0; k < vbus_device_get_n_extras(list[i]) && !d->has_templates; k++) {
+			const char *key = NULL;
+
+			d->has_templates = vbus_device_get_extra(list[i], k, &key, NULL) >= 0 &&
+					   streq_ptr(key, "template");
+		}
 
 		if (lh_table_lookup_entry(new, name))
 			continue;
@@ -1075,7 +1083,7 @@ int objects_refresh_name(struct vbusd *d, const char *name)
 
 	/* Not read yet, unreadable, or NAME's file could not be read (its warning must go when
 	 * it is fixed): the whole listing decides. */
-	if (!d->devices || d->list_error ||
+	if (!d->devices || d->list_error || d->has_templates ||
 	    (d->broken && json_object_object_get_ex(d->broken, name, NULL)))
 		return objects_refresh(d);
 	r = vbus_list_definition(d->ctx, name, &o);
@@ -1090,7 +1098,10 @@ int objects_refresh_name(struct vbusd *d, const char *name)
 		/* A file that cannot be read: the listing leaves it out, with a warning. */
 		if (r != -ENOENT)
 			return objects_refresh(d);
-		if (!old || !old->definition)
+		/* Not in the model: maybe a template (lib/select.c) whose devices are. */
+		if (!old)
+			return objects_refresh(d);
+		if (!old->definition)
 			return 0;
 		path = old->active && old->sysfs_path ? vbus_path(d->ctx, old->sysfs_path) : NULL;
 		/* Its device lives on, now under its identity: only the whole listing names

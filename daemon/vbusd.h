@@ -37,6 +37,10 @@ struct vbusd {
 	struct json_object *warnings;
 	struct json_object *broken; /* names whose file it could not read (a set), or NULL */
 	int list_error;
+	/* The last listing held devices of a template (lib/select.c): which devices those are
+	 * depends on the kernel's state (parents, available instances), so every change
+	 * refreshes the whole model. */
+	bool has_templates;
 	char *list_error_cause;
 	/* devices.d when the model last read it whole (objects.c). */
 	struct store_id {

@@ -37,6 +37,8 @@ struct step {
 	 * definition's device is to be started; its plan entry, for the error. */
 	bool stop, start;
 	struct json_object *now_entry;
+	/* A template (lib/select.c): the devices it makes now, as the plan shows them. */
+	struct json_object *devices;
 };
 
 static void steps_free(struct step *steps, size_t n)
@@ -44,6 +46,7 @@ static void steps_free(struct step *steps, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		vbus_def_free(steps[i].want);
 		vbus_def_free(steps[i].old);
+		json_object_put(steps[i].devices);
 	}
 	free(steps);
 }
@@ -76,6 +79,8 @@ static int plan_entry(struct json_object *plan, const struct step *s, enum actio
 				   s->action == ACT_UNDEFINE
 				       ? NULL
 				       : json_object_new_boolean(!s->parent_absent)) < 0 ||
+	    (s->devices && action != ACT_UNDEFINE && action != ACT_STOP &&
+	     json_object_object_add(o, "devices", json_object_get(s->devices)) < 0) ||
 	    json_object_array_add(plan, o) < 0) {
 		json_object_put(o);
 		return -ENOMEM;
@@ -92,7 +97,9 @@ static int device_key(const struct vbus_def *d, char **ret)
 	char *k = NULL;
 	int r = 0;
 
-	if (d->kind == VBUS_KIND_MDEV && d->uuid) {
+	if (vbus_def_is_template(d)) {
+		/* Its devices are checked one by one (check_template_devices()). */
+	} else if (d->kind == VBUS_KIND_MDEV && d->uuid) {
 		r = asprintf(&k, "mdev|%s", d->uuid);
 		for (char *c = k; r >= 0 && *c; c++)
 			*c = tolower((unsigned char)*c);
@@ -154,10 +161,64 @@ static int check_list_duplicates(struct vbus_ctx *ctx, struct vbus_def **want, s
 	return 0;
 }
 
-static int prepare(struct vbus_ctx *ctx, struct vbus_def *def, bool *ret_absent)
+/* The devices of the list's templates are devices like the others: none may be another
+ * entry's device, or have its name. */
+static int check_template_devices(struct vbus_ctx *ctx, struct step *steps, size_t n)
+{
+	struct vbus_def **all = NULL;
+	size_t n_all = 0;
+	bool any = false;
+	int r = 0;
+
+	for (size_t i = 0; i < n && !any; i++)
+		any = vbus_def_is_template(steps[i].want);
+	if (!any)
+		return 0;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		struct vbus_def **gen = NULL, **a;
+		size_t n_gen = 0;
+
+		if (vbus_def_is_template(steps[i].want)) {
+			r = vbus_select_expand(ctx, steps[i].want, &gen, &n_gen);
+		} else {
+			gen = calloc(2, sizeof(*gen));
+			r = gen ? vbus_def_dup(steps[i].want, &gen[0]) : -ENOMEM;
+			n_gen = r >= 0;
+		}
+		if (r < 0) {
+			vbus_defs_free(gen, n_gen);
+			break;
+		}
+		a = realloc(all, (n_all + n_gen + 1) * sizeof(*all));
+		if (!a) {
+			vbus_defs_free(gen, n_gen);
+			r = -ENOMEM;
+			break;
+		}
+		all = a;
+		if (n_gen)
+			memcpy(all + n_all, gen, n_gen * sizeof(*gen));
+		n_all += n_gen;
+		free(gen);
+	}
+	if (r >= 0)
+		r = check_list_duplicates(ctx, all, n_all);
+	vbus_defs_free(all, n_all);
+	return r;
+}
+
+static int prepare(struct vbus_ctx *ctx, struct vbus_def *def, bool *ret_absent,
+		   struct json_object **ret_devices)
 {
 	const struct vbus_backend *be;
 	int r;
+
+	if (vbus_def_is_template(def)) {
+		r = vbus_select_prepare(ctx, def, ret_devices);
+		if (r >= 0)
+			*ret_absent = r > 0;
+		return r < 0 ? r : 0;
+	}
 
 	r = vbus_def_validate(ctx, def);
 	if (r < 0)
@@ -263,7 +324,9 @@ static int plan_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct step *s = &steps[i];
 
-		if (s->action == ACT_UNDEFINE) {
+		if (s->action == ACT_UNDEFINE && vbus_def_is_template(s->old)) {
+			s->stop = true; /* those of its devices that vbus started */
+		} else if (s->action == ACT_UNDEFINE) {
 			struct vbus_run run = {};
 
 			r = vbus_run_load(ctx, s->old->name, &run);
@@ -288,6 +351,10 @@ static int plan_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
 		if (s->action == ACT_UNDEFINE || s->want->start != VBUS_START_AUTO ||
 		    s->parent_absent)
 			continue;
+		if (vbus_def_is_template(s->want)) {
+			s->start = true; /* each of its devices that is not active */
+			continue;
+		}
 		id = vbus_def_identity(s->want);
 		if (!id)
 			return -ENOMEM;
@@ -296,11 +363,43 @@ static int plan_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
 	return 0;
 }
 
+/* --now for a template: stops (STOP) its devices vbus started, or starts those not active;
+ * the first failure stops it, *RET_NAME names that device. */
+static int now_template(struct vbus_ctx *ctx, const struct vbus_def *tmpl, bool stop,
+			char failed_name[static 65])
+{
+	struct vbus_def **gen = NULL;
+	size_t n = 0;
+	int r;
+
+	r = vbus_select_expand(ctx, tmpl, &gen, &n);
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		struct vbus_run run = {};
+
+		if (stop) {
+			if (vbus_run_load(ctx, gen[i]->name, &run) < 0) {
+				vbus_error_clear(ctx);
+				continue;
+			}
+			vbus_run_done(&run);
+		}
+		r = stop ? vbus_stop(ctx, gen[i]->name) : vbus_start(ctx, gen[i]->name);
+		if (r == -EALREADY)
+			r = 0;
+		if (r < 0) {
+			snprintf(failed_name, 65, "%s", gen[i]->name);
+		}
+	}
+	vbus_defs_free(gen, n);
+	return r;
+}
+
 /* --now: stops, then starts, each failure noted in its plan entry; the others go on.
  * *ret_failed: a device failed (not this function: the plan is then worth returning). */
 static int act_now(struct vbus_ctx *ctx, struct step *steps, size_t n, bool *ret_failed)
 {
 	_cleanup_free_ char *first = NULL;
+	char failed_name[65];
 	unsigned n_failed = 0;
 	int first_r = 0;
 
@@ -312,7 +411,12 @@ static int act_now(struct vbus_ctx *ctx, struct step *steps, size_t n, bool *ret
 
 			if (!(a == ACT_STOP ? s->stop : s->start))
 				continue;
-			r = a == ACT_STOP ? vbus_stop(ctx, name) : vbus_start(ctx, name);
+			if (vbus_def_is_template(s->want ?: s->old)) {
+				r = now_template(ctx, s->want ?: s->old, a == ACT_STOP, failed_name);
+				if (r < 0)
+					name = failed_name;
+			} else
+				r = a == ACT_STOP ? vbus_stop(ctx, name) : vbus_start(ctx, name);
 			/* Gone or come meanwhile (a stale record, vbusd was quicker): nothing to do. */
 			if (r >= 0 || r == -EALREADY)
 				continue;
@@ -358,7 +462,7 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 		free(want);
 		return -ENOMEM;
 	}
-	r = vbus_store_load_all(ctx, true, &stored, &n_stored);
+	r = vbus_store_load_files(ctx, true, &stored, &n_stored);
 	if (r < 0)
 		goto out;
 	steps = calloc(n_want + n_stored + 1, sizeof(*steps));
@@ -381,8 +485,17 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 		r = vbus_def_from_json(ctx, json_object_array_get_idx(list, i), &want[i]);
 		if (r < 0) {
 			_cleanup_free_ char *cause = vbus_error_take(ctx);
+			struct json_object *name = NULL;
 
-			r = vbus_error(ctx, r, "entry %zu: %s", i + 1, cause ?: strerror(-r));
+			/* The entry's name too, when it has a valid one. */
+			if (json_object_object_get_ex(json_object_array_get_idx(list, i), "name",
+						      &name) &&
+			    json_object_is_type(name, json_type_string) &&
+			    vbus_name_is_valid(json_object_get_string(name)))
+				r = vbus_error(ctx, r, "entry %zu ('%s'): %s", i + 1,
+					       json_object_get_string(name), cause ?: strerror(-r));
+			else
+				r = vbus_error(ctx, r, "entry %zu: %s", i + 1, cause ?: strerror(-r));
 			goto out;
 		}
 	}
@@ -406,7 +519,7 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 				goto out;
 			}
 		}
-		r = prepare(ctx, s->want, &s->parent_absent);
+		r = prepare(ctx, s->want, &s->parent_absent, &s->devices);
 		if (r < 0) {
 			_cleanup_free_ char *cause = vbus_error_take(ctx);
 
@@ -426,6 +539,9 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 		else
 			s->action = ACT_MODIFY;
 	}
+	r = check_template_devices(ctx, steps, n_steps);
+	if (r < 0)
+		goto out;
 	for (size_t j = 0; j < n_stored; j++) {
 		struct step *s;
 

@@ -547,6 +547,9 @@ static int def_from_json(struct vbus_ctx *ctx, struct json_object *obj, const ch
 				  "invalid name \"%s\" (1-64 of A-Z a-z 0-9 _ . : -, starting with "
 				  "a letter or digit)",
 				  def->name);
+	r = vbus_select_parse(ctx, def);
+	if (r < 0)
+		return r;
 	if (!kind && !purpose)
 		return vbus_error(ctx, -EINVAL, "key \"kind\" is missing");
 	if (kind && purpose)

@@ -32,6 +32,10 @@ struct vbus_def {
 	struct json_object *extra; /* unknown keys, preserved on rewrite; may be NULL */
 };
 
+/* DEF has "select", "count" or a parent glob: it stands for one device per matching parent
+ * (and per count), which the store's readers see instead (lib/select.c, vbus.json(5)). */
+bool vbus_def_is_template(const struct vbus_def *def);
+
 /* Parses a schema-v1 object; -EINVAL with the offending key in vbus_ctx_last_error(). */
 int vbus_def_from_json(struct vbus_ctx *ctx, struct json_object *obj, struct vbus_def **ret);
 int vbus_def_to_json(const struct vbus_def *def, struct json_object **ret);

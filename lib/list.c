@@ -913,6 +913,12 @@ int vbus_list_definition(struct vbus_ctx *ctx, const char *name, struct vbus_dev
 	r = vbus_def_load(ctx, name, &def);
 	if (r < 0 && r != -ENOENT)
 		return r;
+	/* A template (lib/select.c) is no device: the whole listing shows its devices. */
+	if (r >= 0 && vbus_def_is_template(def)) {
+		vbus_def_free(def);
+		return vbus_error(ctx, -EISDIR, "'%s' stands for a device on each matching parent",
+				  name);
+	}
 	vbus_error_clear(ctx);
 	rr = vbus_run_load(ctx, name, &run);
 	if (r >= 0) {

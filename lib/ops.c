@@ -583,6 +583,16 @@ static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 	const struct vbus_backend *be;
 	int r;
 
+	/* A template: its devices are checked, each as if defined alone (lib/select.c). */
+	if (vbus_def_is_template(def)) {
+		int absent = vbus_select_prepare(ctx, def, NULL);
+
+		if (absent < 0)
+			return absent;
+		r = vbus_driver_check(ctx, def);
+		return r < 0 ? r : absent;
+	}
+
 	if (rules->uuid && def->uuid && (!def->parent || !def->type)) {
 		r = promote_running(ctx, def);
 		if (r < 0)
@@ -625,6 +635,51 @@ static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
  * defines under one lock: the store is read once, not once per definition); the new
  * definition's identity is added to it.
  */
+/* NAME is a device of a template: its definition is the template's, changed there. */
+static int refuse_generated(struct vbus_ctx *ctx, const char *name)
+{
+	_cleanup_def_ struct vbus_def *d = NULL;
+
+	if (vbus_def_load(ctx, name, &d) >= 0 && vbus_def_template(d))
+		return vbus_error(ctx, -EEXIST,
+				  "'%s' is a device of the definition '%s' (change or undefine "
+				  "'%s')",
+				  name, vbus_def_template(d), vbus_def_template(d));
+	vbus_error_clear(ctx);
+	return 0;
+}
+
+/* A device of template DEF that another definition names already (its own earlier devices
+ * aside: a modify makes them again). */
+static int check_template_duplicates(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	struct vbus_def **gen = NULL, **defs = NULL;
+	size_t n_gen = 0, n = 0;
+	int r;
+
+	r = vbus_select_expand(ctx, def, &gen, &n_gen);
+	if (r >= 0)
+		r = vbus_store_load_all(ctx, true, &defs, &n);
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		_cleanup_free_ char *id = NULL;
+
+		if (streq(defs[i]->name, def->name) ||
+		    streq_ptr(vbus_def_template(defs[i]), def->name))
+			continue;
+		id = vbus_def_identity(defs[i]);
+		for (size_t k = 0; id && k < n_gen && r >= 0; k++) {
+			_cleanup_free_ char *gid = vbus_def_identity(gen[k]);
+
+			if (gid && streq(gid, id))
+				r = vbus_error(ctx, -EEXIST, "its device '%s' is already defined as '%s'",
+					       gen[k]->name, defs[i]->name);
+		}
+	}
+	vbus_defs_free(gen, n_gen);
+	vbus_defs_free(defs, n);
+	return r;
+}
+
 static int define_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags,
 			 struct json_object *ids)
 {
@@ -642,9 +697,18 @@ static int define_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned fl
 				  strerror(-exists));
 	if (exists && !(flags & VBUS_DEFINE_REPLACE))
 		return vbus_error(ctx, -EEXIST, "'%s' is already defined", def->name);
+	if (!exists) {
+		r = refuse_generated(ctx, def->name);
+		if (r < 0)
+			return r;
+	}
 	if (!exists && (flags & VBUS_DEFINE_REPLACE))
 		return vbus_error(ctx, -ENOENT, "'%s' is not defined", def->name);
-	if (!ids) {
+	if (vbus_def_is_template(def)) {
+		r = check_template_duplicates(ctx, def);
+		if (r < 0)
+			return r;
+	} else if (!ids) {
 		r = check_duplicates(ctx, def);
 		if (r < 0)
 			return r;
@@ -766,8 +830,10 @@ static int undefine_locked(struct vbus_ctx *ctx, const char *name)
 	r = vbus_store_exists(ctx, name);
 	if (r < 0)
 		return vbus_error(ctx, r, "cannot look up '%s': %s", name, strerror(-r));
-	if (r == 0)
-		return vbus_error(ctx, -ENOENT, "'%s' is not defined", name);
+	if (r == 0) {
+		r = refuse_generated(ctx, name);
+		return r < 0 ? r : vbus_error(ctx, -ENOENT, "'%s' is not defined", name);
+	}
 	/* A running device stays as it is (as with mdevctl); its run record lets stop undo it. */
 	return vbus_store_remove(ctx, name);
 }
@@ -1003,6 +1069,13 @@ static int load_for_name(struct vbus_ctx *ctx, const char *name, struct vbus_run
 	if (r >= 0)
 		return 1;
 	r = vbus_def_load(ctx, name, ret_def);
+	if (r >= 0 && vbus_def_is_template(*ret_def)) {
+		*ret_def = vbus_def_free(*ret_def);
+		return vbus_error(ctx, -EISDIR,
+				  "'%s' stands for a device on each matching parent: name one of "
+				  "those (vbusctl list --defined)",
+				  name);
+	}
 	return r < 0 ? r : 0;
 }
 
@@ -1326,6 +1399,10 @@ static int assign_locked(struct vbus_ctx *ctx, const char *name, const char *req
 		r = vbus_def_load(ctx, name, &stored);
 		if (r < 0)
 			return r;
+		/* A template's device: its driver is the template's (a file of its own would
+		 * shadow the template). */
+		if (vbus_def_template(stored))
+			return 0;
 		free(stored->driver);
 		stored->driver = strdup(request);
 		if (!stored->driver)

@@ -665,6 +665,8 @@ static int load_file(struct vbus_ctx *ctx, struct loader *l, const char *path, c
 	return 0;
 }
 
+static int load_generated(struct vbus_ctx *ctx, const char *name, struct vbus_def **ret);
+
 VBUS_EXPORT int vbus_def_load(struct vbus_ctx *ctx, const char *name, struct vbus_def **ret)
 {
 	_cleanup_free_ char *p = NULL;
@@ -676,8 +678,12 @@ VBUS_EXPORT int vbus_def_load(struct vbus_ctx *ctx, const char *name, struct vbu
 	p = vbus_store_file(ctx, name);
 	if (!p)
 		return -ENOMEM;
-	if (access(p, F_OK) < 0 && errno == ENOENT)
+	if (access(p, F_OK) < 0 && errno == ENOENT) {
+		r = load_generated(ctx, name, ret);
+		if (r != -ENOENT)
+			return r;
 		return vbus_error(ctx, -ENOENT, "'%s' is not defined", name);
+	}
 	{
 		struct loader l = { .dirfd = AT_FDCWD, .tok = json_tokener_new() };
 
@@ -706,7 +712,7 @@ static int filter_json(const struct dirent *de)
  * Every definition of the store, sorted by name. A file that cannot be used is reported by
  * name (warning) and skipped: one damaged file never hides the others.
  */
-int vbus_store_load_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret, size_t *ret_n)
+int vbus_store_load_files(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret, size_t *ret_n)
 {
 	_cleanup_free_ char *dir = vbus_store_dir(ctx);
 	struct dirent **des = NULL;
@@ -788,6 +794,46 @@ int vbus_store_load_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret
 	*ret = defs;
 	*ret_n = n_defs;
 	return 0;
+}
+
+/* The store as its readers see it: the devices of a template (lib/select.c) in its place. */
+int vbus_store_load_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret, size_t *ret_n)
+{
+	struct vbus_def **defs = NULL;
+	size_t n = 0;
+	int r;
+
+	r = vbus_store_load_files(ctx, quiet, &defs, &n);
+	if (r < 0)
+		return r;
+	r = vbus_select_expand_all(ctx, quiet, &defs, &n);
+	if (r < 0) {
+		vbus_defs_free(defs, n);
+		return r;
+	}
+	*ret = defs;
+	*ret_n = n;
+	return 0;
+}
+
+/* NAME, a device of a template: that device's definition, as the store's readers see it. */
+static int load_generated(struct vbus_ctx *ctx, const char *name, struct vbus_def **ret)
+{
+	struct vbus_def **defs = NULL;
+	size_t n = 0;
+	int r;
+
+	r = vbus_store_load_all(ctx, true, &defs, &n);
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	for (size_t i = 0; i < n && r == -ENOENT; i++)
+		if (streq(defs[i]->name, name) && vbus_def_template(defs[i])) {
+			*ret = TAKE_PTR(defs[i]);
+			r = 0;
+		}
+	vbus_defs_free(defs, n);
+	return r;
 }
 
 int vbus_store_save(struct vbus_ctx *ctx, const struct vbus_def *def)

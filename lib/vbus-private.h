@@ -359,6 +359,9 @@ char *vbus_store_file(struct vbus_ctx *ctx, const char *name);
 int vbus_store_exists(struct vbus_ctx *ctx, const char *name);
 /* QUIET: skip unusable files without the warning (it was given by whoever listed them). */
 int vbus_store_load_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret, size_t *ret_n);
+/* The files as they are, templates unexpanded (apply compares them with its list). */
+int vbus_store_load_files(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***ret,
+			  size_t *ret_n);
 int vbus_store_save(struct vbus_ctx *ctx, const struct vbus_def *def);
 int vbus_store_remove(struct vbus_ctx *ctx, const char *name);
 
@@ -454,3 +457,14 @@ void vbus_uuid_lower(char *uuid);
  * NULL when it has none (or out of memory). */
 char *vbus_def_identity(const struct vbus_def *def);
 char *vbus_active_identity(struct json_object *active);
+
+/* lib/select.c: selectors ("select", parent globs) and counts. A template stands for one
+ * device per matching parent (and per count); vbus_store_load_all() shows those devices. */
+/* The template a generated definition comes from, NULL for one of a file. */
+const char *vbus_def_template(const struct vbus_def *def);
+int vbus_select_parse(struct vbus_ctx *ctx, struct vbus_def *def);
+int vbus_select_expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, struct vbus_def ***ret,
+		       size_t *ret_n);
+int vbus_select_expand_all(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***defs, size_t *n);
+int vbus_select_prepare(struct vbus_ctx *ctx, struct vbus_def *tmpl,
+			struct json_object **ret_devices);

@@ -216,7 +216,8 @@ static int k_mdev_create(const char *typedir_link, const char *uuid)
 	} else if (streq(base(parentdir), "mtty")) {
 		drv = "mtty";
 	} else {
-		drv = "intel_vgpu_mdev";
+		snprintf(p, sizeof(p), "%s/sys/bus/mdev/drivers/nvidia-vgpu-vfio", K.root);
+		drv = access(p, F_OK) == 0 ? "nvidia-vgpu-vfio" : "intel_vgpu_mdev"; /* host-2gpu */
 	}
 	return k_bind("mdev", devdir, drv);
 }
@@ -1243,6 +1244,121 @@ TEST(pci_none_leaves_unbound)
 }
 
 /* ---- the trees --------------------------------------------------------------------------- */
+
+/* ---- templates (lib/select.c): select and count ------------------------------------------ */
+
+/* Defines the template JSON; the store then shows *ret_n definitions (freed by the caller). */
+static struct vbus_def **define_template(const char *json, size_t *ret_n)
+{
+	struct vbus_def *t = NULL, **defs = NULL;
+
+	check_int(vbus_def_new_from_json(ctx, json, NULL, &t), 0);
+	check_int(vbus_define(ctx, t, 0), 0);
+	vbus_def_free(t);
+	check_int(vbus_store_load_all(ctx, false, &defs, ret_n), 0);
+	return defs;
+}
+
+TEST(select_vf_fill_on_8_vfs)
+{
+	struct vbus_def **defs;
+	size_t n = 0;
+
+	setup("host-sriov");
+	defs = define_template("{\"name\":\"vfs\",\"kind\":\"vf\",\"select\":{\"vendor\":"
+			       "\"8086\",\"device\":\"1593\",\"driver\":\"ice\"},\"count\":"
+			       "\"fill\",\"driver\":\"vfio\",\"start\":\"manual\"}",
+			       &n);
+	/* sriov_totalvfs is 8: one definition per VF, numbered as the VFs are. */
+	check_int(n, 8);
+	for (size_t i = 0; i < n && i < 8; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "vfs-" PF "-%zu", i);
+		check_str(defs[i]->name, name);
+		check_int(defs[i]->index, (int64_t)i);
+		check_str(defs[i]->parent, PF);
+		check_str(vbus_def_template(defs[i]), "vfs");
+	}
+	vbus_defs_free(defs, n);
+	/* Its VF 5 starts like any VF definition: VFs made, VF 5 on vfio-pci. */
+	/* VF 0 is bound to iavf and vbus did not make it: re-creating it needs --force. */
+	check_int(vbus_start_with_flags(ctx, "vfs-" PF "-5", VBUS_START_FORCE), 0);
+	check_str(read_attr("/sys/bus/pci/devices/" PF "/sriov_numvfs"), "6");
+	check_str(driver_of("/sys/bus/pci/devices/0000:03:01.5"), "vfio-pci");
+	/* The other NIC (e1000e, no SR-IOV) and the NVMe are no parents of it. */
+	check(!exists("/etc/vbus/devices.d/vfs-" PF "-5.json"));
+	teardown();
+}
+
+TEST(select_mdev_fill_keeps_its_count_as_instances_go)
+{
+	const char *avail = "/sys/bus/pci/devices/0000:3b:00.0/mdev_supported_types/nvidia-230/"
+			    "available_instances";
+	struct vbus_def **defs;
+	size_t n = 0;
+
+	setup("host-2gpu");
+	defs = define_template("{\"name\":\"t4\",\"kind\":\"mdev\",\"type\":\"nvidia-230\","
+			       "\"select\":{\"vendor\":\"10de\",\"device\":\"1eb8\"},"
+			       "\"count\":\"fill\"}",
+			       &n);
+	check_int(n, 4);
+	/* RFC 4122 version 5 of "t4/0000:3b:00.0/0" in vbus's namespace
+	 * 6f3c1b52-9a7e-4d21-8b0e-5c43a1d92764 (Python: uuid.uuid5(ns, "t4/0000:3b:00.0/0")). */
+	check_str(defs[0]->name, "t4-0000:3b:00.0-0");
+	check_str(defs[0]->uuid, "d8d263b1-742a-5d97-9ec0-6c0c77e32502");
+	check_str(defs[3]->name, "t4-0000:af:00.0-1");
+	vbus_defs_free(defs, n);
+
+	check_str(read_attr(avail), "2");
+	check_int(vbus_start(ctx, "t4-0000:3b:00.0-0"), 0);
+	check_str(read_attr(avail), "1");
+	check(exists("/sys/bus/mdev/devices/d8d263b1-742a-5d97-9ec0-6c0c77e32502"));
+	check_int(vbus_start(ctx, "t4-0000:3b:00.0-1"), 0);
+	check_str(read_attr(avail), "0");
+	/* Nothing left on that GPU, and still two definitions there: what is ours counts. */
+	check_int(vbus_store_load_all(ctx, false, &defs, &n), 0);
+	check_int(n, 4);
+	if (n == 4) {
+		check_str(defs[0]->uuid, "d8d263b1-742a-5d97-9ec0-6c0c77e32502");
+		check_str(defs[1]->name, "t4-0000:3b:00.0-1");
+	}
+	vbus_defs_free(defs, n);
+	/* An mdev that is not ours takes the room of one: fill makes one on that GPU. */
+	test_sh("echo 1 >'%s'", R("/sys/bus/pci/devices/0000:af:00.0/mdev_supported_types/"
+				   "nvidia-230/available_instances"));
+	check_int(vbus_store_load_all(ctx, false, &defs, &n), 0);
+	check_int(n, 3);
+	vbus_defs_free(defs, n);
+	teardown();
+}
+
+TEST(select_refusals_write_nothing)
+{
+	static const char *const bad[] = {
+		"{\"name\":\"x\",\"kind\":\"mdev\",\"type\":\"nvidia-230\",\"count\":3,"
+		"\"select\":{\"vendor\":\"10de\"}}", /* 2 fit per GPU */
+		"{\"name\":\"x\",\"kind\":\"vf\",\"select\":{\"vendor\":\"8086\",\"device\":"
+		"\"1593\"},\"count\":9}", /* 8 VFs */
+		"{\"name\":\"x\",\"kind\":\"mdev\",\"type\":\"nope\",\"parent\":\"0000:3b:*\"}",
+		"{\"name\":\"x\",\"kind\":\"pci\",\"select\":{\"class\":\"03\"},\"count\":1}",
+	};
+
+	setup("host-2gpu");
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		struct vbus_def *t = NULL;
+		int r = vbus_def_new_from_json(ctx, bad[i], NULL, &t);
+
+		if (r >= 0)
+			r = vbus_define(ctx, t, 0);
+		vbus_def_free(t);
+		check(r < 0);
+		check(vbus_ctx_last_error(ctx) != NULL);
+		check(!exists("/etc/vbus/devices.d/x.json"));
+	}
+	teardown();
+}
 
 TEST(trees_match_mktree)
 {

@@ -84,7 +84,7 @@ expect()
 R="--root $root"
 
 expect "vbusctl " \
-	"parents types list define modify undefine start stop create remove assign apply import monitor cdi help"
+	"parents types list define modify undefine start stop create remove assign apply config import monitor cdi help"
 expect "vbusctl st" "start stop"
 expect "vbusctl $R re" "remove"
 expect "vbusctl --" "--json --root --direct --help --version"
@@ -128,6 +128,9 @@ expect "vbusctl $R assign gpu-desktop v" "vfio vfio-pci"
 expect "vbusctl $R define x --driver i" "i915 iavf ice intel_vgpu_mdev"
 expect "vbusctl $R define x --kind sf --attr " "hw_addr="
 expect "vbusctl $R define x --kind vf --attr m" "mac= max_tx_rate= min_tx_rate="
+expect "vbusctl $R config " "apply list"
+mkdir -p "$root/etc/vbus/configs.d" && echo '[]' >"$root/etc/vbus/configs.d/t4-1b.json"
+expect "vbusctl $R config apply " "t4-1b"
 # Without --root, vbusctl asks vbusd; --root names another tree: nothing from this one.
 expect "vbusctl --root $tmp/bin start " ""
 
@@ -142,7 +145,8 @@ expect "vbusctl " "$helpverbs"
 probe=$tmp/probe
 cp -a "$data/host-mixed" "$probe"
 declare -A value=([--kind]=mdev [--parent]=mtty [--type]=mtty-1 [--uuid]=11111111-2222-4333-8444-555555555555
-	[--index]=1 [--driver]=auto [--attr]=a=b [--tag]=t [--jsonfile]=/nonexistent [--for]=vm)
+	[--index]=1 [--driver]=auto [--attr]=a=b [--tag]=t [--jsonfile]=/nonexistent [--for]=vm
+	[--select]=vendor=10de [--count]=2)
 opts=$(vbusctl --help | grep -o -- '--[a-z][a-z-]*' | sort -u |
 	grep -vx -e --root -e --direct -e --json -e --help -e --version)
 for verb in $(complete_line "vbusctl "); do

@@ -7,6 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs="
 	build-essential meson ninja-build pkg-config git
 	libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libsystemd-dev libudev-dev libjson-c-dev
+	uuid-dev
 	scdoc man-db groff-base bash-completion dkms openssl
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1 xz-utils bc kmod
 	qemu-system-x86 busybox-static cpio

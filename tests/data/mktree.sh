@@ -7,7 +7,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 dest=${1:-$here}
 [ $# -gt 0 ] && shift
-cases=${*:-"host-gvt host-ap host-sriov host-mixed"}
+cases=${*:-"host-gvt host-ap host-sriov host-mixed host-2gpu"}
 
 # put FILE CONTENT: an attribute, with the newline sysfs shows.
 put() {
@@ -250,6 +250,17 @@ ap_matrix() {
 	put "$R/sys/bus/ap/aqmask" 0xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
 }
 
+# nvidia_gpu DEVPATH IOMMUGROUP NUMANODE: a Tesla T4 (10de:1eb8, class 0x030200) on the nvidia
+# driver with two vGPU mdev types (T4-1B: 16, T4-8Q: 2 available).
+nvidia_gpu() {
+	pcidev "$1" 0x10de 0x1eb8 0x030200 0x10de 0x12a2 nvidia "$2"
+	put "$R/sys/devices/$1/numa_node" "$3"
+	driver mdev nvidia-vgpu-vfio
+	mdev_parent "$1"
+	mdev_type "$1" nvidia-222 "GRID T4-1B" 16 vfio-pci "num_heads=4, frl_config=45"
+	mdev_type "$1" nvidia-230 "GRID T4-8Q" 2 vfio-pci "num_heads=4, frl_config=60"
+}
+
 base() {
 	rm -rf "$R"
 	mkdir -p "$R/sys/class/mdev_bus" "$R/sys/kernel/iommu_groups" "$R/etc/vbus/devices.d" \
@@ -369,6 +380,16 @@ for c in $cases; do
 		mdevctl_defs
 		driverctl_defs
 		vbus_defs
+		;;
+	host-2gpu)
+		# Two T4s behind their root ports on NUMA nodes 0 and 1, and the NVMe and the
+		# SR-IOV NIC of host-sriov (8 VFs, 2 made).
+		pcidev pci0000:3a/0000:3a:00.0 0x8086 0x2030 0x060400 0x1028 0x0869 pcieport 30
+		nvidia_gpu pci0000:3a/0000:3a:00.0/0000:3b:00.0 31 0
+		pcidev pci0000:ae/0000:ae:00.0 0x8086 0x2030 0x060400 0x1028 0x0869 pcieport 40
+		nvidia_gpu pci0000:ae/0000:ae:00.0/0000:af:00.0 41 1
+		sriov_nic
+		nvme
 		;;
 	*)
 		echo "mktree.sh: unknown case $c" >&2

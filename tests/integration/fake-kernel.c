@@ -125,6 +125,9 @@ static int mdev_create(const char *root, const char *typelink, const char *uuid)
 	(void)symlink(devdir, p);
 	/* The parent's mdev driver binds it on creation. */
 	driver = streq(base(parentdir), "mtty") ? "mtty" : "intel_vgpu_mdev";
+	snprintf(drv, sizeof(drv), "%s/sys/bus/mdev/drivers/nvidia-vgpu-vfio", root);
+	if (!streq(driver, "mtty") && access(drv, F_OK) == 0)
+		driver = "nvidia-vgpu-vfio"; /* tests/data/host-2gpu */
 	snprintf(drv, sizeof(drv), "%s/sys/bus/mdev/drivers/%s", root, driver);
 	if (access(drv, F_OK) == 0) {
 		snprintf(p, sizeof(p), "%s/driver", devdir);

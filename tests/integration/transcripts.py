@@ -33,6 +33,21 @@ IN_PROCESS_ONLY = {
         "vbusd's reconcile at its start gives gpu-desktop its driver and writes the CDI specs "
         "before the first command; in-process nothing runs before it",
 }
+# vbusctl reads /etc/vbus/configs.d itself (below --root when given) and sends the list to
+# vbusd's Apply: through vbusd it reads the host's, not the one of vbusd's --root.
+IN_PROCESS_ONLY.update({
+    ("cli-select", "config " + c): "vbusctl reads the config from its own root, not vbusd's"
+    for c in ("list", "apply t4-1b --dry-run", "apply t4-1b", "apply nope", "apply empty")})
+# vbusctl modify reads the definition to change through vbusd's listing, which shows a
+# template's devices, not the template (change a template with apply through vbusd).
+IN_PROCESS_ONLY.update({
+    ("cli-select", c): "modify of a template reads it from the store, which vbusd does not serve"
+    for c in ("modify gpus --count fill", "list --defined gpus-0000:3b:00.0-15")})
+# A parent removed by hand in the tree sends vbusd no uevent (tests/integration/select.sh
+# removes parents with their uevents).
+IN_PROCESS_ONLY.update({
+    ("cli-fill", c): "the parent went without a uevent, which vbusd would follow"
+    for c in ("list --all", "start t4-0000:af:00.0-1")})
 
 
 def names_its_root(words):

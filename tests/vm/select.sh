@@ -1,0 +1,99 @@
+#!/bin/bash
+# Templates against real kernel code (issue 19): a count and a fill of mtty mdevs, with the
+# uuids derived from the definition and the parent; selectors that bind qemu's e1000e (a pci
+# template) and make and bind every VF of qemu's NVMe (a vf template with count "fill"); each
+# through apply --now and undone by an empty apply --now. Needs tests/vm/run --nvme-sriov.
+# shellcheck source=lib/guest.sh
+. "$VBUS_SRC/tests/vm/lib/guest.sh"
+
+VBUSCTL=$VBUS_BUILD/cli/vbusctl
+ctl() { "$VBUSCTL" --direct "$@"; }
+drv() { # the driver a sysfs device is bound to, or "none"
+	if [ -L "$1/driver" ]; then basename "$(readlink -f "$1/driver")"; else echo none; fi
+}
+# v5 NAME: the uuid vbus derives for NAME ("TEMPLATE/PARENT/I"), computed here by Python.
+v5() {
+	python3 -c 'import sys, uuid
+ns = uuid.UUID("6f3c1b52-9a7e-4d21-8b0e-5c43a1d92764")
+print(uuid.uuid5(ns, sys.argv[1]))' "$1"
+}
+mdevs() { find /sys/bus/mdev/devices -mindepth 1 -maxdepth 1 | wc -l; }
+avail() { cat "/sys/class/mdev_bus/mtty/mdev_supported_types/$1/available_instances"; }
+
+mkdir -p /etc/vbus/devices.d
+check "load mtty" load_fixture mtty
+check "load nvme, vfio-pci and e1000e" modprobe -a nvme vfio_pci e1000e
+dmesg_mark
+
+# ---- count and fill on mtty -----------------------------------------------------------------
+a1=$(avail mtty-1)
+a2=$(avail mtty-2)
+note "mtty offers mtty-1: $a1, mtty-2: $a2"
+cat >/tmp/count.json <<'EOF'
+[ { "name": "tty", "kind": "mdev", "parent": "mtty", "type": "mtty-1", "count": 3 } ]
+EOF
+check "count 3: apply --now" ctl apply /tmp/count.json --now
+assert_eq "count 3: three mdevs exist" 3 "$(mdevs)"
+for i in 0 1 2; do
+	assert_exists "count 3: device $i has the uuid of tty/mtty/$i" \
+		"/sys/bus/mdev/devices/$(v5 "tty/mtty/$i")"
+done
+assert_eq "count 3: mtty-1's available_instances went down by 3" $((a1 - 3)) "$(avail mtty-1)"
+assert_eq "count 3: list --defined shows the three, active" "3 3" \
+	"$(ctl -j list --defined | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+print(len(d), sum(1 for o in d if o["active"] and o["template"] == "tty"))')"
+
+cat >/tmp/fill.json <<'EOF'
+[ { "name": "fill", "kind": "mdev", "parent": "mtty", "type": "mtty-2", "count": "fill" } ]
+EOF
+check "fill: apply --now replaces the count" ctl apply /tmp/fill.json --now
+assert_eq "fill: the count's mdevs are gone" no \
+	"$([ -e "/sys/bus/mdev/devices/$(v5 tty/mtty/0)" ] && echo yes || echo no)"
+n=$(mdevs)
+note "fill made $n mtty-2 devices"
+assert_eq "fill: as many as mtty-2 offered ($a2)" "$a2" "$n"
+assert_eq "fill: nothing of mtty-2 is left" 0 "$(avail mtty-2)"
+assert_eq "fill: still $a2 definitions now that none is available" "$a2" \
+	"$(ctl -j list --defined | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')"
+assert_exists "fill: the last one has the uuid of fill/mtty/$((a2 - 1))" \
+	"/sys/bus/mdev/devices/$(v5 "fill/mtty/$((a2 - 1))")"
+check "fill: apply --now again changes nothing" ctl apply /tmp/fill.json --now
+assert_eq "fill: still $a2 mdevs" "$a2" "$(mdevs)"
+
+# ---- selectors: the e1000e (pci) and the NVMe's VFs (vf, fill) ------------------------------
+nic= pf=
+for d in /sys/bus/pci/devices/*; do
+	[ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x8086:0x10d3 ] && nic=${d##*/}
+	[ -f "$d/sriov_totalvfs" ] && [ "$(cat "$d/sriov_totalvfs")" -gt 0 ] && pf=${d##*/}
+done
+note "e1000e $nic, SR-IOV NVMe $pf ($(cat "/sys/bus/pci/devices/$pf/vendor"):$(cat \
+	"/sys/bus/pci/devices/$pf/device"), $(cat "/sys/bus/pci/devices/$pf/sriov_totalvfs") VFs)"
+assert_eq "pci: the e1000e starts on e1000e" e1000e "$(drv "/sys/bus/pci/devices/$nic")"
+cat >/tmp/sel.json <<'EOF'
+[ { "name": "nic", "kind": "pci", "select": { "vendor": "8086", "device": "10d3" },
+    "driver": "vfio" },
+  { "name": "nvmevf", "kind": "vf", "select": { "vendor": "1b36", "device": "0010" },
+    "count": "fill", "driver": "vfio" } ]
+EOF
+check "selectors: apply --dry-run names each device" \
+	sh -c "$VBUSCTL --direct apply /tmp/sel.json --dry-run | grep -q '^device *nic-$nic ' &&
+		$VBUSCTL --direct apply /tmp/sel.json --dry-run | grep -q '^device *nvmevf-$pf-1 '"
+check "selectors: apply --now" ctl apply /tmp/sel.json --now
+assert_eq "pci: the e1000e is on vfio-pci" vfio-pci "$(drv "/sys/bus/pci/devices/$nic")"
+total=$(cat "/sys/bus/pci/devices/$pf/sriov_totalvfs")
+assert_eq "vf: every VF of the NVMe was made" "$total" \
+	"$(cat "/sys/bus/pci/devices/$pf/sriov_numvfs")"
+for ((i = 0; i < total; i++)); do
+	vf=$(basename "$(readlink -f "/sys/bus/pci/devices/$pf/virtfn$i")")
+	assert_eq "vf: VF $i ($vf) is on vfio-pci" vfio-pci "$(drv "/sys/bus/pci/devices/$vf")"
+done
+
+# ---- all undone -----------------------------------------------------------------------------
+echo '[]' >/tmp/none.json
+check "an empty apply --now" ctl apply /tmp/none.json --now
+assert_eq "the mtty mdevs are gone" 0 "$(mdevs)"
+assert_eq "the e1000e is back on e1000e" e1000e "$(drv "/sys/bus/pci/devices/$nic")"
+assert_eq "the NVMe's VFs are gone" 0 "$(cat "/sys/bus/pci/devices/$pf/sriov_numvfs")"
+dmesg_clean
+finish
