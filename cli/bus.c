@@ -285,6 +285,27 @@ static int b_list_devices(void *t, unsigned flags, const char *name, struct vbus
 	return 0;
 }
 
+static int b_get_definition(struct bus_transport *b, const char *name, struct vbus_def **ret)
+{
+	sd_bus_message *m = NULL, *reply = NULL;
+	struct json_object *obj = NULL;
+	int r;
+
+	r = new_call(b, "GetDefinition", &m);
+	if (r >= 0)
+		r = sd_bus_message_append(m, "s", name);
+	if (r >= 0)
+		r = call(b, "GetDefinition", &reply, m);
+	if (r >= 0)
+		r = bus_read_json_object(reply, &obj);
+	if (r >= 0)
+		r = vbus_def_from_json(b->ctx, obj, ret);
+	json_object_put(obj);
+	sd_bus_message_unref(m);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
 static int b_def_load(void *t, const char *name, struct vbus_def **ret)
 {
 	struct bus_transport *b = t;
@@ -300,15 +321,14 @@ static int b_def_load(void *t, const char *name, struct vbus_def **ret)
 		return r < 0 ? r : -EINVAL;
 	}
 	r = list_json(b, VBUS_LIST_DEFINED, name, &arr);
+	/* Not listed: maybe a template, which the listing shows as its devices. */
+	if (r == -ENOENT)
+		return b_get_definition(b, name, ret);
 	if (r < 0)
 		return r;
 	if (json_object_array_length(arr) == 0) {
-		free(b->last_error);
-		b->last_error = NULL;
-		if (asprintf(&b->last_error, "'%s' is not defined", name) < 0)
-			b->last_error = NULL;
 		json_object_put(arr);
-		return -ENOENT;
+		return b_get_definition(b, name, ret);
 	}
 	r = vbus_def_from_json(b->ctx, json_object_array_get_idx(arr, 0), ret);
 	if (r < 0) {

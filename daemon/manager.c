@@ -677,6 +677,34 @@ static int method_fill_definition(sd_bus_message *m, void *userdata, sd_bus_erro
 	return sd_bus_send(NULL, reply, NULL);
 }
 
+/* The stored definition NAME as its file holds it (a template too, whose devices the listing
+ * shows instead of it): what vbusctl modify changes. */
+static int method_get_definition(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct vbusd *d = userdata;
+	_cleanup_json_ struct json_object *out = NULL;
+	_cleanup_def_ struct vbus_def *def = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	const char *name;
+	int r;
+
+	r = sd_bus_message_read(m, "s", &name);
+	if (r < 0)
+		return r;
+	r = vbus_def_load(d->ctx, name, &def);
+	if (r < 0)
+		return bus_error_from_vbus(d, error, r, "read", name);
+	r = vbus_def_to_json(def, &out);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = bus_append_json_object(reply, out);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
 /* What policy would create on PARENT for PURPOSE: the first half of Create with a purpose. */
 static int method_pick_kind(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
@@ -781,6 +809,9 @@ static const sd_bus_vtable manager_vtable[] = {
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("FillDefinition", SD_BUS_ARGS("a{sv}", definition, "s", purpose),
 				SD_BUS_RESULT("a{sv}", definition), method_fill_definition,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetDefinition", SD_BUS_ARGS("s", name),
+				SD_BUS_RESULT("a{sv}", definition), method_get_definition,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("PickKind", SD_BUS_ARGS("s", parent, "s", purpose),
 				SD_BUS_RESULT("s", kind, "s", kind_parent, "s", driver),

@@ -906,14 +906,15 @@ static int devices_dir_changed(sd_event_source *s, const struct inotify_event *e
 
 static int watch_dir(struct vbusd *d, const char *sub, sd_event_source **ret)
 {
-	_cleanup_free_ char *etc = vbus_path(d->ctx, "/etc/vbus");
 	_cleanup_free_ char *dir = vbus_pathf(d->ctx, "/etc/vbus/%s", sub);
 	int r;
 
-	if (!etc || !dir)
+	if (!dir)
 		return -ENOMEM;
-	(void)mkdir(etc, 0755);
-	(void)mkdir(dir, 0755);
+	/* Made with its parents: a root (--root, a fresh host) may not have /etc/vbus yet. */
+	r = vbus_mkdir_p(dir, 0755);
+	if (r < 0)
+		return r;
 	r = sd_event_add_inotify(d->event, ret, dir,
 				 IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
 					 IN_ONLYDIR,

@@ -89,13 +89,30 @@ int dra_slices_build(const char *node, const char *driver, int64_t generation,
  * entries of vbusd's ListTypes: parent, kind, type, available_instances), one counter set per
  * parent ("counters-PARENT", a counter per type holding its available instances) and for each
  * type as many devices as it has instances (at most DRA_POTENTIAL_MAX), named PARENT-TYPE-N as
- * a DNS label (names in TAKEN skipped), each consuming 1 of its type's counter and marked
+ * a DNS label (PARENT's last '/' component; names in TAKEN skipped; a virtbus name cut to
+ * DRA_VIRTBUS_NAME_MAX with a hash suffix), each consuming 1 of its type's counter and marked
  * createOnDemand. RET_MAP: device name -> {kind, parent, type}. */
 #define DRA_POTENTIAL_MAX 16
-#define DRA_COUNTERS_MAX 32 /* counters per counter set */
+#define DRA_VIRTBUS_NAME_MAX 31 /* the kernel's VBUS_DEV_NAME_MAX - 1 */
+#define DRA_COUNTERS_MAX 32	/* counters per counter set */
 int dra_partitionable_build(struct json_object *types, struct json_object *taken,
 			    struct json_object **ret_devices, struct json_object **ret_counter_sets,
 			    struct json_object **ret_map);
+/* An entry of TYPES may name its counter ("counter": shared by the parent's types) and may
+ * have no type (an SF: devices PARENT-sf-N, counter "sf").
+ *
+ * The offers for dra_partitionable_build(): TYPES' mdev and virtbus entries as they are (the
+ * kernel counts their instances); per vDPA management device and type of TYPES, and per SF
+ * parent of PARENTS (vbusd's ListParents), an entry whose counter ("devices" shared by the
+ * management device's types, "sf") holds DRA_ONDEMAND_CAPACITY minus the devices of that kind
+ * LISTING (ListDevices, defined and running) has on the parent: the kernel reports no
+ * capacity for either. */
+#define DRA_ONDEMAND_CAPACITY 16
+int dra_partitionable_types(struct json_object *types, struct json_object *parents,
+			    struct json_object *listing, struct json_object **ret);
+/* The lowest SF number >= FROM no SF of PARENT in LISTING (defined or running) has. */
+int64_t dra_free_sfnum(struct json_object *listing, const char *parent, int64_t from);
+#define DRA_SFNUM_TRIES 8 /* SF numbers tried when the kernel says one is in use */
 
 /* ---- kube.c: kubeconfig / in-cluster config and the API server's REST API ----------------- */
 

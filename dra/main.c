@@ -144,7 +144,10 @@ int vbusd_create(struct dra *d, struct json_object *definition, unsigned flags, 
 	json_object_object_foreach (definition, k, v) {
 		if (r < 0)
 			break;
-		r = sd_bus_message_append(m, "{sv}", k, "s", json_object_get_string(v));
+		if (json_object_is_type(v, json_type_int))
+			r = sd_bus_message_append(m, "{sv}", k, "x", json_object_get_int64(v));
+		else
+			r = sd_bus_message_append(m, "{sv}", k, "s", json_object_get_string(v));
 	}
 	if (r >= 0)
 		r = sd_bus_message_close_container(m);
@@ -159,13 +162,18 @@ int vbusd_create(struct dra *d, struct json_object *definition, unsigned flags, 
 	sd_bus_message_unref(m);
 	sd_bus_message_unref(reply);
 	if (r < 0) {
+		if (sd_bus_error_has_name(&e, "org.vbus1.Error.AlreadyExists"))
+			r = -EEXIST;
 		*ret_error = bus_error_text(&e, r);
 		sd_bus_error_free(&e);
 	}
 	return r;
 }
 
-int vbusd_list_types(struct dra *d, struct json_object **ret, char **ret_error)
+/* ListTypes("") or ListParents(""): their string keys parent, kind, type and the integer
+ * available_instances of each entry. */
+static int list_entries(struct dra *d, const char *method, struct json_object **ret,
+			char **ret_error)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	sd_bus_message *reply = NULL;
@@ -174,8 +182,8 @@ int vbusd_list_types(struct dra *d, struct json_object **ret, char **ret_error)
 
 	if (!a)
 		return -ENOMEM;
-	r = sd_bus_call_method(d->bus, VBUS_BUS_NAME, VBUS_PATH, VBUS_MANAGER, "ListTypes", &e,
-			       &reply, "s", "");
+	r = sd_bus_call_method(d->bus, VBUS_BUS_NAME, VBUS_PATH, VBUS_MANAGER, method, &e, &reply,
+			       "s", "");
 	if (r < 0) {
 		*ret_error = bus_error_text(&e, r);
 		sd_bus_error_free(&e);
@@ -217,11 +225,22 @@ int vbusd_list_types(struct dra *d, struct json_object **ret, char **ret_error)
 	sd_bus_message_unref(reply);
 	if (r < 0) {
 		json_object_put(a);
-		*ret_error = strdup("bad reply to ListTypes");
+		if (asprintf(ret_error, "bad reply to %s", method) < 0)
+			*ret_error = NULL;
 		return r;
 	}
 	*ret = a;
 	return 0;
+}
+
+int vbusd_list_types(struct dra *d, struct json_object **ret, char **ret_error)
+{
+	return list_entries(d, "ListTypes", ret, ret_error);
+}
+
+int vbusd_list_parents(struct dra *d, struct json_object **ret, char **ret_error)
+{
+	return list_entries(d, "ListParents", ret, ret_error);
 }
 
 static int vbusd_root(struct dra *d)
@@ -318,7 +337,7 @@ static int publish(struct dra *d)
 	if (r < 0)
 		return r;
 	if (d->partitionable) {
-		_cleanup_json_ struct json_object *types = NULL;
+		_cleanup_json_ struct json_object *types = NULL, *parents = NULL, *offers = NULL;
 
 		free(error);
 		error = NULL;
@@ -327,7 +346,17 @@ static int publish(struct dra *d)
 			log_error("Cannot list the types of vbusd: %s", error);
 			return r;
 		}
-		r = dra_partitionable_build(types, names, &potential, &counter_sets, &map);
+		free(error);
+		error = NULL;
+		r = vbusd_list_parents(d, &parents, &error);
+		if (r < 0) {
+			log_error("Cannot list the parents of vbusd: %s", error);
+			return r;
+		}
+		r = dra_partitionable_types(types, parents, listing, &offers);
+		if (r < 0)
+			return r;
+		r = dra_partitionable_build(offers, names, &potential, &counter_sets, &map);
 		if (r < 0)
 			return r;
 	}
@@ -713,8 +742,9 @@ static void help(void)
 	    "                              as --registry-dir DIR\n"
 	    "  --cdi-root DIR              where vbusd's CDI specs are read (default:\n"
 	    "                              /var/run/cdi below vbusd's root)\n"
-	    "  --partitionable             also publish the mdev/virtbus devices that could be\n"
-	    "                              made (KEP 4815 counters) and make them in prepare\n"
+	    "  --partitionable             also publish the mdevs, virtbus devices, SFs and vDPA\n"
+	    "                              devices that could be made (KEP 4815 counters) and\n"
+	    "                              make them in prepare\n"
 	    "  -h --help                   this help\n"
 	    "  -V --version                the version\n");
 }

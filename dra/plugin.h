@@ -64,6 +64,8 @@ int vbusd_call(struct dra *d, const char *method, const char *name, const char *
 int vbusd_create(struct dra *d, struct json_object *definition, unsigned flags, char **ret_error);
 /* ListTypes("") as a JSON array of {parent, kind, type, available_instances} */
 int vbusd_list_types(struct dra *d, struct json_object **ret, char **ret_error);
+/* ListParents("") in the same form: {parent, kind} */
+int vbusd_list_parents(struct dra *d, struct json_object **ret, char **ret_error);
 void schedule_publish(struct dra *d, uint64_t delay_usec);
 
 /* prepare.c, on the loop */

@@ -5,6 +5,7 @@
  * checkpoint before the answer, and undone exactly by unprepare. One claim's failure is its
  * own answer; a claim is prepared whole or not at all (what it did is rolled back).
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -295,7 +296,7 @@ static int prepare_device(struct dra *d, struct json_object *entry, const char *
 /* Makes the device NAME that could exist (POT: kind, parent, type), transient, with WANT as
  * its driver when given; DEV records it as created. */
 static int create_device(struct dra *d, const char *name, struct json_object *pot, const char *want,
-			 struct json_object *dev, char **ret_error)
+			 struct json_object *listing, struct json_object *dev, char **ret_error)
 {
 	_cleanup_json_ struct json_object *def = json_object_new_object();
 	_cleanup_free_ char *error = NULL;
@@ -312,16 +313,34 @@ static int create_device(struct dra *d, const char *name, struct json_object *po
 	r = save(d, ret_error);
 	if (r < 0)
 		return r;
-	r = vbusd_create(d, def, 1 /* transient */, &error);
+	const char *kind = dra_json_str(pot, "kind") ?: "", *type = dra_json_str(pot, "type");
+	const char *parent = dra_json_str(pot, "parent") ?: "";
+	bool sf = streq(kind, "sf");
+	int64_t sfnum = -1;
+
+	/* An SF is made with an SF number none of the parent's SFs in the listing has; a port
+	 * vbusd has not seen (made by hand with devlink, inactive) makes the kernel refuse it
+	 * (EEXIST): then the next one, a few times. */
+	for (int attempt = 0;; attempt++) {
+		if (sf) {
+			sfnum = dra_free_sfnum(listing, parent, sfnum + 1);
+			json_object_object_add(def, "index", json_object_new_int64(sfnum));
+		}
+		free(error);
+		error = NULL;
+		r = vbusd_create(d, def, 1 /* transient */, &error);
+		if (r != -EEXIST || !sf || attempt >= DRA_SFNUM_TRIES - 1)
+			break;
+		log_debug("SF number %" PRId64 " of %s is in use: trying the next one", sfnum,
+			  parent);
+	}
 	if (r < 0) {
 		json_object_object_del(dev, "created");
-		*ret_error = fmt("Cannot create '%s' (%s %s on %s): %s", name,
-				 dra_json_str(pot, "kind") ?: "", dra_json_str(pot, "type") ?: "",
-				 dra_json_str(pot, "parent") ?: "", error ?: strerror(-r));
+		*ret_error = fmt("Cannot create '%s' (%s%s%s on %s): %s", name, kind,
+				 type ? " " : "", type ?: "", parent, error ?: strerror(-r));
 		return r;
 	}
-	log_info("Created '%s' (%s %s on %s)", name, dra_json_str(pot, "kind") ?: "",
-		 dra_json_str(pot, "type") ?: "", dra_json_str(pot, "parent") ?: "");
+	log_info("Created '%s' (%s%s%s on %s)", name, kind, type ? " " : "", type ?: "", parent);
 	return 0;
 }
 
@@ -467,7 +486,7 @@ static void prepare_claim(struct dra *d, const struct dra_claim_ref *c, struct d
 			free(error);
 			error = NULL;
 			r = create_device(d, label, json_object_object_get(d->potential, label),
-					  want, dev, &error);
+					  want, listing, dev, &error);
 			if (r < 0) {
 				a->error = fmt("ResourceClaim %s/%s: %s", c->ns, c->name, error);
 				goto rollback;

@@ -4,6 +4,8 @@
 #include <limits.h>
 #include <stdio.h>
 
+#include <openssl/sha.h>
+
 #include "dra.h"
 
 static int attr_add(struct json_object *attrs, const char *key, const char *type,
@@ -291,16 +293,31 @@ int dra_slices_build(const char *node, const char *driver, int64_t generation,
 	return 0;
 }
 
-/* A DNS label for a composed name (parts joined with '-'). */
-static char *label_of(const char *a, const char *b, const char *c)
+/* A DNS label for a composed name (parts joined with '-'), at most MAX characters: a longer
+ * one is cut and ends in '-' and 8 hex digits of the composed name's sha256. */
+static char *label_max(const char *a, const char *b, const char *c, size_t max)
 {
 	_cleanup_free_ char *s = NULL;
+	unsigned char md[SHA256_DIGEST_LENGTH];
 	char *l = NULL;
+	size_t n;
 
 	if (asprintf(&s, "%s%s%s%s%s", a, b ? "-" : "", b ?: "", c ? "-" : "", c ?: "") < 0 ||
 	    dra_device_label(s, &l) < 0)
 		return NULL;
+	if (strlen(l) <= max)
+		return l;
+	n = max - 9;
+	while (n && l[n - 1] == '-')
+		n--;
+	SHA256((const unsigned char *)s, strlen(s), md);
+	snprintf(l + n, 10, "%s%02x%02x%02x%02x", n ? "-" : "", md[0], md[1], md[2], md[3]);
 	return l;
+}
+
+static char *label_of(const char *a, const char *b, const char *c)
+{
+	return label_max(a, b, c, DRA_LABEL_MAX);
 }
 
 int dra_partitionable_build(struct json_object *types, struct json_object *taken,
@@ -319,21 +336,22 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *t = json_object_array_get_idx(types, i), *set, *counters, *v;
 		const char *parent = dra_json_str(t, "parent"), *kind = dra_json_str(t, "kind");
-		const char *type = dra_json_str(t, "type");
+		const char *type = dra_json_str(t, "type"), *shared = dra_json_str(t, "counter");
 		_cleanup_free_ char *set_name = NULL, *counter = NULL;
 		int64_t avail = json_object_object_get_ex(t, "available_instances", &v)
 				    ? json_object_get_int64(v)
 				    : 0;
 		char value[32];
 
-		if (!parent || !kind || !type || avail <= 0)
+		/* An SF has no type: its counter and names say "sf". */
+		if (!parent || !kind || (!type && !shared) || avail <= 0)
 			continue;
 		/* The counter holds what the parent has; only the devices offered are capped. */
 		snprintf(value, sizeof(value), "%" PRId64, avail);
 		if (avail > DRA_POTENTIAL_MAX)
 			avail = DRA_POTENTIAL_MAX;
 		set_name = label_of("counters", parent, NULL);
-		counter = label_of(type, NULL, NULL);
+		counter = label_of(shared ?: type, NULL, NULL);
 		if (!set_name || !counter)
 			return -ENOMEM;
 		if (!json_object_object_get_ex(sets, set_name, &set)) {
@@ -350,12 +368,15 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 			json_object_array_add(set_list, json_object_get(set));
 		}
 		counters = json_object_object_get(set, "counters");
-		/* The API allows 32 counters a set: further types of the parent are not offered. */
-		if (json_object_object_length(counters) >= DRA_COUNTERS_MAX)
-			continue;
-		struct json_object *cv = json_object_new_object();
-		json_object_object_add(cv, "value", json_object_new_string(value));
-		json_object_object_add(counters, counter, cv);
+		/* A counter the parent's types share (vDPA) is there once. The API allows 32
+		 * counters a set: further types of the parent are not offered. */
+		if (!json_object_object_get_ex(counters, counter, NULL)) {
+			if (json_object_object_length(counters) >= DRA_COUNTERS_MAX)
+				continue;
+			struct json_object *cv = json_object_new_object();
+			json_object_object_add(cv, "value", json_object_new_string(value));
+			json_object_object_add(counters, counter, cv);
+		}
 
 		/* AVAIL devices that could be made, named PARENT-TYPE-N (a name vbus or an
 		 * earlier one took is skipped). */
@@ -365,7 +386,11 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 			struct json_object *dev, *attrs, *cons, *c, *cc, *one, *entry;
 
 			snprintf(idx, sizeof(idx), "%" PRId64, k);
-			name = label_of(parent, type, idx);
+			/* The parent's last component ("vbus_sim1" of "vbus_sim/vbus_sim1"); a
+			 * virtbus device's name must fit the kernel's (31 characters). */
+			name = label_max(
+			    strrchr(parent, '/') ? strrchr(parent, '/') + 1 : parent, type ?: kind,
+			    idx, streq(kind, "virtbus") ? DRA_VIRTBUS_NAME_MAX : DRA_LABEL_MAX);
 			if (!name)
 				return -ENOMEM;
 			if (json_object_object_get_ex(taken, name, NULL) ||
@@ -392,7 +417,8 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 			json_object_object_add(dev, "attributes", attrs);
 			(void)attr_opt(attrs, "kind", kind);
 			(void)attr_opt(attrs, "parent", parent);
-			(void)attr_opt(attrs, "type", type);
+			if (type)
+				(void)attr_opt(attrs, "type", type);
 			(void)attr_add(attrs, "createOnDemand", "bool",
 				       json_object_new_boolean(true));
 			json_object_object_add(one, "value", json_object_new_string("1"));
@@ -405,7 +431,8 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 
 			json_object_object_add(entry, "kind", json_object_new_string(kind));
 			json_object_object_add(entry, "parent", json_object_new_string(parent));
-			json_object_object_add(entry, "type", json_object_new_string(type));
+			if (type)
+				json_object_object_add(entry, "type", json_object_new_string(type));
 			json_object_object_add(map, name, entry);
 			made++;
 		}
@@ -415,4 +442,102 @@ int dra_partitionable_build(struct json_object *types, struct json_object *taken
 	if (ret_map)
 		*ret_map = TAKE_PTR(map);
 	return 0;
+}
+
+/* How many devices of KIND on PARENT LISTING has (defined or running, vbus's or not). */
+static int64_t count_on(struct json_object *listing, const char *kind, const char *parent)
+{
+	size_t n =
+	    json_object_is_type(listing, json_type_array) ? json_object_array_length(listing) : 0;
+	int64_t c = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(listing, i);
+
+		c += streq_ptr(dra_json_str(e, "kind"), kind) &&
+		     streq_ptr(dra_json_str(e, "parent"), parent);
+	}
+	return c;
+}
+
+static int add_offer(struct json_object *out, const char *parent, const char *kind,
+		     const char *type, const char *counter, int64_t avail)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o || json_object_array_add(out, o) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	json_object_object_add(o, "parent", json_object_new_string(parent));
+	json_object_object_add(o, "kind", json_object_new_string(kind));
+	if (type)
+		json_object_object_add(o, "type", json_object_new_string(type));
+	json_object_object_add(o, "counter", json_object_new_string(counter));
+	json_object_object_add(o, "available_instances", json_object_new_int64(avail));
+	return 0;
+}
+
+int dra_partitionable_types(struct json_object *types, struct json_object *parents,
+			    struct json_object *listing, struct json_object **ret)
+{
+	_cleanup_json_ struct json_object *out = json_object_new_array();
+	size_t nt =
+	    json_object_is_type(types, json_type_array) ? json_object_array_length(types) : 0;
+	size_t np =
+	    json_object_is_type(parents, json_type_array) ? json_object_array_length(parents) : 0;
+	int r;
+
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = 0; i < nt; i++) {
+		struct json_object *t = json_object_array_get_idx(types, i);
+		const char *kind = dra_json_str(t, "kind"), *parent = dra_json_str(t, "parent");
+
+		if (!kind || !parent)
+			continue;
+		if (!streq(kind, "vdpa")) {
+			json_object_array_add(out, json_object_get(t));
+			continue;
+		}
+		/* A vDPA management device has no instance count: its types share one. */
+		r = add_offer(out, parent, kind, dra_json_str(t, "type"), "devices",
+			      DRA_ONDEMAND_CAPACITY - count_on(listing, kind, parent));
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < np; i++) {
+		struct json_object *p = json_object_array_get_idx(parents, i);
+		const char *kind = dra_json_str(p, "kind"), *parent = dra_json_str(p, "parent");
+
+		if (!streq_ptr(kind, "sf") || !parent)
+			continue;
+		r = add_offer(out, parent, kind, NULL, "sf",
+			      DRA_ONDEMAND_CAPACITY - count_on(listing, kind, parent));
+		if (r < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
+int64_t dra_free_sfnum(struct json_object *listing, const char *parent, int64_t from)
+{
+	size_t n =
+	    json_object_is_type(listing, json_type_array) ? json_object_array_length(listing) : 0;
+
+	for (int64_t sfnum = from < 0 ? 0 : from;; sfnum++) {
+		bool used = false;
+
+		for (size_t i = 0; i < n && !used; i++) {
+			struct json_object *e = json_object_array_get_idx(listing, i), *v;
+
+			used = streq_ptr(dra_json_str(e, "kind"), "sf") &&
+			       streq_ptr(dra_json_str(e, "parent"), parent) &&
+			       json_object_object_get_ex(e, "index", &v) &&
+			       json_object_get_int64(v) == sfnum;
+		}
+		if (!used)
+			return sfnum;
+	}
 }

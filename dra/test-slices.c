@@ -329,4 +329,105 @@ TEST(partitionable_counter_limit)
 	check_int(json_object_array_length(devs), DRA_COUNTERS_MAX);
 }
 
+TEST(partitionable_sf_and_vdpa)
+{
+	/* vdpasim_net offers net; vbus_sim/vbus_sim1 makes SFs (it has 2, one defined and off,
+	 * one made by hand with devlink); the vdpa parent has one device. */
+	_cleanup_json_ struct json_object *types = json_tokener_parse(
+	    "[{\"parent\":\"vdpasim_net\",\"kind\":\"vdpa\",\"type\":\"net\"},"
+	    "{\"parent\":\"vdpasim_net\",\"kind\":\"vdpa\",\"type\":\"blk\"},"
+	    "{\"parent\":\"mtty\",\"kind\":\"mdev\",\"type\":\"mtty-1\","
+	    "\"available_instances\":2},"
+	    "{\"parent\":\"vbus_sim/vbus_sim1\",\"kind\":\"virtbus\",\"type\":\"net\","
+	    "\"available_instances\":3}]");
+	_cleanup_json_ struct json_object *parents =
+	    json_tokener_parse("[{\"parent\":\"vbus_sim/vbus_sim1\",\"kind\":\"sf\"},"
+			       "{\"parent\":\"vbus_sim/vbus_sim1\",\"kind\":\"virtbus\"},"
+			       "{\"parent\":\"0000:03:00.0\",\"kind\":\"vf\"}]");
+	_cleanup_json_ struct json_object *listing = json_tokener_parse(
+	    "[{\"name\":\"s0\",\"kind\":\"sf\",\"parent\":\"vbus_sim/vbus_sim1\","
+	    "\"index\":0,\"defined\":true},"
+	    "{\"name\":\"vbus_sim1-sf1\",\"kind\":\"sf\",\"parent\":\"vbus_sim/vbus_sim1\","
+	    "\"index\":1,\"active\":true},"
+	    "{\"name\":\"x\",\"kind\":\"sf\",\"parent\":\"vbus_sim/vbus_sim2\",\"index\":2},"
+	    "{\"name\":\"v0\",\"kind\":\"vdpa\",\"parent\":\"vdpasim_net\"}]");
+	_cleanup_json_ struct json_object *offers = NULL, *devs = NULL, *sets = NULL, *map = NULL,
+					  *taken = json_object_new_object();
+	size_t sf = 0, net = 0, blk = 0, mtty = 0, vb = 0;
+
+	check_int(dra_partitionable_types(types, parents, listing, &offers), 0);
+	check_int(json_object_array_length(offers), 5);
+	check_int(dra_partitionable_build(offers, taken, &devs, &sets, &map), 0);
+
+	/* counters: mtty per type; vdpasim_net one "devices" counter its types share, 16 - 1;
+	 * vbus_sim1 "sf", 16 - 2 */
+	check_int(json_object_array_length(sets), 3);
+	for (size_t i = 0; i < json_object_array_length(sets); i++) {
+		struct json_object *set = json_object_array_get_idx(sets, i);
+		struct json_object *c = json_object_object_get(set, "counters");
+		const char *name = dra_json_str(set, "name");
+
+		if (strstr(name, "vdpasim")) {
+			check_int(json_object_object_length(c), 1);
+			check_str(dra_json_str(json_object_object_get(c, "devices"), "value"),
+				  "15");
+		} else if (strstr(name, "vbus-sim")) {
+			/* SFs and virtbus devices of one parent: one set, two counters */
+			check_int(json_object_object_length(c), 2);
+			check_str(dra_json_str(json_object_object_get(c, "sf"), "value"), "14");
+			check_str(dra_json_str(json_object_object_get(c, "net"), "value"), "3");
+		} else
+			check_str(name, "counters-mtty");
+	}
+	/* devices: 14 SFs (no type attribute), 15 of each vDPA type, 2 mtty-1 */
+	json_object_object_foreach (map, name, entry) {
+		const char *kind = dra_json_str(entry, "kind"), *type = dra_json_str(entry, "type");
+
+		check(strlen(name) <= 63);
+		if (streq(kind, "sf")) {
+			check(!type);
+			check_str(dra_json_str(entry, "parent"), "vbus_sim/vbus_sim1");
+			check(strncmp(name, "vbus-sim1-sf-", 13) == 0);
+			sf++;
+		} else if (streq(kind, "virtbus")) {
+			/* the kernel's limit for a virtbus device name */
+			check(strlen(name) <= 31);
+			vb++;
+		} else if (streq(kind, "vdpa")) {
+			check_str(dra_json_str(entry, "parent"), "vdpasim_net");
+			net += streq(type, "net");
+			blk += streq(type, "blk");
+		} else
+			mtty++;
+	}
+	check_int(sf, 14);
+	check_int(net, 15);
+	check_int(blk, 15);
+	check_int(mtty, 2);
+	check_int(vb, 3);
+	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+		struct json_object *d = json_object_array_get_idx(devs, i);
+		struct json_object *a = json_object_object_get(d, "attributes");
+		struct json_object *c =
+		    json_object_array_get_idx(json_object_object_get(d, "consumesCounters"), 0);
+		const char *kind = dra_json_str(json_object_object_get(a, "kind"), "string");
+
+		if (streq(kind, "sf")) {
+			check(!json_object_object_get_ex(a, "type", NULL));
+			check(json_object_object_get_ex(json_object_object_get(c, "counters"), "sf",
+							NULL));
+		} else if (streq(kind, "vdpa"))
+			check(json_object_object_get_ex(json_object_object_get(c, "counters"),
+							"devices", NULL));
+	}
+
+	/* SF numbers: 0 and 1 are taken on vbus_sim1 (2 only on vbus_sim2) */
+	check_int(dra_free_sfnum(listing, "vbus_sim/vbus_sim1", 0), 2);
+	check_int(dra_free_sfnum(listing, "vbus_sim/vbus_sim1", 1), 2);
+	check_int(dra_free_sfnum(listing, "vbus_sim/vbus_sim1", 3), 3);
+	check_int(dra_free_sfnum(listing, "vbus_sim/vbus_sim2", 0), 0);
+	check_int(dra_free_sfnum(listing, "vbus_sim/vbus_sim2", 2), 3);
+	check_int(dra_free_sfnum(NULL, "p", -1), 0);
+}
+
 TEST_MAIN()

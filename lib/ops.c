@@ -1264,6 +1264,11 @@ static int create_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned fl
 	int r;
 
 	vbus_error_clear(ctx);
+	if (vbus_def_is_template(def))
+		return vbus_error(ctx, -EINVAL,
+				  "create makes one device, and '%s' stands for one on each matching "
+				  "parent: define it, or make its devices with apply --now",
+				  def->name);
 	if (flags & VBUS_CREATE_TRANSIENT) {
 		r = prepare_def(ctx, def);
 		if (r < 0)

@@ -196,6 +196,10 @@ static int check_kind(struct vbus_ctx *ctx, const struct vbus_def *def, int coun
 				  : extra_get(def, "count") ? "key \"count\" and parent globs"
 							    : "parent globs",
 				  kind);
+	if (!count && def->kind == VBUS_KIND_VF && def->index < 0)
+		return vbus_error(ctx, -EINVAL,
+				  "a vf template needs \"count\" (N or \"fill\") or \"index\": which "
+				  "VFs of each matching PF");
 	if (count && def->kind == VBUS_KIND_PCI)
 		return vbus_error(ctx, -EINVAL,
 				  "key \"count\" is for mdev and vf definitions: a pci definition "

@@ -687,9 +687,11 @@ def make_certs(workdir):
     cert, key, csr = f"{workdir}/server.crt", f"{workdir}/server.key", f"{workdir}/server.csr"
     ext = f"{workdir}/server.ext"
     run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+    # P-256 keys: RSA key generation takes seconds under qemu TCG (tests/vm/dra.sh).
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")
+    run("openssl", "req", "-x509", *ec, "-nodes", "-days", "2",
         "-subj", "/CN=vbus-dra-test-ca", "-keyout", cakey, "-out", ca)
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+    run("openssl", "req", *ec, "-nodes", "-subj", "/CN=127.0.0.1",
         "-keyout", key, "-out", csr)
     with open(ext, "w") as f:
         f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"

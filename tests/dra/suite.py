@@ -17,11 +17,12 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apiserver  # noqa: E402
+import harness  # noqa: E402
+from harness import die_with_us, wait_until  # noqa: E402
 import kubelet  # noqa: E402
 import tap  # noqa: E402
 
@@ -62,12 +63,6 @@ sys.excepthook = crashed
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-
-
-def die_with_us():
-    """In a child before exec: SIGKILL when the suite goes (killed by meson's timeout too)."""
-    import ctypes
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def vbusctl(*args, check=True):
@@ -166,68 +161,18 @@ def diff(a, b, path=""):
     return [] if a == b else [f"{path}: {json.dumps(a)} -> {json.dumps(b)}"]
 
 
-class Dra:
-    """One vbus-dra process; its stderr is kept (and shown when something fails)."""
-
-    all = []
+class Dra(harness.Dra):
+    """One vbus-dra process of this suite (its defaults: node, directories, bus)."""
 
     def __init__(self, kubeconfig, tag, state_dir=STATE_DIR, plugin_dir=PLUGIN_DIR,
                  registry_dir=REGISTRY_DIR, extra=(), node=NODE, wrapper=(), env=None,
                  argv=None):
-        self.lines = []
-        self.ready = threading.Event()
-        self.log = open(f"{T}/vbus-dra-{tag}.log", "w")
-        environ = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-        environ.update(env or {})
         if argv is None:
             argv = ["--node-name", node, "--driver-name", DRIVER,
                     "--plugin-dir", plugin_dir, "--registry-dir", registry_dir,
                     "--state-dir", state_dir, "--bus-address", BUS, "--publish-interval", "60",
                     *(["--kubeconfig", kubeconfig] if kubeconfig else []), *extra]
-        self.proc = subprocess.Popen(
-            [*wrapper, VBUS_DRA, *argv],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, env=environ, preexec_fn=die_with_us)
-        threading.Thread(target=self._read, daemon=True).start()
-        Dra.all.append(self)
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-            self.log.write(line)
-            self.log.flush()
-            if line.strip() == "vbus-dra: ready":
-                self.ready.set()
-
-    def wait_ready(self, timeout=20):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.ready.wait(0.1):
-                return True
-            if self.proc.poll() is not None:
-                return False
-        return False
-
-    def stop(self, sig=signal.SIGTERM, timeout=10):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return None
-
-    def tail(self, n=30):
-        return self.lines[-n:]
-
-
-def wait_until(pred, timeout, step=0.1):
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= end:
-            return v
-        time.sleep(step)
+        super().__init__(VBUS_DRA, argv, f"{T}/vbus-dra-{tag}.log", wrapper=wrapper, env=env)
 
 
 # ---- what the slices must say --------------------------------------------------------------------
@@ -311,38 +256,19 @@ def attr_errors(dev, e):
 
 
 def pool_slices(srv):
-    slices, _ = srv.snapshot()
-    return {n: s for n, s in slices.items() if s["spec"].get("nodeName") == NODE and
-            s["spec"].get("driver") == DRIVER}
-
-
-def is_on_demand(d):
-    a = d.get("attributes", {})
-    return (a.get("createOnDemand") or a.get(f"{DRIVER}/createOnDemand")) == {"bool": True}
+    return harness.pool_slices(srv, NODE, DRIVER)
 
 
 def on_demand(srv):
-    """Device name -> device of the devices published to be made on demand (KEP 4815)."""
-    return {d["name"]: d for s in pool_slices(srv).values()
-            for d in s["spec"].get("devices") or [] if is_on_demand(d)}
+    return harness.on_demand(srv, NODE, DRIVER)
 
 
 def counter_sets(srv):
-    return {cs["name"]: cs["counters"] for s in pool_slices(srv).values()
-            for cs in s["spec"].get("sharedCounters") or []}
+    return harness.counter_sets(srv, NODE, DRIVER)
 
 
 def published(srv):
-    """vbus name -> (device name, device, slice name, generation) of the pool as stored."""
-    out = {}
-    for sname, s in pool_slices(srv).items():
-        for d in s["spec"].get("devices") or []:
-            if is_on_demand(d):
-                continue
-            a = d.get("attributes", {})
-            v = (a.get("name") or a.get(f"{DRIVER}/name") or {}).get("string", d["name"])
-            out[v] = (d["name"], d, sname, s["spec"]["pool"]["generation"])
-    return out
+    return harness.published(srv, NODE, DRIVER)
 
 
 def generation(srv):

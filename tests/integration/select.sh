@@ -16,6 +16,8 @@ VBUS_UDEV=$(realpath "$4")
 . "$SRC/tests/integration/lib.sh"
 
 cp -a "$SRC/tests/data/host-2gpu" "$ROOT"
+# A clean checkout has no empty directories (git keeps none).
+mkdir -p "$ROOT/etc/vbus/devices.d"
 cat >"$ROOT/etc/vbus/devices.d/t4.json" <<'EOF'
 { "version": 1, "name": "t4", "kind": "mdev", "type": "nvidia-230",
   "select": { "vendor": "10de", "device": "1eb8" }, "count": "fill" }

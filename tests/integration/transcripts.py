@@ -38,11 +38,6 @@ IN_PROCESS_ONLY = {
 IN_PROCESS_ONLY.update({
     ("cli-select", "config " + c): "vbusctl reads the config from its own root, not vbusd's"
     for c in ("list", "apply t4-1b --dry-run", "apply t4-1b", "apply nope", "apply empty")})
-# vbusctl modify reads the definition to change through vbusd's listing, which shows a
-# template's devices, not the template (change a template with apply through vbusd).
-IN_PROCESS_ONLY.update({
-    ("cli-select", c): "modify of a template reads it from the store, which vbusd does not serve"
-    for c in ("modify gpus --count fill", "list --defined gpus-0000:3b:00.0-15")})
 # A parent removed by hand in the tree sends vbusd no uevent (tests/integration/select.sh
 # removes parents with their uevents).
 IN_PROCESS_ONLY.update({
