@@ -13,9 +13,9 @@
 #include "vbus-private.h"
 
 #if VBUSCTL_SD_BUS
-#include <systemd/sd-bus.h>
 
 #include "bus-util.h"
+#include "sd-bus-dl.h"
 
 /*
  * Owned with vbusd (daemon/): the Manager methods take and return the JSON model as a{sv} /
@@ -27,6 +27,7 @@ struct bus_transport {
 	sd_bus *bus;
 	struct vbus_ctx *ctx; /* parsing definitions only; never touches the system */
 	char *last_error;
+	bool mute_warnings; /* a listing made for another verb: its Warning signals unprinted */
 };
 
 static int set_error(struct bus_transport *b, const sd_bus_error *e, int r)
@@ -50,9 +51,10 @@ static int set_error(struct bus_transport *b, const sd_bus_error *e, int r)
  * while acting for it, printed as libvbus prints it in-process. */
 static int on_warning(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
+	struct bus_transport *b = userdata;
 	const char *w;
 
-	if (sd_bus_message_is_signal(m, VBUS_MANAGER_IFACE, "Warning") &&
+	if (!b->mute_warnings && sd_bus_message_is_signal(m, VBUS_MANAGER_IFACE, "Warning") &&
 	    sd_bus_message_read(m, "s", &w) >= 0)
 		fprintf(stderr, "vbusctl: %s\n", w);
 	return 0;
@@ -154,8 +156,8 @@ static int read_memfd(int fd, char **ret, size_t *ret_len)
 }
 
 /* The listing as vbusd serves it: the JSON document of its model, in a sealed memfd. */
-static int call_list_devices(struct bus_transport *b, unsigned flags, const char *name, char **ret,
-			     size_t *ret_len)
+static int call_list_devices(struct bus_transport *b, unsigned flags, const char *name, bool warn,
+			     char **ret, size_t *ret_len)
 {
 	const char *method = "ListDevices";
 	sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -165,8 +167,15 @@ static int call_list_devices(struct bus_transport *b, unsigned flags, const char
 	r = new_call(b, method, &m);
 	if (r >= 0)
 		r = sd_bus_message_append(m, "us", (uint32_t)flags, name ?: "");
-	if (r >= 0)
+	if (r >= 0) {
+		/* The Warning signals before the reply: what reading the definitions warned
+		 * about in vbusd (a file it cannot read), printed with each listing as libvbus
+		 * prints it in-process ("vbusctl: Ignoring ..."). */
 		r = sd_bus_call(b->bus, m, 0, &e, &reply);
+		b->mute_warnings = !warn;
+		drain(b);
+		b->mute_warnings = false;
+	}
 	if (r < 0)
 		r = set_error(b, &e, r);
 	if (r >= 0)
@@ -179,35 +188,10 @@ static int call_list_devices(struct bus_transport *b, unsigned flags, const char
 	return r;
 }
 
-/*
- * What reading the definitions warned about in vbusd (Warnings: a file it cannot read), printed
- * with each listing as libvbus prints it in-process ("vbusctl: Ignoring ..."): the same lines
- * with and without --direct.
- */
-static void print_warnings(struct bus_transport *b)
-{
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	sd_bus_message *reply = NULL;
-	const char *w;
-	int r;
-
-	r = sd_bus_get_property(b->bus, VBUS_BUS_NAME, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
-				"Warnings", &e, &reply, "as");
-	if (r >= 0)
-		r = sd_bus_message_enter_container(reply, 'a', "s");
-	while (r >= 0 && (r = sd_bus_message_read(reply, "s", &w)) > 0)
-		fprintf(stderr, "vbusctl: %s\n", w);
-	sd_bus_error_free(&e);
-	sd_bus_message_unref(reply);
-}
-
 static int b_list_devices_document(void *t, unsigned flags, const char *name, char **ret,
 				   size_t *ret_len)
 {
-	int r = call_list_devices(t, flags, name, ret, ret_len);
-
-	print_warnings(t);
-	return r;
+	return call_list_devices(t, flags, name, true, ret, ret_len);
 }
 
 /* The listing's document parsed (a JSON array of the devices). */
@@ -219,7 +203,7 @@ static int list_json(struct bus_transport *b, unsigned flags, const char *name,
 	size_t len;
 	int r;
 
-	r = call_list_devices(b, flags, name, &text, &len);
+	r = call_list_devices(b, flags, name, false, &text, &len);
 	if (r < 0)
 		return r;
 	arr = json_tokener_parse(text);
@@ -243,8 +227,7 @@ static int b_list_devices(void *t, unsigned flags, const char *name, struct vbus
 	const char *p, *end;
 	int r;
 
-	r = call_list_devices(t, flags, name, &text, &len);
-	print_warnings(t);
+	r = call_list_devices(t, flags, name, true, &text, &len);
 	if (r < 0)
 		return r;
 	tok = json_tokener_new();
@@ -710,6 +693,10 @@ static int bus_open(sd_bus **ret)
 {
 	int r;
 
+	/* libsystemd is loaded here, on the only path that talks to vbusd (sd-bus-dl.h). */
+	r = dlopen_sd_bus();
+	if (r < 0)
+		return r;
 	r = sd_bus_error_add_map(vbus_bus_errors);
 	if (r < 0)
 		return r;
@@ -727,7 +714,7 @@ int transport_bus_open(struct transport *ret)
 		return -ENOMEM;
 	r = bus_open(&b->bus);
 	if (r >= 0)
-		r = sd_bus_add_filter(b->bus, NULL, on_warning, NULL);
+		r = sd_bus_add_filter(b->bus, NULL, on_warning, b);
 	if (r >= 0)
 		r = vbus_ctx_new(NULL, &b->ctx);
 	if (r < 0) {

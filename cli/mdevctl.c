@@ -16,7 +16,7 @@
 #include "transport.h"
 
 #if VBUSCTL_SD_BUS
-#include <systemd/sd-bus.h>
+#include "sd-bus-dl.h"
 #endif
 
 /*
@@ -863,7 +863,7 @@ static int open_transport(void)
 	sd_bus_message *reply = NULL;
 	bool reachable = false;
 
-	if (sd_bus_open_system(&bus) >= 0) {
+	if (dlopen_sd_bus() >= 0 && sd_bus_open_system(&bus) >= 0) {
 		reachable = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
 					       "org.freedesktop.DBus", "GetNameOwner", &error,
 					       &reply, "s", "org.vbus1") >= 0;

@@ -154,49 +154,29 @@ static int list_error(sd_bus_error *error, int r, char *cause)
 	return sd_bus_error_set_errnof(error, r < 0 ? -r : r, "%s", c);
 }
 
-/* TEXT in a sealed memfd of its own: a large listing then costs the bus one small message
+/* The listing answers from the model (objects.c), which follows every change: its JSON
+ * document in a sealed memfd of its own, so a large listing costs the bus one small message
  * instead of megabytes copied through dbus-daemon and checked as UTF-8 at each end (as
  * systemd's DumpByFileDescriptor next to Dump). */
-static int reply_memfd(sd_bus_message *m, const char *text, size_t len)
-{
-	_cleanup_close_ int fd = -1;
-	size_t done = 0;
-
-	fd = memfd_create("vbus-list", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return -errno;
-	while (done < len) {
-		ssize_t k = write(fd, text + done, len - done);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		done += k;
-	}
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
-		return -errno;
-	return sd_bus_reply_method_return(m, "h", fd);
-}
-
-/* The listing answers from the model (objects.c), which follows every change: its JSON
- * document in a memfd. */
 static int method_list_devices(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct vbusd *d = userdata;
+	_cleanup_close_ int fd = -1;
 	char *cause = NULL;
-	const char *name, *text;
+	const char *name;
 	uint32_t flags;
-	size_t len;
 	int r;
 
 	r = read_list_args(m, &flags, &name, error);
 	if (r < 0)
 		return r;
-	r = objects_list_json(d, flags, name[0] ? name : NULL, &text, &len, &cause);
+	r = objects_list_fd(d, flags, name[0] ? name : NULL, &fd, &cause);
+	/* What reading the definitions warned about (Warnings) comes with every listing, failed
+	 * ones too, as --direct prints it, before the reply: vbusctl needs no second call. */
+	send_warnings(d, m, json_object_get(objects_warnings(d)));
 	if (r < 0)
 		return list_error(error, r, cause);
-	return reply_memfd(m, text, len);
+	return sd_bus_reply_method_return(m, "h", fd);
 }
 
 /* ---- definitions --------------------------------------------------------------------------- */

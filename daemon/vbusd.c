@@ -10,6 +10,8 @@
 #include <systemd/sd-journal.h>
 
 #include "config.h"
+#define SD_BUS_DL_NO_REDIRECT
+#include "sd-bus-dl.h"
 #include "vbusd.h"
 
 int vbusd_log_level = 6;
@@ -300,6 +302,12 @@ int main(int argc, char *argv[])
 	int r;
 
 	log_to_journal = stderr_is_journal();
+	/* shared/ calls sd-bus through pointers (for vbusctl's sake); vbusd links libsystemd, so
+	 * this only looks the symbols up. */
+	if (dlopen_sd_bus() < 0) {
+		fprintf(stderr, "vbusd: Cannot load libsystemd.so.0\n");
+		return 1;
+	}
 	r = parse_argv(argc, argv);
 	if (r <= 0)
 		return r < 0 ? 2 : 0;

@@ -23,16 +23,14 @@ struct vbusd {
 	/*
 	 * The model the objects show: name -> struct device (objects.c), one compact entry per
 	 * device of vbus_list_devices(DEFINED | ACTIVE), read whole at start and when parents come
-	 * or go, else one entry at a time after a change to it. list_json: the rendered listings
-	 * (ListDevices) per flags 1..3, dropped when the model changes.
+	 * or go, else one entry at a time after a change to it (each device keeps its JSON,
+	 * which ListDevices writes out).
 	 * parents: parent name -> array of its entries of vbus_list_parents().
 	 */
 	struct lh_table *devices;
 	size_t n_undefined; /* devices in the model that are active without a definition */
 	struct device **order; /* the devices in the listing's order (objects.c) */
 	size_t n_order, n_order_allocated;
-	char *list_json[4];
-	size_t list_json_len[4];
 	struct json_object *parents;
 	/* What the last full listing warned about (strings, as vbusctl --direct prints them),
 	 * and its error when it failed (listings then fail the same way). */
@@ -114,10 +112,10 @@ int objects_refresh(struct vbusd *d);
 int objects_refresh_name(struct vbusd *d, const char *name);
 /* FLAGS (VBUS_LIST_*) and NAME (or NULL) as vbus_list_devices() takes them: the listing as
  * the JSON document of the model (what vbusctl -j prints, shared/output.c's renderer), from
- * the model. -ENOENT (cause in *ret_error) when NAME matches nothing. The text stays valid
- * until the model changes. */
-int objects_list_json(struct vbusd *d, unsigned flags, const char *name, const char **ret,
-		      size_t *ret_len, char **ret_error);
+ * the model, in a sealed memfd of its own (*ret_fd, the caller closes it). -ENOENT (cause in
+ * *ret_error) when NAME matches nothing. */
+int objects_list_fd(struct vbusd *d, unsigned flags, const char *name, int *ret_fd,
+		    char **ret_error);
 /* An ACTION ("start", "stop", "create", "remove", "assign") on NAME failed with ERR (negative
  * errno; 0 when not known) because of CAUSE: DeviceFailed. No change of the model says so. */
 void objects_emit_failed(struct vbusd *d, const char *name, const char *action, int err,

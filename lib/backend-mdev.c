@@ -383,11 +383,14 @@ static int parent_mdev_driver(struct vbus_ctx *ctx, const struct vbus_def *def, 
 	char *s;
 	int r;
 
-	/* What the kernel bound this mdev to (it is there: vbus just made it or found it)... */
-	if (is_active(ctx, def->uuid)) {
-		_cleanup_free_ char *drv = NULL;
+	/* What the kernel bound this mdev to (it is there: vbus just made it or found it): its
+	 * driver link alone, one readlink (a listing asks this of every running mdev)... */
+	if (def->uuid && uuid_is_valid(def->uuid)) {
+		_cleanup_free_ char *p = NULL, *drv = NULL;
 
-		if (active_info(ctx, def->uuid, NULL, NULL, &drv) >= 0 && drv) {
+		if (asprintf(&p, MDEV_DEVICES "/%s/driver", def->uuid) < 0)
+			return -ENOMEM;
+		if (sysfs_link_basename(ctx, p, &drv) >= 0 && drv) {
 			*ret = TAKE_PTR(drv);
 			return 0;
 		}

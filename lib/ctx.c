@@ -250,12 +250,30 @@ VBUS_EXPORT const char *vbus_ctx_last_error(struct vbus_ctx *ctx)
 
 char *vbus_path(struct vbus_ctx *ctx, const char *p)
 {
-	char *s;
-
 	if (ctx->real_root)
 		return strdup(p);
-	if (asprintf(&s, "%s%s%s", ctx->root, p[0] == '/' ? "" : "/", p) < 0)
+	return vbus_strjoin(ctx->root, p[0] == '/' ? "" : "/", p, NULL);
+}
+
+char *vbus_strjoin(const char *first, ...)
+{
+	size_t len = 0;
+	const char *a;
+	va_list ap;
+	char *s, *e;
+
+	va_start(ap, first);
+	for (a = first; a; a = va_arg(ap, const char *))
+		len += strlen(a);
+	va_end(ap);
+	s = malloc(len + 1);
+	if (!s)
 		return NULL;
+	e = s;
+	va_start(ap, first);
+	for (a = first; a; a = va_arg(ap, const char *))
+		e = stpcpy(e, a);
+	va_end(ap);
 	return s;
 }
 

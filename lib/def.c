@@ -141,7 +141,22 @@ const char *vbus_text_check(const char *s, size_t len)
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 
 	while (p < end) {
-		unsigned c = *p, n, cp;
+		unsigned c, n, cp;
+
+		/* Eight printable ASCII bytes at a time (no byte < 0x20, none 0x7f or >= 0x80):
+		 * what nearly every name, type and path is. */
+		while (end - p >= 8) {
+			const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+			uint64_t w;
+
+			memcpy(&w, p, sizeof(w));
+			if (((w - 0x20 * ones) | (w + ones) | w) & high)
+				break;
+			p += 8;
+		}
+		if (p == end)
+			break;
+		c = *p;
 
 		if (c == 0)
 			return "holds a NUL byte";

@@ -88,10 +88,9 @@ static int resolve_memo(struct vbus_ctx *ctx, const struct vbus_backend *be,
 	struct json_object *v;
 	int r;
 
-	if (memo && !active &&
-	    asprintf(&key, "%d|%s|%s|%s", def->kind, def->parent ?: "", def->type ?: "",
-		     choice) < 0)
-		key = NULL;
+	if (memo && !active)
+		key = vbus_strjoin(vbus_kind_to_string(def->kind) ?: "", "|", def->parent ?: "", "|",
+				   def->type ?: "", "|", choice, NULL);
 	if (key && json_object_object_get_ex(memo, key, &v)) {
 		*ret = v ? strdup(json_object_get_string(v)) : NULL;
 		return v && !*ret ? -ENOMEM : 0;

@@ -110,6 +110,10 @@ static int open_protocol(struct vbus_ctx *ctx, int protocol, struct vbus_nl **re
 	struct vbus_nl *nl;
 	int r;
 
+	/* libnl is loaded here, before the first socket (nl-dl.h). */
+	r = vbus_nl_dlopen(ctx);
+	if (r < 0)
+		return r;
 	nl = calloc(1, sizeof(*nl));
 	if (!nl)
 		return -ENOMEM;

@@ -7,6 +7,7 @@
 #include <netlink/genl/genl.h>
 #include <netlink/msg.h>
 
+#include "nl-dl.h"
 #include "vbus-private.h"
 
 struct vbus_nl;

@@ -120,28 +120,29 @@ static char *identity_key(enum vbus_kind kind, const char *parent, int64_t index
 	case VBUS_IDENTITY_UUID:
 		if (!uuid)
 			return NULL;
-		r = asprintf(&k, "%s|%s", ks, uuid);
-		if (r >= 0)
-			for (char *c = k; *c; c++)
-				*c = tolower((unsigned char)*c);
+		k = vbus_strjoin(ks, "|", uuid, NULL);
+		for (char *c = k; c && *c; c++)
+			*c = tolower((unsigned char)*c);
 		break;
 	case VBUS_IDENTITY_INDEX:
 		if (!parent || index < 0)
 			return NULL;
 		r = asprintf(&k, "%s|%s|%" PRId64, ks, parent, index);
+		if (r < 0)
+			k = NULL;
 		break;
 	case VBUS_IDENTITY_PARENT:
 		if (!parent)
 			return NULL;
-		r = asprintf(&k, "%s|%s", ks, parent);
+		k = vbus_strjoin(ks, "|", parent, NULL);
 		break;
 	default:
 		if (!parent || !name)
 			return NULL;
-		r = asprintf(&k, "%s|%s|%s", ks, parent, name);
+		k = vbus_strjoin(ks, "|", parent, "|", name, NULL);
 		break;
 	}
-	return r < 0 ? NULL : k;
+	return k;
 }
 
 char *vbus_def_identity(const struct vbus_def *def)

@@ -580,20 +580,21 @@ static bool cache_valid(const struct policy_cache *c, int dfd, const struct stat
 /* The policy, read again only when policy.d changed. Owned by CTX: valid until the next call. */
 static int policy_load(struct vbus_ctx *ctx, const struct policy **ret)
 {
-	_cleanup_free_ char *dir = vbus_path(ctx, POLICY_DIR);
+	_cleanup_free_ char *dir = NULL;
 	_cleanup_close_ int dfd = -1;
 	struct policy_cache *c;
 	struct stat dst;
 	int r;
 
-	if (!dir)
-		return -ENOMEM;
 	c = ctx->policy_cache;
 	if (c && (ctx->policy_pinned || (ctx->lock_depth > 0 && c->gen == ctx->lock_gen)) &&
 	    !(c->quiet && ctx->log_level >= VBUS_LOG_WARNING)) {
 		*ret = &c->p;
 		return 0;
 	}
+	dir = vbus_path(ctx, POLICY_DIR);
+	if (!dir)
+		return -ENOMEM;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0 && fstat(dfd, &dst) < 0)
 		return -errno;

@@ -125,6 +125,9 @@ void vbus_policy_cache_free(struct vbus_ctx *ctx);
 
 /* Path of P (absolute, e.g. "/sys/class/mdev_bus") under the context's root. Caller frees. */
 char *vbus_path(struct vbus_ctx *ctx, const char *p);
+/* The strings up to a NULL one end to end, in one allocation (systemd's strjoin): the hot
+ * paths (a path under the root, a memo or identity key per definition) without printf. */
+char *vbus_strjoin(const char *first, ...);
 char *vbus_pathf(struct vbus_ctx *ctx, const char *fmt, ...) _printf_(2, 3);
 
 /* Logging goes through the program's callback only. */

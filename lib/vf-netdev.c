@@ -52,9 +52,13 @@ static int route_load(struct vbus_ctx *ctx)
 {
 	static void *dl;
 	void *h;
+	int r;
 
 	if (dl)
 		return 0;
+	r = vbus_nl_dlopen(ctx); /* libnl-3 first: the objects below are freed with its calls */
+	if (r < 0)
+		return r;
 	h = dlopen(ROUTE_LIB, RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		return vbus_error(ctx, -EOPNOTSUPP, "cannot load %s: %s", ROUTE_LIB, dlerror());

@@ -8,6 +8,7 @@
 #define streq(a, b) (strcmp((a), (b)) == 0)
 
 #include "bus-util.h"
+#include "sd-bus-dl.h"
 
 const sd_bus_error_map vbus_bus_errors[] = {
 	SD_BUS_ERROR_MAP("org.vbus1.Error.InvalidArgument", EINVAL),

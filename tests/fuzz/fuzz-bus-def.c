@@ -9,6 +9,8 @@
 #include <systemd/sd-bus.h>
 
 #include "bus-util.h"
+#define SD_BUS_DL_NO_REDIRECT
+#include "sd-bus-dl.h"
 #include "fuzz-util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -182,8 +184,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!bus) {
 		int sv[2];
 
-		/* sd-bus builds messages only on a started bus; this one never talks to anyone. */
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+		/* sd-bus builds messages only on a started bus; this one never talks to anyone.
+		 * bus-util.c calls sd-bus through the pointers of sd-bus-dl.h. */
+		if (dlopen_sd_bus() < 0 ||
+		    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
 		    sd_bus_new(&bus) < 0 || sd_bus_set_fd(bus, sv[0], sv[0]) < 0 ||
 		    sd_bus_start(bus) < 0)
 			abort();
