@@ -39,8 +39,7 @@ static uint64_t pf_total_vfs(struct vbus_ctx *ctx, const char *pf)
 	return n;
 }
 
-/* The address of VF INDEX of PF, -ENOENT when that VF does not exist now. */
-static int vf_address(struct vbus_ctx *ctx, const char *pf, int64_t index, char **ret)
+int vbus_vf_address(struct vbus_ctx *ctx, const char *pf, int64_t index, char **ret)
 {
 	_cleanup_free_ char *p = NULL;
 
@@ -101,7 +100,7 @@ static int vf_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 			_cleanup_free_ char *vf = NULL, *drv = NULL, *path = NULL, *name = NULL;
 			_cleanup_json_ struct json_object *o = NULL;
 
-			if (vf_address(ctx, *d, (int64_t)i, &vf) < 0)
+			if (vbus_vf_address(ctx, *d, (int64_t)i, &vf) < 0)
 				continue;
 			/* A VF holding an NVIDIA vGPU profile is listed as the vgpu it is. */
 			if (sysfs_readf(ctx, &drv, PCI_DEVICES "/%s/nvidia/current_vgpu_type", vf) >=
@@ -171,7 +170,7 @@ static int vf_status(struct vbus_ctx *ctx, const struct vbus_def *def, struct vb
 	*st = (struct vbus_status){};
 	if (!def->parent || !sysfs_name_is_valid(def->parent) || def->index < 0)
 		return 0;
-	r = vf_address(ctx, def->parent, def->index, &vf);
+	r = vbus_vf_address(ctx, def->parent, def->index, &vf);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
@@ -211,7 +210,7 @@ static int save_drivers(struct vbus_ctx *ctx, const char *pf, uint64_t n, struct
 	for (uint64_t i = 0; i < n; i++) {
 		_cleanup_free_ char *vf = NULL, *o = NULL;
 
-		if (vf_address(ctx, pf, (int64_t)i, &vf) < 0)
+		if (vbus_vf_address(ctx, pf, (int64_t)i, &vf) < 0)
 			continue;
 		if (vbus_bind_get_driver(ctx, "pci", vf, &s[i].driver) < 0)
 			s[i].driver = NULL;
@@ -228,7 +227,7 @@ static void restore_drivers(struct vbus_ctx *ctx, const char *pf, struct saved_v
 		_cleanup_free_ char *vf = NULL, *cur = NULL;
 		int r;
 
-		if (!s[i].driver || vf_address(ctx, pf, (int64_t)i, &vf) < 0)
+		if (!s[i].driver || vbus_vf_address(ctx, pf, (int64_t)i, &vf) < 0)
 			continue;
 		if (vbus_bind_get_driver(ctx, "pci", vf, &cur) >= 0 && streq_ptr(cur, s[i].driver))
 			continue;
@@ -423,7 +422,7 @@ static int foreign_bound_vfs(struct vbus_ctx *ctx, const char *pf, uint64_t n, c
 		bool ours = false;
 		char *more;
 
-		if (vf_address(ctx, pf, (int64_t)i, &vf) < 0 ||
+		if (vbus_vf_address(ctx, pf, (int64_t)i, &vf) < 0 ||
 		    vbus_bind_get_driver(ctx, "pci", vf, &drv) < 0 || !drv)
 			continue;
 		for (size_t j = 0; j < n_runs; j++)
@@ -496,7 +495,7 @@ static int vf_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 			_cleanup_free_ char *vf = NULL, *drv = NULL;
 			long pid;
 
-			if (vf_address(ctx, def->parent, (int64_t)i, &vf) < 0)
+			if (vbus_vf_address(ctx, def->parent, (int64_t)i, &vf) < 0)
 				continue;
 			if (vbus_bind_get_driver(ctx, "pci", vf, &drv) < 0 ||
 			    !streq_ptr(drv, "vfio-pci"))
@@ -541,7 +540,7 @@ static int vf_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 	uint64_t num = 0;
 	int r;
 
-	r = vf_address(ctx, def->parent, def->index, &vf);
+	r = vbus_vf_address(ctx, def->parent, def->index, &vf);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
@@ -568,7 +567,7 @@ static int vf_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 	for (uint64_t i = 0; i < num; i++) {
 		_cleanup_free_ char *other = NULL, *drv = NULL;
 
-		if (vf_address(ctx, def->parent, (int64_t)i, &other) < 0)
+		if (vbus_vf_address(ctx, def->parent, (int64_t)i, &other) < 0)
 			continue;
 		if (vbus_bind_get_driver(ctx, "pci", other, &drv) >= 0 && drv) {
 			dbg(ctx, "%s: VF %s is bound to %s, keeping %" PRIu64 " VFs on %s",
@@ -607,24 +606,32 @@ static int vf_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def, c
 
 	if (!streq(choice, VBUS_DRIVER_HOST))
 		return vbus_bind_resolve_pci(ctx, NULL, choice, ret);
-	r = vf_address(ctx, def->parent, def->index, &vf);
+	r = vbus_vf_of(ctx, def, &vf);
+	if (r < 0)
+		return r;
+	return vbus_bind_resolve_pci(ctx, vf, choice, ret);
+}
+
+int vbus_vf_of(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret)
+{
+	int r;
+
+	r = vbus_vf_address(ctx, def->parent, def->index, ret);
 	if (r < 0)
 		return vbus_error(ctx, r == -ENOENT ? -ENODEV : r,
 				  "%s: VF %" PRId64 " of %s does not exist", def->name, def->index,
 				  def->parent);
-	return vbus_bind_resolve_pci(ctx, vf, choice, ret);
+	return 0;
 }
 
-static int vf_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const char *driver)
+int vbus_vf_bind_index(struct vbus_ctx *ctx, const struct vbus_def *def, const char *driver)
 {
 	_cleanup_free_ char *vf = NULL;
 	int r;
 
-	r = vf_address(ctx, def->parent, def->index, &vf);
+	r = vbus_vf_of(ctx, def, &vf);
 	if (r < 0)
-		return vbus_error(ctx, r == -ENOENT ? -ENODEV : r,
-				  "%s: VF %" PRId64 " of %s does not exist", def->name, def->index,
-				  def->parent);
+		return r;
 	return vbus_bind_driver(ctx, "pci", vf, driver);
 }
 
@@ -655,6 +662,6 @@ const struct vbus_backend vbus_backend_vf = {
     .destroy = vf_destroy,
     .configure = vf_configure,
     .resolve_driver = vf_resolve_driver,
-    .bind = vf_bind,
+    .bind = vbus_vf_bind_index,
     .free_data = vf_free_data,
 };

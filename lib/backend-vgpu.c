@@ -95,16 +95,6 @@ static int parse_profiles(char *text, struct profile **ret, size_t *ret_n)
 	return 0;
 }
 
-/* The address of VF INDEX of PF; -ENOENT when it does not exist now. */
-static int vf_address(struct vbus_ctx *ctx, const char *pf, int64_t index, char **ret)
-{
-	_cleanup_free_ char *p = NULL;
-
-	if (asprintf(&p, PCI_DEVICES "/%s/virtfn%" PRId64, pf, index) < 0)
-		return -ENOMEM;
-	return sysfs_link_basename(ctx, p, ret);
-}
-
 static int vf_profiles(struct vbus_ctx *ctx, const char *vf, struct profile **ret, size_t *ret_n)
 {
 	_cleanup_free_ char *text = NULL;
@@ -182,7 +172,7 @@ static char *profile_name(struct vbus_ctx *ctx, const char *pf, long id)
 		struct profile *p = NULL;
 		size_t n = 0;
 
-		if (vf_address(ctx, pf, (int64_t)i, &vf) < 0 || vf_profiles(ctx, vf, &p, &n) < 0)
+		if (vbus_vf_address(ctx, pf, (int64_t)i, &vf) < 0 || vf_profiles(ctx, vf, &p, &n) < 0)
 			continue;
 		for (size_t k = 0; k < n && !s; k++)
 			if (p[k].id == id)
@@ -214,7 +204,7 @@ static int vgpu_list_parents(struct vbus_ctx *ctx, const char *parent, struct js
 			_cleanup_free_ char *vf = NULL;
 			long cur;
 
-			if (vf_address(ctx, *d, (int64_t)i, &vf) < 0)
+			if (vbus_vf_address(ctx, *d, (int64_t)i, &vf) < 0)
 				continue;
 			num++;
 			if (vf_current(ctx, vf, &cur) >= 0 && cur != 0)
@@ -264,7 +254,7 @@ static int vgpu_list_types(struct vbus_ctx *ctx, const char *parent, struct json
 			size_t n = 0;
 			long cur;
 
-			if (vf_address(ctx, *d, (int64_t)i, &vf) < 0 ||
+			if (vbus_vf_address(ctx, *d, (int64_t)i, &vf) < 0 ||
 			    vf_current(ctx, vf, &cur) < 0 || cur != 0 ||
 			    vf_profiles(ctx, vf, &p, &n) < 0)
 				continue;
@@ -323,7 +313,7 @@ static int vgpu_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 			_cleanup_json_ struct json_object *o = NULL;
 			long cur;
 
-			if (vf_address(ctx, *d, (int64_t)i, &vf) < 0 ||
+			if (vbus_vf_address(ctx, *d, (int64_t)i, &vf) < 0 ||
 			    vf_current(ctx, vf, &cur) < 0 || cur == 0)
 				continue;
 			(void)vbus_bind_get_driver(ctx, "pci", vf, &drv);
@@ -406,7 +396,7 @@ static int known_profile(struct vbus_ctx *ctx, const struct vbus_def *def)
 		long cur = 0;
 		bool found;
 
-		if (vf_address(ctx, def->parent, (int64_t)i, &vf) < 0)
+		if (vbus_vf_address(ctx, def->parent, (int64_t)i, &vf) < 0)
 			continue;
 		seen++;
 		if (vf_current(ctx, vf, &cur) >= 0 && cur != 0) {
@@ -477,7 +467,7 @@ static int vgpu_status(struct vbus_ctx *ctx, const struct vbus_def *def, struct 
 	*st = (struct vbus_status){};
 	if (!def->parent || !sysfs_name_is_valid(def->parent) || def->index < 0)
 		return 0;
-	r = vf_address(ctx, def->parent, def->index, &vf);
+	r = vbus_vf_address(ctx, def->parent, def->index, &vf);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
@@ -519,7 +509,7 @@ static int vgpu_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 	r = vgpu_check(ctx, def);
 	if (r < 0)
 		return r;
-	if (vf_address(ctx, def->parent, def->index, &vf) < 0) {
+	if (vbus_vf_address(ctx, def->parent, def->index, &vf) < 0) {
 		r = vf_def(ctx, def, &v);
 		if (r < 0)
 			return r;
@@ -527,7 +517,7 @@ static int vgpu_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 		if (r < 0)
 			return r;
 		made_vf = true;
-		r = vf_address(ctx, def->parent, def->index, &vf);
+		r = vbus_vf_address(ctx, def->parent, def->index, &vf);
 		if (r < 0) {
 			r = vbus_error(ctx, -ENODEV, "%s: VF %" PRId64 " of %s did not appear",
 				       def->name, def->index, def->parent);
@@ -590,7 +580,7 @@ static int vgpu_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 	long cur = 0;
 	int r;
 
-	r = vf_address(ctx, def->parent, def->index, &vf);
+	r = vbus_vf_address(ctx, def->parent, def->index, &vf);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
@@ -622,25 +612,10 @@ static int vgpu_resolve_driver(struct vbus_ctx *ctx, const struct vbus_def *def,
 		*ret = s;
 		return 0;
 	}
-	r = vf_address(ctx, def->parent, def->index, &vf);
+	r = vbus_vf_of(ctx, def, &vf);
 	if (r < 0)
-		return vbus_error(ctx, r == -ENOENT ? -ENODEV : r,
-				  "%s: VF %" PRId64 " of %s does not exist", def->name, def->index,
-				  def->parent);
+		return r;
 	return vbus_bind_resolve_pci(ctx, vf, choice, ret);
-}
-
-static int vgpu_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const char *driver)
-{
-	_cleanup_free_ char *vf = NULL;
-	int r;
-
-	r = vf_address(ctx, def->parent, def->index, &vf);
-	if (r < 0)
-		return vbus_error(ctx, r == -ENOENT ? -ENODEV : r,
-				  "%s: VF %" PRId64 " of %s does not exist", def->name, def->index,
-				  def->parent);
-	return vbus_bind_driver(ctx, "pci", vf, driver);
 }
 
 static const struct vbus_kind_rules vgpu_rules = {
@@ -664,5 +639,5 @@ const struct vbus_backend vbus_backend_vgpu = {
     .create = vgpu_create,
     .destroy = vgpu_destroy,
     .resolve_driver = vgpu_resolve_driver,
-    .bind = vgpu_bind,
+    .bind = vbus_vf_bind_index,
 };

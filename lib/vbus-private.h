@@ -296,6 +296,15 @@ extern const struct vbus_backend vbus_backend_vdpa;
 extern const struct vbus_backend vbus_backend_virtbus;
 extern const struct vbus_backend vbus_backend_vgpu;
 
+/* lib/backend-vf.c: the address of VF INDEX of PF, -ENOENT when that VF does not exist now
+ * (the vf and vgpu kinds). */
+int vbus_vf_address(struct vbus_ctx *ctx, const char *pf, int64_t index, char **ret);
+/* lib/backend-vf.c: the address of DEF's VF (its parent's VF DEF->index); -ENODEV with a
+ * message naming DEF when that VF does not exist. */
+int vbus_vf_of(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
+/* lib/backend-vf.c: binds DEF's VF to DRIVER (NULL: none), as vbus_vf_of() finds it. */
+int vbus_vf_bind_index(struct vbus_ctx *ctx, const struct vbus_def *def, const char *driver);
+
 /* NULL for a kind without a backend yet. */
 const struct vbus_backend *vbus_backend_get(enum vbus_kind kind);
 /* The backend the core uses for KIND in CTX (a test override, else the table's). */
