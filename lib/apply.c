@@ -346,7 +346,7 @@ static int plan_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
 				continue;
 			if (r < 0)
 				return r;
-			s->stop = !run.transient;
+			s->stop = !run.transient && vbus_run_is_live(ctx, &run);
 			vbus_run_done(&run);
 		} else if (s->want->start == VBUS_START_AUTO && !s->parent_absent)
 			kinds |= 1u << s->want->kind;
@@ -428,7 +428,8 @@ static int act_now(struct vbus_ctx *ctx, struct step *steps, size_t n, bool *ret
 				if (r < 0)
 					name = failed_name;
 			} else
-				r = a == ACT_STOP ? vbus_stop(ctx, name) : vbus_start(ctx, name);
+				r = a == ACT_STOP ? vbus_stop(ctx, name)
+						  : vbus_start_def(ctx, s->want ?: s->old);
 			/* Gone or come meanwhile (a stale record, vbusd was quicker): nothing to do. */
 			if (r >= 0 || r == -EALREADY)
 				continue;
@@ -642,6 +643,13 @@ static int apply_locked(struct vbus_ctx *ctx, struct json_object *list, unsigned
 			goto out;
 		}
 	}
+
+	/* A start of an undefined device that died before the kernel made it left a record
+	 * that names nothing: it goes with its definition. */
+	for (size_t i = 0; i < n_steps; i++)
+		if (steps[i].action == ACT_UNDEFINE && !steps[i].stop &&
+		    !vbus_def_is_template(steps[i].old))
+			vbus_run_drop_stale(ctx, steps[i].old->name);
 
 	/* 4. --now: the definitions stay whatever happens to the devices. */
 	r = act_now(ctx, steps, n_steps, &failed);

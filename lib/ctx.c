@@ -170,6 +170,7 @@ VBUS_EXPORT int vbus_ctx_new(const char *root, struct vbus_ctx **ret)
 		return -ENOMEM;
 	ctx->n_ref = 1;
 	ctx->lock_fd = -1;
+	ctx->run_journal_fd = -1;
 	r = make_root(root, &ctx->root);
 	if (r < 0) {
 		free(ctx);
@@ -213,6 +214,8 @@ VBUS_EXPORT struct vbus_ctx *vbus_ctx_unref(struct vbus_ctx *ctx)
 	}
 	if (ctx->lock_fd >= 0)
 		close(ctx->lock_fd);
+	if (ctx->run_journal_fd >= 0)
+		close(ctx->run_journal_fd);
 	vbus_policy_cache_free(ctx);
 	json_object_put(ctx->sf_cache);
 	json_object_put(ctx->sf_aux_seen);

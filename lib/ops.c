@@ -2,6 +2,7 @@
 /* Operations: define, undefine, start, stop, create, remove, assign; ordering and rollback. */
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <strings.h>
@@ -380,10 +381,12 @@ int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n
 	return 0;
 }
 
-static int run_save(struct vbus_ctx *ctx, const struct vbus_run *run)
+/* The journal of the run records' intents: see vbus_run_journal_fold(). */
+#define RUN_JOURNAL ".intents"
+
+static int run_to_json(const struct vbus_run *run, struct json_object **ret)
 {
 	_cleanup_json_ struct json_object *obj = NULL, *d = NULL;
-	_cleanup_free_ char *dir = NULL, *file = NULL, *text = NULL;
 	int r;
 
 	r = vbus_def_to_json(run->def, &d);
@@ -407,6 +410,19 @@ static int run_save(struct vbus_ctx *ctx, const struct vbus_run *run)
 	if (run->stacked_on &&
 	    json_object_object_add(obj, "stacked_on", json_object_new_string(run->stacked_on)) < 0)
 		return -ENOMEM;
+	*ret = TAKE_PTR(obj);
+	return 0;
+}
+
+static int run_save(struct vbus_ctx *ctx, const struct vbus_run *run)
+{
+	_cleanup_json_ struct json_object *obj = NULL;
+	_cleanup_free_ char *dir = NULL, *file = NULL, *text = NULL;
+	int r;
+
+	r = run_to_json(run, &obj);
+	if (r < 0)
+		return r;
 	dir = vbus_path(ctx, RUN_DIR);
 	if (!dir || asprintf(&file, "%s.json", run->def->name) < 0)
 		return -ENOMEM;
@@ -414,6 +430,167 @@ static int run_save(struct vbus_ctx *ctx, const struct vbus_run *run)
 	if (r < 0)
 		return r;
 	return vbus_write_runtime_file(ctx, dir, file, text);
+}
+
+/*
+ * The write-ahead record of a start (RUN, pending), appended as one line to the journal of
+ * this hold of the lock, opened at its first start: one write() per device instead of a file
+ * of its own written and renamed, and the outcome (run_save(), NAME.json) is the only file a
+ * start writes. A line is complete or absent after a kill: the write is the step before the
+ * kernel is asked. The journal needs no fsync, as no record in /run does (vbus_write_runtime_file).
+ */
+static int run_journal_append(struct vbus_ctx *ctx, const struct vbus_run *run)
+{
+	_cleanup_json_ struct json_object *obj = NULL;
+	_cleanup_free_ char *line = NULL;
+	size_t len;
+	ssize_t n;
+	int r;
+
+	if (ctx->run_journal_fd < 0) {
+		_cleanup_free_ char *dir = vbus_path(ctx, RUN_DIR);
+		_cleanup_close_ int dfd = -1;
+
+		if (!dir)
+			return -ENOMEM;
+		r = vbus_mkdir_p(dir, 0755);
+		if (r < 0)
+			return r;
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return -errno;
+		ctx->run_journal_fd = openat(dfd, RUN_JOURNAL,
+					     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC |
+						     O_NOFOLLOW,
+					     0644);
+		if (ctx->run_journal_fd < 0)
+			return -errno;
+	}
+	r = run_to_json(run, &obj);
+	if (r < 0)
+		return r;
+	line = vbus_strjoin(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN), "\n",
+			    NULL);
+	if (!line)
+		return -ENOMEM;
+	ctx->changed_gen = ctx->lock_gen;
+	len = strlen(line);
+	do
+		n = write(ctx->run_journal_fd, line, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+void vbus_run_journal_close(struct vbus_ctx *ctx)
+{
+	_cleanup_free_ char *p = NULL;
+
+	if (ctx->run_journal_fd < 0)
+		return;
+	close(ctx->run_journal_fd);
+	ctx->run_journal_fd = -1;
+	p = vbus_path(ctx, RUN_DIR "/" RUN_JOURNAL);
+	/* Left behind (no memory, a failed unlink): the next holder folds it, which adds
+	 * nothing, every start of this hold having written its outcome or been undone. */
+	if (p && unlink(p) < 0 && errno != ENOENT)
+		dbg(ctx, "cannot remove %s: %s", p, strerror(errno));
+}
+
+/*
+ * Under the lock, before anything else reads or writes (LOCK_FD held, the context not yet
+ * counted as holding it): a journal left behind is a holder killed during its starts. Each
+ * device it names without a record of its own gets its pending record (the last line for a
+ * name wins), which the next call keeps (the device exists: vbus made it or holds it) or drops
+ * (it does not), as for a start that wrote its record itself. A torn last line is a write that
+ * did not finish, before which the kernel was not asked: ignored.
+ */
+int vbus_run_journal_fold(struct vbus_ctx *ctx, int lock_fd)
+{
+	_cleanup_free_ char *dir = vbus_path(ctx, RUN_DIR);
+	_cleanup_close_ int dfd = -1;
+	_cleanup_free_ char *buf = NULL;
+	struct json_tokener *tok = NULL;
+	char **lines = NULL;
+	size_t n_lines = 0;
+	FILE *f;
+	int fd, r = 0;
+
+	(void)lock_fd;
+	if (!dir)
+		return -ENOMEM;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	fd = openat(dfd, RUN_JOURNAL, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (;;) {
+		size_t cap = 0;
+		char *l = NULL, **nl;
+
+		if (getline(&l, &cap, f) < 0) {
+			free(l);
+			break;
+		}
+		nl = realloc(lines, (n_lines + 1) * sizeof(*lines));
+		if (!nl) {
+			free(l);
+			r = -ENOMEM;
+			break;
+		}
+		lines = nl;
+		lines[n_lines++] = l;
+	}
+	fclose(f);
+	tok = json_tokener_new();
+	if (!tok && r >= 0)
+		r = -ENOMEM;
+	for (size_t i = n_lines; i-- > 0 && r >= 0;) {
+		_cleanup_json_ struct json_object *obj = NULL;
+		_cleanup_free_ char *rec = NULL;
+		struct vbus_run run = {};
+
+		if (!strchr(lines[i], '\n'))
+			continue; /* torn */
+		json_tokener_reset(tok);
+		obj = json_tokener_parse_ex(tok, lines[i], (int)strlen(lines[i]));
+		if (!obj || run_parse(ctx, obj, &run) < 0 || !vbus_name_is_valid(run.def->name)) {
+			vbus_error_clear(ctx);
+			vbus_run_done(&run);
+			continue;
+		}
+		rec = vbus_strjoin(run.def->name, ".json", NULL);
+		if (!rec)
+			r = -ENOMEM;
+		else if (faccessat(dfd, rec, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+			dbg(ctx, "'%s': its start did not finish, recording it as pending",
+			    run.def->name);
+			run.pending = true;
+			r = run_save(ctx, &run);
+		}
+		vbus_run_done(&run);
+	}
+	if (tok)
+		json_tokener_free(tok);
+	for (size_t i = 0; i < n_lines; i++)
+		free(lines[i]);
+	free(lines);
+	if (r >= 0 && unlinkat(dfd, RUN_JOURNAL, 0) < 0 && errno != ENOENT)
+		r = -errno;
+	if (r < 0) {
+		_cleanup_free_ char *cause = vbus_error_take(ctx);
+
+		return vbus_error(ctx, r, "cannot recover %s/%s: %s", RUN_DIR, RUN_JOURNAL,
+				  cause ?: strerror(-r));
+	}
+	return 0;
 }
 
 static int run_remove(struct vbus_ctx *ctx, const char *name)
@@ -441,6 +618,11 @@ static void step(struct vbus_ctx *ctx, const char *name)
 
 static bool is_active(struct vbus_ctx *ctx, const struct vbus_def *def);
 
+bool vbus_run_is_live(struct vbus_ctx *ctx, const struct vbus_run *run)
+{
+	return !run->pending || is_active(ctx, run->def);
+}
+
 /*
  * vbus_run_load() for the operations: a pending record (a start that died half-way) whose
  * device exists is kept, vbus made it or holds it; one whose device does not exist tells
@@ -463,6 +645,15 @@ static int run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret
 	}
 	*ret = run;
 	return 0;
+}
+
+void vbus_run_drop_stale(struct vbus_ctx *ctx, const char *name)
+{
+	struct vbus_run run = {};
+
+	if (run_load(ctx, name, &run) >= 0)
+		vbus_run_done(&run);
+	vbus_error_clear(ctx);
 }
 
 /*
@@ -1010,7 +1201,7 @@ static int run_record(struct vbus_ctx *ctx, struct vbus_run *run, bool pending, 
 	int r;
 
 	run->pending = pending;
-	r = run_save(ctx, run);
+	r = pending ? run_journal_append(ctx, run) : run_save(ctx, run);
 	if (r < 0)
 		return vbus_error(ctx, r, "cannot record %s of '%s' in /run/vbus: %s", what,
 				  run->def->name, vbus_ctx_last_error(ctx) ?: strerror(-r));
@@ -1117,10 +1308,16 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 
 fail:
 	if (rollback_start(ctx, be, def, created, rebound, run.previous_driver) >= 0) {
-		if (recorded)
-			(void)run_remove(ctx, def->name);
-		/* All undone: nothing changed for the CDI specs either (vbus_unlock()). */
+		/* All undone: the intent in the journal names nothing (vbus_unlock() drops it),
+		 * and nothing changed for the CDI specs either. */
 		ctx->changed_gen = changed_gen;
+	} else if (recorded) {
+		/* Not undone: the device stays vbus's, with the record of its start as far as
+		 * it got (the journal goes at vbus_unlock()). */
+		char *saved = vbus_error_take(ctx);
+
+		(void)run_save(ctx, &run);
+		vbus_error_restore(ctx, saved);
 	}
 	vbus_status_done(&st);
 	vbus_run_done(&run);
@@ -1295,7 +1492,10 @@ static int start_locked(struct vbus_ctx *ctx, const char *name, unsigned flags)
 	return start_named(ctx, name, flags, 0);
 }
 
-static int start_named(struct vbus_ctx *ctx, const char *name, unsigned flags, int depth)
+/* NAME's start; GIVEN: its stored definition as the caller read it already (apply), else
+ * NULL (read from the store). */
+static int start_given(struct vbus_ctx *ctx, const char *name, const struct vbus_def *given,
+		       unsigned flags, int depth)
 {
 	_cleanup_(vbus_run_donep) struct vbus_run run = {};
 	_cleanup_def_ struct vbus_def *def = NULL;
@@ -1304,9 +1504,16 @@ static int start_named(struct vbus_ctx *ctx, const char *name, unsigned flags, i
 	vbus_error_clear(ctx);
 	if (flags & ~(unsigned)VBUS_START_FORCE)
 		return vbus_error(ctx, -EINVAL, "unknown start flags 0x%x", flags);
-	r = load_for_name(ctx, name, &run, &def);
-	if (r < 0)
-		return r;
+	if (given) {
+		r = run_load(ctx, name, &run);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		r = r >= 0;
+	} else {
+		r = load_for_name(ctx, name, &run, &def);
+		if (r < 0)
+			return r;
+	}
 	if (r > 0) {
 		if (is_active(ctx, run.def))
 			return converge_run(ctx, &run);
@@ -1316,11 +1523,33 @@ static int start_named(struct vbus_ctx *ctx, const char *name, unsigned flags, i
 			return r;
 		if (run.transient)
 			return vbus_error(ctx, -ENOENT, "'%s' is not defined", name);
-		r = vbus_def_load(ctx, name, &def);
-		if (r < 0)
-			return r;
+		if (!given) {
+			r = vbus_def_load(ctx, name, &def);
+			if (r < 0)
+				return r;
+		}
 	}
-	return start_stacked(ctx, def, false, flags, depth);
+	return start_stacked(ctx, given ?: def, false, flags, depth);
+}
+
+static int start_named(struct vbus_ctx *ctx, const char *name, unsigned flags, int depth)
+{
+	return start_given(ctx, name, NULL, flags, depth);
+}
+
+int vbus_start_def(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	int r;
+
+	if (!def->name || !vbus_name_is_valid(def->name) || vbus_def_is_template(def))
+		return vbus_start(ctx, def->name);
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	r = start_given(ctx, def->name, def, 0, 0);
+	vbus_unlock(ctx);
+	return r;
 }
 
 static int stop_run(struct vbus_ctx *ctx, const struct vbus_backend *be, struct vbus_run *run)

@@ -562,6 +562,12 @@ int vbus_lock(struct vbus_ctx *ctx)
 		}
 		warn(ctx, "Rolled back an apply that did not finish in %s", DEVICES_DIR);
 	}
+	/* The same for the run records' journal of a start killed half-way. */
+	r = vbus_run_journal_fold(ctx, fd);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
 	/* Once per context: a long-lived one (vbusd) must not read the whole store on every
 	 * change; a writer killed meanwhile leaves a hidden file that the next process (or
 	 * vbusd's next start) removes. */
@@ -598,6 +604,7 @@ void vbus_unlock(struct vbus_ctx *ctx)
 	}
 	if (ctx->lock_depth == 0 || --ctx->lock_depth > 0)
 		return;
+	vbus_run_journal_close(ctx);
 	close(ctx->lock_fd);
 	ctx->lock_fd = -1;
 }

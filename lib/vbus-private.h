@@ -92,6 +92,9 @@ struct vbus_ctx {
 	 * commit makes them all durable at once. */
 	bool store_defer_sync;
 	unsigned lock_gen; /* counts the times the lock was taken (depth 0 -> 1) */
+	/* /run/vbus/.intents of this hold of the lock (lib/ops.c): the write-ahead records of
+	 * its starts, one line each, appended; -1 until the first. Removed at vbus_unlock(). */
+	int run_journal_fd;
 	/* lib/callout.c: the script directory pairs (callouts, notifiers: a bit each) found
 	 * without scripts during lock_gen scripts_gen, not read again then. */
 	unsigned scripts_gen, scripts_none;
@@ -394,9 +397,22 @@ struct vbus_run {
 	char *stacked_on;
 };
 void vbus_run_done(struct vbus_run *run);
+/* The write-ahead journal of run records (lib/ops.c). vbus_lock(): one left by a holder that
+ * died becomes a pending record per device it names that has no record of its own (the next
+ * call then keeps or drops each as it does any pending record). vbus_unlock(): this hold's
+ * journal goes, every start in it having written its outcome or been undone. */
+int vbus_run_journal_fold(struct vbus_ctx *ctx, int lock_fd);
+void vbus_run_journal_close(struct vbus_ctx *ctx);
+/* vbus_start() of DEF, already read (apply's list): the store is not read again for it. */
+int vbus_start_def(struct vbus_ctx *ctx, const struct vbus_def *def);
 /* 0 and RET filled, -ENOENT when NAME has no run record. */
 int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret);
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n);
+/* False for the pending record of a start that never got to the kernel (no device): the
+ * next start or stop drops it, and nothing runs to stop. */
+bool vbus_run_is_live(struct vbus_ctx *ctx, const struct vbus_run *run);
+/* Removes NAME's record when it is such a pending one (apply's undefine). */
+void vbus_run_drop_stale(struct vbus_ctx *ctx, const char *name);
 /* Many vbus_define()s under the caller's lock (import): the store is read once at begin,
  * duplicates are found through a map, and the files are synced once at end. add returns what
  * vbus_define() does; end must follow begin whatever happened in between. */

@@ -641,13 +641,21 @@ static int hook(struct vbus_ctx *ctx, const char *path, const char *value, void 
 	return 0;
 }
 
-/* VBUS_FAKE_KILL_AT=STEP: the process is SIGKILLed right after that step of a start
- * ("checked", "intent", "created", "bound", "recorded"), as a crash there would leave it. */
+/* VBUS_FAKE_KILL_AT=STEP[:N]: the process is SIGKILLed right after that step of a start
+ * ("checked", "intent", "created", "bound", "recorded"), the Nth time (1 by default) it comes
+ * (the Nth device of an apply), as a crash there would leave it. */
 static void step_hook(struct vbus_ctx *ctx, const char *step, void *userdata)
 {
-	const char *at = getenv("VBUS_FAKE_KILL_AT");
+	static unsigned seen;
+	const char *at = getenv("VBUS_FAKE_KILL_AT"), *colon;
+	size_t len;
 
-	if (at && streq(at, step))
+	if (!at)
+		return;
+	colon = strchr(at, ':');
+	len = colon ? (size_t)(colon - at) : strlen(at);
+	if (strlen(step) == len && strncmp(at, step, len) == 0 &&
+	    ++seen >= (colon ? strtoul(colon + 1, NULL, 10) : 1))
 		raise(SIGKILL);
 }
 
