@@ -557,11 +557,18 @@ static struct json_object *definition_part(struct json_object *o)
 }
 
 /* Whatever order the keys came in (a whole listing and one definition are written apart). */
-static bool definition_equal(const struct device *a, const struct device *b)
+/* A and B have the same definition; X and Y: their objects when the caller parsed them
+ * already (emit_changed(): a start changes every device's text, and parsing each twice more
+ * was a third of vbusd's autostart), else NULL. */
+static bool definition_equal(const struct device *a, const struct device *b,
+			     struct json_object *x, struct json_object *y)
 {
-	_cleanup_json_ struct json_object *x = device_object(a), *y = device_object(b);
+	_cleanup_json_ struct json_object *px = x ? NULL : device_object(a);
+	_cleanup_json_ struct json_object *py = y ? NULL : device_object(b);
 	_cleanup_json_ struct json_object *dx = NULL, *dy = NULL;
 
+	x = x ?: px;
+	y = y ?: py;
 	if (!x || !y)
 		return false;
 	dx = definition_part(x);
@@ -594,7 +601,8 @@ static void emit_with_row(struct vbusd *d, const char *member, const char *name,
  */
 static void emit_transitions(struct vbusd *d, const char *name, const char *path,
 			     const struct device *a_def, const struct device *a_rt,
-			     const struct device *b_def, const struct device *b_rt)
+			     const struct device *b_def, const struct device *b_rt,
+			     struct json_object *a_obj, struct json_object *b_obj)
 {
 	bool a_defined = a_def && a_def->defined, b_defined = b_def && b_def->defined;
 	bool a_active = a_rt && a_rt->active, b_active = b_rt && b_rt->active;
@@ -603,7 +611,7 @@ static void emit_transitions(struct vbusd *d, const char *name, const char *path
 	if (!a_defined && b_defined)
 		emit_with_row(d, "DeviceDefined", name, path, b_def);
 	else if (a_defined && b_defined && !streq(a_def->json, b_def->json) &&
-		 !definition_equal(a_def, b_def))
+		 !definition_equal(a_def, b_def, a_obj, b_obj))
 		emit_with_row(d, "DeviceModified", name, path, b_def);
 	if (a_drv && !streq_ptr(a_drv, b_drv))
 		(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
@@ -631,7 +639,7 @@ static void emit_added(struct vbusd *d, const struct device *dev, const struct d
 		return;
 	(void)sd_bus_emit_object_added(d->bus, path);
 	emit_with_row(d, "DeviceAdded", dev->name, path, dev);
-	emit_transitions(d, dev->name, path, NULL, from, dev, dev);
+	emit_transitions(d, dev->name, path, NULL, from, dev, dev, NULL, NULL);
 }
 
 /* DEV's object goes; its device lives on as TO's (another name), or not. Announced while the
@@ -642,7 +650,7 @@ static void emit_removed(struct vbusd *d, const struct device *dev, const struct
 
 	if (!path)
 		return;
-	emit_transitions(d, dev->name, path, dev, dev, NULL, to);
+	emit_transitions(d, dev->name, path, dev, dev, NULL, to, NULL, NULL);
 	(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE, "DeviceRemoved",
 				 "so", dev->name, path);
 	(void)sd_bus_emit_object_removed(d->bus, path);
@@ -652,8 +660,7 @@ static void emit_removed(struct vbusd *d, const struct device *dev, const struct
 static void emit_changed(struct vbusd *d, const struct device *old, const struct device *new,
 			 const struct device *from)
 {
-	_cleanup_json_ struct json_object *a = NULL;
-	struct json_object *b;
+	_cleanup_json_ struct json_object *a = NULL, *b = NULL;
 	_cleanup_free_ char *path = NULL;
 	const char *changed[ELEMENTSOF(device_props) + 1];
 	size_t n = 0;
@@ -663,20 +670,17 @@ static void emit_changed(struct vbusd *d, const struct device *old, const struct
 	path = device_path(new->name);
 	a = device_object(old);
 	b = device_object(new);
-	if (!path || !a || !b) {
-		json_object_put(b);
+	if (!path || !a || !b)
 		return;
-	}
 	for (size_t i = 0; i < ELEMENTSOF(device_props); i++)
 		if (!json_object_equal(json_object_object_get(a, device_props[i].key),
 				       json_object_object_get(b, device_props[i].key)))
 			changed[n++] = device_props[i].property;
 	changed[n] = NULL;
-	json_object_put(b);
 	if (n)
 		(void)sd_bus_emit_properties_changed_strv(d->bus, path, VBUS_DEVICE_IFACE,
 							  (char **)changed);
-	emit_transitions(d, new->name, path, old, from ?: old, new, new);
+	emit_transitions(d, new->name, path, old, from ?: old, new, new, a, b);
 }
 
 void objects_emit_failed(struct vbusd *d, const char *name, const char *action, int err,
