@@ -222,16 +222,18 @@ int vbus_cdi_sync(struct vbus_ctx *ctx)
 	r = !seen || !dir || !names || !devices[0] || !devices[1] ? -ENOMEM : 0;
 	if (r >= 0)
 		r = vbus_store_load_all(ctx, true, &defs, &n_defs);
-	if (r >= 0)
-		r = vbus_run_load_all(ctx, &runs, &n_runs);
 	for (size_t i = 0; r >= 0 && i < n_defs; i++) {
-		json_object_object_add(names, defs[i]->name, NULL);
-		r = collect(ctx, defs[i], seen, devices, digit);
+		if (json_object_object_add(names, defs[i]->name, NULL) < 0)
+			r = -ENOMEM;
+		else
+			r = collect(ctx, defs[i], seen, devices, digit);
 	}
-	/* Devices vbus started without a definition (transient) keep their name while active. */
+	/* Devices vbus started without a definition (transient) keep their name while active;
+	 * the records of defined names are not read (autostart: one each). */
+	if (r >= 0)
+		r = vbus_run_load_except(ctx, names, &runs, &n_runs);
 	for (size_t i = 0; r >= 0 && i < n_runs; i++)
-		if (!json_object_object_get_ex(names, runs[i].def->name, NULL))
-			r = collect(ctx, runs[i].def, seen, devices, digit);
+		r = collect(ctx, runs[i].def, seen, devices, digit);
 	for (int c = 0; r >= 0 && c < _CDI_MAX; c++)
 		r = write_spec(ctx, dir, c, devices[c], digit[c]);
 	if (r >= 0)

@@ -329,6 +329,12 @@ int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret)
 
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n)
 {
+	return vbus_run_load_except(ctx, NULL, ret, ret_n);
+}
+
+int vbus_run_load_except(struct vbus_ctx *ctx, struct json_object *skip, struct vbus_run **ret,
+			 size_t *ret_n)
+{
 	_cleanup_free_ char *dir = vbus_path(ctx, RUN_DIR);
 	struct dirent **des = NULL;
 	struct vbus_run *runs = NULL;
@@ -359,7 +365,7 @@ int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n
 			r = -ENOMEM;
 			break;
 		}
-		if (!vbus_name_is_valid(name))
+		if (!vbus_name_is_valid(name) || (skip && json_object_object_get_ex(skip, name, NULL)))
 			continue;
 		k = vbus_run_load(ctx, name, &runs[n_runs]);
 		if (k == -ENOMEM)

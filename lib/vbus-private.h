@@ -408,6 +408,9 @@ int vbus_start_def(struct vbus_ctx *ctx, const struct vbus_def *def);
 /* 0 and RET filled, -ENOENT when NAME has no run record. */
 int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret);
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n);
+/* The same without the records of the names in SKIP (keys of an object), which are not read. */
+int vbus_run_load_except(struct vbus_ctx *ctx, struct json_object *skip, struct vbus_run **ret,
+			 size_t *ret_n);
 /* False for the pending record of a start that never got to the kernel (no device): the
  * next start or stop drops it, and nothing runs to stop. */
 bool vbus_run_is_live(struct vbus_ctx *ctx, const struct vbus_run *run);
