@@ -455,20 +455,17 @@ static int run_journal_append(struct vbus_ctx *ctx, const struct vbus_run *run)
 
 	if (ctx->run_journal_fd < 0) {
 		_cleanup_free_ char *dir = vbus_path(ctx, RUN_DIR);
-		_cleanup_close_ int dfd = -1;
+		_cleanup_free_ char *p = vbus_path(ctx, RUN_DIR "/" RUN_JOURNAL);
 
-		if (!dir)
+		if (!dir || !p)
 			return -ENOMEM;
 		r = vbus_mkdir_p(dir, 0755);
 		if (r < 0)
 			return r;
-		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0)
-			return -errno;
-		ctx->run_journal_fd = openat(dfd, RUN_JOURNAL,
-					     O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC |
-						     O_NOFOLLOW,
-					     0644);
+		ctx->run_journal_fd = open(p,
+					   O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC |
+						   O_NOFOLLOW,
+					   0644);
 		if (ctx->run_journal_fd < 0)
 			return -errno;
 	}
@@ -505,33 +502,36 @@ void vbus_run_journal_close(struct vbus_ctx *ctx)
 }
 
 /*
- * Under the lock, before anything else reads or writes (LOCK_FD held, the context not yet
+ * Under the lock, before anything else reads or writes (the flock taken, the context not yet
  * counted as holding it): a journal left behind is a holder killed during its starts. Each
  * device it names without a record of its own gets its pending record (the last line for a
  * name wins), which the next call keeps (the device exists: vbus made it or holds it) or drops
  * (it does not), as for a start that wrote its record itself. A torn last line is a write that
  * did not finish, before which the kernel was not asked: ignored.
  */
-int vbus_run_journal_fold(struct vbus_ctx *ctx, int lock_fd)
+int vbus_run_journal_fold(struct vbus_ctx *ctx)
 {
+	_cleanup_free_ char *p = vbus_path(ctx, RUN_DIR "/" RUN_JOURNAL);
 	_cleanup_free_ char *dir = vbus_path(ctx, RUN_DIR);
 	_cleanup_close_ int dfd = -1;
-	_cleanup_free_ char *buf = NULL;
 	struct json_tokener *tok = NULL;
 	char **lines = NULL;
 	size_t n_lines = 0;
 	FILE *f;
 	int fd, r = 0;
 
-	(void)lock_fd;
-	if (!dir)
+	if (!p || !dir)
 		return -ENOMEM;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return 0;
-	fd = openat(dfd, RUN_JOURNAL, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* The common case, no journal: one failed open per hold of the lock. */
+	fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
 	f = fdopen(fd, "r");
 	if (!f) {
 		close(fd);
@@ -926,7 +926,7 @@ static int check_template_duplicates(struct vbus_ctx *ctx, const struct vbus_def
 }
 
 static int define_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags,
-			 struct json_object *ids)
+			 struct json_object *ids, bool no_templates)
 {
 	_cleanup_free_ char *id = NULL;
 	struct json_object *v;
@@ -942,7 +942,8 @@ static int define_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned fl
 				  strerror(-exists));
 	if (exists && !(flags & VBUS_DEFINE_REPLACE))
 		return vbus_error(ctx, -EEXIST, "'%s' is already defined", def->name);
-	if (!exists) {
+	/* A batch that knows the store holds no template need not read it for one. */
+	if (!exists && !no_templates) {
 		r = refuse_generated(ctx, def->name);
 		if (r < 0)
 			return r;
@@ -1001,6 +1002,8 @@ int vbus_define_batch_begin(struct vbus_ctx *ctx, struct vbus_define_batch *b)
 		_cleanup_free_ char *id = NULL;
 		struct json_object *v;
 
+		if (vbus_def_is_template(defs[i]))
+			b->templates = true;
 		if (!identity_unique(defs[i]))
 			continue;
 		id = vbus_def_identity(defs[i]);
@@ -1043,7 +1046,9 @@ int vbus_define_batch_add(struct vbus_ctx *ctx, struct vbus_define_batch *b, str
 	r = vbus_callout_pre(ctx, def, "define", &c);
 	if (r < 0)
 		return r;
-	r = define_locked(ctx, def, 0, b->ids);
+	r = define_locked(ctx, def, 0, b->ids, !b->templates);
+	if (r >= 0 && vbus_def_is_template(def))
+		b->templates = true;
 	vbus_callout_post(ctx, def, "define", &c, r);
 	return r;
 }
@@ -1919,7 +1924,7 @@ VBUS_EXPORT int vbus_define(struct vbus_ctx *ctx, struct vbus_def *def, unsigned
 	else
 		c = (struct vbus_callout){};
 	if (r >= 0) {
-		r = define_locked(ctx, def, flags, NULL);
+		r = define_locked(ctx, def, flags, NULL, false);
 		vbus_callout_post(ctx, def, action, &c, r);
 	}
 	vbus_unlock(ctx);

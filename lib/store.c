@@ -563,7 +563,7 @@ int vbus_lock(struct vbus_ctx *ctx)
 		warn(ctx, "Rolled back an apply that did not finish in %s", DEVICES_DIR);
 	}
 	/* The same for the run records' journal of a start killed half-way. */
-	r = vbus_run_journal_fold(ctx, fd);
+	r = vbus_run_journal_fold(ctx);
 	if (r < 0) {
 		close(fd);
 		return r;

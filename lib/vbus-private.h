@@ -401,7 +401,7 @@ void vbus_run_done(struct vbus_run *run);
  * died becomes a pending record per device it names that has no record of its own (the next
  * call then keeps or drops each as it does any pending record). vbus_unlock(): this hold's
  * journal goes, every start in it having written its outcome or been undone. */
-int vbus_run_journal_fold(struct vbus_ctx *ctx, int lock_fd);
+int vbus_run_journal_fold(struct vbus_ctx *ctx);
 void vbus_run_journal_close(struct vbus_ctx *ctx);
 /* vbus_start() of DEF, already read (apply's list): the store is not read again for it. */
 int vbus_start_def(struct vbus_ctx *ctx, const struct vbus_def *def);
@@ -421,6 +421,9 @@ void vbus_run_drop_stale(struct vbus_ctx *ctx, const char *name);
  * vbus_define() does; end must follow begin whatever happened in between. */
 struct vbus_define_batch {
 	struct json_object *ids; /* identity -> name of its definition */
+	/* The store holds a template: a new name may be one of its devices (refuse_generated()
+	 * reads the whole store for that; import of 10 000 did it per definition). */
+	bool templates;
 };
 int vbus_define_batch_begin(struct vbus_ctx *ctx, struct vbus_define_batch *b);
 int vbus_define_batch_add(struct vbus_ctx *ctx, struct vbus_define_batch *b, struct vbus_def *def);
