@@ -7,7 +7,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 dest=${1:-$here}
 [ $# -gt 0 ] && shift
-cases=${*:-"host-gvt host-ap host-sriov host-mixed host-2gpu host-vgpu"}
+cases=${*:-"host-gvt host-ap host-sriov host-mixed host-2gpu host-vgpu host-vbus"}
 
 # put FILE CONTENT: an attribute, with the newline sysfs shows.
 put() {
@@ -334,6 +334,37 @@ nvidia_gpu() {
 	mdev_type "$1" nvidia-230 "GRID T4-8Q" 2 vfio-pci "num_heads=4, frl_config=60"
 }
 
+# vbus_mgmtdev ID NETLEFT BLKMAX: vbus_sim.ko's parent vbus_sim<ID> on its bus and its vbus
+# management device as vbus.ko shows it in sysfs (/sys/bus/virtbus/mgmtdevs/vbus_sim:vbus_simID,
+# types net with max 8 and NETLEFT available, blk with BLKMAX of BLKMAX).
+vbus_mgmtdev() {
+	[ -d "$R/sys/bus/vbus_sim" ] || bus vbus_sim
+	[ -d "$R/sys/bus/virtbus" ] || bus virtbus
+	d=sys/devices/vbus_sim$1
+	put "$R/$d/uevent" ""
+	lnk sys/bus/vbus_sim "$R/$d/subsystem"
+	lnk "$d" "$R/sys/bus/vbus_sim/devices/vbus_sim$1"
+	m=$R/sys/bus/virtbus/mgmtdevs/vbus_sim:vbus_sim$1
+	put "$m/provider" vbus_sim
+	lnk "$d" "$m/parent"
+	put "$m/types/net/max_instances" 8
+	put "$m/types/net/available_instances" "$2"
+	put "$m/types/net/match_id" vbus_sim.net
+	put "$m/types/blk/max_instances" "$3"
+	put "$m/types/blk/available_instances" "$3"
+	put "$m/types/blk/match_id" vbus_sim.blk
+}
+
+# virtbus_dev ID NAME TYPE: a device of vbus_sim<ID>'s management device, unbound.
+virtbus_dev() {
+	v=sys/devices/vbus_sim$1/vbus_sim$1.$2
+	put "$R/$v/type" "$3"
+	put "$R/$v/driver_override" "(null)"
+	put "$R/$v/modalias" "virtbus:vbus_sim.$3"
+	lnk sys/bus/virtbus "$R/$v/subsystem"
+	lnk "$v" "$R/sys/bus/virtbus/devices/vbus_sim$1.$2"
+}
+
 base() {
 	rm -rf "$R"
 	mkdir -p "$R/sys/class/mdev_bus" "$R/sys/kernel/iommu_groups" "$R/etc/vbus/devices.d" \
@@ -466,6 +497,12 @@ for c in $cases; do
 		;;
 	host-vgpu)
 		vgpu_host
+		;;
+	host-vbus)
+		# Two vbus_sim parents; vbus_sim1 holds a virtbus device another tool made.
+		vbus_mgmtdev 1 7 2
+		virtbus_dev 1 other net
+		vbus_mgmtdev 2 8 2
 		;;
 	*)
 		echo "mktree.sh: unknown case $c" >&2
