@@ -227,6 +227,11 @@ static int check_kind(struct vbus_ctx *ctx, const struct vbus_def *def, int coun
 		return vbus_error(ctx, -EINVAL,
 				  "key \"count\" is for mdev, vf, vgpu, virtbus, sf and vdpa "
 				  "definitions: a pci definition binds each matching function once");
+	if ((def->kind == VBUS_KIND_VIRTBUS || def->kind == VBUS_KIND_VDPA) && !def->type)
+		return vbus_error(ctx, -EINVAL,
+				  "a %s template needs \"type\": its parents are the management "
+				  "devices that offer it",
+				  kind);
 	/* An sf's "index" is the first sfnum of each parent's devices. */
 	if (count && def->index >= 0 && def->kind != VBUS_KIND_SF)
 		return vbus_error(ctx, -EINVAL,
@@ -448,9 +453,10 @@ static int candidates_listed(struct vbus_ctx *ctx, const struct vbus_def *def, b
 		 * count there is refused by the backend's check, naming the type). */
 		if (types && *n > 0 && streq((*c)[*n - 1].parent, json_object_get_string(p))) {
 			if (json_object_object_get_ex(o, "type", &t) &&
-			    streq_ptr(json_object_get_string(t), def->type) &&
-			    json_object_object_get_ex(o, fill_key, &f))
-				(*c)[*n - 1].fill = json_object_get_int64(f);
+			    streq_ptr(json_object_get_string(t), def->type))
+				(*c)[*n - 1].fill = json_object_object_get_ex(o, fill_key, &f)
+							    ? json_object_get_int64(f)
+							    : 0;
 			continue;
 		}
 		if (types && (!json_object_object_get_ex(o, "type", &t) ||
@@ -696,7 +702,9 @@ static int expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, bool strict
 	const char *ref = vbus_stack_ref(tmpl);
 	struct candidate *c = NULL;
 	struct vbus_def **defs = NULL;
+	const char *untyped = NULL; /* a parent that matched without the type */
 	size_t n_c = 0, n = 0;
+	bool typed = false;
 	int count, r;
 
 	r = parse_count(ctx, tmpl, &count);
@@ -745,15 +753,14 @@ static int expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, bool strict
 		}
 		if (!ref && !parent_matches(ctx, tmpl, c[k].parent, held))
 			continue;
-		/* sysfs is all there is to ask about a virtbus type (vbusctl --root too). */
-		if (tmpl->kind == VBUS_KIND_VIRTBUS && c[k].fill < 0 && tmpl->type) {
-			if (!strict)
-				continue;
-			r = vbus_error(ctx, -EINVAL,
-				       "vbus management device %s does not offer type %s",
-				       c[k].parent, tmpl->type);
-			break;
+		/* A management device without the type is no parent of it (but for a stack,
+		 * whose parent the backend's check names). */
+		if ((tmpl->kind == VBUS_KIND_VIRTBUS || tmpl->kind == VBUS_KIND_VDPA) && !ref &&
+		    c[k].fill < 0) {
+			untyped = untyped ?: c[k].parent;
+			continue;
 		}
+		typed = true;
 		if (room && count == COUNT_FILL) {
 			m += ours_active(ctx, tmpl, c[k].parent, active,
 					 on_parent(tmpl, &c[k], where, active, m));
@@ -780,6 +787,15 @@ static int expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, bool strict
 				r = defs_add(&defs, &n, d);
 		}
 	}
+	/* sysfs (virtbus) and the listing (vdpa) are all there is to ask (vbusctl --root too). */
+	if (r >= 0 && strict && untyped && !typed)
+		r = vbus_error(ctx, -EINVAL, "%s %s does not offer type %s%s",
+			       tmpl->kind == VBUS_KIND_VIRTBUS ? "vbus management device"
+							       : "vdpa management device",
+			       untyped, tmpl->type,
+			       has_glob(tmpl->parent) || extra_get(tmpl, "select")
+				       ? ", nor does any other that matches"
+				       : "");
 	candidates_free(c, n_c);
 	if (r < 0) {
 		vbus_defs_free(defs, n);

@@ -2,7 +2,8 @@
 # Templates against real kernel code (issue 19): a count and a fill of mtty mdevs, with the
 # uuids derived from the definition and the parent; selectors that bind qemu's e1000e (a pci
 # template) and make and bind every VF of qemu's NVMe (a vf template with count "fill"); each
-# through apply --now and undone by an empty apply --now. Needs tests/vm/run --nvme-sriov.
+# through apply --now and undone by an empty apply --now; a count and a fill of vbus_sim's virtbus
+# types, whose names stay the same across a reload of vbus_sim. Needs tests/vm/run --nvme-sriov.
 # shellcheck source=lib/guest.sh
 . "$VBUS_SRC/tests/vm/lib/guest.sh"
 
@@ -95,5 +96,53 @@ check "an empty apply --now" ctl apply /tmp/none.json --now
 assert_eq "the mtty mdevs are gone" 0 "$(mdevs)"
 assert_eq "the e1000e is back on e1000e" e1000e "$(drv "/sys/bus/pci/devices/$nic")"
 assert_eq "the NVMe's VFs are gone" 0 "$(cat "/sys/bus/pci/devices/$pf/sriov_numvfs")"
+
+# ---- count and fill on vbus_sim's virtbus types ---------------------------------------------
+vdevs() { # the virtbus devices the kernel has, by sysfs name, on one line
+	find /sys/bus/virtbus/devices -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | tr '\n' ' '
+}
+sims() { # vbus_sim1 and vbus_sim2, vbus_sim1's blk holding 3 (debugfs max_blk)
+	echo 1 >/sys/bus/vbus_sim/new_device && echo 2 >/sys/bus/vbus_sim/new_device &&
+		echo 3 >/sys/kernel/debug/vbus_sim/vbus_sim1/max_blk
+}
+MD=/sys/bus/virtbus/mgmtdevs
+check "load vbus.ko and vbus_sim" load_kmod
+check "vbus_sim1 and vbus_sim2" sims
+assert_eq "vbus_sim1 offers 3 blk" 3 "$(cat $MD/vbus_sim:vbus_sim1/types/blk/available_instances)"
+cat >/tmp/vb.json <<'EOF'
+[ { "name": "vn", "kind": "virtbus", "parent": "vbus_sim/*", "type": "net", "count": 2 },
+  { "name": "vb", "kind": "virtbus", "parent": "vbus_sim/vbus_sim1", "type": "blk",
+    "count": "fill", "driver": "vbus_sim_blk" } ]
+EOF
+want="vbus_sim1.vb-vbus_sim_vbus_sim1-0 vbus_sim1.vb-vbus_sim_vbus_sim1-1 \
+vbus_sim1.vb-vbus_sim_vbus_sim1-2 vbus_sim1.vn-vbus_sim_vbus_sim1-0 \
+vbus_sim1.vn-vbus_sim_vbus_sim1-1 vbus_sim2.vn-vbus_sim_vbus_sim2-0 \
+vbus_sim2.vn-vbus_sim_vbus_sim2-1 "
+check "virtbus: apply --dry-run names each device" \
+	sh -c "$VBUSCTL --direct apply /tmp/vb.json --dry-run | grep -q '^device *vn-vbus_sim_vbus_sim2-1 ' &&
+		$VBUSCTL --direct apply /tmp/vb.json --dry-run | grep -q '^device *vb-vbus_sim_vbus_sim1-2 '"
+check "virtbus: apply --now" ctl apply /tmp/vb.json --now
+assert_eq "virtbus: 2 net on each parent, 3 blk (fill) on vbus_sim1, named from the templates" \
+	"$want" "$(vdevs)"
+assert_eq "virtbus: fill took all of vbus_sim1's blk" 0 \
+	"$(cat $MD/vbus_sim:vbus_sim1/types/blk/available_instances)"
+assert_eq "virtbus: a blk device is on vbus_sim_blk" vbus_sim_blk \
+	"$(drv /sys/bus/virtbus/devices/vbus_sim1.vb-vbus_sim_vbus_sim1-2)"
+assert_eq "virtbus: 7 definitions, active (fill stands for 3 with none available)" \
+	7 "$(ctl -j list --defined | python3 -c 'import json, sys
+print(sum(1 for o in json.load(sys.stdin) if o["kind"] == "virtbus" and o["active"]))')"
+check "virtbus: apply --now again changes nothing" ctl apply /tmp/vb.json --now
+assert_eq "virtbus: the same devices" "$want" "$(vdevs)"
+# vbus_sim goes and comes back (its devices go with it): the same names are made again
+check "virtbus: vbus_sim unloaded" sh -c 'echo 1 >/sys/bus/vbus_sim/del_device &&
+	echo 2 >/sys/bus/vbus_sim/del_device && rmmod vbus_sim_drv vbus_sim'
+assert_eq "virtbus: no virtbus device is left" "" "$(vdevs)"
+check "virtbus: vbus_sim loaded again" load_kmod
+check "virtbus: vbus_sim1 and vbus_sim2 again" sims
+check "virtbus: apply --now after the reload" ctl apply /tmp/vb.json --now
+assert_eq "virtbus: the same names as before the reload" "$want" "$(vdevs)"
+check "virtbus: an empty apply --now" ctl apply /tmp/none.json --now
+assert_eq "virtbus: every device of the templates is gone" "" "$(vdevs)"
+
 dmesg_clean
 finish
