@@ -1306,6 +1306,52 @@ TEST(vgpu_profiles_as_the_driver_prints_them)
 	teardown();
 }
 
+#define A100 "/sys/devices/pci0000:80/0000:80:01.1/0000:81:00.0"
+
+static bool vgpu_parent_listed(const char *pf)
+{
+	_cleanup_json_ struct json_object *a = json_object_new_array();
+	bool found = false;
+
+	check_int(vbus_backend_vgpu.list_parents(ctx, NULL, a), 0);
+	for (size_t i = 0; i < json_object_array_length(a); i++)
+		found = found || streq(jstr(json_object_array_get_idx(a, i), "parent"), pf);
+	return found;
+}
+
+/* A GPU whose VFs are mdev parents (vGPU 16: the A100) is no vgpu parent; one whose VFs carry
+ * nvidia/creatable_vgpu_types is; one without VFs only on Linux 6.8 or newer. */
+TEST(vgpu_parents_are_gpus_with_vgpu_vfs)
+{
+	struct vbus_def *d = NULL;
+
+	setup("host-vgpu");
+	check(vgpu_parent_listed("0000:41:00.0"));
+	check(vgpu_parent_listed("0000:c1:00.0"));
+	check(vgpu_parent_listed("0000:81:00.0")); /* no VFs yet: cannot be told apart */
+	/* its VF 0 made, an mdev parent as under vGPU 16 */
+	test_sh("mkdir -p '%s' && ln -s ../0000:81:00.4 '%s' && ln -s ../0000:81:00.0 '%s' && "
+		"ln -s ../../../devices/pci0000:80/0000:80:01.1/0000:81:00.4 '%s'",
+		R("/sys/devices/pci0000:80/0000:80:01.1/0000:81:00.4/mdev_supported_types/"
+		  "nvidia-694"),
+		R(A100 "/virtfn0"), R("/sys/devices/pci0000:80/0000:80:01.1/0000:81:00.4/physfn"),
+		R("/sys/bus/pci/devices/0000:81:00.4"));
+	check(!vgpu_parent_listed("0000:81:00.0"));
+	check(vgpu_parent_listed("0000:41:00.0"));
+	check_int(vbus_def_new_from_json(ctx, "{\"name\":\"g\",\"kind\":\"vgpu\",\"parent\":"
+					      "\"0000:81:00.0\",\"type\":\"A100D-20C\",\"index\":1}",
+					 NULL, &d),
+		  0);
+	check_int(vbus_define(ctx, d, 0), -EINVAL);
+	check(strstr(vbus_ctx_last_error(ctx) ?: "", "mdev types on its VFs") != NULL);
+	vbus_def_free(d);
+	/* Linux 6.1: the GPU without VFs is none; the one with vGPU VFs still is */
+	put(R("/proc/sys/kernel/osrelease"), "6.1.0-56-amd64");
+	check(!vgpu_parent_listed("0000:c1:00.0"));
+	check(vgpu_parent_listed("0000:41:00.0"));
+	teardown();
+}
+
 /* ---- templates (lib/select.c): select and count ------------------------------------------ */
 
 /* Defines the template JSON; the store then shows *ret_n definitions (freed by the caller). */

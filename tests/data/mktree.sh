@@ -294,10 +294,13 @@ gpu_vf() {
 	} >"$n/creatable_vgpu_types"
 }
 
-# Two L40S (vGPU 17, no mdev): the first with its 8 VFs enabled by sriov-manage (unbound, no
+# Two L40S (vGPU 17, no mdev) on Linux 6.12: the first with its 8 VFs enabled by sriov-manage (unbound, no
 # profile), the second without VFs; and an A100 on vGPU 16, whose VFs (none yet) are mdev
 # parents, each offering a profile as an mdev type (the stack VF -> mdev).
 vgpu_host() {
+	# vGPU 17 places profiles on VFs through the vendor VFIO driver: Linux 6.8 or newer
+	# (Debian 12's backports kernel).
+	put "$R/proc/sys/kernel/osrelease" 6.12.12+bpo-amd64
 	driver pci nvidia
 	driver pci nvidia_vgpu_vfio
 	driver mdev nvidia-vgpu-vfio
