@@ -339,13 +339,16 @@ static bool parent_matches(struct vbus_ctx *ctx, const struct vbus_def *def, con
 struct candidate {
 	char *parent;
 	int64_t fill;
-	int64_t max; /* virtbus: the type's max_instances, how far to look for ours */
+	int64_t max;  /* virtbus: the type's max_instances, how far to look for ours */
+	char *where;  /* a stack's: the device its parent runs as now, NULL when it does not */
 };
 
 static void candidates_free(struct candidate *c, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(c[i].parent);
+		free(c[i].where);
+	}
 	free(c);
 }
 
@@ -361,6 +364,7 @@ static int candidates_add(struct candidate **c, size_t *n, const char *parent, i
 		return -ENOMEM;
 	a[*n].fill = fill;
 	a[*n].max = 0;
+	a[*n].where = NULL;
 	(*n)++;
 	return 0;
 }
@@ -665,6 +669,11 @@ static int candidates_of(struct vbus_ctx *ctx, const struct vbus_def *tmpl, stru
 	}
 }
 
+/* Set while a stacked template's parent is resolved: resolving may read the store, whose
+ * templates are expanded again (the parent a device of a template, or standing on one); those
+ * are then expanded without resolving theirs, which ends the recursion. */
+static _Thread_local int resolving;
+
 /* A stacked template ("parent": "@NAME"): one candidate, the reference itself, whose fill is
  * that of the device NAME runs as now (0 while it does not run). */
 static int candidates_stacked(struct vbus_ctx *ctx, const struct vbus_def *tmpl,
@@ -676,7 +685,11 @@ static int candidates_stacked(struct vbus_ctx *ctx, const struct vbus_def *tmpl,
 	int64_t fill = 0;
 	int r;
 
+	if (resolving)
+		return candidates_add(c, n, tmpl->parent, 0);
+	resolving++;
 	r = vbus_stack_resolve(ctx, tmpl, &res);
+	resolving--;
 	if (r == -ENODEV || r == -ENOENT) {
 		vbus_error_clear(ctx);
 	} else if (r < 0) {
@@ -690,7 +703,10 @@ static int candidates_stacked(struct vbus_ctx *ctx, const struct vbus_def *tmpl,
 		if (r < 0)
 			return r;
 	}
-	return candidates_add(c, n, tmpl->parent, fill);
+	r = candidates_add(c, n, tmpl->parent, fill);
+	if (r >= 0 && res)
+		(*c)[*n - 1].where = TAKE_PTR(res->parent);
+	return r;
 }
 
 /* The devices TMPL stands for now, in parent order. STRICT (define, apply): a count that a
@@ -724,20 +740,14 @@ static int expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, bool strict
 	}
 	for (size_t k = 0; k < n_c && r >= 0; k++) {
 		/* What the stack's parent runs as decides the room, its reference the names. */
-		_cleanup_def_ struct vbus_def *res = NULL;
-		const char *where = c[k].parent;
+		const char *where = c[k].where ?: c[k].parent;
 		int64_t avail = c[k].fill < 0 ? 0 : c[k].fill;
 		int64_t m = count == COUNT_FILL ? avail : count ? count : 1;
 		bool held = false, room = tmpl->kind == VBUS_KIND_MDEV ||
 					  tmpl->kind == VBUS_KIND_VIRTBUS;
 
-		if (ref) {
-			if (vbus_stack_resolve(ctx, tmpl, &res) >= 0)
-				where = res->parent;
-			else
-				room = false;
-			vbus_error_clear(ctx);
-		}
+		if (ref && !c[k].where)
+			room = false;
 		if (tmpl->kind == VBUS_KIND_PCI) {
 			_cleanup_free_ char *name = NULL;
 			struct vbus_run run = {};
