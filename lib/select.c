@@ -232,6 +232,13 @@ static int check_kind(struct vbus_ctx *ctx, const struct vbus_def *def, int coun
 				  "a %s template needs \"type\": its parents are the management "
 				  "devices that offer it",
 				  kind);
+	/* One address on many devices: the kernel refuses the second, or worse, takes it. */
+	for (size_t i = 0; i < def->n_attrs; i++)
+		if (streq(def->attrs[i].key, "mac") || streq(def->attrs[i].key, "hw_addr"))
+			return vbus_error(ctx, -EINVAL,
+					  "attribute %s cannot go in a template: each of its "
+					  "devices would get the same address",
+					  def->attrs[i].key);
 	/* An sf's "index" is the first sfnum of each parent's devices. */
 	if (count && def->index >= 0 && def->kind != VBUS_KIND_SF)
 		return vbus_error(ctx, -EINVAL,
