@@ -925,10 +925,6 @@ int vbus_select_prepare(struct vbus_ctx *ctx, struct vbus_def *tmpl,
 	r = vbus_backend_require(ctx, tmpl->kind, &be);
 	if (r < 0)
 		return r;
-	/* A stacked template: its reference holds (the store's definitions, no cycle). */
-	r = vbus_stack_check_stored(ctx, tmpl);
-	if (r < 0)
-		return r;
 	r = expand(ctx, tmpl, true, &gen, &n);
 	if (r < 0)
 		return r;
@@ -941,7 +937,8 @@ int vbus_select_prepare(struct vbus_ctx *ctx, struct vbus_def *tmpl,
 		/* A stacked device is checked where its parent runs now, if it does. */
 		if (r >= 0 && vbus_stack_ref(d)) {
 			r = vbus_stack_resolve(ctx, d, &res);
-			if (r == -ENODEV) {
+			/* not running, or new in the same apply (which checks the reference) */
+			if (r == -ENODEV || r == -ENOENT) {
 				vbus_error_clear(ctx);
 				r = 0;
 			}

@@ -3,7 +3,9 @@
 # uuids derived from the definition and the parent; selectors that bind qemu's e1000e (a pci
 # template) and make and bind every VF of qemu's NVMe (a vf template with count "fill"); each
 # through apply --now and undone by an empty apply --now; a count and a fill of vbus_sim's virtbus
-# types, whose names stay the same across a reload of vbus_sim. Needs tests/vm/run --nvme-sriov.
+# types, a count of SFs on each vbus_sim devlink instance and of vDPA devices on vdpa_sim_net,
+# whose names and sfnums stay the same across a reload of vbus_sim. Needs tests/vm/run
+# --nvme-sriov.
 # shellcheck source=lib/guest.sh
 . "$VBUS_SRC/tests/vm/lib/guest.sh"
 
@@ -97,7 +99,7 @@ assert_eq "the mtty mdevs are gone" 0 "$(mdevs)"
 assert_eq "the e1000e is back on e1000e" e1000e "$(drv "/sys/bus/pci/devices/$nic")"
 assert_eq "the NVMe's VFs are gone" 0 "$(cat "/sys/bus/pci/devices/$pf/sriov_numvfs")"
 
-# ---- count and fill on vbus_sim's virtbus types ---------------------------------------------
+# ---- count and fill on vbus_sim's virtbus types; counts of SFs and vDPA devices --------------
 vdevs() { # the virtbus devices the kernel has, by sysfs name, on one line
 	find /sys/bus/virtbus/devices -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | tr '\n' ' '
 }
@@ -109,10 +111,21 @@ MD=/sys/bus/virtbus/mgmtdevs
 check "load vbus.ko and vbus_sim" load_kmod
 check "vbus_sim1 and vbus_sim2" sims
 assert_eq "vbus_sim1 offers 3 blk" 3 "$(cat $MD/vbus_sim:vbus_sim1/types/blk/available_instances)"
+for m in vdpa_sim_net vhost_vdpa; do
+	check "load $m" load_fixture $m
+done
+# sfnums 20 and 21 on each vbus_sim devlink instance; 2 vDPA devices on vdpa_sim_net
+sfs() { devlink port show | grep -oE 'vbus_sim/vbus_sim[0-9]+/[0-9]+: .*sfnum 2[01]' |
+	sed -E 's,/[0-9]+: .*sfnum, sfnum,' | sort | tr '\n' ' '; }
+want_sf="vbus_sim/vbus_sim1 sfnum 20 vbus_sim/vbus_sim1 sfnum 21 vbus_sim/vbus_sim2 sfnum 20 \
+vbus_sim/vbus_sim2 sfnum 21 "
 cat >/tmp/vb.json <<'EOF'
 [ { "name": "vn", "kind": "virtbus", "parent": "vbus_sim/*", "type": "net", "count": 2 },
   { "name": "vb", "kind": "virtbus", "parent": "vbus_sim/vbus_sim1", "type": "blk",
-    "count": "fill", "driver": "vbus_sim_blk" } ]
+    "count": "fill", "driver": "vbus_sim_blk" },
+  { "name": "sfs", "kind": "sf", "parent": "vbus_sim/*", "count": 2, "index": 20 },
+  { "name": "vq", "kind": "vdpa", "parent": "vdpasim_*", "type": "net", "count": 2,
+    "driver": "vfio" } ]
 EOF
 want="vbus_sim1.vb-vbus_sim_vbus_sim1-0 vbus_sim1.vb-vbus_sim_vbus_sim1-1 \
 vbus_sim1.vb-vbus_sim_vbus_sim1-2 vbus_sim1.vn-vbus_sim_vbus_sim1-0 \
@@ -131,6 +144,11 @@ assert_eq "virtbus: a blk device is on vbus_sim_blk" vbus_sim_blk \
 assert_eq "virtbus: 7 definitions, active (fill stands for 3 with none available)" \
 	7 "$(ctl -j list --defined | python3 -c 'import json, sys
 print(sum(1 for o in json.load(sys.stdin) if o["kind"] == "virtbus" and o["active"]))')"
+assert_eq "sf: sfnums 20 and 21 on each vbus_sim instance" "$want_sf" "$(sfs)"
+for i in 0 1; do
+	assert_eq "vdpa: vq-vdpasim_net-$i is on vhost_vdpa" vhost_vdpa \
+		"$(drv /sys/bus/vdpa/devices/vq-vdpasim_net-$i)"
+done
 check "virtbus: apply --now again changes nothing" ctl apply /tmp/vb.json --now
 assert_eq "virtbus: the same devices" "$want" "$(vdevs)"
 # vbus_sim goes and comes back (its devices go with it): the same names are made again
@@ -141,8 +159,12 @@ check "virtbus: vbus_sim loaded again" load_kmod
 check "virtbus: vbus_sim1 and vbus_sim2 again" sims
 check "virtbus: apply --now after the reload" ctl apply /tmp/vb.json --now
 assert_eq "virtbus: the same names as before the reload" "$want" "$(vdevs)"
+assert_eq "sf: the same sfnums after the reload" "$want_sf" "$(sfs)"
 check "virtbus: an empty apply --now" ctl apply /tmp/none.json --now
 assert_eq "virtbus: every device of the templates is gone" "" "$(vdevs)"
+assert_eq "sf: the template's SFs are gone" "" "$(sfs)"
+assert_eq "vdpa: the template's vDPA devices are gone" "" \
+	"$(find /sys/bus/vdpa/devices -mindepth 1 -maxdepth 1 -name 'vq-*')"
 
 dmesg_clean
 finish
