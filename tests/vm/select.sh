@@ -4,8 +4,8 @@
 # template) and make and bind every VF of qemu's NVMe (a vf template with count "fill"); each
 # through apply --now and undone by an empty apply --now; a count and a fill of vbus_sim's virtbus
 # types, a count of SFs on each vbus_sim devlink instance and of vDPA devices on vdpa_sim_net,
-# whose names and sfnums stay the same across a reload of vbus_sim. Needs tests/vm/run
-# --nvme-sriov.
+# whose names and sfnums stay the same across a reload of vbus_sim, and which vbusd makes again
+# by itself when a vbus_sim parent comes back. Needs tests/vm/run --nvme-sriov.
 # shellcheck source=lib/guest.sh
 . "$VBUS_SRC/tests/vm/lib/guest.sh"
 
@@ -160,6 +160,26 @@ check "virtbus: vbus_sim1 and vbus_sim2 again" sims
 check "virtbus: apply --now after the reload" ctl apply /tmp/vb.json --now
 assert_eq "virtbus: the same names as before the reload" "$want" "$(vdevs)"
 assert_eq "sf: the same sfnums after the reload" "$want_sf" "$(sfs)"
+# vbusd follows the parents: vbus_sim2 deleted and made again gets the templates' devices back
+check "start udev" start_udev
+if start_dbus "$VBUS_SRC/units"; then ok "start dbus"; else fail "start dbus"; fi
+"$VBUS_BUILD/daemon/vbusd" >"$VBUS_OUT/vbusd.log" 2>&1 &
+vbusd_pid=$!
+wait_for "vbusd owns org.vbus1" 20 busctl --system call org.freedesktop.DBus \
+	/org/freedesktop/DBus org.freedesktop.DBus GetNameOwner s org.vbus1
+check "vbusd: vbus_sim2 deleted" sh -c 'echo 2 >/sys/bus/vbus_sim/del_device'
+assert_absent "vbusd: vbus_sim2's devices went with it" \
+	/sys/bus/virtbus/devices/vbus_sim2.vn-vbus_sim_vbus_sim2-0
+check "vbusd: vbus_sim2 made again" sh -c 'echo 2 >/sys/bus/vbus_sim/new_device'
+wait_for "vbusd: made vbus_sim2's net devices and SFs 20, 21 again, as the templates say" 30 \
+	sh -c 'test -e /sys/bus/virtbus/devices/vbus_sim2.vn-vbus_sim_vbus_sim2-0 &&
+		test -e /sys/bus/virtbus/devices/vbus_sim2.vn-vbus_sim_vbus_sim2-1 &&
+		[ "$(devlink port show | grep -c "^vbus_sim/vbus_sim2/.*sfnum 2[01]")" = 2 ]'
+assert_eq "vbusd: the same devices as before" "$want" "$(vdevs)"
+assert_eq "vbusd: the same SFs as before" "$want_sf" "$(sfs)"
+kill "$vbusd_pid"
+wait "$vbusd_pid"
+assert_eq "vbusd exits 0 on SIGTERM" 0 $?
 check "virtbus: an empty apply --now" ctl apply /tmp/none.json --now
 assert_eq "virtbus: every device of the templates is gone" "" "$(vdevs)"
 assert_eq "sf: the template's SFs are gone" "" "$(sfs)"
