@@ -426,6 +426,9 @@ static int run_save(struct vbus_ctx *ctx, const struct vbus_run *run)
 	_cleanup_free_ char *dir = NULL, *file = NULL, *text = NULL;
 	int r;
 
+	if (run->stacked_on)
+		ctx->run_unstacked_gen = 0;
+
 	r = run_to_json(run, &obj);
 	if (r < 0)
 		return r;
@@ -1614,6 +1617,8 @@ static int stop_dependents(struct vbus_ctx *ctx, const char *name, int depth)
 	size_t n = 0;
 	int r, level = ctx->log_level;
 
+	if (ctx->lock_depth > 0 && ctx->run_unstacked_gen == ctx->lock_gen)
+		return 0;
 	/* Quietly: an unusable record is reported by whoever acts on it, not by every stop. */
 	if (level > VBUS_LOG_ERR)
 		ctx->log_level = VBUS_LOG_ERR;
@@ -1621,6 +1626,14 @@ static int stop_dependents(struct vbus_ctx *ctx, const char *name, int depth)
 	ctx->log_level = level;
 	if (r < 0)
 		return r;
+	if (ctx->lock_depth > 0) {
+		size_t k = 0;
+
+		while (k < n && !runs[k].stacked_on)
+			k++;
+		if (k == n)
+			ctx->run_unstacked_gen = ctx->lock_gen;
+	}
 	for (size_t i = n; i-- > 0 && r >= 0;) {
 		if (!streq_ptr(runs[i].stacked_on, name))
 			continue;
