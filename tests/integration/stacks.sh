@@ -7,12 +7,9 @@
 # TAP output. Usage: stacks.sh VBUSCTL_FAKE_KERNEL VBUSD_FAKE_KERNEL SRCDIR (as root)
 set -u
 
-VBUSCTL=$(realpath "$1")
-VBUSD=$(realpath "$2")
-SRC=$(realpath "$3")
-
 # shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
+. "$(dirname "$0")/lib.sh"
+args VBUSCTL VBUSD SRC -- "$@"
 
 cp -a "$SRC/tests/data/host-vgpu" "$ROOT"
 mkdir -p "$ROOT/etc/vbus/devices.d" "$ROOT/run"
@@ -30,18 +27,10 @@ cat >"$D/g1.json" <<'J'
 { "version": 1, "name": "g1", "kind": "vgpu", "parent": "0000:c1:00.0", "index": 2,
   "type": "L40S-24Q", "start": "auto" }
 J
-mkfifo "$T/uevents"
-export VBUSD_FAKE_UEVENTS=$T/uevents
 export VBUSD_FAKE_RETRY_USEC=1000
 MDEV=$ROOT/sys/bus/mdev/devices/5c1e0f9a-7b2d-4e3f-9a61-0c8d2b4e6f10
 
-start_bus
-if start_vbusd; then
-	ok "vbusd (fake kernel) is ready"
-else
-	not_ok "vbusd (fake kernel) is ready" "$(cat "$T/vbusd.log")"
-	finish
-fi
+start_fake_vbusd
 
 # line_of PATTERN: the line number of the last log line matching PATTERN (0: none).
 line_of() {
