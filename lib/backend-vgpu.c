@@ -122,24 +122,12 @@ static int vf_current(struct vbus_ctx *ctx, const char *vf, long *ret)
 	return 0;
 }
 
-static uint64_t pf_total_vfs(struct vbus_ctx *ctx, const char *pf)
-{
-	_cleanup_free_ char *p = NULL;
-	uint64_t n = 0;
-
-	if (!sysfs_name_is_valid(pf) || asprintf(&p, PCI_DEVICES "/%s/sriov_totalvfs", pf) < 0)
-		return 0;
-	if (sysfs_read_u64(ctx, p, &n) < 0)
-		return 0;
-	return n;
-}
-
 /* A GPU PF whose VFs take vGPU profiles: an NVIDIA display controller with SR-IOV. */
 static bool is_vgpu_pf(struct vbus_ctx *ctx, const char *pf)
 {
 	_cleanup_free_ char *vendor = NULL, *class = NULL;
 
-	if (pf_total_vfs(ctx, pf) == 0)
+	if (vbus_pf_total_vfs(ctx, pf) == 0)
 		return false;
 	if (sysfs_readf(ctx, &vendor, PCI_DEVICES "/%s/vendor", pf) < 0 ||
 	    sysfs_readf(ctx, &class, PCI_DEVICES "/%s/class", pf) < 0)
@@ -164,7 +152,7 @@ static const struct profile *find_profile(const struct profile *p, size_t n, con
  * it any more (a placed profile leaves the lists once the GPU is full). Caller frees. */
 static char *profile_name(struct vbus_ctx *ctx, const char *pf, long id)
 {
-	uint64_t total = pf_total_vfs(ctx, pf);
+	uint64_t total = vbus_pf_total_vfs(ctx, pf);
 	char *s = NULL;
 
 	for (uint64_t i = 0; i < total && !s; i++) {
@@ -189,7 +177,7 @@ static int vgpu_list_parents(struct vbus_ctx *ctx, const char *parent, struct js
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_entries(ctx, PCI_DEVICES, &l);
+	r = vbus_sriov_pfs(ctx, parent, &l);
 	if (r < 0)
 		return r;
 	for (char **d = l; *d; d++) {
@@ -197,9 +185,9 @@ static int vgpu_list_parents(struct vbus_ctx *ctx, const char *parent, struct js
 		_cleanup_free_ char *drv = NULL;
 		uint64_t num = 0, used = 0, total;
 
-		if ((parent && !streq(parent, *d)) || !is_vgpu_pf(ctx, *d))
+		if (!is_vgpu_pf(ctx, *d))
 			continue;
-		total = pf_total_vfs(ctx, *d);
+		total = vbus_pf_total_vfs(ctx, *d);
 		for (uint64_t i = 0; i < total; i++) {
 			_cleanup_free_ char *vf = NULL;
 			long cur;
@@ -235,19 +223,19 @@ static int vgpu_list_types(struct vbus_ctx *ctx, const char *parent, struct json
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_entries(ctx, PCI_DEVICES, &l);
+	r = vbus_sriov_pfs(ctx, parent, &l);
 	if (r < 0)
 		return r;
 	for (char **d = l; *d; d++) {
 		_cleanup_json_ struct json_object *seen = NULL;
 		uint64_t total;
 
-		if ((parent && !streq(parent, *d)) || !is_vgpu_pf(ctx, *d))
+		if (!is_vgpu_pf(ctx, *d))
 			continue;
 		seen = json_object_new_object(); /* short name -> its entry in TYPES */
 		if (!seen)
 			return -ENOMEM;
-		total = pf_total_vfs(ctx, *d);
+		total = vbus_pf_total_vfs(ctx, *d);
 		for (uint64_t i = 0; i < total; i++) {
 			_cleanup_free_ char *vf = NULL;
 			struct profile *p = NULL;
@@ -298,7 +286,7 @@ static int vgpu_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_entries(ctx, PCI_DEVICES, &l);
+	r = vbus_sriov_pfs(ctx, NULL, &l);
 	if (r < 0)
 		return r;
 	for (char **d = l; *d; d++) {
@@ -306,7 +294,7 @@ static int vgpu_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 
 		if (!is_vgpu_pf(ctx, *d))
 			continue;
-		total = pf_total_vfs(ctx, *d);
+		total = vbus_pf_total_vfs(ctx, *d);
 		for (uint64_t i = 0; i < total; i++) {
 			_cleanup_free_ char *vf = NULL, *drv = NULL, *path = NULL, *name = NULL,
 					    *type = NULL;
@@ -352,7 +340,7 @@ static int vf_def(struct vbus_ctx *ctx, const struct vbus_def *def, struct vbus_
 	if (r < 0)
 		return r;
 	v->kind = VBUS_KIND_VF;
-	v->index = (int64_t)pf_total_vfs(ctx, def->parent) - 1;
+	v->index = (int64_t)vbus_pf_total_vfs(ctx, def->parent) - 1;
 	v->name = strdup(def->name);
 	v->parent = strdup(def->parent);
 	/* The new VFs do not meet a host driver: the vGPU's driver binds them after. */
@@ -386,7 +374,7 @@ static char *profile_list(const struct profile *p, size_t n)
 static int known_profile(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	_cleanup_free_ char *all = NULL;
-	uint64_t total = pf_total_vfs(ctx, def->parent), seen = 0;
+	uint64_t total = vbus_pf_total_vfs(ctx, def->parent), seen = 0;
 	bool placed = false;
 
 	for (uint64_t i = 0; i < total; i++) {
@@ -442,7 +430,7 @@ static int vgpu_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (access(pcidir, F_OK) < 0)
 		return vbus_error(ctx, -ENODEV, "%s: GPU %s is not present", def->name,
 				  def->parent);
-	total = pf_total_vfs(ctx, def->parent);
+	total = vbus_pf_total_vfs(ctx, def->parent);
 	if (!is_vgpu_pf(ctx, def->parent))
 		return vbus_error(ctx, -EINVAL,
 				  "%s: %s is not an NVIDIA GPU with SR-IOV (no vGPUs on its VFs)",

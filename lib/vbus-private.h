@@ -296,6 +296,13 @@ extern const struct vbus_backend vbus_backend_vdpa;
 extern const struct vbus_backend vbus_backend_virtbus;
 extern const struct vbus_backend vbus_backend_vgpu;
 
+/* lib/backend-vf.c: the total VFs of the PCI function PF (sriov_totalvfs); 0 when it is not an
+ * SR-IOV PF or does not exist (the vf and vgpu kinds). */
+uint64_t vbus_pf_total_vfs(struct vbus_ctx *ctx, const char *pf);
+/* lib/backend-vf.c: the SR-IOV PFs among the PCI functions (PARENT alone, when not NULL), in
+ * sysfs order: what the vf and vgpu kinds walk to list parents, types and devices. Free with
+ * sysfs_strv_free(). */
+int vbus_sriov_pfs(struct vbus_ctx *ctx, const char *parent, char ***ret);
 /* lib/backend-vf.c: the address of VF INDEX of PF, -ENOENT when that VF does not exist now
  * (the vf and vgpu kinds). */
 int vbus_vf_address(struct vbus_ctx *ctx, const char *pf, int64_t index, char **ret);
