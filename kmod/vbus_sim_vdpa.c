@@ -373,11 +373,6 @@ static int vbus_sim_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 	u8 mac[ETH_ALEN];
 	int err;
 
-	if (m->dev) {
-		dev_err(sf_dev, "vdpa device %s: %s already has device %s, and one is all it offers\n",
-			name, dev_name(sf_dev), dev_name(&m->dev->vdpa.dev));
-		return -ENOSPC;
-	}
 	if (config->mask & BIT_ULL(VDPA_ATTR_DEV_NET_CFG_MAX_VQP) &&
 	    config->net.max_vq_pairs != 1) {
 		dev_err(sf_dev, "vdpa device %s: max_vqp %u is not supported, only 1\n",
@@ -404,6 +399,12 @@ static int vbus_sim_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 		ether_addr_copy(mac, m->vnet->hw_addr);
 	} else {
 		eth_random_addr(mac);
+	}
+
+	if (m->dev) {
+		dev_err(sf_dev, "vdpa device %s: %s already has device %s, and one is all it offers\n",
+			name, dev_name(sf_dev), dev_name(&m->dev->vdpa.dev));
+		return -ENOSPC;
 	}
 
 	v = vdpa_alloc_device(struct vbus_sim_vdpa, vdpa, sf_dev, &vbus_sim_vdpa_ops, 1, 1,
