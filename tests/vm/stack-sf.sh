@@ -71,6 +71,22 @@ is_active() { # NAME true/false: as `active` says
 	[ "$(active "$1")" = "$2" ]
 }
 
+log_lines() { # the number of lines vbusd has logged so far
+	wc -l <"$VBUS_OUT/vbusd.log"
+}
+
+# in_order WHAT FROM FIRST SECOND: after line FROM of vbusd's log, FIRST is logged before SECOND.
+in_order() {
+	local a b
+	a=$(awk -v f="$2" -v p="$3" 'NR > f && index($0, p) { print NR; exit }' "$VBUS_OUT/vbusd.log")
+	b=$(awk -v f="$2" -v p="$4" 'NR > f && index($0, p) { print NR; exit }' "$VBUS_OUT/vbusd.log")
+	if [ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ]; then
+		ok "$1"
+	else
+		fail "$1" "'$3' at line ${a:-none}, '$4' at line ${b:-none} of vbusd.log (after $2)"
+	fi
+}
+
 vbusd_start() {
 	"$VBUSD" --log-level=debug >>"$VBUS_OUT/vbusd.log" 2>&1 &
 	VBUSD_PID=$!
@@ -165,6 +181,7 @@ dmesg_clean "kernel side by hand"
 lap "kernel side by hand"
 
 # ---- through vbusd ---------------------------------------------------------------------------
+: >"$VBUS_OUT/vbusd.log"
 mkdir -p /etc/vbus/devices.d
 if start_dbus "$VBUS_SRC/units"; then ok "start dbus"; else fail "start dbus"; fi
 vbusd_start "first start"
@@ -172,7 +189,9 @@ check "define sf-a (SF 5 of vbus_sim1, auto)" \
 	"$VBUSCTL" define sf-a --kind sf --parent $DL --index 5 --auto
 check "define vnet-a on @sf-a (type net, driver vfio = vhost_vdpa, auto)" \
 	"$VBUSCTL" define vnet-a --kind vdpa --parent @sf-a --type net --driver vfio --auto
+mark=$(log_lines)
 check "start vnet-a" "$VBUSCTL" start vnet-a
+in_order "start vnet-a: sf-a started first, then vnet-a" "$mark" "Started 'sf-a'" "Started 'vnet-a'"
 A5=$(sf_aux 5)
 assert_eq "the SF for sf-a exists (sfnum 5)" yes "$([ -n "$A5" ] && echo yes || echo no)"
 assert_eq "vnet-a stands on auxiliary/$A5" "auxiliary/$A5" "$(vdpa_mgmt vnet-a)"
@@ -183,7 +202,9 @@ assert_eq "list: sf-a active" true "$(active sf-a)"
 assert_eq "list: vnet-a active" true "$(active vnet-a)"
 expect_fail "undefine sf-a is refused while vnet-a stands on it" 1 "'vnet-a' stands on 'sf-a'" \
 	"$VBUSCTL" undefine sf-a
+mark=$(log_lines)
 check "stop sf-a" "$VBUSCTL" stop sf-a
+in_order "stop sf-a: vnet-a stopped first" "$mark" "Stopped 'vnet-a'" "Stopped 'sf-a'"
 assert_absent "stopping sf-a took vnet-a down" /sys/bus/vdpa/devices/vnet-a
 check "SF 5 is gone" sh -c '! devlink port show | grep -q "sfnum 5"'
 assert_eq "list: vnet-a inactive" false "$(active vnet-a)"
@@ -226,10 +247,12 @@ check "load vbus_sim and vbus_sim_vdpa again" sh -c \
 	"insmod $VBUS_KMOD_DIR/vbus_sim.ko && insmod $VBUS_KMOD_DIR/vbus_sim_drv.ko &&
 	 insmod $VBUS_FIXTURES/vbus_sim_vdpa.ko"
 t1=$EPOCHREALTIME
+mark=$(log_lines)
 echo 1 >/sys/bus/vbus_sim/new_device
 wait_for "vbusd makes sf-a again by itself" 20 sh -c "devlink port show | grep -q 'sfnum 5'"
 wait_for "vbusd makes vnet-a on the new SF by itself" 20 test -e /sys/bus/vdpa/devices/vnet-a/driver
 note "new_device to vnet-a: $(awk -v a="$t1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
+in_order "reload: vbusd started sf-a, then vnet-a" "$mark" "Started 'sf-a'" "Started 'vnet-a'"
 A5=$(sf_aux 5)
 assert_eq "vnet-a stands on the new SF auxiliary/$A5" "auxiliary/$A5" "$(vdpa_mgmt vnet-a)"
 assert_link_target "vnet-a is bound to vhost_vdpa" /sys/bus/vdpa/devices/vnet-a/driver vhost_vdpa
