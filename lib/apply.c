@@ -325,8 +325,46 @@ static int active_identities(struct vbus_ctx *ctx, unsigned kinds, struct json_o
 	return 0;
 }
 
+/* A device this apply stops is not active for the definitions it starts: a new definition of
+ * the same device (a VF of an undefined template, now defined by itself) starts it again after
+ * the stop. Drops their identities from ACTIVE. */
+static int forget_stopped(struct vbus_ctx *ctx, struct step *steps, size_t n,
+			  struct json_object *active)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct vbus_def **gen = NULL;
+		size_t n_gen = 0;
+		int r;
+
+		if (!steps[i].stop)
+			continue;
+		if (!vbus_def_is_template(steps[i].old)) {
+			_cleanup_free_ char *id = vbus_def_identity(steps[i].old);
+
+			if (id)
+				json_object_object_del(active, id);
+			continue;
+		}
+		r = vbus_select_expand(ctx, steps[i].old, &gen, &n_gen);
+		if (r < 0) {
+			/* What cannot be expanded now stops nothing either. */
+			vbus_error_clear(ctx);
+			continue;
+		}
+		for (size_t j = 0; j < n_gen; j++) {
+			_cleanup_free_ char *id = vbus_def_identity(gen[j]);
+
+			if (id)
+				json_object_object_del(active, id);
+		}
+		vbus_defs_free(gen, n_gen);
+	}
+	return 0;
+}
+
 /* --now: marks the devices to stop (those vbus started for a definition it undefines: they
- * have a run record) and to start (start:auto, parent present, not active). */
+ * have a run record) and to start (start:auto, parent present, not active, or stopped by this
+ * apply). */
 static int plan_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
 {
 	_cleanup_json_ struct json_object *active = NULL;
@@ -354,6 +392,9 @@ static int plan_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
 	if (!kinds)
 		return 0;
 	r = active_identities(ctx, kinds, &active);
+	if (r < 0)
+		return r;
+	r = forget_stopped(ctx, steps, n, active);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {

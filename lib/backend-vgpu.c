@@ -134,17 +134,62 @@ static uint64_t pf_total_vfs(struct vbus_ctx *ctx, const char *pf)
 	return n;
 }
 
-/* A GPU PF whose VFs take vGPU profiles: an NVIDIA display controller with SR-IOV. */
-static bool is_vgpu_pf(struct vbus_ctx *ctx, const char *pf)
+/* Whether the running kernel (the root's /proc/sys/kernel/osrelease) is at least 6.8: NVIDIA's
+ * vGPU on VFs (vGPU 17, the vendor VFIO variant driver) needs it. */
+static bool kernel_takes_vgpu_vfs(struct vbus_ctx *ctx)
+{
+	_cleanup_free_ char *rel = NULL;
+	unsigned major = 0, minor = 0;
+
+	if (sysfs_read(ctx, "/proc/sys/kernel/osrelease", &rel) < 0 ||
+	    sscanf(rel, "%u.%u", &major, &minor) != 2)
+		return false;
+	return major > 6 || (major == 6 && minor >= 8);
+}
+
+/*
+ * Why PF is no vgpu parent, NULL when it is one: an NVIDIA display controller with SR-IOV whose
+ * VFs carry nvidia/creatable_vgpu_types. A GPU whose VFs are mdev parents instead does vGPU as
+ * mdev types (vGPU 16 and older, an A100 with mdev_supported_types on its VFs): mdevs on its VFs
+ * are its vGPUs. Before any VF exists nothing tells the two apart but the kernel: vGPU on VFs
+ * needs 6.8.
+ */
+static const char *vgpu_pf_refusal(struct vbus_ctx *ctx, const char *pf)
 {
 	_cleanup_free_ char *vendor = NULL, *class = NULL;
+	uint64_t total = pf_total_vfs(ctx, pf);
+	bool any_vf = false;
 
-	if (pf_total_vfs(ctx, pf) == 0)
-		return false;
-	if (sysfs_readf(ctx, &vendor, PCI_DEVICES "/%s/vendor", pf) < 0 ||
-	    sysfs_readf(ctx, &class, PCI_DEVICES "/%s/class", pf) < 0)
-		return false;
-	return streq(vendor, "0x10de") && strncmp(class, "0x03", 4) == 0;
+	if (total == 0 || sysfs_readf(ctx, &vendor, PCI_DEVICES "/%s/vendor", pf) < 0 ||
+	    sysfs_readf(ctx, &class, PCI_DEVICES "/%s/class", pf) < 0 ||
+	    !streq(vendor, "0x10de") || strncmp(class, "0x03", 4) != 0)
+		return "is not an NVIDIA GPU with SR-IOV (no vGPUs on its VFs)";
+	for (uint64_t i = 0; i < total; i++) {
+		_cleanup_free_ char *vf = NULL, *mdev = NULL, *nv = NULL;
+
+		if (vbus_vf_address(ctx, pf, (int64_t)i, &vf) < 0)
+			continue;
+		any_vf = true;
+		if (asprintf(&mdev, PCI_DEVICES "/%s/mdev_supported_types", vf) < 0 ||
+		    asprintf(&nv, PCI_DEVICES "/%s/nvidia/creatable_vgpu_types", vf) < 0)
+			return "cannot be looked at (out of memory)";
+		if (sysfs_exists(ctx, mdev))
+			return "does vGPU as mdev types on its VFs (vGPU 16 and older): its vGPUs "
+			       "are mdev devices on the VFs (kind mdev, the VF as parent)";
+		if (sysfs_exists(ctx, nv))
+			return NULL;
+	}
+	if (any_vf)
+		return "has VFs without nvidia/creatable_vgpu_types (is NVIDIA's vGPU 17 or newer "
+		       "manager loaded?)";
+	if (!kernel_takes_vgpu_vfs(ctx))
+		return "has no VFs yet, and vGPUs on VFs need Linux 6.8 or newer (NVIDIA vGPU 17)";
+	return NULL;
+}
+
+static bool is_vgpu_pf(struct vbus_ctx *ctx, const char *pf)
+{
+	return !vgpu_pf_refusal(ctx, pf);
 }
 
 /* The profile of the VF's list matching TYPE (short name, full name or id), NULL when none. */
@@ -443,10 +488,9 @@ static int vgpu_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 		return vbus_error(ctx, -ENODEV, "%s: GPU %s is not present", def->name,
 				  def->parent);
 	total = pf_total_vfs(ctx, def->parent);
-	if (!is_vgpu_pf(ctx, def->parent))
-		return vbus_error(ctx, -EINVAL,
-				  "%s: %s is not an NVIDIA GPU with SR-IOV (no vGPUs on its VFs)",
-				  def->name, def->parent);
+	if (vgpu_pf_refusal(ctx, def->parent))
+		return vbus_error(ctx, -EINVAL, "%s: %s %s", def->name, def->parent,
+				  vgpu_pf_refusal(ctx, def->parent));
 	if ((uint64_t)def->index >= total)
 		return vbus_error(ctx, -EINVAL,
 				  "%s: VF index %" PRId64 " is out of range, GPU %s has %" PRIu64

@@ -633,6 +633,12 @@ static int prepare_def(struct vbus_ctx *ctx, struct vbus_def *def)
 	if (vbus_def_is_template(def)) {
 		int absent = vbus_select_prepare(ctx, def, NULL);
 
+		/* a stacked one's reference holds (apply checks it against its own set) */
+		if (absent >= 0 && vbus_stack_ref(def)) {
+			r = vbus_stack_check_stored(ctx, def);
+			if (r < 0)
+				return r;
+		}
 		if (absent < 0)
 			return absent;
 		r = vbus_driver_check(ctx, def);

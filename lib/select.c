@@ -19,10 +19,26 @@
  *   "select": { "vendor", "device", "subsystem_vendor", "subsystem_device": 4 hex digits;
  *               "class": 2, 4 or 6 hex digits (base class, subclass, prog-if: a prefix);
  *               "driver": the parent's driver; "numa_node": an integer }
- *   "count": N (1..VBUS_COUNT_MAX) or "fill" (mdev: available_instances; vf: sriov_totalvfs)
+ *   "count": N (1..VBUS_COUNT_MAX) or "fill" (mdev: available_instances; vf: sriov_totalvfs;
+ *            virtbus: the type's available_instances under /sys/bus/virtbus/mgmtdevs)
+ *
+ * Kinds: pci (select only), vf, mdev, vgpu (VFs 0..N-1 of each GPU, one profile), and the kinds
+ * whose parents are handles: virtbus (vbus management devices, read from sysfs), sf (devlink
+ * instances; sfnums "index".."index"+N-1, "index" 0 when not given) and vdpa (management devices
+ * offering the type). sf, vdpa and vgpu take no "fill": the kernel shows no count of the devices
+ * their parents can hold (devlink none for SFs; vdpa's max_supported_vqs counts queues). A
+ * selector reads the attributes of the parent's device, /sys/bus/BUS/devices/DEV for a handle
+ * BUS/DEV (a vdpa_sim mgmtdev has none: it matches no selector).
+ *
+ * "parent": "@NAME" (a stack): the devices stand on what definition NAME makes, one set of them
+ * (no select, no glob); they keep "@NAME" as their parent, so start, stop and boot order them as
+ * any stacked definition, and are named NAME-of-template-NAME-I from the reference, not from
+ * where it runs now. "fill" counts on the device NAME runs as now (none while it is not active).
  *
  * The template's own fields (type, driver, attrs, tags, start) go to every device; "select"
- * and "count" do not, "template" names where a device comes from.
+ * and "count" do not, "template" names where a device comes from. A virtbus device's name is
+ * the kernel's (letters, digits, '_', '-', at most 31): a longer one keeps its start and ends
+ * in a hash of template and parent, so it stays the same.
  */
 
 #define VBUS_COUNT_MAX 1024
@@ -176,10 +192,11 @@ int vbus_select_parse(struct vbus_ctx *ctx, struct vbus_def *def)
 		return vbus_error(ctx, -EINVAL,
 				  "key \"uuid\" cannot go with a selector or a count: each "
 				  "device gets its own, derived from the name and the parent");
-	if (count && def->index >= 0)
+	if (def->parent && def->parent[0] == '@' && (sel || has_glob(def->parent)))
 		return vbus_error(ctx, -EINVAL,
-				  "key \"index\" cannot go with \"count\": the devices are "
-				  "numbered 0 to count-1");
+				  "parent \"%s\" names one definition: it cannot go with "
+				  "\"select\" or a glob",
+				  def->parent);
 	return 0;
 }
 
@@ -190,30 +207,78 @@ static int check_kind(struct vbus_ctx *ctx, const struct vbus_def *def, int coun
 	const char *kind = vbus_kind_to_string(def->kind) ?: "?";
 
 	if (def->kind != VBUS_KIND_PCI && def->kind != VBUS_KIND_VF &&
-	    def->kind != VBUS_KIND_MDEV)
-		return vbus_error(ctx, -EINVAL, "%s are for pci, vf and mdev definitions, not %s",
+	    def->kind != VBUS_KIND_MDEV && def->kind != VBUS_KIND_VIRTBUS &&
+	    def->kind != VBUS_KIND_SF && def->kind != VBUS_KIND_VDPA &&
+	    def->kind != VBUS_KIND_VGPU)
+		return vbus_error(ctx, -EINVAL,
+				  "%s are for pci, vf, mdev, vgpu, virtbus, sf and vdpa "
+				  "definitions, not %s",
 				  extra_get(def, "select") ? "key \"select\" and parent globs"
 				  : extra_get(def, "count") ? "key \"count\" and parent globs"
 							    : "parent globs",
 				  kind);
-	if (!count && def->kind == VBUS_KIND_VF && def->index < 0)
+	if (!count && (def->kind == VBUS_KIND_VF || def->kind == VBUS_KIND_VGPU) &&
+	    def->index < 0)
 		return vbus_error(ctx, -EINVAL,
-				  "a vf template needs \"count\" (N or \"fill\") or \"index\": which "
-				  "VFs of each matching PF");
+				  "a %s template needs \"count\" (N%s) or \"index\": which "
+				  "VFs of each matching PF",
+				  kind, def->kind == VBUS_KIND_VF ? " or \"fill\"" : "");
 	if (count && def->kind == VBUS_KIND_PCI)
 		return vbus_error(ctx, -EINVAL,
-				  "key \"count\" is for mdev and vf definitions: a pci definition "
-				  "binds each matching function once");
+				  "key \"count\" is for mdev, vf, vgpu, virtbus, sf and vdpa "
+				  "definitions: a pci definition binds each matching function once");
+	if ((def->kind == VBUS_KIND_VIRTBUS || def->kind == VBUS_KIND_VDPA) && !def->type)
+		return vbus_error(ctx, -EINVAL,
+				  "a %s template needs \"type\": its parents are the management "
+				  "devices that offer it",
+				  kind);
+	/* One address on many devices: the kernel refuses the second, or worse, takes it. */
+	for (size_t i = 0; i < def->n_attrs; i++)
+		if (streq(def->attrs[i].key, "mac") || streq(def->attrs[i].key, "hw_addr"))
+			return vbus_error(ctx, -EINVAL,
+					  "attribute %s cannot go in a template: each of its "
+					  "devices would get the same address",
+					  def->attrs[i].key);
+	/* An sf's "index" is the first sfnum of each parent's devices. */
+	if (count && def->index >= 0 && def->kind != VBUS_KIND_SF)
+		return vbus_error(ctx, -EINVAL,
+				  "key \"index\" cannot go with \"count\": the devices are "
+				  "numbered 0 to count-1");
+	if (count != COUNT_FILL)
+		return 0;
+	if (def->kind == VBUS_KIND_SF)
+		return vbus_error(ctx, -EINVAL,
+				  "\"count\": \"fill\" is not for sf definitions: devlink shows "
+				  "no limit on the subfunctions of an instance to fill; give a "
+				  "number");
+	if (def->kind == VBUS_KIND_VDPA)
+		return vbus_error(ctx, -EINVAL,
+				  "\"count\": \"fill\" is not for vdpa definitions: a vdpa "
+				  "management device shows no count of the devices it can hold "
+				  "(max_supported_vqs counts queues); give a number");
+	if (def->kind == VBUS_KIND_VGPU)
+		return vbus_error(ctx, -EINVAL,
+				  "\"count\": \"fill\" is not for vgpu definitions: how many "
+				  "VFs take a profile depends on what the others hold; give a "
+				  "number");
 	return 0;
 }
 
-/* The sysfs directory of PARENT of KIND, whose PCI attributes the selector reads. */
+/* The sysfs directory of PARENT of KIND, whose attributes the selector reads: a handle
+ * BUS/DEV is /sys/bus/BUS/devices/DEV ("pci/0000:06:00.0", "vbus_sim/vbus_sim1"). */
 static char *parent_dir(enum vbus_kind kind, const char *parent)
 {
+	const char *slash = strchr(parent, '/');
 	char *p = NULL;
 
 	if (kind == VBUS_KIND_MDEV) {
 		if (asprintf(&p, "/sys/class/mdev_bus/%s", parent) < 0)
+			return NULL;
+	} else if (vbus_kind_rules(kind)->parent_handle) {
+		_cleanup_free_ char *bus = slash ? strndup(parent, slash - parent) : NULL;
+
+		if (!bus || !sysfs_name_is_valid(bus) || !sysfs_name_is_valid(slash + 1) ||
+		    asprintf(&p, "/sys/bus/%s/devices/%s", bus, slash + 1) < 0)
 			return NULL;
 	} else if (asprintf(&p, "/sys/bus/pci/devices/%s", parent) < 0) {
 		return NULL;
@@ -281,12 +346,16 @@ static bool parent_matches(struct vbus_ctx *ctx, const struct vbus_def *def, con
 struct candidate {
 	char *parent;
 	int64_t fill;
+	int64_t max;  /* virtbus: the type's max_instances, how far to look for ours */
+	char *where;  /* a stack's: the device its parent runs as now, NULL when it does not */
 };
 
 static void candidates_free(struct candidate *c, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(c[i].parent);
+		free(c[i].where);
+	}
 	free(c);
 }
 
@@ -301,6 +370,8 @@ static int candidates_add(struct candidate **c, size_t *n, const char *parent, i
 	if (!a[*n].parent)
 		return -ENOMEM;
 	a[*n].fill = fill;
+	a[*n].max = 0;
+	a[*n].where = NULL;
 	(*n)++;
 	return 0;
 }
@@ -324,6 +395,46 @@ static int candidates_pci(struct vbus_ctx *ctx, struct candidate **c, size_t *n)
 		r = candidates_add(c, n, *d, 1);
 		if (r < 0)
 			return r;
+	}
+	return 0;
+}
+
+#define VIRTBUS_MGMTDEVS "/sys/bus/virtbus/mgmtdevs"
+
+/* vbus.ko's management devices as sysfs shows them (mgmtdevs/BUS:DEV/types/TYPE), each with the
+ * available_instances of TYPE (-1 when it offers no TYPE: the backend's check names it). sysfs
+ * rather than the netlink dump: the same numbers, and a fake tree can hold them. */
+static int candidates_virtbus(struct vbus_ctx *ctx, const struct vbus_def *def,
+			      struct candidate **c, size_t *n)
+{
+	_cleanup_strv_ char **l = NULL;
+	int r;
+
+	r = sysfs_list_entries(ctx, VIRTBUS_MGMTDEVS, &l);
+	if (r < 0)
+		return r;
+	for (char **d = l; *d; d++) {
+		_cleanup_free_ char *handle = strdup(*d), *s = NULL, *m = NULL;
+		char *colon = handle ? strchr(handle, ':') : NULL;
+		int64_t fill = -1, max = 0;
+
+		if (!handle)
+			return -ENOMEM;
+		if (!colon)
+			continue;
+		*colon = '/';
+		if (def->type && sysfs_name_is_valid(def->type) &&
+		    sysfs_readf(ctx, &s, VIRTBUS_MGMTDEVS "/%s/types/%s/available_instances", *d,
+				def->type) >= 0)
+			fill = strtoll(s, NULL, 10);
+		if (fill >= 0 &&
+		    sysfs_readf(ctx, &m, VIRTBUS_MGMTDEVS "/%s/types/%s/max_instances", *d,
+				def->type) >= 0)
+			max = strtoll(m, NULL, 10);
+		r = candidates_add(c, n, handle, fill);
+		if (r < 0)
+			return r;
+		(*c)[*n - 1].max = max;
 	}
 	return 0;
 }
@@ -353,9 +464,10 @@ static int candidates_listed(struct vbus_ctx *ctx, const struct vbus_def *def, b
 		 * count there is refused by the backend's check, naming the type). */
 		if (types && *n > 0 && streq((*c)[*n - 1].parent, json_object_get_string(p))) {
 			if (json_object_object_get_ex(o, "type", &t) &&
-			    streq_ptr(json_object_get_string(t), def->type) &&
-			    json_object_object_get_ex(o, fill_key, &f))
-				(*c)[*n - 1].fill = json_object_get_int64(f);
+			    streq_ptr(json_object_get_string(t), def->type))
+				(*c)[*n - 1].fill = json_object_object_get_ex(o, fill_key, &f)
+							    ? json_object_get_int64(f)
+							    : 0;
 			continue;
 		}
 		if (types && (!json_object_object_get_ex(o, "type", &t) ||
@@ -369,24 +481,6 @@ static int candidates_listed(struct vbus_ctx *ctx, const struct vbus_def *def, b
 		if (r < 0)
 			return r;
 	}
-	return 0;
-}
-
-/* NAME-PARENT, NAME-PARENT-I with a count; a character a name may not hold becomes '_'. */
-static int generated_name(const char *tmpl, const char *parent, int64_t i, bool numbered,
-			  char **ret)
-{
-	char *s;
-	int r;
-
-	r = numbered ? asprintf(&s, "%s-%s-%" PRId64, tmpl, parent, i)
-		     : asprintf(&s, "%s-%s", tmpl, parent);
-	if (r < 0)
-		return -ENOMEM;
-	for (char *c = s + strlen(tmpl); *c; c++)
-		if (!isalnum((unsigned char)*c) && !strchr("_.:-", *c))
-			*c = '_';
-	*ret = s;
 	return 0;
 }
 
@@ -404,39 +498,103 @@ static int generated_uuid(const char *tmpl, const char *parent, int64_t i, char 
 	return *ret ? 0 : -ENOMEM;
 }
 
-/* How many of TMPL's mdevs are active on PARENT (ACTIVE: the mdev backend's list_active()):
- * "fill" is what is left plus what is ours already, so it does not shrink as they are made. */
-static int64_t ours_active(struct json_object *active, const char *tmpl, const char *parent,
-			   int64_t avail)
+/* The kernel's limit on a virtbus device name (kmod/uapi/linux/vbus.h VBUS_DEV_NAME_MAX - 1). */
+#define VIRTBUS_NAME_MAX 31
+
+/* NAME-PARENT, NAME-PARENT-I with a count ("@" of a stacked parent dropped); a character a name
+ * may not hold becomes '_'. A virtbus name is the kernel's: only letters, digits, '_' and '-',
+ * and when longer than it takes, its first characters, '-', 8 hex digits of the name-based
+ * uuid of template and parent, and the number: still derived, so still the same each time. */
+static int generated_name(enum vbus_kind kind, const char *tmpl, const char *parent, int64_t i,
+			  bool numbered, char **ret)
 {
-	int64_t on_parent = 0, ours = 0;
-	size_t n = json_object_array_length(active);
+	const char *p = parent[0] == '@' ? parent + 1 : parent;
+	bool virtbus = kind == VBUS_KIND_VIRTBUS;
+	char *s, num[24] = "";
+	int r;
 
-	for (size_t k = 0; k < n; k++) {
-		struct json_object *v;
-
-		if (json_object_object_get_ex(json_object_array_get_idx(active, k), "parent", &v) &&
-		    streq_ptr(json_object_get_string(v), parent))
-			on_parent++;
-	}
-	/* Ours are among the first AVAIL + ON_PARENT numbers, whichever of them were made. */
-	for (int64_t i = 0; i < avail + on_parent && i < VBUS_COUNT_MAX; i++) {
+	if (numbered)
+		snprintf(num, sizeof(num), "-%" PRId64, i);
+	r = asprintf(&s, "%s-%s%s", tmpl, p, num);
+	if (r < 0)
+		return -ENOMEM;
+	for (char *c = virtbus ? s : s + strlen(tmpl); *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr(virtbus ? "_-" : "_.:-", *c))
+			*c = '_';
+	if (virtbus && strlen(s) > VIRTBUS_NAME_MAX) {
 		_cleanup_free_ char *u = NULL;
+		size_t keep = VIRTBUS_NAME_MAX - 1 - 8 - strlen(num);
 
-		if (generated_uuid(tmpl, parent, i, &u) < 0)
+		r = generated_uuid(tmpl, parent, -1, &u);
+		if (r < 0) {
+			free(s);
+			return r;
+		}
+		/* The uuid's first 8 hex digits are hash bits (its version sits later). */
+		snprintf(s + keep, strlen(s) + 1 - keep, "-%.8s%s", u, num);
+	}
+	*ret = s;
+	return 0;
+}
+
+/* How many of TMPL's devices are active on PARENT among the first LIMIT numbers: "fill" is what
+ * is left plus what is ours already, so it does not shrink as they are made. mdev: by uuid
+ * among ACTIVE (the mdev backend's list_active()); virtbus: by name, the kernel's device
+ * /sys/bus/virtbus/devices/DEV.NAME of management device BUS/DEV. */
+static int64_t ours_active(struct vbus_ctx *ctx, const struct vbus_def *tmpl, const char *parent,
+			   struct json_object *active, int64_t limit)
+{
+	const char *dev = strchr(parent, '/');
+	int64_t ours = 0;
+
+	for (int64_t i = 0; i < limit && i < VBUS_COUNT_MAX; i++) {
+		_cleanup_free_ char *id = NULL;
+
+		if (tmpl->kind == VBUS_KIND_VIRTBUS) {
+			_cleanup_free_ char *path = NULL;
+
+			if (!dev || generated_name(tmpl->kind, tmpl->name, parent, i, true, &id) < 0 ||
+			    asprintf(&path, "/sys/bus/virtbus/devices/%s.%s", dev + 1, id) < 0)
+				return ours;
+			ours += sysfs_exists(ctx, path);
+			continue;
+		}
+		if (!active || generated_uuid(tmpl->name, parent, i, &id) < 0)
 			return ours;
-		for (size_t k = 0; k < n; k++) {
+		for (size_t k = 0; k < json_object_array_length(active); k++) {
 			struct json_object *v;
 
 			if (json_object_object_get_ex(json_object_array_get_idx(active, k), "uuid",
 						      &v) &&
-			    streq_ptr(json_object_get_string(v), u)) {
+			    streq_ptr(json_object_get_string(v), id)) {
 				ours++;
 				break;
 			}
 		}
 	}
 	return ours;
+}
+
+/* How far to look for ours on PARENT, candidate C: mdev, AVAIL plus how many devices are on it
+ * now (ACTIVE: list_active()), ours or not (ours are among those numbers, whichever of them
+ * were made); virtbus, the type's max_instances. */
+static int64_t on_parent(const struct vbus_def *tmpl, const struct candidate *c, const char *parent,
+			 struct json_object *active, int64_t avail)
+{
+	int64_t n = 0;
+
+	if (tmpl->kind == VBUS_KIND_VIRTBUS)
+		return c->max > avail ? c->max : avail;
+	if (!active)
+		return avail;
+	for (size_t k = 0; k < json_object_array_length(active); k++) {
+		struct json_object *v;
+
+		if (json_object_object_get_ex(json_object_array_get_idx(active, k), "parent", &v) &&
+		    streq_ptr(json_object_get_string(v), parent))
+			n++;
+	}
+	return avail + n;
 }
 
 static int make_device(struct vbus_ctx *ctx, const struct vbus_def *tmpl, const char *parent,
@@ -451,7 +609,7 @@ static int make_device(struct vbus_ctx *ctx, const struct vbus_def *tmpl, const 
 		return r;
 	free(d->name);
 	d->name = NULL;
-	r = generated_name(tmpl->name, parent, i, numbered, &d->name);
+	r = generated_name(tmpl->kind, tmpl->name, parent, i, numbered, &d->name);
 	if (r < 0)
 		return r;
 	if (!vbus_name_is_valid(d->name))
@@ -468,8 +626,11 @@ static int make_device(struct vbus_ctx *ctx, const struct vbus_def *tmpl, const 
 		if (r < 0)
 			return r;
 	}
-	if (numbered && d->kind == VBUS_KIND_VF)
+	if (numbered && (d->kind == VBUS_KIND_VF || d->kind == VBUS_KIND_VGPU))
 		d->index = i;
+	/* sfnums from the template's "index" on: each parent numbers its SFs on its own. */
+	if (d->kind == VBUS_KIND_SF)
+		d->index = (tmpl->index >= 0 ? tmpl->index : 0) + i;
 	if (!d->extra && !(d->extra = json_object_new_object()))
 		return -ENOMEM;
 	json_object_object_del(d->extra, "select");
@@ -497,15 +658,76 @@ static int defs_add(struct vbus_def ***defs, size_t *n, struct vbus_def *d)
 	return 0;
 }
 
-/* The devices TMPL stands for now, in parent order. STRICT (define, apply): an mdev count
- * that a parent cannot hold (what is available plus what is ours already) is refused. */
+static int candidates_of(struct vbus_ctx *ctx, const struct vbus_def *tmpl, struct candidate **c,
+			 size_t *n)
+{
+	switch (tmpl->kind) {
+	case VBUS_KIND_PCI:
+		return candidates_pci(ctx, c, n);
+	case VBUS_KIND_VF:
+	case VBUS_KIND_VGPU:
+		return candidates_listed(ctx, tmpl, false, "total_vfs", c, n);
+	case VBUS_KIND_VIRTBUS:
+		return candidates_virtbus(ctx, tmpl, c, n);
+	case VBUS_KIND_SF:
+		return candidates_listed(ctx, tmpl, false, "num_sfs", c, n);
+	default: /* mdev, vdpa */
+		return candidates_listed(ctx, tmpl, true, "available_instances", c, n);
+	}
+}
+
+/* Set while a stacked template's parent is resolved: resolving may read the store, whose
+ * templates are expanded again (the parent a device of a template, or standing on one); those
+ * are then expanded without resolving theirs, which ends the recursion. */
+static _Thread_local int resolving;
+
+/* A stacked template ("parent": "@NAME"): one candidate, the reference itself, whose fill is
+ * that of the device NAME runs as now (0 while it does not run). */
+static int candidates_stacked(struct vbus_ctx *ctx, const struct vbus_def *tmpl,
+			      struct candidate **c, size_t *n)
+{
+	_cleanup_def_ struct vbus_def *res = NULL;
+	struct candidate *all = NULL;
+	size_t n_all = 0;
+	int64_t fill = 0;
+	int r;
+
+	if (resolving)
+		return candidates_add(c, n, tmpl->parent, 0);
+	resolving++;
+	r = vbus_stack_resolve(ctx, tmpl, &res);
+	resolving--;
+	if (r == -ENODEV || r == -ENOENT) {
+		vbus_error_clear(ctx);
+	} else if (r < 0) {
+		return r;
+	} else {
+		r = candidates_of(ctx, tmpl, &all, &n_all);
+		for (size_t k = 0; r >= 0 && k < n_all; k++)
+			if (streq(all[k].parent, res->parent))
+				fill = all[k].fill;
+		candidates_free(all, n_all);
+		if (r < 0)
+			return r;
+	}
+	r = candidates_add(c, n, tmpl->parent, fill);
+	if (r >= 0 && res)
+		(*c)[*n - 1].where = TAKE_PTR(res->parent);
+	return r;
+}
+
+/* The devices TMPL stands for now, in parent order. STRICT (define, apply): a count that a
+ * parent cannot hold (mdev, virtbus: what is available plus what is ours already) is refused. */
 static int expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, bool strict,
 		  struct vbus_def ***ret, size_t *ret_n)
 {
 	_cleanup_json_ struct json_object *active = NULL;
+	const char *ref = vbus_stack_ref(tmpl);
 	struct candidate *c = NULL;
 	struct vbus_def **defs = NULL;
+	const char *untyped = NULL; /* a parent that matched without the type */
 	size_t n_c = 0, n = 0;
+	bool typed = false;
 	int count, r;
 
 	r = parse_count(ctx, tmpl, &count);
@@ -513,12 +735,7 @@ static int expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, bool strict
 		r = check_kind(ctx, tmpl, count);
 	if (r < 0)
 		return r;
-	if (tmpl->kind == VBUS_KIND_PCI)
-		r = candidates_pci(ctx, &c, &n_c);
-	else if (tmpl->kind == VBUS_KIND_VF)
-		r = candidates_listed(ctx, tmpl, false, "total_vfs", &c, &n_c);
-	else
-		r = candidates_listed(ctx, tmpl, true, "available_instances", &c, &n_c);
+	r = ref ? candidates_stacked(ctx, tmpl, &c, &n_c) : candidates_of(ctx, tmpl, &c, &n_c);
 	if (r >= 0 && tmpl->kind == VBUS_KIND_MDEV && (count == COUNT_FILL || strict)) {
 		const struct vbus_backend *be = vbus_ctx_backend(ctx, VBUS_KIND_MDEV);
 
@@ -529,16 +746,21 @@ static int expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, bool strict
 			vbus_error_clear(ctx); /* none known active: fill is what is available */
 	}
 	for (size_t k = 0; k < n_c && r >= 0; k++) {
+		/* What the stack's parent runs as decides the room, its reference the names. */
+		const char *where = c[k].where ?: c[k].parent;
 		int64_t avail = c[k].fill < 0 ? 0 : c[k].fill;
 		int64_t m = count == COUNT_FILL ? avail : count ? count : 1;
-		bool held = false;
+		bool held = false, room = tmpl->kind == VBUS_KIND_MDEV ||
+					  tmpl->kind == VBUS_KIND_VIRTBUS;
 
+		if (ref && !c[k].where)
+			room = false;
 		if (tmpl->kind == VBUS_KIND_PCI) {
 			_cleanup_free_ char *name = NULL;
 			struct vbus_run run = {};
 
 			/* A function vbus bound for this template stays its own. */
-			r = generated_name(tmpl->name, c[k].parent, 0, false, &name);
+			r = generated_name(tmpl->kind, tmpl->name, c[k].parent, 0, false, &name);
 			if (r < 0)
 				break;
 			held = vbus_run_load(ctx, name, &run) >= 0;
@@ -546,19 +768,29 @@ static int expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, bool strict
 				vbus_run_done(&run);
 			vbus_error_clear(ctx);
 		}
-		if (!parent_matches(ctx, tmpl, c[k].parent, held))
+		if (!ref && !parent_matches(ctx, tmpl, c[k].parent, held))
 			continue;
-		if (active && count == COUNT_FILL)
-			m += ours_active(active, tmpl->name, c[k].parent, m);
-		else if (active && count > 0) {
-			int64_t room = avail + ours_active(active, tmpl->name, c[k].parent, avail);
+		/* A management device without the type is no parent of it (but for a stack,
+		 * whose parent the backend's check names). */
+		if ((tmpl->kind == VBUS_KIND_VIRTBUS || tmpl->kind == VBUS_KIND_VDPA) && !ref &&
+		    c[k].fill < 0) {
+			untyped = untyped ?: c[k].parent;
+			continue;
+		}
+		typed = true;
+		if (room && count == COUNT_FILL) {
+			m += ours_active(ctx, tmpl, c[k].parent, active,
+					 on_parent(tmpl, &c[k], where, active, m));
+		} else if (room && count > 0 && strict) {
+			int64_t fits = avail + ours_active(ctx, tmpl, c[k].parent, active,
+							  on_parent(tmpl, &c[k], where, active, avail));
 
 			/* No type there at all: the backend's check names it. */
-			if (room < count && c[k].fill >= 0) {
+			if (fits < count && c[k].fill >= 0) {
 				r = vbus_error(ctx, -ENOSPC,
 					       "key \"count\": %d devices of type %s do not fit on "
 					       "%s (room for %" PRId64 ")",
-					       count, tmpl->type, c[k].parent, room);
+					       count, tmpl->type, where, fits);
 				break;
 			}
 		}
@@ -572,6 +804,15 @@ static int expand(struct vbus_ctx *ctx, const struct vbus_def *tmpl, bool strict
 				r = defs_add(&defs, &n, d);
 		}
 	}
+	/* sysfs (virtbus) and the listing (vdpa) are all there is to ask (vbusctl --root too). */
+	if (r >= 0 && strict && untyped && !typed)
+		r = vbus_error(ctx, -EINVAL, "%s %s does not offer type %s%s",
+			       tmpl->kind == VBUS_KIND_VIRTBUS ? "vbus management device"
+							       : "vdpa management device",
+			       untyped, tmpl->type,
+			       has_glob(tmpl->parent) || extra_get(tmpl, "select")
+				       ? ", nor does any other that matches"
+				       : "");
 	candidates_free(c, n_c);
 	if (r < 0) {
 		vbus_defs_free(defs, n);
@@ -688,12 +929,22 @@ int vbus_select_prepare(struct vbus_ctx *ctx, struct vbus_def *tmpl,
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
+		_cleanup_def_ struct vbus_def *res = NULL;
 		struct vbus_def *d = gen[i];
 		struct json_object *o = json_object_new_object();
 
 		r = vbus_def_validate(ctx, d);
-		if (r >= 0 && be->check) {
-			r = vbus_plain_cause(ctx, d, be->check(ctx, d));
+		/* A stacked device is checked where its parent runs now, if it does. */
+		if (r >= 0 && vbus_stack_ref(d)) {
+			r = vbus_stack_resolve(ctx, d, &res);
+			/* not running, or new in the same apply (which checks the reference) */
+			if (r == -ENODEV || r == -ENOENT) {
+				vbus_error_clear(ctx);
+				r = 0;
+			}
+		}
+		if (r >= 0 && be->check && (!vbus_stack_ref(d) || res)) {
+			r = vbus_plain_cause(ctx, res ?: d, be->check(ctx, res ?: d));
 			if (r == -ENODEV) {
 				vbus_error_clear(ctx);
 				r = 0;

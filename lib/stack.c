@@ -77,6 +77,11 @@ int vbus_stack_check(struct vbus_ctx *ctx, const struct vbus_def *def,
 						  "'%s' is in a cycle of parents: %s", def->name,
 						  text ?: "");
 			}
+		if (!up && vbus_store_exists(ctx, ref) > 0)
+			return vbus_error(ctx, -EINVAL,
+					  "'%s' stands on @%s, a template: name one of its devices "
+					  "(@%s-PARENT-N)",
+					  cur->name, ref, ref);
 		if (!up)
 			return vbus_error(ctx, -ENOENT,
 					  "'%s' stands on @%s, and no definition '%s' exists",
@@ -117,9 +122,17 @@ int vbus_stack_dependents(struct vbus_ctx *ctx, const char *name, char **ret)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
-		if (!streq_ptr(vbus_stack_ref(defs[i]), name))
+		const char *ref = vbus_stack_ref(defs[i]), *tmpl = vbus_def_template(defs[i]);
+		bool on_ours = false;
+
+		/* NAME a template: what stands on one of its devices stands on it. */
+		for (size_t k = 0; ref && k < n && !on_ours; k++)
+			on_ours = streq(defs[k]->name, ref) &&
+				  streq_ptr(vbus_def_template(defs[k]), name);
+		if (!streq_ptr(ref, name) && !on_ours)
 			continue;
-		if (asprintf(&more, "%s%s'%s'", list ?: "", list ? ", " : "", defs[i]->name) < 0)
+		if (asprintf(&more, "%s%s'%s'%s%s%s", list ?: "", list ? ", " : "", defs[i]->name,
+			     tmpl ? " (of '" : "", tmpl ?: "", tmpl ? "')" : "") < 0)
 			r = -ENOMEM;
 		else {
 			free(list);

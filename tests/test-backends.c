@@ -1306,6 +1306,52 @@ TEST(vgpu_profiles_as_the_driver_prints_them)
 	teardown();
 }
 
+#define A100 "/sys/devices/pci0000:80/0000:80:01.1/0000:81:00.0"
+
+static bool vgpu_parent_listed(const char *pf)
+{
+	_cleanup_json_ struct json_object *a = json_object_new_array();
+	bool found = false;
+
+	check_int(vbus_backend_vgpu.list_parents(ctx, NULL, a), 0);
+	for (size_t i = 0; i < json_object_array_length(a); i++)
+		found = found || streq(jstr(json_object_array_get_idx(a, i), "parent"), pf);
+	return found;
+}
+
+/* A GPU whose VFs are mdev parents (vGPU 16: the A100) is no vgpu parent; one whose VFs carry
+ * nvidia/creatable_vgpu_types is; one without VFs only on Linux 6.8 or newer. */
+TEST(vgpu_parents_are_gpus_with_vgpu_vfs)
+{
+	struct vbus_def *d = NULL;
+
+	setup("host-vgpu");
+	check(vgpu_parent_listed("0000:41:00.0"));
+	check(vgpu_parent_listed("0000:c1:00.0"));
+	check(vgpu_parent_listed("0000:81:00.0")); /* no VFs yet: cannot be told apart */
+	/* its VF 0 made, an mdev parent as under vGPU 16 */
+	test_sh("mkdir -p '%s' && ln -s ../0000:81:00.4 '%s' && ln -s ../0000:81:00.0 '%s' && "
+		"ln -s ../../../devices/pci0000:80/0000:80:01.1/0000:81:00.4 '%s'",
+		R("/sys/devices/pci0000:80/0000:80:01.1/0000:81:00.4/mdev_supported_types/"
+		  "nvidia-694"),
+		R(A100 "/virtfn0"), R("/sys/devices/pci0000:80/0000:80:01.1/0000:81:00.4/physfn"),
+		R("/sys/bus/pci/devices/0000:81:00.4"));
+	check(!vgpu_parent_listed("0000:81:00.0"));
+	check(vgpu_parent_listed("0000:41:00.0"));
+	check_int(vbus_def_new_from_json(ctx, "{\"name\":\"g\",\"kind\":\"vgpu\",\"parent\":"
+					      "\"0000:81:00.0\",\"type\":\"A100D-20C\",\"index\":1}",
+					 NULL, &d),
+		  0);
+	check_int(vbus_define(ctx, d, 0), -EINVAL);
+	check(strstr(vbus_ctx_last_error(ctx) ?: "", "mdev types on its VFs") != NULL);
+	vbus_def_free(d);
+	/* Linux 6.1: the GPU without VFs is none; the one with vGPU VFs still is */
+	put(R("/proc/sys/kernel/osrelease"), "6.1.0-56-amd64");
+	check(!vgpu_parent_listed("0000:c1:00.0"));
+	check(vgpu_parent_listed("0000:41:00.0"));
+	teardown();
+}
+
 /* ---- templates (lib/select.c): select and count ------------------------------------------ */
 
 /* Defines the template JSON; the store then shows *ret_n definitions (freed by the caller). */
@@ -1418,6 +1464,210 @@ TEST(select_refusals_write_nothing)
 		check(vbus_ctx_last_error(ctx) != NULL);
 		check(!exists("/etc/vbus/devices.d/x.json"));
 	}
+	teardown();
+}
+
+/* The handle kinds have no kernel under a test root: their parents come from these. */
+static int fake_sf_parents(struct vbus_ctx *c, const char *parent, struct json_object *a)
+{
+	static const char *const handles[] = { "pci/0000:03:00.0", "pci/0000:05:00.0" };
+
+	for (size_t i = 0; i < ELEMENTSOF(handles); i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "parent", json_object_new_string(handles[i]));
+		json_object_object_add(o, "kind", json_object_new_string("sf"));
+		json_object_array_add(a, o);
+	}
+	return 0;
+}
+
+static int fake_vdpa_types(struct vbus_ctx *c, const char *parent, struct json_object *a)
+{
+	static const char *const pt[][2] = {
+		{ "pci/0000:03:00.0", "block" }, { "pci/0000:03:00.0", "net" }, { "vdpasim_net", "net" }
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(pt); i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "parent", json_object_new_string(pt[i][0]));
+		json_object_object_add(o, "kind", json_object_new_string("vdpa"));
+		json_object_object_add(o, "type", json_object_new_string(pt[i][1]));
+		json_object_array_add(a, o);
+	}
+	return 0;
+}
+
+static int fake_check(struct vbus_ctx *c, const struct vbus_def *def)
+{
+	return 0;
+}
+
+static const struct vbus_backend fake_sf = {
+	.kind = VBUS_KIND_SF,
+	.list_parents = fake_sf_parents,
+	.check = fake_check,
+};
+
+static const struct vbus_backend fake_vdpa = {
+	.kind = VBUS_KIND_VDPA,
+	.list_types = fake_vdpa_types,
+	.check = fake_check,
+};
+
+/* An sf template numbers each parent's SFs from its "index"; a selector reads the PCI device
+ * of a "pci/BDF" handle. */
+TEST(select_sf_count_numbers_sfnums_per_parent)
+{
+	struct vbus_def **defs;
+	size_t n = 0;
+
+	setup("host-sriov");
+	ctx->backend_override[VBUS_KIND_SF] = &fake_sf;
+	defs = define_template("{\"name\":\"s\",\"kind\":\"sf\",\"parent\":\"pci/*\",\"count\":2,"
+			       "\"index\":10}",
+			       &n);
+	check_int(n, 4);
+	if (n == 4) {
+		check_str(defs[0]->name, "s-pci_0000:03:00.0-0");
+		check_str(defs[0]->parent, "pci/0000:03:00.0");
+		check_int(defs[0]->index, 10);
+		check_int(defs[1]->index, 11);
+		check_str(defs[3]->name, "s-pci_0000:05:00.0-1");
+		check_int(defs[3]->index, 11);
+		check_str(vbus_def_template(defs[3]), "s");
+	}
+	vbus_defs_free(defs, n);
+	check_int(vbus_undefine(ctx, "s"), 0);
+	/* the E810 only (8086:1593), sfnums from 0 */
+	defs = define_template("{\"name\":\"e\",\"kind\":\"sf\",\"select\":{\"vendor\":\"8086\","
+			       "\"device\":\"1593\"},\"count\":3}",
+			       &n);
+	check_int(n, 3);
+	if (n == 3) {
+		check_str(defs[2]->name, "e-pci_0000:03:00.0-2");
+		check_int(defs[0]->index, 0);
+		check_int(defs[2]->index, 2);
+	}
+	vbus_defs_free(defs, n);
+	teardown();
+}
+
+TEST(select_vdpa_count_on_parents_of_the_type)
+{
+	struct vbus_def **defs;
+	size_t n = 0;
+
+	setup("host-sriov");
+	ctx->backend_override[VBUS_KIND_VDPA] = &fake_vdpa;
+	defs = define_template("{\"name\":\"v\",\"kind\":\"vdpa\",\"parent\":\"*\",\"type\":\"net\","
+			       "\"count\":2}",
+			       &n);
+	check_int(n, 4);
+	if (n == 4) {
+		/* names a vdpa device can have: no '/' */
+		check_str(defs[0]->name, "v-pci_0000:03:00.0-0");
+		check_str(defs[0]->parent, "pci/0000:03:00.0");
+		check_str(defs[3]->name, "v-vdpasim_net-1");
+		check_str(defs[3]->type, "net");
+	}
+	vbus_defs_free(defs, n);
+	defs = define_template("{\"name\":\"b\",\"kind\":\"vdpa\",\"parent\":\"*\",\"type\":\"block\","
+			       "\"count\":1}",
+			       &n);
+	check_int(n, 5); /* v's four and b's one: only the NIC offers block */
+	vbus_defs_free(defs, n);
+	check(exists("/etc/vbus/devices.d/b.json"));
+	teardown();
+}
+
+/* Virtbus names are the kernel's: [A-Za-z0-9_-], at most 31, the same at every expansion. */
+TEST(select_virtbus_names_fit_the_kernel)
+{
+	const char *tmpl = "a.template:name-that-is-far-too-long-for-a-virtbus-device";
+	struct vbus_def **defs, **again;
+	size_t n = 0, n2 = 0;
+	char json[256];
+
+	setup("host-vbus");
+	snprintf(json, sizeof(json),
+		 "{\"name\":\"%s\",\"kind\":\"virtbus\",\"parent\":\"vbus_sim/*\",\"type\":\"net\","
+		 "\"count\":2}",
+		 tmpl);
+	defs = define_template(json, &n);
+	check_int(n, 4);
+	for (size_t i = 0; i < n; i++) {
+		check(strlen(defs[i]->name) <= 31);
+		check_int(strspn(defs[i]->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+						"0123456789_-"),
+			  strlen(defs[i]->name));
+		for (size_t k = 0; k < i; k++)
+			check(!streq(defs[i]->name, defs[k]->name));
+	}
+	check_int(vbus_store_load_all(ctx, false, &again, &n2), 0);
+	check_int(n2, n);
+	for (size_t i = 0; i < n && i < n2; i++)
+		check_str(again[i]->name, defs[i]->name);
+	vbus_defs_free(again, n2);
+	vbus_defs_free(defs, n);
+	teardown();
+}
+
+/* fill on virtbus: available_instances plus the template's own devices (the kernel's
+ * MGMTDEV.NAME); another tool's device takes room. */
+TEST(select_virtbus_fill_keeps_its_count)
+{
+	struct vbus_def **defs;
+	size_t n = 0;
+
+	setup("host-vbus");
+	defs = define_template("{\"name\":\"b\",\"kind\":\"virtbus\",\"parent\":\"vbus_sim/*\","
+			       "\"type\":\"blk\",\"count\":\"fill\"}",
+			       &n);
+	check_int(n, 4);
+	vbus_defs_free(defs, n);
+	test_sh("mkdir '%s' && echo 1 >'%s' && echo 1 >'%s'",
+		R("/sys/bus/virtbus/devices/vbus_sim1.b-vbus_sim_vbus_sim1-1"),
+		R("/sys/bus/virtbus/mgmtdevs/vbus_sim:vbus_sim1/types/blk/available_instances"),
+		R("/sys/bus/virtbus/mgmtdevs/vbus_sim:vbus_sim2/types/blk/available_instances"));
+	check_int(vbus_store_load_all(ctx, false, &defs, &n), 0);
+	check_int(n, 3);
+	if (n == 3) {
+		check_str(defs[0]->name, "b-vbus_sim_vbus_sim1-0");
+		check_str(defs[1]->name, "b-vbus_sim_vbus_sim1-1");
+		check_str(defs[2]->name, "b-vbus_sim_vbus_sim2-0");
+	}
+	vbus_defs_free(defs, n);
+	teardown();
+}
+
+/* vgpu: VFs 0..N-1 of each GPU, one profile; "fill" is refused. */
+TEST(select_vgpu_count)
+{
+	struct vbus_def **defs, *t = NULL;
+	size_t n = 0;
+
+	setup("host-vgpu");
+	defs = define_template("{\"name\":\"g\",\"kind\":\"vgpu\",\"type\":\"L40S-2Q\",\"select\":"
+			       "{\"vendor\":\"10de\",\"device\":\"26b9\"},\"count\":2}",
+			       &n);
+	check_int(n, 4);
+	if (n == 4) {
+		check_str(defs[0]->name, "g-0000:41:00.0-0");
+		check_int(defs[1]->index, 1);
+		check_str(defs[3]->parent, "0000:c1:00.0");
+		check_str(defs[3]->type, "L40S-2Q");
+	}
+	vbus_defs_free(defs, n);
+	check_int(vbus_def_new_from_json(ctx, "{\"name\":\"f\",\"kind\":\"vgpu\",\"type\":\"L40S-2Q\","
+					      "\"parent\":\"*\",\"count\":\"fill\"}",
+					 NULL, &t),
+		  0);
+	check(vbus_define(ctx, t, 0) < 0);
+	check(strstr(vbus_ctx_last_error(ctx) ?: "", "not for vgpu") != NULL);
+	check(!exists("/etc/vbus/devices.d/f.json"));
+	vbus_def_free(t);
 	teardown();
 }
 

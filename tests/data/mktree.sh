@@ -7,7 +7,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 dest=${1:-$here}
 [ $# -gt 0 ] && shift
-cases=${*:-"host-gvt host-ap host-sriov host-mixed host-2gpu host-vgpu"}
+cases=${*:-"host-gvt host-ap host-sriov host-mixed host-2gpu host-vgpu host-vbus"}
 
 # put FILE CONTENT: an attribute, with the newline sysfs shows.
 put() {
@@ -294,10 +294,13 @@ gpu_vf() {
 	} >"$n/creatable_vgpu_types"
 }
 
-# Two L40S (vGPU 17, no mdev): the first with its 8 VFs enabled by sriov-manage (unbound, no
+# Two L40S (vGPU 17, no mdev) on Linux 6.12: the first with its 8 VFs enabled by sriov-manage (unbound, no
 # profile), the second without VFs; and an A100 on vGPU 16, whose VFs (none yet) are mdev
 # parents, each offering a profile as an mdev type (the stack VF -> mdev).
 vgpu_host() {
+	# vGPU 17 places profiles on VFs through the vendor VFIO driver: Linux 6.8 or newer
+	# (Debian 12's backports kernel).
+	put "$R/proc/sys/kernel/osrelease" 6.12.12+bpo-amd64
 	driver pci nvidia
 	driver pci nvidia_vgpu_vfio
 	driver mdev nvidia-vgpu-vfio
@@ -332,6 +335,37 @@ nvidia_gpu() {
 	mdev_parent "$1"
 	mdev_type "$1" nvidia-222 "GRID T4-1B" 16 vfio-pci "num_heads=4, frl_config=45"
 	mdev_type "$1" nvidia-230 "GRID T4-8Q" 2 vfio-pci "num_heads=4, frl_config=60"
+}
+
+# vbus_mgmtdev ID NETLEFT BLKMAX: vbus_sim.ko's parent vbus_sim<ID> on its bus and its vbus
+# management device as vbus.ko shows it in sysfs (/sys/bus/virtbus/mgmtdevs/vbus_sim:vbus_simID,
+# types net with max 8 and NETLEFT available, blk with BLKMAX of BLKMAX).
+vbus_mgmtdev() {
+	[ -d "$R/sys/bus/vbus_sim" ] || bus vbus_sim
+	[ -d "$R/sys/bus/virtbus" ] || bus virtbus
+	d=sys/devices/vbus_sim$1
+	put "$R/$d/uevent" ""
+	lnk sys/bus/vbus_sim "$R/$d/subsystem"
+	lnk "$d" "$R/sys/bus/vbus_sim/devices/vbus_sim$1"
+	m=$R/sys/bus/virtbus/mgmtdevs/vbus_sim:vbus_sim$1
+	put "$m/provider" vbus_sim
+	lnk "$d" "$m/parent"
+	put "$m/types/net/max_instances" 8
+	put "$m/types/net/available_instances" "$2"
+	put "$m/types/net/match_id" vbus_sim.net
+	put "$m/types/blk/max_instances" "$3"
+	put "$m/types/blk/available_instances" "$3"
+	put "$m/types/blk/match_id" vbus_sim.blk
+}
+
+# virtbus_dev ID NAME TYPE: a device of vbus_sim<ID>'s management device, unbound.
+virtbus_dev() {
+	v=sys/devices/vbus_sim$1/vbus_sim$1.$2
+	put "$R/$v/type" "$3"
+	put "$R/$v/driver_override" "(null)"
+	put "$R/$v/modalias" "virtbus:vbus_sim.$3"
+	lnk sys/bus/virtbus "$R/$v/subsystem"
+	lnk "$v" "$R/sys/bus/virtbus/devices/vbus_sim$1.$2"
 }
 
 base() {
@@ -466,6 +500,12 @@ for c in $cases; do
 		;;
 	host-vgpu)
 		vgpu_host
+		;;
+	host-vbus)
+		# Two vbus_sim parents; vbus_sim1 holds a virtbus device another tool made.
+		vbus_mgmtdev 1 7 2
+		virtbus_dev 1 other net
+		vbus_mgmtdev 2 8 2
 		;;
 	*)
 		echo "mktree.sh: unknown case $c" >&2
