@@ -747,6 +747,39 @@ static void refresh_device(struct vbusd *d, const char *sysname)
 	}
 }
 
+/*
+ * After an unbind or remove: a definition whose device the kernel removed (a parent's module
+ * unloaded, the parent deleted) loses its run record too, so that /run/vbus tells what runs
+ * and a device of that name made later by someone else never passes for vbus's. Its parent's
+ * return starts the start:auto ones again. All inactive entries are looked at, not only the
+ * one the event names: an SF's listing loses its sysfs path when its devlink instance goes,
+ * before the uevents of its auxiliary device.
+ */
+static void forget_gone(struct vbusd *d)
+{
+	_cleanup_free_ char **names = NULL;
+	struct lh_entry *e;
+	size_t n = 0;
+
+	if (!d->devices || !(names = calloc(d->devices->count + 1, sizeof(*names))))
+		return;
+	lh_foreach(d->devices, e) {
+		struct device *dev = (struct device *)lh_entry_v(e);
+
+		if (!dev->active && run_record_exists(d, dev->name) &&
+		    (names[n] = strdup(dev->name)))
+			n++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (vbus_run_forget_gone(d->ctx, names[i]) > 0) {
+			log_debug("'%s': its device was removed, its run record dropped", names[i]);
+			objects_refresh_name(d, names[i]);
+		}
+		vbus_error_clear(d->ctx);
+		free(names[i]);
+	}
+}
+
 /* ---- a device vbus started loses its driver ------------------------------------------------ */
 
 /*
@@ -968,6 +1001,7 @@ static void cdi_update_soon(struct vbusd *d)
  *   of a driver to a device (a PF's driver makes SR-IOV, devlink or vdpa available): definitions
  *   whose device is not there are tried;
  * - unbind of a device a definition started: it is bound again (handle_unbind());
+ * - unbind or remove: the run records of devices the kernel removed are dropped (forget_gone());
  * anything else may change what is active: the model follows.
  */
 static _unused_ void handle_uevent(struct vbusd *d, const char *action, const char *subsystem,
@@ -976,6 +1010,8 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 	static const char *const added[] = {"pci", "vdpa", "vbus_sim", "auxiliary", NULL};
 	static const char *const bound[] = {"pci",   "vdpa",	  "virtbus",
 					    "mdev",  "auxiliary", NULL};
+	static const char *const gone[] = {"pci", "vdpa", "virtbus", "mdev", "auxiliary", "vbus_sim",
+					   NULL};
 	unsigned gen = d->ctx->lock_gen;
 
 	log_debug("uevent: %s %s %s%s%s", action ?: "?", subsystem ?: "?", sysname ?: "?",
@@ -1001,8 +1037,11 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 	} else if (streq(action, "unbind") && is_one_of(subsystem, bound)) {
 		handle_unbind(d, sysname);
 		refresh_device(d, sysname);
+		forget_gone(d);
 	} else if (!uevent_batched(d, subsystem)) {
 		refresh_device(d, sysname);
+		if (streq(action, "remove") && is_one_of(subsystem, gone))
+			forget_gone(d);
 	}
 	vbus_monitor_start(d);
 	provision_adopt(d, false);

@@ -1807,6 +1807,36 @@ VBUS_EXPORT int vbus_stop(struct vbus_ctx *ctx, const char *name)
 	return r;
 }
 
+/*
+ * A record whose device the kernel removed (vbusd: its remove event) says nothing true any
+ * more; kept, a device of that name someone makes later would pass for vbus's own.
+ */
+int vbus_run_forget_gone(struct vbus_ctx *ctx, const char *name)
+{
+	_cleanup_(vbus_run_donep) struct vbus_run run = {};
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	/* A pending record whose device is gone is dropped by run_load() itself. */
+	r = run_load(ctx, name, &run);
+	if (r == -ENOENT)
+		r = 0;
+	else if (r >= 0 && is_active(ctx, run.def))
+		r = 0;
+	else if (r >= 0) {
+		r = run_remove(ctx, name);
+		if (r >= 0) {
+			dbg(ctx, "'%s': its device is gone, dropping its run record", name);
+			r = 1;
+		}
+	}
+	vbus_unlock(ctx);
+	return r;
+}
+
 VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags)
 {
 	int r;

@@ -437,6 +437,10 @@ int vbus_define_batch_add(struct vbus_ctx *ctx, struct vbus_define_batch *b, str
 int vbus_define_batch_end(struct vbus_ctx *ctx, struct vbus_define_batch *b);
 /* Import: DEF's active device becomes vbus's (a run record as if vbus had created it). */
 int vbus_run_take_over(struct vbus_ctx *ctx, const struct vbus_def *def);
+/* NAME's run record is dropped when its device is gone (its parent's module unloaded, the
+ * parent removed): 1 when dropped, 0 when kept (no record, or the device is there). Takes the
+ * lock. */
+int vbus_run_forget_gone(struct vbus_ctx *ctx, const char *name);
 /* Pretty JSON text (lib/def.c): what vbus_json_format() writes, into one growing buffer. */
 struct vbus_text {
 	char *s;

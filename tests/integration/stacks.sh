@@ -54,6 +54,10 @@ active() {
 	[ "$(vbusctl -j list --all "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["active"])')" = True ]
 }
 
+inactive() {
+	vbusctl -j list --all "$1" | grep -q '"active": false'
+}
+
 # ---- boot: vbusd's first reconcile ------------------------------------------------------------
 check "boot: the VF is up" active z-vf
 check "boot: the mdev on it is up" active a-mdev
@@ -97,6 +101,21 @@ else
 	not_ok "hot-plug: each started once more" "z-vf $a times, a-mdev $b times"
 fi
 in_order "hot-plug: the VF started before the mdev on it" "Started 'z-vf'" "Started 'a-mdev'"
+
+# ---- the kernel removes the mdev (its parent's module unloaded): its run record goes ---------
+check "the mdev has a run record" test -f "$ROOT/run/vbus/a-mdev.json"
+real=$(readlink -f "$MDEV")
+rm -rf "$real" "$MDEV" "$ROOT/sys/bus/pci/devices/0000:81:00.4/mdev_supported_types/nvidia-694/devices/5c1e0f9a-7b2d-4e3f-9a61-0c8d2b4e6f10"
+echo "remove mdev 5c1e0f9a-7b2d-4e3f-9a61-0c8d2b4e6f10" >"$T/uevents"
+for _ in $(seq 100); do
+	[ -e "$ROOT/run/vbus/a-mdev.json" ] || break
+	sleep 0.1
+done
+check "remove: the mdev's run record is dropped" test ! -e "$ROOT/run/vbus/a-mdev.json"
+check "remove: vbusd lists the mdev inactive" inactive a-mdev
+check "remove: the VF under it keeps its record (it is there)" test -f "$ROOT/run/vbus/z-vf.json"
+check "remove: the log says so" grep -q "'a-mdev': its device was removed, its run record dropped" \
+	"$T/vbusd.log"
 
 # ---- references vbusd refuses, as libvbus does ------------------------------------------------
 out=$(vbusctl modify z-vf --kind vf --parent @a-mdev --index 0 2>&1)
