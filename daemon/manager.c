@@ -644,13 +644,30 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return reply_json_array(m, report);
 }
 
+/* Replies to M with DEF, as a stored definition reads (GetDefinition, FillDefinition). */
+static int reply_definition(sd_bus_message *m, const struct vbus_def *def)
+{
+	_cleanup_json_ struct json_object *out = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	int r;
+
+	r = vbus_def_to_json(def, &out);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = bus_append_json_object(reply, out);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
 /* The definition with what PURPOSE gives it (kind, parent, driver, type): define --for. */
 static int method_fill_definition(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct vbusd *d = userdata;
-	_cleanup_json_ struct json_object *obj = NULL, *out = NULL;
+	_cleanup_json_ struct json_object *obj = NULL;
 	_cleanup_def_ struct vbus_def *def = NULL;
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	const char *purpose;
 	int r;
 
@@ -666,15 +683,7 @@ static int method_fill_definition(sd_bus_message *m, void *userdata, sd_bus_erro
 	r = def_parse_for(d, obj, purpose, &def, error);
 	if (r < 0)
 		return r;
-	r = vbus_def_to_json(def, &out);
-	if (r < 0)
-		return r;
-	r = sd_bus_message_new_method_return(m, &reply);
-	if (r >= 0)
-		r = bus_append_json_object(reply, out);
-	if (r < 0)
-		return r;
-	return sd_bus_send(NULL, reply, NULL);
+	return reply_definition(m, def);
 }
 
 /* The stored definition NAME as its file holds it (a template too, whose devices the listing
@@ -682,9 +691,7 @@ static int method_fill_definition(sd_bus_message *m, void *userdata, sd_bus_erro
 static int method_get_definition(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct vbusd *d = userdata;
-	_cleanup_json_ struct json_object *out = NULL;
 	_cleanup_def_ struct vbus_def *def = NULL;
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	const char *name;
 	int r;
 
@@ -694,15 +701,7 @@ static int method_get_definition(sd_bus_message *m, void *userdata, sd_bus_error
 	r = vbus_def_load(d->ctx, name, &def);
 	if (r < 0)
 		return bus_error_from_vbus(d, error, r, "read", name);
-	r = vbus_def_to_json(def, &out);
-	if (r < 0)
-		return r;
-	r = sd_bus_message_new_method_return(m, &reply);
-	if (r >= 0)
-		r = bus_append_json_object(reply, out);
-	if (r < 0)
-		return r;
-	return sd_bus_send(NULL, reply, NULL);
+	return reply_definition(m, def);
 }
 
 /* What policy would create on PARENT for PURPOSE: the first half of Create with a purpose. */

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "config.h"
 #include "vbusd.h"
@@ -465,38 +466,227 @@ static void provision_adopt(struct vbusd *d, bool initial)
 		dev->policy_seen = true;
 		if (initial)
 			continue;
-		if (vbus_apply_policy(d->ctx, dev->name) < 0)
+		if (dev->model && vbus_apply_policy_to(d->ctx, dev->model) < 0)
 			log_warning("Policy could not bind '%s': %s", dev->name,
 				    vbus_ctx_last_error(d->ctx) ?: "unknown cause");
 	}
 }
 
-/* ---- the vbus genl family's monitor group --------------------------------------------------- */
+/* ---- the kinds that announce their own events: vbus.ko's "monitor", devlink's "config" ---- */
 
-static void vbus_event(void *userdata)
+/*
+ * Their events are handled in batches: the first one arms a timer MONITOR_DELAY_USEC later, the
+ * next ones join its batch. What the batch names is then read again once: the definitions an
+ * event names (an SF port of a definition: by parent and sfnum), or the whole model when an
+ * event names a device nobody defined, a parent going away, or more than MONITOR_NAMES_MAX
+ * definitions. A parent that appeared gets its start:auto definitions re-applied, as on a udev
+ * add. The next batch waits at least twice as long as this one took after it ends, so that a
+ * long burst (100 `devlink port add`, each a kernel event or two) is read whole a few times
+ * and the kernel keeps most of the CPU, not one read per port.
+ */
+#define MONITOR_DELAY_USEC 200000ULL
+#define MONITOR_NAMES_MAX 32
+#define MONITOR_PARENTS_MAX 4
+
+static uint64_t now_usec(struct vbusd *d);
+
+/* The time now (sd_event_now() is the loop iteration's): how long handling a batch took. */
+static uint64_t clock_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+}
+
+struct monitor_batch {
+	sd_event_source *timer;
+	unsigned n_events;
+	bool whole;		 /* read the whole model */
+	struct lh_table *names;	 /* definitions to read again (a set) */
+	struct lh_table *parents; /* parents that appeared (a set) */
+};
+
+static void monitor_batch_free(struct monitor_batch *b)
+{
+	if (!b)
+		return;
+	sd_event_source_disable_unref(b->timer);
+	if (b->names)
+		lh_table_free(b->names);
+	if (b->parents)
+		lh_table_free(b->parents);
+	free(b);
+}
+
+static void set_key_free(struct lh_entry *e)
+{
+	free(lh_entry_k(e));
+}
+
+/* Adds KEY to the set *T (made when missing); false when out of memory. */
+static bool set_add(struct lh_table **t, const char *key)
+{
+	char *k;
+
+	if (!*t && !(*t = lh_kchar_table_new(16, set_key_free)))
+		return false;
+	if (lh_table_lookup_entry(*t, key))
+		return true;
+	k = strdup(key);
+	if (!k || lh_table_insert(*t, k, k) < 0) {
+		free(k);
+		return false;
+	}
+	return true;
+}
+
+/* The definition in the model that EV's device is, or NULL (none, or not a definition). */
+static const char *monitor_definition(struct vbusd *d, const struct vbus_monitor_event *ev)
+{
+	struct lh_entry *e;
+
+	if (!d->devices || !ev->parent)
+		return NULL;
+	if (ev->name) {
+		struct device *dev = objects_get(d, ev->name);
+
+		return dev && dev->definition && dev->model &&
+		       vbus_device_get_kind(dev->model) == ev->kind &&
+		       streq_ptr(vbus_device_get_parent(dev->model), ev->parent) ?
+			       dev->name :
+			       NULL;
+	}
+	if (ev->index < 0)
+		return NULL;
+	lh_foreach(d->devices, e) {
+		struct device *dev = (struct device *)lh_entry_v(e);
+
+		if (dev->model && vbus_device_get_kind(dev->model) == ev->kind &&
+		    vbus_device_get_index(dev->model) == ev->index &&
+		    streq_ptr(vbus_device_get_parent(dev->model), ev->parent))
+			return dev->definition ? dev->name : NULL;
+	}
+	return NULL;
+}
+
+static int monitor_batch_fire(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct vbusd *d = userdata;
+	struct monitor_batch *b = d->monitor_batch;
+	struct lh_entry *e;
+	size_t n_parents;
+	uint64_t t0, t1;
 
-	/* DEV_NEW, DEV_DEL, DEV_BIND: the listing tells the rest. */
-	objects_refresh(d);
+	d->monitor_batch = NULL;
+	t0 = clock_usec();
+	n_parents = b->parents ? (size_t)b->parents->count : 0;
+	log_debug("Kernel events: %u in one batch; %s", b->n_events,
+		  n_parents ? "re-applying the definitions on the parents that appeared" :
+		  b->whole  ? "reading the model whole" :
+			      "reading the definitions they name");
+	if (n_parents > MONITOR_PARENTS_MAX) {
+		(void)provision_reconcile(d, NULL, RECONCILE_INACTIVE);
+	} else if (n_parents) {
+		/* Each reads the model whole first. */
+		lh_foreach(b->parents, e)
+			(void)provision_reconcile(d, lh_entry_k(e), 0);
+	} else if (b->whole || !b->names) {
+		objects_refresh(d);
+	} else {
+		lh_foreach(b->names, e)
+			objects_refresh_name(d, lh_entry_k(e));
+	}
 	provision_adopt(d, false);
+	monitor_batch_free(b);
+	t1 = clock_usec();
+	d->monitor_not_before = t1 + 2 * (t1 - t0);
+	return 0;
+}
+
+static void monitor_event(const struct vbus_monitor_event *ev, void *userdata)
+{
+	struct vbusd *d = userdata;
+	struct monitor_batch *b = d->monitor_batch;
+	uint64_t when = now_usec(d) + MONITOR_DELAY_USEC;
+	const char *name;
+
+	if (!b) {
+		b = d->monitor_batch = calloc(1, sizeof(*b));
+		if (!b) {
+			objects_refresh(d);
+			return;
+		}
+		if (when < d->monitor_not_before)
+			when = d->monitor_not_before;
+		if (sd_event_add_time(d->event, &b->timer, CLOCK_MONOTONIC, when, 0,
+				      monitor_batch_fire, d) < 0) {
+			d->monitor_batch = NULL;
+			monitor_batch_free(b);
+			objects_refresh(d);
+			return;
+		}
+	}
+	b->n_events++;
+	if (ev->what == VBUS_MONITOR_PARENT_NEW && ev->parent) {
+		if (!set_add(&b->parents, ev->parent))
+			b->whole = true;
+	} else if (ev->what != VBUS_MONITOR_DEVICE) {
+		b->whole = true;
+	} else if (!b->whole) {
+		name = monitor_definition(d, ev);
+		if (!name || !set_add(&b->names, name) ||
+		    b->names->count > MONITOR_NAMES_MAX)
+			b->whole = true;
+	}
 }
 
 static int vbus_monitor_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct vbusd *d = userdata;
+	struct vbus_monitor_event lost = { .what = VBUS_MONITOR_PARENT_GONE, .index = -1 };
+	int r = vbus_monitor_dispatch(d->vbus_monitor);
 
-	if (vbus_monitor_dispatch(d->vbus_monitor) < 0)
-		log_debug("vbus monitor: reading failed");
+	/* ENOBUFS (libnl says ENOMEM): events were lost, the socket's buffer overflowed. What
+	 * they said is read again, all of it. */
+	if (r == -ENOMEM || r == -ENOBUFS)
+		monitor_event(&lost, d);
+	if (r < 0)
+		log_debug("Kernel events: reading failed: %s", strerror(-r));
 	return 0;
 }
 
-/* Follows the virtbus devices of vbus.ko; tried again on kernel events until it is loaded. */
+/*
+ * A uevent of a netdev or its queues names nothing a definition holds but may change a device's
+ * netdev (a VF's): it joins the batch of kernel events, read whole once, instead of a full read
+ * each (100 SF ports made by hand bring 100 representor netdevs, each with its queues). Queue
+ * kobjects never change the model. True when the uevent was taken here.
+ */
+static bool uevent_batched(struct vbusd *d, const char *subsystem)
+{
+	static const struct vbus_monitor_event whole = { .what = VBUS_MONITOR_PARENT_GONE,
+							 .index = -1 };
+
+	if (streq_ptr(subsystem, "queues"))
+		return true;
+	if (!streq_ptr(subsystem, "net"))
+		return false;
+	monitor_event(&whole, d);
+	return true;
+}
+
+/* Follows virtbus devices (vbus.ko) and SF ports (devlink); a kind whose module is not loaded
+ * yet is tried again on kernel events. */
 static void vbus_monitor_start(struct vbusd *d)
 {
-	if (d->vbus_monitor || !streq(vbus_ctx_get_root(d->ctx), "/"))
+	if (!streq(vbus_ctx_get_root(d->ctx), "/"))
 		return;
-	if (vbus_monitor_open(d->ctx, vbus_event, d, &d->vbus_monitor) < 0) {
+	if (d->vbus_monitor) {
+		if (vbus_monitor_join(d->ctx, d->vbus_monitor) > 0)
+			log_debug("Following one more kind's kernel events");
+		return;
+	}
+	if (vbus_monitor_open(d->ctx, monitor_event, d, &d->vbus_monitor) < 0) {
 		vbus_error_clear(d->ctx);
 		return;
 	}
@@ -505,7 +695,7 @@ static void vbus_monitor_start(struct vbusd *d)
 		d->vbus_monitor = vbus_monitor_free(d->vbus_monitor);
 		return;
 	}
-	log_debug("Following the vbus monitor group");
+	log_debug("Following the kernel events of vbus.ko and devlink");
 }
 
 /* ---- udev ---------------------------------------------------------------------------------- */
@@ -553,6 +743,39 @@ static void refresh_device(struct vbusd *d, const char *sysname)
 		}
 	for (size_t i = 0; i < n; i++) {
 		objects_refresh_name(d, names[i]);
+		free(names[i]);
+	}
+}
+
+/*
+ * After an unbind or remove: a definition whose device the kernel removed (a parent's module
+ * unloaded, the parent deleted) loses its run record too, so that /run/vbus tells what runs
+ * and a device of that name made later by someone else never passes for vbus's. Its parent's
+ * return starts the start:auto ones again. All inactive entries are looked at, not only the
+ * one the event names: an SF's listing loses its sysfs path when its devlink instance goes,
+ * before the uevents of its auxiliary device.
+ */
+static void forget_gone(struct vbusd *d)
+{
+	_cleanup_free_ char **names = NULL;
+	struct lh_entry *e;
+	size_t n = 0;
+
+	if (!d->devices || !(names = calloc(d->devices->count + 1, sizeof(*names))))
+		return;
+	lh_foreach(d->devices, e) {
+		struct device *dev = (struct device *)lh_entry_v(e);
+
+		if (!dev->active && run_record_exists(d, dev->name) &&
+		    (names[n] = strdup(dev->name)))
+			n++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (vbus_run_forget_gone(d->ctx, names[i]) > 0) {
+			log_debug("'%s': its device was removed, its run record dropped", names[i]);
+			objects_refresh_name(d, names[i]);
+		}
+		vbus_error_clear(d->ctx);
 		free(names[i]);
 	}
 }
@@ -778,6 +1001,7 @@ static void cdi_update_soon(struct vbusd *d)
  *   of a driver to a device (a PF's driver makes SR-IOV, devlink or vdpa available): definitions
  *   whose device is not there are tried;
  * - unbind of a device a definition started: it is bound again (handle_unbind());
+ * - unbind or remove: the run records of devices the kernel removed are dropped (forget_gone());
  * anything else may change what is active: the model follows.
  */
 static _unused_ void handle_uevent(struct vbusd *d, const char *action, const char *subsystem,
@@ -786,6 +1010,8 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 	static const char *const added[] = {"pci", "vdpa", "vbus_sim", "auxiliary", NULL};
 	static const char *const bound[] = {"pci",   "vdpa",	  "virtbus",
 					    "mdev",  "auxiliary", NULL};
+	static const char *const gone[] = {"pci", "vdpa", "virtbus", "mdev", "auxiliary", "vbus_sim",
+					   NULL};
 	unsigned gen = d->ctx->lock_gen;
 
 	log_debug("uevent: %s %s %s%s%s", action ?: "?", subsystem ?: "?", sysname ?: "?",
@@ -811,8 +1037,11 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 	} else if (streq(action, "unbind") && is_one_of(subsystem, bound)) {
 		handle_unbind(d, sysname);
 		refresh_device(d, sysname);
-	} else {
+		forget_gone(d);
+	} else if (!uevent_batched(d, subsystem)) {
 		refresh_device(d, sysname);
+		if (streq(action, "remove") && is_one_of(subsystem, gone))
+			forget_gone(d);
 	}
 	vbus_monitor_start(d);
 	provision_adopt(d, false);
@@ -988,6 +1217,8 @@ void provision_done(struct vbusd *d)
 {
 	d->vbus_monitor_source = sd_event_source_disable_unref(d->vbus_monitor_source);
 	d->vbus_monitor = vbus_monitor_free(d->vbus_monitor);
+	monitor_batch_free(d->monitor_batch);
+	d->monitor_batch = NULL;
 	d->cdi_defer = sd_event_source_disable_unref(d->cdi_defer);
 	while (d->rounds)
 		round_free(d->rounds);

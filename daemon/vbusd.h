@@ -13,6 +13,7 @@ struct udev_monitor;
 struct round;
 struct fight;
 struct vbus_monitor;
+struct monitor_batch;
 
 struct vbusd {
 	sd_event *event;
@@ -62,9 +63,12 @@ struct vbusd {
 	struct round *rounds;
 	sd_event_source *cdi_defer; /* the CDI specs' update after a burst of kernel events */
 	struct fight *fights; /* devices unbound by someone else, bound again (provision.c) */
-	/* Kernel events of the kinds that announce their own (lib: virtbus), when loaded. */
+	/* Kernel events of the kinds that announce their own (lib: virtbus, sf), when loaded,
+	 * and the batch of them waiting to be handled (provision.c). */
 	struct vbus_monitor *vbus_monitor;
 	sd_event_source *vbus_monitor_source;
+	struct monitor_batch *monitor_batch;
+	uint64_t monitor_not_before; /* the next batch's earliest time (CLOCK_MONOTONIC, usec) */
 	bool no_polkit; /* tests and --no-polkit: root only */
 };
 

@@ -2,7 +2,10 @@
 /*
  * vbus_sim devlink instance: pcisf ports whose function, once set
  * active, appears as auxiliary device vbus_sim.sf.<N>, bound by the
- * auxiliary driver below (opstate "attached").
+ * auxiliary driver below (opstate "attached"). Bound, it offers the SF's
+ * virtio-net function as auxiliary device vbus_sim.vnet.<N> (a child, as
+ * mlx5_core offers mlx5_core.vnet.N), on which vbus_sim_vdpa registers a
+ * vDPA management device.
  *
  * Every port (the PF's and each SF's) has a representor netdev, as a NIC
  * in switchdev mode has, so that its devlink type is eth: devlink warns
@@ -25,6 +28,7 @@
 #include <net/devlink.h>
 
 #include "vbus_sim.h"
+#include "vbus_sim_vnet.h"
 
 /* Highest sfnum picked automatically when the user gives none. */
 #define VBUS_SIM_SFNUM_MAX	1023
@@ -461,15 +465,55 @@ void vbus_sim_devlink_destroy(struct vbus_sim_dev *sim)
 	sim->devlink = NULL;
 }
 
-/* Binds the SF devices, so that their function reports opstate attached. */
+/* The only place a vbus_sim_vnet is freed. */
+static void vbus_sim_vnet_release(struct device *dev)
+{
+	kfree(container_of(dev, struct vbus_sim_vnet, adev.dev));
+}
+
+/*
+ * Binds the SF devices, so that their function reports opstate attached, and
+ * adds the SF's virtio-net function vbus_sim.vnet.<N> under it.
+ */
 static int vbus_sim_sf_probe(struct auxiliary_device *adev, const struct auxiliary_device_id *id)
 {
+	struct vbus_sim_sf *sf = container_of(adev, struct vbus_sim_sf, adev);
+	struct vbus_sim_vnet *vnet;
+	int err;
+
+	vnet = kzalloc(sizeof(*vnet), GFP_KERNEL);
+	if (!vnet)
+		return -ENOMEM;
+	vnet->sfnum = sf->sfnum;
+	ether_addr_copy(vnet->hw_addr, sf->hw_addr);
+	vnet->adev.name = "vnet";
+	vnet->adev.id = adev->id;
+	vnet->adev.dev.parent = &adev->dev;
+	vnet->adev.dev.release = vbus_sim_vnet_release;
+
+	err = auxiliary_device_init(&vnet->adev);
+	if (err) {
+		kfree(vnet);
+		return err;
+	}
+	/* From here on put_device() (auxiliary_device_uninit) frees vnet. */
+	err = auxiliary_device_add(&vnet->adev);
+	if (err) {
+		auxiliary_device_uninit(&vnet->adev);
+		return err;
+	}
+	auxiliary_set_drvdata(adev, vnet);
 	dev_dbg(&adev->dev, "subfunction attached\n");
 	return 0;
 }
 
+/* Removes the virtio-net function first: its vDPA devices go with it. */
 static void vbus_sim_sf_remove(struct auxiliary_device *adev)
 {
+	struct vbus_sim_vnet *vnet = auxiliary_get_drvdata(adev);
+
+	auxiliary_device_delete(&vnet->adev);
+	auxiliary_device_uninit(&vnet->adev);
 	dev_dbg(&adev->dev, "subfunction detached\n");
 }
 

@@ -772,6 +772,94 @@ static int sf_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const char 
 	return 0;
 }
 
+/* ---- following devlink's "config" group -------------------------------------------------- */
+
+/*
+ * devlink announces on "config" every port registered or unregistered (PORT_NEW, PORT_DEL, with
+ * the attributes of a PORT_GET reply), a port function set (PORT_NEW again, with its new state)
+ * and instances registered or gone (NEW, DEL). A port added by hand whose function is never
+ * activated makes no uevent: this is how the listing learns of it. An SF port is a device of
+ * this kind; a PF port (an eswitch manager) is what makes its instance a parent.
+ */
+struct sf_monitor {
+	struct vbus_nl *nl;
+	vbus_monitor_fn fn;
+	void *userdata;
+};
+
+static int sf_event(uint8_t cmd, struct nlattr **tb, void *userdata)
+{
+	struct sf_monitor *m = userdata;
+	_cleanup_free_ char *handle = vbus_nl_handle(tb, DEVLINK_ATTR_BUS_NAME, DEVLINK_ATTR_DEV_NAME);
+	struct vbus_monitor_event ev = { .kind = VBUS_KIND_SF, .parent = handle, .index = -1 };
+	bool gone = cmd == DEVLINK_CMD_PORT_DEL || cmd == DEVLINK_CMD_DEL;
+	uint16_t flavour;
+
+	if (!handle)
+		return 0;
+	switch (cmd) {
+	case DEVLINK_CMD_NEW:
+	case DEVLINK_CMD_DEL:
+		ev.what = gone ? VBUS_MONITOR_PARENT_GONE : VBUS_MONITOR_PARENT_NEW;
+		break;
+	case DEVLINK_CMD_PORT_NEW:
+	case DEVLINK_CMD_PORT_SET:
+	case DEVLINK_CMD_PORT_DEL:
+		if (!tb[DEVLINK_ATTR_PORT_FLAVOUR])
+			return 0;
+		flavour = nla_get_u16(tb[DEVLINK_ATTR_PORT_FLAVOUR]);
+		if (flavour == DEVLINK_PORT_FLAVOUR_PCI_SF && tb[DEVLINK_ATTR_PORT_PCI_SF_NUMBER]) {
+			ev.what = VBUS_MONITOR_DEVICE;
+			ev.index = nla_get_u32(tb[DEVLINK_ATTR_PORT_PCI_SF_NUMBER]);
+		} else if (flavour == DEVLINK_PORT_FLAVOUR_PCI_PF) {
+			ev.what = gone ? VBUS_MONITOR_PARENT_GONE : VBUS_MONITOR_PARENT_NEW;
+		} else {
+			return 0; /* physical ports, VF representors: nothing of ours */
+		}
+		break;
+	default:
+		return 0; /* parameters, health reporters, traps, rates, regions */
+	}
+	m->fn(&ev, m->userdata);
+	return 0;
+}
+
+static int sf_monitor_open(struct vbus_ctx *ctx, vbus_monitor_fn fn, void *userdata,
+			   void **ret_handle, int *ret_fd)
+{
+	struct sf_monitor *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->fn = fn;
+	m->userdata = userdata;
+	r = vbus_nl_monitor_open(ctx, DEVLINK_GENL, DEVLINK_GENL_MCGRP_CONFIG_NAME, devlink_policy,
+				 DEVLINK_ATTR_MAX, sf_event, m, &m->nl);
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	*ret_handle = m;
+	*ret_fd = vbus_nl_monitor_fd(m->nl);
+	return 0;
+}
+
+static int sf_monitor_dispatch(void *handle)
+{
+	struct sf_monitor *m = handle;
+
+	return vbus_nl_monitor_dispatch(m->nl);
+}
+
+static void sf_monitor_close(void *handle)
+{
+	struct sf_monitor *m = handle;
+
+	vbus_nl_free(m->nl);
+	free(m);
+}
+
 /* The kind's rules, applied by the core (lib/ops.c). */
 static const char *const sf_attrs[] = { "hw_addr", NULL };
 static const struct vbus_kind_rules sf_rules = {
@@ -797,4 +885,7 @@ const struct vbus_backend vbus_backend_sf = {
 	.resolve_driver = sf_resolve_driver,
 	.bind = sf_bind,
 	.free_data = vbus_nl_free_data,
+	.monitor_open = sf_monitor_open,
+	.monitor_dispatch = sf_monitor_dispatch,
+	.monitor_close = sf_monitor_close,
 };

@@ -29,14 +29,34 @@ static bool pci_exists(struct vbus_ctx *ctx, const char *bdf)
 	return sysfs_exists(ctx, p);
 }
 
-/* Total VFs of PF; 0 when it is not an SR-IOV PF. */
-static uint64_t pf_total_vfs(struct vbus_ctx *ctx, const char *pf)
+uint64_t vbus_pf_total_vfs(struct vbus_ctx *ctx, const char *pf)
 {
 	uint64_t n = 0;
 
-	if (pf_read_u64(ctx, pf, "sriov_totalvfs", &n) < 0)
+	if (!sysfs_name_is_valid(pf) || pf_read_u64(ctx, pf, "sriov_totalvfs", &n) < 0)
 		return 0;
 	return n;
+}
+
+int vbus_sriov_pfs(struct vbus_ctx *ctx, const char *parent, char ***ret)
+{
+	_cleanup_strv_ char **l = NULL;
+	size_t n = 0;
+	int r;
+
+	r = sysfs_list_entries(ctx, PCI_DEVICES, &l);
+	if (r < 0)
+		return r;
+	/* In place: the PFs keep their order, the others are freed. */
+	for (char **d = l; *d; d++) {
+		if ((!parent || streq(parent, *d)) && vbus_pf_total_vfs(ctx, *d) > 0)
+			l[n++] = *d;
+		else
+			free(*d);
+	}
+	l[n] = NULL;
+	*ret = TAKE_PTR(l);
+	return 0;
 }
 
 int vbus_vf_address(struct vbus_ctx *ctx, const char *pf, int64_t index, char **ret)
@@ -53,19 +73,14 @@ static int vf_list_parents(struct vbus_ctx *ctx, const char *parent, struct json
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_entries(ctx, PCI_DEVICES, &l);
+	r = vbus_sriov_pfs(ctx, parent, &l);
 	if (r < 0)
 		return r;
 	for (char **d = l; *d; d++) {
 		_cleanup_json_ struct json_object *o = NULL;
 		_cleanup_free_ char *drv = NULL;
-		uint64_t total, num = 0;
+		uint64_t total = vbus_pf_total_vfs(ctx, *d), num = 0;
 
-		if (parent && !streq(parent, *d))
-			continue;
-		total = pf_total_vfs(ctx, *d);
-		if (total == 0)
-			continue;
 		(void)pf_read_u64(ctx, *d, "sriov_numvfs", &num);
 		r = vbus_bind_get_driver(ctx, "pci", *d, &drv);
 		if (r < 0)
@@ -90,11 +105,11 @@ static int vf_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_entries(ctx, PCI_DEVICES, &l);
+	r = vbus_sriov_pfs(ctx, NULL, &l);
 	if (r < 0)
 		return r;
 	for (char **d = l; *d; d++) {
-		uint64_t total = pf_total_vfs(ctx, *d);
+		uint64_t total = vbus_pf_total_vfs(ctx, *d);
 
 		for (uint64_t i = 0; i < total; i++) {
 			_cleanup_free_ char *vf = NULL, *drv = NULL, *path = NULL, *name = NULL;
@@ -150,7 +165,7 @@ static int vf_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 		return r;
 	if (!pci_exists(ctx, def->parent))
 		return vbus_error(ctx, -ENODEV, "%s: PF %s is not present", def->name, def->parent);
-	total = pf_total_vfs(ctx, def->parent);
+	total = vbus_pf_total_vfs(ctx, def->parent);
 	if (total == 0)
 		return vbus_error(ctx, -EINVAL, "%s: %s is not an SR-IOV PF", def->name,
 				  def->parent);

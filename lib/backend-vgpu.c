@@ -122,18 +122,6 @@ static int vf_current(struct vbus_ctx *ctx, const char *vf, long *ret)
 	return 0;
 }
 
-static uint64_t pf_total_vfs(struct vbus_ctx *ctx, const char *pf)
-{
-	_cleanup_free_ char *p = NULL;
-	uint64_t n = 0;
-
-	if (!sysfs_name_is_valid(pf) || asprintf(&p, PCI_DEVICES "/%s/sriov_totalvfs", pf) < 0)
-		return 0;
-	if (sysfs_read_u64(ctx, p, &n) < 0)
-		return 0;
-	return n;
-}
-
 /* Whether the running kernel (the root's /proc/sys/kernel/osrelease) is at least 6.8: NVIDIA's
  * vGPU on VFs (vGPU 17, the vendor VFIO variant driver) needs it. */
 static bool kernel_takes_vgpu_vfs(struct vbus_ctx *ctx)
@@ -157,7 +145,7 @@ static bool kernel_takes_vgpu_vfs(struct vbus_ctx *ctx)
 static const char *vgpu_pf_refusal(struct vbus_ctx *ctx, const char *pf)
 {
 	_cleanup_free_ char *vendor = NULL, *class = NULL;
-	uint64_t total = pf_total_vfs(ctx, pf);
+	uint64_t total = vbus_pf_total_vfs(ctx, pf);
 	bool any_vf = false;
 
 	if (total == 0 || sysfs_readf(ctx, &vendor, PCI_DEVICES "/%s/vendor", pf) < 0 ||
@@ -209,7 +197,7 @@ static const struct profile *find_profile(const struct profile *p, size_t n, con
  * it any more (a placed profile leaves the lists once the GPU is full). Caller frees. */
 static char *profile_name(struct vbus_ctx *ctx, const char *pf, long id)
 {
-	uint64_t total = pf_total_vfs(ctx, pf);
+	uint64_t total = vbus_pf_total_vfs(ctx, pf);
 	char *s = NULL;
 
 	for (uint64_t i = 0; i < total && !s; i++) {
@@ -234,7 +222,7 @@ static int vgpu_list_parents(struct vbus_ctx *ctx, const char *parent, struct js
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_entries(ctx, PCI_DEVICES, &l);
+	r = vbus_sriov_pfs(ctx, parent, &l);
 	if (r < 0)
 		return r;
 	for (char **d = l; *d; d++) {
@@ -242,9 +230,9 @@ static int vgpu_list_parents(struct vbus_ctx *ctx, const char *parent, struct js
 		_cleanup_free_ char *drv = NULL;
 		uint64_t num = 0, used = 0, total;
 
-		if ((parent && !streq(parent, *d)) || !is_vgpu_pf(ctx, *d))
+		if (!is_vgpu_pf(ctx, *d))
 			continue;
-		total = pf_total_vfs(ctx, *d);
+		total = vbus_pf_total_vfs(ctx, *d);
 		for (uint64_t i = 0; i < total; i++) {
 			_cleanup_free_ char *vf = NULL;
 			long cur;
@@ -280,19 +268,19 @@ static int vgpu_list_types(struct vbus_ctx *ctx, const char *parent, struct json
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_entries(ctx, PCI_DEVICES, &l);
+	r = vbus_sriov_pfs(ctx, parent, &l);
 	if (r < 0)
 		return r;
 	for (char **d = l; *d; d++) {
 		_cleanup_json_ struct json_object *seen = NULL;
 		uint64_t total;
 
-		if ((parent && !streq(parent, *d)) || !is_vgpu_pf(ctx, *d))
+		if (!is_vgpu_pf(ctx, *d))
 			continue;
 		seen = json_object_new_object(); /* short name -> its entry in TYPES */
 		if (!seen)
 			return -ENOMEM;
-		total = pf_total_vfs(ctx, *d);
+		total = vbus_pf_total_vfs(ctx, *d);
 		for (uint64_t i = 0; i < total; i++) {
 			_cleanup_free_ char *vf = NULL;
 			struct profile *p = NULL;
@@ -343,7 +331,7 @@ static int vgpu_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 	_cleanup_strv_ char **l = NULL;
 	int r;
 
-	r = sysfs_list_entries(ctx, PCI_DEVICES, &l);
+	r = vbus_sriov_pfs(ctx, NULL, &l);
 	if (r < 0)
 		return r;
 	for (char **d = l; *d; d++) {
@@ -351,7 +339,7 @@ static int vgpu_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 
 		if (!is_vgpu_pf(ctx, *d))
 			continue;
-		total = pf_total_vfs(ctx, *d);
+		total = vbus_pf_total_vfs(ctx, *d);
 		for (uint64_t i = 0; i < total; i++) {
 			_cleanup_free_ char *vf = NULL, *drv = NULL, *path = NULL, *name = NULL,
 					    *type = NULL;
@@ -397,7 +385,7 @@ static int vf_def(struct vbus_ctx *ctx, const struct vbus_def *def, struct vbus_
 	if (r < 0)
 		return r;
 	v->kind = VBUS_KIND_VF;
-	v->index = (int64_t)pf_total_vfs(ctx, def->parent) - 1;
+	v->index = (int64_t)vbus_pf_total_vfs(ctx, def->parent) - 1;
 	v->name = strdup(def->name);
 	v->parent = strdup(def->parent);
 	/* The new VFs do not meet a host driver: the vGPU's driver binds them after. */
@@ -431,7 +419,7 @@ static char *profile_list(const struct profile *p, size_t n)
 static int known_profile(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	_cleanup_free_ char *all = NULL;
-	uint64_t total = pf_total_vfs(ctx, def->parent), seen = 0;
+	uint64_t total = vbus_pf_total_vfs(ctx, def->parent), seen = 0;
 	bool placed = false;
 
 	for (uint64_t i = 0; i < total; i++) {
@@ -487,7 +475,7 @@ static int vgpu_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 	if (access(pcidir, F_OK) < 0)
 		return vbus_error(ctx, -ENODEV, "%s: GPU %s is not present", def->name,
 				  def->parent);
-	total = pf_total_vfs(ctx, def->parent);
+	total = vbus_pf_total_vfs(ctx, def->parent);
 	if (vgpu_pf_refusal(ctx, def->parent))
 		return vbus_error(ctx, -EINVAL, "%s: %s %s", def->name, def->parent,
 				  vgpu_pf_refusal(ctx, def->parent));

@@ -429,22 +429,34 @@ static int virtbus_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const 
 	return simple_call(ctx, def, VBUS_CMD_DEV_SET, driver, !driver);
 }
 
-/* vbus.ko's "monitor" group: DEV_NEW, DEV_DEL, DEV_BIND, each one event for the caller. */
+/* vbus.ko's "monitor" group: devices made, deleted, bound or changed, management devices
+ * registered or gone, each one event for the caller. */
 struct virtbus_monitor {
 	struct vbus_nl *nl;
-	void (*fn)(void *userdata);
+	vbus_monitor_fn fn;
 	void *userdata;
 };
 
 static int virtbus_event(uint8_t cmd, struct nlattr **tb, void *userdata)
 {
 	struct virtbus_monitor *m = userdata;
+	_cleanup_free_ char *parent =
+		vbus_nl_handle(tb, VBUS_ATTR_MGMTDEV_BUS_NAME, VBUS_ATTR_MGMTDEV_DEV_NAME);
+	struct vbus_monitor_event ev = {
+		.kind = VBUS_KIND_VIRTBUS,
+		.what = cmd == VBUS_CMD_MGMTDEV_NEW_NTF ? VBUS_MONITOR_PARENT_NEW :
+			cmd == VBUS_CMD_MGMTDEV_DEL_NTF ? VBUS_MONITOR_PARENT_GONE :
+							  VBUS_MONITOR_DEVICE,
+		.parent = parent,
+		.name = tb[VBUS_ATTR_DEV_NAME] ? nla_get_string(tb[VBUS_ATTR_DEV_NAME]) : NULL,
+		.index = -1,
+	};
 
-	m->fn(m->userdata);
+	m->fn(&ev, m->userdata);
 	return 0;
 }
 
-static int virtbus_monitor_open(struct vbus_ctx *ctx, void (*fn)(void *userdata), void *userdata,
+static int virtbus_monitor_open(struct vbus_ctx *ctx, vbus_monitor_fn fn, void *userdata,
 				void **ret_handle, int *ret_fd)
 {
 	struct virtbus_monitor *m = calloc(1, sizeof(*m));

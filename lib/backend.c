@@ -66,6 +66,8 @@ int vbus_backend_require(struct vbus_ctx *ctx, enum vbus_kind kind, const struct
 
 struct vbus_monitor {
 	int epoll_fd;
+	vbus_monitor_fn fn;
+	void *userdata;
 	const struct vbus_backend *be[_VBUS_KIND_MAX];
 	void *handle[_VBUS_KIND_MAX];
 };
@@ -83,47 +85,81 @@ struct vbus_monitor *vbus_monitor_free(struct vbus_monitor *m)
 	return NULL;
 }
 
-int vbus_monitor_open(struct vbus_ctx *ctx, void (*fn)(void *userdata), void *userdata,
+/* Joins the kinds that M does not follow yet; how many it follows now, or a failure. */
+static int monitor_join(struct vbus_ctx *ctx, struct vbus_monitor *m, int *ret_err)
+{
+	int n = 0;
+
+	*ret_err = -EOPNOTSUPP;
+	for (int k = 0; k < _VBUS_KIND_MAX; k++) {
+		const struct vbus_backend *be = vbus_ctx_backend(ctx, k);
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = k };
+		void *handle;
+		int fd, r;
+
+		if (m->handle[k]) {
+			n++;
+			continue;
+		}
+		if (!be || !be->monitor_open)
+			continue;
+		r = be->monitor_open(ctx, m->fn, m->userdata, &handle, &fd);
+		if (r < 0) {
+			/* its module is not loaded (yet): the others still count */
+			vbus_error_clear(ctx);
+			*ret_err = r;
+			continue;
+		}
+		if (epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			r = -errno;
+			be->monitor_close(handle);
+			return r;
+		}
+		m->be[k] = be;
+		m->handle[k] = handle;
+		n++;
+	}
+	return n;
+}
+
+int vbus_monitor_open(struct vbus_ctx *ctx, vbus_monitor_fn fn, void *userdata,
 		      struct vbus_monitor **ret)
 {
 	struct vbus_monitor *m;
-	int n = 0, r = -EOPNOTSUPP;
+	int n, err;
 
 	if (!streq(vbus_ctx_get_root(ctx), "/"))
 		return -EOPNOTSUPP;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	m->fn = fn;
+	m->userdata = userdata;
 	m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (m->epoll_fd < 0) {
-		r = -errno;
+		n = -errno;
 		vbus_monitor_free(m);
-		return r;
+		return n;
 	}
-	for (int k = 0; k < _VBUS_KIND_MAX; k++) {
-		const struct vbus_backend *be = vbus_ctx_backend(ctx, k);
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = k };
-		int fd;
-
-		if (!be || !be->monitor_open)
-			continue;
-		r = be->monitor_open(ctx, fn, userdata, &m->handle[k], &fd);
-		if (r < 0)
-			continue; /* its module is not loaded (yet): the others still count */
-		m->be[k] = be;
-		if (epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			r = -errno;
-			vbus_monitor_free(m);
-			return r;
-		}
-		n++;
-	}
-	if (n == 0) {
+	n = monitor_join(ctx, m, &err);
+	if (n <= 0) {
 		vbus_monitor_free(m);
-		return r;
+		return n < 0 ? n : err;
 	}
 	*ret = m;
 	return 0;
+}
+
+int vbus_monitor_join(struct vbus_ctx *ctx, struct vbus_monitor *m)
+{
+	int before = 0, n, err;
+
+	for (int k = 0; k < _VBUS_KIND_MAX; k++)
+		before += !!m->handle[k];
+	n = monitor_join(ctx, m, &err);
+	if (n < 0)
+		return n;
+	return n > before;
 }
 
 int vbus_monitor_fd(struct vbus_monitor *m)

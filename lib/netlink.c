@@ -348,12 +348,18 @@ static int on_event(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
+/* Notifications carry sequence number 0: nothing to check them against. */
+static int no_seq_check(struct nl_msg *msg, void *arg)
+{
+	return NL_OK;
+}
+
 int vbus_nl_monitor_open(struct vbus_ctx *ctx, const char *family, const char *group,
 			 const struct nla_policy *policy, int maxattr, vbus_nl_event_fn cb,
 			 void *userdata, struct vbus_nl **ret)
 {
 	_cleanup_nl_ struct vbus_nl *nl = NULL;
-	int r, grp;
+	int r, grp, rcvbuf = 1 << 20;
 
 	r = vbus_nl_open(ctx, &nl);
 	if (r < 0)
@@ -367,6 +373,12 @@ int vbus_nl_monitor_open(struct vbus_ctx *ctx, const char *family, const char *g
 		return vbus_error(ctx, nlerr_to_errno(r), "joining %s/%s: %s", family, group,
 				  nl_geterror(r));
 	nl_socket_disable_seq_check(nl->sk);
+	/* A burst (a devlink batch of port adds: a few events each) while the reader is busy
+	 * must not overflow the default 208 KiB; a lost event still costs only a full read. */
+	if (setsockopt(nl_socket_get_fd(nl->sk), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+		       sizeof(rcvbuf)) < 0)
+		(void)setsockopt(nl_socket_get_fd(nl->sk), SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+				 sizeof(rcvbuf));
 	r = nl_socket_set_nonblocking(nl->sk);
 	if (r < 0)
 		return nlerr_to_errno(r);
@@ -379,6 +391,10 @@ int vbus_nl_monitor_open(struct vbus_ctx *ctx, const char *family, const char *g
 	nl->event_fn = cb;
 	nl->event_data = userdata;
 	nl_cb_set(nl->cb, NL_CB_VALID, NL_CB_CUSTOM, on_event, nl);
+	/* nl_socket_disable_seq_check() set this on the socket's own callbacks, but events are
+	 * read with NL->cb: without it libnl's strict check refused each one (NLE_SEQ_MISMATCH)
+	 * before the callback saw it. */
+	nl_cb_set(nl->cb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, no_seq_check, NULL);
 	*ret = TAKE_PTR(nl);
 	return 0;
 }

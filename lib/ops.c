@@ -2060,6 +2060,36 @@ VBUS_EXPORT int vbus_stop(struct vbus_ctx *ctx, const char *name)
 	return r;
 }
 
+/*
+ * A record whose device the kernel removed (vbusd: its remove event) says nothing true any
+ * more; kept, a device of that name someone makes later would pass for vbus's own.
+ */
+int vbus_run_forget_gone(struct vbus_ctx *ctx, const char *name)
+{
+	_cleanup_(vbus_run_donep) struct vbus_run run = {};
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	/* A pending record whose device is gone is dropped by run_load() itself. */
+	r = run_load(ctx, name, &run);
+	if (r == -ENOENT)
+		r = 0;
+	else if (r >= 0 && is_active(ctx, run.def))
+		r = 0;
+	else if (r >= 0) {
+		r = run_remove(ctx, name);
+		if (r >= 0) {
+			dbg(ctx, "'%s': its device is gone, dropping its run record", name);
+			r = 1;
+		}
+	}
+	vbus_unlock(ctx);
+	return r;
+}
+
 VBUS_EXPORT int vbus_create(struct vbus_ctx *ctx, struct vbus_def *def, unsigned flags)
 {
 	int r;
@@ -2289,33 +2319,22 @@ static int def_from_active(const struct vbus_device *dev, struct vbus_def **ret)
 	return 0;
 }
 
-VBUS_EXPORT int vbus_apply_policy(struct vbus_ctx *ctx, const char *name)
+int vbus_apply_policy_to(struct vbus_ctx *ctx, const struct vbus_device *dev)
 {
 	_cleanup_def_ struct vbus_def *def = NULL;
 	_cleanup_free_ char *choice = NULL, *driver = NULL, *bound = NULL;
+	const char *name = vbus_device_get_name(dev);
 	const struct vbus_backend *be;
-	struct vbus_device **list = NULL;
-	size_t n = 0;
 	bool skip;
 	int r;
 
 	vbus_error_clear(ctx);
-	r = vbus_list_devices(ctx, VBUS_LIST_ACTIVE, name, &list, &n);
-	if (r < 0)
-		return r;
-	if (n == 0) {
-		vbus_device_list_free(list, n);
-		return vbus_error(ctx, -ENODEV, "'%s' is not an active sub-device", name);
-	}
-	if (vbus_device_is_defined(list[0])) {
-		vbus_device_list_free(list, n);
+	if (vbus_device_is_defined(dev))
 		return 0; /* its definition decides, not policy */
-	}
-	r = def_from_active(list[0], &def);
-	if (r >= 0 && vbus_device_get_bound_driver(list[0]) &&
-	    !(bound = strdup(vbus_device_get_bound_driver(list[0]))))
+	r = def_from_active(dev, &def);
+	if (r >= 0 && vbus_device_get_bound_driver(dev) &&
+	    !(bound = strdup(vbus_device_get_bound_driver(dev))))
 		r = -ENOMEM;
-	vbus_device_list_free(list, n);
 	if (r < 0)
 		return vbus_error(ctx, r, "'%s': cannot tell what it is", name);
 	r = vbus_policy_adopt_driver(ctx, def, &choice);
@@ -2339,5 +2358,24 @@ VBUS_EXPORT int vbus_apply_policy(struct vbus_ctx *ctx, const char *name)
 		r = 0;
 	}
 	vbus_unlock(ctx);
+	return r;
+}
+
+VBUS_EXPORT int vbus_apply_policy(struct vbus_ctx *ctx, const char *name)
+{
+	struct vbus_device **list = NULL;
+	size_t n = 0;
+	int r;
+
+	vbus_error_clear(ctx);
+	r = vbus_list_devices(ctx, VBUS_LIST_ACTIVE, name, &list, &n);
+	if (r < 0)
+		return r;
+	if (n == 0) {
+		vbus_device_list_free(list, n);
+		return vbus_error(ctx, -ENODEV, "'%s' is not an active sub-device", name);
+	}
+	r = vbus_apply_policy_to(ctx, list[0]);
+	vbus_device_list_free(list, n);
 	return r;
 }

@@ -218,6 +218,21 @@ struct vbus_kind_rules {
 /* KIND's rules (never NULL: an unknown kind has none). */
 const struct vbus_kind_rules *vbus_kind_rules(enum vbus_kind kind);
 
+/* One kernel event of a kind's monitor (monitor_open(), vbus_monitor_open()). */
+enum vbus_monitor_what {
+	VBUS_MONITOR_DEVICE,	   /* a device came, went or changed (state, driver) */
+	VBUS_MONITOR_PARENT_NEW,   /* a parent appeared, or can make devices now */
+	VBUS_MONITOR_PARENT_GONE,  /* a parent went away, or can no longer make devices */
+};
+struct vbus_monitor_event {
+	enum vbus_kind kind;
+	enum vbus_monitor_what what;
+	const char *parent; /* as the kind names parents ("vbus_sim/vbus_sim1"); NULL: not said */
+	const char *name;   /* the device's name when the kind names devices (virtbus), or NULL */
+	int64_t index;	    /* the device's index when the kind numbers them (sf: sfnum), or -1 */
+};
+typedef void (*vbus_monitor_fn)(const struct vbus_monitor_event *ev, void *userdata);
+
 struct vbus_backend {
 	enum vbus_kind kind;
 	/* The kind's rules (what is allowed, how a device is named, ...). */
@@ -273,9 +288,10 @@ struct vbus_backend {
 	void (*free_data)(struct vbus_ctx *ctx, void *data);
 
 	/* Opens a non-blocking socket on which the kernel announces this kind's devices coming,
-	 * going and being bound (virtbus: vbus.ko's "monitor" group); *ret_fd to poll, then
-	 * monitor_dispatch() calls FN once per event. Optional (kinds udev reports need none). */
-	int (*monitor_open)(struct vbus_ctx *ctx, void (*fn)(void *userdata), void *userdata,
+	 * going and being bound, and its parents coming and going (virtbus: vbus.ko's "monitor"
+	 * group; sf: devlink's "config" group); *ret_fd to poll, then monitor_dispatch() calls FN
+	 * once per event that concerns the kind. Optional (kinds udev reports fully need none). */
+	int (*monitor_open)(struct vbus_ctx *ctx, vbus_monitor_fn fn, void *userdata,
 			    void **ret_handle, int *ret_fd);
 	int (*monitor_dispatch)(void *handle);
 	void (*monitor_close)(void *handle);
@@ -284,12 +300,15 @@ struct vbus_backend {
 /*
  * Kernel events of every kind whose kernel side announces them on its own socket
  * (monitor_open()), as one fd for an event loop (lib/backend.c): vbusd follows virtbus devices
- * through it without naming a kind. FN is called once per event (what changed is read from a
- * listing). -EOPNOTSUPP when no kind can (or under a root other than "/").
+ * and SF ports through it without naming a kind. FN is called once per event; the event says
+ * what it concerns, and what changed is read from a listing. -EOPNOTSUPP when no kind can (or
+ * under a root other than "/"). vbus_monitor_join() tries the kinds that could not be joined
+ * before (their module was not loaded): 1 when one more is followed now, else 0.
  */
 struct vbus_monitor;
-int vbus_monitor_open(struct vbus_ctx *ctx, void (*fn)(void *userdata), void *userdata,
+int vbus_monitor_open(struct vbus_ctx *ctx, vbus_monitor_fn fn, void *userdata,
 		      struct vbus_monitor **ret);
+int vbus_monitor_join(struct vbus_ctx *ctx, struct vbus_monitor *m);
 int vbus_monitor_fd(struct vbus_monitor *m);
 int vbus_monitor_dispatch(struct vbus_monitor *m);
 struct vbus_monitor *vbus_monitor_free(struct vbus_monitor *m);
@@ -303,6 +322,13 @@ extern const struct vbus_backend vbus_backend_vdpa;
 extern const struct vbus_backend vbus_backend_virtbus;
 extern const struct vbus_backend vbus_backend_vgpu;
 
+/* lib/backend-vf.c: the total VFs of the PCI function PF (sriov_totalvfs); 0 when it is not an
+ * SR-IOV PF or does not exist (the vf and vgpu kinds). */
+uint64_t vbus_pf_total_vfs(struct vbus_ctx *ctx, const char *pf);
+/* lib/backend-vf.c: the SR-IOV PFs among the PCI functions (PARENT alone, when not NULL), in
+ * sysfs order: what the vf and vgpu kinds walk to list parents, types and devices. Free with
+ * sysfs_strv_free(). */
+int vbus_sriov_pfs(struct vbus_ctx *ctx, const char *parent, char ***ret);
 /* lib/backend-vf.c: the address of VF INDEX of PF, -ENOENT when that VF does not exist now
  * (the vf and vgpu kinds). */
 int vbus_vf_address(struct vbus_ctx *ctx, const char *pf, int64_t index, char **ret);
@@ -334,6 +360,9 @@ int vbus_policy_rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, ch
 /* The same among the rules with "adopt": true: what vbus_apply_policy() uses for devices vbus
  * did not make, which only such a rule may touch. */
 int vbus_policy_adopt_driver(struct vbus_ctx *ctx, const struct vbus_def *def, char **ret);
+/* vbus_apply_policy() for DEV, an active device of a listing the caller has already (vbusd's
+ * model): no listing of its own, so a hundred devices made by hand cost no hundred listings. */
+int vbus_apply_policy_to(struct vbus_ctx *ctx, const struct vbus_device *dev);
 
 /*
  * The kind and driver choice that PURPOSE's profile gives PARENT, among the kinds in OFFERED
@@ -434,6 +463,10 @@ int vbus_define_batch_add(struct vbus_ctx *ctx, struct vbus_define_batch *b, str
 int vbus_define_batch_end(struct vbus_ctx *ctx, struct vbus_define_batch *b);
 /* Import: DEF's active device becomes vbus's (a run record as if vbus had created it). */
 int vbus_run_take_over(struct vbus_ctx *ctx, const struct vbus_def *def);
+/* NAME's run record is dropped when its device is gone (its parent's module unloaded, the
+ * parent removed): 1 when dropped, 0 when kept (no record, or the device is there). Takes the
+ * lock. */
+int vbus_run_forget_gone(struct vbus_ctx *ctx, const char *name);
 /* Pretty JSON text (lib/def.c): what vbus_json_format() writes, into one growing buffer. */
 struct vbus_text {
 	char *s;

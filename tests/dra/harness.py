@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """What the vbus-dra suites share: a vbus-dra process with its log, and the pool as the stand-in
 API server holds it (suite.py on the fake tree, vm.py in the VM on the real kernel)."""
+import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -21,6 +23,40 @@ def wait_until(pred, timeout, step=0.1):
         if v or time.monotonic() >= end:
             return v
         time.sleep(step)
+
+
+def run(*args, check=True, timeout=120):
+    """ARGS' output; with CHECK a failure raises, naming the command and its stderr."""
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def listing(vbusctl, *opts):
+    """Name -> entry of `vbusctl -j list OPTS`."""
+    return {e["name"]: e for e in json.loads(run(vbusctl, "-j", "list", *opts))}
+
+
+def cdi_list(vbusctl):
+    return json.loads(run(vbusctl, "-j", "cdi", "list"))
+
+
+def on_crash(t, end):
+    """sys.excepthook: an exception in a suite is a failed check with its traceback and the
+    last lines of vbus-dra's log; every vbus-dra is killed, then END() ends the run."""
+    def crashed(typ, value, tb):
+        import traceback
+        t.not_ok(f"the suite ran to its end ({typ.__name__}: {value})",
+                 traceback.format_exception(typ, value, tb))
+        if Dra.all:
+            t.diag("vbus-dra's last log lines:")
+            t.diag("\n".join(Dra.all[-1].tail(40)))
+        for d in Dra.all:
+            if d.proc.poll() is None:
+                d.proc.kill()
+        end()
+    sys.excepthook = crashed
 
 
 class Dra:

@@ -44,40 +44,27 @@ CONFIG = {"apiVersion": "vbus.dev/v1", "kind": "DeviceConfig"}
 t = tap.Tap()
 
 
-def crashed(typ, value, tb):
-    """An exception in the suite is a failure with its traceback, and the plan still comes."""
-    import traceback
-    t.not_ok(f"the suite ran to its end ({typ.__name__}: {value})",
-             traceback.format_exception(typ, value, tb))
-    if "dra" in globals():
-        t.diag("vbus-dra's last log lines:")
-        t.diag("\n".join(dra.tail(40)))
-    for d in Dra.all:
-        if d.proc.poll() is None:
-            d.proc.kill()
+def crashed_end():
     print(f"1..{t.n}", flush=True)
     os._exit(1)
 
 
-sys.excepthook = crashed
+harness.on_crash(t, crashed_end)
 
 
 # ---- helpers ------------------------------------------------------------------------------------
 
 
 def vbusctl(*args, check=True):
-    r = subprocess.run([VBUSCTL, *args], capture_output=True, text=True, timeout=60)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"vbusctl {' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
-    return r.stdout
+    return harness.run(VBUSCTL, *args, check=check, timeout=60)
 
 
 def listing(*opts):
-    return {e["name"]: e for e in json.loads(vbusctl("-j", "list", *opts))}
+    return harness.listing(VBUSCTL, *opts)
 
 
 def cdi_list():
-    return json.loads(vbusctl("-j", "cdi", "list"))
+    return harness.cdi_list(VBUSCTL)
 
 
 def cdi_name(name):

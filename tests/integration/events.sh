@@ -6,26 +6,15 @@
 # Usage: events.sh VBUSCTL_FAKE_KERNEL VBUSD_FAKE_KERNEL SRCDIR (as root)
 set -u
 
-VBUSCTL=$(realpath "$1")
-VBUSD=$(realpath "$2")
-SRC=$(realpath "$3")
-
 # shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
+. "$(dirname "$0")/lib.sh"
+args VBUSCTL VBUSD SRC -- "$@"
 
 cp -a "$SRC/tests/data/host-mixed" "$ROOT"
 rm -f "$ROOT/etc/vbus/devices.d/broken.json"
-mkfifo "$T/uevents"
-export VBUSD_FAKE_UEVENTS=$T/uevents
 # Retries 1 ms apart, doubling: the give-up comes within a fraction of a second.
 export VBUSD_FAKE_RETRY_USEC=1000
-start_bus
-if start_vbusd; then
-	ok "vbusd (fake kernel) is ready"
-else
-	not_ok "vbusd (fake kernel) is ready" "$(cat "$T/vbusd.log")"
-	finish
-fi
+start_fake_vbusd
 
 "$VBUSCTL" monitor >"$T/text" 2>"$T/text.err" &
 MON_PID=$!

@@ -641,21 +641,22 @@ static int hook(struct vbus_ctx *ctx, const char *path, const char *value, void 
 	return 0;
 }
 
-/* VBUS_FAKE_KILL_AT=STEP[:N]: the process is SIGKILLed right after that step of a start
- * ("checked", "intent", "created", "bound", "recorded"), the Nth time (1 by default) it comes
- * (the Nth device of an apply), as a crash there would leave it. */
+/* VBUS_FAKE_KILL_AT=STEP[@N]: the process is SIGKILLed right after that step of a start
+ * ("checked", "intent", "created", "bound", "recorded"), as a crash there would leave it; with
+ * @N at the Nth time the process reaches that step (a stack starts its lower definition first:
+ * "intent@2" is the upper one's intent). */
 static void step_hook(struct vbus_ctx *ctx, const char *step, void *userdata)
 {
 	static unsigned seen;
-	const char *at = getenv("VBUS_FAKE_KILL_AT"), *colon;
-	size_t len;
+	const char *at = getenv("VBUS_FAKE_KILL_AT");
+	size_t len = strlen(step);
+	unsigned nth = 1;
 
-	if (!at)
+	if (!at || strncmp(at, step, len) != 0 || (at[len] != '\0' && at[len] != '@'))
 		return;
-	colon = strchr(at, ':');
-	len = colon ? (size_t)(colon - at) : strlen(at);
-	if (strlen(step) == len && strncmp(at, step, len) == 0 &&
-	    ++seen >= (colon ? strtoul(colon + 1, NULL, 10) : 1))
+	if (at[len] == '@')
+		nth = (unsigned)strtoul(at + len + 1, NULL, 10);
+	if (++seen == nth)
 		raise(SIGKILL);
 }
 

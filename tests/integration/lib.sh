@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Shared by the integration tests (run.sh, events.sh): a scratch directory, TAP helpers, a
-# private system bus with the real org.vbus1 policy, and vbusd started on it over $ROOT.
-# Source it after setting SRC (the source tree).
+# Shared by the integration tests (run.sh, events.sh, stacks.sh, select.sh, retries.sh): their
+# arguments, a scratch directory, TAP helpers, a private system bus with the real org.vbus1
+# policy, and vbusd started on it over $ROOT. Source it first, then call args.
 
 T=$(mktemp -d /tmp/vbus-integration.XXXXXX)
 chmod 755 "$T"
@@ -23,6 +23,25 @@ cleanup() {
 	[ -n "${KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
+
+# args NAME... -- ARG...: each NAME (the test's usage line, SRC among them: the source tree)
+# is set to its ARG as an absolute path; a missing one is a usage error.
+args() {
+	local names=() name
+	while [ "$1" != -- ]; do
+		names+=("$1")
+		shift
+	done
+	shift
+	for name in "${names[@]}"; do
+		if [ $# -eq 0 ]; then
+			echo "Usage: $0 ${names[*]}" >&2
+			exit 2
+		fi
+		printf -v "$name" '%s' "$(realpath "$1")"
+		shift
+	done
+}
 
 ok() {
 	n=$((n + 1))
@@ -101,6 +120,34 @@ start_bus() {
 		[ -s "$T/address" ] && break
 		sleep 0.05
 	done
+}
+
+# wait_check WHAT SECONDS CMD...: CMD succeeds within SECONDS.
+wait_check() {
+	local what=$1 end=$((SECONDS + $2))
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		if [ $SECONDS -ge $end ]; then
+			not_ok "$what" "still failing after the wait: $*"
+			return
+		fi
+		sleep 0.1
+	done
+	ok "$what"
+}
+
+# The bus, then vbusd (the fake kernel's, $VBUSD) reading fake uevents from $T/uevents (write
+# "ACTION SUBSYSTEM SYSNAME" lines there): the first check; the run ends when it fails.
+start_fake_vbusd() {
+	mkfifo "$T/uevents"
+	export VBUSD_FAKE_UEVENTS=$T/uevents
+	start_bus
+	if start_vbusd; then
+		ok "vbusd (fake kernel) is ready"
+	else
+		not_ok "vbusd (fake kernel) is ready" "$(cat "$T/vbusd.log")"
+		finish
+	fi
 }
 
 # The closing lines of a TAP run: the end of vbusd's log when something failed.

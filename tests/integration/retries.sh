@@ -6,31 +6,20 @@
 # Usage: retries.sh VBUSCTL_FAKE_KERNEL VBUSD_FAKE_KERNEL SRCDIR (as root)
 set -u
 
-VBUSCTL=$(realpath "$1")
-VBUSD=$(realpath "$2")
-SRC=$(realpath "$3")
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+args VBUSCTL VBUSD SRC -- "$@"
 N=150 # definitions per parent
 ATTEMPTS=7 # daemon/provision.c's RETRY_MAX: 1 + 7 starts, then vbusd gives up
-
-# shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
 
 cp -a "$SRC/tests/data/host-mixed" "$ROOT"
 rm -f "$ROOT/etc/vbus/devices.d/broken.json"
 # No instance left of these types: every start of the definitions below fails.
 echo 0 >"$ROOT/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-1/available_instances"
 echo 0 >"$ROOT/sys/class/mdev_bus/0000:00:02.0/mdev_supported_types/i915-GVTg_V5_8/available_instances"
-mkfifo "$T/uevents"
-export VBUSD_FAKE_UEVENTS=$T/uevents
 # Retries 1 ms apart, doubling: the give-up comes within a fraction of a second.
 export VBUSD_FAKE_RETRY_USEC=1000
-start_bus
-if start_vbusd; then
-	ok "vbusd (fake kernel) is ready"
-else
-	not_ok "vbusd (fake kernel) is ready" "$(cat "$T/vbusd.log")"
-	finish
-fi
+start_fake_vbusd
 
 "$VBUSCTL" -j monitor >"$T/events" 2>"$T/monitor.err" &
 MON_PID=$!

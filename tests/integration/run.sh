@@ -6,15 +6,9 @@
 # (as root: the refusal checks run a caller as nobody)
 set -u
 
-VBUSD=$(realpath "$1")
-VBUSCTL=$(realpath "$2")
-SRC=$(realpath "$3")
-FAKE_POLKIT=$(realpath "$4")
-VBUSD_FAKE_KERNEL=$(realpath "$5")
-VBUS_UDEV=$(realpath "$6")
-
 # shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
+. "$(dirname "$0")/lib.sh"
+args VBUSD VBUSCTL SRC FAKE_POLKIT VBUSD_FAKE_KERNEL VBUS_UDEV -- "$@"
 
 # A digest of everything under the tree, to prove that a refused call changed nothing. The
 # type mtty-1 and auto-here's run record are left out: reconcile keeps retrying to create
@@ -577,19 +571,6 @@ hand_bind() {
 		ln -s "$ROOT/sys/bus/pci/drivers/$1" "$PCI/driver"
 		ln -s "$(realpath "$PCI")" "$ROOT/sys/bus/pci/drivers/$1/0000:05:00.0"
 	fi
-}
-# wait_check WHAT SECONDS CMD...: CMD succeeds within SECONDS.
-wait_check() {
-	local what=$1 end=$((SECONDS + $2))
-	shift 2
-	until "$@" >/dev/null 2>&1; do
-		if [ $SECONDS -ge $end ]; then
-			not_ok "$what" "still failing after the wait: $*"
-			return
-		fi
-		sleep 0.1
-	done
-	ok "$what"
 }
 check "define nvme1 (pci, vfio, auto) through vbusd: nothing bound yet" \
 	bash -c "'$VBUSCTL' define nvme1 --kind pci --parent 0000:05:00.0 --driver vfio --auto &&

@@ -7,13 +7,9 @@
 # Usage: select.sh VBUSCTL_FAKE_KERNEL VBUSD_FAKE_KERNEL SRCDIR VBUS_UDEV (as root)
 set -u
 
-VBUSCTL=$(realpath "$1")
-VBUSD=$(realpath "$2")
-SRC=$(realpath "$3")
-VBUS_UDEV=$(realpath "$4")
-
 # shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
+. "$(dirname "$0")/lib.sh"
+args VBUSCTL VBUSD SRC VBUS_UDEV -- "$@"
 
 cp -a "$SRC/tests/data/host-2gpu" "$ROOT"
 # A clean checkout has no empty directories (git keeps none).
@@ -31,15 +27,7 @@ TYPE_A=$ROOT/sys/bus/pci/devices/0000:3b:00.0/mdev_supported_types/nvidia-230/av
 TYPE_B=$GPU/mdev_supported_types/nvidia-230/available_instances
 # The second GPU is not there when vbusd starts (a hot-plug slot, a driver loaded later).
 mv "$GPU" "$T/gpu.away"
-mkfifo "$T/uevents"
-export VBUSD_FAKE_UEVENTS=$T/uevents
-start_bus
-if start_vbusd; then
-	ok "vbusd (fake kernel) is ready"
-else
-	not_ok "vbusd (fake kernel) is ready" "$(cat "$T/vbusd.log")"
-	finish
-fi
+start_fake_vbusd
 
 # uuid NAME: the uuid vbusctl --root lists for the definition NAME.
 uuid() {
@@ -54,19 +42,6 @@ import json, sys
 d = json.load(sys.stdin)
 assert len(d) == 1 and d[0]["active"] and d[0]["defined"], d' || return 1
 	done
-}
-# wait_check WHAT SECONDS CMD...: CMD succeeds within SECONDS.
-wait_check() {
-	local what=$1 end=$((SECONDS + $2))
-	shift 2
-	until "$@" >/dev/null 2>&1; do
-		if [ $SECONDS -ge $end ]; then
-			not_ok "$what" "still failing after the wait: $*"
-			return
-		fi
-		sleep 0.1
-	done
-	ok "$what"
 }
 # The names of the definitions vbusd lists (not the run records of devices vbus started).
 names() {

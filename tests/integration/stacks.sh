@@ -7,12 +7,9 @@
 # TAP output. Usage: stacks.sh VBUSCTL_FAKE_KERNEL VBUSD_FAKE_KERNEL SRCDIR (as root)
 set -u
 
-VBUSCTL=$(realpath "$1")
-VBUSD=$(realpath "$2")
-SRC=$(realpath "$3")
-
 # shellcheck source=lib.sh
-. "$SRC/tests/integration/lib.sh"
+. "$(dirname "$0")/lib.sh"
+args VBUSCTL VBUSD SRC -- "$@"
 
 cp -a "$SRC/tests/data/host-vgpu" "$ROOT"
 mkdir -p "$ROOT/etc/vbus/devices.d" "$ROOT/run"
@@ -30,18 +27,10 @@ cat >"$D/g1.json" <<'J'
 { "version": 1, "name": "g1", "kind": "vgpu", "parent": "0000:c1:00.0", "index": 2,
   "type": "L40S-24Q", "start": "auto" }
 J
-mkfifo "$T/uevents"
-export VBUSD_FAKE_UEVENTS=$T/uevents
 export VBUSD_FAKE_RETRY_USEC=1000
 MDEV=$ROOT/sys/bus/mdev/devices/5c1e0f9a-7b2d-4e3f-9a61-0c8d2b4e6f10
 
-start_bus
-if start_vbusd; then
-	ok "vbusd (fake kernel) is ready"
-else
-	not_ok "vbusd (fake kernel) is ready" "$(cat "$T/vbusd.log")"
-	finish
-fi
+start_fake_vbusd
 
 # line_of PATTERN: the line number of the last log line matching PATTERN (0: none).
 line_of() {
@@ -63,6 +52,10 @@ in_order() {
 
 active() {
 	[ "$(vbusctl -j list --all "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["active"])')" = True ]
+}
+
+inactive() {
+	vbusctl -j list --all "$1" | grep -q '"active": false'
 }
 
 # ---- boot: vbusd's first reconcile ------------------------------------------------------------
@@ -108,6 +101,21 @@ else
 	not_ok "hot-plug: each started once more" "z-vf $a times, a-mdev $b times"
 fi
 in_order "hot-plug: the VF started before the mdev on it" "Started 'z-vf'" "Started 'a-mdev'"
+
+# ---- the kernel removes the mdev (its parent's module unloaded): its run record goes ---------
+check "the mdev has a run record" test -f "$ROOT/run/vbus/a-mdev.json"
+real=$(readlink -f "$MDEV")
+rm -rf "$real" "$MDEV" "$ROOT/sys/bus/pci/devices/0000:81:00.4/mdev_supported_types/nvidia-694/devices/5c1e0f9a-7b2d-4e3f-9a61-0c8d2b4e6f10"
+echo "remove mdev 5c1e0f9a-7b2d-4e3f-9a61-0c8d2b4e6f10" >"$T/uevents"
+for _ in $(seq 100); do
+	[ -e "$ROOT/run/vbus/a-mdev.json" ] || break
+	sleep 0.1
+done
+check "remove: the mdev's run record is dropped" test ! -e "$ROOT/run/vbus/a-mdev.json"
+check "remove: vbusd lists the mdev inactive" inactive a-mdev
+check "remove: the VF under it keeps its record (it is there)" test -f "$ROOT/run/vbus/z-vf.json"
+check "remove: the log says so" grep -q "'a-mdev': its device was removed, its run record dropped" \
+	"$T/vbusd.log"
 
 # ---- references vbusd refuses, as libvbus does ------------------------------------------------
 out=$(vbusctl modify z-vf --kind vf --parent @a-mdev --index 0 2>&1)

@@ -46,13 +46,15 @@ command -v sparse >/dev/null
 ok $? "sparse is installed (tools/install-deps.sh)"
 mkdir -p "$T/kmod"
 (cd "$kmod" && cp -r Kbuild Makefile ./*.c ./*.h uapi "$T/kmod/")
-out=$(make -C "$T/kmod" ${kver:+KVER=$kver} C=2 2>&1)
+# vbus_sim_vdpa.c too (CONFIG_VBUS_SIM_VDPA): vdpa.ko's symbols are unknown here, so modpost
+# only warns about them (its own "WARNING: modpost:" lines are not sparse's).
+out=$(make -C "$T/kmod" ${kver:+KVER=$kver} C=2 CONFIG_VBUS_SIM_VDPA=m KBUILD_MODPOST_WARN=1 2>&1)
 st=$?
 ok $st "make C=2 builds kmod/" "$out"
 checked=$(grep -c '^  CHECK ' <<<"$out")
-[[ $checked -ge 5 ]]
+[[ $checked -ge 6 ]] && grep -q '^  CHECK .*/vbus_sim_vdpa\.c$' <<<"$out"
 ok $? "sparse checked every source file ($checked)" "$out"
-bad=$(grep -E 'warning:|error:' <<<"$out" | grep -v 'BTF')
+bad=$(grep -E 'warning:|error:' <<<"$out" | grep -v 'BTF' | grep -v '^WARNING: modpost: ')
 [[ -z $bad ]]
 ok $? "sparse: no warning" "$bad"
 

@@ -122,7 +122,7 @@ tap.note(f"after the random kills: available_instances {open(AVAIL).read().strip
 # ---- vbusctl apply --now, killed at the Nth device's step ----------------------------------
 # One apply starts every device of its list under one lock, their write-ahead records in one
 # journal: killed after any step of any of them, every mdev left is named by a record or by the
-# journal, and the next apply of [] --now (which undefines them and stops what vbus started)
+# journal (VBUS_FAKE_KILL_AT=STEP@N), and the next apply of [] --now (which undefines them and stops what vbus started)
 # leaves none behind.
 problems.clear()
 astats = {"killed": 0, "completed": 0}
@@ -135,7 +135,7 @@ for i in range((len(STEPS) - 1) * APPLY_N):
             for k in range(APPLY_N)]
     with open(apply_file, "w") as fh:
         json.dump(defs, fh)
-    rc = vbusctl("apply", apply_file, "--now", kill_at=f"{step}:{nth}")
+    rc = vbusctl("apply", apply_file, "--now", kill_at=f"{step}@{nth}")
     astats["killed" if rc == -signal.SIGKILL else "completed"] += 1
     if rc != -signal.SIGKILL:
         problems.append(f"apply was not killed after {step} of device {nth} (exit {rc})")

@@ -255,7 +255,8 @@ cat >/etc/vbus/policy.d/10-test.json <<'EOF'
   { "match": { "kind": "vdpa" }, "driver": "host", "adopt": true },
   { "match": { "kind": "virtbus", "type": "net" }, "driver": "none", "adopt": true } ] }
 EOF
-"$VBUSD" >"$VBUS_OUT/vbusd.log" 2>&1 &
+# At debug level: the checks of devlink's events count its "Kernel events:" lines.
+"$VBUSD" --log-level debug >"$VBUS_OUT/vbusd.log" 2>&1 &
 vbusd_pid=$!
 wait_for "vbusd owns org.vbus1" 10 busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus GetNameOwner s org.vbus1
 check "load mtty with vbusd running" load_fixture mtty
@@ -273,6 +274,65 @@ wait_for "policy (from the monitor group) left hand0 unbound" 10 sh -c \
 	'[ -e /sys/bus/virtbus/devices/vbus_sim2.hand0 ] && [ ! -e /sys/bus/virtbus/devices/vbus_sim2.hand0/driver ]'
 check "vbusd lists hand0 over D-Bus" sh -c "$VBUSCTL list --all | grep -q hand0"
 check "vbusctl over D-Bus lists m2 as active" sh -c "$VBUSCTL -j list m2 | grep -q '\"active\": *true'"
+
+# ---- vbusd follows devlink's "config" group: SF ports made and deleted by hand -------------------
+# sfentry PARENT SFNUM: "NAME active=A defined=D" of that SF in vbusd's listing, or nothing.
+sfentry() {
+	"$VBUSCTL" -j list --all | python3 -c '
+import json, sys
+for o in json.load(sys.stdin):
+    if o.get("kind") == "sf" and o.get("parent") == sys.argv[1] and o.get("index") == int(sys.argv[2]):
+        print(o["name"], "active=%s" % str(o.get("active")).lower(),
+              "defined=%s" % str(o.get("defined")).lower())' "$1" "$2"
+}
+since() { python3 -c 'import sys; print("%.1f" % (float(sys.argv[1]) - float(sys.argv[2])))' "$EPOCHREALTIME" "$1"; }
+portof() { devlink port show | awk -v n="$1" '$0 ~ "sfnum " n " " { sub(":$", "", $1); print $1 }'; }
+S2=vbus_sim/vbus_sim2
+check "sf: a port with sfnum 9 made by hand on vbus_sim2 (function inactive: no uevent)" \
+	devlink port add $S2 flavour pcisf pfnum 0 sfnum 9
+t0=$EPOCHREALTIME
+listed9() { [ -n "$(sfentry $S2 9)" ]; }
+wait_for "sf: vbusd lists the port made by hand" 10 listed9
+note "listed after $(since "$t0") s: $(sfentry $S2 9)"
+check "sf: delete the port made by hand" devlink port del "$(portof 9)"
+wait_for "sf: vbusd no longer lists it" 10 eval '! listed9'
+check "sf: create s9 (auto, SF 12 on vbus_sim2) through vbusd" \
+	"$VBUSCTL" create s9 --kind sf --parent $S2 --index 12 --auto
+assert_eq "sf: vbusd lists s9 active" "s9 active=true defined=true" "$(sfentry $S2 12)"
+check "sf: our SF's port deleted by hand" devlink port del "$(portof 12)"
+s9_inactive() { [ "$(sfentry $S2 12)" = "s9 active=false defined=true" ]; }
+wait_for "sf: vbusd lists s9 inactive, still defined" 10 s9_inactive
+sleep 2
+check "sf: a removal by someone else is not undone (as for an mdev removed by hand)" \
+	sh -c '! devlink port show | grep -q "sfnum 12 "'
+check "sf: start s9 again through vbusd" "$VBUSCTL" start s9
+assert_eq "sf: s9 active again" "s9 active=true defined=true" "$(sfentry $S2 12)"
+check "sf: remove s9" "$VBUSCTL" remove s9
+check "sf: s9's port is gone" sh -c '! devlink port show | grep -q "sfnum 12 "'
+# A burst: 100 ports in one devlink batch are read in a few batches, not one full read each.
+for i in $(seq 100 199); do echo "port add $S2 flavour pcisf pfnum 0 sfnum $i"; done >/tmp/burst
+b0=$(grep -c 'Kernel events: .* in one batch' "$VBUS_OUT/vbusd.log")
+t0=$EPOCHREALTIME
+check "sf: 100 ports made by hand in one devlink batch" devlink -b /tmp/burst
+nsf() { "$VBUSCTL" -j list --all | python3 -c '
+import json, sys
+print(sum(1 for o in json.load(sys.stdin) if o.get("kind") == "sf" and 100 <= o.get("index", -1) <= 199))'; }
+wait_for "sf: vbusd lists all 100" 60 eval '[ "$(nsf)" = 100 ]'
+b1=$(grep -c 'Kernel events: .* in one batch' "$VBUS_OUT/vbusd.log")
+note "100 ports: listed after $(since "$t0") s, $((b1 - b0)) batches of kernel events"
+if [ $((b1 - b0)) -ge 1 ] && [ $((b1 - b0)) -le 20 ]; then
+	ok "sf: the 100 port adds were handled in $((b1 - b0)) batches (at most 20, not 100)"
+else
+	fail "sf: the 100 port adds were handled in $((b1 - b0)) batches (at most 20, not 100)"
+fi
+devlink -j port show | python3 -c '
+import json, sys
+for k, p in json.load(sys.stdin)["port"].items():
+    if 100 <= p.get("sfnum", -1) <= 199:
+        print("port del", k)' >/tmp/burst-del
+check "sf: the 100 ports deleted in one devlink batch" devlink -b /tmp/burst-del
+wait_for "sf: vbusd lists none of them" 60 eval '[ "$(nsf)" = 0 ]'
+
 vdpa dev del h0
 "$VBUS_BUILD/tests/vm/client/vbus-nl" dev-del vbus_sim/vbus_sim2 hand0
 "$VBUSCTL" remove m2 >/dev/null 2>&1 || ctl remove m2
