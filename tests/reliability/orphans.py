@@ -121,9 +121,9 @@ tap.note(f"after the random kills: available_instances {open(AVAIL).read().strip
 
 # ---- vbusctl apply --now, killed at the Nth device's step ----------------------------------
 # One apply starts every device of its list under one lock, their write-ahead records in one
-# journal: killed after any step of any of them, every mdev left is named by a record or by the
-# journal (VBUS_FAKE_KILL_AT=STEP@N), and the next apply of [] --now (which undefines them and stops what vbus started)
-# leaves none behind.
+# journal: killed after any step of any of them (VBUS_FAKE_KILL_AT=STEP@N), every mdev left is
+# named by a record or by the journal, and the next apply of [] --now (which undefines them and
+# stops what vbus started) leaves none behind.
 problems.clear()
 astats = {"killed": 0, "completed": 0}
 APPLY_N = 4
