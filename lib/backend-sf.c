@@ -781,15 +781,9 @@ static int sf_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const char 
  * activated makes no uevent: this is how the listing learns of it. An SF port is a device of
  * this kind; a PF port (an eswitch manager) is what makes its instance a parent.
  */
-struct sf_monitor {
-	struct vbus_nl *nl;
-	vbus_monitor_fn fn;
-	void *userdata;
-};
-
 static int sf_event(uint8_t cmd, struct nlattr **tb, void *userdata)
 {
-	struct sf_monitor *m = userdata;
+	struct vbus_nl_kind_monitor *m = userdata;
 	_cleanup_free_ char *handle = vbus_nl_handle(tb, DEVLINK_ATTR_BUS_NAME, DEVLINK_ATTR_DEV_NAME);
 	struct vbus_monitor_event ev = { .kind = VBUS_KIND_SF, .parent = handle, .index = -1 };
 	bool gone = cmd == DEVLINK_CMD_PORT_DEL || cmd == DEVLINK_CMD_DEL;
@@ -825,39 +819,11 @@ static int sf_event(uint8_t cmd, struct nlattr **tb, void *userdata)
 }
 
 static int sf_monitor_open(struct vbus_ctx *ctx, vbus_monitor_fn fn, void *userdata,
-			   void **ret_handle, int *ret_fd)
+			    void **ret_handle, int *ret_fd)
 {
-	struct sf_monitor *m = calloc(1, sizeof(*m));
-	int r;
-
-	if (!m)
-		return -ENOMEM;
-	m->fn = fn;
-	m->userdata = userdata;
-	r = vbus_nl_monitor_open(ctx, DEVLINK_GENL, DEVLINK_GENL_MCGRP_CONFIG_NAME, devlink_policy,
-				 DEVLINK_ATTR_MAX, sf_event, m, &m->nl);
-	if (r < 0) {
-		free(m);
-		return r;
-	}
-	*ret_handle = m;
-	*ret_fd = vbus_nl_monitor_fd(m->nl);
-	return 0;
-}
-
-static int sf_monitor_dispatch(void *handle)
-{
-	struct sf_monitor *m = handle;
-
-	return vbus_nl_monitor_dispatch(m->nl);
-}
-
-static void sf_monitor_close(void *handle)
-{
-	struct sf_monitor *m = handle;
-
-	vbus_nl_free(m->nl);
-	free(m);
+	return vbus_nl_kind_monitor_open(ctx, DEVLINK_GENL, DEVLINK_GENL_MCGRP_CONFIG_NAME,
+					 devlink_policy, DEVLINK_ATTR_MAX, sf_event, fn, userdata,
+					 ret_handle, ret_fd);
 }
 
 /* The kind's rules, applied by the core (lib/ops.c). */
@@ -886,6 +852,6 @@ const struct vbus_backend vbus_backend_sf = {
 	.bind = sf_bind,
 	.free_data = vbus_nl_free_data,
 	.monitor_open = sf_monitor_open,
-	.monitor_dispatch = sf_monitor_dispatch,
-	.monitor_close = sf_monitor_close,
+	.monitor_dispatch = vbus_nl_kind_monitor_dispatch,
+	.monitor_close = vbus_nl_kind_monitor_close,
 };

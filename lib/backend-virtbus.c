@@ -431,15 +431,9 @@ static int virtbus_bind(struct vbus_ctx *ctx, const struct vbus_def *def, const 
 
 /* vbus.ko's "monitor" group: devices made, deleted, bound or changed, management devices
  * registered or gone, each one event for the caller. */
-struct virtbus_monitor {
-	struct vbus_nl *nl;
-	vbus_monitor_fn fn;
-	void *userdata;
-};
-
 static int virtbus_event(uint8_t cmd, struct nlattr **tb, void *userdata)
 {
-	struct virtbus_monitor *m = userdata;
+	struct vbus_nl_kind_monitor *m = userdata;
 	_cleanup_free_ char *parent =
 		vbus_nl_handle(tb, VBUS_ATTR_MGMTDEV_BUS_NAME, VBUS_ATTR_MGMTDEV_DEV_NAME);
 	struct vbus_monitor_event ev = {
@@ -459,37 +453,9 @@ static int virtbus_event(uint8_t cmd, struct nlattr **tb, void *userdata)
 static int virtbus_monitor_open(struct vbus_ctx *ctx, vbus_monitor_fn fn, void *userdata,
 				void **ret_handle, int *ret_fd)
 {
-	struct virtbus_monitor *m = calloc(1, sizeof(*m));
-	int r;
-
-	if (!m)
-		return -ENOMEM;
-	m->fn = fn;
-	m->userdata = userdata;
-	r = vbus_nl_monitor_open(ctx, VBUS_GENL_NAME, VBUS_GENL_MCGRP_MONITOR, vbus_policy,
-				 VBUS_ATTR_MAX, virtbus_event, m, &m->nl);
-	if (r < 0) {
-		free(m);
-		return r;
-	}
-	*ret_handle = m;
-	*ret_fd = vbus_nl_monitor_fd(m->nl);
-	return 0;
-}
-
-static int virtbus_monitor_dispatch(void *handle)
-{
-	struct virtbus_monitor *m = handle;
-
-	return vbus_nl_monitor_dispatch(m->nl);
-}
-
-static void virtbus_monitor_close(void *handle)
-{
-	struct virtbus_monitor *m = handle;
-
-	vbus_nl_free(m->nl);
-	free(m);
+	return vbus_nl_kind_monitor_open(ctx, VBUS_GENL_NAME, VBUS_GENL_MCGRP_MONITOR,
+					 vbus_policy, VBUS_ATTR_MAX, virtbus_event, fn, userdata,
+					 ret_handle, ret_fd);
 }
 
 /* The kind's rules, applied by the core (lib/ops.c). */
@@ -515,6 +481,6 @@ const struct vbus_backend vbus_backend_virtbus = {
 	.bind = virtbus_bind,
 	.free_data = vbus_nl_free_data,
 	.monitor_open = virtbus_monitor_open,
-	.monitor_dispatch = virtbus_monitor_dispatch,
-	.monitor_close = virtbus_monitor_close,
+	.monitor_dispatch = vbus_nl_kind_monitor_dispatch,
+	.monitor_close = vbus_nl_kind_monitor_close,
 };

@@ -417,6 +417,42 @@ int vbus_nl_monitor_dispatch(struct vbus_nl *nl)
 	}
 }
 
+int vbus_nl_kind_monitor_open(struct vbus_ctx *ctx, const char *family, const char *group,
+			      const struct nla_policy *policy, int maxattr, vbus_nl_event_fn cb,
+			      vbus_monitor_fn fn, void *userdata, void **ret_handle, int *ret_fd)
+{
+	struct vbus_nl_kind_monitor *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->fn = fn;
+	m->userdata = userdata;
+	r = vbus_nl_monitor_open(ctx, family, group, policy, maxattr, cb, m, &m->nl);
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	*ret_handle = m;
+	*ret_fd = vbus_nl_monitor_fd(m->nl);
+	return 0;
+}
+
+int vbus_nl_kind_monitor_dispatch(void *handle)
+{
+	struct vbus_nl_kind_monitor *m = handle;
+
+	return vbus_nl_monitor_dispatch(m->nl);
+}
+
+void vbus_nl_kind_monitor_close(void *handle)
+{
+	struct vbus_nl_kind_monitor *m = handle;
+
+	vbus_nl_free(m->nl);
+	free(m);
+}
+
 int vbus_nl_get(struct vbus_ctx *ctx, enum vbus_kind kind, struct vbus_nl **ret)
 {
 	struct vbus_nl *nl;

@@ -66,6 +66,21 @@ int vbus_nl_monitor_fd(struct vbus_nl *nl);
 int vbus_nl_monitor_dispatch(struct vbus_nl *nl);
 
 /*
+ * A kind's monitor over one such group, for struct vbus_backend's monitor_* ops: CB gets the
+ * struct vbus_nl_kind_monitor as its userdata and reports each event of the kind to its FN.
+ */
+struct vbus_nl_kind_monitor {
+	struct vbus_nl *nl;
+	vbus_monitor_fn fn;
+	void *userdata;
+};
+int vbus_nl_kind_monitor_open(struct vbus_ctx *ctx, const char *family, const char *group,
+			      const struct nla_policy *policy, int maxattr, vbus_nl_event_fn cb,
+			      vbus_monitor_fn fn, void *userdata, void **ret_handle, int *ret_fd);
+int vbus_nl_kind_monitor_dispatch(void *handle);
+void vbus_nl_kind_monitor_close(void *handle);
+
+/*
  * The request socket of a netlink kind in CTX, opened on first use and kept in
  * ctx->backend_data[KIND] (free it with vbus_nl_free_data as the backend's free_data op).
  * -EOPNOTSUPP under a --root other than "/": a fake tree has no kernel behind it.
