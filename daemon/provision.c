@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Auto-provisioning: definitions re-applied at start, when devices or parents are added and
  * when a device vbus started loses its driver. */
+#include <dirent.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -751,33 +752,35 @@ static void refresh_device(struct vbusd *d, const char *sysname)
  * After an unbind or remove: a definition whose device the kernel removed (a parent's module
  * unloaded, the parent deleted) loses its run record too, so that /run/vbus tells what runs
  * and a device of that name made later by someone else never passes for vbus's. Its parent's
- * return starts the start:auto ones again. All inactive entries are looked at, not only the
- * one the event names: an SF's listing loses its sysfs path when its devlink instance goes,
- * before the uevents of its auxiliary device.
+ * return starts the start:auto ones again. Every run record of an inactive entry is looked
+ * at, not only the one the event names: an SF's listing loses its sysfs path when its devlink
+ * instance goes, before the uevents of its auxiliary device.
  */
 static void forget_gone(struct vbusd *d)
 {
-	_cleanup_free_ char **names = NULL;
-	struct lh_entry *e;
-	size_t n = 0;
+	_cleanup_free_ char *dir = vbus_pathf(d->ctx, "/run/vbus");
+	struct dirent **des = NULL;
+	int n;
 
-	if (!d->devices || !(names = calloc(d->devices->count + 1, sizeof(*names))))
-		return;
-	lh_foreach(d->devices, e) {
-		struct device *dev = (struct device *)lh_entry_v(e);
+	/* The run records, not every definition: a remove costs what runs, not what is defined. */
+	n = dir ? scandir(dir, &des, NULL, NULL) : -1;
+	for (int i = 0; i < n; i++) {
+		char *name = des[i]->d_name, *ext = strrchr(name, '.');
+		struct device *dev;
 
-		if (!dev->active && run_record_exists(d, dev->name) &&
-		    (names[n] = strdup(dev->name)))
-			n++;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (vbus_run_forget_gone(d->ctx, names[i]) > 0) {
-			log_debug("'%s': its device was removed, its run record dropped", names[i]);
-			objects_refresh_name(d, names[i]);
+		if (name[0] != '.' && ext && streq(ext, ".json")) {
+			*ext = '\0';
+			dev = objects_get(d, name);
+			if (dev && !dev->active && vbus_run_forget_gone(d->ctx, name) > 0) {
+				log_debug("'%s': its device was removed, its run record dropped",
+					  name);
+				objects_refresh_name(d, name);
+			}
+			vbus_error_clear(d->ctx);
 		}
-		vbus_error_clear(d->ctx);
-		free(names[i]);
+		free(des[i]);
 	}
+	free(des);
 }
 
 /* ---- a device vbus started loses its driver ------------------------------------------------ */
