@@ -556,19 +556,29 @@ static struct json_object *definition_part(struct json_object *o)
 	return def;
 }
 
-/* Whatever order the keys came in (a whole listing and one definition are written apart). */
-/* A and B have the same definition; X and Y: their objects when the caller parsed them
- * already (emit_changed(): a start changes every device's text, and parsing each twice more
- * was a third of vbusd's autostart), else NULL. */
-static bool definition_equal(const struct device *a, const struct device *b,
-			     struct json_object *x, struct json_object *y)
+/* The definition part of a row's text: what comes before its top-level "active" key (the
+ * renderer writes the definition first, then the runtime keys, "active" first; a nested key is
+ * indented deeper and a string's newline is escaped, so this finds only the top-level one).
+ * Its length, or SIZE_MAX when the text has no such key. */
+static size_t definition_text_len(const char *json)
 {
-	_cleanup_json_ struct json_object *px = x ? NULL : device_object(a);
-	_cleanup_json_ struct json_object *py = y ? NULL : device_object(b);
-	_cleanup_json_ struct json_object *dx = NULL, *dy = NULL;
+	const char *p = strstr(json, "\n    \"active\": ");
 
-	x = x ?: px;
-	y = y ?: py;
+	return p ? (size_t)(p - json) : SIZE_MAX;
+}
+
+/* A and B have the same definition. Their texts say so when their definition parts are the
+ * same bytes (a start changes only the runtime keys): nothing is parsed. Else, whatever order
+ * the keys came in, their objects are compared (a modification: rare). */
+static bool definition_equal(const struct device *a, const struct device *b)
+{
+	_cleanup_json_ struct json_object *x = NULL, *y = NULL, *dx = NULL, *dy = NULL;
+	size_t la = definition_text_len(a->json), lb = definition_text_len(b->json);
+
+	if (la != SIZE_MAX && la == lb && memcmp(a->json, b->json, la) == 0)
+		return true;
+	x = device_object(a);
+	y = device_object(b);
 	if (!x || !y)
 		return false;
 	dx = definition_part(x);
@@ -601,8 +611,7 @@ static void emit_with_row(struct vbusd *d, const char *member, const char *name,
  */
 static void emit_transitions(struct vbusd *d, const char *name, const char *path,
 			     const struct device *a_def, const struct device *a_rt,
-			     const struct device *b_def, const struct device *b_rt,
-			     struct json_object *a_obj, struct json_object *b_obj)
+			     const struct device *b_def, const struct device *b_rt)
 {
 	bool a_defined = a_def && a_def->defined, b_defined = b_def && b_def->defined;
 	bool a_active = a_rt && a_rt->active, b_active = b_rt && b_rt->active;
@@ -611,7 +620,7 @@ static void emit_transitions(struct vbusd *d, const char *name, const char *path
 	if (!a_defined && b_defined)
 		emit_with_row(d, "DeviceDefined", name, path, b_def);
 	else if (a_defined && b_defined && !streq(a_def->json, b_def->json) &&
-		 !definition_equal(a_def, b_def, a_obj, b_obj))
+		 !definition_equal(a_def, b_def))
 		emit_with_row(d, "DeviceModified", name, path, b_def);
 	if (a_drv && !streq_ptr(a_drv, b_drv))
 		(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE,
@@ -639,7 +648,7 @@ static void emit_added(struct vbusd *d, const struct device *dev, const struct d
 		return;
 	(void)sd_bus_emit_object_added(d->bus, path);
 	emit_with_row(d, "DeviceAdded", dev->name, path, dev);
-	emit_transitions(d, dev->name, path, NULL, from, dev, dev, NULL, NULL);
+	emit_transitions(d, dev->name, path, NULL, from, dev, dev);
 }
 
 /* DEV's object goes; its device lives on as TO's (another name), or not. Announced while the
@@ -650,17 +659,89 @@ static void emit_removed(struct vbusd *d, const struct device *dev, const struct
 
 	if (!path)
 		return;
-	emit_transitions(d, dev->name, path, dev, dev, NULL, to, NULL, NULL);
+	emit_transitions(d, dev->name, path, dev, dev, NULL, to);
 	(void)sd_bus_emit_signal(d->bus, VBUS_MANAGER_PATH, VBUS_MANAGER_IFACE, "DeviceRemoved",
 				 "so", dev->name, path);
 	(void)sd_bus_emit_object_removed(d->bus, path);
 }
 
-/* OLD became NEW (same name); the device was FROM's before when not OLD's. */
+static bool strv_equal(const char *const *a, const char *const *b)
+{
+	for (; a && *a && b && *b; a++, b++)
+		if (!streq(*a, *b))
+			return false;
+	return !(a && *a) && !(b && *b);
+}
+
+static bool tags_equal(const struct vbus_device *a, const struct vbus_device *b)
+{
+	for (size_t i = 0;; i++) {
+		const char *x = vbus_device_get_tag(a, i), *y = vbus_device_get_tag(b, i);
+
+		if (!x || !y)
+			return !x && !y;
+		if (!streq(x, y))
+			return false;
+	}
+}
+
+/* Whether property I of device_props[] reads differently on A and B: the values
+ * device_property_get() serves, compared where they come from (no row parsed). */
+static bool property_differs(size_t i, const struct vbus_device *a, const struct vbus_device *b)
+{
+	const char *p = device_props[i].property;
+	bool da = vbus_device_has_definition(a), db = vbus_device_has_definition(b);
+
+	if (streq(p, "Name"))
+		return !streq(vbus_device_get_name(a), vbus_device_get_name(b));
+	if (streq(p, "Kind"))
+		return vbus_device_get_kind(a) != vbus_device_get_kind(b);
+	if (streq(p, "Parent"))
+		return !streq_ptr(vbus_device_get_parent(a), vbus_device_get_parent(b));
+	if (streq(p, "Type"))
+		return !streq_ptr(vbus_device_get_type(a), vbus_device_get_type(b));
+	if (streq(p, "Uuid"))
+		return !streq_ptr(vbus_device_get_uuid(a), vbus_device_get_uuid(b));
+	if (streq(p, "Index"))
+		return vbus_device_get_index(a) != vbus_device_get_index(b);
+	if (streq(p, "Driver"))
+		return !streq_ptr(da ? vbus_device_get_driver(a) : NULL,
+				  db ? vbus_device_get_driver(b) : NULL);
+	if (streq(p, "BoundDriver"))
+		return !streq_ptr(vbus_device_get_bound_driver(a), vbus_device_get_bound_driver(b));
+	if (streq(p, "Active"))
+		return vbus_device_is_active(a) != vbus_device_is_active(b);
+	if (streq(p, "Defined"))
+		return vbus_device_is_defined(a) != vbus_device_is_defined(b);
+	if (streq(p, "SysfsPath"))
+		return !streq_ptr(vbus_device_get_sysfs_path(a), vbus_device_get_sysfs_path(b));
+	if (streq(p, "Start"))
+		return da != db || (da && vbus_device_get_start(a) != vbus_device_get_start(b));
+	if (streq(p, "Tags"))
+		return !tags_equal(a, b);
+	if (streq(p, "WantedDriver"))
+		return !streq_ptr(vbus_device_get_wanted_driver(a),
+				  vbus_device_get_wanted_driver(b));
+	if (streq(p, "PciAddress"))
+		return !streq_ptr(vbus_device_get_pci_address(a), vbus_device_get_pci_address(b));
+	if (streq(p, "IommuGroup"))
+		return vbus_device_get_iommu_group(a) != vbus_device_get_iommu_group(b);
+	if (streq(p, "DeviceNodes"))
+		return !strv_equal(vbus_device_get_device_nodes(a),
+				   vbus_device_get_device_nodes(b));
+	if (streq(p, "Netdev"))
+		return !streq_ptr(vbus_device_get_netdev(a), vbus_device_get_netdev(b));
+	if (streq(p, "Pending"))
+		return vbus_device_get_pending(a) != vbus_device_get_pending(b);
+	return false;
+}
+
+/* OLD became NEW (same name); the device was FROM's before when not OLD's. The properties that
+ * changed are found from the two devices of the model, not by parsing both rows (a start
+ * changes every device's row: parsing them was half of vbusd's autostart). */
 static void emit_changed(struct vbusd *d, const struct device *old, const struct device *new,
 			 const struct device *from)
 {
-	_cleanup_json_ struct json_object *a = NULL, *b = NULL;
 	_cleanup_free_ char *path = NULL;
 	const char *changed[ELEMENTSOF(device_props) + 1];
 	size_t n = 0;
@@ -668,19 +749,16 @@ static void emit_changed(struct vbusd *d, const struct device *old, const struct
 	if (streq(old->json, new->json) && !from)
 		return;
 	path = device_path(new->name);
-	a = device_object(old);
-	b = device_object(new);
-	if (!path || !a || !b)
+	if (!path || !old->model || !new->model)
 		return;
 	for (size_t i = 0; i < ELEMENTSOF(device_props); i++)
-		if (!json_object_equal(json_object_object_get(a, device_props[i].key),
-				       json_object_object_get(b, device_props[i].key)))
+		if (property_differs(i, old->model, new->model))
 			changed[n++] = device_props[i].property;
 	changed[n] = NULL;
 	if (n)
 		(void)sd_bus_emit_properties_changed_strv(d->bus, path, VBUS_DEVICE_IFACE,
 							  (char **)changed);
-	emit_transitions(d, new->name, path, old, from ?: old, new, new, a, b);
+	emit_transitions(d, new->name, path, old, from ?: old, new, new);
 }
 
 void objects_emit_failed(struct vbusd *d, const char *name, const char *action, int err,
