@@ -1174,10 +1174,12 @@ static bool in_stack(struct vbusd *d, const char *name)
 	return false;
 }
 
-int objects_refresh_name(struct vbusd *d, const char *name)
+/* NAME's entry read again; SAME_DEFINITION: its definition file is not (the model's is). */
+static int refresh_name(struct vbusd *d, const char *name, bool same_definition)
 {
 	struct vbus_device *o = NULL;
 	struct device *old, *dev = NULL, *taken;
+	const struct vbus_def *stored;
 	int r;
 
 	/* Not read yet, unreadable, or NAME's file could not be read (its warning must go when
@@ -1189,10 +1191,12 @@ int objects_refresh_name(struct vbusd *d, const char *name)
 	 * what stands on it): the whole listing. */
 	if (in_stack(d, name))
 		return objects_refresh(d);
-	r = vbus_list_definition(d->ctx, name, &o);
+	old = objects_get(d, name);
+	stored = same_definition && old ? vbus_device_stored_def(old->model) : NULL;
+	r = stored ? vbus_list_stored_definition(d->ctx, stored, &o)
+		   : vbus_list_definition(d->ctx, name, &o);
 	if (r == -ENOMEM)
 		return r;
-	old = objects_get(d, name);
 	if (r < 0) {
 		/* Neither defined nor started by vbus. */
 		_cleanup_free_ char *path = NULL;
@@ -1252,6 +1256,16 @@ int objects_refresh_name(struct vbusd *d, const char *name)
 	if (r < 0)
 		return r;
 	return 0;
+}
+
+int objects_refresh_name(struct vbusd *d, const char *name)
+{
+	return refresh_name(d, name, false);
+}
+
+int objects_refresh_runtime(struct vbusd *d, const char *name)
+{
+	return refresh_name(d, name, true);
 }
 
 /* ---- the rendered listing ------------------------------------------------------------------ */

@@ -150,7 +150,8 @@ static int round_add(struct round *rd, struct retry *t)
 	return 0;
 }
 
-static int start_one(struct vbusd *d, struct batch *b, const char *name, const char *parent);
+static int start_one(struct vbusd *d, struct batch *b, const char *name, const char *parent,
+		     const struct vbus_def *def);
 static void batch_begin(struct vbusd *d, struct batch *b);
 static void batch_end(struct batch *b);
 
@@ -175,7 +176,7 @@ static int round_fire(sd_event_source *s, uint64_t usec, void *userdata)
 		parent = strdup(t->parent);
 		if (!name || !parent)
 			break;
-		(void)start_one(d, &b, name, parent);
+		(void)start_one(d, &b, name, parent, NULL);
 		objects_refresh_name(d, name);
 	}
 	round_free(rd);
@@ -335,12 +336,14 @@ static void batch_end(struct batch *b)
 /*
  * Brings NAME (on PARENT) to what its definition asks (present, with its wanted driver); on
  * failure, B retries it. vbus_start() converges: a device that is there already with its driver
- * is left as it is (-EALREADY), one with the wrong driver is bound again. 1 when something was
- * done, 0 when nothing needed to be, else the failure.
+ * is left as it is (-EALREADY), one with the wrong driver is bound again. DEF: NAME's stored
+ * definition as a listing read it under B's lock (not read again), else NULL. 1 when something
+ * was done, 0 when nothing needed to be, else the failure.
  */
-static int start_one(struct vbusd *d, struct batch *b, const char *name, const char *parent)
+static int start_one(struct vbusd *d, struct batch *b, const char *name, const char *parent,
+		     const struct vbus_def *def)
 {
-	int r = vbus_start(d->ctx, name);
+	int r = def ? vbus_start_def(d->ctx, def) : vbus_start(d->ctx, name);
 	struct retry *t = retry_get(d, name);
 	const char *cause;
 
@@ -388,16 +391,23 @@ int provision_reconcile(struct vbusd *d, const char *parent, unsigned flags)
 	struct lh_entry *e;
 	struct batch b;
 	size_t n_todo = 0;
+	bool fresh;
 	int n = 0;
 
-	objects_refresh(d);
-	if (!d->devices)
+	/* The model is read with the lock held: the definitions it holds are the stored ones
+	 * until the batch lets go, and each start takes its own instead of reading its file. */
+	batch_begin(d, &b);
+	fresh = objects_refresh(d) >= 0 && b.locked;
+	if (!d->devices) {
+		batch_end(&b);
 		return 0;
+	}
 	/* Two strings per definition: its name and its parent. */
 	todo = calloc(2 * d->devices->count + 2, sizeof(*todo));
-	if (!todo)
+	if (!todo) {
+		batch_end(&b);
 		return -ENOMEM;
-	batch_begin(d, &b);
+	}
 	/* Parents first: a definition standing on another ("parent": "@vf-a") after it, by the
 	 * depth of its stack, so the VF is there before the mdev on it. */
 	for (int depth = 0; depth <= STACK_DEPTH_MAX; depth++)
@@ -434,12 +444,16 @@ int provision_reconcile(struct vbusd *d, const char *parent, unsigned flags)
 		}
 	/* Starting changes the model: act on a copy of the names. The model follows each
 	 * start (one definition read again each), and the signals go out after the batch. */
-	for (size_t i = 0; i < n_todo; i += 2)
-		if (start_one(d, &b, todo[i], todo[i + 1]) > 0)
+	for (size_t i = 0; i < n_todo; i += 2) {
+		struct device *dev = fresh ? objects_get(d, todo[i]) : NULL;
+		const struct vbus_def *def = dev ? vbus_device_stored_def(dev->model) : NULL;
+
+		if (start_one(d, &b, todo[i], todo[i + 1], def) > 0)
 			n++;
+	}
 	batch_end(&b);
 	for (size_t i = 0; i < n_todo; i += 2) {
-		objects_refresh_name(d, todo[i]);
+		objects_refresh_runtime(d, todo[i]);
 		free(todo[i]);
 		free(todo[i + 1]);
 	}
@@ -873,7 +887,7 @@ static int fight_fire(sd_event_source *s, uint64_t usec, void *userdata)
 	/* Bound to its driver again already (vbus's own unbind + probe): nothing was done. */
 	parent = dev->parent ? strdup(dev->parent) : NULL;
 	batch_begin(d, &b);
-	if (start_one(d, &b, f->name, parent) > 0) {
+	if (start_one(d, &b, f->name, parent, NULL) > 0) {
 		log_notice("'%s' was unbound by someone else: bound it again (%u)", f->name,
 			   f->rebinds + 1);
 		f->rebinds++;

@@ -114,6 +114,9 @@ int objects_refresh(struct vbusd *d);
 /* The same for the one definition NAME (and an active device it takes over or leaves behind):
  * after a change to NAME, without re-reading the others. */
 int objects_refresh_name(struct vbusd *d, const char *name);
+/* The same after a change of NAME's device alone (vbusd's own start): its definition is the one
+ * the model holds (any write to the store comes as an inotify event, which reads it again). */
+int objects_refresh_runtime(struct vbusd *d, const char *name);
 /* FLAGS (VBUS_LIST_*) and NAME (or NULL) as vbus_list_devices() takes them: the listing as
  * the JSON document of the model (what vbusctl -j prints, shared/output.c's renderer), from
  * the model, in a sealed memfd of its own (*ret_fd, the caller closes it). -ENOENT (cause in

@@ -331,12 +331,13 @@ int vbus_callout_pre(struct vbus_ctx *ctx, const struct vbus_def *def, const cha
 	*c = (struct vbus_callout){};
 	if (def->kind != VBUS_KIND_MDEV)
 		return 0;
-	input = mdev_json(def);
-	if (!input)
-		return -ENOMEM;
 	r = list_scripts(ctx, callout_dirs, &s.v, &s.n);
 	if (r < 0)
 		return r;
+	/* What the scripts read: not made when there is none (the usual host). */
+	input = s.n ? mdev_json(def) : NULL;
+	if (s.n && !input)
+		return -ENOMEM;
 	for (size_t i = 0; i < s.n; i++) {
 		_cleanup_free_ char *cause = NULL;
 		const char *name = strrchr(s.v[i], '/') + 1;
@@ -366,10 +367,8 @@ void vbus_callout_post(struct vbus_ctx *ctx, const struct vbus_def *def, const c
 
 	if (def->kind != VBUS_KIND_MDEV)
 		return;
-	input = mdev_json(def);
-	if (!input)
-		return;
-	if (c->script)
+	/* Only the pre step's script reads the definition: not made without one. */
+	if (c->script && (input = mdev_json(def)))
 		(void)run_script(ctx, c->script, def, "post", action, state, input, NULL, NULL);
 	if (list_scripts(ctx, notifier_dirs, &s.v, &s.n) >= 0)
 		for (size_t i = 0; i < s.n; i++)

@@ -576,6 +576,11 @@ VBUS_EXPORT bool vbus_device_has_definition(const struct vbus_device *dev)
 	return dev->definition;
 }
 
+const struct vbus_def *vbus_device_stored_def(const struct vbus_device *dev)
+{
+	return dev && dev->definition && dev->defined ? dev->def : NULL;
+}
+
 VBUS_EXPORT const char *vbus_device_get_driver(const struct vbus_device *dev)
 {
 	return dev->definition ? dev->def->driver ?: VBUS_DRIVER_AUTO : NULL;
@@ -920,6 +925,31 @@ static int def_device(struct vbus_ctx *ctx, struct vbus_def *def, bool defined,
 	r = device_from_def(def, &rt, running, ret);
 	vbus_status_done(&st);
 	free(want);
+	return r;
+}
+
+/*
+ * STORED's entry as vbus_list_definition() gives it, from STORED as a listing read it from the
+ * store (its file is not read again): its run record and its status are. For a caller that knows
+ * the definition did not change since (vbusd after its own starts, inotify telling it of any
+ * write to the store).
+ */
+int vbus_list_stored_definition(struct vbus_ctx *ctx, const struct vbus_def *stored,
+				struct vbus_device **ret)
+{
+	struct vbus_def *def = NULL;
+	struct vbus_run run = {};
+	int r, rr;
+
+	vbus_error_clear(ctx);
+	r = vbus_def_dup(stored, &def);
+	if (r < 0)
+		return r;
+	rr = vbus_run_load(ctx, stored->name, &run);
+	vbus_error_clear(ctx);
+	r = def_device(ctx, def, true, rr >= 0 ? &run : NULL, ret);
+	if (rr >= 0)
+		vbus_run_done(&run);
 	return r;
 }
 

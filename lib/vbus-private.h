@@ -531,6 +531,12 @@ bool vbus_def_key_is_reserved(const char *key);
 /* One entry of vbus_list_devices() for the definition or transient device NAME, read alone
  * (lib/list.c); -ENOENT when NAME is neither. */
 int vbus_list_definition(struct vbus_ctx *ctx, const char *name, struct vbus_device **ret);
+/* The stored definition a listed device was made from (as the listing read it from the store),
+ * NULL when it has none (transient, or active and nobody defined it). */
+const struct vbus_def *vbus_device_stored_def(const struct vbus_device *dev);
+/* vbus_list_definition() of STORED, a definition as a listing read it: not read again. */
+int vbus_list_stored_definition(struct vbus_ctx *ctx, const struct vbus_def *stored,
+				struct vbus_device **ret);
 /* An element of a listing's JSON (as vbusd serves it) as a device of the model. */
 int vbus_device_from_json(struct json_object *o, struct vbus_device **ret);
 /* R, with a cause "NAME: text" from a backend cut to "text" (callers name the device). */

@@ -115,6 +115,32 @@ rm "$NIC/driver" "$ROOT/sys/bus/pci/drivers/vfio-pci/0000:04:00.0"
 echo "unbind pci 0000:04:00.0" >"$T/uevents"
 step "a kernel unbind seen through udev" "unbound   0000:04:00.0 vfio-pci"
 
+# ---- autostart when the parent registers -------------------------------------------------------
+vbusctl define a2 --kind mdev --parent mtty --type mtty-2 --auto >/dev/null
+step "an autostart definition with room on its parent" "added     a2" "defined   a2"
+busctl monitor --json=short --match "type='signal',path='/org/vbus1/device/a2'" \
+	>"$T/a2.json" 2>/dev/null &
+A2_PID=$!
+sleep 0.5
+echo "change mtty mtty registered" >"$T/uevents"
+step "its parent registers: started and bound, its definition not modified" "started   a2" \
+	"bound     a2 mtty"
+sleep 0.3
+kill "$A2_PID" 2>/dev/null
+wait "$A2_PID" 2>/dev/null
+check "PropertiesChanged of the autostart names what changed with its new values, not Driver" \
+	python3 - "$T/a2.json" <<'PY'
+import json, sys
+ms = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+pc = [m["payload"]["data"][1] for m in ms if m.get("member") == "PropertiesChanged"]
+assert len(pc) == 1, ms
+p = pc[0]
+assert p["Active"]["data"] is True, p
+assert p["BoundDriver"]["data"] == "mtty", p
+assert p["SysfsPath"]["data"].startswith("/sys/bus/mdev/devices/"), p
+assert not {"Driver", "Defined", "Start", "Parent", "Type", "Tags", "Name"} & set(p), p
+PY
+
 # ---- retries that give up ----------------------------------------------------------------------
 vbusctl define a1 --kind mdev --parent mtty --type mtty-1 --auto >/dev/null
 step "an autostart definition" "added     a1" "defined   a1"
