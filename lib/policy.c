@@ -633,6 +633,21 @@ fail:
 	return r;
 }
 
+void vbus_policy_pin(struct vbus_ctx *ctx)
+{
+	const struct policy *p;
+
+	if (!ctx->policy_pinned && policy_load(ctx, &p) < 0)
+		vbus_error_clear(ctx);
+	ctx->policy_pinned++;
+}
+
+void vbus_policy_unpin(struct vbus_ctx *ctx)
+{
+	if (ctx->policy_pinned)
+		ctx->policy_pinned--;
+}
+
 /* ---- matching ------------------------------------------------------------------------------ */
 
 /* What policy knows of a parent: its name and, when it is a PCI function, its ids. */

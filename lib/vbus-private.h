@@ -129,6 +129,11 @@ struct vbus_ctx {
 
 /* Frees the policy kept in CTX (lib/policy.c). */
 void vbus_policy_cache_free(struct vbus_ctx *ctx);
+/* policy.d checked (read again when it changed), then used as it is until the matching
+ * vbus_policy_unpin(): one refresh of many entries (vbusd after a round) is one snapshot, as a
+ * listing is. */
+void vbus_policy_pin(struct vbus_ctx *ctx);
+void vbus_policy_unpin(struct vbus_ctx *ctx);
 
 /* Path of P (absolute, e.g. "/sys/class/mdev_bus") under the context's root. Caller frees. */
 char *vbus_path(struct vbus_ctx *ctx, const char *p);
