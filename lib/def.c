@@ -320,7 +320,9 @@ static int check_object(struct vbus_ctx *ctx, struct json_object *obj)
 	return 0;
 }
 
-static int check_string(struct vbus_ctx *ctx, const char *what, const char *s)
+/* WHAT's string S: at most VBUS_STRING_MAX bytes and, unless TEXT_CHECKED, text
+ * (vbus_text_check()). */
+static int check_string(struct vbus_ctx *ctx, const char *what, const char *s, bool text_checked)
 {
 	const char *cause;
 	size_t len;
@@ -330,6 +332,8 @@ static int check_string(struct vbus_ctx *ctx, const char *what, const char *s)
 	len = strlen(s);
 	if (len > VBUS_STRING_MAX)
 		return vbus_error(ctx, -E2BIG, "%s is longer than %d bytes", what, VBUS_STRING_MAX);
+	if (text_checked)
+		return 0;
 	cause = vbus_text_check(s, len);
 	if (cause)
 		return vbus_error(ctx, -EINVAL, "%s %s", what, cause);
@@ -343,29 +347,31 @@ void vbus_uuid_lower(char *uuid)
 		*c = tolower((unsigned char)*c);
 }
 
-/* The strings of DEF however it was built (a file, D-Bus, the command line, an import). */
-int vbus_def_check_strings(struct vbus_ctx *ctx, const struct vbus_def *def)
+/* The strings of DEF; TEXT_CHECKED: every one of them (and the extra keys) came from a JSON
+ * object check_object() passed, only their lengths are left to check. */
+static int check_strings(struct vbus_ctx *ctx, const struct vbus_def *def, bool text_checked)
 {
 	int r = 0;
 
 	if (r >= 0)
-		r = check_string(ctx, "the name", def->name);
+		r = check_string(ctx, "the name", def->name, text_checked);
 	if (r >= 0)
-		r = check_string(ctx, "the parent", def->parent);
+		r = check_string(ctx, "the parent", def->parent, text_checked);
 	if (r >= 0)
-		r = check_string(ctx, "the type", def->type);
+		r = check_string(ctx, "the type", def->type, text_checked);
 	if (r >= 0)
-		r = check_string(ctx, "the uuid", def->uuid);
+		r = check_string(ctx, "the uuid", def->uuid, text_checked);
 	if (r >= 0)
-		r = check_string(ctx, "the driver", def->driver);
+		r = check_string(ctx, "the driver", def->driver, text_checked);
 	for (size_t i = 0; r >= 0 && i < def->n_attrs; i++) {
-		r = check_string(ctx, "an attribute name", def->attrs[i].key);
+		r = check_string(ctx, "an attribute name", def->attrs[i].key, text_checked);
 		if (r >= 0)
-			r = check_string(ctx, "an attribute value", def->attrs[i].value);
+			r = check_string(ctx, "an attribute value", def->attrs[i].value,
+					 text_checked);
 	}
 	for (size_t i = 0; r >= 0 && i < def->n_tags; i++)
-		r = check_string(ctx, "a tag", def->tags[i]);
-	if (r >= 0 && def->extra) {
+		r = check_string(ctx, "a tag", def->tags[i], text_checked);
+	if (r >= 0 && def->extra && !text_checked) {
 		size_t budget = VBUS_DEF_MAX_SIZE;
 
 		json_object_object_foreach (def->extra, key, v) {
@@ -380,6 +386,12 @@ int vbus_def_check_strings(struct vbus_ctx *ctx, const struct vbus_def *def)
 	return r;
 }
 
+/* The strings of DEF however it was built (a file, D-Bus, the command line, an import). */
+int vbus_def_check_strings(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	return check_strings(ctx, def, false);
+}
+
 static int get_string(struct vbus_ctx *ctx, struct json_object *v, const char *key, char **ret)
 {
 	char *s;
@@ -391,6 +403,16 @@ static int get_string(struct vbus_ctx *ctx, struct json_object *v, const char *k
 		return -ENOMEM;
 	free(*ret);
 	*ret = s;
+	return 0;
+}
+
+/* The string V of KEY, in V. */
+static int get_cstring(struct vbus_ctx *ctx, struct json_object *v, const char *key,
+		       const char **ret)
+{
+	if (!json_object_is_type(v, json_type_string))
+		return vbus_error(ctx, -EINVAL, "key \"%s\" must be a string", key);
+	*ret = json_object_get_string(v);
 	return 0;
 }
 
@@ -478,7 +500,7 @@ static int def_from_json(struct vbus_ctx *ctx, struct json_object *obj, const ch
 			 struct vbus_def **ret)
 {
 	_cleanup_def_ struct vbus_def *def = NULL;
-	_cleanup_free_ char *kind = NULL, *start = NULL;
+	const char *kind = NULL, *start = NULL; /* in OBJ */
 	int r;
 
 	if (!json_object_is_type(obj, json_type_object))
@@ -499,7 +521,7 @@ static int def_from_json(struct vbus_ctx *ctx, struct json_object *obj, const ch
 		} else if (streq(key, "name")) {
 			r = get_string(ctx, v, key, &def->name);
 		} else if (streq(key, "kind")) {
-			r = get_string(ctx, v, key, &kind);
+			r = get_cstring(ctx, v, key, &kind);
 		} else if (streq(key, "parent")) {
 			r = get_string(ctx, v, key, &def->parent);
 		} else if (streq(key, "type")) {
@@ -509,7 +531,7 @@ static int def_from_json(struct vbus_ctx *ctx, struct json_object *obj, const ch
 		} else if (streq(key, "driver")) {
 			r = get_string(ctx, v, key, &def->driver);
 		} else if (streq(key, "start")) {
-			r = get_string(ctx, v, key, &start);
+			r = get_cstring(ctx, v, key, &start);
 		} else if (streq(key, "index")) {
 			if (!json_object_is_type(v, json_type_int) ||
 			    json_object_get_int64(v) < 0 || json_object_get_int64(v) > INT32_MAX)
@@ -573,7 +595,8 @@ static int def_from_json(struct vbus_ctx *ctx, struct json_object *obj, const ch
 		return vbus_error(ctx, -EINVAL, "invalid driver \"%s\"", def->driver);
 	if (def->uuid && !vbus_uuid_is_valid(def->uuid))
 		return vbus_error(ctx, -EINVAL, "invalid uuid \"%s\"", def->uuid);
-	r = vbus_def_check_strings(ctx, def);
+	/* check_object() checked the text of every key and string: the lengths are left. */
+	r = check_strings(ctx, def, true);
 	if (r < 0)
 		return r;
 	vbus_uuid_lower(def->uuid);
@@ -686,10 +709,14 @@ VBUS_EXPORT int vbus_def_to_json(const struct vbus_def *def, struct json_object 
 /* The pretty printer writes into one growing buffer: no FILE, no json-c object per key. */
 #define text vbus_text
 
-void vbus_text_put(struct text *t, const char *s, size_t n)
+/* N more bytes at the end of T's text (kept NUL-terminated), to be filled by the caller; NULL
+ * when out of memory (then T->oom). */
+static char *text_extend(struct text *t, size_t n)
 {
+	char *p;
+
 	if (t->oom)
-		return;
+		return NULL;
 	if (t->len + n + 1 > t->size) {
 		size_t size = t->size ? t->size : 256;
 		char *b;
@@ -699,14 +726,23 @@ void vbus_text_put(struct text *t, const char *s, size_t n)
 		b = realloc(t->s, size);
 		if (!b) {
 			t->oom = true;
-			return;
+			return NULL;
 		}
 		t->s = b;
 		t->size = size;
 	}
-	memcpy(t->s + t->len, s, n);
+	p = t->s + t->len;
 	t->len += n;
 	t->s[t->len] = '\0';
+	return p;
+}
+
+void vbus_text_put(struct text *t, const char *s, size_t n)
+{
+	char *p = text_extend(t, n);
+
+	if (p)
+		memcpy(p, s, n);
 }
 
 #define put vbus_text_put
@@ -718,10 +754,40 @@ static void puts_(struct text *t, const char *s)
 
 void vbus_text_indent(struct text *t, int n)
 {
-	static const char spaces[] = "                                                                ";
+	char *p = n > 0 ? text_extend(t, (size_t)n) : NULL;
 
-	for (; n > 0; n -= (int)sizeof(spaces) - 1)
-		put(t, spaces, n < (int)sizeof(spaces) - 1 ? (size_t)n : sizeof(spaces) - 1);
+	if (p)
+		memset(p, ' ', (size_t)n);
+}
+
+/* Whether a byte of word W is a control character (below 0x20), '"' or '\\': exact, as a
+ * byte's borrow only marks bytes above one that matched. */
+static inline bool word_needs_escape(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+
+	return ((w - ones * 0x20) | (q - ones) | (b - ones)) & ~w & high;
+}
+
+/* Whether one of the N bytes of S must be escaped in a JSON string. Eight bytes at a time: a
+ * name, a type, a path has none. */
+static bool text_needs_escape(const char *s, size_t n)
+{
+	uint64_t w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, sizeof(w));
+		if (word_needs_escape(w))
+			return true;
+	}
+	if (i == n)
+		return false;
+	/* The rest, padded with spaces. */
+	w = 0x2020202020202020ULL;
+	memcpy(&w, s + i, n - i);
+	return word_needs_escape(w);
 }
 
 /* A JSON string as json-c writes it without slash escapes: \" \\ \b \f \n \r \t, \u00XX for
@@ -730,7 +796,17 @@ void vbus_text_string(struct text *t, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t start = 0;
+	char *p;
 
+	if (!text_needs_escape(s, n)) {
+		p = text_extend(t, n + 2);
+		if (p) {
+			p[0] = '"';
+			memcpy(p + 1, s, n);
+			p[n + 1] = '"';
+		}
+		return;
+	}
 	put(t, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = s[i];
@@ -760,6 +836,37 @@ void vbus_text_string(struct text *t, const char *s, size_t n)
 	}
 	put(t, s + start, n - start);
 	put(t, "\"", 1);
+}
+
+void vbus_text_member(struct text *t, bool first, int indent, const char *key)
+{
+	size_t sep = first ? 1 : 2, klen = key ? strlen(key) : 0;
+	char *p;
+
+	if (indent < 0)
+		indent = 0;
+	if (key && text_needs_escape(key, klen)) {
+		put(t, first ? "\n" : ",\n", sep);
+		vbus_text_indent(t, indent);
+		vbus_text_string(t, key, klen);
+		put(t, ": ", 2);
+		return;
+	}
+	/* One piece: the separator, the indentation and the key. */
+	p = text_extend(t, sep + (size_t)indent + (key ? klen + 4 : 0));
+	if (!p)
+		return;
+	if (!first)
+		*p++ = ',';
+	*p++ = '\n';
+	memset(p, ' ', (size_t)indent);
+	p += indent;
+	if (key) {
+		*p++ = '"';
+		memcpy(p, key, klen);
+		p += klen;
+		memcpy(p, "\": ", 3);
+	}
 }
 
 void vbus_text_json(struct text *t, struct json_object *v, int indent)

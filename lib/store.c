@@ -767,9 +767,11 @@ int vbus_store_load_files(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***r
 		const char *file = des[i]->d_name;
 		char name[NAME_MAX + 1];
 		struct vbus_def *def = NULL;
+		size_t len = strlen(file) - 5; /* filter_json(): a name, then ".json" */
 		int k;
 
-		snprintf(name, sizeof(name), "%.*s", (int)strlen(file) - 5, file);
+		memcpy(name, file, len);
+		name[len] = '\0';
 		if (!vbus_name_is_valid(name)) {
 			if (!quiet)
 				warn(ctx, "Ignoring %s/%s: \"%s\" is not a valid name",
