@@ -495,6 +495,12 @@ static int parse_tags(struct vbus_ctx *ctx, struct vbus_def *def, struct json_ob
 	return 0;
 }
 
+/* KEY is K: the first bytes compared inline, as most keys of a definition differ there. */
+static inline bool key_is(const char *key, const char *k)
+{
+	return key[0] == k[0] && streq(key, k);
+}
+
 /* PURPOSE: the kind must be absent, policy fills it in (with the parent, driver and type). */
 static int def_from_json(struct vbus_ctx *ctx, struct json_object *obj, const char *purpose,
 			 struct vbus_def **ret)
@@ -513,37 +519,37 @@ static int def_from_json(struct vbus_ctx *ctx, struct json_object *obj, const ch
 		return r;
 
 	json_object_object_foreach (obj, key, v) {
-		if (streq(key, "version")) {
+		if (key_is(key, "version")) {
 			if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) != 1)
 				return vbus_error(ctx, -EINVAL,
 						  "unsupported version %s (this is version 1)",
 						  json_object_to_json_string(v));
-		} else if (streq(key, "name")) {
+		} else if (key_is(key, "name")) {
 			r = get_string(ctx, v, key, &def->name);
-		} else if (streq(key, "kind")) {
+		} else if (key_is(key, "kind")) {
 			r = get_cstring(ctx, v, key, &kind);
-		} else if (streq(key, "parent")) {
+		} else if (key_is(key, "parent")) {
 			r = get_string(ctx, v, key, &def->parent);
-		} else if (streq(key, "type")) {
+		} else if (key_is(key, "type")) {
 			r = get_string(ctx, v, key, &def->type);
-		} else if (streq(key, "uuid")) {
+		} else if (key_is(key, "uuid")) {
 			r = get_string(ctx, v, key, &def->uuid);
-		} else if (streq(key, "driver")) {
+		} else if (key_is(key, "driver")) {
 			r = get_string(ctx, v, key, &def->driver);
-		} else if (streq(key, "start")) {
+		} else if (key_is(key, "start")) {
 			r = get_cstring(ctx, v, key, &start);
-		} else if (streq(key, "index")) {
+		} else if (key_is(key, "index")) {
 			if (!json_object_is_type(v, json_type_int) ||
 			    json_object_get_int64(v) < 0 || json_object_get_int64(v) > INT32_MAX)
 				return vbus_error(ctx, -EINVAL,
 						  "key \"index\" must be a non-negative integer");
 			def->index = json_object_get_int64(v);
-		} else if (streq(key, "attrs")) {
+		} else if (key_is(key, "attrs")) {
 			r = parse_attrs(ctx, def, v);
-		} else if (streq(key, "tags")) {
+		} else if (key_is(key, "tags")) {
 			r = parse_tags(ctx, def, v);
-		} else if (streq(key, "active") || streq(key, "defined") ||
-			   streq(key, "bound_driver") || streq(key, "sysfs_path")) {
+		} else if (key_is(key, "active") || key_is(key, "defined") ||
+			   key_is(key, "bound_driver") || key_is(key, "sysfs_path")) {
 			/* Runtime keys of "vbusctl list -j": what it prints can be fed back
 			 * (define --jsonfile, apply) without them ending up in a file. */
 			continue;
@@ -782,12 +788,13 @@ static bool text_needs_escape(const char *s, size_t n)
 		if (word_needs_escape(w))
 			return true;
 	}
-	if (i == n)
-		return false;
-	/* The rest, padded with spaces. */
-	w = 0x2020202020202020ULL;
-	memcpy(&w, s + i, n - i);
-	return word_needs_escape(w);
+	for (; i < n; i++) {
+		unsigned char c = s[i];
+
+		if (c < 0x20 || c == '"' || c == '\\')
+			return true;
+	}
+	return false;
 }
 
 /* A JSON string as json-c writes it without slash escapes: \" \\ \b \f \n \r \t, \u00XX for

@@ -828,9 +828,13 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 		r = 0;
 		if (rt.active || (flags & VBUS_LIST_DEFINED)) {
 			*slot = NULL;
+			/* The wanted driver is handed over, not copied. */
+			rt.wanted_driver = NULL;
 			r = device_from_def(def, &rt, running, &dev);
-			if (r >= 0)
+			if (r >= 0) {
+				dev->wanted_driver = TAKE_PTR(want);
 				r = devices_add(out, dev);
+			}
 		}
 		vbus_status_done(&st);
 		free(want);
