@@ -154,6 +154,9 @@ const char *vbus_text_check(const char *s, size_t len)
 				break;
 			p += 8;
 		}
+		/* Then printable ASCII a byte at a time (a short key, the end of a string). */
+		while (p < end && *p >= 0x20 && *p < 0x7f)
+			p++;
 		if (p == end)
 			break;
 		c = *p;
