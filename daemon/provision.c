@@ -1209,11 +1209,16 @@ static int devices_dir_changed(sd_event_source *s, const struct inotify_event *e
 	size_t len;
 
 	lib_log_forget();
-	if (s == d->policy_inotify_source)
+	len = ev->len ? strlen(ev->name) : 0;
+	if (s == d->policy_inotify_source) {
+		/* The model shows policy's choices (a definition's wanted driver): read again,
+		 * unless a temporary file tells nothing yet. */
+		if ((ev->mask & IN_Q_OVERFLOW) || !len || ev->name[0] != '.')
+			objects_refresh(d);
 		return 0;
+	}
 	/* NAME.json: that definition alone. A temporary (".#NAME.XXXXXX", renamed into place
 	 * later) tells nothing yet. Anything else (a lost event, the directory itself): all. */
-	len = ev->len ? strlen(ev->name) : 0;
 	if (!(ev->mask & IN_Q_OVERFLOW) && len > 5 && streq(ev->name + len - 5, ".json") &&
 	    ev->name[0] != '.' && (name = strndup(ev->name, len - 5)) &&
 	    vbus_name_is_valid(name)) {

@@ -729,7 +729,8 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 	vbus_error_clear(ctx);
 	if (!flags)
 		flags = VBUS_LIST_ACTIVE;
-	ctx->policy_pinned++;
+	/* policy.d checked once, then the same policy for every entry. */
+	vbus_policy_pin(ctx);
 
 	r = vbus_store_load_all(ctx, false, &defs, &n_defs);
 	if (r < 0)
@@ -878,7 +879,7 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 	}
 	r = 0;
 out:
-	ctx->policy_pinned--;
+	vbus_policy_unpin(ctx);
 	free(matched);
 	vbus_defs_free(defs, n_defs);
 	for (size_t i = 0; i < n_runs; i++)

@@ -336,6 +336,20 @@ assert (d["kind"], d["type"], d["driver"]) == ("mdev", "i915-GVTg_V5_8", "vfio")
 check "vbusctl undefine pg1" vbusctl undefine pg1
 check "the broken policy file is named in the log, once" \
 	test "$(grep -c '^<4>policy 20-broken.json' "$T/vbusd.log")" = 1
+# The model follows policy.d: a definition's wanted driver (driver "auto") is policy's choice.
+wants() {
+	vbusctl -j list --defined | python3 -c 'import json,sys
+print(next(d["wanted_driver"] for d in json.load(sys.stdin) if d["name"] == sys.argv[1]))' "$1"
+}
+wanted_before=$(wants auto-here)
+cat >"$ROOT/etc/vbus/policy.d/40-none.json" <<'EOF'
+{ "version": 1, "rules": [ { "match": { "name": "auto-here" }, "driver": "none" } ] }
+EOF
+wait_check "a rule added to policy.d reaches vbusd's listing (auto-here: $wanted_before -> none)" 5 \
+	test "$(wants auto-here)" = none
+rm "$ROOT/etc/vbus/policy.d/40-none.json"
+wait_check "... and its removal too (auto-here: $wanted_before again)" 5 \
+	test "$(wants auto-here)" = "$wanted_before"
 
 # ---- polkit ------------------------------------------------------------------------------------
 echo no >"$T/polkit.answer"
