@@ -221,7 +221,7 @@ if [ -n "$VFK" ]; then
 	else
 		not_ok "parent vanishing mid-operation" "$bad"
 	fi
-	left=$(cd "$D" && ls v*.json 2>/dev/null)
+	left=$(cd "$D" && ls v*.json 2>/dev/null | paste -sd ' ')
 	out=$("$VFK" --root "$R" -j list --all 2>&1)
 	if python3 -c 'import json,sys; json.loads(sys.argv[1])' "$out" 2>/dev/null; then
 		ok "parent vanishing: the listing afterwards is whole (definitions left: ${left:-none})"
