@@ -37,6 +37,10 @@ struct step {
 	 * definition's device is to be started; its plan entry, for the error. */
 	bool stop, start;
 	struct json_object *now_entry;
+	/* --now, start: the device was not in the kind's dump under this hold of the lock. */
+	bool absent;
+	/* --now, stop: the run record read to decide it, handed to the stop (vbus_stop_run()). */
+	struct vbus_run run;
 	/* A template (lib/select.c): the devices it makes now, as the plan shows them. */
 	struct json_object *devices;
 };
@@ -47,6 +51,7 @@ static void steps_free(struct step *steps, size_t n)
 		vbus_def_free(steps[i].want);
 		vbus_def_free(steps[i].old);
 		json_object_put(steps[i].devices);
+		vbus_run_done(&steps[i].run);
 	}
 	free(steps);
 }
@@ -385,7 +390,10 @@ static int plan_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
 			if (r < 0)
 				return r;
 			s->stop = !run.transient && vbus_run_is_live(ctx, &run);
-			vbus_run_done(&run);
+			if (s->stop)
+				s->run = run;
+			else
+				vbus_run_done(&run);
 		} else if (s->want->start == VBUS_START_AUTO && !s->parent_absent)
 			kinds |= 1u << s->want->kind;
 	}
@@ -394,6 +402,25 @@ static int plan_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
 	r = active_identities(ctx, kinds, &active);
 	if (r < 0)
 		return r;
+	/* What the dump did not show is absent for its start, which then asks the kernel nothing
+	 * before it creates (a device this apply stops is not: its stop may fail). Only kinds
+	 * whose listing is complete. */
+	for (size_t i = 0; i < n; i++) {
+		struct step *s = &steps[i];
+		const struct vbus_backend *be;
+		_cleanup_free_ char *id = NULL;
+
+		if (s->action == ACT_UNDEFINE || s->want->start != VBUS_START_AUTO ||
+		    s->parent_absent || vbus_def_is_template(s->want) || vbus_stack_ref(s->want))
+			continue;
+		be = vbus_ctx_backend(ctx, s->want->kind);
+		if (!be || !be->list_active || !be->status_in_list)
+			continue;
+		id = vbus_def_identity(s->want);
+		if (!id)
+			return -ENOMEM;
+		s->absent = !json_object_object_get_ex(active, id, NULL);
+	}
 	r = forget_stopped(ctx, steps, n, active);
 	if (r < 0)
 		return r;
@@ -469,8 +496,8 @@ static int act_now(struct vbus_ctx *ctx, struct step *steps, size_t n, bool *ret
 				if (r < 0)
 					name = failed_name;
 			} else
-				r = a == ACT_STOP ? vbus_stop(ctx, name)
-						  : vbus_start_def(ctx, s->want ?: s->old);
+				r = a == ACT_STOP ? vbus_stop_run(ctx, &s->run)
+						  : vbus_start_def(ctx, s->want ?: s->old, s->absent);
 			/* Gone or come meanwhile (a stale record, vbusd was quicker): nothing to do. */
 			if (r >= 0 || r == -EALREADY)
 				continue;
