@@ -1686,7 +1686,8 @@ static int stop_locked(struct vbus_ctx *ctx, const char *name)
 /* NAME's stop; GIVEN: its run record as the caller read it already under this hold of the
  * lock (apply), taken over (*GIVEN is emptied), else NULL (read from /run/vbus). A record of a
  * stacked device is read again: the stop of what it stands on may have stopped it since. */
-static int stop_given(struct vbus_ctx *ctx, const char *name, struct vbus_run *given, int depth)
+static int stop_given(struct vbus_ctx *ctx, const char *name, struct vbus_run *given, int depth,
+		      bool present)
 {
 	_cleanup_(vbus_run_donep) struct vbus_run run = {};
 	_cleanup_def_ struct vbus_def *def = NULL;
@@ -1698,6 +1699,7 @@ static int stop_given(struct vbus_ctx *ctx, const char *name, struct vbus_run *g
 		run = *given;
 		*given = (struct vbus_run){};
 	} else {
+		present = false;
 		r = load_for_name(ctx, name, &run, &def);
 		if (r < 0)
 			return r;
@@ -1731,13 +1733,21 @@ static int stop_given(struct vbus_ctx *ctx, const char *name, struct vbus_run *g
 		r = vbus_backend_require(ctx, run.def->kind, &be);
 		if (r < 0)
 			return r;
-		if (!is_active(ctx, run.def)) {
+		/* PRESENT: the caller's dump under this hold of the lock showed the device; asked
+		 * only if the stop fails. */
+		if (!present && !is_active(ctx, run.def)) {
 			/* Gone already (unplugged, removed by hand): only the record is left. */
 			(void)run_remove(ctx, name);
 			return vbus_error(ctx, -EALREADY, "'%s' is not active", name);
 		}
 	}
 	r = stop_run(ctx, be, &run);
+	if (r < 0 && present && !is_active(ctx, run.def)) {
+		/* Gone since the dump: as above. */
+		vbus_error_clear(ctx);
+		(void)run_remove(ctx, name);
+		return vbus_error(ctx, -EALREADY, "'%s' is not active", name);
+	}
 	if (r < 0)
 		return r;
 	info(ctx, "Stopped '%s'", name);
@@ -1746,10 +1756,10 @@ static int stop_given(struct vbus_ctx *ctx, const char *name, struct vbus_run *g
 
 static int stop_named(struct vbus_ctx *ctx, const char *name, int depth)
 {
-	return stop_given(ctx, name, NULL, depth);
+	return stop_given(ctx, name, NULL, depth, false);
 }
 
-int vbus_stop_run(struct vbus_ctx *ctx, struct vbus_run *run)
+int vbus_stop_run(struct vbus_ctx *ctx, struct vbus_run *run, bool present)
 {
 	const char *name = run->def ? run->def->name : NULL;
 	int r;
@@ -1760,7 +1770,7 @@ int vbus_stop_run(struct vbus_ctx *ctx, struct vbus_run *run)
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
-	r = stop_given(ctx, name, run, 0);
+	r = stop_given(ctx, name, run, 0, present);
 	vbus_unlock(ctx);
 	return r;
 }

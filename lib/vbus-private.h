@@ -450,8 +450,10 @@ void vbus_run_journal_close(struct vbus_ctx *ctx);
  * create, "exists", instead of being taken over). */
 int vbus_start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool absent);
 /* vbus_stop() of RUN's device, its record read already under the caller's lock (apply): it is
- * not read again (unless the device is stacked), and RUN is taken over (emptied). */
-int vbus_stop_run(struct vbus_ctx *ctx, struct vbus_run *run);
+ * not read again (unless the device is stacked), and RUN is taken over (emptied). PRESENT:
+ * the caller's dump of the kind under that hold showed the device, whose status is then only
+ * asked if the stop fails (gone meanwhile: -EALREADY, as when it was gone before). */
+int vbus_stop_run(struct vbus_ctx *ctx, struct vbus_run *run, bool present);
 /* 0 and RET filled, -ENOENT when NAME has no run record. */
 int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret);
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n);
