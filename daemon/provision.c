@@ -68,6 +68,8 @@ struct round {
 	sd_event_source *timer;
 	struct retry **items; /* NULL where a member left (started, rescheduled, dropped) */
 	size_t n, cap;
+	size_t cursor;	      /* the first member not started yet, once the round runs */
+	struct batch *batch;  /* while it runs: its starts are one batch across its slices */
 };
 
 /* The failures of one batch for one parent that are retried alike (or given up on). */
@@ -116,10 +118,16 @@ static void retry_drop(struct vbusd *d, struct retry *t)
 	lh_table_delete(d->retries, t->name);
 }
 
+static void batch_end(struct batch *b);
+
 static void round_free(struct round *rd)
 {
 	if (!rd)
 		return;
+	if (rd->batch) {
+		batch_end(rd->batch);
+		free(rd->batch);
+	}
 	if (rd->pprev) {
 		*rd->pprev = rd->next;
 		if (rd->next)
@@ -152,34 +160,59 @@ static int round_add(struct round *rd, struct retry *t)
 
 static int start_one(struct vbusd *d, struct batch *b, const char *name, const char *parent);
 static void batch_begin(struct vbusd *d, struct batch *b);
-static void batch_end(struct batch *b);
 
-/* A round is due: its members are started again, as one batch. */
+/*
+ * A round is due: its members are started again, as one batch (one hold of the lock, one log
+ * line per parent), ROUND_SLICE starts per dispatch. Between two slices the round's timer
+ * waits at idle priority, so vbusd answers the bus and follows the kernel's events while it
+ * retries: a round of 10 000 failing starts takes seconds, a listing no longer waits for it.
+ */
+#define ROUND_SLICE 64
+
 static int round_fire(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct round *rd = userdata;
 	struct vbusd *d = rd->d;
-	struct batch b;
+	unsigned started = 0, slice = ROUND_SLICE;
 
-	batch_begin(d, &b);
-	for (size_t i = 0; i < rd->n; i++) {
-		struct retry *t = rd->items[i];
+	if (!rd->batch) {
+		rd->batch = malloc(sizeof(*rd->batch));
+		if (!rd->batch) {
+			round_free(rd);
+			return 0;
+		}
+		batch_begin(d, rd->batch);
+	}
+again:
+	for (; rd->cursor < rd->n && started < slice; rd->cursor++) {
+		struct retry *t = rd->items[rd->cursor];
 		_cleanup_free_ char *name = NULL, *parent = NULL;
 
 		if (!t)
 			continue;
-		rd->items[i] = NULL;
+		rd->items[rd->cursor] = NULL;
 		t->round = NULL;
 		/* Starting may drop T. */
 		name = strdup(t->name);
 		parent = strdup(t->parent);
-		if (!name || !parent)
+		if (!name || !parent) {
+			rd->cursor = rd->n;
 			break;
-		(void)start_one(d, &b, name, parent);
+		}
+		(void)start_one(d, rd->batch, name, parent);
 		objects_refresh_name(d, name);
+		started++;
+	}
+	/* More to start: again as soon as nothing of higher priority is pending (or now, all of
+	 * it, if the timer cannot be set again). */
+	if (rd->cursor < rd->n) {
+		if (sd_event_source_set_time(s, 0) >= 0 &&
+		    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT) >= 0)
+			return 0;
+		slice = UINT_MAX;
+		goto again;
 	}
 	round_free(rd);
-	batch_end(&b);
 	return 0;
 }
 
@@ -225,12 +258,17 @@ static struct group *batch_group(struct batch *b, const char *parent, unsigned a
 	}
 	g->attempt = attempt;
 	if (attempt < RETRY_MAX) {
+		/* Its timer is set when the batch ends (batch_end()): a round that runs in slices
+		 * must not have its failures retried before its last slice. */
 		g->round = calloc(1, sizeof(*g->round));
 		sd_event_now(d->event, CLOCK_MONOTONIC, &now);
 		if (!g->round ||
 		    sd_event_add_time(d->event, &g->round->timer, CLOCK_MONOTONIC,
 				      now + (retry_first_usec() << attempt), 0, round_fire,
-				      g->round) < 0) {
+				      g->round) < 0 ||
+		    sd_event_source_set_enabled(g->round->timer, SD_EVENT_OFF) < 0) {
+			if (g->round)
+				sd_event_source_disable_unref(g->round->timer);
 			free(g->round);
 			free(g->parent);
 			free(g);
@@ -305,9 +343,19 @@ static void batch_fail(struct batch *b, const char *name, const char *parent, co
  * not rate-limited (a refused call's are). */
 static void batch_end(struct batch *b)
 {
+	uint64_t now = 0;
+
+	sd_event_now(b->d->event, CLOCK_MONOTONIC, &now);
 	for (struct group *g = b->first; g; g = g->next) {
 		int level = g->attempt >= RETRY_MAX ? 4 : LOG_NOTICE_NORATE;
 		char when[64];
+
+		/* The delay runs from the end of the batch. A timer that cannot be set fires now. */
+		if (g->round && sd_event_source_set_time(g->round->timer,
+							 now + (retry_first_usec() << g->attempt)) < 0)
+			(void)sd_event_source_set_time(g->round->timer, 0);
+		if (g->round)
+			(void)sd_event_source_set_enabled(g->round->timer, SD_EVENT_ONESHOT);
 
 		if (g->n == 0)
 			continue;

@@ -91,21 +91,23 @@ VBUS_EXPORT bool vbus_driver_is_valid(const char *driver)
 
 bool vbus_uuid_is_valid(const char *s)
 {
-	/* 8-4-4-4-12 hex digits */
-	if (!s || strlen(s) != 36)
+	/* 8-4-4-4-12 hex digits: the dashes at 8, 13, 18 and 23. A NUL is no hex digit, so the
+	 * loop stops at the end of a short string. */
+	const uint64_t dashes = 1ULL << 8 | 1ULL << 13 | 1ULL << 18 | 1ULL << 23;
+
+	if (!s)
 		return false;
 	for (int i = 0; i < 36; i++) {
-		char c = s[i];
+		unsigned char c = s[i];
 
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
+		if (dashes >> i & 1) {
 			if (c != '-')
 				return false;
-		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-			     (c >= 'A' && c <= 'F'))) {
+		} else if (!((unsigned)(c - '0') < 10 || (unsigned)((c | 0x20) - 'a') < 6)) {
 			return false;
 		}
 	}
-	return true;
+	return s[36] == '\0';
 }
 
 static int log_level_from_string(const char *s)

@@ -154,6 +154,9 @@ const char *vbus_text_check(const char *s, size_t len)
 				break;
 			p += 8;
 		}
+		/* Then printable ASCII a byte at a time (a short key, the end of a string). */
+		while (p < end && *p >= 0x20 && *p < 0x7f)
+			p++;
 		if (p == end)
 			break;
 		c = *p;
@@ -320,7 +323,9 @@ static int check_object(struct vbus_ctx *ctx, struct json_object *obj)
 	return 0;
 }
 
-static int check_string(struct vbus_ctx *ctx, const char *what, const char *s)
+/* WHAT's string S: at most VBUS_STRING_MAX bytes and, unless TEXT_CHECKED, text
+ * (vbus_text_check()). */
+static int check_string(struct vbus_ctx *ctx, const char *what, const char *s, bool text_checked)
 {
 	const char *cause;
 	size_t len;
@@ -330,6 +335,8 @@ static int check_string(struct vbus_ctx *ctx, const char *what, const char *s)
 	len = strlen(s);
 	if (len > VBUS_STRING_MAX)
 		return vbus_error(ctx, -E2BIG, "%s is longer than %d bytes", what, VBUS_STRING_MAX);
+	if (text_checked)
+		return 0;
 	cause = vbus_text_check(s, len);
 	if (cause)
 		return vbus_error(ctx, -EINVAL, "%s %s", what, cause);
@@ -343,29 +350,31 @@ void vbus_uuid_lower(char *uuid)
 		*c = tolower((unsigned char)*c);
 }
 
-/* The strings of DEF however it was built (a file, D-Bus, the command line, an import). */
-int vbus_def_check_strings(struct vbus_ctx *ctx, const struct vbus_def *def)
+/* The strings of DEF; TEXT_CHECKED: every one of them (and the extra keys) came from a JSON
+ * object check_object() passed, only their lengths are left to check. */
+static int check_strings(struct vbus_ctx *ctx, const struct vbus_def *def, bool text_checked)
 {
 	int r = 0;
 
 	if (r >= 0)
-		r = check_string(ctx, "the name", def->name);
+		r = check_string(ctx, "the name", def->name, text_checked);
 	if (r >= 0)
-		r = check_string(ctx, "the parent", def->parent);
+		r = check_string(ctx, "the parent", def->parent, text_checked);
 	if (r >= 0)
-		r = check_string(ctx, "the type", def->type);
+		r = check_string(ctx, "the type", def->type, text_checked);
 	if (r >= 0)
-		r = check_string(ctx, "the uuid", def->uuid);
+		r = check_string(ctx, "the uuid", def->uuid, text_checked);
 	if (r >= 0)
-		r = check_string(ctx, "the driver", def->driver);
+		r = check_string(ctx, "the driver", def->driver, text_checked);
 	for (size_t i = 0; r >= 0 && i < def->n_attrs; i++) {
-		r = check_string(ctx, "an attribute name", def->attrs[i].key);
+		r = check_string(ctx, "an attribute name", def->attrs[i].key, text_checked);
 		if (r >= 0)
-			r = check_string(ctx, "an attribute value", def->attrs[i].value);
+			r = check_string(ctx, "an attribute value", def->attrs[i].value,
+					 text_checked);
 	}
 	for (size_t i = 0; r >= 0 && i < def->n_tags; i++)
-		r = check_string(ctx, "a tag", def->tags[i]);
-	if (r >= 0 && def->extra) {
+		r = check_string(ctx, "a tag", def->tags[i], text_checked);
+	if (r >= 0 && def->extra && !text_checked) {
 		size_t budget = VBUS_DEF_MAX_SIZE;
 
 		json_object_object_foreach (def->extra, key, v) {
@@ -380,6 +389,12 @@ int vbus_def_check_strings(struct vbus_ctx *ctx, const struct vbus_def *def)
 	return r;
 }
 
+/* The strings of DEF however it was built (a file, D-Bus, the command line, an import). */
+int vbus_def_check_strings(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	return check_strings(ctx, def, false);
+}
+
 static int get_string(struct vbus_ctx *ctx, struct json_object *v, const char *key, char **ret)
 {
 	char *s;
@@ -391,6 +406,16 @@ static int get_string(struct vbus_ctx *ctx, struct json_object *v, const char *k
 		return -ENOMEM;
 	free(*ret);
 	*ret = s;
+	return 0;
+}
+
+/* The string V of KEY, in V. */
+static int get_cstring(struct vbus_ctx *ctx, struct json_object *v, const char *key,
+		       const char **ret)
+{
+	if (!json_object_is_type(v, json_type_string))
+		return vbus_error(ctx, -EINVAL, "key \"%s\" must be a string", key);
+	*ret = json_object_get_string(v);
 	return 0;
 }
 
@@ -473,12 +498,18 @@ static int parse_tags(struct vbus_ctx *ctx, struct vbus_def *def, struct json_ob
 	return 0;
 }
 
+/* KEY is K: the first bytes compared inline, as most keys of a definition differ there. */
+static inline bool key_is(const char *key, const char *k)
+{
+	return key[0] == k[0] && streq(key, k);
+}
+
 /* PURPOSE: the kind must be absent, policy fills it in (with the parent, driver and type). */
 static int def_from_json(struct vbus_ctx *ctx, struct json_object *obj, const char *purpose,
 			 struct vbus_def **ret)
 {
 	_cleanup_def_ struct vbus_def *def = NULL;
-	_cleanup_free_ char *kind = NULL, *start = NULL;
+	const char *kind = NULL, *start = NULL; /* in OBJ */
 	int r;
 
 	if (!json_object_is_type(obj, json_type_object))
@@ -491,37 +522,37 @@ static int def_from_json(struct vbus_ctx *ctx, struct json_object *obj, const ch
 		return r;
 
 	json_object_object_foreach (obj, key, v) {
-		if (streq(key, "version")) {
+		if (key_is(key, "version")) {
 			if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) != 1)
 				return vbus_error(ctx, -EINVAL,
 						  "unsupported version %s (this is version 1)",
 						  json_object_to_json_string(v));
-		} else if (streq(key, "name")) {
+		} else if (key_is(key, "name")) {
 			r = get_string(ctx, v, key, &def->name);
-		} else if (streq(key, "kind")) {
-			r = get_string(ctx, v, key, &kind);
-		} else if (streq(key, "parent")) {
+		} else if (key_is(key, "kind")) {
+			r = get_cstring(ctx, v, key, &kind);
+		} else if (key_is(key, "parent")) {
 			r = get_string(ctx, v, key, &def->parent);
-		} else if (streq(key, "type")) {
+		} else if (key_is(key, "type")) {
 			r = get_string(ctx, v, key, &def->type);
-		} else if (streq(key, "uuid")) {
+		} else if (key_is(key, "uuid")) {
 			r = get_string(ctx, v, key, &def->uuid);
-		} else if (streq(key, "driver")) {
+		} else if (key_is(key, "driver")) {
 			r = get_string(ctx, v, key, &def->driver);
-		} else if (streq(key, "start")) {
-			r = get_string(ctx, v, key, &start);
-		} else if (streq(key, "index")) {
+		} else if (key_is(key, "start")) {
+			r = get_cstring(ctx, v, key, &start);
+		} else if (key_is(key, "index")) {
 			if (!json_object_is_type(v, json_type_int) ||
 			    json_object_get_int64(v) < 0 || json_object_get_int64(v) > INT32_MAX)
 				return vbus_error(ctx, -EINVAL,
 						  "key \"index\" must be a non-negative integer");
 			def->index = json_object_get_int64(v);
-		} else if (streq(key, "attrs")) {
+		} else if (key_is(key, "attrs")) {
 			r = parse_attrs(ctx, def, v);
-		} else if (streq(key, "tags")) {
+		} else if (key_is(key, "tags")) {
 			r = parse_tags(ctx, def, v);
-		} else if (streq(key, "active") || streq(key, "defined") ||
-			   streq(key, "bound_driver") || streq(key, "sysfs_path")) {
+		} else if (key_is(key, "active") || key_is(key, "defined") ||
+			   key_is(key, "bound_driver") || key_is(key, "sysfs_path")) {
 			/* Runtime keys of "vbusctl list -j": what it prints can be fed back
 			 * (define --jsonfile, apply) without them ending up in a file. */
 			continue;
@@ -573,7 +604,8 @@ static int def_from_json(struct vbus_ctx *ctx, struct json_object *obj, const ch
 		return vbus_error(ctx, -EINVAL, "invalid driver \"%s\"", def->driver);
 	if (def->uuid && !vbus_uuid_is_valid(def->uuid))
 		return vbus_error(ctx, -EINVAL, "invalid uuid \"%s\"", def->uuid);
-	r = vbus_def_check_strings(ctx, def);
+	/* check_object() checked the text of every key and string: the lengths are left. */
+	r = check_strings(ctx, def, true);
 	if (r < 0)
 		return r;
 	vbus_uuid_lower(def->uuid);
@@ -686,10 +718,14 @@ VBUS_EXPORT int vbus_def_to_json(const struct vbus_def *def, struct json_object 
 /* The pretty printer writes into one growing buffer: no FILE, no json-c object per key. */
 #define text vbus_text
 
-void vbus_text_put(struct text *t, const char *s, size_t n)
+/* N more bytes at the end of T's text (kept NUL-terminated), to be filled by the caller; NULL
+ * when out of memory (then T->oom). */
+static char *text_extend(struct text *t, size_t n)
 {
+	char *p;
+
 	if (t->oom)
-		return;
+		return NULL;
 	if (t->len + n + 1 > t->size) {
 		size_t size = t->size ? t->size : 256;
 		char *b;
@@ -699,14 +735,23 @@ void vbus_text_put(struct text *t, const char *s, size_t n)
 		b = realloc(t->s, size);
 		if (!b) {
 			t->oom = true;
-			return;
+			return NULL;
 		}
 		t->s = b;
 		t->size = size;
 	}
-	memcpy(t->s + t->len, s, n);
+	p = t->s + t->len;
 	t->len += n;
 	t->s[t->len] = '\0';
+	return p;
+}
+
+void vbus_text_put(struct text *t, const char *s, size_t n)
+{
+	char *p = text_extend(t, n);
+
+	if (p)
+		memcpy(p, s, n);
 }
 
 #define put vbus_text_put
@@ -718,10 +763,41 @@ static void puts_(struct text *t, const char *s)
 
 void vbus_text_indent(struct text *t, int n)
 {
-	static const char spaces[] = "                                                                ";
+	char *p = n > 0 ? text_extend(t, (size_t)n) : NULL;
 
-	for (; n > 0; n -= (int)sizeof(spaces) - 1)
-		put(t, spaces, n < (int)sizeof(spaces) - 1 ? (size_t)n : sizeof(spaces) - 1);
+	if (p)
+		memset(p, ' ', (size_t)n);
+}
+
+/* Whether a byte of word W is a control character (below 0x20), '"' or '\\': exact, as a
+ * byte's borrow only marks bytes above one that matched. */
+static inline bool word_needs_escape(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+
+	return ((w - ones * 0x20) | (q - ones) | (b - ones)) & ~w & high;
+}
+
+/* Whether one of the N bytes of S must be escaped in a JSON string. Eight bytes at a time: a
+ * name, a type, a path has none. */
+static bool text_needs_escape(const char *s, size_t n)
+{
+	uint64_t w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, sizeof(w));
+		if (word_needs_escape(w))
+			return true;
+	}
+	for (; i < n; i++) {
+		unsigned char c = s[i];
+
+		if (c < 0x20 || c == '"' || c == '\\')
+			return true;
+	}
+	return false;
 }
 
 /* A JSON string as json-c writes it without slash escapes: \" \\ \b \f \n \r \t, \u00XX for
@@ -730,7 +806,17 @@ void vbus_text_string(struct text *t, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t start = 0;
+	char *p;
 
+	if (!text_needs_escape(s, n)) {
+		p = text_extend(t, n + 2);
+		if (p) {
+			p[0] = '"';
+			memcpy(p + 1, s, n);
+			p[n + 1] = '"';
+		}
+		return;
+	}
 	put(t, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = s[i];
@@ -760,6 +846,37 @@ void vbus_text_string(struct text *t, const char *s, size_t n)
 	}
 	put(t, s + start, n - start);
 	put(t, "\"", 1);
+}
+
+void vbus_text_member(struct text *t, bool first, int indent, const char *key)
+{
+	size_t sep = first ? 1 : 2, klen = key ? strlen(key) : 0;
+	char *p;
+
+	if (indent < 0)
+		indent = 0;
+	if (key && text_needs_escape(key, klen)) {
+		put(t, first ? "\n" : ",\n", sep);
+		vbus_text_indent(t, indent);
+		vbus_text_string(t, key, klen);
+		put(t, ": ", 2);
+		return;
+	}
+	/* One piece: the separator, the indentation and the key. */
+	p = text_extend(t, sep + (size_t)indent + (key ? klen + 4 : 0));
+	if (!p)
+		return;
+	if (!first)
+		*p++ = ',';
+	*p++ = '\n';
+	memset(p, ' ', (size_t)indent);
+	p += indent;
+	if (key) {
+		*p++ = '"';
+		memcpy(p, key, klen);
+		p += klen;
+		memcpy(p, "\": ", 3);
+	}
 }
 
 void vbus_text_json(struct text *t, struct json_object *v, int indent)

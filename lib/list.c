@@ -769,7 +769,8 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 		if (key && !json_object_object_get_ex(by_identity, key, NULL))
 			json_object_object_add(by_identity, key, json_object_new_int64(j));
 	}
-	for (size_t j = 0; j < n_defs; j++)
+	/* Only a run record's name is looked up in it. */
+	for (size_t j = 0; n_runs > 0 && j < n_defs; j++)
 		json_object_object_add(stored_names, defs[j]->name, NULL);
 	for (size_t j = 0; j < n_runs; j++)
 		if (runs[j].def)
@@ -797,7 +798,7 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 		 * running. It keeps its name until it is stopped. */
 		if (!defined && json_object_object_get_ex(stored_names, def->name, NULL))
 			continue;
-		if (defined && json_object_object_get_ex(run_names, def->name, &j)) {
+		if (defined && n_runs > 0 && json_object_object_get_ex(run_names, def->name, &j)) {
 			const struct vbus_run *run = &runs[json_object_get_int64(j)];
 
 			running = run->def;
@@ -813,7 +814,7 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 				running = &run_view;
 			}
 		}
-		{
+		if (n_active > 0) {
 			_cleanup_free_ char *key = vbus_def_identity(as);
 
 			if (key && json_object_object_get_ex(by_identity, key, &j)) {
@@ -827,9 +828,13 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 		r = 0;
 		if (rt.active || (flags & VBUS_LIST_DEFINED)) {
 			*slot = NULL;
+			/* The wanted driver is handed over, not copied. */
+			rt.wanted_driver = NULL;
 			r = device_from_def(def, &rt, running, &dev);
-			if (r >= 0)
+			if (r >= 0) {
+				dev->wanted_driver = TAKE_PTR(want);
 				r = devices_add(out, dev);
+			}
 		}
 		vbus_status_done(&st);
 		free(want);

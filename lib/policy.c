@@ -67,6 +67,7 @@ static const char builtin_profiles[] =
 struct policy {
 	struct json_object *rules;    /* array of rule objects, all files in order */
 	struct json_object *profiles; /* purpose -> {"driver": first seen, "prefer": [all]} */
+	bool builtin;                 /* the built-in profiles are merged (policy_profiles()) */
 };
 
 static void policy_done(struct policy *p)
@@ -427,16 +428,25 @@ static int policy_read(struct vbus_ctx *ctx, struct policy *ret)
 		}
 	}
 
-builtin: {
-	_cleanup_json_ struct json_object *b = json_tokener_parse(builtin_profiles);
-
-	r = b ? merge_profiles(&p, b) : -ENOMEM;
-	if (r < 0) {
-		policy_done(&p);
-		return r;
-	}
-}
+builtin:
+	/* The built-in profiles follow the files' when a purpose is first asked for: a
+	 * listing, which only matches rules, does not parse them. */
 	*ret = p;
+	return 0;
+}
+
+/* P's profiles, the built-in ones merged after the files' the first time. */
+static int policy_profiles(struct policy *p, struct json_object **ret)
+{
+	if (!p->builtin) {
+		_cleanup_json_ struct json_object *b = json_tokener_parse(builtin_profiles);
+		int r = b ? merge_profiles(p, b) : -ENOMEM;
+
+		if (r < 0)
+			return r;
+		p->builtin = true;
+	}
+	*ret = p->profiles;
 	return 0;
 }
 
@@ -578,7 +588,7 @@ static bool cache_valid(const struct policy_cache *c, int dfd, const struct stat
 }
 
 /* The policy, read again only when policy.d changed. Owned by CTX: valid until the next call. */
-static int policy_load(struct vbus_ctx *ctx, const struct policy **ret)
+static int policy_load(struct vbus_ctx *ctx, struct policy **ret)
 {
 	_cleanup_free_ char *dir = NULL;
 	_cleanup_close_ int dfd = -1;
@@ -761,7 +771,7 @@ static bool rule_matches(struct json_object *rule, const struct vbus_def *def,
 /* ADOPT: only the rules with "adopt": true (for a device vbus did not create). */
 static int rule_driver(struct vbus_ctx *ctx, const struct vbus_def *def, bool adopt, char **ret)
 {
-	const struct policy *p;
+	struct policy *p;
 	struct parent_info pi;
 	const char *choice = NULL;
 	char *s = NULL;
@@ -833,8 +843,8 @@ static int pick_among(struct vbus_ctx *ctx, const char *parent, const char *purp
 		      unsigned offered, enum vbus_kind *ret_kind, char **ret_driver,
 		      const char **ret_type)
 {
-	const struct policy *p;
-	struct json_object *prof, *prefer, *d, *t;
+	struct policy *p;
+	struct json_object *profiles, *prof, *prefer, *d, *t;
 	struct parent_info pi;
 	bool vm = streq(purpose, "vm");
 	int r;
@@ -844,7 +854,10 @@ static int pick_among(struct vbus_ctx *ctx, const char *parent, const char *purp
 	r = policy_load(ctx, &p);
 	if (r < 0)
 		return r;
-	if (!json_object_object_get_ex(p->profiles, purpose, &prof))
+	r = policy_profiles(p, &profiles);
+	if (r < 0)
+		return r;
+	if (!json_object_object_get_ex(profiles, purpose, &prof))
 		return vbus_error(ctx, -EINVAL, "no policy profile for purpose '%s'", purpose);
 	r = parent_info_get(ctx, parent, &pi);
 	if (r < 0)
@@ -905,8 +918,8 @@ static int pick(struct vbus_ctx *ctx, const char *parent, const char *purpose,
 	_cleanup_json_ struct json_object *parents = NULL;
 	const char *names[_VBUS_KIND_MAX] = {};
 	_cleanup_free_ char *driver = NULL, *pn_dup = NULL, *type_dup = NULL;
-	enum vbus_kind kind;
-	const char *want, *type;
+	enum vbus_kind kind = 0; /* set by pick_among() on success */
+	const char *want, *type = NULL;
 	unsigned offered = 0;
 	int r;
 

@@ -206,27 +206,12 @@ static int parse_json(struct vbus_ctx *ctx, struct json_tokener *tok, const char
 	return 0;
 }
 
-/*
- * Reads a whole file of at most VBUS_DEF_MAX_SIZE bytes into *BUF (grown as needed,
- * NUL-terminated). Only a regular file is read: opened without blocking (a FIFO or a device
- * node never hangs the reader), OFLAGS adds O_NOFOLLOW where a link must not be followed. A
- * first read of a buffer larger than the file returns it all.
- */
-static int read_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, int oflags,
-			char **buf, size_t *size, size_t *ret_len)
+/* What fd's fstat() says against reading it: a directory, not a regular file, too large. */
+static int check_regular(struct vbus_ctx *ctx, int fd)
 {
-	_cleanup_close_ int fd = -1;
 	struct stat st;
-	size_t len = 0;
 	int r;
 
-	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | oflags);
-	if (fd < 0) {
-		r = -errno;
-		if (r == -ELOOP && (oflags & O_NOFOLLOW))
-			return vbus_error(ctx, r, "a symbolic link (not followed)");
-		return vbus_error(ctx, r, "%s", strerror(-r));
-	}
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		return vbus_error(ctx, r, "%s", strerror(-r));
@@ -238,6 +223,37 @@ static int read_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, int o
 	if (st.st_size > VBUS_DEF_MAX_SIZE)
 		return vbus_error(ctx, -EFBIG, "file too large (%jd bytes, at most %d)",
 				  (intmax_t)st.st_size, VBUS_DEF_MAX_SIZE);
+	return 0;
+}
+
+/*
+ * Reads a whole file of at most VBUS_DEF_MAX_SIZE bytes into *BUF (grown as needed,
+ * NUL-terminated). Only a regular file is read: opened without blocking (a FIFO or a device
+ * node never hangs the reader), OFLAGS adds O_NOFOLLOW where a link must not be followed. A
+ * first read of a buffer larger than the file returns it all. REGULAR: the directory listing
+ * said PATH is a regular file (d_type), so no fstat() is made unless the file turns out too
+ * large (then for the same message); a file swapped for another type since reads as empty
+ * (a FIFO, opened without blocking) or fails to read (a directory).
+ */
+static int read_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, int oflags,
+			bool regular, char **buf, size_t *size, size_t *ret_len)
+{
+	_cleanup_close_ int fd = -1;
+	size_t len = 0;
+	int r;
+
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | oflags);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ELOOP && (oflags & O_NOFOLLOW))
+			return vbus_error(ctx, r, "a symbolic link (not followed)");
+		return vbus_error(ctx, r, "%s", strerror(-r));
+	}
+	if (!regular) {
+		r = check_regular(ctx, fd);
+		if (r < 0)
+			return r;
+	}
 	for (;;) {
 		ssize_t k;
 
@@ -245,9 +261,13 @@ static int read_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, int o
 			size_t n = *size ? *size * 2 : 16384;
 			char *b;
 
-			if (*size >= VBUS_DEF_MAX_SIZE + 2)
+			if (*size >= VBUS_DEF_MAX_SIZE + 2) {
+				r = regular ? check_regular(ctx, fd) : 0;
+				if (r < 0)
+					return r;
 				return vbus_error(ctx, -EFBIG, "file too large (at most %d bytes)",
 						  VBUS_DEF_MAX_SIZE);
+			}
 			if (n > VBUS_DEF_MAX_SIZE + 2)
 				n = VBUS_DEF_MAX_SIZE + 2;
 			b = realloc(*buf, n);
@@ -281,7 +301,7 @@ int vbus_read_json_file_at(struct vbus_ctx *ctx, int dirfd, const char *path, in
 	size_t size = 0, len;
 	int r;
 
-	r = read_file_at(ctx, dirfd, path, oflags, &buf, &size, &len);
+	r = read_file_at(ctx, dirfd, path, oflags, false, &buf, &size, &len);
 	if (r < 0)
 		return r;
 	tok = json_tokener_new();
@@ -307,7 +327,7 @@ int vbus_read_line_at(struct vbus_ctx *ctx, int dirfd, const char *path, int ofl
 	char *line;
 	int r;
 
-	r = read_file_at(ctx, dirfd, path, oflags, &buf, &size, &len);
+	r = read_file_at(ctx, dirfd, path, oflags, false, &buf, &size, &len);
 	if (r < 0)
 		return r;
 	len = strcspn(buf, "\n");
@@ -648,15 +668,16 @@ static void loader_done(struct loader *l)
 		json_tokener_free(l->tok);
 }
 
-static int load_file(struct vbus_ctx *ctx, struct loader *l, const char *path, const char *name,
-		     struct vbus_def **ret)
+/* REGULAR: see read_file_at(). */
+static int load_file(struct vbus_ctx *ctx, struct loader *l, const char *path, bool regular,
+		     const char *name, struct vbus_def **ret)
 {
 	_cleanup_json_ struct json_object *obj = NULL;
 	_cleanup_def_ struct vbus_def *def = NULL;
 	size_t len;
 	int r;
 
-	r = read_file_at(ctx, l->dirfd, path, 0, &l->buf, &l->size, &len);
+	r = read_file_at(ctx, l->dirfd, path, 0, regular, &l->buf, &l->size, &len);
 	if (r < 0)
 		return r;
 	r = parse_json(ctx, l->tok, l->buf, len, &obj);
@@ -694,7 +715,7 @@ VBUS_EXPORT int vbus_def_load(struct vbus_ctx *ctx, const char *name, struct vbu
 	{
 		struct loader l = { .dirfd = AT_FDCWD, .tok = json_tokener_new() };
 
-		r = l.tok ? load_file(ctx, &l, p, name, &def) : -ENOMEM;
+		r = l.tok ? load_file(ctx, &l, p, false, name, &def) : -ENOMEM;
 		loader_done(&l);
 	}
 	if (r < 0) {
@@ -767,16 +788,18 @@ int vbus_store_load_files(struct vbus_ctx *ctx, bool quiet, struct vbus_def ***r
 		const char *file = des[i]->d_name;
 		char name[NAME_MAX + 1];
 		struct vbus_def *def = NULL;
+		size_t len = strlen(file) - 5; /* filter_json(): a name, then ".json" */
 		int k;
 
-		snprintf(name, sizeof(name), "%.*s", (int)strlen(file) - 5, file);
+		memcpy(name, file, len);
+		name[len] = '\0';
 		if (!vbus_name_is_valid(name)) {
 			if (!quiet)
 				warn(ctx, "Ignoring %s/%s: \"%s\" is not a valid name",
 				     vbus_path_display(ctx, dir), file, name);
 			continue;
 		}
-		k = load_file(ctx, &l, file, name, &def);
+		k = load_file(ctx, &l, file, des[i]->d_type == DT_REG, name, &def);
 		if (k == -ENOMEM) {
 			r = k;
 			break;

@@ -542,6 +542,9 @@ void vbus_text_json(struct vbus_text *t, struct json_object *v, int indent);
 /* A JSON string of S (N bytes), as json-c writes it; N spaces. */
 void vbus_text_string(struct vbus_text *t, const char *s, size_t n);
 void vbus_text_indent(struct vbus_text *t, int n);
+/* Before a value of a container: ",\n" ("\n" when FIRST), INDENT spaces and, in an object, KEY
+ * as a JSON string and ": " (KEY NULL: in an array). */
+void vbus_text_member(struct vbus_text *t, bool first, int indent, const char *key);
 /* A key of the definition schema or of a listing's runtime keys (never an extra one). */
 bool vbus_def_key_is_reserved(const char *key);
 /* One entry of vbus_list_devices() for the definition or transient device NAME, read alone

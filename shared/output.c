@@ -191,12 +191,8 @@ static void json_begin(struct printer *p, const char *key)
 	if (p->depth > 0) {
 		bool first = p->count[p->depth - 1]++ == 0;
 
-		vbus_text_put(t, first ? "\n" : ",\n", first ? 1 : 2);
-		vbus_text_indent(t, 2 * p->depth);
-		if (p->object[p->depth - 1]) {
-			vbus_text_string(t, key ?: "", key ? strlen(key) : 0);
-			vbus_text_put(t, ": ", 2);
-		}
+		vbus_text_member(t, first, 2 * p->depth,
+				 p->object[p->depth - 1] ? key ?: "" : NULL);
 	}
 }
 

@@ -367,4 +367,44 @@ TEST(text_check_and_escape)
 	free(e);
 }
 
+/* The JSON text writer escapes exactly what json-c escapes (without slash escapes), wherever
+ * the character sits in the eight-byte words it scans, and vbus_text_check() finds a bad byte
+ * at any offset. */
+TEST(text_string_as_json_c)
+{
+	static const char special[] = { '"', '\\', '\n', '\t', 0x01, 0x1f, 0x7f, '/', 0x20 };
+	const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+
+	for (size_t len = 1; len <= 19; len++)
+		for (size_t at = 0; at < len; at++)
+			for (size_t k = 0; k < sizeof(special); k++) {
+				struct vbus_text t = {};
+				struct json_object *o;
+				char s[24];
+
+				/* Filler with a UTF-8 sequence: bytes >= 0x80 are no escape. */
+				for (size_t i = 0; i < len; i++)
+					s[i] = i % 5 == 3 ? (char)0xc3 : i % 5 == 4 ? (char)0xa9 : 'a';
+				s[at] = special[k];
+				o = json_object_new_string_len(s, (int)len);
+				vbus_text_string(&t, s, len);
+				check_str(t.s, json_object_to_json_string_ext(o, flags));
+				json_object_put(o);
+				free(t.s);
+				s[len] = '\0';
+				if (special[k] < 0x20 || special[k] == 0x7f)
+					check(vbus_text_check(s, len) != NULL);
+			}
+	/* A key that needs no escape, one that does, in an object and in an array. */
+	{
+		struct vbus_text t = {};
+
+		vbus_text_member(&t, true, 2, "name");
+		vbus_text_member(&t, false, 4, "a\"b");
+		vbus_text_member(&t, false, 0, NULL);
+		check_str(t.s, "\n  \"name\": ,\n    \"a\\\"b\": ,\n");
+		free(t.s);
+	}
+}
+
 TEST_MAIN()
