@@ -179,6 +179,16 @@ for p in "${ports[@]}"; do devlink port del "$p"; done
 bench sf-del iproute2 "$t" "$N_SF_LOOP"
 assert_eq "sf: devlink removed them" 0 "$(count_sf)"
 assert_eq "sf: and their auxiliary devices" 0 "$(count_sf_aux)"
+t=$(now)
+"$NLLOOP" devlink add vbus_sim/vbus_sim1 1 "$N_SF"
+bench sf-add nl-loop "$t" "$N_SF"
+assert_eq "sf: the bare netlink loop made $N_SF ports" "$N_SF" "$(count_sf)"
+assert_eq "sf: and $N_SF auxiliary devices" "$N_SF" "$(count_sf_aux)"
+t=$(now)
+"$NLLOOP" devlink del vbus_sim/vbus_sim1 1 "$N_SF"
+bench sf-del nl-loop "$t" "$N_SF"
+assert_eq "sf: the bare netlink loop removed them" 0 "$(count_sf)"
+assert_eq "sf: and their auxiliary devices" 0 "$(count_sf_aux)"
 
 {
 	echo '['

@@ -552,6 +552,41 @@ static int vbus_nl_dev_get_dumpit(struct sk_buff *msg, struct netlink_callback *
 	return err ?: msg->len;
 }
 
+/*
+ * Replies to @info with device @name of @mdev as DEV_GET describes it, under @cmd: the reply of
+ * DEV_GET, and of DEV_NEW asked with NLM_F_ECHO (the device as made, its driver bound by then).
+ */
+static int vbus_nl_dev_reply(struct vbus_mgmtdev *mdev, const char *name, u8 cmd,
+			     struct genl_info *info)
+{
+	struct virtbus_device *vdev;
+	struct sk_buff *msg;
+	int err;
+
+	msg = nlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg) {
+		NL_SET_ERR_MSG_MOD(info->extack, "Out of memory for the reply");
+		return -ENOMEM;
+	}
+	mutex_lock(&mdev->lock);
+	vdev = vbus_dev_find(mdev, name);
+	if (!vdev || vdev->state != VBUS_DEV_LIVE) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VBUS_ATTR_DEV_NAME],
+				    "Device not found");
+		err = -ENODEV;
+	} else {
+		err = vbus_nl_dev_fill(msg, vdev, cmd, info->snd_portid, info->snd_seq, 0);
+		if (err)
+			NL_SET_ERR_MSG_MOD(info->extack, "Reply does not fit in a message");
+	}
+	mutex_unlock(&mdev->lock);
+	if (err) {
+		nlmsg_free(msg);
+		return err;
+	}
+	return genlmsg_reply(msg, info);
+}
+
 static int vbus_nl_dev_new_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct vbus_config_entry config[VBUS_CONFIG_MAX_ENTRIES];
@@ -574,6 +609,14 @@ static int vbus_nl_dev_new_doit(struct sk_buff *skb, struct genl_info *info)
 		return PTR_ERR(mdev);
 	err = vbus_dev_new(mdev, nla_data(info->attrs[VBUS_ATTR_DEV_NAME]),
 			   nla_data(info->attrs[VBUS_ATTR_DEV_TYPE]), config, n, info->extack);
+	/*
+	 * NLM_F_ECHO: the device as DEV_GET would describe it, so that the caller needs no second
+	 * request to see it and its driver. The device exists whatever happens to the reply: a
+	 * reply that cannot be made (gone already, no memory) is left out, never an error.
+	 */
+	if (!err && (info->nlhdr->nlmsg_flags & NLM_F_ECHO))
+		(void)vbus_nl_dev_reply(mdev, nla_data(info->attrs[VBUS_ATTR_DEV_NAME]),
+					VBUS_CMD_DEV_NEW, info);
 	vbus_mgmtdev_put(mdev);
 	return err;
 }
@@ -595,42 +638,16 @@ static int vbus_nl_dev_del_doit(struct sk_buff *skb, struct genl_info *info)
 
 static int vbus_nl_dev_get_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	struct virtbus_device *vdev;
 	struct vbus_mgmtdev *mdev;
-	struct sk_buff *msg;
 	int err;
 
 	mdev = vbus_nl_mgmtdev_get(info->attrs, info->extack);
 	if (IS_ERR(mdev))
 		return PTR_ERR(mdev);
 	err = vbus_nl_require_dev_name(info);
-	if (err)
-		goto out;
-
-	msg = nlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
-	if (!msg) {
-		NL_SET_ERR_MSG_MOD(info->extack, "Out of memory for the reply");
-		err = -ENOMEM;
-		goto out;
-	}
-	mutex_lock(&mdev->lock);
-	vdev = vbus_dev_find(mdev, nla_data(info->attrs[VBUS_ATTR_DEV_NAME]));
-	if (!vdev || vdev->state != VBUS_DEV_LIVE) {
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VBUS_ATTR_DEV_NAME],
-				    "Device not found");
-		err = -ENODEV;
-	} else {
-		err = vbus_nl_dev_fill(msg, vdev, VBUS_CMD_DEV_GET, info->snd_portid,
-				       info->snd_seq, 0);
-		if (err)
-			NL_SET_ERR_MSG_MOD(info->extack, "Reply does not fit in a message");
-	}
-	mutex_unlock(&mdev->lock);
-	if (err)
-		nlmsg_free(msg);
-	else
-		err = genlmsg_reply(msg, info);
-out:
+	if (!err)
+		err = vbus_nl_dev_reply(mdev, nla_data(info->attrs[VBUS_ATTR_DEV_NAME]),
+					VBUS_CMD_DEV_GET, info);
 	vbus_mgmtdev_put(mdev);
 	return err;
 }

@@ -37,6 +37,11 @@ struct step {
 	 * definition's device is to be started; its plan entry, for the error. */
 	bool stop, start;
 	struct json_object *now_entry;
+	/* --now: the device was not (start) or was (stop) in the kind's dump under this hold of
+	 * the lock. */
+	bool absent, present;
+	/* --now, stop: the run record read to decide it, handed to the stop (vbus_stop_run()). */
+	struct vbus_run run;
 	/* A template (lib/select.c): the devices it makes now, as the plan shows them. */
 	struct json_object *devices;
 };
@@ -47,6 +52,7 @@ static void steps_free(struct step *steps, size_t n)
 		vbus_def_free(steps[i].want);
 		vbus_def_free(steps[i].old);
 		json_object_put(steps[i].devices);
+		vbus_run_done(&steps[i].run);
 	}
 	free(steps);
 }
@@ -362,13 +368,21 @@ static int forget_stopped(struct vbus_ctx *ctx, struct step *steps, size_t n,
 	return 0;
 }
 
+/* KIND's list_active() shows every device of the kind that exists (status_in_list). */
+static bool complete_listing(struct vbus_ctx *ctx, enum vbus_kind kind)
+{
+	const struct vbus_backend *be = vbus_ctx_backend(ctx, kind);
+
+	return be && be->list_active && be->status_in_list;
+}
+
 /* --now: marks the devices to stop (those vbus started for a definition it undefines: they
  * have a run record) and to start (start:auto, parent present, not active, or stopped by this
  * apply). */
 static int plan_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
 {
 	_cleanup_json_ struct json_object *active = NULL;
-	unsigned kinds = 0;
+	unsigned kinds = 0, stop_kinds = 0;
 	int r;
 
 	for (size_t i = 0; i < n; i++) {
@@ -385,15 +399,49 @@ static int plan_now(struct vbus_ctx *ctx, struct step *steps, size_t n)
 			if (r < 0)
 				return r;
 			s->stop = !run.transient && vbus_run_is_live(ctx, &run);
-			vbus_run_done(&run);
+			if (s->stop) {
+				s->run = run;
+				if (!run.stacked_on && complete_listing(ctx, run.def->kind))
+					stop_kinds |= 1u << run.def->kind;
+			} else
+				vbus_run_done(&run);
 		} else if (s->want->start == VBUS_START_AUTO && !s->parent_absent)
 			kinds |= 1u << s->want->kind;
 	}
-	if (!kinds)
+	if (!(kinds | stop_kinds))
 		return 0;
-	r = active_identities(ctx, kinds, &active);
+	r = active_identities(ctx, kinds | stop_kinds, &active);
 	if (r < 0)
 		return r;
+	for (size_t i = 0; i < n; i++) {
+		struct step *s = &steps[i];
+		_cleanup_free_ char *id = NULL;
+
+		if (!s->stop || !s->run.def || s->run.stacked_on ||
+		    !(stop_kinds & (1u << s->run.def->kind)))
+			continue;
+		id = vbus_def_identity(s->run.def);
+		if (!id)
+			return -ENOMEM;
+		s->present = json_object_object_get_ex(active, id, NULL);
+	}
+	/* What the dump did not show is absent for its start, which then asks the kernel nothing
+	 * before it creates (a device this apply stops is not: its stop may fail). Only kinds
+	 * whose listing is complete. */
+	for (size_t i = 0; i < n; i++) {
+		struct step *s = &steps[i];
+		_cleanup_free_ char *id = NULL;
+
+		if (s->action == ACT_UNDEFINE || s->want->start != VBUS_START_AUTO ||
+		    s->parent_absent || vbus_def_is_template(s->want) || vbus_stack_ref(s->want))
+			continue;
+		if (!complete_listing(ctx, s->want->kind))
+			continue;
+		id = vbus_def_identity(s->want);
+		if (!id)
+			return -ENOMEM;
+		s->absent = !json_object_object_get_ex(active, id, NULL);
+	}
 	r = forget_stopped(ctx, steps, n, active);
 	if (r < 0)
 		return r;
@@ -469,8 +517,8 @@ static int act_now(struct vbus_ctx *ctx, struct step *steps, size_t n, bool *ret
 				if (r < 0)
 					name = failed_name;
 			} else
-				r = a == ACT_STOP ? vbus_stop(ctx, name)
-						  : vbus_start_def(ctx, s->want ?: s->old);
+				r = a == ACT_STOP ? vbus_stop_run(ctx, &s->run, s->present)
+						  : vbus_start_def(ctx, s->want ?: s->old, s->absent);
 			/* Gone or come meanwhile (a stale record, vbusd was quicker): nothing to do. */
 			if (r >= 0 || r == -EALREADY)
 				continue;

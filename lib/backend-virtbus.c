@@ -315,6 +315,21 @@ static int virtbus_check(struct vbus_ctx *ctx, const struct vbus_def *def)
 			  def->parent, def->type);
 }
 
+/* ST from D, a device as the kernel described it (DEV_GET, or DEV_NEW's echo). */
+static int status_from(struct vbus_ctx *ctx, struct dev_info *d, struct vbus_status *st)
+{
+	st->active = true;
+	if (d->sysfs_name) {
+		st->sysfs_path = vbus_pathf(ctx, VIRTBUS_DEVICES "/%s", d->sysfs_name);
+		if (!st->sysfs_path)
+			return -ENOMEM;
+	}
+	/* Bound by type, no override: what virtbus_resolve_driver() calls "host". */
+	st->bound_by_match = d->driver && !(d->override && *d->override);
+	st->bound_driver = TAKE_PTR(d->driver);
+	return 0;
+}
+
 static int virtbus_status(struct vbus_ctx *ctx, const struct vbus_def *def, struct vbus_status *st)
 {
 	struct dev_info d = {};
@@ -325,14 +340,10 @@ static int virtbus_status(struct vbus_ctx *ctx, const struct vbus_def *def, stru
 	r = dev_get(ctx, def, &d);
 	if (r == -ENODEV)
 		return 0;
-	if (r < 0)
-		return r;
-	st->active = true;
-	if (d.sysfs_name)
-		st->sysfs_path = vbus_pathf(ctx, VIRTBUS_DEVICES "/%s", d.sysfs_name);
-	st->bound_driver = TAKE_PTR(d.driver);
+	if (r >= 0)
+		r = status_from(ctx, &d, st);
 	dev_info_done(&d);
-	return 0;
+	return r;
 }
 
 /* ---- changing --------------------------------------------------------------------------- */
@@ -351,8 +362,10 @@ static int put_config(struct nl_msg *msg, const struct vbus_def *def)
 	return 0;
 }
 
-static int simple_call(struct vbus_ctx *ctx, const struct vbus_def *def, uint8_t cmd,
-		       const char *driver, bool unbound)
+/* ECHO: DEV_NEW with NLM_F_ECHO, the device as made into *ECHO (left empty when the kernel
+ * sent nothing back, a vbus.ko older than the flag). */
+static int call_echo(struct vbus_ctx *ctx, const struct vbus_def *def, uint8_t cmd,
+		     const char *driver, bool unbound, struct dev_info *echo)
 {
 	struct vbus_nl *nl;
 	struct nl_msg *msg;
@@ -362,6 +375,8 @@ static int simple_call(struct vbus_ctx *ctx, const struct vbus_def *def, uint8_t
 	r = dev_request(ctx, def, cmd, &nl, &msg);
 	if (r < 0)
 		return r;
+	if (echo)
+		nlmsg_hdr(msg)->nlmsg_flags |= NLM_F_ECHO;
 	if ((cmd == VBUS_CMD_DEV_NEW && nla_put_string(msg, VBUS_ATTR_DEV_TYPE, def->type) < 0) ||
 	    (cmd == VBUS_CMD_DEV_NEW && put_config(msg, def) < 0) ||
 	    (driver && nla_put_string(msg, VBUS_ATTR_DEV_DRIVER, driver) < 0) ||
@@ -370,7 +385,13 @@ static int simple_call(struct vbus_ctx *ctx, const struct vbus_def *def, uint8_t
 		return -EMSGSIZE;
 	}
 	snprintf(what, sizeof(what), "virtbus device %s on %s", def->name, def->parent);
-	return vbus_nl_call(nl, msg, vbus_policy, VBUS_ATTR_MAX, NULL, NULL, what);
+	return vbus_nl_call(nl, msg, vbus_policy, VBUS_ATTR_MAX, echo ? get_one : NULL, echo, what);
+}
+
+static int simple_call(struct vbus_ctx *ctx, const struct vbus_def *def, uint8_t cmd,
+		       const char *driver, bool unbound)
+{
+	return call_echo(ctx, def, cmd, driver, unbound, NULL);
 }
 
 /* The device is matched by type when it appears: its "host" driver gets it first, as on any
@@ -378,6 +399,22 @@ static int simple_call(struct vbus_ctx *ctx, const struct vbus_def *def, uint8_t
 static int virtbus_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	return simple_call(ctx, def, VBUS_CMD_DEV_NEW, NULL, false);
+}
+
+/* The same, the kernel's echo of the new device as its status: one request instead of a
+ * DEV_NEW and a DEV_GET. */
+static int virtbus_create_status(struct vbus_ctx *ctx, const struct vbus_def *def,
+				 struct vbus_status *st)
+{
+	struct dev_info d = {};
+	int r;
+
+	r = call_echo(ctx, def, VBUS_CMD_DEV_NEW, NULL, false, &d);
+	if (r >= 0 && d.handle && d.name && streq(d.name, def->name) &&
+	    streq(d.handle, def->parent))
+		r = status_from(ctx, &d, st);
+	dev_info_done(&d);
+	return r;
 }
 
 static int virtbus_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
@@ -476,6 +513,7 @@ const struct vbus_backend vbus_backend_virtbus = {
 	.status = virtbus_status,
 	.status_in_list = true,
 	.create = virtbus_create,
+	.create_status = virtbus_create_status,
 	.destroy = virtbus_destroy,
 	.resolve_driver = virtbus_resolve_driver,
 	.bind = virtbus_bind,

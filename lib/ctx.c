@@ -357,4 +357,5 @@ void vbus_status_done(struct vbus_status *st)
 	st->sysfs_path = NULL;
 	st->bound_driver = NULL;
 	st->active = false;
+	st->bound_by_match = false;
 }

@@ -43,6 +43,7 @@ struct vbus_ctx;
 	X(nl_socket_disable_seq_check)                                                             \
 	X(nl_socket_free)                                                                          \
 	X(nl_socket_get_fd)                                                                        \
+	X(nl_socket_set_msg_buf_size)                                                             \
 	X(nl_socket_set_nonblocking)                                                               \
 	X(nla_data)                                                                                \
 	X(nla_get_string)                                                                          \
@@ -117,6 +118,7 @@ int vbus_nl_dlopen(struct vbus_ctx *ctx);
 #define nl_socket_disable_seq_check sym_nl_socket_disable_seq_check
 #define nl_socket_free sym_nl_socket_free
 #define nl_socket_get_fd sym_nl_socket_get_fd
+#define nl_socket_set_msg_buf_size sym_nl_socket_set_msg_buf_size
 #define nl_socket_set_nonblocking sym_nl_socket_set_nonblocking
 #define nla_data sym_nla_data
 #define nla_get_string sym_nla_get_string

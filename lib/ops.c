@@ -602,21 +602,23 @@ int vbus_run_journal_fold(struct vbus_ctx *ctx)
 	return 0;
 }
 
+/* A record is written without a sync (vbus_write_runtime_file(): /run does not outlive a
+ * boot), so its removal syncs nothing either: one unlink() per stop, no fsync of /run/vbus. */
 static int run_remove(struct vbus_ctx *ctx, const char *name)
 {
-	_cleanup_free_ char *dir = vbus_path(ctx, RUN_DIR), *file = NULL;
-
+	_cleanup_free_ char *p = vbus_pathf(ctx, RUN_DIR "/%s.json", name);
 	int r;
 
-	if (!dir || asprintf(&file, "%s.json", name) < 0)
+	if (!p)
 		return -ENOMEM;
-	r = vbus_unlink_sync(ctx, dir, file);
-	/* No record (a manual pci definition vbus never started, stopped): nothing to forget. */
-	if (r == -ENOENT) {
-		vbus_error_clear(ctx);
+	ctx->changed_gen = ctx->lock_gen;
+	if (unlink(p) >= 0)
 		return 0;
-	}
-	return r;
+	r = -errno;
+	/* No record (a manual pci definition vbus never started, stopped): nothing to forget. */
+	if (r == -ENOENT)
+		return 0;
+	return vbus_error(ctx, r, "cannot remove %s: %s", vbus_path_display(ctx, p), strerror(-r));
 }
 
 static void step(struct vbus_ctx *ctx, const char *name)
@@ -1120,9 +1122,11 @@ static int undefine_locked(struct vbus_ctx *ctx, const char *name)
 /* ---- start / stop ------------------------------------------------------------------------ */
 
 /* The driver name DEF asks for: NULL for none; *ret_skip when the kind binds by itself. */
+/* MATCHED: the driver the kind's matching bound the device to, as a status just read says
+ * (vbus_status.bound_by_match), else NULL: "host" is that driver, nothing is asked. */
 static int resolve_driver(struct vbus_ctx *ctx, const struct vbus_backend *be,
-			  const struct vbus_def *def, const char *request, char **ret,
-			  bool *ret_skip)
+			  const struct vbus_def *def, const char *request, const char *matched,
+			  char **ret, bool *ret_skip)
 {
 	_cleanup_free_ char *choice = NULL;
 	int r;
@@ -1147,6 +1151,10 @@ static int resolve_driver(struct vbus_ctx *ctx, const struct vbus_backend *be,
 			*ret_skip = true;
 			*ret = NULL;
 			return 0;
+		}
+		if (matched && streq(choice, VBUS_DRIVER_HOST)) {
+			*ret = strdup(matched);
+			return *ret ? 0 : -ENOMEM;
 		}
 		return vbus_plain_cause(ctx, def, be->resolve_driver(ctx, def, choice, ret));
 	}
@@ -1230,13 +1238,13 @@ static int run_record(struct vbus_ctx *ctx, struct vbus_run *run, bool pending, 
 }
 
 static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool transient,
-		     const char *stacked_on)
+		     const char *stacked_on, bool absent)
 {
 	const struct vbus_backend *be;
 	struct vbus_status st = {};
 	_cleanup_free_ char *driver = NULL;
 	struct vbus_run run = {.transient = transient};
-	bool created = false, rebound = false, recorded = false, skip;
+	bool created = false, rebound = false, recorded = false, matched, skip;
 	unsigned changed_gen = ctx->changed_gen;
 	int r;
 
@@ -1251,7 +1259,8 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 		if (r < 0)
 			return r;
 	}
-	r = get_status(ctx, be, def, &st);
+	/* ABSENT: the caller's dump under this hold of the lock did not show it. */
+	r = absent ? 0 : get_status(ctx, be, def, &st);
 	if (r < 0)
 		return r;
 	r = vbus_def_dup(def, &run.def);
@@ -1277,13 +1286,19 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 		recorded = true;
 		dbg(ctx, "'%s': creating %s on %s", def->name, vbus_kind_to_string(def->kind),
 		    def->parent);
-		r = vbus_plain_cause(ctx, def, be->create(ctx, def));
+		vbus_status_done(&st);
+		r = vbus_plain_cause(ctx, def,
+				     be->create_status ? be->create_status(ctx, def, &st)
+						       : be->create(ctx, def));
 		if (r < 0)
 			goto fail;
 		created = true;
 		step(ctx, "created");
-		vbus_status_done(&st);
-		r = get_status(ctx, be, def, &st);
+		/* Verified: the kernel's answer to the create, else a status read now. */
+		if (!st.active) {
+			vbus_status_done(&st);
+			r = get_status(ctx, be, def, &st);
+		}
 		if (r >= 0 && !st.active)
 			r = vbus_error(ctx, -ENODEV, "'%s' did not appear after creating it",
 				       def->name);
@@ -1291,15 +1306,18 @@ static int start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool tran
 			goto fail;
 	}
 	run.previous_driver = TAKE_PTR(st.bound_driver);
+	matched = st.bound_by_match;
 	vbus_status_done(&st);
 
 	if (be->configure) {
 		r = vbus_plain_cause(ctx, def, be->configure(ctx, def));
 		if (r < 0)
 			goto fail;
+		matched = false; /* settings may rebind: ask again */
 	}
 
-	r = resolve_driver(ctx, be, def, def->driver, &driver, &skip);
+	r = resolve_driver(ctx, be, def, def->driver, matched ? run.previous_driver : NULL,
+			   &driver, &skip);
 	if (r < 0)
 		goto fail;
 	dbg(ctx, "'%s': driver %s -> %s (was %s)", def->name, def->driver ?: VBUS_DRIVER_AUTO,
@@ -1418,7 +1436,8 @@ static int converge_run(struct vbus_ctx *ctx, struct vbus_run *run)
 	r = get_status(ctx, be, run->def, &st);
 	if (r < 0)
 		return r;
-	r = resolve_driver(ctx, be, run->def, run->def->driver, &driver, &skip);
+	r = resolve_driver(ctx, be, run->def, run->def->driver,
+			   st.bound_by_match ? st.bound_driver : NULL, &driver, &skip);
 	if (r >= 0 && (skip || streq_ptr(driver, st.bound_driver))) {
 		/* A start that died after the kernel made the device: only the record is left
 		 * to complete. */
@@ -1458,7 +1477,7 @@ static int stop_named(struct vbus_ctx *ctx, const char *name, int depth);
  * then fails, so a failed start leaves what it found.
  */
 static int start_stacked(struct vbus_ctx *ctx, const struct vbus_def *def, bool transient,
-			 unsigned flags, int depth)
+			 unsigned flags, int depth, bool absent)
 {
 	_cleanup_def_ struct vbus_def *res = NULL;
 	const char *ref = vbus_stack_ref(def);
@@ -1466,7 +1485,7 @@ static int start_stacked(struct vbus_ctx *ctx, const struct vbus_def *def, bool 
 	int r;
 
 	if (!ref)
-		return start_def(ctx, def, transient, NULL);
+		return start_def(ctx, def, transient, NULL, absent);
 	if (depth >= STACK_MAX)
 		return vbus_error(ctx, -ELOOP, "'%s' stands on a stack deeper than %d definitions",
 				  def->name, STACK_MAX);
@@ -1494,7 +1513,7 @@ static int start_stacked(struct vbus_ctx *ctx, const struct vbus_def *def, bool 
 				       "its parent '%s' runs as %s, where no %s device can be made",
 				       ref, res->parent, vbus_kind_to_string(def->kind));
 		else
-			r = start_def(ctx, res, transient, ref);
+			r = start_def(ctx, res, transient, ref, false);
 	}
 	if (r < 0 && started_parent) {
 		char *saved = vbus_error_take(ctx);
@@ -1515,7 +1534,7 @@ static int start_locked(struct vbus_ctx *ctx, const char *name, unsigned flags)
 /* NAME's start; GIVEN: its stored definition as the caller read it already (apply), else
  * NULL (read from the store). */
 static int start_given(struct vbus_ctx *ctx, const char *name, const struct vbus_def *given,
-		       unsigned flags, int depth)
+		       unsigned flags, int depth, bool absent)
 {
 	_cleanup_(vbus_run_donep) struct vbus_run run = {};
 	_cleanup_def_ struct vbus_def *def = NULL;
@@ -1549,15 +1568,15 @@ static int start_given(struct vbus_ctx *ctx, const char *name, const struct vbus
 				return r;
 		}
 	}
-	return start_stacked(ctx, given ?: def, false, flags, depth);
+	return start_stacked(ctx, given ?: def, false, flags, depth, absent);
 }
 
 static int start_named(struct vbus_ctx *ctx, const char *name, unsigned flags, int depth)
 {
-	return start_given(ctx, name, NULL, flags, depth);
+	return start_given(ctx, name, NULL, flags, depth, false);
 }
 
-int vbus_start_def(struct vbus_ctx *ctx, const struct vbus_def *def)
+int vbus_start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool absent)
 {
 	int r;
 
@@ -1567,7 +1586,7 @@ int vbus_start_def(struct vbus_ctx *ctx, const struct vbus_def *def)
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
-	r = start_given(ctx, def->name, def, 0, 0);
+	r = start_given(ctx, def->name, def, 0, 0, absent);
 	vbus_unlock(ctx);
 	return r;
 }
@@ -1592,7 +1611,7 @@ static int stop_run(struct vbus_ctx *ctx, const struct vbus_backend *be, struct 
 		bool skip = false;
 
 		if (!want && vbus_kind_rules(def->kind)->host_owned) {
-			r = resolve_driver(ctx, be, def, VBUS_DRIVER_HOST, &host, &skip);
+			r = resolve_driver(ctx, be, def, VBUS_DRIVER_HOST, NULL, &host, &skip);
 			if (r < 0)
 				return r;
 			want = host;
@@ -1664,7 +1683,11 @@ static int stop_locked(struct vbus_ctx *ctx, const char *name)
 	return stop_named(ctx, name, 0);
 }
 
-static int stop_named(struct vbus_ctx *ctx, const char *name, int depth)
+/* NAME's stop; GIVEN: its run record as the caller read it already under this hold of the
+ * lock (apply), taken over (*GIVEN is emptied), else NULL (read from /run/vbus). A record of a
+ * stacked device is read again: the stop of what it stands on may have stopped it since. */
+static int stop_given(struct vbus_ctx *ctx, const char *name, struct vbus_run *given, int depth,
+		      bool present)
 {
 	_cleanup_(vbus_run_donep) struct vbus_run run = {};
 	_cleanup_def_ struct vbus_def *def = NULL;
@@ -1672,9 +1695,15 @@ static int stop_named(struct vbus_ctx *ctx, const char *name, int depth)
 	int r;
 
 	vbus_error_clear(ctx);
-	r = load_for_name(ctx, name, &run, &def);
-	if (r < 0)
-		return r;
+	if (given && given->def && !given->stacked_on && streq(given->def->name, name)) {
+		run = *given;
+		*given = (struct vbus_run){};
+	} else {
+		present = false;
+		r = load_for_name(ctx, name, &run, &def);
+		if (r < 0)
+			return r;
+	}
 	r = stop_dependents(ctx, name, depth);
 	if (r < 0)
 		return r;
@@ -1704,17 +1733,46 @@ static int stop_named(struct vbus_ctx *ctx, const char *name, int depth)
 		r = vbus_backend_require(ctx, run.def->kind, &be);
 		if (r < 0)
 			return r;
-		if (!is_active(ctx, run.def)) {
+		/* PRESENT: the caller's dump under this hold of the lock showed the device; asked
+		 * only if the stop fails. */
+		if (!present && !is_active(ctx, run.def)) {
 			/* Gone already (unplugged, removed by hand): only the record is left. */
 			(void)run_remove(ctx, name);
 			return vbus_error(ctx, -EALREADY, "'%s' is not active", name);
 		}
 	}
 	r = stop_run(ctx, be, &run);
+	if (r < 0 && present && !is_active(ctx, run.def)) {
+		/* Gone since the dump: as above. */
+		vbus_error_clear(ctx);
+		(void)run_remove(ctx, name);
+		return vbus_error(ctx, -EALREADY, "'%s' is not active", name);
+	}
 	if (r < 0)
 		return r;
 	info(ctx, "Stopped '%s'", name);
 	return 0;
+}
+
+static int stop_named(struct vbus_ctx *ctx, const char *name, int depth)
+{
+	return stop_given(ctx, name, NULL, depth, false);
+}
+
+int vbus_stop_run(struct vbus_ctx *ctx, struct vbus_run *run, bool present)
+{
+	const char *name = run->def ? run->def->name : NULL;
+	int r;
+
+	if (!name || !vbus_name_is_valid(name))
+		return -EINVAL;
+	vbus_error_clear(ctx);
+	r = vbus_lock(ctx);
+	if (r < 0)
+		return r;
+	r = stop_given(ctx, name, run, 0, present);
+	vbus_unlock(ctx);
+	return r;
 }
 
 /* ---- create / remove / assign ------------------------------------------------------------ */
@@ -1745,7 +1803,7 @@ static int create_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned fl
 		r = check_duplicates(ctx, def);
 		if (r < 0)
 			return r;
-		return start_stacked(ctx, def, true, 0, 0);
+		return start_stacked(ctx, def, true, 0, 0, false);
 	}
 
 	if (run_load(ctx, def->name, &run) >= 0)
@@ -1758,7 +1816,7 @@ static int create_locked(struct vbus_ctx *ctx, struct vbus_def *def, unsigned fl
 		return vbus_error(ctx, -ENODEV, "parent %s of '%s' is not present", def->parent,
 				  def->name);
 	}
-	r = start_stacked(ctx, def, false, 0, 0);
+	r = start_stacked(ctx, def, false, 0, 0, false);
 	if (r < 0) {
 		/* Rolled back as a whole: the definition goes too. */
 		char *saved = vbus_error_take(ctx);
@@ -1848,7 +1906,7 @@ static int assign_locked(struct vbus_ctx *ctx, const char *name, const char *req
 			vbus_status_done(&st);
 			return -ENOMEM;
 		}
-		r = resolve_driver(ctx, be, def, request, &driver, &skip);
+		r = resolve_driver(ctx, be, def, request, NULL, &driver, &skip);
 		if (r >= 0 && skip)
 			r = vbus_error(ctx, -EOPNOTSUPP, "kind %s binds its devices by itself",
 				       vbus_kind_to_string(def->kind));
@@ -2347,7 +2405,7 @@ int vbus_apply_policy_to(struct vbus_ctx *ctx, const struct vbus_device *dev)
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
-	r = resolve_driver(ctx, be, def, choice, &driver, &skip);
+	r = resolve_driver(ctx, be, def, choice, NULL, &driver, &skip);
 	if (r >= 0 && !skip && !streq_ptr(driver, bound)) {
 		r = do_bind(ctx, be, def, driver);
 		if (r >= 0) {

@@ -178,6 +178,9 @@ struct vbus_status {
 	bool active;
 	char *sysfs_path;   /* absolute path under root, e.g. ".../sys/bus/mdev/devices/UUID" */
 	char *bound_driver; /* NULL when unbound */
+	/* bound_driver is the one the kind's own matching gave the device (no override): what
+	 * "host" resolves to for a kind that sets this, without asking the kernel again. */
+	bool bound_by_match;
 };
 
 void vbus_status_done(struct vbus_status *st);
@@ -271,6 +274,11 @@ struct vbus_backend {
 	/* Makes DEF's sub-device exist (without binding it to a driver other than what the kind
 	 * does on its own). Undoes its own partial steps on failure. */
 	int (*create)(struct vbus_ctx *ctx, const struct vbus_def *def);
+	/* Optional: create() that also fills ST with the device as the kernel's answer to the
+	 * request describes it (virtbus: DEV_NEW with NLM_F_ECHO), so that the core needs no
+	 * status() after it; st->active false when the answer did not come (status() is asked). */
+	int (*create_status)(struct vbus_ctx *ctx, const struct vbus_def *def,
+			     struct vbus_status *st);
 
 	/* Removes DEF's sub-device. */
 	int (*destroy)(struct vbus_ctx *ctx, const struct vbus_def *def);
@@ -441,8 +449,16 @@ void vbus_run_done(struct vbus_run *run);
  * journal goes, every start in it having written its outcome or been undone. */
 int vbus_run_journal_fold(struct vbus_ctx *ctx);
 void vbus_run_journal_close(struct vbus_ctx *ctx);
-/* vbus_start() of DEF, already read (apply's list): the store is not read again for it. */
-int vbus_start_def(struct vbus_ctx *ctx, const struct vbus_def *def);
+/* vbus_start() of DEF, already read (apply's list): the store is not read again for it.
+ * ABSENT: the caller's dump of DEF's kind under its hold of the lock did not show the device,
+ * so its status is not asked before it is created (a device that came meanwhile fails the
+ * create, "exists", instead of being taken over). */
+int vbus_start_def(struct vbus_ctx *ctx, const struct vbus_def *def, bool absent);
+/* vbus_stop() of RUN's device, its record read already under the caller's lock (apply): it is
+ * not read again (unless the device is stacked), and RUN is taken over (emptied). PRESENT:
+ * the caller's dump of the kind under that hold showed the device, whose status is then only
+ * asked if the stop fails (gone meanwhile: -EALREADY, as when it was gone before). */
+int vbus_stop_run(struct vbus_ctx *ctx, struct vbus_run *run, bool present);
 /* 0 and RET filled, -ENOENT when NAME has no run record. */
 int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret);
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n);

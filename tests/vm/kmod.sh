@@ -120,6 +120,17 @@ assert_eq "dev-get (dump, sorted by name)" \
 	"vbus_sim1.blk0: mgmtdev $M name blk0 type blk driver vbus_sim_blk override -
 vbus_sim1.net0: mgmtdev $M name net0 type net driver vbus_sim_net override -" \
 	"$($NL dev-get 2>&1)"
+# NLM_F_ECHO: DEV_NEW answers with the device as made (bound by then), as DEV_GET describes it;
+# without the flag nothing but the ACK (the dev-new checks above print nothing).
+assert_eq "dev-new --echo replies with the new device, bound" \
+	"vbus_sim1.net1: mgmtdev $M name net1 type net driver vbus_sim_net override -" \
+	"$($NL dev-new --echo $M net1 net 2>&1)"
+assert_eq "dev-new without --echo prints nothing" "" "$($NL dev-new $M net2 net 2>&1)"
+assert_eq "dev-get net1 agrees with the echo" \
+	"vbus_sim1.net1: mgmtdev $M name net1 type net driver vbus_sim_net override -" \
+	"$($NL dev-get $M net1 2>&1)"
+check "dev-del net1" $NL dev-del $M net1
+check "dev-del net2" $NL dev-del $M net2
 check "new_device 2" sh -c 'echo 2 >/sys/bus/vbus_sim/new_device'
 check "dev-new on vbus_sim2" $NL dev-new vbus_sim/vbus_sim2 net0 net
 assert_eq "dev-get dump filtered by mgmtdev" \

@@ -244,6 +244,7 @@ static int valid_cb(struct nl_msg *msg, void *arg)
 		printf("\n");
 		break;
 	case VBUS_CMD_DEV_GET:
+	case VBUS_CMD_DEV_NEW: /* the echo of dev-new --echo */
 		print_dev("", tb);
 		break;
 	case VBUS_CMD_DEV_NEW_NTF:
@@ -484,6 +485,7 @@ static void usage(FILE *f)
 		"Usage: vbus-nl COMMAND [ARGS]\n"
 		"  mgmtdev-list [BUS/DEV]\n"
 		"  dev-new BUS/DEV NAME TYPE [KEY=VALUE]...\n"
+		"  dev-new --echo BUS/DEV NAME TYPE   prints the device as made (NLM_F_ECHO)\n"
 		"  dev-del BUS/DEV NAME\n"
 		"  dev-get [BUS/DEV [NAME]]\n"
 		"  dev-config BUS/DEV NAME   its configuration, KEY=VALUE lines\n"
@@ -506,6 +508,12 @@ static int run(int argc, char **argv)
 		msg = new_msg(VBUS_CMD_MGMTDEV_GET, argc ? 0 : NLM_F_DUMP);
 		if (argc)
 			put_mgmt(msg, argv[0]);
+		r = transact(msg);
+	} else if (!strcmp(arg_cmd, "dev-new") && argc >= 4 && !strcmp(argv[0], "--echo")) {
+		msg = new_msg(VBUS_CMD_DEV_NEW, NLM_F_ECHO);
+		put_mgmt(msg, argv[1]);
+		nla_put_string(msg, VBUS_ATTR_DEV_NAME, argv[2]);
+		nla_put_string(msg, VBUS_ATTR_DEV_TYPE, argv[3]);
 		r = transact(msg);
 	} else if (!strcmp(arg_cmd, "dev-new") && argc >= 3) {
 		msg = new_msg(VBUS_CMD_DEV_NEW, 0);
