@@ -391,7 +391,7 @@ static void batch_end(struct batch *b)
 static int start_one(struct vbusd *d, struct batch *b, const char *name, const char *parent,
 		     const struct vbus_def *def)
 {
-	int r = def ? vbus_start_def(d->ctx, def) : vbus_start(d->ctx, name);
+	int r = def ? vbus_start_def(d->ctx, def, false) : vbus_start(d->ctx, name);
 	struct retry *t = retry_get(d, name);
 	const char *cause;
 
