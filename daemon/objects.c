@@ -62,6 +62,40 @@ static int append_strv(sd_bus_message *reply, const char *const *v, size_t n)
 	return sd_bus_message_close_container(reply);
 }
 
+/* The value of PROPERTY of M when it is one of the string properties (NULL: served as ""),
+ * else false. What a client reads, for device_property_get() and property_differs(). */
+static bool device_string_property(const char *property, const struct vbus_device *m,
+				   const char **ret)
+{
+	bool def = vbus_device_has_definition(m);
+
+	if (streq(property, "Kind"))
+		*ret = vbus_kind_to_string(vbus_device_get_kind(m));
+	else if (streq(property, "Parent"))
+		*ret = vbus_device_get_parent(m);
+	else if (streq(property, "Type"))
+		*ret = vbus_device_get_type(m);
+	else if (streq(property, "Uuid"))
+		*ret = vbus_device_get_uuid(m);
+	else if (streq(property, "Driver"))
+		*ret = def ? vbus_device_get_driver(m) : NULL;
+	else if (streq(property, "BoundDriver"))
+		*ret = vbus_device_get_bound_driver(m);
+	else if (streq(property, "SysfsPath"))
+		*ret = vbus_device_get_sysfs_path(m);
+	else if (streq(property, "Start"))
+		*ret = def ? vbus_start_to_string(vbus_device_get_start(m)) : NULL;
+	else if (streq(property, "WantedDriver"))
+		*ret = vbus_device_get_wanted_driver(m);
+	else if (streq(property, "PciAddress"))
+		*ret = vbus_device_get_pci_address(m);
+	else if (streq(property, "Netdev"))
+		*ret = vbus_device_get_netdev(m);
+	else
+		return false;
+	return true;
+}
+
 /* The properties read the device of the model (libvbus's struct vbus_device). */
 static int device_property_get(sd_bus *bus, const char *path, const char *interface,
 			       const char *property, sd_bus_message *reply, void *userdata,
@@ -69,7 +103,6 @@ static int device_property_get(sd_bus *bus, const char *path, const char *interf
 {
 	struct device *dev = userdata;
 	const struct vbus_device *m = dev->model;
-	bool def = vbus_device_has_definition(m);
 	const char *s = NULL;
 
 	if (streq(property, "Name"))
@@ -103,29 +136,7 @@ static int device_property_get(sd_bus *bus, const char *path, const char *interf
 				names[n++] = vbus_pending_to_string(bit);
 		return append_strv(reply, names, n);
 	}
-	if (streq(property, "Kind"))
-		s = vbus_kind_to_string(vbus_device_get_kind(m));
-	else if (streq(property, "Parent"))
-		s = vbus_device_get_parent(m);
-	else if (streq(property, "Type"))
-		s = vbus_device_get_type(m);
-	else if (streq(property, "Uuid"))
-		s = vbus_device_get_uuid(m);
-	else if (streq(property, "Driver"))
-		s = def ? vbus_device_get_driver(m) : NULL;
-	else if (streq(property, "BoundDriver"))
-		s = vbus_device_get_bound_driver(m);
-	else if (streq(property, "SysfsPath"))
-		s = vbus_device_get_sysfs_path(m);
-	else if (streq(property, "Start"))
-		s = def ? vbus_start_to_string(vbus_device_get_start(m)) : NULL;
-	else if (streq(property, "WantedDriver"))
-		s = vbus_device_get_wanted_driver(m);
-	else if (streq(property, "PciAddress"))
-		s = vbus_device_get_pci_address(m);
-	else if (streq(property, "Netdev"))
-		s = vbus_device_get_netdev(m);
-	else
+	if (!device_string_property(property, m, &s))
 		return -ENOENT;
 	return sd_bus_message_append(reply, "s", s ?: "");
 }
@@ -689,48 +700,25 @@ static bool tags_equal(const struct vbus_device *a, const struct vbus_device *b)
  * device_property_get() serves, compared where they come from (no row parsed). */
 static bool property_differs(size_t i, const struct vbus_device *a, const struct vbus_device *b)
 {
-	const char *p = device_props[i].property;
-	bool da = vbus_device_has_definition(a), db = vbus_device_has_definition(b);
+	const char *p = device_props[i].property, *x, *y;
 
+	if (device_string_property(p, a, &x) && device_string_property(p, b, &y))
+		return !streq(x ?: "", y ?: "");
 	if (streq(p, "Name"))
 		return !streq(vbus_device_get_name(a), vbus_device_get_name(b));
-	if (streq(p, "Kind"))
-		return vbus_device_get_kind(a) != vbus_device_get_kind(b);
-	if (streq(p, "Parent"))
-		return !streq_ptr(vbus_device_get_parent(a), vbus_device_get_parent(b));
-	if (streq(p, "Type"))
-		return !streq_ptr(vbus_device_get_type(a), vbus_device_get_type(b));
-	if (streq(p, "Uuid"))
-		return !streq_ptr(vbus_device_get_uuid(a), vbus_device_get_uuid(b));
 	if (streq(p, "Index"))
 		return vbus_device_get_index(a) != vbus_device_get_index(b);
-	if (streq(p, "Driver"))
-		return !streq_ptr(da ? vbus_device_get_driver(a) : NULL,
-				  db ? vbus_device_get_driver(b) : NULL);
-	if (streq(p, "BoundDriver"))
-		return !streq_ptr(vbus_device_get_bound_driver(a), vbus_device_get_bound_driver(b));
+	if (streq(p, "IommuGroup"))
+		return vbus_device_get_iommu_group(a) != vbus_device_get_iommu_group(b);
 	if (streq(p, "Active"))
 		return vbus_device_is_active(a) != vbus_device_is_active(b);
 	if (streq(p, "Defined"))
 		return vbus_device_is_defined(a) != vbus_device_is_defined(b);
-	if (streq(p, "SysfsPath"))
-		return !streq_ptr(vbus_device_get_sysfs_path(a), vbus_device_get_sysfs_path(b));
-	if (streq(p, "Start"))
-		return da != db || (da && vbus_device_get_start(a) != vbus_device_get_start(b));
 	if (streq(p, "Tags"))
 		return !tags_equal(a, b);
-	if (streq(p, "WantedDriver"))
-		return !streq_ptr(vbus_device_get_wanted_driver(a),
-				  vbus_device_get_wanted_driver(b));
-	if (streq(p, "PciAddress"))
-		return !streq_ptr(vbus_device_get_pci_address(a), vbus_device_get_pci_address(b));
-	if (streq(p, "IommuGroup"))
-		return vbus_device_get_iommu_group(a) != vbus_device_get_iommu_group(b);
 	if (streq(p, "DeviceNodes"))
 		return !strv_equal(vbus_device_get_device_nodes(a),
 				   vbus_device_get_device_nodes(b));
-	if (streq(p, "Netdev"))
-		return !streq_ptr(vbus_device_get_netdev(a), vbus_device_get_netdev(b));
 	if (streq(p, "Pending"))
 		return vbus_device_get_pending(a) != vbus_device_get_pending(b);
 	return false;

@@ -164,9 +164,10 @@ static void batch_begin(struct vbusd *d, struct batch *b);
 
 /*
  * A round is due: its members are started again, as one batch (one hold of the lock, one log
- * line per parent), ROUND_SLICE starts per dispatch. Between two slices the round's timer
- * waits at idle priority, so vbusd answers the bus and follows the kernel's events while it
- * retries: a round of 10 000 failing starts takes seconds, a listing no longer waits for it.
+ * line per parent), ROUND_SLICE starts per dispatch. Between two slices the round's timer is
+ * due at once but waits its turn among the other pending events, so vbusd answers the bus and
+ * follows the kernel's events while it retries: a round of 10 000 failing starts takes
+ * seconds, a listing no longer waits for it.
  */
 #define ROUND_SLICE 64
 
@@ -204,8 +205,8 @@ again:
 		objects_refresh_name(d, name);
 		started++;
 	}
-	/* More to start: again as soon as nothing of higher priority is pending (or now, all of
-	 * it, if the timer cannot be set again). */
+	/* More to start: again after what is pending now (or now, all of it, if the timer cannot
+	 * be set again). */
 	if (rd->cursor < rd->n) {
 		if (sd_event_source_set_time(s, 0) >= 0 &&
 		    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT) >= 0)

@@ -555,9 +555,10 @@ static int vbus_nl_dev_get_dumpit(struct sk_buff *msg, struct netlink_callback *
 /*
  * Replies to @info with device @name of @mdev as DEV_GET describes it, under @cmd: the reply of
  * DEV_GET, and of DEV_NEW asked with NLM_F_ECHO (the device as made, its driver bound by then).
+ * Why no reply could be made goes to @extack (NULL: nowhere, the request succeeded anyway).
  */
 static int vbus_nl_dev_reply(struct vbus_mgmtdev *mdev, const char *name, u8 cmd,
-			     struct genl_info *info)
+			     struct genl_info *info, struct netlink_ext_ack *extack)
 {
 	struct virtbus_device *vdev;
 	struct sk_buff *msg;
@@ -565,19 +566,19 @@ static int vbus_nl_dev_reply(struct vbus_mgmtdev *mdev, const char *name, u8 cmd
 
 	msg = nlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg) {
-		NL_SET_ERR_MSG_MOD(info->extack, "Out of memory for the reply");
+		NL_SET_ERR_MSG_MOD(extack, "Out of memory for the reply");
 		return -ENOMEM;
 	}
 	mutex_lock(&mdev->lock);
 	vdev = vbus_dev_find(mdev, name);
 	if (!vdev || vdev->state != VBUS_DEV_LIVE) {
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VBUS_ATTR_DEV_NAME],
+		NL_SET_ERR_MSG_ATTR(extack, info->attrs[VBUS_ATTR_DEV_NAME],
 				    "Device not found");
 		err = -ENODEV;
 	} else {
 		err = vbus_nl_dev_fill(msg, vdev, cmd, info->snd_portid, info->snd_seq, 0);
 		if (err)
-			NL_SET_ERR_MSG_MOD(info->extack, "Reply does not fit in a message");
+			NL_SET_ERR_MSG_MOD(extack, "Reply does not fit in a message");
 	}
 	mutex_unlock(&mdev->lock);
 	if (err) {
@@ -616,7 +617,7 @@ static int vbus_nl_dev_new_doit(struct sk_buff *skb, struct genl_info *info)
 	 */
 	if (!err && (info->nlhdr->nlmsg_flags & NLM_F_ECHO))
 		(void)vbus_nl_dev_reply(mdev, nla_data(info->attrs[VBUS_ATTR_DEV_NAME]),
-					VBUS_CMD_DEV_NEW, info);
+					VBUS_CMD_DEV_NEW, info, NULL);
 	vbus_mgmtdev_put(mdev);
 	return err;
 }
@@ -647,7 +648,7 @@ static int vbus_nl_dev_get_doit(struct sk_buff *skb, struct genl_info *info)
 	err = vbus_nl_require_dev_name(info);
 	if (!err)
 		err = vbus_nl_dev_reply(mdev, nla_data(info->attrs[VBUS_ATTR_DEV_NAME]),
-					VBUS_CMD_DEV_GET, info);
+					VBUS_CMD_DEV_GET, info, info->extack);
 	vbus_mgmtdev_put(mdev);
 	return err;
 }

@@ -1683,6 +1683,13 @@ static int stop_locked(struct vbus_ctx *ctx, const char *name)
 	return stop_named(ctx, name, 0);
 }
 
+/* NAME's device is gone already (unplugged, removed by hand): only its record is left. */
+static int stop_gone(struct vbus_ctx *ctx, const char *name)
+{
+	(void)run_remove(ctx, name);
+	return vbus_error(ctx, -EALREADY, "'%s' is not active", name);
+}
+
 /* NAME's stop; GIVEN: its run record as the caller read it already under this hold of the
  * lock (apply), taken over (*GIVEN is emptied), else NULL (read from /run/vbus). A record of a
  * stacked device is read again: the stop of what it stands on may have stopped it since. */
@@ -1735,18 +1742,14 @@ static int stop_given(struct vbus_ctx *ctx, const char *name, struct vbus_run *g
 			return r;
 		/* PRESENT: the caller's dump under this hold of the lock showed the device; asked
 		 * only if the stop fails. */
-		if (!present && !is_active(ctx, run.def)) {
-			/* Gone already (unplugged, removed by hand): only the record is left. */
-			(void)run_remove(ctx, name);
-			return vbus_error(ctx, -EALREADY, "'%s' is not active", name);
-		}
+		if (!present && !is_active(ctx, run.def))
+			return stop_gone(ctx, name);
 	}
 	r = stop_run(ctx, be, &run);
 	if (r < 0 && present && !is_active(ctx, run.def)) {
-		/* Gone since the dump: as above. */
+		/* Gone since the dump. */
 		vbus_error_clear(ctx);
-		(void)run_remove(ctx, name);
-		return vbus_error(ctx, -EALREADY, "'%s' is not active", name);
+		return stop_gone(ctx, name);
 	}
 	if (r < 0)
 		return r;
