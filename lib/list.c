@@ -194,7 +194,9 @@ struct vbus_device {
 	char *bound_driver, *sysfs_path, *wanted_driver;
 	char **extra_keys, **extra_json; /* the other keys, their values as compact JSON */
 	size_t n_extras;
-	struct vbus_access access; /* node_ptrs point into it */
+	/* NULL when nothing is known (no address, group, netdev or node: every defined device
+	 * that is not running); node_ptrs point into it. */
+	struct vbus_access *access;
 	unsigned pending;
 };
 
@@ -204,6 +206,7 @@ static struct vbus_device *device_free(struct vbus_device *dev)
 	free(dev->bound_driver);
 	free(dev->sysfs_path);
 	free(dev->wanted_driver);
+	free(dev->access);
 	for (size_t i = 0; i < dev->n_extras; i++) {
 		free(dev->extra_keys[i]);
 		free(dev->extra_json[i]);
@@ -249,8 +252,6 @@ static int device_alloc(struct vbus_def *def, struct vbus_device **ret)
 		return -ENOMEM;
 	dev->n_ref = 1;
 	dev->def = def;
-	dev->access.iommu_group = -1;
-	dev->access.node_ptrs[0] = NULL;
 	*ret = dev;
 	return 0;
 }
@@ -288,6 +289,12 @@ static int add_extra(struct vbus_device *dev, const char *key, struct json_objec
 	return 0;
 }
 
+static bool access_is_empty(const struct vbus_access *a)
+{
+	return !a->pci_address[0] && a->iommu_group < 0 && !a->netdev[0] && a->n_nodes == 0 &&
+	       !a->vfio && !a->vhost_vdpa;
+}
+
 /* The runtime part of DEV from RT. */
 static int device_set_runtime(struct vbus_device *dev, const struct vbus_runtime *rt)
 {
@@ -302,11 +309,16 @@ static int device_set_runtime(struct vbus_device *dev, const struct vbus_runtime
 		r = strdup_opt(rt->wanted_driver, &dev->wanted_driver);
 	if (r < 0)
 		return r;
-	if (rt->access) {
-		dev->access = *rt->access;
-		for (size_t i = 0; i < dev->access.n_nodes; i++)
-			dev->access.node_ptrs[i] = dev->access.nodes[i];
-		dev->access.node_ptrs[dev->access.n_nodes] = NULL;
+	if (rt->access && !access_is_empty(rt->access)) {
+		struct vbus_access *a = malloc(sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		*a = *rt->access;
+		for (size_t i = 0; i < a->n_nodes; i++)
+			a->node_ptrs[i] = a->nodes[i];
+		a->node_ptrs[a->n_nodes] = NULL;
+		dev->access = a;
 	}
 	return 0;
 }
@@ -728,22 +740,24 @@ VBUS_EXPORT const char *vbus_device_get_wanted_driver(const struct vbus_device *
 
 VBUS_EXPORT const char *vbus_device_get_pci_address(const struct vbus_device *dev)
 {
-	return dev->access.pci_address[0] ? dev->access.pci_address : NULL;
+	return dev->access && dev->access->pci_address[0] ? dev->access->pci_address : NULL;
 }
 
 VBUS_EXPORT int vbus_device_get_iommu_group(const struct vbus_device *dev)
 {
-	return dev->access.iommu_group;
+	return dev->access ? dev->access->iommu_group : -1;
 }
 
 VBUS_EXPORT const char *const *vbus_device_get_device_nodes(const struct vbus_device *dev)
 {
-	return dev->access.node_ptrs;
+	static const char *const none[] = { NULL };
+
+	return dev->access ? dev->access->node_ptrs : none;
 }
 
 VBUS_EXPORT const char *vbus_device_get_netdev(const struct vbus_device *dev)
 {
-	return dev->access.netdev[0] ? dev->access.netdev : NULL;
+	return dev->access && dev->access->netdev[0] ? dev->access->netdev : NULL;
 }
 
 VBUS_EXPORT unsigned vbus_device_get_pending(const struct vbus_device *dev)
