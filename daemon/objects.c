@@ -866,18 +866,6 @@ static int load_parents(struct vbusd *d, struct json_object **ret)
 	return 0;
 }
 
-/*
- * A device listed without a definition is still listed under its own name when vbus started
- * it (transient, or undefined while running): it has a run record (lib/ops.c's RUN_DIR).
- * Active devices nobody defined, named by their identity, have none.
- */
-bool run_record_exists(struct vbusd *d, const char *name)
-{
-	_cleanup_free_ char *p = vbus_pathf(d->ctx, "/run/vbus/%s.json", name);
-
-	return p && access(p, F_OK) >= 0;
-}
-
 /* ---- what the listing warned about, and whether it could be read ------------------------------ */
 
 /*
@@ -1094,7 +1082,10 @@ int objects_refresh(struct vbusd *d)
 
 		if (lh_table_lookup_entry(new, name))
 			continue;
-		definition = vbus_device_is_defined(list[i]) || run_record_exists(d, name);
+		/* A device listed without a definition is still listed under its own name when
+		 * vbus started it (transient, or undefined while running): it has a run record.
+		 * Active devices nobody defined, named by their identity, have none. */
+		definition = vbus_device_is_defined(list[i]) || vbus_run_exists(d->ctx, name);
 		r = device_new(list[i], definition, &dev);
 		if (r < 0)
 			goto fail;

@@ -327,6 +327,60 @@ int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret)
 	return r;
 }
 
+bool vbus_run_exists(struct vbus_ctx *ctx, const char *name)
+{
+	_cleanup_free_ char *p = vbus_pathf(ctx, RUN_DIR "/%s.json", name);
+
+	return p && access(p, F_OK) >= 0;
+}
+
+/* The name a file of RUN_DIR holds the record of (NULL: not a record; ENOMEM in errno). */
+static char *run_file_name(const char *f)
+{
+	size_t len = strlen(f);
+	char *name;
+
+	errno = 0;
+	if (f[0] == '.' || len <= 5 || !streq(f + len - 5, ".json"))
+		return NULL;
+	name = strndup(f, len - 5);
+	if (name && !vbus_name_is_valid(name)) {
+		free(name);
+		return NULL;
+	}
+	return name;
+}
+
+int vbus_run_names(struct vbus_ctx *ctx, char ***ret)
+{
+	_cleanup_free_ char *dir = vbus_path(ctx, RUN_DIR);
+	struct dirent **des = NULL;
+	char **names;
+	size_t k = 0;
+	int n, r = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	n = scandir(dir, &des, NULL, NULL);
+	names = calloc(n > 0 ? n + 1 : 1, sizeof(*names));
+	for (int i = 0; i < n; i++) {
+		char *name = r < 0 || !names ? NULL : run_file_name(des[i]->d_name);
+
+		if (name)
+			names[k++] = name;
+		else if (errno == ENOMEM)
+			r = -ENOMEM;
+		free(des[i]);
+	}
+	free(des);
+	if (!names || r < 0) {
+		sysfs_strv_free(names);
+		return -ENOMEM;
+	}
+	*ret = names;
+	return 0;
+}
+
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n)
 {
 	return vbus_run_load_except(ctx, NULL, ret, ret_n);
@@ -353,19 +407,14 @@ int vbus_run_load_except(struct vbus_ctx *ctx, struct json_object *skip, struct 
 	if (!runs)
 		r = -ENOMEM;
 	for (int i = 0; i < n && r >= 0; i++) {
-		const char *f = des[i]->d_name;
-		size_t len = strlen(f);
-		_cleanup_free_ char *name = NULL;
+		_cleanup_free_ char *name = run_file_name(des[i]->d_name);
 		int k;
 
-		if (f[0] == '.' || len <= 5 || !streq(f + len - 5, ".json"))
-			continue;
-		name = strndup(f, len - 5);
-		if (!name) {
+		if (!name && errno == ENOMEM) {
 			r = -ENOMEM;
 			break;
 		}
-		if (!vbus_name_is_valid(name) || (skip && json_object_object_get_ex(skip, name, NULL)))
+		if (!name || (skip && json_object_object_get_ex(skip, name, NULL)))
 			continue;
 		k = vbus_run_load(ctx, name, &runs[n_runs]);
 		if (k == -ENOMEM)
