@@ -1511,6 +1511,7 @@ static int start_stacked(struct vbus_ctx *ctx, const struct vbus_def *def, bool 
 {
 	_cleanup_def_ struct vbus_def *res = NULL;
 	const char *ref = vbus_stack_ref(def);
+	struct vbus_run parent = {};
 	bool started_parent = false;
 	int r;
 
@@ -1519,6 +1520,21 @@ static int start_stacked(struct vbus_ctx *ctx, const struct vbus_def *def, bool 
 	if (depth >= STACK_MAX)
 		return vbus_error(ctx, -ELOOP, "'%s' stands on a stack deeper than %d definitions",
 				  def->name, STACK_MAX);
+	/* Its parent's start was killed after the kernel made it (its record still pending):
+	 * completed first, as its own start would; it ran already, so it is not stopped again
+	 * if DEF fails. */
+	if (vbus_run_load(ctx, ref, &parent) >= 0 && parent.pending) {
+		r = start_named(ctx, ref, flags, depth + 1);
+		if (r < 0 && r != -EALREADY) {
+			_cleanup_free_ char *cause = vbus_error_take(ctx);
+
+			vbus_run_done(&parent);
+			return vbus_error(ctx, r, "its parent '%s' did not start: %s", ref,
+					  cause ?: strerror(-r));
+		}
+	}
+	vbus_run_done(&parent);
+	vbus_error_clear(ctx);
 	r = vbus_stack_resolve(ctx, def, &res);
 	if (r == -ENODEV) {
 		vbus_error_clear(ctx);
