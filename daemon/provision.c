@@ -171,6 +171,14 @@ static void batch_begin(struct vbusd *d, struct batch *b);
  */
 #define ROUND_SLICE 64
 
+/*
+ * Below the bus and the kernel's events. At the same priority a slice could starve a call: sd-bus
+ * keeps a message it has read but not dispatched in its queue and re-arms its own timer in every
+ * iteration, so that timer is never older than the slice's, which is re-armed too, and ties
+ * went to the slice until the round ended (seconds for 10 000 failing starts).
+ */
+#define ROUND_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 1)
+
 static int round_fire(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct round *rd = userdata;
@@ -268,6 +276,7 @@ static struct group *batch_group(struct batch *b, const char *parent, unsigned a
 		    sd_event_add_time(d->event, &g->round->timer, CLOCK_MONOTONIC,
 				      now + (retry_first_usec() << attempt), 0, round_fire,
 				      g->round) < 0 ||
+		    sd_event_source_set_priority(g->round->timer, ROUND_PRIORITY) < 0 ||
 		    sd_event_source_set_enabled(g->round->timer, SD_EVENT_OFF) < 0) {
 			if (g->round)
 				sd_event_source_disable_unref(g->round->timer);

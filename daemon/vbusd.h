@@ -30,6 +30,9 @@ struct vbusd {
 	 */
 	struct lh_table *devices;
 	size_t n_undefined; /* devices in the model that are active without a definition */
+	/* name -> how many definitions of the model stand on it ("parent": "@name"), or NULL
+	 * when it could not be kept (objects.c's in_stack() then scans the model). */
+	struct lh_table *stacked_on;
 	struct device **order; /* the devices in the listing's order (objects.c) */
 	size_t n_order, n_order_allocated;
 	struct json_object *parents;
