@@ -794,6 +794,22 @@ static bool name_matches(struct json_object *o, const char *name)
 	return !name || streq_ptr(str_key(o, "name"), name);
 }
 
+/*
+ * A stacked definition ("@NAME") without a run record (not started by vbus, or killed before
+ * its start wrote its record: the intent is still a line of the journal, folded by the next
+ * call that takes the lock): where its parent runs now, as *RESOLVED, when it does; else DEF.
+ */
+static const struct vbus_def *stack_unrecorded(struct vbus_ctx *ctx, const struct vbus_def *def,
+					       struct vbus_def **resolved)
+{
+	if (!vbus_stack_ref(def))
+		return def;
+	if (vbus_stack_resolve(ctx, def, resolved) >= 0)
+		return *resolved;
+	vbus_error_clear(ctx);
+	return def;
+}
+
 static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 			struct devices *out)
 {
@@ -864,6 +880,7 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 
 	/* Definitions first (stored, then transient ones), by name. */
 	for (size_t i = 0; i < n_defs + n_runs; i++) {
+		_cleanup_def_ struct vbus_def *resolved = NULL;
 		struct vbus_def *def, **slot;
 		const struct vbus_def *running = NULL, *as;
 		struct vbus_def probe, run_view;
@@ -900,6 +917,8 @@ static int list_devices(struct vbus_ctx *ctx, unsigned flags, const char *name,
 				running = &run_view;
 			}
 		}
+		if (defined && !running && n_active > 0)
+			as = stack_unrecorded(ctx, def, &resolved);
 		if (n_active > 0) {
 			_cleanup_free_ char *key = vbus_def_identity(as);
 
@@ -990,6 +1009,7 @@ VBUS_EXPORT int vbus_list_devices(struct vbus_ctx *ctx, unsigned flags, const ch
 static int def_device(struct vbus_ctx *ctx, struct vbus_def *def, bool defined,
 		      const struct vbus_run *run, struct vbus_device **ret)
 {
+	_cleanup_def_ struct vbus_def *resolved = NULL;
 	const struct vbus_def *running = run ? run->def : NULL, *as = def;
 	struct vbus_def probe, run_view;
 	struct vbus_status st;
@@ -1006,6 +1026,8 @@ static int def_device(struct vbus_ctx *ctx, struct vbus_def *def, bool defined,
 		run_view = *running;
 		run_view.parent = def->parent;
 		running = &run_view;
+	} else if (defined && !running) {
+		as = stack_unrecorded(ctx, def, &resolved);
 	}
 	def_runtime(ctx, as, defined, false, NULL, NULL, &st, &acc, &want, &rt);
 	r = device_from_def(def, &rt, running, ret);

@@ -181,6 +181,10 @@ struct vbus_status {
 	/* bound_driver is the one the kind's own matching gave the device (no override): what
 	 * "host" resolves to for a kind that sets this, without asking the kernel again. */
 	bool bound_by_match;
+	/* Not active, yet something of it is left in the kernel that destroy() removes: a
+	 * create or destroy stopped between its kernel requests (an SF port whose function is
+	 * not active). The core removes it only where a run record says vbus made it. */
+	bool partial;
 };
 
 void vbus_status_done(struct vbus_status *st);
