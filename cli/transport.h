@@ -38,9 +38,9 @@ struct transport_ops {
 	/* vbus_policy_fill(): what PURPOSE gives DEF (kind, parent name, driver, type). */
 	int (*fill)(void *t, struct vbus_def *def, const char *purpose);
 	/* The same listing as the JSON document vbusd serves (what vbusctl -j prints, made by
-	 * the same renderer from the same model); NULL: not offered (render list_devices()). */
-	int (*list_devices_document)(void *t, unsigned flags, const char *name, char **ret,
-				     size_t *ret_len);
+	 * the same renderer from the same model), written to OUT as it is (-EIO: the write fell
+	 * short); NULL: not offered (render list_devices()). */
+	int (*list_devices_document)(void *t, unsigned flags, const char *name, FILE *out);
 	/* The root the core works on (vbusd's Root), so that files it keeps (the CDI specs) are
 	 * read where it writes them. The caller frees. */
 	int (*root)(void *t, char **ret);

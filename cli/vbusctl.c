@@ -243,13 +243,12 @@ static int verb_list(int argc, char **argv)
 		flags = VBUS_LIST_ACTIVE;
 	if (arg_json && tr.ops->list_devices_document) {
 		/* vbusd serves the listing as this JSON document already: print it as it is. */
-		_cleanup_(freep) char *text = NULL;
-		size_t len;
-
-		r = tr.ops->list_devices_document(tr.data, flags, name, &text, &len);
+		r = tr.ops->list_devices_document(tr.data, flags, name, stdout);
+		if (r == -EIO)
+			return EXIT_FAILURE;
 		if (r < 0)
 			return failed("list", name, r);
-		return fwrite(text, 1, len, stdout) != len;
+		return EXIT_SUCCESS;
 	}
 	r = tr.ops->list_devices(tr.data, flags, name, &devs, &n);
 	if (r < 0)

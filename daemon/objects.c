@@ -387,6 +387,9 @@ void objects_done(struct vbusd *d)
 	if (d->devices)
 		lh_table_free(d->devices);
 	d->devices = NULL;
+	if (d->stacked_on)
+		lh_table_free(d->stacked_on);
+	d->stacked_on = NULL;
 	json_object_putp(&d->parents);
 	d->parents = NULL;
 }
@@ -517,6 +520,55 @@ static int order_insert(struct vbusd *d, struct device *dev)
 	return order_add(&d->order, &d->n_order, &d->n_order_allocated, lo, dev);
 }
 
+/* ---- stacks: the names definitions stand on ------------------------------------------------- */
+
+static void stacked_key_free(struct lh_entry *e)
+{
+	free(lh_entry_k(e));
+}
+
+/* DEV (a definition standing on another, "parent": "@NAME") joins (DELTA 1) or leaves (-1) the
+ * count of NAME. An index that cannot be kept is dropped: in_stack() scans instead. */
+static void stacked_count(struct vbusd *d, const struct device *dev, int delta)
+{
+	struct lh_entry *e;
+	uintptr_t n;
+	char *key;
+
+	if (!dev || !dev->parent || dev->parent[0] != '@' || !d->stacked_on)
+		return;
+	e = lh_table_lookup_entry(d->stacked_on, dev->parent + 1);
+	if (e) {
+		n = (uintptr_t)lh_entry_v(e) + delta;
+		if (n == 0)
+			lh_table_delete_entry(d->stacked_on, e);
+		else
+			lh_entry_set_val(e, (void *)n);
+		return;
+	}
+	if (delta < 0)
+		return;
+	key = strdup(dev->parent + 1);
+	if (!key || lh_table_insert(d->stacked_on, key, (void *)(uintptr_t)1) < 0) {
+		free(key);
+		lh_table_free(d->stacked_on);
+		d->stacked_on = NULL;
+	}
+}
+
+/* The index read again from the whole model. */
+static void stacked_rebuild(struct vbusd *d)
+{
+	struct lh_entry *e;
+
+	if (d->stacked_on)
+		lh_table_free(d->stacked_on);
+	d->stacked_on = d->devices ? lh_kchar_table_new(16, stacked_key_free) : NULL;
+	if (d->devices)
+		lh_foreach(d->devices, e)
+			stacked_count(d, (struct device *)lh_entry_v(e), 1);
+}
+
 static void model_delete(struct vbusd *d, const char *name)
 {
 	struct lh_entry *e = lh_table_lookup_entry(d->devices, name);
@@ -526,6 +578,7 @@ static void model_delete(struct vbusd *d, const char *name)
 
 		if (!dev->definition && d->n_undefined)
 			d->n_undefined--;
+		stacked_count(d, dev, -1);
 		order_remove(d, dev);
 		lh_table_delete_entry(d->devices, e);
 	}
@@ -813,18 +866,6 @@ static int load_parents(struct vbusd *d, struct json_object **ret)
 	return 0;
 }
 
-/*
- * A device listed without a definition is still listed under its own name when vbus started
- * it (transient, or undefined while running): it has a run record (lib/ops.c's RUN_DIR).
- * Active devices nobody defined, named by their identity, have none.
- */
-bool run_record_exists(struct vbusd *d, const char *name)
-{
-	_cleanup_free_ char *p = vbus_pathf(d->ctx, "/run/vbus/%s.json", name);
-
-	return p && access(p, F_OK) >= 0;
-}
-
 /* ---- what the listing warned about, and whether it could be read ------------------------------ */
 
 /*
@@ -1041,7 +1082,10 @@ int objects_refresh(struct vbusd *d)
 
 		if (lh_table_lookup_entry(new, name))
 			continue;
-		definition = vbus_device_is_defined(list[i]) || run_record_exists(d, name);
+		/* A device listed without a definition is still listed under its own name when
+		 * vbus started it (transient, or undefined while running): it has a run record.
+		 * Active devices nobody defined, named by their identity, have none. */
+		definition = vbus_device_is_defined(list[i]) || vbus_run_exists(d->ctx, name);
 		r = device_new(list[i], definition, &dev);
 		if (r < 0)
 			goto fail;
@@ -1084,6 +1128,7 @@ int objects_refresh(struct vbusd *d)
 		}
 	d->devices = new;
 	d->n_undefined = n_undefined;
+	stacked_rebuild(d);
 	free(d->order);
 	d->order = TAKE_PTR(order);
 	d->n_order = n_order;
@@ -1153,6 +1198,8 @@ static bool in_stack(struct vbusd *d, const char *name)
 
 	if (self && self->parent && self->parent[0] == '@')
 		return true;
+	if (d->stacked_on)
+		return lh_table_lookup_entry(d->stacked_on, name) != NULL;
 	lh_foreach(d->devices, e) {
 		struct device *dev = (struct device *)lh_entry_v(e);
 
@@ -1228,14 +1275,18 @@ static int refresh_name(struct vbusd *d, const char *name, bool same_definition)
 		 * same hash), then the change is announced, its values read from the new one. */
 		e->k = dev->name;
 		lh_entry_set_val(e, dev);
+		stacked_count(d, old, -1);
+		stacked_count(d, dev, 1);
 		order_remove(d, old);
 		r = order_insert(d, dev);
 		emit_changed(d, old, dev, old->active ? NULL : taken);
 		device_free(old);
 	} else {
 		r = model_put(d->devices, dev);
-		if (r >= 0)
+		if (r >= 0) {
+			stacked_count(d, dev, 1);
 			r = order_insert(d, dev);
+		}
 		if (r >= 0)
 			emit_added(d, dev, taken);
 	}

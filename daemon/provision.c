@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "vbusd.h"
+#include "sysfs.h"
 
 #if HAVE_LIBUDEV
 #include <libudev.h>
@@ -171,6 +172,14 @@ static void batch_begin(struct vbusd *d, struct batch *b);
  */
 #define ROUND_SLICE 64
 
+/*
+ * Below the bus and the kernel's events. At the same priority a slice could starve a call: sd-bus
+ * keeps a message it has read but not dispatched in its queue and re-arms its own timer in every
+ * iteration, so that timer is never older than the slice's, which is re-armed too, and ties
+ * went to the slice until the round ended (seconds for 10 000 failing starts).
+ */
+#define ROUND_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 1)
+
 static int round_fire(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct round *rd = userdata;
@@ -268,6 +277,7 @@ static struct group *batch_group(struct batch *b, const char *parent, unsigned a
 		    sd_event_add_time(d->event, &g->round->timer, CLOCK_MONOTONIC,
 				      now + (retry_first_usec() << attempt), 0, round_fire,
 				      g->round) < 0 ||
+		    sd_event_source_set_priority(g->round->timer, ROUND_PRIORITY) < 0 ||
 		    sd_event_source_set_enabled(g->round->timer, SD_EVENT_OFF) < 0) {
 			if (g->round)
 				sd_event_source_disable_unref(g->round->timer);
@@ -377,6 +387,8 @@ static void batch_end(struct batch *b)
 	if (b->groups)
 		lh_table_free(b->groups);
 	b->groups = NULL;
+	b->first = NULL;
+	b->last = &b->first;
 	if (b->locked)
 		vbus_unlock(b->d->ctx);
 	b->locked = false;
@@ -434,27 +446,105 @@ static const char *stack_root_parent(struct vbusd *d, const struct device *dev, 
 	return dev && depth <= STACK_DEPTH_MAX ? dev->parent : NULL;
 }
 
+/*
+ * A reconcile of more than ROUND_SLICE definitions (a parent with hundreds appeared) starts
+ * them in slices, as a retry round does: one batch (one hold of the lock, one log line per
+ * parent), ROUND_SLICE starts per dispatch at ROUND_PRIORITY, so vbusd answers the bus and
+ * follows the kernel's events in between.
+ */
+struct reconcile {
+	struct reconcile *next, **pprev; /* in d->reconciles */
+	struct vbusd *d;
+	sd_event_source *timer;
+	struct batch batch;
+	bool fresh;   /* the model was read under the batch's lock: its definitions are stored */
+	char **todo;  /* name, then the parent at the bottom of its stack, per definition */
+	size_t n_todo, cursor;
+	int started;
+};
+
+static void reconcile_free(struct reconcile *rc)
+{
+	if (!rc)
+		return;
+	batch_end(&rc->batch);
+	if (rc->pprev) {
+		*rc->pprev = rc->next;
+		if (rc->next)
+			rc->next->pprev = rc->pprev;
+	}
+	for (size_t i = 0; i < rc->n_todo; i++)
+		free(rc->todo[i]);
+	free(rc->todo);
+	sd_event_source_disable_unref(rc->timer);
+	free(rc);
+}
+
+/* Starts up to LIMIT more of RC's definitions; the model follows them, as one snapshot of
+ * the policy (policy.d checked once, not per entry). True when none is left. */
+static bool reconcile_slice(struct reconcile *rc, size_t limit)
+{
+	struct vbusd *d = rc->d;
+	size_t from = rc->cursor;
+
+	for (; rc->cursor < rc->n_todo && limit > 0; rc->cursor += 2, limit--) {
+		/* The definition the model read under this batch's lock, unless a refresh since
+		 * dropped it. */
+		struct device *dev = rc->fresh ? objects_get(d, rc->todo[rc->cursor]) : NULL;
+		const struct vbus_def *def = dev ? vbus_device_stored_def(dev->model) : NULL;
+
+		if (start_one(d, &rc->batch, rc->todo[rc->cursor], rc->todo[rc->cursor + 1], def) > 0)
+			rc->started++;
+	}
+	if (rc->cursor >= rc->n_todo)
+		batch_end(&rc->batch);
+	vbus_policy_pin(d->ctx);
+	for (size_t i = from; i < rc->cursor; i += 2)
+		objects_refresh_runtime(d, rc->todo[i]);
+	vbus_policy_unpin(d->ctx);
+	return rc->cursor >= rc->n_todo;
+}
+
+static int reconcile_fire(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct reconcile *rc = userdata;
+
+	if (reconcile_slice(rc, ROUND_SLICE)) {
+		reconcile_free(rc);
+		return 0;
+	}
+	/* Again after what is pending now (or all of it now, if the timer cannot be set). */
+	if (sd_event_source_set_time(s, 0) < 0 ||
+	    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT) < 0) {
+		reconcile_slice(rc, SIZE_MAX);
+		reconcile_free(rc);
+	}
+	return 0;
+}
+
 int provision_reconcile(struct vbusd *d, const char *parent, unsigned flags)
 {
-	_cleanup_free_ char **todo = NULL;
+	struct reconcile *rc;
 	struct lh_entry *e;
-	struct batch b;
 	size_t n_todo = 0;
-	bool fresh;
-	int n = 0;
+	int r;
 
+	rc = calloc(1, sizeof(*rc));
+	if (!rc)
+		return -ENOMEM;
+	rc->d = d;
 	/* The model is read with the lock held: the definitions it holds are the stored ones
 	 * until the batch lets go, and each start takes its own instead of reading its file. */
-	batch_begin(d, &b);
-	fresh = objects_refresh(d) >= 0 && b.locked;
+	batch_begin(d, &rc->batch);
+	rc->fresh = objects_refresh(d) >= 0 && rc->batch.locked;
 	if (!d->devices) {
-		batch_end(&b);
+		reconcile_free(rc);
 		return 0;
 	}
 	/* Two strings per definition: its name and its parent. */
-	todo = calloc(2 * d->devices->count + 2, sizeof(*todo));
-	if (!todo) {
-		batch_end(&b);
+	rc->todo = calloc(2 * d->devices->count + 2, sizeof(*rc->todo));
+	if (!rc->todo) {
+		reconcile_free(rc);
 		return -ENOMEM;
 	}
 	/* Parents first: a definition standing on another ("parent": "@vf-a") after it, by the
@@ -479,39 +569,42 @@ int provision_reconcile(struct vbusd *d, const char *parent, unsigned flags)
 				/* A parent that just appeared may not list itself yet: retry
 				 * later. */
 				if (parent)
-					batch_fail(&b, dev->name, root, NULL);
+					batch_fail(&rc->batch, dev->name, root, NULL);
 				continue;
 			}
-			todo[n_todo] = strdup(dev->name);
-			todo[n_todo + 1] = strdup(root);
-			if (!todo[n_todo] || !todo[n_todo + 1]) {
-				free(todo[n_todo]);
-				free(todo[n_todo + 1]);
+			rc->todo[n_todo] = strdup(dev->name);
+			rc->todo[n_todo + 1] = strdup(root);
+			if (!rc->todo[n_todo] || !rc->todo[n_todo + 1]) {
+				free(rc->todo[n_todo]);
+				free(rc->todo[n_todo + 1]);
+				rc->todo[n_todo] = rc->todo[n_todo + 1] = NULL;
 				break;
 			}
 			n_todo += 2;
 		}
-	/* Starting changes the model: act on a copy of the names. The model follows each
-	 * start after the batch (its run record and status read again, its definition is the
-	 * model's), with the signals. */
-	for (size_t i = 0; i < n_todo; i += 2) {
-		struct device *dev = fresh ? objects_get(d, todo[i]) : NULL;
-		const struct vbus_def *def = dev ? vbus_device_stored_def(dev->model) : NULL;
-
-		if (start_one(d, &b, todo[i], todo[i + 1], def) > 0)
-			n++;
+	rc->n_todo = n_todo;
+	/* Starting changes the model: the names are a copy. Few (or at start, before READY=1):
+	 * all now. */
+	if ((flags & RECONCILE_NOW) || n_todo <= 2 * ROUND_SLICE ||
+	    sd_event_add_time(d->event, &rc->timer, CLOCK_MONOTONIC, 0, 0, reconcile_fire, rc) < 0 ||
+	    sd_event_source_set_priority(rc->timer, ROUND_PRIORITY) < 0) {
+		reconcile_slice(rc, SIZE_MAX);
+		r = rc->started;
+		reconcile_free(rc);
+		return r;
 	}
-	batch_end(&b);
-	/* The entries follow, as one snapshot of the policy (policy.d checked once, not per
-	 * entry). */
-	vbus_policy_pin(d->ctx);
-	for (size_t i = 0; i < n_todo; i += 2) {
-		objects_refresh_runtime(d, todo[i]);
-		free(todo[i]);
-		free(todo[i + 1]);
+	rc->next = d->reconciles;
+	if (d->reconciles)
+		d->reconciles->pprev = &rc->next;
+	rc->pprev = &d->reconciles;
+	d->reconciles = rc;
+	/* The first slice now, the others after what is pending. */
+	if (reconcile_slice(rc, ROUND_SLICE)) {
+		r = rc->started;
+		reconcile_free(rc);
+		return r;
 	}
-	vbus_policy_unpin(d->ctx);
-	return n;
+	return rc->started;
 }
 
 /* ---- policy for sub-devices vbus did not make ------------------------------------------------ */
@@ -826,29 +919,20 @@ static void refresh_device(struct vbusd *d, const char *sysname)
  */
 static void forget_gone(struct vbusd *d)
 {
-	_cleanup_free_ char *dir = vbus_pathf(d->ctx, "/run/vbus");
-	struct dirent **des = NULL;
-	int n;
+	_cleanup_(sysfs_strv_freep) char **names = NULL;
 
 	/* The run records, not every definition: a remove costs what runs, not what is defined. */
-	n = dir ? scandir(dir, &des, NULL, NULL) : -1;
-	for (int i = 0; i < n; i++) {
-		char *name = des[i]->d_name, *ext = strrchr(name, '.');
-		struct device *dev;
+	if (vbus_run_names(d->ctx, &names) < 0)
+		return;
+	for (char **name = names; *name; name++) {
+		struct device *dev = objects_get(d, *name);
 
-		if (name[0] != '.' && ext && streq(ext, ".json")) {
-			*ext = '\0';
-			dev = objects_get(d, name);
-			if (dev && !dev->active && vbus_run_forget_gone(d->ctx, name) > 0) {
-				log_debug("'%s': its device was removed, its run record dropped",
-					  name);
-				objects_refresh_name(d, name);
-			}
-			vbus_error_clear(d->ctx);
+		if (dev && !dev->active && vbus_run_forget_gone(d->ctx, *name) > 0) {
+			log_debug("'%s': its device was removed, its run record dropped", *name);
+			objects_refresh_name(d, *name);
 		}
-		free(des[i]);
+		vbus_error_clear(d->ctx);
 	}
-	free(des);
 }
 
 /* ---- a device vbus started loses its driver ------------------------------------------------ */
@@ -931,7 +1015,7 @@ static int fight_fire(sd_event_source *s, uint64_t usec, void *userdata)
 	f->timer = sd_event_source_disable_unref(f->timer);
 	/* Stopped meanwhile (vbusctl stop removes the record), or never started by vbus: the
 	 * driver it has is nobody's order. */
-	if (!run_record_exists(d, f->name))
+	if (!vbus_run_exists(d->ctx, f->name))
 		return 0;
 	objects_refresh_name(d, f->name);
 	dev = objects_get(d, f->name);
@@ -1282,7 +1366,7 @@ int provision_start(struct vbusd *d)
 	fake_uevents_start(d);
 #endif
 	vbus_monitor_start(d);
-	r = provision_reconcile(d, NULL, 0);
+	r = provision_reconcile(d, NULL, RECONCILE_NOW);
 	if (r > 0)
 		log_info("Reconciled: %d definition(s) made present or bound again", r);
 	provision_adopt(d, true);
@@ -1298,6 +1382,8 @@ void provision_done(struct vbusd *d)
 	d->cdi_defer = sd_event_source_disable_unref(d->cdi_defer);
 	while (d->rounds)
 		round_free(d->rounds);
+	while (d->reconciles)
+		reconcile_free(d->reconciles);
 	if (d->retries)
 		lh_table_free(d->retries);
 	d->retries = NULL;

@@ -30,6 +30,9 @@ struct vbusd {
 	 */
 	struct lh_table *devices;
 	size_t n_undefined; /* devices in the model that are active without a definition */
+	/* name -> how many definitions of the model stand on it ("parent": "@name"), or NULL
+	 * when it could not be kept (objects.c's in_stack() then scans the model). */
+	struct lh_table *stacked_on;
 	struct device **order; /* the devices in the listing's order (objects.c) */
 	size_t n_order, n_order_allocated;
 	struct json_object *parents;
@@ -61,6 +64,7 @@ struct vbusd {
 	/* provision.c: the starts to retry, name -> struct retry, and their rounds. */
 	struct lh_table *retries;
 	struct round *rounds;
+	struct reconcile *reconciles; /* reconciles running in slices */
 	sd_event_source *cdi_defer; /* the CDI specs' update after a burst of kernel events */
 	struct fight *fights; /* devices unbound by someone else, bound again (provision.c) */
 	/* Kernel events of the kinds that announce their own (lib: virtbus, sf), when loaded,
@@ -144,8 +148,6 @@ void capture_begin(struct vbusd *d, struct capture *c);
 struct json_object *capture_end(struct vbusd *d, struct capture *c);
 /* The warnings of the last full listing (an array of strings; NULL before it). */
 struct json_object *objects_warnings(struct vbusd *d);
-/* NAME has a run record: vbus started it (and it was not stopped since). */
-bool run_record_exists(struct vbusd *d, const char *name);
 /* Parses the JSON of DEV (a new object). */
 struct json_object *device_object(const struct device *dev);
 void objects_done(struct vbusd *d);
@@ -170,6 +172,7 @@ void auth_done(struct vbusd *d);
 int provision_start(struct vbusd *d);
 enum {
 	RECONCILE_INACTIVE = 1 << 0, /* only definitions whose device is not there */
+	RECONCILE_NOW = 1 << 1,	     /* all in this dispatch (at start, before READY=1) */
 };
 int provision_reconcile(struct vbusd *d, const char *parent, unsigned flags);
 void provision_done(struct vbusd *d);

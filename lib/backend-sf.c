@@ -533,8 +533,10 @@ static int sf_status(struct vbus_ctx *ctx, const struct vbus_def *def, struct vb
 	if (r < 0 && r != -ENODEV)
 		return r;
 	/* A port whose function is inactive has no device: it is not active (and creating it
-	 * again is refused by the kernel, which says why). */
+	 * again is refused by the kernel, which says why), but partial: a start killed between
+	 * PORT_NEW and the activation, or a stop between the deactivation and PORT_DEL, left it. */
 	st->active = x && x->state == DEVLINK_PORT_FN_STATE_ACTIVE;
+	st->partial = x && !st->active;
 	ports_done(&p);
 	if (!st->active || find_aux(ctx, def->parent, def->index, &aux) < 0)
 		return 0;

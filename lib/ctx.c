@@ -358,4 +358,5 @@ void vbus_status_done(struct vbus_status *st)
 	st->bound_driver = NULL;
 	st->active = false;
 	st->bound_by_match = false;
+	st->partial = false;
 }

@@ -327,6 +327,60 @@ int vbus_run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret)
 	return r;
 }
 
+bool vbus_run_exists(struct vbus_ctx *ctx, const char *name)
+{
+	_cleanup_free_ char *p = vbus_pathf(ctx, RUN_DIR "/%s.json", name);
+
+	return p && access(p, F_OK) >= 0;
+}
+
+/* The name a file of RUN_DIR holds the record of (NULL: not a record; ENOMEM in errno). */
+static char *run_file_name(const char *f)
+{
+	size_t len = strlen(f);
+	char *name;
+
+	errno = 0;
+	if (f[0] == '.' || len <= 5 || !streq(f + len - 5, ".json"))
+		return NULL;
+	name = strndup(f, len - 5);
+	if (name && !vbus_name_is_valid(name)) {
+		free(name);
+		return NULL;
+	}
+	return name;
+}
+
+int vbus_run_names(struct vbus_ctx *ctx, char ***ret)
+{
+	_cleanup_free_ char *dir = vbus_path(ctx, RUN_DIR);
+	struct dirent **des = NULL;
+	char **names;
+	size_t k = 0;
+	int n, r = 0;
+
+	if (!dir)
+		return -ENOMEM;
+	n = scandir(dir, &des, NULL, NULL);
+	names = calloc(n > 0 ? n + 1 : 1, sizeof(*names));
+	for (int i = 0; i < n; i++) {
+		char *name = r < 0 || !names ? NULL : run_file_name(des[i]->d_name);
+
+		if (name)
+			names[k++] = name;
+		else if (errno == ENOMEM)
+			r = -ENOMEM;
+		free(des[i]);
+	}
+	free(des);
+	if (!names || r < 0) {
+		sysfs_strv_free(names);
+		return -ENOMEM;
+	}
+	*ret = names;
+	return 0;
+}
+
 int vbus_run_load_all(struct vbus_ctx *ctx, struct vbus_run **ret, size_t *ret_n)
 {
 	return vbus_run_load_except(ctx, NULL, ret, ret_n);
@@ -353,19 +407,14 @@ int vbus_run_load_except(struct vbus_ctx *ctx, struct json_object *skip, struct 
 	if (!runs)
 		r = -ENOMEM;
 	for (int i = 0; i < n && r >= 0; i++) {
-		const char *f = des[i]->d_name;
-		size_t len = strlen(f);
-		_cleanup_free_ char *name = NULL;
+		_cleanup_free_ char *name = run_file_name(des[i]->d_name);
 		int k;
 
-		if (f[0] == '.' || len <= 5 || !streq(f + len - 5, ".json"))
-			continue;
-		name = strndup(f, len - 5);
-		if (!name) {
+		if (!name && errno == ENOMEM) {
 			r = -ENOMEM;
 			break;
 		}
-		if (!vbus_name_is_valid(name) || (skip && json_object_object_get_ex(skip, name, NULL)))
+		if (!name || (skip && json_object_object_get_ex(skip, name, NULL)))
 			continue;
 		k = vbus_run_load(ctx, name, &runs[n_runs]);
 		if (k == -ENOMEM)
@@ -627,17 +676,25 @@ static void step(struct vbus_ctx *ctx, const char *name)
 		ctx->step_hook(ctx, name, ctx->step_hook_data);
 }
 
+enum presence {
+	ABSENT,
+	PARTIAL, /* vbus_status.partial: something for destroy() to remove */
+	ACTIVE,
+};
+
+static enum presence presence(struct vbus_ctx *ctx, const struct vbus_def *def);
 static bool is_active(struct vbus_ctx *ctx, const struct vbus_def *def);
 
 bool vbus_run_is_live(struct vbus_ctx *ctx, const struct vbus_run *run)
 {
-	return !run->pending || is_active(ctx, run->def);
+	return !run->pending || presence(ctx, run->def) != ABSENT;
 }
 
 /*
  * vbus_run_load() for the operations: a pending record (a start that died half-way) whose
- * device exists is kept, vbus made it or holds it; one whose device does not exist tells
- * nothing any more and is dropped (-ENOENT, as without a record).
+ * device exists, even in part (killed between two requests of its creation), is kept, vbus
+ * made it or holds it; one whose device does not exist tells nothing any more and is dropped
+ * (-ENOENT, as without a record).
  */
 static int run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret)
 {
@@ -647,7 +704,7 @@ static int run_load(struct vbus_ctx *ctx, const char *name, struct vbus_run *ret
 	r = vbus_run_load(ctx, name, &run);
 	if (r < 0)
 		return r;
-	if (run.pending && !is_active(ctx, run.def)) {
+	if (run.pending && presence(ctx, run.def) == ABSENT) {
 		dbg(ctx, "'%s': dropping the record of a start that did not get to the kernel",
 		    name);
 		vbus_run_done(&run);
@@ -1386,17 +1443,39 @@ static int load_for_name(struct vbus_ctx *ctx, const char *name, struct vbus_run
 	return r < 0 ? r : 0;
 }
 
-static bool is_active(struct vbus_ctx *ctx, const struct vbus_def *def)
+static enum presence presence(struct vbus_ctx *ctx, const struct vbus_def *def)
 {
 	const struct vbus_backend *be = vbus_ctx_backend(ctx, def->kind);
 	struct vbus_status st = {};
-	bool active;
+	enum presence p;
 
 	if (!be || !be->status || be->status(ctx, def, &st) < 0)
-		return false;
-	active = st.active;
+		return ABSENT;
+	p = st.active ? ACTIVE : st.partial ? PARTIAL : ABSENT;
 	vbus_status_done(&st);
-	return active;
+	return p;
+}
+
+static bool is_active(struct vbus_ctx *ctx, const struct vbus_def *def)
+{
+	return presence(ctx, def) == ACTIVE;
+}
+
+/* What a start or stop of RUN's device that was killed half-way left (PARTIAL): vbus's by
+ * RUN when vbus made the device, removed so that the device can be made again. */
+static int destroy_partial(struct vbus_ctx *ctx, const struct vbus_run *run)
+{
+	const struct vbus_backend *be;
+	int r;
+
+	r = vbus_backend_require(ctx, run->def->kind, &be);
+	if (r < 0)
+		return r;
+	if (!be->destroy)
+		return 0;
+	dbg(ctx, "'%s': removing what a start or stop that did not finish left of it",
+	    run->def->name);
+	return vbus_plain_cause(ctx, run->def, be->destroy(ctx, run->def));
 }
 
 /*
@@ -1481,6 +1560,7 @@ static int start_stacked(struct vbus_ctx *ctx, const struct vbus_def *def, bool 
 {
 	_cleanup_def_ struct vbus_def *res = NULL;
 	const char *ref = vbus_stack_ref(def);
+	struct vbus_run parent = {};
 	bool started_parent = false;
 	int r;
 
@@ -1489,6 +1569,21 @@ static int start_stacked(struct vbus_ctx *ctx, const struct vbus_def *def, bool 
 	if (depth >= STACK_MAX)
 		return vbus_error(ctx, -ELOOP, "'%s' stands on a stack deeper than %d definitions",
 				  def->name, STACK_MAX);
+	/* Its parent's start was killed after the kernel made it (its record still pending):
+	 * completed first, as its own start would; it ran already, so it is not stopped again
+	 * if DEF fails. */
+	if (vbus_run_load(ctx, ref, &parent) >= 0 && parent.pending) {
+		r = start_named(ctx, ref, flags, depth + 1);
+		if (r < 0 && r != -EALREADY) {
+			_cleanup_free_ char *cause = vbus_error_take(ctx);
+
+			vbus_run_done(&parent);
+			return vbus_error(ctx, r, "its parent '%s' did not start: %s", ref,
+					  cause ?: strerror(-r));
+		}
+	}
+	vbus_run_done(&parent);
+	vbus_error_clear(ctx);
 	r = vbus_stack_resolve(ctx, def, &res);
 	if (r == -ENODEV) {
 		vbus_error_clear(ctx);
@@ -1554,8 +1649,17 @@ static int start_given(struct vbus_ctx *ctx, const char *name, const struct vbus
 			return r;
 	}
 	if (r > 0) {
-		if (is_active(ctx, run.def))
+		enum presence p = presence(ctx, run.def);
+
+		if (p == ACTIVE)
 			return converge_run(ctx, &run);
+		/* Half made or half removed by vbus (killed in between): removed first, the
+		 * record kept until it is gone, else the kernel refuses to make it again. */
+		if (p == PARTIAL && run.created) {
+			r = destroy_partial(ctx, &run);
+			if (r < 0)
+				return r;
+		}
 		/* A stale record (the device went away underneath us): start afresh. */
 		r = run_remove(ctx, name);
 		if (r < 0)
@@ -1741,9 +1845,14 @@ static int stop_given(struct vbus_ctx *ctx, const char *name, struct vbus_run *g
 		if (r < 0)
 			return r;
 		/* PRESENT: the caller's dump under this hold of the lock showed the device; asked
-		 * only if the stop fails. */
-		if (!present && !is_active(ctx, run.def))
-			return stop_gone(ctx, name);
+		 * only if the stop fails. What a killed start or stop of vbus's left (PARTIAL) is
+		 * stopped as the device: destroy() removes it. */
+		if (!present) {
+			enum presence p = presence(ctx, run.def);
+
+			if (p == ABSENT || (p == PARTIAL && !run.created))
+				return stop_gone(ctx, name);
+		}
 	}
 	r = stop_run(ctx, be, &run);
 	if (r < 0 && present && !is_active(ctx, run.def)) {
@@ -2134,11 +2243,12 @@ int vbus_run_forget_gone(struct vbus_ctx *ctx, const char *name)
 	r = vbus_lock(ctx);
 	if (r < 0)
 		return r;
-	/* A pending record whose device is gone is dropped by run_load() itself. */
+	/* A pending record whose device is gone is dropped by run_load() itself. One whose
+	 * device is partly there stays: it names what vbus has to remove still. */
 	r = run_load(ctx, name, &run);
 	if (r == -ENOENT)
 		r = 0;
-	else if (r >= 0 && is_active(ctx, run.def))
+	else if (r >= 0 && presence(ctx, run.def) != ABSENT)
 		r = 0;
 	else if (r >= 0) {
 		r = run_remove(ctx, name);

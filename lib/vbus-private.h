@@ -181,6 +181,10 @@ struct vbus_status {
 	/* bound_driver is the one the kind's own matching gave the device (no override): what
 	 * "host" resolves to for a kind that sets this, without asking the kernel again. */
 	bool bound_by_match;
+	/* Not active, yet something of it is left in the kernel that destroy() removes: a
+	 * create or destroy stopped between its kernel requests (an SF port whose function is
+	 * not active). The core removes it only where a run record says vbus made it. */
+	bool partial;
 };
 
 void vbus_status_done(struct vbus_status *st);
@@ -488,6 +492,11 @@ int vbus_run_take_over(struct vbus_ctx *ctx, const struct vbus_def *def);
  * parent removed): 1 when dropped, 0 when kept (no record, or the device is there). Takes the
  * lock. */
 int vbus_run_forget_gone(struct vbus_ctx *ctx, const char *name);
+/* NAME has a run record: vbus started its device (or is starting it). */
+bool vbus_run_exists(struct vbus_ctx *ctx, const char *name);
+/* The names of the run records, in no order, NULL-terminated (an empty list when there is no
+ * /run/vbus). Free with sysfs_strv_free(). */
+int vbus_run_names(struct vbus_ctx *ctx, char ***ret);
 /* Pretty JSON text (lib/def.c): what vbus_json_format() writes, into one growing buffer. */
 struct vbus_text {
 	char *s;

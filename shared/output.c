@@ -11,28 +11,36 @@
 
 /* ---- tables ------------------------------------------------------------------------------- */
 
+/* A cell's text: LEN bytes at OFF in the table's TEXT, where every cell's text is copied (one
+ * buffer for the whole table, no allocation per cell). */
 struct cell {
-	const char *s;
-	size_t len;
-	bool owned;
+	size_t off, len;
 };
 
 struct table {
 	const struct column *cols;
 	size_t n_cols;
-	struct cell *cells; /* n_rows x n_cols, the header first */
+	struct vbus_text text; /* "-" at 0, then the headers and the cells' texts */
+	struct cell *cells;    /* n_rows x n_cols, the header first */
 	size_t n_rows, allocated;
 	size_t *width;
 };
 
 static void table_done(struct table *t)
 {
-	for (size_t i = 0; t->cells && i < t->n_rows * t->n_cols; i++)
-		if (t->cells[i].owned)
-			free((char *)t->cells[i].s);
+	free(t->text.s);
 	free(t->cells);
 	free(t->width);
 	*t = (struct table){};
+}
+
+/* S (LEN bytes) copied into T's text, as a cell's text. */
+static struct cell table_put(struct table *t, const char *s, size_t len)
+{
+	struct cell x = { .off = t->text.len, .len = len };
+
+	vbus_text_put(&t->text, s, len);
+	return x;
 }
 
 static int table_init(struct table *t, const struct column *cols, size_t n_cols)
@@ -44,9 +52,14 @@ static int table_init(struct table *t, const struct column *cols, size_t n_cols)
 		table_done(t);
 		return -ENOMEM;
 	}
+	table_put(t, "-", 1);
 	for (size_t c = 0; c < n_cols; c++) {
-		t->cells[c] = (struct cell){ .s = cols[c].header, .len = strlen(cols[c].header) };
+		t->cells[c] = table_put(t, cols[c].header, strlen(cols[c].header));
 		t->width[c] = t->cells[c].len;
+	}
+	if (t->text.oom) {
+		table_done(t);
+		return -ENOMEM;
 	}
 	t->n_rows = 1;
 	t->allocated = 1;
@@ -69,66 +82,68 @@ static struct cell *table_new_row(struct table *t)
 	}
 	x = &t->cells[t->n_rows * t->n_cols];
 	for (size_t c = 0; c < t->n_cols; c++)
-		x[c] = (struct cell){ .s = "-", .len = 1 };
+		x[c] = (struct cell){ .off = 0, .len = 1 };
 	t->n_rows++;
 	return x;
 }
 
-/* Sets cell C of the last row to S (NULL: "-"), copied unless OWNED (then taken). */
+/* Sets cell C of the last row to S (NULL: "-"), which is freed when OWNED. */
 static int table_set(struct table *t, size_t c, const char *s, bool owned)
 {
 	struct cell *x = &t->cells[(t->n_rows - 1) * t->n_cols + c];
+	const char *q;
+	char *e;
 
-	if (x->owned)
-		free((char *)x->s);
-	*x = (struct cell){ .s = "-", .len = 1 };
+	*x = (struct cell){ .off = 0, .len = 1 };
 	if (!s)
 		return 0;
 	/* A name the kernel gave, a damaged file: control characters never reach the terminal
 	 * raw (no forged rows, no escape sequences). */
-	for (const char *q = s; *q; q++)
-		if ((unsigned char)*q < 0x20 || *q == 0x7f) {
-			char *e = vbus_escape(s);
-
-			if (owned)
-				free((char *)s);
-			if (!e)
-				return -ENOMEM;
-			s = e;
-			owned = true;
+	for (q = s; *q; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
 			break;
-		}
-	if (!owned) {
-		s = strdup(s);
-		if (!s)
+	if (*q) {
+		e = vbus_escape(s);
+		if (owned)
+			free((char *)s);
+		if (!e)
 			return -ENOMEM;
+		s = e;
+		owned = true;
+		q = s + strlen(s);
 	}
-	*x = (struct cell){ .s = s, .len = strlen(s), .owned = true };
+	*x = table_put(t, s, (size_t)(q - s));
+	if (owned)
+		free((char *)s);
+	if (t->text.oom)
+		return -ENOMEM;
 	if (x->len > t->width[c])
 		t->width[c] = x->len;
 	return 0;
 }
 
-static void table_print(const struct table *t, FILE *f)
+/* The table, each cell padded to its column's width and two spaces (the last one not), into one
+ * buffer written with one call. */
+static int table_print(const struct table *t, FILE *f)
 {
-	static const char spaces[] = "                                ";
+	struct vbus_text out = {};
 
 	for (size_t i = 0; i < t->n_rows * t->n_cols; i++) {
 		size_t c = i % t->n_cols;
 
-		fwrite(t->cells[i].s, 1, t->cells[i].len, f);
-		if (c + 1 == t->n_cols) {
-			putc('\n', f);
-			continue;
-		}
-		/* Padded to the column's width, then two spaces. */
-		for (size_t pad = t->width[c] - t->cells[i].len + 2; pad > 0;) {
-			size_t k = pad < sizeof(spaces) - 1 ? pad : sizeof(spaces) - 1;
-
-			fwrite(spaces, 1, k, f);
-			pad -= k;
-		}
+		vbus_text_put(&out, t->text.s + t->cells[i].off, t->cells[i].len);
+		if (c + 1 == t->n_cols)
+			vbus_text_put(&out, "\n", 1);
+		else
+			vbus_text_indent(&out, (int)(t->width[c] - t->cells[i].len + 2));
 	}
+	if (out.oom) {
+		free(out.s);
+		return -ENOMEM;
+	}
+	fwrite(out.s, 1, out.len, f);
+	free(out.s);
+	return 0;
 }
 
 /* ---- the printer -------------------------------------------------------------------------- */
@@ -200,12 +215,16 @@ static void json_begin(struct printer *p, const char *key)
 static void cell(struct printer *p, const char *key, const char *s, bool owned)
 {
 	if (p->in_row && p->depth == 2 && key)
-		for (size_t c = 0; c < p->table.n_cols; c++)
-			if (p->table.cols[c].key && strcmp(p->table.cols[c].key, key) == 0) {
-				if (table_set(&p->table, c, s, owned) < 0)
-					p->oom = -ENOMEM;
-				return;
-			}
+		for (size_t c = 0; c < p->table.n_cols; c++) {
+			const char *k = p->table.cols[c].key;
+
+			/* The first byte tells most columns apart without a call. */
+			if (!k || k[0] != key[0] || strcmp(k, key) != 0)
+				continue;
+			if (table_set(&p->table, c, s, owned) < 0)
+				p->oom = -ENOMEM;
+			return;
+		}
 	if (owned)
 		free((char *)s);
 }
@@ -332,10 +351,8 @@ int printer_write(struct printer *p, FILE *f)
 {
 	if (p->oom || p->text.oom)
 		return -ENOMEM;
-	if (!p->json) {
-		table_print(&p->table, f);
-		return 0;
-	}
+	if (!p->json)
+		return table_print(&p->table, f);
 	vbus_text_put(&p->text, "\n", 1);
 	if (p->text.oom)
 		return -ENOMEM;
@@ -593,7 +610,7 @@ int output_list(struct json_object *array, const struct column *cols, size_t n_c
 		}
 	}
 	if (r >= 0)
-		table_print(&t, stdout);
+		r = table_print(&t, stdout);
 	table_done(&t);
 	return r;
 }

@@ -190,4 +190,46 @@ TEST(json_text_escapes)
 	strcpy(root, "/tmp/vbus-test-list.XXXXXX");
 }
 
+/* The table renderer (shared/output.c), which draws both vbusctl list tables (in-process and
+ * from vbusd's document): each column as wide as its widest cell or header, two spaces between
+ * columns, the last unpadded; a missing value "-"; control characters escaped, never raw. */
+TEST(table_renderer)
+{
+	static const struct column cols[] = {
+		{ "NAME", "name", NULL },
+		{ "N", "n", NULL },
+		{ "OK", "ok", NULL },
+		{ "NOTE", "note", NULL },
+	};
+	struct printer *p = NULL;
+	char *got = NULL;
+	size_t len = 0;
+
+	check_int(printer_new(false, cols, ELEMENTSOF(cols), &p), 0);
+	if (!p)
+		return;
+	print_open_array(p, PRINT_ANY, NULL);
+	print_open_object(p, PRINT_ANY, NULL);
+	print_string(p, PRINT_ANY, "name", "a-rather-long-name");
+	print_int(p, PRINT_ANY, "n", -12345);
+	print_bool(p, PRINT_ANY, "ok", true);
+	print_string(p, PRINT_JSON, "note", "json only: not in the table");
+	print_close_object(p, PRINT_ANY);
+	print_open_object(p, PRINT_ANY, NULL);
+	print_string(p, PRINT_ANY, "name", "x");
+	print_string(p, PRINT_ANY, "n", NULL);
+	print_bool(p, PRINT_ANY, "ok", false);
+	print_string(p, PRINT_TABLE, "note", "red\x1b[31m\nforged row");
+	print_string(p, PRINT_ANY, "unknown", "no column of that key");
+	print_close_object(p, PRINT_ANY);
+	print_close_array(p, PRINT_ANY);
+	check_int(printer_take(p, &got, &len), 0);
+	check_str(got, "NAME                N       OK   NOTE\n"
+		       "a-rather-long-name  -12345  yes  -\n"
+		       "x                   -       no   red\\x1b[31m\\x0aforged row\n");
+	check_int((int)len, got ? (int)strlen(got) : -1);
+	free(got);
+	printer_free(p);
+}
+
 TEST_MAIN()

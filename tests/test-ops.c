@@ -19,6 +19,7 @@ struct fake {
 		char name[64]; /* the definition's uuid or parent */
 		char driver[64];
 		bool used;
+		bool partial; /* half made or half removed: not active, in the way of a create */
 	} dev[MAX_DEV];
 	bool parent_absent;
 	int fail_create, fail_bind, fail_destroy; /* negative errno to return */
@@ -26,6 +27,7 @@ struct fake {
 	bool bind_wrong;			  /* bind "succeeds" with another driver */
 	bool create_invisible;			  /* create succeeds, device never appears */
 	bool fail_list;
+	bool die_half; /* the process dies inside create/destroy, between two kernel requests */
 	int n_create, n_destroy, n_bind;
 	char log[1024];
 };
@@ -51,6 +53,7 @@ static int add_dev(const char *name, const char *driver)
 	for (int i = 0; i < MAX_DEV; i++)
 		if (!fk.dev[i].used) {
 			fk.dev[i].used = true;
+			fk.dev[i].partial = false;
 			snprintf(fk.dev[i].name, sizeof(fk.dev[i].name), "%s", name);
 			snprintf(fk.dev[i].driver, sizeof(fk.dev[i].driver), "%s", driver ?: "");
 			return i;
@@ -85,6 +88,10 @@ static int f_status(struct vbus_ctx *ctx, const struct vbus_def *def, struct vbu
 	*st = (struct vbus_status){};
 	if (i < 0)
 		return 0;
+	if (fk.dev[i].partial) {
+		st->partial = true;
+		return 0;
+	}
 	st->active = true;
 	st->sysfs_path = vbus_pathf(ctx, "/sys/fake/%s", fk.dev[i].name);
 	if (fk.dev[i].driver[0])
@@ -98,6 +105,12 @@ static int f_create(struct vbus_ctx *ctx, const struct vbus_def *def)
 	logf_("create %s;", def->name);
 	if (fk.fail_create)
 		return vbus_error(ctx, fk.fail_create, "create failed for %s", def->name);
+	if (find(def) >= 0)
+		return vbus_error(ctx, -EEXIST, "%s is in use", key(def));
+	if (fk.die_half) {
+		fk.dev[add_dev(key(def), "")].partial = true;
+		_exit(42);
+	}
 	if (!fk.create_invisible)
 		add_dev(key(def), "host_drv");
 	return 0;
@@ -111,6 +124,10 @@ static int f_destroy(struct vbus_ctx *ctx, const struct vbus_def *def)
 	logf_("destroy %s;", def->name);
 	if (fk.fail_destroy)
 		return vbus_error(ctx, fk.fail_destroy, "destroy failed");
+	if (i >= 0 && fk.die_half) {
+		fk.dev[i].partial = true;
+		_exit(42);
+	}
 	if (i >= 0)
 		fk.dev[i].used = false;
 	return 0;
@@ -146,7 +163,7 @@ static int f_list_active(struct vbus_ctx *ctx, struct json_object *devices)
 	for (int i = 0; i < MAX_DEV; i++) {
 		struct json_object *o;
 
-		if (!fk.dev[i].used)
+		if (!fk.dev[i].used || fk.dev[i].partial)
 			continue;
 		o = json_object_new_object();
 		json_object_object_add(o, "name", json_object_new_string(fk.dev[i].name));
@@ -845,6 +862,79 @@ TEST(write_ahead_transient)
 			/* and the name is free again */
 			check_int(vbus_create(ctx, def, VBUS_CREATE_TRANSIENT), 0);
 			check_int(vbus_remove(ctx, "t1"), 0);
+			teardown(ctx);
+		}
+}
+
+/* A start or stop (STOP) of g1 in a child that dies inside the backend's create or destroy. */
+static void killed_half(bool stop)
+{
+	int status = -1;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct vbus_ctx *c = NULL;
+
+		if (vbus_ctx_new(root, &c) < 0)
+			_exit(1);
+		c->backend_override[VBUS_KIND_MDEV] = &fake_mdev;
+		fk.die_half = true;
+		(void)(stop ? vbus_stop(c, "g1") : vbus_start(c, "g1"));
+		_exit(1);
+	}
+	check(waitpid(pid, &status, 0) == pid);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+	fk.die_half = false;
+}
+
+/* Killed between two kernel requests of a create (an SF's PORT_NEW and its activation) or of a
+ * destroy (deactivated, PORT_DEL not sent yet): the device is partly there, not active, and in
+ * the way of the next create. It is vbus's by its record: stop removes it, start and the
+ * reconcile remove it and make the device again; nothing is left that no record names. */
+TEST(write_ahead_half_made)
+{
+	for (int half_stop = 0; half_stop < 2; half_stop++)
+		for (int then = 0; then < 3; then++) {
+			struct vbus_ctx *ctx = setup();
+			_cleanup_def_ struct vbus_def *def = mdev_def("g1", U1);
+			_cleanup_json_ struct json_object *res = NULL;
+			int i;
+
+			printf("# killed in the middle of its %s, then %s\n",
+			       half_stop ? "stop" : "start",
+			       then == 0   ? "stop"
+			       : then == 1 ? "start"
+					   : "reconcile");
+			def->driver = strdup("vfio");
+			def->start = VBUS_START_AUTO;
+			check_int(vbus_define(ctx, def, 0), 0);
+			if (half_stop)
+				check_int(vbus_start(ctx, "g1"), 0);
+			killed_half(half_stop);
+			i = find(def);
+			check(i >= 0 && fk.dev[i].partial);
+			check(exists("/run/vbus/g1.json") || journal_names("g1"));
+			fk.log[0] = '\0';
+			if (then == 0) {
+				check_int(vbus_stop(ctx, "g1"), 0);
+				check_str(fk.log, "destroy g1;");
+			} else {
+				if (then == 1)
+					check_int(vbus_start(ctx, "g1"), 0);
+				else
+					check_int(vbus_reconcile(ctx, NULL, 0, &res), 1);
+				check_str(fk.log, "destroy g1;create g1;bind g1 vfio_drv;");
+				i = find(def);
+				check(i >= 0 && !fk.dev[i].partial &&
+				      streq(fk.dev[i].driver, "vfio_drv"));
+				check(exists("/run/vbus/g1.json"));
+				check_int(vbus_stop(ctx, "g1"), 0);
+			}
+			check_int(find(def), -1);
+			check(!exists("/run/vbus/g1.json"));
+			check(!exists("/run/vbus/.intents"));
 			teardown(ctx);
 		}
 }

@@ -649,8 +649,13 @@ static void step_hook(struct vbus_ctx *ctx, const char *step, void *userdata)
 {
 	static unsigned seen;
 	const char *at = getenv("VBUS_FAKE_KILL_AT");
+	const char *slow = getenv("VBUS_FAKE_CREATED_USEC");
 	size_t len = strlen(step);
 	unsigned nth = 1;
+
+	/* VBUS_FAKE_CREATED_USEC=N: each create takes N µs more, as a slow probe would. */
+	if (slow && streq(step, "created"))
+		usleep((useconds_t)strtoul(slow, NULL, 10));
 
 	if (!at || strncmp(at, step, len) != 0 || (at[len] != '\0' && at[len] != '@'))
 		return;

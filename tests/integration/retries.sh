@@ -112,4 +112,68 @@ PY
 done
 check "no line per device" bash -c "! grep -q \"Failed to start '\" '$T/lines'"
 check "vbusd lives" alive
+
+# A listing while the first retry round runs, right after vbusd's start: vbusd restarted with
+# M failing start:auto definitions on mtty. Its start-up reconcile fails them before READY=1
+# and the round starts 1 ms later, in slices. The first call is answered between two slices,
+# before the round's line: sd-bus holds the NameAcquired signal it read while vbusd took its
+# name, and slices at the bus's priority kept it (and the call behind it) waiting for the
+# whole round.
+M=3000
+kill "$MON_PID" "$VBUSD_PID"
+wait "$MON_PID" "$VBUSD_PID" 2>/dev/null
+MON_PID= VBUSD_PID=
+python3 - "$ROOT/etc/vbus/devices.d" "$N" "$M" <<'PY'
+import json, os, sys
+d, n, m = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n, m):
+    name = f"m{i:04d}"
+    with open(f"{d}/{name}.json", "w") as f:
+        json.dump({"version": 1, "name": name, "kind": "mdev", "parent": "mtty",
+                   "type": "mtty-1", "uuid": f"0d0f5c1e-0000-4000-8000-{i:012x}",
+                   "start": "auto"}, f)
+PY
+log_before=$(wc -l <"$T/vbusd.log")
+start_vbusd || not_ok "vbusd restarts with $M failing definitions" "$(tail -5 "$T/vbusd.log")"
+"$VBUSCTL" -j list --defined >"$T/first.json"
+tail -n +$((log_before + 1)) "$T/vbusd.log" | grep -E '^<[0-6]>' >"$T/lines-restart"
+check "the first listing after READY=1 lists all $((M + N + 2)) definitions" \
+	test "$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$T/first.json")" = $((M + N + 2))
+check "it came while the first retry round of the $M ran, not after it" \
+	bash -c "grep -q '^<5>mtty: $M devices failed to start .*; retry in 0.001 s\$' '$T/lines-restart' &&
+		! grep -q '^<5>mtty: .*; retry in 0.002 s\$' '$T/lines-restart'"
+check "vbusd lives" alive
+
+# A parent with many autostart definitions appears: vbusd starts them in slices and answers
+# in between. vbusd restarted with 150 of them on mtty, the parent away; each create takes
+# the fake kernel 20 ms (3 s for the 150). A listing made as the parent registers comes back
+# before the last of them started.
+kill "$VBUSD_PID"
+wait "$VBUSD_PID" 2>/dev/null
+VBUSD_PID=
+rm -f "$ROOT"/etc/vbus/devices.d/m[1-9][0-9][0-9][0-9].json "$ROOT"/etc/vbus/devices.d/m0[1-9][5-9][0-9].json \
+	"$ROOT"/etc/vbus/devices.d/m0[2-9][0-9][0-9].json "$ROOT"/etc/vbus/devices.d/g*.json
+echo 1000 >"$ROOT/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-1/available_instances"
+mv "$ROOT/sys/class/mdev_bus/mtty" "$T/mtty-away"
+VBUS_FAKE_CREATED_USEC=20000 start_vbusd ||
+	not_ok "vbusd restarts with $N definitions on an absent parent" "$(tail -5 "$T/vbusd.log")"
+mv "$T/mtty-away" "$ROOT/sys/class/mdev_bus/mtty"
+echo "change mdev mtty registered" >"$T/uevents"
+sleep 0.2
+"$VBUSCTL" -j list --defined >"$T/during.json"
+running() {
+	python3 -c 'import json, sys
+print(sum(1 for d in json.load(open(sys.argv[1])) if d["name"].startswith("m") and d["active"]))' "$1"
+}
+echo "# $(running "$T/during.json") of $N active in the listing made as mtty registered"
+check "the listing came while vbusd started the $N (some of them active, not all)" \
+	test "$(running "$T/during.json")" -gt 0 -a "$(running "$T/during.json")" -lt "$N"
+for _ in $(seq 300); do
+	"$VBUSCTL" -j list --defined >"$T/after.json"
+	[ "$(running "$T/after.json")" = "$N" ] && break
+	sleep 0.1
+done
+check "then all $N are active" test "$(running "$T/after.json")" = "$N"
+check "each started once" test "$(grep -c "Started 'm0" "$T/vbusd.log")" = "$N"
+check "vbusd lives" alive
 finish

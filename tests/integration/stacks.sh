@@ -79,6 +79,8 @@ check "boot: ... and not what no longer fits (48Q)" \
 check "stop of the VF succeeds" vbusctl stop z-vf
 in_order "stop: the mdev stopped before the VF under it" "Stopped 'a-mdev'" "Stopped 'z-vf'"
 check "stop: the mdev is gone" test ! -e "$MDEV"
+# The stop named the VF only: vbusd reads the stack on it again, the mdev with it.
+check "stop: vbusd lists the mdev on the VF inactive" inactive a-mdev
 check "stop: the VF is gone (count 0)" \
 	grep -qx 0 "$ROOT/sys/bus/pci/devices/0000:81:00.0/sriov_numvfs"
 check "stop of the vgpu clears its profile" vbusctl stop g1
