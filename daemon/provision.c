@@ -818,6 +818,8 @@ static int vbus_monitor_io(sd_event_source *s, int fd, uint32_t revents, void *u
 	return 0;
 }
 
+static bool is_one_of(const char *s, const char *const *list);
+
 /*
  * A uevent of a netdev or its queues names nothing a definition holds but may change a device's
  * netdev (a VF's): it joins the batch of kernel events, read whole once, instead of a full read
@@ -828,10 +830,15 @@ static bool uevent_batched(struct vbusd *d, const char *subsystem)
 {
 	static const struct vbus_monitor_event whole = { .what = VBUS_MONITOR_PARENT_GONE,
 							 .index = -1 };
+	/* Devices the model does not name: each event would read it whole. A device's vfio
+	 * group and vfio-dev node come with every mdev or PCI function bound to vfio (two
+	 * whole reads per mdev made an autostart quadratic, bench case 9); its start read
+	 * them already. */
+	static const char *const whole_later[] = {"net", "vfio", "vfio-dev", NULL};
 
 	if (streq_ptr(subsystem, "queues"))
 		return true;
-	if (!streq_ptr(subsystem, "net"))
+	if (!is_one_of(subsystem, whole_later))
 		return false;
 	monitor_event(&whole, d);
 	return true;
@@ -1198,7 +1205,11 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 		if (streq(action, "remove") && is_one_of(subsystem, gone))
 			forget_gone(d);
 	}
-	vbus_monitor_start(d);
+	/* A kind's genl family comes with its module (the module's uevent follows its init).
+	 * Asked on every event, each lookup of a missing family made the kernel run modprobe:
+	 * a dozen per mdev on a host without vdpa.ko (bench case 9). */
+	if (streq(action, "add") && streq_ptr(subsystem, "module"))
+		vbus_monitor_start(d);
 	provision_adopt(d, false);
 	/* A binding someone else changed leaves the CDI specs (or enters them) at once. */
 	if (subsystem && (streq(subsystem, "pci") || streq(subsystem, "mdev") ||
