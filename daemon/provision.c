@@ -1391,10 +1391,18 @@ void provision_done(struct vbusd *d)
 	monitor_batch_free(d->monitor_batch);
 	d->monitor_batch = NULL;
 	d->cdi_defer = sd_event_source_disable_unref(d->cdi_defer);
-	while (d->rounds)
-		round_free(d->rounds);
+	/* Batches first: one that ends sets the timers of the rounds its failures joined, which
+	 * must all be there still. */
 	while (d->reconciles)
 		reconcile_free(d->reconciles);
+	for (struct round *rd = d->rounds; rd; rd = rd->next)
+		if (rd->batch) {
+			batch_end(rd->batch);
+			free(rd->batch);
+			rd->batch = NULL;
+		}
+	while (d->rounds)
+		round_free(d->rounds);
 	if (d->retries)
 		lh_table_free(d->retries);
 	d->retries = NULL;

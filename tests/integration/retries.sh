@@ -150,7 +150,10 @@ check "vbusd lives" alive
 # before the last of them started.
 kill "$VBUSD_PID"
 wait "$VBUSD_PID" 2>/dev/null
+status=$?
 VBUSD_PID=
+check "vbusd stopped in the middle of its retries exits 0 (ends its batches before freeing their rounds)" \
+	test "$status" = 0
 rm -f "$ROOT"/etc/vbus/devices.d/m[1-9][0-9][0-9][0-9].json "$ROOT"/etc/vbus/devices.d/m0[1-9][5-9][0-9].json \
 	"$ROOT"/etc/vbus/devices.d/m0[2-9][0-9][0-9].json "$ROOT"/etc/vbus/devices.d/g*.json
 echo 1000 >"$ROOT/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-1/available_instances"
@@ -176,4 +179,5 @@ done
 check "then all $N are active" test "$(running "$T/after.json")" = "$N"
 check "each started once" test "$(grep -c "Started 'm0" "$T/vbusd.log")" = "$N"
 check "vbusd lives" alive
+check "no sanitizer report in vbusd's log" bash -c "! grep -q Sanitizer '$T/vbusd.log'"
 finish
