@@ -488,11 +488,13 @@ static bool reconcile_slice(struct reconcile *rc, size_t limit)
 	size_t from = rc->cursor;
 
 	for (; rc->cursor < rc->n_todo && limit > 0; rc->cursor += 2, limit--) {
-		/* The definition the model read under this batch's lock, unless a refresh since
-		 * dropped it. */
+		/* The definition the model read under this batch's lock, or as a refresh since
+		 * read it: one undefined or no longer start:auto since an earlier slice is left. */
 		struct device *dev = rc->fresh ? objects_get(d, rc->todo[rc->cursor]) : NULL;
 		const struct vbus_def *def = dev ? vbus_device_stored_def(dev->model) : NULL;
 
+		if (rc->fresh && (!dev || !dev->defined || !dev->start_auto))
+			continue;
 		if (start_one(d, &rc->batch, rc->todo[rc->cursor], rc->todo[rc->cursor + 1], def) > 0)
 			rc->started++;
 	}
