@@ -137,6 +137,11 @@ char *vbus_wanted_driver(struct vbus_ctx *ctx, const struct vbus_def *def)
 	return wanted_driver(ctx, def, true, NULL);
 }
 
+static const char *json_str(struct json_object *v)
+{
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
 static const char *str_key(struct json_object *o, const char *key)
 {
 	struct json_object *v;
@@ -430,44 +435,42 @@ static int listing_key(const char *key)
 	return -1;
 }
 
-/* Whether KEY is one a listing's object has of its own (with DEFINITION, also the schema's). */
-static bool is_listing_key(const char *key, bool definition)
+/*
+ * The identity fields of an object of a listing (an active device of list_active(), or an
+ * element of a listing's JSON), into DEV's definition-shaped copy, in one pass over its keys:
+ * the listing's own keys (with DEV->definition, also the schema's) into VAL by listing_key(),
+ * the others to DEV's extras in their order.
+ */
+static int device_identity(struct vbus_device *dev, struct json_object *o,
+			   struct json_object *val[_K_MAX])
 {
-	int k = listing_key(key);
-
-	return k >= 0 && (definition || !listing_keys[k].schema);
-}
-
-/* The identity fields of an object of a listing (an active device of list_active(), or an
- * element of a listing's JSON), into a new definition-shaped copy; the other keys that are
- * neither identity nor runtime (nor, with DEFINITION, of the schema) go to DEV's extras. */
-static int device_identity(struct vbus_device *dev, struct json_object *o)
-{
-	static const char *const keys[] = { "name", "parent", "type", "uuid" };
 	struct vbus_def *def = dev->def;
-	struct json_object *v;
 	int r;
 
-	def->kind = vbus_kind_from_string(str_key(o, "kind") ?: "");
-	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-		char **field[] = { &def->name, &def->parent, &def->type, &def->uuid };
+	json_object_object_foreach (o, key, value) {
+		int k = listing_key(key);
 
-		r = strdup_opt(str_key(o, keys[i]), field[i]);
-		if (r < 0)
-			return r;
-	}
-	if (json_object_object_get_ex(o, "index", &v) && json_object_is_type(v, json_type_int))
-		def->index = json_object_get_int64(v);
-	if (!def->name)
-		return -EINVAL;
-	json_object_object_foreach (o, key, val) {
-		if (is_listing_key(key, dev->definition))
+		if (k >= 0 && (dev->definition || !listing_keys[k].schema)) {
+			val[k] = value;
 			continue;
-		r = add_extra(dev, key, val);
+		}
+		r = add_extra(dev, key, value);
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	def->kind = vbus_kind_from_string(json_str(val[K_KIND]) ?: "");
+	r = strdup_opt(json_str(val[K_NAME]), &def->name);
+	if (r >= 0)
+		r = strdup_opt(json_str(val[K_PARENT]), &def->parent);
+	if (r >= 0)
+		r = strdup_opt(json_str(val[K_TYPE]), &def->type);
+	if (r >= 0)
+		r = strdup_opt(json_str(val[K_UUID]), &def->uuid);
+	if (r < 0)
+		return r;
+	if (json_object_is_type(val[K_INDEX], json_type_int))
+		def->index = json_object_get_int64(val[K_INDEX]);
+	return def->name ? 0 : -EINVAL;
 }
 
 /* An active device nobody defined, from object O of list_active(), with RT. */
@@ -475,6 +478,7 @@ static int device_from_active(struct json_object *o, const struct vbus_runtime *
 			      struct vbus_device **ret)
 {
 	_cleanup_device_ struct vbus_device *dev = NULL;
+	struct json_object *val[_K_MAX] = {};
 	struct vbus_def *def;
 	int r;
 
@@ -486,7 +490,7 @@ static int device_from_active(struct json_object *o, const struct vbus_runtime *
 		vbus_def_free(def);
 		return r;
 	}
-	r = device_identity(dev, o);
+	r = device_identity(dev, o, val);
 	if (r >= 0)
 		r = device_set_runtime(dev, rt);
 	if (r < 0)
@@ -503,11 +507,6 @@ VBUS_EXPORT const char *vbus_pending_to_string(unsigned bit)
 		if (bit == 1u << i)
 			return pending_names[i];
 	return NULL;
-}
-
-static const char *json_str(struct json_object *v)
-{
-	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
 /* S (NULL: "") into the buffer D of SIZE bytes, cut to fit (what snprintf("%s") does, at a
@@ -542,31 +541,9 @@ int vbus_device_from_json(struct json_object *o, struct vbus_device **ret)
 		return r;
 	}
 	dev->definition = json_object_object_get_ex(o, "version", NULL);
-	json_object_object_foreach (o, key, value) {
-		int k = listing_key(key);
-
-		if (k >= 0 && (dev->definition || !listing_keys[k].schema)) {
-			val[k] = value;
-			continue;
-		}
-		r = add_extra(dev, key, value);
-		if (r < 0)
-			return r;
-	}
-	def->kind = vbus_kind_from_string(json_str(val[K_KIND]) ?: "");
-	r = strdup_opt(json_str(val[K_NAME]), &def->name);
-	if (r >= 0)
-		r = strdup_opt(json_str(val[K_PARENT]), &def->parent);
-	if (r >= 0)
-		r = strdup_opt(json_str(val[K_TYPE]), &def->type);
-	if (r >= 0)
-		r = strdup_opt(json_str(val[K_UUID]), &def->uuid);
+	r = device_identity(dev, o, val);
 	if (r < 0)
 		return r;
-	if (json_object_is_type(val[K_INDEX], json_type_int))
-		def->index = json_object_get_int64(val[K_INDEX]);
-	if (!def->name)
-		return -EINVAL;
 	if (dev->definition) {
 		r = strdup_opt(json_str(val[K_DRIVER]), &def->driver);
 		if (r < 0)
