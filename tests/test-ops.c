@@ -765,6 +765,17 @@ static bool journal_names(const char *name)
 	return strstr(text, key) != NULL;
 }
 
+/* In a forked child: a context on the test tree with the fake mdev backend (exits if none). */
+static struct vbus_ctx *child_ctx(void)
+{
+	struct vbus_ctx *c = NULL;
+
+	if (vbus_ctx_new(root, &c) < 0)
+		_exit(1);
+	c->backend_override[VBUS_KIND_MDEV] = &fake_mdev;
+	return c;
+}
+
 /* Runs a start (or a transient create with DEF) in a child that dies right after STEP. */
 static void killed_at(const char *step, const char *name, struct vbus_def *def)
 {
@@ -775,11 +786,8 @@ static void killed_at(const char *step, const char *name, struct vbus_def *def)
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
-		struct vbus_ctx *c = NULL;
+		struct vbus_ctx *c = child_ctx();
 
-		if (vbus_ctx_new(root, &c) < 0)
-			_exit(1);
-		c->backend_override[VBUS_KIND_MDEV] = &fake_mdev;
 		c->step_hook = kill_hook;
 		if (def)
 			(void)vbus_create(c, def, VBUS_CREATE_TRANSIENT);
@@ -875,11 +883,8 @@ static void killed_half(bool stop)
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
-		struct vbus_ctx *c = NULL;
+		struct vbus_ctx *c = child_ctx();
 
-		if (vbus_ctx_new(root, &c) < 0)
-			_exit(1);
-		c->backend_override[VBUS_KIND_MDEV] = &fake_mdev;
 		fk.die_half = true;
 		(void)(stop ? vbus_stop(c, "g1") : vbus_start(c, "g1"));
 		_exit(1);
