@@ -502,7 +502,10 @@ static bool reconcile_slice(struct reconcile *rc, size_t limit)
 		batch_end(&rc->batch);
 	vbus_policy_pin(d->ctx);
 	for (size_t i = from; i < rc->cursor; i += 2)
-		objects_refresh_runtime(d, rc->todo[i]);
+		/* One left above because the model no longer has it has nothing to follow (a
+		 * refresh of a name the model lacks reads it whole). */
+		if (!rc->fresh || objects_get(d, rc->todo[i]))
+			objects_refresh_runtime(d, rc->todo[i]);
 	vbus_policy_unpin(d->ctx);
 	return rc->cursor >= rc->n_todo;
 }
