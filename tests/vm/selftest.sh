@@ -50,5 +50,24 @@ t "a qemu that cannot start makes run exit 1" '[ $rc = 1 ]'
 t "its script is reported as never finished" 'grep -qx "01-pass none" "$out/nomem/status"'
 t "qemu's error is shown" 'grep -q "cannot set up guest memory" "$out/nomem.stderr"'
 
+# A boot that hangs before stage 2 (the kernel's early boot; VBUS_VM_TEST_HANG_BOOTS makes
+# stage 2 wait before it starts) is killed after VBUS_VM_BOOT_TIMEOUT and booted once more.
+rc=0
+VBUS_VM_BOOT_TIMEOUT=45 VBUS_VM_TEST_HANG_BOOTS=1 "$here/run" "$@" --out "$out/hang1" \
+	"$here/selftest/pass.sh" 2>"$out/hang1.stderr" || rc=$?
+t "a boot hung before stage 2 is booted again and its script passes" \
+	'[ $rc = 0 ] && grep -qx "01-pass 0" "$out/hang1/status"'
+t "the hung boot is named on stderr" \
+	'grep -q "boot 1 did not reach stage 2 in 45s" "$out/hang1.stderr" &&
+	 grep -q "booting again (attempt 2 of 2)" "$out/hang1.stderr"'
+t "the hung boot's console is kept" \
+	'grep -q "vbus_test_hang=1, waiting forever" "$out/hang1/console-boot1.log"'
+# Two hung boots: run gives up; the script is reported as never run.
+rc=0
+VBUS_VM_BOOT_TIMEOUT=25 VBUS_VM_TEST_HANG_BOOTS=2 "$here/run" "$@" --out "$out/hang2" \
+	"$here/selftest/pass.sh" 2>"$out/hang2.stderr" || rc=$?
+t "two hung boots make run exit 1" '[ $rc = 1 ] && grep -qx "01-pass none" "$out/hang2/status"'
+t "run says it gave up" 'grep -q "giving up after 2 boots" "$out/hang2.stderr"'
+
 echo "$((n - failed)) passed, $failed failed"
 [ $failed = 0 ]

@@ -49,6 +49,11 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vbusout /run/vbus-out 
 	echo "init: cannot mount the results share"
 	exit 1
 }
+# tests/vm/run's self-test of its boot watchdog (VBUS_VM_TEST_HANG_BOOTS): a boot that hangs.
+if [ "$(arg vbus_test_hang)" = 1 ]; then
+	echo "init: vbus_test_hang=1, waiting forever"
+	sleep infinity
+fi
 read -r boot _ </proc/uptime
 echo "boot $boot" >/run/vbus-out/timings
 
