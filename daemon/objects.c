@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 
 #include "output.h"
+#include "sysfs.h"
 #include "vbusd.h"
 
 /* Device properties, and the keys of the listing's objects that say the same (a change of
@@ -1014,6 +1015,22 @@ static struct lh_table *by_path(struct lh_table *t)
 	return m;
 }
 
+/*
+ * The number of the kernel's last uevent, read before a device's state is: the kernel sends a
+ * uevent after the change it announces, so a uevent up to this number changed nothing that
+ * read did not see (provision.c then skips reading it again). 0 when not known (a fake tree).
+ */
+static uint64_t kernel_seqnum(struct vbusd *d)
+{
+	uint64_t n = 0;
+
+	if (sysfs_read_u64(d->ctx, "/sys/kernel/uevent_seqnum", &n) < 0) {
+		vbus_error_clear(d->ctx);
+		return 0;
+	}
+	return n;
+}
+
 static struct device *lookup(struct lh_table *t, const char *key)
 {
 	void *v;
@@ -1032,6 +1049,7 @@ int objects_refresh(struct vbusd *d)
 	struct capture c;
 	size_t n_undefined = 0, n_list = 0;
 	bool first = !old;
+	uint64_t seqnum;
 	int r;
 
 	r = load_parents(d, &parents);
@@ -1044,6 +1062,7 @@ int objects_refresh(struct vbusd *d)
 	}
 
 	store_identity(d, &d->store);
+	seqnum = kernel_seqnum(d);
 	capture_begin(d, &c);
 	r = vbus_list_devices(d->ctx, VBUS_LIST_DEFINED | VBUS_LIST_ACTIVE, NULL, &list, &n_list);
 	listing_warnings(d, capture_end(d, &c));
@@ -1089,6 +1108,7 @@ int objects_refresh(struct vbusd *d)
 		r = device_new(list[i], definition, &dev);
 		if (r < 0)
 			goto fail;
+		dev->seqnum = seqnum;
 		if (!definition)
 			n_undefined++;
 		if (old) {
@@ -1215,6 +1235,7 @@ static int refresh_name(struct vbusd *d, const char *name, bool same_definition)
 	struct vbus_device *o = NULL;
 	struct device *old, *dev = NULL, *taken;
 	const struct vbus_def *stored;
+	uint64_t seqnum;
 	int r;
 
 	/* Not read yet, unreadable, or NAME's file could not be read (its warning must go when
@@ -1228,6 +1249,7 @@ static int refresh_name(struct vbusd *d, const char *name, bool same_definition)
 		return objects_refresh(d);
 	old = objects_get(d, name);
 	stored = same_definition && old ? vbus_device_stored_def(old->model) : NULL;
+	seqnum = kernel_seqnum(d);
 	r = stored ? vbus_list_stored_definition(d->ctx, stored, &o)
 		   : vbus_list_definition(d->ctx, name, &o);
 	if (r == -ENOMEM)
@@ -1258,6 +1280,7 @@ static int refresh_name(struct vbusd *d, const char *name, bool same_definition)
 	vbus_device_unref(o);
 	if (r < 0)
 		return r;
+	dev->seqnum = seqnum;
 	/* The active device nobody defined that this definition now holds leaves the model: it
 	 * is announced as a change of name, not as a stop and a start. */
 	taken = dev->active ? undefined_at(d, dev->sysfs_path) : NULL;

@@ -825,13 +825,90 @@ static int vbus_monitor_io(sd_event_source *s, int fd, uint32_t revents, void *u
 
 static bool is_one_of(const char *s, const char *const *list);
 
+/* The model's entry DEV is the kernel device SYSNAME (by name, or its sysfs path ends so). */
+static bool device_is(const struct device *dev, const char *sysname)
+{
+	const char *slash = dev->sysfs_path ? strrchr(dev->sysfs_path, '/') : NULL;
+
+	return streq(dev->name, sysname) || (slash && streq(slash + 1, sysname));
+}
+
+/* DEV's state was read after the kernel sent uevent SEQNUM (0: not known): it holds the change. */
+static bool saw_uevent(const struct device *dev, uint64_t seqnum)
+{
+	return seqnum && dev->seqnum && seqnum <= dev->seqnum;
+}
+
+/* Some entry of the model is the kernel device SYSNAME, and each such was read after uevent
+ * SEQNUM. */
+static bool model_saw(struct vbusd *d, const char *sysname, uint64_t seqnum)
+{
+	struct lh_entry *e;
+	bool any = false;
+
+	if (!seqnum || !d->devices)
+		return false;
+	lh_foreach(d->devices, e) {
+		struct device *dev = (struct device *)lh_entry_v(e);
+
+		if (!device_is(dev, sysname))
+			continue;
+		if (!saw_uevent(dev, seqnum))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
+/*
+ * A vfio group's or vfio-dev node's uevent (SEQNUM, DEVPATH) changes only what the model says of
+ * the devices behind it (their group, their node): true when every one of those was read after
+ * it. Those of an mdev or PCI function vbusd just bound to vfio were: its start read them.
+ */
+static bool vfio_uevent_seen(struct vbusd *d, const char *subsystem, const char *sysname,
+			     const char *devpath, uint64_t seqnum)
+{
+	_cleanup_(sysfs_strv_freep) char **members = NULL;
+	_cleanup_free_ char *owner = NULL;
+
+	if (!seqnum || !sysname)
+		return false;
+	if (streq(subsystem, "vfio-dev")) {
+		/* .../OWNER/vfio-dev/vfioN */
+		const char *end = devpath ? strstr(devpath, "/vfio-dev/") : NULL;
+		const char *start = end;
+
+		if (!end)
+			return false;
+		while (start > devpath && start[-1] != '/')
+			start--;
+		owner = strndup(start, end - start);
+		return owner && *owner && model_saw(d, owner, seqnum);
+	}
+	/* A group's devices: /sys/kernel/iommu_groups/N/devices (vfio gives an mdev an emulated
+	 * group of its own there too). Gone with the group on its removal: read whole then. */
+	if (asprintf(&owner, "/sys/kernel/iommu_groups/%s/devices", sysname) < 0)
+		return false;
+	if (sysfs_list_entries(d->ctx, owner, &members) < 0) {
+		vbus_error_clear(d->ctx);
+		return false;
+	}
+	if (!members || !members[0])
+		return false;
+	for (char **m = members; *m; m++)
+		if (!model_saw(d, *m, seqnum))
+			return false;
+	return true;
+}
+
 /*
  * A uevent of a netdev or its queues names nothing a definition holds but may change a device's
  * netdev (a VF's): it joins the batch of kernel events, read whole once, instead of a full read
  * each (100 SF ports made by hand bring 100 representor netdevs, each with its queues). Queue
  * kobjects never change the model. True when the uevent was taken here.
  */
-static bool uevent_batched(struct vbusd *d, const char *subsystem)
+static bool uevent_batched(struct vbusd *d, const char *subsystem, const char *sysname,
+			   const char *devpath, uint64_t seqnum)
 {
 	static const struct vbus_monitor_event whole = { .what = VBUS_MONITOR_PARENT_GONE,
 							 .index = -1 };
@@ -845,6 +922,11 @@ static bool uevent_batched(struct vbusd *d, const char *subsystem)
 		return true;
 	if (!is_one_of(subsystem, whole_later))
 		return false;
+	if (!streq(subsystem, "net") && vfio_uevent_seen(d, subsystem, sysname, devpath, seqnum)) {
+		log_debug("uevent %" PRIu64 " of %s %s: the model read its devices after that already",
+			  seqnum, subsystem, sysname);
+		return true;
+	}
 	monitor_event(&whole, d);
 	return true;
 }
@@ -875,15 +957,18 @@ static void vbus_monitor_start(struct vbusd *d)
 /* ---- udev ---------------------------------------------------------------------------------- */
 
 /*
- * An event for the kernel device SYSNAME: when the model knows it as definitions (by name, or
- * by the last part of their sysfs path), only those are read again. Anything else (a device
- * nobody defined, a parent going away) may change many entries: the whole model is.
+ * An event (number SEQNUM, 0 when not known) for the kernel device SYSNAME: when the model knows
+ * it as definitions (by name, or by the last part of their sysfs path), only those are read
+ * again, and none whose state was read after the kernel sent the event (the uevents of an
+ * mdev vbusd just created: its start read the device once it existed and was bound). Anything
+ * else (a device nobody defined, a parent going away) may change many entries: the whole model
+ * is.
  */
-static void refresh_device(struct vbusd *d, const char *sysname)
+static void refresh_device(struct vbusd *d, const char *sysname, uint64_t seqnum)
 {
 	_cleanup_free_ char **names = NULL;
 	struct lh_entry *e;
-	size_t n = 0;
+	size_t n = 0, seen = 0;
 	bool all = !d->devices;
 
 	if (!all) {
@@ -893,16 +978,24 @@ static void refresh_device(struct vbusd *d, const char *sysname)
 	if (!all)
 		lh_foreach(d->devices, e) {
 			struct device *dev = (struct device *)lh_entry_v(e);
-			const char *slash = dev->sysfs_path ? strrchr(dev->sysfs_path, '/') : NULL;
 
-			if (!streq(dev->name, sysname) && !(slash && streq(slash + 1, sysname)))
+			if (!device_is(dev, sysname))
 				continue;
+			if (saw_uevent(dev, seqnum)) {
+				seen++;
+				continue;
+			}
 			if (!dev->definition) {
 				all = true;
 				break;
 			}
 			names[n++] = dev->name;
 		}
+	if (!all && n == 0 && seen > 0) {
+		log_debug("uevent %" PRIu64 " of '%s': the model read it after that already",
+			  seqnum, sysname);
+		return;
+	}
 	if (all || n == 0) {
 		objects_refresh(d);
 		return;
@@ -1172,7 +1265,8 @@ static void cdi_update_soon(struct vbusd *d)
  * anything else may change what is active: the model follows.
  */
 static _unused_ void handle_uevent(struct vbusd *d, const char *action, const char *subsystem,
-				   const char *sysname, const char *mdev_state)
+				   const char *sysname, const char *devpath, const char *mdev_state,
+				   uint64_t seqnum)
 {
 	static const char *const added[] = {"pci", "vdpa", "vbus_sim", "auxiliary", NULL};
 	static const char *const bound[] = {"pci",   "vdpa",	  "virtbus",
@@ -1181,8 +1275,8 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 					   NULL};
 	unsigned gen = d->ctx->lock_gen;
 
-	log_debug("uevent: %s %s %s%s%s", action ?: "?", subsystem ?: "?", sysname ?: "?",
-		  mdev_state ? " MDEV_STATE=" : "", mdev_state ?: "");
+	log_debug("uevent %" PRIu64 ": %s %s %s%s%s", seqnum, action ?: "?", subsystem ?: "?",
+		  sysname ?: "?", mdev_state ? " MDEV_STATE=" : "", mdev_state ?: "");
 	if (!action || !sysname)
 		return;
 	if (streq(action, "add") && is_one_of(subsystem, added)) {
@@ -1198,15 +1292,15 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 	} else if (streq(action, "add") && streq_ptr(subsystem, "module")) {
 		(void)provision_reconcile(d, NULL, RECONCILE_INACTIVE);
 	} else if (streq(action, "bind") && is_one_of(subsystem, bound)) {
-		refresh_device(d, sysname);
+		refresh_device(d, sysname, seqnum);
 		if (is_parent(d, sysname))
 			(void)provision_reconcile(d, sysname, RECONCILE_INACTIVE);
 	} else if (streq(action, "unbind") && is_one_of(subsystem, bound)) {
 		handle_unbind(d, sysname);
-		refresh_device(d, sysname);
+		refresh_device(d, sysname, seqnum);
 		forget_gone(d);
-	} else if (!uevent_batched(d, subsystem)) {
-		refresh_device(d, sysname);
+	} else if (!uevent_batched(d, subsystem, sysname, devpath, seqnum)) {
+		refresh_device(d, sysname, seqnum);
 		if (streq(action, "remove") && is_one_of(subsystem, gone))
 			forget_gone(d);
 	}
@@ -1234,8 +1328,9 @@ static int udev_event(sd_event_source *s, int fd, uint32_t revents, void *userda
 	if (!dev)
 		return 0;
 	handle_uevent(d, udev_device_get_action(dev), udev_device_get_subsystem(dev),
-		      udev_device_get_sysname(dev),
-		      udev_device_get_property_value(dev, "MDEV_STATE"));
+		      udev_device_get_sysname(dev), udev_device_get_devpath(dev),
+		      udev_device_get_property_value(dev, "MDEV_STATE"),
+		      udev_device_get_seqnum(dev));
 	udev_device_unref(dev);
 	return 0;
 }
@@ -1263,7 +1358,8 @@ static int monitor_start(struct vbusd *d)
 #if VBUSD_FAKE_KERNEL
 /*
  * The test copy reads uevents from the FIFO named by VBUSD_FAKE_UEVENTS, one a line:
- * "ACTION SUBSYSTEM SYSNAME [MDEV_STATE]", as udev would deliver them for a fake tree.
+ * "ACTION SUBSYSTEM SYSNAME [MDEV_STATE] [SEQNUM=N] [DEVPATH=P]", as udev would deliver them for
+ * a fake tree (whose sys/kernel/uevent_seqnum a test may write).
  */
 static int fake_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
@@ -1274,12 +1370,21 @@ static int fake_uevent(sd_event_source *s, int fd, uint32_t revents, void *userd
 		return 0;
 	buf[n] = 0;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *f[4] = {}, *save2 = NULL;
+		char *f[3] = {}, *mdev_state = NULL, *devpath = NULL, *save2 = NULL;
+		uint64_t seqnum = 0;
 		int i = 0;
 
-		for (char *w = strtok_r(line, " ", &save2); w && i < 4; w = strtok_r(NULL, " ", &save2))
-			f[i++] = w;
-		handle_uevent(userdata, f[0], f[1], f[2], f[3]);
+		for (char *w = strtok_r(line, " ", &save2); w; w = strtok_r(NULL, " ", &save2)) {
+			if (i < 3)
+				f[i++] = w;
+			else if (!strncmp(w, "SEQNUM=", 7))
+				seqnum = strtoull(w + strlen("SEQNUM="), NULL, 10);
+			else if (!strncmp(w, "DEVPATH=", 8))
+				devpath = w + strlen("DEVPATH=");
+			else
+				mdev_state = w;
+		}
+		handle_uevent(userdata, f[0], f[1], f[2], devpath, mdev_state, seqnum);
 	}
 	return 0;
 }

@@ -105,6 +105,9 @@ struct device {
 	bool active;
 	bool start_auto;
 	bool policy_seen; /* provision.c: active without definition, policy already considered */
+	/* The kernel's uevent number (/sys/kernel/uevent_seqnum) read just before this entry's
+	 * state was: the change a uevent up to it announced is in it already. 0: unknown. */
+	uint64_t seqnum;
 };
 
 int objects_register(struct vbusd *d);

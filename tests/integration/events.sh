@@ -110,10 +110,39 @@ step "... removed by hand" "undefined h1" "removed   h1"
 
 # ---- by the kernel -------------------------------------------------------------------------------
 # 0000:04:00.0 is held by vfio-pci (driver_override), defined by nobody: unbound by hand.
+# From here the fake kernel numbers its uevents as the real one does (the whole read the unbind
+# causes reads the number: 1000).
+echo 1000 >"$ROOT/sys/kernel/uevent_seqnum"
 NIC=$ROOT/sys/devices/pci0000:00/0000:00:1c.4/0000:04:00.0
 rm "$NIC/driver" "$ROOT/sys/bus/pci/drivers/vfio-pci/0000:04:00.0"
 echo "unbind pci 0000:04:00.0" >"$T/uevents"
 step "a kernel unbind seen through udev" "unbound   0000:04:00.0 vfio-pci"
+
+# The kernel sends a uevent after the change it announces: one numbered up to the
+# uevent_seqnum read before the model read a device changed nothing that read missed, and is
+# not read again (an mdev vbusd starts brings add, bind, vfio and vfio-dev events, all older
+# than the read its start ends with). Here the fake kernel's device is bound again behind
+# such events, so a read would show: nothing may.
+ln -s ../../../../bus/pci/drivers/vfio-pci "$NIC/driver"
+ln -s ../../../../devices/pci0000:00/0000:00:1c.4/0000:04:00.0 \
+	"$ROOT/sys/bus/pci/drivers/vfio-pci/0000:04:00.0"
+lines=$(wc -l <"$T/text")
+{
+	echo "bind pci 0000:04:00.0 SEQNUM=999"
+	echo "add vfio 9 SEQNUM=1000"
+	echo "add vfio-dev vfio0 SEQNUM=998 DEVPATH=/devices/pci0000:00/0000:00:1c.4/0000:04:00.0/vfio-dev/vfio0"
+} >"$T/uevents"
+wait_check "vbusd passed over the bind uevent the model's read holds" 10 \
+	grep -q "uevent 999 of '0000:04:00.0': the model read it after that already" "$T/vbusd.log"
+wait_check "... and the vfio group's (its devices from /sys/kernel/iommu_groups)" 10 \
+	grep -q "uevent 1000 of vfio 9: the model read its devices after that already" "$T/vbusd.log"
+wait_check "... and the vfio-dev node's (its device from the devpath)" 10 \
+	grep -q "uevent 998 of vfio-dev vfio0: the model read its devices after that already" \
+	"$T/vbusd.log"
+sleep 0.3
+check "none of them read the device again (no event)" [ "$(wc -l <"$T/text")" = "$lines" ]
+echo "bind pci 0000:04:00.0 SEQNUM=1001" >"$T/uevents"
+step "a newer uevent is read: the bind by hand shows" "bound     0000:04:00.0 vfio-pci"
 
 # ---- autostart when the parent registers -------------------------------------------------------
 vbusctl define a2 --kind mdev --parent mtty --type mtty-2 --auto >/dev/null
