@@ -1273,12 +1273,18 @@ static _unused_ void handle_uevent(struct vbusd *d, const char *action, const ch
 					    "mdev",  "auxiliary", NULL};
 	static const char *const gone[] = {"pci", "vdpa", "virtbus", "mdev", "auxiliary", "vbus_sim",
 					   NULL};
+	/* The actions the kernel announces once their change is done. A remove is sent before
+	 * the device's sysfs directory goes (device_del()): a read after its number may still
+	 * have seen the device, so a remove is always read. */
+	static const char *const after_change[] = {"add", "bind", "unbind", "change", NULL};
 	unsigned gen = d->ctx->lock_gen;
 
 	log_debug("uevent %" PRIu64 ": %s %s %s%s%s", seqnum, action ?: "?", subsystem ?: "?",
 		  sysname ?: "?", mdev_state ? " MDEV_STATE=" : "", mdev_state ?: "");
 	if (!action || !sysname)
 		return;
+	if (!is_one_of(action, after_change))
+		seqnum = 0;
 	if (streq(action, "add") && is_one_of(subsystem, added)) {
 		(void)provision_reconcile(d, sysname, 0);
 		if (streq(subsystem, "pci")) {

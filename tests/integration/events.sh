@@ -143,6 +143,11 @@ sleep 0.3
 check "none of them read the device again (no event)" [ "$(wc -l <"$T/text")" = "$lines" ]
 echo "bind pci 0000:04:00.0 SEQNUM=1001" >"$T/uevents"
 step "a newer uevent is read: the bind by hand shows" "bound     0000:04:00.0 vfio-pci"
+# A remove is sent before the device's sysfs directory goes: a read after its number may have
+# seen the device still there, so it is read whatever its number.
+rm "$NIC/driver" "$ROOT/sys/bus/pci/drivers/vfio-pci/0000:04:00.0"
+echo "remove pci 0000:04:00.0 SEQNUM=500" >"$T/uevents"
+step "a remove is read even when numbered before the last read" "unbound   0000:04:00.0 vfio-pci"
 
 # ---- autostart when the parent registers -------------------------------------------------------
 vbusctl define a2 --kind mdev --parent mtty --type mtty-2 --auto >/dev/null
